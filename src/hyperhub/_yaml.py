@@ -1,0 +1,31 @@
+"""YAML 1.2 reading (`on:` stays the string "on"), with line numbers kept for error messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ruamel.yaml import YAML
+
+
+def yaml_12(*, lines: bool = False) -> YAML:
+    """A YAML 1.2 parser; with `lines`, mappings and sequences remember their line numbers."""
+    yaml = YAML(typ="rt" if lines else "safe", pure=True)
+    yaml.version = (1, 2)
+    return yaml
+
+
+def to_plain(node: Any) -> Any:
+    """Round-trip YAML nodes as plain dicts, lists and scalars."""
+    if isinstance(node, dict):
+        return {str(k): to_plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [to_plain(v) for v in node]
+    if isinstance(node, str):
+        return str(node)
+    if isinstance(node, bool):
+        return bool(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    return node

@@ -1,0 +1,57 @@
+"""HyperHub's named exceptions: each message says what happened and names the thing involved."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class HyperHubError(Exception):
+    """Base of every error HyperHub raises on purpose; the CLI prints these in one line."""
+
+
+class SpecError(HyperHubError):
+    """A capability spec is broken, or a type / property / action is unknown."""
+
+
+class ValueNotAllowed(SpecError):
+    """A value does not fit its property: wrong type, out of range, not in the enum, read-only."""
+
+
+class NotAllowed(HyperHubError):
+    """The caller may not do this (read-only property, missing scope, hub busy)."""
+
+
+class UnknownDevice(HyperHubError):
+    """No device with this id exists in the space."""
+
+
+class DeviceTimeout(HyperHubError):
+    """A device did not answer a command within the timeout."""
+
+
+class StoreError(HyperHubError):
+    """The state store cannot be opened or written."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in a file, at a line (1-based; 0 when the line is unknown)."""
+
+    line: int
+    message: str
+
+    def render(self, path: str) -> str:
+        return f"{path}:{self.line}: {self.message}"
+
+
+class SpaceError(HyperHubError):
+    """A space file is refused; `problems` lists every problem found, each with its line."""
+
+    def __init__(self, path: str, problems: list[Problem]) -> None:
+        self.path = path
+        self.problems = sorted(problems, key=lambda p: p.line)
+        super().__init__("\n".join(p.render(path) for p in self.problems))
+
+    @property
+    def lines(self) -> list[str]:
+        return [p.render(self.path) for p in self.problems]
