@@ -55,3 +55,7 @@ class SpaceError(HyperHubError):
     @property
     def lines(self) -> list[str]:
         return [p.render(self.path) for p in self.problems]
+
+
+class NeedsConfirmation(NotAllowed):
+    """A risky write or action was asked for without confirmation."""

@@ -179,7 +179,9 @@ class Effect(_Strict):
     def _one(self) -> Effect:
         given = [k for k, v in self.__dict__.items() if v is not None]
         if len(given) != 1:
-            raise ValueError(f"an effect sets exactly one of set/toggle/travel/halt/set_arg/event, got {given}")
+            raise ValueError(
+                f"an effect sets exactly one of set/toggle/travel/halt/set_arg/event, got {given}"
+            )
         return self
 
 
@@ -204,7 +206,8 @@ class Process(_Strict):
     """A simulated behaviour over time. `kind` says which; the other fields configure it.
 
     - approach: `property` moves toward `target` (a property name or a number) at `rate`
-      per second while `when` holds; `on_reach` effects run once it gets there.
+      per second while `when` holds; `on_reach` effects run once it gets there. With
+      `direction` up (down) it only rises (falls): at or past the target counts as reached.
     - random_walk: `property` wanders by up to `step` per second within [`min`, `max`].
     - timer: after `after` seconds with `when` holding, `on_reach` effects run.
     - ratio: `property` keeps the ratio to `source` it had at the start (range ↔ charge).
@@ -216,6 +219,7 @@ class Process(_Strict):
     rate: float = 0.0
     when: dict[str, Any] = Field(default_factory=dict)
     on_reach: tuple[Effect, ...] = ()
+    direction: Literal["both", "up", "down"] = "both"
     step: float = 0.0
     min: float | None = None
     max: float | None = None

@@ -65,7 +65,9 @@ class TypeRegistry:
 
     def add(self, dtype: DeviceType, *, replace: bool = False) -> None:
         if dtype.type in self._types and not replace:
-            raise SpecError(f"type {dtype.type!r} is already defined ({self._types[dtype.type].origin})")
+            raise SpecError(
+                f"type {dtype.type!r} is already defined ({self._types[dtype.type].origin})"
+            )
         self._types[dtype.type] = dtype
 
     def copy(self) -> TypeRegistry:

@@ -1,0 +1,31 @@
+"""Where HyperHub keeps things by default, and the environment variables that move them."""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+from platformdirs import user_data_dir
+
+ENV_DATA_DIR = "HYPERHUB_DATA_DIR"
+ENV_DB = "HYPERHUB_DB"
+ENV_SPACE = "HYPERHUB_SPACE"
+
+
+def data_dir(given: Path | None = None) -> Path:
+    """The data dir: `given`, else $HYPERHUB_DATA_DIR, else the user's data dir."""
+    if given is not None:
+        return given.expanduser()
+    env = os.environ.get(ENV_DATA_DIR)
+    return Path(env).expanduser() if env else Path(user_data_dir("hyperhub"))
+
+
+def db_url(given: str | None = None) -> str | None:
+    """A database URL: `given`, else $HYPERHUB_DB, else None (SQLite in the data dir)."""
+    return given or os.environ.get(ENV_DB) or None
+
+
+def demo_space() -> Path:
+    """The demo space that ships inside the package."""
+    return Path(str(resources.files("hyperhub.space") / "demo.yaml"))

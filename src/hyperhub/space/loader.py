@@ -1,0 +1,375 @@
+"""Read a space file: every problem is collected with its line; a bad file yields no space."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml.error import MarkedYAMLError
+
+from hyperhub._yaml import to_plain, yaml_12
+from hyperhub.errors import HyperHubError, Problem, SpaceError
+from hyperhub.space.model import Area, Device, Location, Route, Space
+from hyperhub.spec import DeviceType, TypeRegistry, builtin_types
+
+ID = re.compile(r"^[a-z0-9_]+$")
+SPACE_KEYS = ("space", "location", "areas", "devices")
+AREA_KEYS = ("id", "name", "aliases", "floor")
+DEVICE_KEYS = ("id", "type", "name", "aliases", "area", "class", "state", "properties", "route")
+MAX_BYTES = 5_000_000
+
+
+def load_space(path: str | Path, types: TypeRegistry | None = None) -> Space:
+    """Load and validate a space file; raise `SpaceError` listing every problem."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SpaceError(str(path), [Problem(0, f"cannot read the file: {exc.strerror}")]) from None
+    if len(raw) > MAX_BYTES:
+        raise SpaceError(str(path), [Problem(0, f"file is larger than {MAX_BYTES} bytes")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpaceError(str(path), [Problem(0, f"not UTF-8 text ({exc.reason})")]) from None
+    return parse_space(text, str(path), types, file=path)
+
+
+def parse_space(
+    text: str, name: str = "<space>", types: TypeRegistry | None = None, file: Path | None = None
+) -> Space:
+    """Validate space YAML given as text; `name` is used in problem messages."""
+    try:
+        doc = yaml_12(lines=True).load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        last = max(1, len(text.splitlines()))
+        line = min(mark.line + 1, last) if mark else 0
+        message = f"YAML syntax error: {exc.problem}"
+        if exc.context_mark is not None and exc.context_mark.line + 1 != line:
+            message += f" ({exc.context} on line {exc.context_mark.line + 1})"
+        raise SpaceError(name, [Problem(line, message)]) from None
+    except Exception as exc:  # ruamel raises a few unmarked errors too (duplicate keys…)
+        raise SpaceError(
+            name, [Problem(_line_of(exc), f"YAML error: {_first_line(exc)}")]
+        ) from None
+    reader = _Reader(types or builtin_types())
+    space = reader.read(doc, file)
+    if reader.problems:
+        raise SpaceError(name, reader.problems)
+    assert space is not None
+    return space
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _line_of(exc: Exception) -> int:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    return mark.line + 1 if mark else 0
+
+
+def _key_line(node: Any, key: str, default: int) -> int:
+    try:
+        return int(node.lc.key(key)[0]) + 1
+    except Exception:
+        return default
+
+
+def _value_line(node: Any, key: str, default: int) -> int:
+    try:
+        return int(node.lc.value(key)[0]) + 1
+    except Exception:
+        return default
+
+
+def _item_line(seq: Any, index: int, default: int) -> int:
+    try:
+        return int(seq.lc.item(index)[0]) + 1
+    except Exception:
+        return default
+
+
+def _node_line(node: Any, default: int = 1) -> int:
+    try:
+        return int(node.lc.line) + 1
+    except Exception:
+        return default
+
+
+class _Reader:
+    """Walks the YAML document, collecting problems instead of stopping at the first."""
+
+    def __init__(self, types: TypeRegistry) -> None:
+        self.types = types
+        self.problems: list[Problem] = []
+
+    def problem(self, line: int, message: str) -> None:
+        self.problems.append(Problem(line, message))
+
+    def read(self, doc: Any, file: Path | None) -> Space | None:
+        if not isinstance(doc, dict):
+            self.problem(1, "a space file must be a mapping with `space`, `areas` and `devices`")
+            return None
+        self.unknown_keys(doc, SPACE_KEYS, "the space", 1)
+        name = doc.get("space")
+        if not isinstance(name, str) or not name.strip():
+            line = _key_line(doc, "space", 1)
+            self.problem(line, "missing field `space`: the space's name (text)")
+            name = "space"
+        location = None
+        if "location" in doc:
+            location = self.location(doc["location"], "location", _key_line(doc, "location", 1))
+        areas = self.areas(doc)
+        devices = self.devices(doc, areas)
+        return Space(str(name), areas, devices, self.types, location, file)
+
+    def unknown_keys(self, node: Any, allowed: tuple[str, ...], what: str, line: int) -> None:
+        for key in node:
+            if key not in allowed:
+                self.problem(
+                    _key_line(node, key, line),
+                    f"unknown key {key!r} in {what}; expected one of: {', '.join(allowed)}",
+                )
+
+    def location(self, loc: Any, what: str, line: int) -> Location | None:
+        if isinstance(loc, dict) and set(loc) == {"lat", "lon"}:
+            lat, lon = loc["lat"], loc["lon"]
+            if _number(lat) and _number(lon) and -90 <= lat <= 90 and -180 <= lon <= 180:
+                return Location(float(lat), float(lon))
+        self.problem(
+            line, f"`{what}` must be {{lat: -90..90, lon: -180..180}}, got {to_plain(loc)!r}"
+        )
+        return None
+
+    def seq(self, doc: Any, key: str) -> list[tuple[int, Any]]:
+        """The items of a top-level list with their lines; a problem if it is not a list."""
+        line = _key_line(doc, key, 1)
+        value = doc.get(key)
+        if key not in doc:
+            self.problem(1, f"missing field `{key}`: a list of {key}")
+            return []
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.problem(line, f"`{key}` must be a list")
+            return []
+        return [(_item_line(value, i, line), item) for i, item in enumerate(value)]
+
+    def ident(self, node: dict, line: int, what: str, seen: dict[str, int]) -> str | None:
+        ident = node.get("id")
+        id_line = _value_line(node, "id", line)
+        if ident is None:
+            self.problem(line, f"{what} without `id`")
+            return None
+        if not isinstance(ident, str) or not ID.match(ident):
+            self.problem(id_line, f"bad {what} id {to_plain(ident)!r}: use only a-z, 0-9 and _")
+            return None
+        if ident in seen:
+            self.problem(
+                id_line, f"duplicate {what} id {ident!r} (first defined on line {seen[ident]})"
+            )
+            return None
+        seen[ident] = id_line
+        return ident
+
+    def text_list(self, node: dict, key: str, line: int, what: str) -> tuple[str, ...]:
+        value = node.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            self.problem(_value_line(node, key, line), f"{what}: `{key}` must be a list of texts")
+            return ()
+        return tuple(str(v) for v in value)
+
+    def name(self, node: dict, line: int, ident: str, what: str) -> str:
+        value = node.get("name")
+        if value is None:
+            return ident.replace("_", " ").title()
+        if not isinstance(value, str) or not value.strip():
+            self.problem(_value_line(node, "name", line), f"{what} {ident}: `name` must be a text")
+            return ident
+        return str(value)
+
+    def areas(self, doc: Any) -> dict[str, Area]:
+        areas: dict[str, Area] = {}
+        seen: dict[str, int] = {}
+        for line, node in self.seq(doc, "areas"):
+            if not isinstance(node, dict):
+                self.problem(line, "an area must be a mapping with `id` and `name`")
+                continue
+            self.unknown_keys(node, AREA_KEYS, "an area", line)
+            ident = self.ident(node, line, "area", seen)
+            if ident is None:
+                continue
+            floor = node.get("floor")
+            if floor is not None and not isinstance(floor, str | int):
+                self.problem(
+                    _value_line(node, "floor", line), f"area {ident}: `floor` must be a text"
+                )
+                floor = None
+            areas[ident] = Area(
+                ident,
+                self.name(node, line, ident, "area"),
+                self.text_list(node, "aliases", line, f"area {ident}"),
+                None if floor is None else str(floor),
+            )
+        return areas
+
+    def devices(self, doc: Any, areas: dict[str, Area]) -> dict[str, Device]:
+        devices: dict[str, Device] = {}
+        seen: dict[str, int] = {}
+        for line, node in self.seq(doc, "devices"):
+            if not isinstance(node, dict):
+                self.problem(line, "a device must be a mapping with `id` and `type`")
+                continue
+            device = self.device(node, line, areas, seen)
+            if device is not None:
+                devices[device.id] = device
+        return devices
+
+    def device(
+        self, node: dict, line: int, areas: dict[str, Area], seen: dict[str, int]
+    ) -> Device | None:
+        self.unknown_keys(node, DEVICE_KEYS, "a device", line)
+        ident = self.ident(node, line, "device", seen)
+        label = f"device {ident}" if ident else "device"
+        type_name = node.get("type")
+        dtype: DeviceType | None = None
+        if type_name is None:
+            self.problem(
+                line, f"{label} without `type`; known types: {', '.join(self.types.names())}"
+            )
+        elif not isinstance(type_name, str) or type_name not in self.types:
+            self.problem(
+                _value_line(node, "type", line),
+                f"{label}: unknown type {to_plain(type_name)!r}; known types: "
+                f"{', '.join(self.types.names())}",
+            )
+        else:
+            dtype = self.types.get(type_name)
+        area = node.get("area")
+        if area is not None and (not isinstance(area, str) or area not in areas):
+            known = ", ".join(areas) or "none defined"
+            self.problem(
+                _value_line(node, "area", line),
+                f"{label}: unknown area {to_plain(area)!r}; areas: {known}",
+            )
+            area = None
+        name = self.name(node, line, ident or "device", "device")
+        aliases = self.text_list(node, "aliases", line, label)
+        if dtype is None or ident is None:
+            return None
+        cls = self.device_class(node, line, label, dtype)
+        props = self.exposed(node, line, label, dtype)
+        state = self.state(node, line, ident, dtype, props)
+        route = self.route(node, line, label, dtype)
+        return Device(ident, dtype.type, name, dtype, aliases, area, cls, props, state, route, line)
+
+    def device_class(self, node: dict, line: int, label: str, dtype: DeviceType) -> str | None:
+        cls = node.get("class")
+        if not dtype.classes:
+            if cls is not None:
+                self.problem(
+                    _key_line(node, "class", line), f"{label}: type {dtype.type} has no classes"
+                )
+            return None
+        allowed = ", ".join(dtype.classes)
+        if cls is None:
+            self.problem(
+                line, f"{label}: missing field `class` for a {dtype.type}; one of: {allowed}"
+            )
+            return None
+        if cls not in dtype.classes:
+            self.problem(
+                _value_line(node, "class", line),
+                f"{label}: unknown class {to_plain(cls)!r} for a {dtype.type}; one of: {allowed}",
+            )
+            return None
+        return str(cls)
+
+    def exposed(self, node: dict, line: int, label: str, dtype: DeviceType) -> tuple[str, ...]:
+        listed = set(self.text_list(node, "properties", line, label))
+        state = node.get("state") if isinstance(node.get("state"), dict) else {}
+        for name in sorted(listed - set(dtype.properties)):
+            self.problem(
+                _value_line(node, "properties", line),
+                f"{label}: unknown property {name!r} for a {dtype.type}; "
+                f"it has: {', '.join(dtype.properties)}",
+            )
+        out = tuple(
+            p
+            for p, spec in dtype.properties.items()
+            if not spec.optional or p in listed or p in state
+        )
+        if not out:
+            optional = ", ".join(dtype.properties)
+            self.problem(
+                line,
+                f"{label}: a {dtype.type} needs at least one of {optional} "
+                "in `state` or `properties`",
+            )
+        return out
+
+    def state(
+        self, node: dict, line: int, ident: str, dtype: DeviceType, props: tuple[str, ...]
+    ) -> dict[str, Any]:
+        state = {
+            p: dtype.properties[p].check(_fresh(dtype.properties[p].default), p) for p in props
+        }
+        given = node.get("state")
+        if given is None:
+            return state
+        state_line = _key_line(node, "state", line)
+        if not isinstance(given, dict):
+            self.problem(
+                state_line, f"device {ident}: `state` must be a mapping of property: value"
+            )
+            return state
+        for key, value in given.items():
+            key_line = _key_line(given, key, state_line)
+            try:
+                state[str(key)] = dtype.check_write(
+                    str(key), to_plain(value), ident, allow_readonly=True
+                )
+            except HyperHubError as exc:
+                self.problem(key_line, str(exc))
+        return state
+
+    def route(self, node: dict, line: int, label: str, dtype: DeviceType) -> Route | None:
+        spec = node.get("route")
+        if spec is None:
+            return None
+        rline = _key_line(node, "route", line)
+        if "location" not in dtype.properties:
+            self.problem(
+                rline, f"{label}: a {dtype.type} has no `location`, so it cannot have a route"
+            )
+            return None
+        if not isinstance(spec, dict) or not isinstance(spec.get("waypoints"), list):
+            self.problem(rline, f"{label}: `route` needs `waypoints`: a list of {{lat, lon}}")
+            return None
+        self.unknown_keys(spec, ("waypoints", "speed_kmh", "loop"), "a route", rline)
+        points = []
+        for i, point in enumerate(spec["waypoints"]):
+            loc = self.location(point, "waypoint", _item_line(spec["waypoints"], i, rline))
+            if loc:
+                points.append(loc)
+        speed = spec.get("speed_kmh", 40.0)
+        if not _number(speed) or not 0 < speed <= 400:
+            self.problem(rline, f"{label}: route `speed_kmh` must be a number from 0 to 400")
+            speed = 40.0
+        if len(points) < 2:
+            self.problem(rline, f"{label}: a route needs at least two waypoints")
+            return None
+        return Route(tuple(points), float(speed), bool(spec.get("loop", False)))
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _fresh(value: Any) -> Any:
+    return dict(value) if isinstance(value, dict) else value
