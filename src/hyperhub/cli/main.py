@@ -1,0 +1,380 @@
+"""`hyperhub …` commands. Errors print one line each, with no traceback, and exit non-zero."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hyperhub import __version__
+from hyperhub.cli.context import Context, parse_call_args, parse_duration, parse_when
+from hyperhub.errors import HyperHubError, SpaceError
+from hyperhub.space import load_space
+
+app = typer.Typer(
+    name="hyperhub",
+    help="HyperHub: an open, local-first hub for a Human × Car × Home device ecosystem.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+bench_app = typer.Typer(help="Benchmarks; each prints a table (or --json) and can record results.")
+app.add_typer(bench_app, name="bench")
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+SpaceOpt = Annotated[
+    Path | None,
+    typer.Option("--space", "-s", help="Space file (default: the last one run, or the demo)."),
+]
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="Where the database and logs live.", envvar="HYPERHUB_DATA_DIR"
+    ),
+]
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help="Database URL (default: SQLite in the data dir).", envvar="HYPERHUB_DB"
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"hyperhub {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def check(
+    space: Annotated[Path, typer.Argument(help="The space file to validate.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate a space file; list every problem as file:line: message."""
+    try:
+        loaded = load_space(space)
+    except SpaceError as exc:
+        if as_json:
+            _json(
+                {
+                    "ok": False,
+                    "problems": [{"line": p.line, "message": p.message} for p in exc.problems],
+                }
+            )
+            raise typer.Exit(1) from None
+        raise
+    summary = {
+        "ok": True,
+        "space": loaded.name,
+        "areas": len(loaded.areas),
+        "devices": len(loaded.devices),
+        "types": sorted({d.type for d in loaded.devices.values()}),
+    }
+    if as_json:
+        _json(summary)
+    else:
+        out.print(
+            f"[green]OK[/] {space}: space {loaded.name!r}, {len(loaded.devices)} devices in "
+            f"{len(loaded.areas)} areas ({len(summary['types'])} types)"
+        )
+
+
+@app.command()
+def devices(
+    space: SpaceOpt = None,
+    data_dir: DataOpt = None,
+    db: DbOpt = None,
+    area: Annotated[str | None, typer.Option(help="Only devices in this area (id).")] = None,
+    type: Annotated[str | None, typer.Option("--type", help="Only devices of this type.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the space's devices with their current state."""
+    with Context(space, data_dir, db) as ctx:
+        loaded = ctx.space
+        if area is not None and area not in loaded.areas:
+            raise HyperHubError(f"unknown area {area!r}; areas: {', '.join(loaded.areas)}")
+        if type is not None:
+            loaded.types.get(type)  # names the known types when it is unknown
+        chosen = loaded.select(area=area, type=type)
+        states = ctx.states()
+        rows = [
+            {
+                "id": d.id,
+                "name": d.name,
+                "type": d.type,
+                "class": d.cls,
+                "area": d.area,
+                "aliases": list(d.aliases),
+                "state": states.get(d.id, d.state),
+            }
+            for d in chosen
+        ]
+    if as_json:
+        _json(rows)
+        return
+    table = Table(title=f"{loaded.name}: {len(rows)} devices")
+    for col in ("id", "name", "type", "area", "state"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        kind = f"{row['type']} ({row['class']})" if row["class"] else row["type"]
+        table.add_row(row["id"], row["name"], kind, row["area"] or "", _brief(row["state"]))
+    out.print(table)
+
+
+def _brief(state: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_fmt(v)}" for k, v in state.items())
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {x}" for k, x in v.items()) + "}"
+    return json.dumps(v, ensure_ascii=False) if isinstance(v, bool | str) else str(v)
+
+
+@app.command()
+def state(
+    device: Annotated[str, typer.Argument(help="Device id.")],
+    space: SpaceOpt = None,
+    data_dir: DataOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one device's current state."""
+    with Context(space, data_dir, db) as ctx:
+        dev = ctx.space.device(device)
+        current = ctx.states().get(dev.id, dev.state)
+        updated = ctx.store.last_updated(dev.id)
+    if as_json:
+        _json({"device": dev.id, "state": current, "updated": updated})
+        return
+    table = Table(title=f"{dev.name} ({dev.id}, {dev.type})")
+    table.add_column("property")
+    table.add_column("value")
+    table.add_column("unit")
+    for prop, value in current.items():
+        spec = dev.dtype.properties[prop]
+        ro = "" if spec.writable else " [dim](read-only)[/]"
+        table.add_row(prop + ro, _fmt(value), spec.unit or "")
+    out.print(table)
+
+
+@app.command("set")
+def set_cmd(
+    device: Annotated[str, typer.Argument(help="Device id.")],
+    prop: Annotated[str, typer.Argument(metavar="PROPERTY", help="Property name.")],
+    value: Annotated[str, typer.Argument(help="New value (true/false, a number, an enum value…).")],
+    space: SpaceOpt = None,
+    data_dir: DataOpt = None,
+    db: DbOpt = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Confirm a risky change (unlock, open a garage…).")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set a property of a device."""
+    with Context(space, data_dir, db) as ctx:
+        local = ctx.local_for_commands()
+        dev = ctx.space.device(device)
+        changes = local.set(
+            dev.id, prop, ctx.parse_value(dev, prop, value), actor="cli", confirm=yes
+        )
+        changes = _merge(changes, local.settle().get(dev.id, {}))
+        _report(dev.id, changes, local.sim.state(dev.id), as_json)
+
+
+@app.command()
+def call(
+    device: Annotated[str, typer.Argument(help="Device id.")],
+    action: Annotated[str, typer.Argument(help="Action name.")],
+    args: Annotated[list[str] | None, typer.Argument(help="Arguments as name=value.")] = None,
+    space: SpaceOpt = None,
+    data_dir: DataOpt = None,
+    db: DbOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm a risky action.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run an action on a device, e.g. `hyperhub call phone notify message=hello`."""
+    with Context(space, data_dir, db) as ctx:
+        local = ctx.local_for_commands()
+        dev = ctx.space.device(device)
+        parsed = parse_call_args(dev, action, args or [])
+        changes = local.call(dev.id, action, parsed, actor="cli", confirm=yes)
+        changes = _merge(changes, local.settle().get(dev.id, {}))
+        events = [e for e in local.events() if e.device == dev.id]
+        _report(dev.id, changes, local.sim.state(dev.id), as_json, [e.name for e in events])
+
+
+def _merge(first: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
+    return {**first, **later}
+
+
+def _report(
+    device: str,
+    changes: dict[str, Any],
+    now: dict[str, Any],
+    as_json: bool,
+    events: list[str] | None = None,
+) -> None:
+    if as_json:
+        _json({"device": device, "changes": changes, "state": now, "events": events or []})
+        return
+    if changes:
+        out.print(
+            f"[green]OK[/] {device}: " + ", ".join(f"{k} → {_fmt(v)}" for k, v in changes.items())
+        )
+    else:
+        out.print(f"[green]OK[/] {device}: nothing to change")
+    for name in events or []:
+        out.print(f"  event: {name}")
+
+
+@app.command()
+def history(
+    device: Annotated[str, typer.Argument(help="Device id.")],
+    prop: Annotated[str, typer.Argument(metavar="PROPERTY")],
+    since: Annotated[
+        str, typer.Option(help="How far back: 30s, 15m, 1h, 2d, or an ISO time.")
+    ] = "1h",
+    until: Annotated[str | None, typer.Option(help="End of the window (default now).")] = None,
+    points: Annotated[
+        int, typer.Option(min=1, max=100_000, help="At most this many points (downsampled).")
+    ] = 500,
+    space: SpaceOpt = None,
+    data_dir: DataOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a property's history over a time window."""
+    with Context(space, data_dir, db) as ctx:
+        dev = ctx.space.device(device)
+        dev.dtype.prop(prop, dev.id)
+        now = ctx.clock.now()
+        start = parse_when(since, now)
+        end = parse_when(until, now) if until else now
+        rows = ctx.store.history(dev.id, prop, start, end, max_points=points)
+    if as_json:
+        _json([{"ts": p.ts, "value": p.value} for p in rows])
+        return
+    from datetime import datetime
+
+    table = Table(title=f"{dev.id}.{prop}: {len(rows)} points")
+    table.add_column("time")
+    table.add_column("value")
+    for p in rows:
+        table.add_row(datetime.fromtimestamp(p.ts).isoformat(timespec="seconds"), _fmt(p.value))
+    out.print(table)
+
+
+@app.command()
+def run(
+    space: SpaceOpt = None,
+    data_dir: DataOpt = None,
+    db: DbOpt = None,
+    tick: Annotated[
+        float, typer.Option(help="Seconds between simulation steps.", min=0.05, max=60)
+    ] = 1.0,
+    duration: Annotated[
+        str | None, typer.Option(help="Stop after this long (e.g. 30s); default: until Ctrl-C.")
+    ] = None,
+) -> None:
+    """Run the hub: the space's devices (simulated), the store, until Ctrl-C."""
+    from hyperhub.hub import HubLock, HubStatus, run_hub
+
+    with Context(space, data_dir, db, remember_space=True) as ctx:
+        lock = HubLock(ctx.data_dir)
+        lock.acquire()
+        try:
+            local = ctx.local()
+
+            async def main() -> HubStatus:
+                stop = asyncio.Event()
+                timer = None
+                if duration:
+                    seconds = parse_duration(duration)
+                    timer = asyncio.get_running_loop().call_later(seconds, stop.set)
+
+                def ready(status: HubStatus) -> None:
+                    err.print(
+                        f"[bold green]HyperHub[/] running space {ctx.space.name!r}: "
+                        f"{status.devices} devices, data in {ctx.data_dir} — Ctrl-C to stop"
+                    )
+
+                try:
+                    return await run_hub(local, tick_s=tick, stop=stop, on_ready=ready)
+                finally:
+                    if timer:
+                        timer.cancel()
+
+            status = asyncio.run(main())
+        finally:
+            lock.release()
+    err.print(
+        f"stopped after {status.ticks} ticks, {status.writes} state writes, {status.events} events"
+    )
+
+
+@bench_app.command("store")
+def bench_store(
+    devices: Annotated[int, typer.Option(min=10, help="Simulated devices.")] = 10_000,
+    history_rows: Annotated[
+        int, typer.Option(min=1000, help="Rows in the history table.")
+    ] = 1_000_000,
+    as_json: JsonOpt = False,
+    record: Annotated[
+        Path | None, typer.Option(help="Append the table to this markdown file.")
+    ] = None,
+) -> None:
+    """State writes/s, history query time and RSS for the store, beside raw sqlite3."""
+    from hyperhub.cli.bench import bench_store as run_bench
+
+    run_bench(devices=devices, history_rows=history_rows, as_json=as_json, record=record)
+
+
+def run_cli() -> None:
+    """Entry point: run the app; named errors become one line on stderr and exit code 1."""
+    try:
+        app(standalone_mode=False)
+    except SpaceError as exc:
+        for line in exc.lines:
+            err.print(line, markup=False, highlight=False)
+        sys.exit(1)
+    except HyperHubError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted", markup=False)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except typer.exceptions.TyperException as exc:  # usage errors: bad option, missing argument
+        render = getattr(exc, "format_message", None)
+        message = render() if callable(render) else str(exc)
+        err.print(f"error: {message}", markup=False, highlight=False)
+        sys.exit(getattr(exc, "exit_code", 2))

@@ -1,0 +1,255 @@
+"""The hub's core: a space's devices with their state kept in the store, and the run loop.
+
+`LocalSpace` is the one place where commands meet devices: it checks them against the spec,
+holds back risky ones without confirmation, applies them to the simulator, persists the
+changes and writes the audit log. The CLI uses it directly when no hub is running;
+`run_hub` drives it on a clock. Later layers (fabric, API) plug into the same object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hyperhub.devices.sim import Clock, SimEvent, Simulator, SystemClock
+from hyperhub.errors import HyperHubError, NeedsConfirmation, NotAllowed
+from hyperhub.space import Space
+from hyperhub.store import StateStore, StateUpdate
+
+log = logging.getLogger("hyperhub.hub")
+LOCK_FILE = "hub.lock"
+
+
+class HubLock:
+    """Marks a data dir as served by a running hub: an flock that vanishes with the process."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            pid = running_hub(self.path.parent)
+            where = self.path.parent
+            raise NotAllowed(f"a hub is already running on {where} (pid {pid})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def running_hub(data_dir: Path) -> int | None:
+    """The pid of the hub serving `data_dir`, or None when no hub holds its lock."""
+    path = data_dir / LOCK_FILE
+    if not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        text = path.read_text().strip()
+        return int(text) if text.isdigit() else -1
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def restored_state(space: Space, stored: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Stored values that still fit the space (known device, exposed property, valid value)."""
+    out: dict[str, dict[str, Any]] = {}
+    for device in space.devices.values():
+        keep = {}
+        for prop, value in (stored.get(device.id) or {}).items():
+            if prop in device.properties:
+                with contextlib.suppress(HyperHubError):
+                    keep[prop] = device.dtype.check_write(
+                        prop, value, device.id, allow_readonly=True
+                    )
+        if keep:
+            out[device.id] = keep
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return repr(value)
+
+
+class LocalSpace:
+    """A space's devices, simulated, with every change persisted and every command audited."""
+
+    def __init__(
+        self, space: Space, store: StateStore, clock: Clock | None = None, *, seed: int = 0
+    ) -> None:
+        self.space = space
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.sim = Simulator(
+            space, self.clock, seed=seed, state=restored_state(space, store.current_all())
+        )
+
+    def snapshot(self) -> int:
+        """Write every device's full state (first start, or after a space change)."""
+        now = self.clock.now()
+        return self.store.write_states(
+            StateUpdate(dev, state, None, now) for dev, state in self.sim.states().items()
+        )
+
+    def set(
+        self, device_id: str, prop: str, value: Any, *, actor: str, confirm: bool = False
+    ) -> dict[str, Any]:
+        """Write one property; returns the properties that changed."""
+        what = {"property": prop, "value": _jsonable(value)}
+
+        def apply() -> dict[str, Any]:
+            device = self.space.device(device_id)
+            checked = device.dtype.check_write(prop, value, device_id)
+            if device.is_risky_write(prop, checked) and not confirm:
+                raise NeedsConfirmation(
+                    f"setting {device_id}.{prop} to {checked!r} is risky; it needs confirmation"
+                )
+            return self.sim.set(device_id, prop, checked)
+
+        return self._command(device_id, "set", what, actor, apply)
+
+    def call(
+        self,
+        device_id: str,
+        action: str,
+        args: dict[str, Any] | None = None,
+        *,
+        actor: str,
+        confirm: bool = False,
+    ) -> dict[str, Any]:
+        """Run one action; returns the properties that changed."""
+        what = {"action": action, "args": _jsonable(args or {})}
+
+        def apply() -> dict[str, Any]:
+            device = self.space.device(device_id)
+            checked = device.dtype.check_args(action, args or {}, device_id)
+            if device.is_risky_call(action) and not confirm:
+                raise NeedsConfirmation(f"{device_id}.{action} is risky; it needs confirmation")
+            return self.sim.call(device_id, action, checked)
+
+        return self._command(device_id, "call", what, actor, apply)
+
+    def _command(
+        self,
+        device_id: str,
+        kind: str,
+        what: dict[str, Any],
+        actor: str,
+        apply: Callable[[], dict[str, Any]],
+    ) -> dict[str, Any]:
+        try:
+            changes = apply()
+        except HyperHubError as exc:
+            self.store.audit(actor, device_id, kind, what, "error", str(exc))
+            raise
+        self.persist({device_id: changes} if changes else {})
+        self.store.audit(actor, device_id, kind, what, "ok", _describe(changes))
+        return changes
+
+    def tick(self) -> dict[str, dict[str, Any]]:
+        """Advance the simulation to now and persist what changed."""
+        changes = self.sim.tick()
+        self.persist(changes)
+        return changes
+
+    def settle(self) -> dict[str, dict[str, Any]]:
+        """Finish every movement at once and persist it (for one-shot commands)."""
+        changes = self.sim.settle()
+        self.persist(changes)
+        return changes
+
+    def persist(self, changes: dict[str, dict[str, Any]]) -> int:
+        if not changes:
+            return 0
+        now = self.clock.now()
+        return self.store.write_states(
+            StateUpdate(dev, self.sim.state(dev), changed, now) for dev, changed in changes.items()
+        )
+
+    def events(self) -> list[SimEvent]:
+        return self.sim.drain_events()
+
+
+def _describe(changes: dict[str, Any]) -> str:
+    if not changes:
+        return "no change"
+    return ", ".join(f"{k}={v!r}" for k, v in changes.items())
+
+
+@dataclass
+class HubStatus:
+    """What a running hub reports to whoever started it."""
+
+    devices: int
+    ticks: int = 0
+    writes: int = 0
+    events: int = 0
+
+
+async def run_hub(
+    local: LocalSpace,
+    *,
+    tick_s: float = 1.0,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[HubStatus], Awaitable[None] | None] | None = None,
+) -> HubStatus:
+    """Tick the space until `stop` is set (or SIGINT/SIGTERM); store writes run off the loop."""
+    stop = stop or asyncio.Event()
+    status = HubStatus(devices=len(local.space.devices))
+    loop = asyncio.get_running_loop()
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyperhub-store")
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    try:
+        status.writes += await loop.run_in_executor(writer, local.snapshot)
+        if on_ready is not None:
+            result = on_ready(status)
+            if asyncio.iscoroutine(result):
+                await result
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=tick_s)
+            changes = await loop.run_in_executor(writer, local.tick)
+            status.ticks += 1
+            status.writes += len(changes)
+            for event in local.events():
+                status.events += 1
+                log.info("event %s.%s %s", event.device, event.name, event.args)
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        writer.shutdown(wait=True)
+    return status

@@ -1,0 +1,201 @@
+"""The CLI end to end: real processes, a real SQLite file in a temporary data dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hyperhub.config import demo_space
+from hyperhub.store import StateStore
+
+EVAL_SPACE = Path(__file__).resolve().parents[2] / "examples" / "second_space.yaml"
+
+
+def hyperhub(data_dir: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HYPERHUB_DATA_DIR": str(data_dir), "COLUMNS": "200"}
+    env.pop("HYPERHUB_SPACE", None)
+    env.pop("HYPERHUB_DB", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hyperhub", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"hyperhub {args} failed: {proc.stderr}")
+    return proc
+
+
+def as_json(proc: subprocess.CompletedProcess):
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_check_accepts_the_demo(tmp_path):
+    out = as_json(hyperhub(tmp_path, "check", str(demo_space()), "--json"))
+    assert out["ok"] is True and out["devices"] >= 30 and len(out["types"]) == 15
+
+
+def test_check_lists_every_problem_and_exits_non_zero(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "space: Bad\nareas: []\ndevices:\n"
+        "  - {id: a, type: toaster}\n"
+        "  - {id: b, type: light, state: {brightness: 101}}\n"
+    )
+    proc = hyperhub(tmp_path, "check", str(bad))
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"{bad}:4: device a: unknown type 'toaster'; known types: air_purifier, car, climate, "
+        "cover, fan, light, lock, media_player, phone, plug, robot_dog, sensor, switch, vacuum, "
+        "wearable",
+        f"{bad}:5: b.brightness: 101 is not allowed; it must be an integer from 0 to 100 %",
+    ]
+
+
+def test_devices_filters_by_type_and_area(tmp_path):
+    lights = as_json(hyperhub(tmp_path, "devices", "--type", "light", "--json"))
+    assert lights and all(d["type"] == "light" for d in lights)
+    garage = as_json(hyperhub(tmp_path, "devices", "--area", "garage", "--json"))
+    assert garage and all(d["area"] == "garage" for d in garage)
+
+
+def test_devices_with_unknown_area_is_a_one_line_error(tmp_path):
+    assert_one_line_error(hyperhub(tmp_path, "devices", "--area", "attic"), "unknown area 'attic'")
+
+
+def test_set_persists_and_applies_side_effects(tmp_path):
+    before = as_json(hyperhub(tmp_path, "state", "living_room_light", "--json"))["state"]
+    hyperhub(tmp_path, "set", "living_room_light", "on", "false", check=True)
+    out = as_json(hyperhub(tmp_path, "set", "living_room_light", "brightness", "35", "--json"))
+    assert out["changes"] == {"on": True, "brightness": 35}
+    after = as_json(hyperhub(tmp_path, "state", "living_room_light", "--json"))["state"]
+    assert after["brightness"] == 35 and after["on"] is True
+    assert before != after
+
+
+def test_set_out_of_range_is_refused_and_changes_nothing(tmp_path):
+    before = as_json(hyperhub(tmp_path, "state", "living_room_light", "--json"))["state"]
+    proc = hyperhub(tmp_path, "set", "living_room_light", "brightness", "150")
+    assert_one_line_error(proc, "living_room_light.brightness: 150 is not allowed", "0 to 100")
+    assert as_json(hyperhub(tmp_path, "state", "living_room_light", "--json"))["state"] == before
+
+
+def test_set_read_only_and_unknown_things_are_named(tmp_path):
+    assert_one_line_error(hyperhub(tmp_path, "set", "car", "battery_soc", "50"), "read-only")
+    assert_one_line_error(hyperhub(tmp_path, "set", "toaster", "on", "true"), "no device 'toaster'")
+    assert_one_line_error(
+        hyperhub(tmp_path, "set", "living_room_light", "flux", "1"), "has no property 'flux'"
+    )
+
+
+def test_risky_action_needs_yes_and_both_attempts_are_audited(tmp_path):
+    refused = hyperhub(tmp_path, "call", "front_door_lock", "unlock")
+    assert_one_line_error(refused, "front_door_lock.unlock is risky")
+    assert as_json(hyperhub(tmp_path, "state", "front_door_lock", "--json"))["state"]["locked"]
+    out = as_json(hyperhub(tmp_path, "call", "front_door_lock", "unlock", "--yes", "--json"))
+    assert out["changes"] == {"locked": False}
+    with StateStore.open(data_dir=tmp_path) as store:
+        entries = store.audit_log(device="front_door_lock")
+    assert [(e.actor, e.result) for e in entries] == [("cli", "ok"), ("cli", "error")]
+    assert "risky" in entries[1].message
+
+
+def test_cover_travel_completes_for_one_shot_commands(tmp_path):
+    out = as_json(hyperhub(tmp_path, "call", "living_room_curtain", "open", "--json"))
+    assert out["state"]["position"] == 100
+
+
+def test_call_with_arguments_emits_the_event(tmp_path):
+    phones = as_json(hyperhub(tmp_path, "devices", "--type", "phone", "--json"))
+    phone = phones[0]["id"]
+    out = as_json(hyperhub(tmp_path, "call", phone, "notify", "message=晚饭好了", "--json"))
+    assert out["events"] == ["notification"]
+    bad = hyperhub(tmp_path, "call", phone, "notify", "volume=3")
+    assert_one_line_error(bad, "has no argument 'volume'")
+
+
+def test_history_returns_the_values_written(tmp_path):
+    for level in ("10", "20", "30"):
+        hyperhub(tmp_path, "set", "living_room_light", "brightness", level, check=True)
+    points = as_json(
+        hyperhub(tmp_path, "history", "living_room_light", "brightness", "--since", "1h", "--json")
+    )
+    assert [p["value"] for p in points][-3:] == [10, 20, 30]
+    assert_one_line_error(
+        hyperhub(tmp_path, "history", "living_room_light", "brightness", "--since", "yesterday"),
+        "bad time 'yesterday'",
+    )
+
+
+def test_another_space_is_remembered_by_run_and_used_by_later_commands(tmp_path):
+    hyperhub(tmp_path, "run", "--space", str(EVAL_SPACE), "--duration", "0.3s", check=True)
+    listed = as_json(hyperhub(tmp_path, "devices", "--json"))
+    from hyperhub.space import load_space
+
+    assert {d["id"] for d in listed} == set(load_space(EVAL_SPACE).devices)
+
+
+def test_run_ticks_the_simulation_into_the_store_and_stops_cleanly(tmp_path):
+    proc = hyperhub(tmp_path, "run", "--duration", "1.5s", "--tick", "0.1")
+    assert proc.returncode == 0, proc.stderr
+    assert "stopped after" in proc.stderr
+    with StateStore.open(data_dir=tmp_path) as store:
+        states = store.current_all()
+    assert len(states) >= 30
+
+
+def test_commands_are_refused_while_a_hub_runs_and_a_second_hub_too(tmp_path):
+    env = {**os.environ, "HYPERHUB_DATA_DIR": str(tmp_path)}
+    hub = subprocess.Popen(
+        [sys.executable, "-m", "hyperhub", "run", "--duration", "60s", "--tick", "0.2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lock = tmp_path / "hub.lock"
+        for _ in range(200):  # bounded: up to ~20 s for the hub to start
+            if lock.exists() and lock.read_text().strip() == str(hub.pid):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the hub did not take its lock")
+        assert_one_line_error(
+            hyperhub(tmp_path, "set", "living_room_light", "on", "true"), "a hub is running"
+        )
+        assert_one_line_error(hyperhub(tmp_path, "run"), "a hub is already running")
+        hub.send_signal(signal.SIGTERM)
+        _, stderr = hub.communicate(timeout=30)
+        assert hub.returncode == 0, stderr
+    finally:
+        if hub.poll() is None:
+            hub.kill()
+            hub.wait(timeout=10)
+    hyperhub(tmp_path, "set", "living_room_light", "on", "true", check=True)
+
+
+def test_bad_usage_exits_non_zero_without_a_traceback(tmp_path):
+    proc = hyperhub(tmp_path, "set", "living_room_light")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "Missing argument" in proc.stderr
