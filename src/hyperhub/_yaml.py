@@ -8,8 +8,12 @@ from ruamel.yaml import YAML
 
 
 def yaml_12(*, lines: bool = False) -> YAML:
-    """A YAML 1.2 parser; with `lines`, mappings and sequences remember their line numbers."""
-    yaml = YAML(typ="rt" if lines else "safe", pure=True)
+    """A YAML 1.2 parser; with `lines`, mappings and sequences remember their line numbers.
+
+    Without `lines` it uses ruamel's C extension where installed: about five times faster,
+    which matters for spaces of thousands of devices.
+    """
+    yaml = YAML(typ="rt", pure=True) if lines else YAML(typ="safe", pure=False)
     yaml.version = (1, 2)
     return yaml
 

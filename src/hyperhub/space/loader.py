@@ -39,7 +39,21 @@ def load_space(path: str | Path, types: TypeRegistry | None = None) -> Space:
 def parse_space(
     text: str, name: str = "<space>", types: TypeRegistry | None = None, file: Path | None = None
 ) -> Space:
-    """Validate space YAML given as text; `name` is used in problem messages."""
+    """Validate space YAML given as text; `name` is used in problem messages.
+
+    A fast parse without line numbers comes first; only a file with problems is parsed
+    again, keeping lines, so that every problem can name its line.
+    """
+    types = types or builtin_types()
+    try:
+        fast = yaml_12().load(text)
+    except Exception:
+        pass  # the careful parse below names the problem and its line
+    else:
+        reader = _Reader(types)
+        space = reader.read(fast, file)
+        if not reader.problems and space is not None:
+            return space
     try:
         doc = yaml_12(lines=True).load(text)
     except MarkedYAMLError as exc:
@@ -54,7 +68,7 @@ def parse_space(
         raise SpaceError(
             name, [Problem(_line_of(exc), f"YAML error: {_first_line(exc)}")]
         ) from None
-    reader = _Reader(types or builtin_types())
+    reader = _Reader(types)
     space = reader.read(doc, file)
     if reader.problems:
         raise SpaceError(name, reader.problems)
@@ -266,7 +280,7 @@ class _Reader:
         props = self.exposed(node, line, label, dtype)
         state = self.state(node, line, ident, dtype, props)
         route = self.route(node, line, label, dtype)
-        return Device(ident, dtype.type, name, dtype, aliases, area, cls, props, state, route, line)
+        return Device(ident, dtype.type, name, dtype, aliases, area, cls, props, state, route)
 
     def device_class(self, node: dict, line: int, label: str, dtype: DeviceType) -> str | None:
         cls = node.get("class")

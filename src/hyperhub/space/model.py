@@ -49,7 +49,6 @@ class Device:
     properties: tuple[str, ...] = ()  # the properties this device exposes
     state: dict[str, Any] = field(default_factory=dict)  # initial state, complete and valid
     route: Route | None = None
-    line: int = 0
 
     def is_risky_write(self, prop: str, value: Any) -> bool:
         return self.dtype.write_is_risky(prop, value, self.cls)
