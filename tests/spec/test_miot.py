@@ -570,3 +570,18 @@ def test_action_argument_that_is_no_property_of_its_service_is_refused():
     doc = instance("light", service(2, "light", prop(1, "on", "bool"), actions=(toggle,)))
     with pytest.raises(SpecError, match=r"actions\[0\]\.in"):
         load_miot_instance(doc)
+
+
+def test_events_of_the_device_information_service_are_skipped_like_its_actions():
+    doc = json.loads((FIXTURES / "ceiling_light.json").read_text())
+    info = next(s for s in doc["services"] if "device-information" in s["type"])
+    info["events"] = [
+        {
+            "iid": 1,
+            "type": "urn:miot-spec-v2:event:firmware-updated:00005001:x:1",
+            "description": "Firmware Updated",
+            "arguments": [1],
+        }
+    ]
+    loaded = load_miot_instance(doc)
+    assert not any("firmware" in name for name in loaded.device_type.events)
