@@ -33,9 +33,7 @@ def synthetic_space_yaml(devices: int, *, seed: int = 0, per_area: int = 25) -> 
     states = {t: s for t, _, s in MIX}
     areas = max(1, devices // per_area)
     lines = [f"space: Synthetic {devices}", "location: {lat: 31.2, lon: 121.5}", "areas:"]
-    lines += [
-        f"  - {{id: area_{a}, name: Area {a}, floor: floor {a % 5}}}" for a in range(areas)
-    ]
+    lines += [f"  - {{id: area_{a}, name: Area {a}, floor: floor {a % 5}}}" for a in range(areas)]
     lines.append("devices:")
     for i in range(devices):
         kind = kinds[rng.randrange(len(kinds))]

@@ -352,7 +352,7 @@ def bench_store(
     """State writes/s, history query time and RSS for the store, beside raw sqlite3."""
     from hyperhub.cli.bench import bench_store as run_bench
 
-    run_bench(devices=devices, history_rows=history_rows, as_json=as_json, record=record)
+    run_bench(devices=devices, history_rows=history_rows, as_json=as_json, record_to=record)
 
 
 def run_cli() -> None:

@@ -1,0 +1,111 @@
+"""`hyperhub bench …`: run the benchmarks in the repository's `bench/` and record their tables."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import platform
+import sys
+from datetime import date
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import psutil
+from rich.console import Console
+from rich.table import Table
+
+from hyperhub.errors import HyperHubError
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def bench_module(name: str) -> ModuleType:
+    """Import `bench.<name>` from the source checkout this HyperHub runs from."""
+    if not (REPO / "bench" / f"{name}.py").exists():
+        raise HyperHubError(
+            f"benchmarks live in the source checkout (bench/{name}.py); "
+            f"run them from a clone of HyperHub, not from an installed wheel"
+        )
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    return importlib.import_module(f"bench.{name}")
+
+
+def machine() -> str:
+    """One line naming the machine, for the record."""
+    cpu = platform.processor() or platform.machine()
+    mem = psutil.virtual_memory().total / 2**30
+    return (
+        f"{psutil.cpu_count(logical=True)} cores ({cpu}), {mem:.0f} GiB RAM, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+    )
+
+
+def markdown(table: Table) -> str:
+    """A Rich table as a markdown table (title and caption kept as text)."""
+    cols = [str(c.header) for c in table.columns]
+    cells = [[str(x) for x in c._cells] for c in table.columns]
+    lines = [f"**{table.title}**", "", "| " + " | ".join(cols) + " |"]
+    lines.append("|" + "|".join("---" for _ in cols) + "|")
+    for i in range(len(cells[0]) if cells else 0):
+        lines.append("| " + " | ".join(col[i] for col in cells) + " |")
+    if table.caption:
+        lines += ["", str(table.caption)]
+    return "\n".join(lines)
+
+
+def record(path: Path, heading: str, tables: list[Table], figures: dict[str, Any]) -> None:
+    """Replace (or add) the section `heading` of a markdown file with these tables."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    start = f"## {heading}"
+    body = [start, "", f"Measured {date.today().isoformat()} on {machine()}.", ""]
+    body += [markdown(t) + "\n" for t in tables]
+    body += ["<details><summary>raw figures</summary>", "", "```json"]
+    body += [json.dumps(figures, indent=2), "```", "</details>", ""]
+    section = "\n".join(body)
+    if start in text:
+        before, _, rest = text.partition(start)
+        after = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""
+        text = before + section + ("\n" + after if after else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text, encoding="utf-8")
+
+
+def hub_table(r: dict[str, Any]) -> Table:
+    table = Table(title=f"Hub holding {r['devices']:,} simulated devices (simulator + store)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("goal", justify="right")
+    table.add_row("hub RSS, MB", f"{r['hub_rss_mb']:.0f}", "< 300")
+    table.add_row("space file load, s", f"{r['space_load_s']:.2f}", "")
+    table.add_row("start (load + restore + first snapshot), s", f"{r['hub_start_s']:.2f}", "")
+    table.add_row("one simulation tick + persist, ms", f"{r['tick_ms']:.0f}", "")
+    table.add_row("state changes per tick", f"{r['changes_per_tick']:,}", "")
+    return table
+
+
+def bench_store(*, devices: int, history_rows: int, as_json: bool, record_to: Path | None) -> None:
+    """Run the store and hub-memory benchmarks, print their tables, optionally record them."""
+    console = Console(stderr=as_json)
+    store_bench = bench_module("store_bench")
+    hub_bench = bench_module("hub_bench")
+    with console.status("store benchmark") as status:
+        store = store_bench.run_store_bench(
+            devices=devices,
+            history_rows=history_rows,
+            on_phase=lambda name: status.update(f"store benchmark: {name}"),
+        )
+        status.update(f"hub with {devices:,} devices")
+        hub = hub_bench.run_hub_bench(devices=devices)
+    figures = {"store": store, "hub": hub}
+    tables = [store_bench.results_table(store), hub_table(hub)]
+    if as_json:
+        sys.stdout.write(json.dumps(figures) + "\n")
+    else:
+        for table in tables:
+            console.print(table)
+    if record_to is not None:
+        record(record_to, "Store and hub memory (`hyperhub bench store`)", tables, figures)
+        console.print(f"recorded in {record_to}")

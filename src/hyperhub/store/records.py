@@ -1,0 +1,63 @@
+"""What goes in and comes out of the store, and how a property value is encoded."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, NamedTuple
+
+
+class StateUpdate(NamedTuple):
+    """One device update: its full `state`, the properties that `changed` (None = all), when."""
+
+    device_id: str
+    state: dict[str, Any]
+    changed: dict[str, Any] | None = None
+    ts: float | None = None
+
+
+class HistoryPoint(NamedTuple):
+    """A value at a time. Downsampled numbers: `ts` is the bucket start, `value` the average."""
+
+    ts: float
+    value: Any
+    min: float | None = None
+    max: float | None = None
+    count: int = 1
+
+
+class AuditEntry(NamedTuple):
+    """One command as it was carried out: who, on what, what was asked, how it ended."""
+
+    id: int
+    ts: float
+    actor: str
+    device_id: str
+    kind: str  # "set" | "call"
+    what: dict[str, Any]
+    result: str  # "ok" | "error" | "timeout"
+    message: str
+
+
+# one encoder, built once: json.dumps with options builds a new one on every call
+dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+"""Compact JSON, unicode kept as is; raises TypeError/ValueError for what JSON can't hold."""
+
+loads = json.loads
+_encode_str = json.encoder.encode_basestring  # type: ignore[attr-defined]
+
+
+def encode_value(value: Any) -> tuple[float | None, str | None]:
+    """(num, value) columns: finite numbers as floats, everything else as JSON text."""
+    kind = type(value)
+    if (kind is float or kind is int) and math.isfinite(value):
+        return float(value), None
+    if kind is bool:
+        return None, "true" if value else "false"
+    if kind is str:
+        return None, _encode_str(value)
+    return None, dumps(value)
+
+
+def decode_value(num: float | None, text: str | None) -> Any:
+    return num if num is not None else loads(text) if text is not None else None

@@ -1,0 +1,69 @@
+"""Audit log: every command, who sent it, and how it ended."""
+
+from __future__ import annotations
+
+import pytest
+
+from hyperhub.errors import StoreError
+from hyperhub.store import AuditEntry, StateStore
+
+
+def test_audit_entry_reads_back_as_written(store: StateStore) -> None:
+    what = {"action": "unlock", "args": {}}
+    entry_id = store.audit("api:token-7", "door", "call", what, "error", "needs risky", ts=50.0)
+
+    assert store.audit_log() == [
+        AuditEntry(entry_id, 50.0, "api:token-7", "door", "call", what, "error", "needs risky")
+    ]
+
+
+def test_audit_what_keeps_value_types(store: StateStore) -> None:
+    what = {"property": "location", "value": {"lat": 39.9, "lon": 116.3}, "flag": False}
+    store.audit("assistant", "car", "set", what, "ok")
+
+    assert store.audit_log()[0].what == what
+
+
+def test_audit_log_is_newest_first(store: StateStore) -> None:
+    for ts in (2.0, 9.0, 5.0):
+        store.audit("cli", "lamp", "set", {"property": "on", "value": True}, "ok", ts=ts)
+
+    assert [e.ts for e in store.audit_log()] == [9.0, 5.0, 2.0]
+
+
+def test_audit_entries_at_the_same_ts_are_newest_first_by_id(store: StateStore) -> None:
+    first = store.audit("cli", "lamp", "set", {"property": "on", "value": True}, "ok", ts=1.0)
+    second = store.audit("cli", "lamp", "set", {"property": "on", "value": False}, "ok", ts=1.0)
+
+    assert [e.id for e in store.audit_log()] == [second, first]
+
+
+def test_audit_log_filters_by_device(store: StateStore) -> None:
+    store.audit("cli", "lamp", "set", {"property": "on", "value": True}, "ok", ts=1.0)
+    store.audit("rule:night", "lock", "call", {"action": "lock", "args": {}}, "timeout", ts=2.0)
+
+    assert [e.device_id for e in store.audit_log(device="lock")] == ["lock"]
+
+
+def test_audit_log_filters_by_since(store: StateStore) -> None:
+    for ts in (1.0, 2.0, 3.0):
+        store.audit("cli", "lamp", "set", {"property": "on", "value": True}, "ok", ts=ts)
+
+    assert [e.ts for e in store.audit_log(since=2.0)] == [3.0, 2.0]
+
+
+def test_audit_log_limit_keeps_the_newest(store: StateStore) -> None:
+    for ts in range(10):
+        store.audit("cli", "lamp", "set", {"property": "on", "value": True}, "ok", ts=float(ts))
+
+    assert [e.ts for e in store.audit_log(limit=3)] == [9.0, 8.0, 7.0]
+
+
+def test_unknown_audit_kind_is_refused(store: StateStore) -> None:
+    with pytest.raises(StoreError, match="kind"):
+        store.audit("cli", "lamp", "toggle", {}, "ok")  # type: ignore[arg-type]
+
+
+def test_unknown_audit_result_is_refused(store: StateStore) -> None:
+    with pytest.raises(StoreError, match="result"):
+        store.audit("cli", "lamp", "set", {}, "maybe")  # type: ignore[arg-type]
