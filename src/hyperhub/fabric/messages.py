@@ -1,0 +1,101 @@
+"""Payloads on the fabric as pydantic models: parsed strictly, bounded in size.
+
+A payload that fails here is malformed: the receiver drops it, logs one warning, counts it,
+and goes on. Nothing malformed reaches the registry or the store.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hyperhub.errors import HyperHubError
+
+MAX_PAYLOAD = 256 * 1024  # bytes; the embedded broker refuses larger messages too
+ONLINE, OFFLINE = "online", "offline"
+CID = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+class Malformed(HyperHubError):
+    """A payload that is not what its topic promises."""
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StateMsg(_Msg):
+    """Retained full state of one device, with the time it was taken (for last-writer-wins)."""
+
+    ts: float = Field(ge=0)
+    state: dict[str, Any]
+
+
+class SetMsg(_Msg):
+    cid: str = CID
+    property: str = Field(min_length=1, max_length=64)
+    value: Any = None
+    ts: float | None = None  # when the command was issued (queued commands keep their time)
+
+
+class CallMsg(_Msg):
+    cid: str = CID
+    args: dict[str, Any] = Field(default_factory=dict)
+    ts: float | None = None
+
+
+class AckMsg(_Msg):
+    cid: str = CID
+    ok: bool
+    error: str | None = None  # the error's class name, e.g. ValueNotAllowed, UnknownDevice
+    message: str = ""
+    changes: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventMsg(_Msg):
+    ts: float = Field(ge=0)
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class DiscoveryMsg(_Msg):
+    """A device announcing itself: what it is, where, and which node hosts it."""
+
+    device: str = Field(pattern=r"^[a-z0-9_]+$", max_length=128)
+    type: str = Field(min_length=1, max_length=64)
+    name: str = Field(max_length=200)
+    node: str = Field(pattern=r"^[a-z0-9_]+$", max_length=64)
+    area: str | None = None
+    cls: str | None = Field(default=None, alias="class")
+    aliases: list[str] = Field(default_factory=list)
+    properties: list[str] = Field(default_factory=list)
+    spec: dict[str, Any] | None = None  # the full type spec, for types the hub may not know
+    version: str = ""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+Availability = Literal["online", "offline"]
+
+
+def parse(model: type[_Msg], payload: bytes | bytearray | str) -> Any:
+    """Parse a payload as `model`, or raise `Malformed` saying what is wrong."""
+    if len(payload) > MAX_PAYLOAD:
+        raise Malformed(f"payload of {len(payload)} bytes is over the {MAX_PAYLOAD} byte limit")
+    try:
+        return model.model_validate_json(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "payload"
+        raise Malformed(f"{model.__name__}: {where}: {first['msg']}") from None
+
+
+def parse_availability(payload: bytes | bytearray | str) -> Availability:
+    text = payload.decode("utf-8", "replace") if isinstance(payload, bytes | bytearray) else payload
+    if text not in (ONLINE, OFFLINE):
+        raise Malformed(f"availability must be 'online' or 'offline', got {text[:40]!r}")
+    return text  # type: ignore[return-value]
+
+
+def dump(msg: _Msg) -> bytes:
+    return msg.model_dump_json(by_alias=True, exclude_none=True).encode()
