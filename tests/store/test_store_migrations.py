@@ -68,3 +68,9 @@ def test_migrations_build_exactly_the_tables_of_schema_py(store: StateStore) -> 
         diffs = compare_metadata(MigrationContext.configure(conn), metadata)
 
     assert diffs == []
+
+
+def test_the_fast_path_head_constant_is_alembics_head():
+    from hyperhub.store import migrate as m
+
+    assert head_revision() == m.HEAD
