@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hyperhub.store import StateStore
 
 
@@ -18,9 +16,9 @@ def test_meta_value_is_replaced_by_a_later_set(store: StateStore) -> None:
     assert store.get_meta("space_file") == "/home/lin/新家.yaml"
 
 
-def test_meta_survives_reopening(tmp_path: Path) -> None:
-    with StateStore.open(data_dir=tmp_path) as store:
+def test_meta_survives_reopening(store_url: str) -> None:
+    with StateStore.open(store_url) as store:
         store.set_meta("space_name", "Lin family")
 
-    with StateStore.open(data_dir=tmp_path) as store:
+    with StateStore.open(store_url) as store:
         assert store.get_meta("space_name") == "Lin family"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import make_url
 
 from hyperhub.errors import StoreError
 from hyperhub.store import StateStore
@@ -15,45 +17,57 @@ from hyperhub.store.migrate import head_revision
 from hyperhub.store.schema import metadata
 
 
-def revision_in(db: Path) -> list[str]:
-    with sqlite3.connect(db) as conn:
-        return [row[0] for row in conn.execute("SELECT version_num FROM alembic_version")]
+@contextmanager
+def connected(url: str) -> Iterator[sa.Connection]:
+    """A plain connection to the database, not through the store; committed at the end."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            yield conn
+    finally:
+        engine.dispose()
 
 
-def test_fresh_database_is_at_the_head_revision(tmp_path: Path) -> None:
-    StateStore.open(data_dir=tmp_path).close()
+def revision_in(url: str) -> list[str]:
+    with connected(url) as conn:
+        return list(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
 
-    assert revision_in(tmp_path / "hyperhub.db") == [head_revision()]
+
+def test_fresh_database_is_at_the_head_revision(store_url: str) -> None:
+    StateStore.open(store_url).close()
+
+    assert revision_in(store_url) == [head_revision()]
 
 
-def test_fresh_database_has_every_table(tmp_path: Path) -> None:
-    StateStore.open(data_dir=tmp_path).close()
+def test_fresh_database_has_every_table(store_url: str) -> None:
+    StateStore.open(store_url).close()
 
-    with sqlite3.connect(tmp_path / "hyperhub.db") as conn:
-        tables = {
-            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
+    with connected(store_url) as conn:
+        tables = set(sa.inspect(conn).get_table_names())
     assert {"meta", "current_state", "series", "history", "audit"} <= tables
 
 
-def test_reopening_keeps_revision_and_data(tmp_path: Path) -> None:
-    with StateStore.open(data_dir=tmp_path) as store:
+def test_reopening_keeps_revision_and_data(store_url: str) -> None:
+    with StateStore.open(store_url) as store:
         store.set_meta("k", "v")
 
-    with StateStore.open(data_dir=tmp_path) as store:
+    with StateStore.open(store_url) as store:
         assert store.get_meta("k") == "v"
-    assert revision_in(tmp_path / "hyperhub.db") == [head_revision()]
+    assert revision_in(store_url) == [head_revision()]
 
 
-def test_database_from_a_newer_hyperhub_is_refused(tmp_path: Path) -> None:
-    StateStore.open(data_dir=tmp_path).close()
-    with sqlite3.connect(tmp_path / "hyperhub.db") as conn:
-        conn.execute("UPDATE alembic_version SET version_num = 'f00dfeed9999'")
+def test_database_from_a_newer_hyperhub_is_refused(store_url: str) -> None:
+    StateStore.open(store_url).close()
+    with connected(store_url) as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = 'f00dfeed9999'"))
 
     with pytest.raises(StoreError, match="newer than this HyperHub") as caught:
-        StateStore.open(data_dir=tmp_path)
+        StateStore.open(store_url)
     assert "f00dfeed9999" in str(caught.value)
-    assert str(tmp_path / "hyperhub.db") in str(caught.value)
+    url = make_url(store_url)
+    assert url.render_as_string(hide_password=True) in str(caught.value)
+    assert str(url.database) in str(caught.value)
+    assert url.password is None or str(url.password) not in str(caught.value)
 
 
 def test_migration_scripts_ship_inside_the_package() -> None:

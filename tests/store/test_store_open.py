@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from hyperhub.errors import StoreError
 from hyperhub.store import StateStore
@@ -32,12 +33,12 @@ def test_url_opens_that_file(tmp_path: Path) -> None:
     assert db.is_file()
 
 
-def test_sqlite_runs_in_wal_mode(store: StateStore) -> None:
-    assert pragma(store, "journal_mode") == "wal"
+def test_sqlite_runs_in_wal_mode(sqlite_store: StateStore) -> None:
+    assert pragma(sqlite_store, "journal_mode") == "wal"
 
 
-def test_synchronous_defaults_to_normal(store: StateStore) -> None:
-    assert pragma(store, "synchronous") == 1  # NORMAL
+def test_synchronous_defaults_to_normal(sqlite_store: StateStore) -> None:
+    assert pragma(sqlite_store, "synchronous") == 1  # NORMAL
 
 
 def test_synchronous_full_can_be_chosen(tmp_path: Path) -> None:
@@ -103,3 +104,22 @@ def test_in_memory_database_works_for_scratch_use() -> None:
         store.write_state("x", {"on": True}, ts=1.0)
         assert store.current("x") == {"on": True}
         assert store.history("x", "on", since=0)[0].value is True
+
+
+def test_plain_postgresql_url_uses_psycopg_3(pg_url: str) -> None:
+    plain = pg_url.replace("postgresql+psycopg://", "postgresql://")
+
+    with StateStore.open(plain) as store:
+        assert store._engine.dialect.driver == "psycopg"
+        assert store.url == plain.replace(f":{make_url(plain).password}@", ":***@")
+        store.set_meta("plain_url", "yes")
+        assert store.get_meta("plain_url") == "yes"
+
+
+def test_wrong_postgresql_password_is_refused_without_showing_it(pg_url: str) -> None:
+    url = make_url(pg_url).set(password="not-the-password")
+
+    with pytest.raises(StoreError, match="cannot open database postgresql") as caught:
+        StateStore.open(url.render_as_string(hide_password=False))
+    assert "not-the-password" not in str(caught.value)
+    assert "password authentication failed" in str(caught.value)

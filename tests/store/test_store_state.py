@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from hyperhub.errors import StoreError
@@ -32,11 +30,11 @@ def test_state_value_round_trips_with_its_type(store: StateStore, prop: str, val
     assert type(back[prop]) is type(value)
 
 
-def test_state_survives_reopening(tmp_path: Path) -> None:
-    with StateStore.open(data_dir=tmp_path) as store:
+def test_state_survives_reopening(store_url: str) -> None:
+    with StateStore.open(store_url) as store:
         store.write_state("car", {"locked": True, "location": {"lat": 1.5, "lon": 2.5}})
 
-    with StateStore.open(data_dir=tmp_path) as store:
+    with StateStore.open(store_url) as store:
         assert store.current("car") == {"locked": True, "location": {"lat": 1.5, "lon": 2.5}}
 
 

@@ -74,6 +74,8 @@ def create_engine(url: URL, synchronous: Synchronous = "NORMAL") -> Engine:
     sqlite = url.get_backend_name() == "sqlite"
     if sqlite and not is_memory(url):
         _check_sqlite_file(url)
+    if url.drivername == "postgresql":  # the driver of hyperhub[postgres], on any SQLAlchemy 2.x
+        url = url.set(drivername="postgresql+psycopg")
     kwargs: dict[str, Any] = {}
     if sqlite:
         kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_S, "check_same_thread": False}
