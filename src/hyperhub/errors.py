@@ -59,3 +59,19 @@ class SpaceError(HyperHubError):
 
 class NeedsConfirmation(NotAllowed):
     """A risky write or action was asked for without confirmation."""
+
+
+class BrokerError(HyperHubError):
+    """The MQTT broker cannot be started, reached or configured (bad URL, credentials, ACL)."""
+
+
+class DeviceUnavailable(HyperHubError):
+    """A device (or the node hosting it) is offline, so a command cannot reach it."""
+
+
+class FabricDisconnected(BrokerError):
+    """The fabric client is not connected to the MQTT broker right now (it keeps retrying)."""
+
+
+class CommandFailed(HyperHubError):
+    """A device answered a command with an error that has no more specific class here."""

@@ -212,3 +212,9 @@ def test_demo_space_is_rich_and_valid():
     assert len(space.areas) >= 6
     assert {t.type for t in builtin_types()} <= {d.type for d in space.devices.values()}
     assert any(any(ord(c) > 0x3000 for c in a) for d in space.devices.values() for a in d.aliases)
+
+
+def test_ids_the_topic_layout_uses_are_refused_as_device_ids():
+    assert problems("space: X\nareas: []\ndevices:\n  - {id: discovery, type: switch}\n") == [
+        "s.yaml:4: device id 'discovery' is reserved by the fabric's topic layout"
+    ]

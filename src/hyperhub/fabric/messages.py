@@ -6,15 +6,19 @@ and goes on. Nothing malformed reaches the registry or the store.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hyperhub.errors import HyperHubError
+from hyperhub.spec import DeviceType
 
 MAX_PAYLOAD = 256 * 1024  # bytes; the embedded broker refuses larger messages too
 ONLINE, OFFLINE = "online", "offline"
-CID = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+CID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+CID = Field(min_length=1, max_length=64, pattern=CID_PATTERN)
 
 
 class Malformed(HyperHubError):
@@ -99,3 +103,20 @@ def parse_availability(payload: bytes | bytearray | str) -> Availability:
 
 def dump(msg: _Msg) -> bytes:
     return msg.model_dump_json(by_alias=True, exclude_none=True).encode()
+
+
+def peek_cid(payload: bytes | bytearray | str) -> str | None:
+    """The correlation id of an otherwise malformed command, if one can be read from it."""
+    if len(payload) > MAX_PAYLOAD:
+        return None
+    try:
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    cid = data.get("cid") if isinstance(data, dict) else None
+    return cid if isinstance(cid, str) and re.fullmatch(CID_PATTERN, cid) else None
+
+
+def type_spec(dtype: DeviceType) -> dict[str, Any]:
+    """A device type as JSON data for `DiscoveryMsg.spec` (`spec.parse_type` reads it back)."""
+    return dtype.model_dump(mode="json", exclude={"origin"})

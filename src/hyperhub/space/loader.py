@@ -18,6 +18,7 @@ SPACE_KEYS = ("space", "location", "areas", "devices")
 AREA_KEYS = ("id", "name", "aliases", "floor")
 DEVICE_KEYS = ("id", "type", "name", "aliases", "area", "class", "state", "properties", "route")
 MAX_BYTES = 5_000_000
+RESERVED_IDS = ("discovery", "node")  # hyperhub/<space>/discovery/… and …/node/… are not devices
 
 
 def load_space(path: str | Path, types: TypeRegistry | None = None) -> Space:
@@ -180,6 +181,9 @@ class _Reader:
             return None
         if not isinstance(ident, str) or not ID.match(ident):
             self.problem(id_line, f"bad {what} id {to_plain(ident)!r}: use only a-z, 0-9 and _")
+            return None
+        if what == "device" and ident in RESERVED_IDS:
+            self.problem(id_line, f"device id {ident!r} is reserved by the fabric's topic layout")
             return None
         if ident in seen:
             self.problem(

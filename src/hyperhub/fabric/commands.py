@@ -1,0 +1,144 @@
+"""Commands on the fabric, hub side: checked before they are sent, errors mapped back after.
+
+The checks are those of `hub.LocalSpace`: the value or arguments must fit the spec, and a
+risky write or action needs `confirm`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from hyperhub.errors import (
+    CommandFailed,
+    DeviceTimeout,
+    DeviceUnavailable,
+    HyperHubError,
+    NeedsConfirmation,
+    NotAllowed,
+    SpecError,
+    UnknownDevice,
+    ValueNotAllowed,
+)
+from hyperhub.fabric.messages import AckMsg, CallMsg, Malformed, SetMsg, dump
+from hyperhub.fabric.registry import DeviceRecord, Offline
+from hyperhub.fabric.topics import Topics
+
+# Error names a device may answer with, mapped back to our classes (anything else: CommandFailed)
+_ERRORS: dict[str, type[HyperHubError]] = {
+    cls.__name__: cls
+    for cls in (
+        SpecError,
+        ValueNotAllowed,
+        NotAllowed,
+        NeedsConfirmation,
+        UnknownDevice,
+        DeviceUnavailable,
+        DeviceTimeout,
+        Malformed,
+    )
+}
+
+
+@dataclass(frozen=True)
+class Command:
+    """A write (`property`, `value`) or an action (`action`, `args`) for one device."""
+
+    device: str
+    property: str | None = None
+    value: Any = None
+    action: str | None = None
+    args: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.property is None) == (self.action is None):
+            raise ValueError("a command has either a property (and value) or an action")
+
+    def what(self) -> dict[str, Any]:
+        """What was asked, as the audit log records it."""
+        if self.action is None:
+            return {"property": self.property, "value": _jsonable(self.value)}
+        return {"action": self.action, "args": _jsonable(self.args or {})}
+
+    def summary(self) -> str:
+        if self.action is None:
+            return f"set {self.property}={self.value!r}"
+        return f"call {self.action}"
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A command that passed the checks, ready to be sent with a fresh correlation id."""
+
+    topic: str
+    property: str | None = None
+    value: Any = None
+    args: dict[str, Any] | None = None
+
+    def payload(self, cid: str, ts: float) -> bytes:
+        if self.property is not None:
+            return dump(SetMsg(cid=cid, property=self.property, value=self.value, ts=ts))
+        return dump(CallMsg(cid=cid, args=self.args or {}, ts=ts))
+
+
+def check_command(topics: Topics, record: DeviceRecord, cmd: Command, confirm: bool) -> Checked:
+    """Check `cmd` against the device's spec and risk rules; raise what `LocalSpace` raises."""
+    device, dtype = record.id, record.dtype
+    if cmd.property is not None:
+        prop = cmd.property
+        if prop not in record.properties:
+            dtype.prop(prop, device)  # an unknown name: the spec's error lists the known ones
+            raise SpecError(
+                f"device {device} ({dtype.type}) does not expose {prop!r}; "
+                f"it has: {', '.join(sorted(record.properties))}"
+            )
+        value = dtype.check_write(prop, cmd.value, device)
+        if dtype.write_is_risky(prop, value, record.cls) and not confirm:
+            raise NeedsConfirmation(
+                f"setting {device}.{prop} to {value!r} is risky; it needs confirmation"
+            )
+        return Checked(topics.set(device), property=prop, value=value)
+    assert cmd.action is not None
+    args = dtype.check_args(cmd.action, cmd.args or {}, device)
+    if dtype.action(cmd.action, device).is_risky(record.cls) and not confirm:
+        raise NeedsConfirmation(f"{device}.{cmd.action} is risky; it needs confirmation")
+    return Checked(topics.call(device, cmd.action), args=args)
+
+
+def unavailable(device: str, offline: Offline | None) -> DeviceUnavailable:
+    """The error for a command to an offline device (or one that never joined)."""
+    if offline is None:
+        return DeviceUnavailable(
+            f"device {device} is not on the fabric: no node has announced it yet"
+        )
+    since = ""
+    if offline.since is not None:
+        since = " since " + time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(offline.since))
+    return DeviceUnavailable(f"device {device} is offline{since}: {offline.reason}")
+
+
+def ack_error(device: str, ack: AckMsg) -> HyperHubError:
+    """The exception for a refusing ack: our class of the same name, else `CommandFailed`."""
+    cls = _ERRORS.get(ack.error or "")
+    if cls is not None:
+        return cls(ack.message or f"device {device} refused the command ({ack.error})")
+    reason = ack.message or "no reason given"
+    return CommandFailed(f"device {device} refused the command: {ack.error or 'error'}: {reason}")
+
+
+def describe(changes: dict[str, Any]) -> str:
+    """What changed, for the audit log."""
+    if not changes:
+        return "no change"
+    return ", ".join(f"{k}={v!r}" for k, v in changes.items())
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return repr(value)

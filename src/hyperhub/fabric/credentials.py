@@ -1,0 +1,275 @@
+"""Who may log in to the embedded broker, and which topics each may use.
+
+Kept in `<data_dir>/broker/credentials.json` (mode 0600): the hub principal (full access
+under `hyperhub/#`) and one principal per node, with a generated password and the device
+ids it owns. From it come the Mosquitto password file (PBKDF2-SHA512 `$7$` hashes, the
+format of `mosquitto_passwd` 2.0) and ACL file, and the same rules feed the amqtt fallback.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hyperhub.errors import BrokerError
+from hyperhub.fabric.topics import ROOT, Topics
+
+try:  # advisory lock so the hub and a CLI command do not interleave edits (POSIX only)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+HUB = "hub"
+_ID = re.compile(r"^[a-z0-9_]+$")
+_RESERVED_DEVICE_IDS = frozenset({"discovery", "node"})  # topic levels of their own
+_PBKDF2_ITERATIONS = 101  # what mosquitto_passwd 2.0 writes
+Access = Literal["read", "write", "readwrite"]
+
+
+class Principal(BaseModel):
+    """One login on the broker: the hub or a node, with the devices a node owns."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    role: Literal["hub", "node"]
+    password: str = Field(repr=False)
+    devices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AclRule:
+    """`topic <access> <filter>` as in a Mosquitto ACL file."""
+
+    access: Access
+    topic: str
+
+    def allows_write(self, topic: str) -> bool:
+        return self.access != "read" and topic_matches(self.topic, topic)
+
+    def allows_read(self, topic: str) -> bool:
+        return self.access != "write" and topic_matches(self.topic, topic)
+
+    def covers_subscription(self, topic_filter: str) -> bool:
+        """True if every topic `topic_filter` can match is readable under this rule."""
+        return self.access != "write" and filter_within(topic_filter, self.topic)
+
+
+def topic_matches(topic_filter: str, topic: str) -> bool:
+    """MQTT matching of a concrete topic against a filter with `+` / `#` wildcards."""
+    if topic.startswith("$") and topic_filter[:1] in ("+", "#"):
+        return False  # wildcards at the first level never match $SYS and friends
+    want, have = topic_filter.split("/"), topic.split("/")
+    for i, level in enumerate(want):
+        if level == "#":
+            return True
+        if i >= len(have) or level not in ("+", have[i]):
+            return False
+    return len(want) == len(have)
+
+
+def filter_within(inner: str, outer: str) -> bool:
+    """True if every topic matched by filter `inner` is also matched by filter `outer`."""
+    if inner.startswith("$") and outer[:1] in ("+", "#"):
+        return False  # as in topic_matches: first-level wildcards skip $SYS
+    sub, acl = inner.split("/"), outer.split("/")
+    for i, level in enumerate(acl):
+        if level == "#":
+            return True
+        if i >= len(sub) or sub[i] == "#":
+            return False
+        if level != "+" and sub[i] != level:
+            return False
+    return len(sub) == len(acl)
+
+
+def acl_rules(principal: Principal, space: str) -> list[AclRule]:
+    """The topics `principal` may use in space `space` (the slug)."""
+    if principal.role == "hub":
+        return [AclRule("readwrite", f"{ROOT}/#"), AclRule("read", "$SYS/#")]
+    t = Topics(space)
+    rules: list[AclRule] = []
+    for device in principal.devices:
+        rules += [
+            AclRule("readwrite", t.state(device)),  # read too: a node resyncs from it
+            AclRule("write", t.ack(device)),
+            AclRule("write", f"{t.base}/{device}/event/#"),
+            AclRule("write", t.availability(device)),
+            AclRule("write", t.discovery(device)),
+            AclRule("read", t.set(device)),
+            AclRule("read", f"{t.base}/{device}/call/#"),
+        ]
+    rules.append(AclRule("write", t.node_availability(principal.name)))
+    return rules
+
+
+def mosquitto_hash(password: str, *, salt: bytes | None = None) -> str:
+    """A password hash in Mosquitto 2.0's `$7$` format (PBKDF2-HMAC-SHA512, 12-byte salt)."""
+    salt = salt if salt is not None else secrets.token_bytes(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, _PBKDF2_ITERATIONS)
+    b64 = base64.b64encode
+    return f"$7${_PBKDF2_ITERATIONS}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def _check_id(kind: str, value: str) -> None:
+    if not _ID.match(value):
+        raise BrokerError(f"{kind} {value!r} is not a valid id: use lower-case letters, digits, _")
+
+
+class CredentialStore:
+    """The broker's principals, persisted in `<data_dir>/broker/credentials.json`.
+
+    Every call re-reads the file if another process changed it, so a CLI command that adds
+    a node and the running hub see the same principals.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = Path(data_dir) / "broker"
+        self.path = self.dir / "credentials.json"
+        self.password_file = self.dir / "passwd"
+        self.acl_file = self.dir / "acl"
+        self.revision = 0  # bumped on every change seen, so caches know when to refresh
+        self._data: dict[str, Any] = {}
+        self._stamp: tuple[int, int] | None = None
+        self._loaded = False
+
+    # -- reading -------------------------------------------------------------------------
+    def hub(self) -> Principal:
+        """The hub's principal (created with a fresh password the first time)."""
+        self._refresh()
+        if "hub" not in self._data:
+            with self._editing() as data:
+                data.setdefault("hub", {"password": secrets.token_urlsafe(24)})
+        return Principal(name=HUB, role="hub", password=self._data["hub"]["password"])
+
+    def nodes(self) -> list[Principal]:
+        """Every node principal, by name."""
+        self._refresh()
+        return [self._node(name) for name in sorted(self._data.get("nodes", {}))]
+
+    def principal(self, name: str) -> Principal | None:
+        """The hub or node called `name`, or None."""
+        if name == HUB:
+            return self.hub()
+        self._refresh()
+        return self._node(name) if name in self._data.get("nodes", {}) else None
+
+    def verify(self, username: str | None, password: str | None) -> Principal | None:
+        """The principal these credentials log in as, or None (constant-time comparison)."""
+        found = self.principal(username) if username else None
+        if found is None or password is None:
+            return None
+        return found if hmac.compare_digest(found.password, password) else None
+
+    # -- changing ------------------------------------------------------------------------
+    def add_node(self, name: str, devices: Iterable[str]) -> Principal:
+        """Add node `name` owning `devices`, or update its devices (its password stays)."""
+        _check_id("node name", name)
+        if name == HUB:
+            raise BrokerError(f"node name {name!r} is reserved for the hub")
+        wanted = tuple(sorted(set(devices)))
+        for device in wanted:
+            _check_id("device id", device)
+            if device in _RESERVED_DEVICE_IDS:
+                raise BrokerError(f"device id {device!r} is reserved by the topic layout")
+        with self._editing() as data:
+            nodes = data.setdefault("nodes", {})
+            for other, entry in nodes.items():
+                taken = sorted(set(entry.get("devices", ())) & set(wanted)) if other != name else []
+                if taken:
+                    raise BrokerError(
+                        f"device {taken[0]!r} already belongs to node {other!r}; "
+                        f"remove it there before giving it to node {name!r}"
+                    )
+            entry = nodes.setdefault(name, {"password": secrets.token_urlsafe(24)})
+            entry["devices"] = list(wanted)
+        return self._node(name)
+
+    def remove_node(self, name: str) -> bool:
+        """Forget node `name`; True if it existed. Its next login is refused (after reload)."""
+        with self._editing() as data:
+            return data.get("nodes", {}).pop(name, None) is not None
+
+    def write_mosquitto_files(self, space: str) -> tuple[Path, Path]:
+        """Write the Mosquitto password and ACL files for space `space`; return their paths."""
+        principals = [self.hub(), *self.nodes()]
+        passwd = "".join(f"{p.name}:{mosquitto_hash(p.password)}\n" for p in principals)
+        acl = ["# Generated by HyperHub from credentials.json; edits are overwritten."]
+        for p in principals:
+            acl.append(f"\nuser {p.name}")
+            acl += [f"topic {rule.access} {rule.topic}" for rule in acl_rules(p, space)]
+        _write_private(self.password_file, passwd)
+        _write_private(self.acl_file, "\n".join(acl) + "\n")
+        return self.password_file, self.acl_file
+
+    # -- internals -----------------------------------------------------------------------
+    def _node(self, name: str) -> Principal:
+        entry = self._data["nodes"][name]
+        return Principal(name=name, role="node", password=entry["password"],
+                         devices=tuple(entry.get("devices", ())))
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def _refresh(self) -> None:
+        stamp = self._file_stamp()
+        if self._loaded and stamp == self._stamp:
+            return
+        data: dict[str, Any] = {}
+        if stamp is not None:
+            try:
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise BrokerError(f"{self.path}: cannot read broker credentials: {exc}") from exc
+            if not isinstance(data, dict):
+                raise BrokerError(f"{self.path}: broker credentials must be a JSON object")
+        self._data, self._stamp, self._loaded = data, stamp, True
+        self.revision += 1
+
+    @contextlib.contextmanager
+    def _editing(self) -> Iterator[dict[str, Any]]:
+        """Lock, re-read, let the caller change a copy, and save it if it changed."""
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self.dir / ".lock", "a") as lock:
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            self._refresh()
+            before = json.dumps(self._data, sort_keys=True)
+            data = json.loads(before)
+            yield data  # an exception here leaves both the file and self._data untouched
+            after = json.dumps(data, sort_keys=True)
+            if after != before:
+                _write_private(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+                self._data, self._stamp = data, self._file_stamp()
+                self.revision += 1
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically, readable by this user only (0600)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,83 @@
+"""`Feed`: fan-out of changes to any number of async consumers, each with a bounded queue.
+
+    with hub.changes() as changes:
+        async for change in changes:
+            ...
+
+A consumer that falls behind loses its oldest items (counted in `Feed.dropped`); it never
+slows down the hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+from typing import Any, Generic, NamedTuple, Self, TypeVar
+
+T = TypeVar("T")
+
+
+class Change(NamedTuple):
+    """A device's properties that changed, at the device's time `ts`."""
+
+    device: str
+    changed: dict[str, Any]
+    ts: float
+
+
+class Event(NamedTuple):
+    """An event a device emitted."""
+
+    device: str
+    name: str
+    args: dict[str, Any]
+    ts: float
+
+
+class Subscription(Generic[T]):
+    """One consumer's queue; iterate it, or `await get(timeout)`. Close it when done."""
+
+    def __init__(self, feed: Feed[T], maxsize: int) -> None:
+        self._feed = feed
+        self.queue: asyncio.Queue[T] = asyncio.Queue(maxsize)
+
+    async def get(self, timeout: float) -> T:
+        """The next item; `TimeoutError` after `timeout` seconds."""
+        return await asyncio.wait_for(self.queue.get(), timeout)
+
+    def close(self) -> None:
+        self._feed._subs.discard(self)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> T:
+        return await self.queue.get()
+
+
+class Feed(Generic[T]):
+    """Hands each published item to every open subscription."""
+
+    def __init__(self) -> None:
+        self._subs: set[Subscription[T]] = set()
+        self.dropped = 0
+
+    def subscribe(self, maxsize: int = 1000) -> Subscription[T]:
+        sub = Subscription(self, maxsize)
+        self._subs.add(sub)
+        return sub
+
+    def publish(self, item: T) -> None:
+        for sub in self._subs:
+            if sub.queue.full():
+                sub.queue.get_nowait()
+                self.dropped += 1
+            sub.queue.put_nowait(item)

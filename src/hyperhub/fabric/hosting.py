@@ -1,0 +1,80 @@
+"""Hosting one device on the fabric: how it is described, and how a command to it is run.
+
+Both are plain functions of the device (and its backend), so a node — or any adapter that
+speaks the fabric itself — describes and commands devices the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Literal
+
+from hyperhub import __version__
+from hyperhub.errors import HyperHubError, SpecError
+from hyperhub.fabric.backend import DeviceBackend
+from hyperhub.fabric.messages import AckMsg, CallMsg, DiscoveryMsg, SetMsg, parse, type_spec
+from hyperhub.space import Device
+from hyperhub.spec import DeviceType, builtin_types
+
+log = logging.getLogger("hyperhub.fabric.node")
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> dict[str, DeviceType]:
+    return {t.type: t for t in builtin_types()}
+
+
+def discovery_of(device: Device, node: str) -> DiscoveryMsg:
+    """The device's discovery message; a type the hub does not ship travels with its spec."""
+    shipped = _shipped().get(device.type) == device.dtype
+    return DiscoveryMsg(
+        device=device.id,
+        type=device.type,
+        name=device.name,
+        node=node,
+        area=device.area,
+        cls=device.cls,
+        aliases=list(device.aliases),
+        properties=list(device.properties),
+        spec=None if shipped else type_spec(device.dtype),
+        version=__version__,
+    )
+
+
+def run_command(
+    backend: DeviceBackend,
+    device: Device,
+    kind: Literal["set", "call"],
+    action: str | None,
+    payload: bytes | bytearray,
+) -> AckMsg:
+    """Parse, check against the spec and apply one command; the ack says how it went.
+
+    Raises `Malformed` when the payload is not a command at all (the caller answers only
+    if it can still read a correlation id).
+    """
+    cmd: SetMsg | CallMsg = parse(SetMsg if kind == "set" else CallMsg, payload)
+    try:
+        if isinstance(cmd, SetMsg):
+            changes = _write(backend, device, cmd)
+        else:
+            assert action is not None
+            args = device.dtype.check_args(action, cmd.args, device.id)
+            changes = backend.call(device.id, action, args)
+    except Exception as exc:  # an adapter's own error is still an answer, not a crash
+        if not isinstance(exc, HyperHubError):
+            log.exception("%s on %s failed", kind, device.id)
+        return AckMsg(cid=cmd.cid, ok=False, error=type(exc).__name__, message=str(exc))
+    return AckMsg(cid=cmd.cid, ok=True, changes=changes)
+
+
+def _write(backend: DeviceBackend, device: Device, cmd: SetMsg) -> dict:
+    if cmd.property not in device.properties:
+        device.dtype.prop(cmd.property, device.id)  # an unknown name: the spec lists the known
+        raise SpecError(
+            f"device {device.id} does not expose {cmd.property!r}; "
+            f"it has: {', '.join(device.properties)}"
+        )
+    value = device.dtype.check_write(cmd.property, cmd.value, device.id)
+    return backend.set(device.id, cmd.property, value)

@@ -1,0 +1,252 @@
+"""`HubFabric`: the hub's side of the fabric — registry, state mirror, commands with acks.
+
+It follows discovery, availability, state, acks and events of one space (see `ingest` for
+how each payload is checked); valid state goes into the store through a batching writer
+and to `changes()` subscribers.
+
+`send_command` checks a command against the spec (and the risk rule of `hub.LocalSpace`)
+before anything goes on the wire, fails fast for an offline device, waits for the ack at
+most `command_timeout` seconds, and audits every command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import fields
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import aiomqtt
+
+from hyperhub.devices.sim import Clock, SystemClock
+from hyperhub.errors import DeviceTimeout, FabricDisconnected, HyperHubError, UnknownDevice
+from hyperhub.fabric.client import FabricClient
+from hyperhub.fabric.commands import (
+    Checked,
+    Command,
+    ack_error,
+    check_command,
+    describe,
+    unavailable,
+)
+from hyperhub.fabric.feed import Change, Event, Subscription
+from hyperhub.fabric.ingest import HubStats, Ingest
+from hyperhub.fabric.messages import AckMsg, Malformed, parse
+from hyperhub.fabric.ratelimit import WarnEvery
+from hyperhub.fabric.registry import DeviceRecord, DeviceRegistry
+from hyperhub.fabric.store_writer import BatchWriter
+from hyperhub.fabric.topics import Topics
+from hyperhub.space import Space
+from hyperhub.spec import TypeRegistry
+from hyperhub.store import StateStore
+
+log = logging.getLogger("hyperhub.fabric.hub")
+
+__all__ = ["HubFabric", "HubStats"]
+
+
+class HubFabric:
+    """The hub on the fabric: `async with HubFabric(slug, kwargs, types=..., store=...)`."""
+
+    def __init__(
+        self,
+        space_slug: str,
+        client_kwargs: dict[str, Any],
+        *,
+        types: TypeRegistry,
+        store: StateStore | None,
+        clock: Clock | None = None,
+        command_timeout: float = 3.0,
+        known_space: Space | None = None,
+        keepalive: int = 10,
+        warn_every: float = 10.0,
+    ) -> None:
+        self.topics = Topics(space_slug)
+        self.store = store
+        self.clock: Clock = clock or SystemClock()
+        self.command_timeout = command_timeout
+        self.known_space = known_space  # tells "not joined yet" from "no such device"
+        self.registry = DeviceRegistry()
+        self._counts = HubStats()
+        self._waiting: dict[str, tuple[str, asyncio.Future[AckMsg]]] = {}  # cid → (device, ack)
+        self._writer = BatchWriter(store) if store is not None else None
+        self._ingest = Ingest(
+            self.topics,
+            types,
+            self.registry,
+            self._counts,
+            self.clock,
+            self._writer,
+            WarnEvery(log, warn_every),
+            on_offline=self._fail_waiting,
+        )
+        self.client = FabricClient(
+            client_kwargs,
+            client_id=f"hyperhub-hub-{space_slug}-{secrets.token_hex(3)}",
+            keepalive=keepalive,
+        )
+        self.client.on_disconnect(self._lost_broker)
+
+    @property
+    def stats(self) -> HubStats:
+        """A snapshot of the counters."""
+        snap = HubStats(**{f.name: getattr(self._counts, f.name) for f in fields(HubStats)})
+        if self._writer is not None:
+            snap.written, snap.write_dropped = self._writer.written, self._writer.dropped
+        return snap
+
+    def changes(self, maxsize: int = 1000) -> Subscription[Change]:
+        """Subscribe to state changes (device, changed properties, ts); close when done."""
+        return self._ingest.changes.subscribe(maxsize)
+
+    def events(self, maxsize: int = 1000) -> Subscription[Event]:
+        """Subscribe to device events; close when done."""
+        return self._ingest.events.subscribe(maxsize)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Register the subscriptions and start connecting (in the background, retrying)."""
+        for topic_filter, handler in self._ingest.handlers():
+            await self.client.subscribe(topic_filter, handler)
+        await self.client.subscribe(self.topics.all_acks(), self._on_ack)
+        if self._writer is not None:
+            self._writer.start()
+        self.client.start()
+
+    async def wait_connected(self, timeout: float) -> None:
+        """Wait until connected; `FabricDisconnected` after `timeout` seconds."""
+        await self.client.wait_connected(timeout)
+
+    async def flush(self, timeout: float = 10.0) -> None:
+        """Wait until every state update and audit row so far is in the store."""
+        if self._writer is not None:
+            await self._writer.flush(timeout)
+
+    async def close(self) -> None:
+        """Disconnect, fail commands still waiting, and write what is pending to the store."""
+        await self.client.close()
+        self._fail_all("the hub is shutting down")
+        if self._writer is not None:
+            await self._writer.close()
+
+    # -- commands ---------------------------------------------------------------------------
+
+    async def send_command(
+        self,
+        device: str,
+        *,
+        property: str | None = None,
+        value: Any = None,
+        action: str | None = None,
+        args: dict[str, Any] | None = None,
+        actor: str,
+        confirm: bool = False,
+    ) -> AckMsg:
+        """Send a write (`property`, `value`) or an action (`action`, `args`); return the ack.
+
+        Raises `UnknownDevice`, `SpecError` / `ValueNotAllowed`, `NeedsConfirmation` (risky,
+        not confirmed) or `DeviceUnavailable` (offline) before sending; `DeviceTimeout` with
+        no ack in time; the device's own error (or `CommandFailed`) when it refuses.
+        """
+        cmd = Command(device, property, value, action, args)
+        try:
+            record = self._record(device)
+            checked = check_command(self.topics, record, cmd, confirm)
+            gone = self.registry.offline(device)
+            if gone is not None:
+                raise unavailable(device, gone)
+            ack = await self._exchange(device, checked, cmd)
+            if not ack.ok:
+                raise ack_error(device, ack)
+        except HyperHubError as exc:
+            self._audit(actor, cmd, "timeout" if isinstance(exc, DeviceTimeout) else "error", exc)
+            raise
+        self._audit(actor, cmd, "ok", describe(ack.changes))
+        return ack
+
+    def _record(self, device: str) -> DeviceRecord:
+        record = self.registry.get(device)
+        if record is not None:
+            return record
+        space = self.known_space
+        if space is not None and device in space.devices:
+            raise unavailable(device, None)
+        if space is not None:
+            space.device(device)  # raises UnknownDevice with a suggestion
+        raise UnknownDevice(
+            f"no device {device!r} on the fabric of space {self.topics.space!r} "
+            f"({len(self.registry)} devices have joined)"
+        )
+
+    async def _exchange(self, device: str, checked: Checked, cmd: Command) -> AckMsg:
+        cid = secrets.token_hex(8)
+        waiter: asyncio.Future[AckMsg] = asyncio.get_running_loop().create_future()
+        self._waiting[cid] = (device, waiter)
+        self._counts.commands += 1
+        try:
+            async with asyncio.timeout(self.command_timeout):
+                await self.client.publish(checked.topic, checked.payload(cid, self.clock.now()))
+                return await waiter
+        except TimeoutError:
+            self._counts.timeouts += 1
+            raise DeviceTimeout(
+                f"device {device} did not answer ({cmd.summary()}) within "
+                f"{self.command_timeout:g} s"
+            ) from None
+        finally:
+            self._waiting.pop(cid, None)
+
+    def _audit(
+        self,
+        actor: str,
+        cmd: Command,
+        result: Literal["ok", "error", "timeout"],
+        message: object,
+    ) -> None:
+        """Queue one audit row (written on the store thread; `flush` waits for it)."""
+        if self._writer is None or self.store is None:
+            return
+        kind = "set" if cmd.action is None else "call"
+        what = f"audit a command to {cmd.device}"
+        args = (actor, cmd.device, kind, cmd.what(), result, str(message), self.clock.now())
+        self._writer.submit(what, self.store.audit, *args)
+
+    def _on_ack(self, message: aiomqtt.Message) -> None:
+        parsed = self._ingest.topic(message, "ack")
+        if parsed is None:
+            return
+        try:
+            ack: AckMsg = parse(AckMsg, message.payload)
+        except Malformed as exc:
+            return self._ingest.malformed("ack", message.topic.value, exc)
+        device, waiter = self._waiting.get(ack.cid, (None, None))
+        if waiter is not None and device == parsed.device and not waiter.done():
+            self._counts.acks += 1
+            waiter.set_result(ack)
+
+    def _fail_waiting(self, device: str) -> None:
+        """Commands waiting on a device that just went offline fail now, not at the timeout."""
+        gone = self.registry.offline(device)
+        for target, waiter in self._waiting.values():
+            if target == device and gone is not None and not waiter.done():
+                waiter.set_exception(unavailable(device, gone))
+
+    def _lost_broker(self) -> None:
+        self._fail_all(f"lost the broker at {self.client.where} before the ack")
+
+    def _fail_all(self, why: str) -> None:
+        for device, waiter in self._waiting.values():
+            if not waiter.done():
+                waiter.set_exception(FabricDisconnected(f"command to {device}: {why}"))

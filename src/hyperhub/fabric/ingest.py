@@ -1,0 +1,237 @@
+"""`Ingest`: what devices publish, turned into registry entries, store rows and feed items.
+
+Every payload is parsed strictly and checked against its device's spec. Anything malformed,
+from a device that has not joined, invalid or stale is dropped and counted, with at most
+one warning per kind per period, so the registry and the store only ever hold valid values.
+Handlers are plain functions: they never block the reader, and never raise.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiomqtt
+
+from hyperhub.devices.sim import Clock
+from hyperhub.errors import HyperHubError, SpecError
+from hyperhub.fabric.feed import Change, Event, Feed
+from hyperhub.fabric.messages import (
+    ONLINE,
+    DiscoveryMsg,
+    EventMsg,
+    Malformed,
+    StateMsg,
+    parse,
+    parse_availability,
+)
+from hyperhub.fabric.ratelimit import WarnEvery
+from hyperhub.fabric.registry import DeviceRecord, DeviceRegistry
+from hyperhub.fabric.routes import Handler
+from hyperhub.fabric.store_writer import BatchWriter
+from hyperhub.fabric.topics import Kind, Parsed, Topics, parse_topic
+from hyperhub.spec import DeviceType, TypeRegistry, parse_type
+from hyperhub.store import StateUpdate
+
+log = logging.getLogger("hyperhub.fabric.hub")
+
+
+@dataclass
+class HubStats:
+    """Counters of what the hub received and did."""
+
+    received: int = 0  # messages handled
+    malformed: int = 0  # payloads that did not parse (or did not match their topic)
+    unknown_device: int = 0  # state / events of devices that never joined
+    unknown_type: int = 0  # discoveries of a type we do not know, without a usable spec
+    invalid_values: int = 0  # property values dropped because they do not fit the spec
+    stale: int = 0  # states older than the one we have
+    written: int = 0  # state updates committed to the store
+    write_dropped: int = 0  # state updates dropped because the store fell behind
+    commands: int = 0  # commands sent
+    acks: int = 0  # acks matched to a waiting command
+    timeouts: int = 0  # commands that got no ack in time
+    events: int = 0  # events handed to subscribers
+
+
+class Ingest:
+    """Handlers for discovery, availability, state and events of one space."""
+
+    def __init__(
+        self,
+        topics: Topics,
+        types: TypeRegistry,
+        registry: DeviceRegistry,
+        stats: HubStats,
+        clock: Clock,
+        writer: BatchWriter | None,
+        warn: WarnEvery,
+        on_offline: Callable[[str], None],
+    ) -> None:
+        self.topics = topics
+        self.types = types
+        self.registry = registry
+        self.stats = stats
+        self.clock = clock
+        self.writer = writer
+        self.warn = warn
+        self.on_offline = on_offline  # called with each device that just went offline
+        self.changes: Feed[Change] = Feed()
+        self.events: Feed[Event] = Feed()
+
+    def handlers(self) -> list[tuple[str, Handler]]:
+        """Topic filters and their handlers; discovery first, so states find their devices."""
+        t = self.topics
+        return [
+            (t.all_discovery(), self.on_discovery),
+            (t.all_nodes(), self.on_node),
+            (t.all_availability(), self.on_availability),
+            (t.all_states(), self.on_state),
+            (t.all_events(), self.on_event),
+        ]
+
+    def topic(self, message: aiomqtt.Message, kind: Kind) -> Parsed | None:
+        """The message's topic taken apart, if it is of `kind` (counts it as received)."""
+        self.stats.received += 1
+        parsed = parse_topic(self.topics, message.topic.value)
+        return parsed if parsed is not None and parsed.kind == kind else None
+
+    def malformed(self, kind: str, topic: str, why: object) -> None:
+        self.stats.malformed += 1
+        self.warn(f"malformed-{kind}", "dropping a malformed %s on %s: %s", kind, topic, why)
+
+    # -- devices joining and leaving --------------------------------------------------------
+
+    def on_discovery(self, message: aiomqtt.Message) -> None:
+        parsed = self.topic(message, "discovery")
+        if parsed is None:
+            return
+        topic, device = message.topic.value, parsed.device
+        if not message.payload:
+            if self.registry.leave(device):
+                log.info("device %s left the fabric", device)
+            return
+        try:
+            info: DiscoveryMsg = parse(DiscoveryMsg, message.payload)
+        except Malformed as exc:
+            return self.malformed("discovery", topic, exc)
+        if info.device != device:
+            return self.malformed("discovery", topic, f"it describes {info.device!r}")
+        dtype = self._type_of(info)
+        if dtype is not None:
+            self.registry.join(info, dtype)
+            log.debug("device %s (%s) joined from node %s", device, info.type, info.node)
+
+    def _type_of(self, info: DiscoveryMsg) -> DeviceType | None:
+        """Our own type of that name, else the spec the device brought, else None (counted)."""
+        if info.type in self.types:
+            return self.types.get(info.type)
+        if info.spec is not None:
+            try:
+                dtype = parse_type(info.spec, f"discovery of {info.device} from {info.node}")
+            except SpecError as exc:
+                self.stats.unknown_type += 1
+                self.warn("type", "device %s has a broken spec: %s", info.device, exc)
+                return None
+            if dtype.type == info.type:
+                return dtype
+        self.stats.unknown_type += 1
+        self.warn("type", "device %s has unknown type %r and no spec", info.device, info.type)
+        return None
+
+    # -- availability -----------------------------------------------------------------------
+
+    def on_node(self, message: aiomqtt.Message) -> None:
+        parsed = self.topic(message, "node")
+        if parsed is None:
+            return
+        try:
+            online = parse_availability(message.payload) == ONLINE
+        except Malformed as exc:
+            return self.malformed("node availability", message.topic.value, exc)
+        devices = self.registry.set_node(parsed.device, online, self.clock.now())
+        if devices:
+            word = "online" if online else "offline"
+            log.info("node %s is %s (%d devices)", parsed.device, word, len(devices))
+        if not online:
+            for device in devices:
+                self.on_offline(device)
+
+    def on_availability(self, message: aiomqtt.Message) -> None:
+        parsed = self.topic(message, "availability")
+        if parsed is None:
+            return
+        try:
+            online = parse_availability(message.payload) == ONLINE
+        except Malformed as exc:
+            return self.malformed("availability", message.topic.value, exc)
+        if self.registry.set_available(parsed.device, online, self.clock.now()) and not online:
+            self.on_offline(parsed.device)
+
+    # -- state and events -------------------------------------------------------------------
+
+    def on_state(self, message: aiomqtt.Message) -> None:
+        parsed = self.topic(message, "state")
+        if parsed is None:
+            return
+        device = parsed.device
+        record = self.registry.get(device)
+        if record is None:
+            self.stats.unknown_device += 1
+            self.warn("unknown", "dropping state of %s, which has not joined", device)
+            return
+        try:
+            msg: StateMsg = parse(StateMsg, message.payload)
+        except Malformed as exc:
+            return self.malformed("state", message.topic.value, exc)
+        if record.ts is not None and msg.ts < record.ts:
+            self.stats.stale += 1
+            return
+        valid = self._valid(record, msg.state)
+        changed = {k: v for k, v in valid.items() if _differs(record.state, k, v)}
+        first = record.ts is None
+        record.ts = msg.ts
+        if not changed:
+            return
+        record.state = {**record.state, **valid}
+        if self.writer is not None:
+            update = StateUpdate(device, dict(record.state), None if first else changed, msg.ts)
+            self.writer.add(update)
+        self.changes.publish(Change(device, changed, msg.ts))
+
+    def _valid(self, record: DeviceRecord, state: dict[str, Any]) -> dict[str, Any]:
+        """The values of `state` that fit the device's spec, normalised; the rest counted."""
+        valid: dict[str, Any] = {}
+        for prop, value in state.items():
+            try:
+                if prop not in record.properties:
+                    raise SpecError(f"device {record.id} does not expose {prop!r}")
+                valid[prop] = record.dtype.check_write(prop, value, record.id, allow_readonly=True)
+            except HyperHubError as exc:
+                self.stats.invalid_values += 1
+                self.warn("invalid", "dropping a value in state of %s: %s", record.id, exc)
+        return valid
+
+    def on_event(self, message: aiomqtt.Message) -> None:
+        parsed = self.topic(message, "event")
+        if parsed is None or parsed.name is None:
+            return
+        record = self.registry.get(parsed.device)
+        if record is None:
+            self.stats.unknown_device += 1
+            self.warn("unknown", "dropping an event of %s, which has not joined", parsed.device)
+            return
+        try:
+            msg: EventMsg = parse(EventMsg, message.payload)
+        except Malformed as exc:
+            return self.malformed("event", message.topic.value, exc)
+        if parsed.name not in record.dtype.events:
+            return self.malformed("event", message.topic.value, "not an event of its type")
+        self.stats.events += 1
+        self.events.publish(Event(parsed.device, parsed.name, dict(msg.args), msg.ts))
+
+
+def _differs(state: dict[str, Any], prop: str, value: Any) -> bool:
+    return prop not in state or state[prop] != value  # values are normalised by the spec

@@ -1,0 +1,331 @@
+"""`DeviceNode`: hosts some of a space's devices on the fabric (a home hub, a car, a phone).
+
+On every (re)connection the node announces itself — node availability online (retained;
+its last will says offline), then per device a retained discovery message, availability and
+state — and listens for its devices' `set` / `call` commands. Commands are parsed strictly,
+checked against the spec, applied to the backend and answered on `ack` (after the new
+retained state). Between commands the backend ticks; changed states and events go out.
+
+While the broker is unreachable the node keeps simulating: it keeps each device's latest
+state and up to `max_queued_events` events (the oldest are dropped beyond that, counted).
+
+Resync on reconnect, last writer wins by timestamp:
+  The node remembers when each device's state last changed here (0 for a device untouched
+  since the node started). It reads its devices' retained states from the broker (waiting
+  at most `resync_timeout`) and, per device:
+  - a retained state newer than the node's last change wins: the node adopts its writable
+    properties (read-only ones are the device's own readings) and takes over its timestamp;
+  - otherwise (older, equal or none) the node's own state wins and is published.
+  So a freshly started node restores the state the fabric last knew, and changes made on
+  a disconnected node are not lost to an older retained state. The published timestamp of a
+  device never goes backwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import aiomqtt
+
+from hyperhub.devices.sim import Clock, SimEvent, Simulator, SystemClock
+from hyperhub.errors import HyperHubError
+from hyperhub.fabric.backend import DeviceBackend
+from hyperhub.fabric.client import FabricClient, LastWill, Outgoing
+from hyperhub.fabric.hosting import discovery_of, run_command
+from hyperhub.fabric.messages import (
+    OFFLINE,
+    ONLINE,
+    AckMsg,
+    EventMsg,
+    Malformed,
+    StateMsg,
+    dump,
+    parse,
+    peek_cid,
+)
+from hyperhub.fabric.node_memory import NodeMemory
+from hyperhub.fabric.ratelimit import WarnEvery
+from hyperhub.fabric.topics import Topics, parse_topic, space_slug
+from hyperhub.space import Device, Space
+
+log = logging.getLogger("hyperhub.fabric.node")
+_NAME = re.compile(r"^[a-z0-9_]+$")
+
+
+@dataclass(frozen=True)
+class NodeStats:
+    published: int  # messages the broker took
+    commands: int  # commands received
+    malformed: int  # commands that could not be parsed
+    dropped_events: int  # events dropped while the queue was full (offline)
+    adopted: int  # devices that took a newer retained state at a resync
+    connections: int
+
+
+class DeviceNode:
+    """Some devices of a space, on the fabric: `async with DeviceNode(...) as node: ...`."""
+
+    def __init__(
+        self,
+        name: str,
+        space: Space,
+        device_ids: list[str],
+        client_kwargs: dict[str, Any],
+        *,
+        clock: Clock | None = None,
+        backend: DeviceBackend | None = None,
+        tick_s: float = 1.0,
+        slug: str | None = None,
+        keepalive: int = 10,
+        max_queued_events: int = 1000,
+        resync_timeout: float = 2.0,
+    ) -> None:
+        if not _NAME.match(name):
+            raise HyperHubError(f"node name {name!r} must match [a-z0-9_]+ (it is a topic level)")
+        self.name = name
+        self.space = space
+        self.devices: dict[str, Device] = {d: space.device(d) for d in dict.fromkeys(device_ids)}
+        self.clock: Clock = clock or SystemClock()
+        self.backend: DeviceBackend = backend or Simulator(space, self.clock, only=self.devices)
+        self.tick_s = tick_s
+        self.resync_timeout = resync_timeout
+        self.topics = Topics(slug or space_slug(space.name))
+        self.ready = asyncio.Event()  # set once resynced on the current connection
+        self.memory = NodeMemory(
+            {d: self.backend.state(d) for d in self.devices}, max_queued_events
+        )
+        self._commands = self._malformed = self._adopted = 0
+        self._wake = asyncio.Event()
+        self._publishing = asyncio.Lock()  # one writer of retained state at a time: no reordering
+        self._tasks: list[asyncio.Task[None]] = []
+        self._warn = WarnEvery(log)
+        self.client = FabricClient(
+            client_kwargs,
+            client_id=f"hyperhub-node-{self.topics.space}-{name}",
+            will=LastWill(self.topics.node_availability(name), OFFLINE, retain=True),
+            keepalive=keepalive,
+        )
+        self.client.on_connect(self._announce)
+        self.client.on_disconnect(self.ready.clear)
+
+    @property
+    def stats(self) -> NodeStats:
+        return NodeStats(
+            self.client.published,
+            self._commands,
+            self._malformed,
+            self.memory.dropped,
+            self._adopted,
+            self.client.connections,
+        )
+
+    def changed_at(self, device_id: str) -> float:
+        """When the device's state last changed on this node (0: not since the node started)."""
+        return self.memory.changed_at[device_id]
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Connect (in the background, retrying) and start ticking."""
+        filters = [f for d in self.devices for f in self.topics.commands_for(d)]
+        await self.client.subscribe(filters, self._on_command)
+        self.client.start()
+        self._tasks = [
+            asyncio.create_task(self._tick_loop(), name=f"node-{self.name}-tick"),
+            asyncio.create_task(self._publish_loop(), name=f"node-{self.name}-publish"),
+        ]
+
+    async def wait_ready(self, timeout: float) -> None:
+        """Wait until connected and resynced; `TimeoutError` after `timeout` seconds."""
+        await asyncio.wait_for(self.ready.wait(), timeout)
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Say goodbye (every device and the node offline, retained) and disconnect."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+        if self.client.connected.is_set():
+            goodbye = [Outgoing(self.topics.availability(d), OFFLINE, True) for d in self.devices]
+            goodbye.append(Outgoing(self.topics.node_availability(self.name), OFFLINE, True))
+            with contextlib.suppress(HyperHubError, TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self.client.publish_many(goodbye)
+        await self.client.close()
+
+    # -- time -------------------------------------------------------------------------------
+
+    def poll(self) -> set[str]:
+        """Tick the backend and note what changed (also changes made to it directly)."""
+        self.backend.tick()
+        now = self.clock.now()
+        memory = self.memory
+        changed = {
+            device_id
+            for device_id, state in self.backend.states().items()
+            if device_id in memory.states and memory.note(device_id, state, now)
+        }
+        for event in self.backend.drain_events():
+            memory.queue_event(event)
+        if changed or memory.events:
+            self._wake.set()
+        return changed
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_s)
+            try:
+                self.poll()
+            except Exception:  # a failing backend must not stop the node
+                log.exception("node %s: tick failed", self.name)
+
+    # -- publishing -------------------------------------------------------------------------
+
+    def _state_msg(self, device_id: str) -> Outgoing:
+        memory = self.memory
+        msg = StateMsg(ts=memory.changed_at[device_id], state=memory.states[device_id])
+        return Outgoing(self.topics.state(device_id), dump(msg), True)
+
+    def _event_msg(self, event: SimEvent) -> Outgoing:
+        payload = dump(EventMsg(ts=event.ts, args=event.args))
+        return Outgoing(self.topics.event(event.device, event.name), payload)
+
+    async def _publish_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            await self.ready.wait()
+            self._wake.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        async with self._publishing:
+            devices, events = self.memory.take()
+            out = [self._state_msg(d) for d in devices] + [self._event_msg(e) for e in events]
+            try:
+                await self.client.publish_many(out)
+            except HyperHubError:  # lost the broker: keep all of it for the next connection
+                self.memory.put_back(devices, events)
+
+    # -- (re)connection ---------------------------------------------------------------------
+
+    async def _announce(self) -> None:
+        retained = await self._read_retained()
+        now = self.clock.now()
+        for device_id in self.devices:
+            theirs = retained.get(device_id)
+            if self.memory.resolve(device_id, theirs, now) == "adopt":
+                assert theirs is not None
+                self._adopt(device_id, theirs)
+        hello = [
+            Outgoing(self.topics.discovery(d.id), dump(discovery_of(d, self.name)), True)
+            for d in self.devices.values()
+        ]
+        hello += [Outgoing(self.topics.availability(d), ONLINE, True) for d in self.devices]
+        await self.client.publish_many(hello)
+        self.ready.set()
+        await self._flush()
+
+    async def _read_retained(self) -> dict[str, StateMsg]:
+        """Our devices' retained states on the broker; also says we are online (retained).
+
+        The broker sends the retained states of a subscription before it handles our next
+        packet, so once the PUBACK of our (QoS 1) "online" is here, all of them are too.
+        States we may not read (ACL) never come: then the node's own state wins.
+        """
+        by_topic = {self.topics.state(d): d for d in self.devices}
+        found: dict[str, StateMsg] = {}
+
+        def take(message: aiomqtt.Message) -> None:
+            topic = message.topic.value
+            if message.retain and topic in by_topic:
+                try:
+                    found[by_topic[topic]] = parse(StateMsg, message.payload)
+                except Malformed as exc:
+                    self._warn("retained", "node %s: ignoring %s: %s", self.name, topic, exc)
+
+        try:
+            await self.client.subscribe(list(by_topic), take, qos=0)
+            await self.client.publish(self.topics.node_availability(self.name), ONLINE, retain=True)
+            try:
+                await self.client.drain(self.resync_timeout)
+            except TimeoutError:
+                log.warning(
+                    "node %s: resync read %d of its retained states in %g s",
+                    self.name,
+                    len(found),
+                    self.resync_timeout,
+                )
+        finally:
+            await self.client.unsubscribe(list(by_topic))
+        return found
+
+    def _adopt(self, device_id: str, theirs: StateMsg) -> None:
+        """Take over a newer retained state: writable properties, through normal writes."""
+        device = self.devices[device_id]
+        props = device.dtype.properties
+        writable = [p for p in theirs.state if p in device.properties and props[p].writable]
+        writable.sort(key=lambda p: not props[p].implies_on)  # so `on` has the last word
+        for prop in writable:
+            try:
+                self.backend.set(device_id, prop, theirs.state[prop])
+            except HyperHubError as exc:
+                self._warn("adopt", "node %s: not adopting %s: %s", self.name, prop, exc)
+        self._adopted += 1
+        self.memory.adopted(device_id, self.backend.state(device_id), theirs)
+
+    # -- commands ---------------------------------------------------------------------------
+
+    async def _on_command(self, message: aiomqtt.Message) -> None:
+        topic = message.topic.value
+        parsed = parse_topic(self.topics, topic)
+        if parsed is None or parsed.device not in self.devices:
+            return
+        if parsed.kind != "set" and parsed.kind != "call":
+            return
+        self._commands += 1
+        device_id = parsed.device
+        try:
+            ack = run_command(
+                self.backend, self.devices[device_id], parsed.kind, parsed.name, message.payload
+            )
+        except Malformed as exc:
+            self._malformed += 1
+            self._warn("command", "node %s: malformed command on %s: %s", self.name, topic, exc)
+            cid = peek_cid(message.payload)
+            if cid is not None:
+                ack = AckMsg(cid=cid, ok=False, error="Malformed", message=str(exc))
+                await self._answer(device_id, ack, with_state=False)
+            return
+        self.memory.note(device_id, self.backend.state(device_id), self.clock.now())
+        with_state = device_id in self.memory.dirty
+        self.memory.dirty.discard(device_id)  # it goes out right here, before the ack
+        await self._answer(device_id, ack, with_state)
+
+    async def _answer(self, device_id: str, ack: AckMsg, with_state: bool) -> None:
+        """Publish the new state (if any) and then the ack, so the hub sees them in order."""
+        out = [self._state_msg(device_id)] if with_state else []
+        out.append(Outgoing(self.topics.ack(device_id), dump(ack)))
+        async with self._publishing:
+            try:
+                await self.client.publish_many(out)
+            except HyperHubError as exc:
+                log.info("node %s: could not answer on %s: %s", self.name, device_id, exc)
+                if with_state:
+                    self.memory.dirty.add(device_id)
+                    self._wake.set()

@@ -1,0 +1,263 @@
+"""Hub and nodes together over a real Mosquitto: commands, drops and comebacks, restarts.
+
+Nodes that must die abruptly run as their own process (SIGKILL closes the socket without a
+goodbye, SIGSTOP freezes it until the broker's keepalive gives up), like `hyperhub node`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hyperhub.devices.sim import ManualClock
+from hyperhub.errors import DeviceUnavailable, NeedsConfirmation
+from hyperhub.fabric.hubside import HubFabric
+from hyperhub.fabric.node import DeviceNode
+from hyperhub.space import Space, load_space
+from hyperhub.spec import builtin_types
+from hyperhub.store import StateStore
+
+T0 = 1_700_000_000.0
+DEVICES = ["lamp", "front_door", "garage_door", "phone"]
+SPACE = """
+space: test
+areas:
+  - {id: home, name: Home}
+devices:
+  - {id: lamp, type: light, name: Lamp, area: home, state: {on: false, brightness: 50}}
+  - {id: front_door, type: lock, name: Front Door, area: home, state: {locked: true}}
+  - {id: garage_door, type: cover, class: garage, name: Garage Door, area: home}
+  - {id: phone, type: phone, name: Phone}
+"""
+NODE_PROCESS = """
+import asyncio, json, os, signal
+from hyperhub.fabric.broker_url import BrokerURL
+from hyperhub.fabric.node import DeviceNode
+from hyperhub.space import load_space
+
+async def main():
+    cfg = json.loads(os.environ["NODE"])
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    kwargs = BrokerURL.parse(cfg["url"]).client_kwargs()
+    node = DeviceNode(cfg["name"], load_space(cfg["space"]), cfg["devices"], kwargs,
+                      keepalive=cfg["keepalive"], tick_s=0.2)
+    async with node:
+        await stop.wait()
+
+asyncio.run(main())
+"""
+
+
+@pytest.fixture
+def space_file(tmp_path: Path) -> Path:
+    path = tmp_path / "space.yaml"
+    path.write_text(SPACE, encoding="utf-8")
+    return path
+
+
+@contextmanager
+def node_process(broker: Any, space: Path, keepalive: int = 10) -> Iterator[subprocess.Popen]:
+    """`hyperhub node`, in short: a process hosting every device of the space."""
+    login = broker.add_node("home", DEVICES)
+    cfg = {
+        "name": "home",
+        "space": str(space),
+        "devices": DEVICES,
+        "url": broker.url(login).render(show_password=True),
+        "keepalive": keepalive,
+    }
+    log = open(space.parent / "node.log", "ab")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-c", NODE_PROCESS],
+        env={**os.environ, "NODE": json.dumps(cfg)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        log.close()
+
+
+@asynccontextmanager
+async def hub_on(
+    broker: Any, store: StateStore | None = None, **kwargs: Any
+) -> AsyncIterator[HubFabric]:
+    url = broker.url(broker.hub)
+    async with HubFabric(
+        "test", url.client_kwargs(), types=builtin_types(), store=store, **kwargs
+    ) as hub:
+        await hub.wait_connected(10)
+        yield hub
+
+
+@asynccontextmanager
+async def node_on(broker: Any, space: Space, **kwargs: Any) -> AsyncIterator[DeviceNode]:
+    login = broker.add_node("home", DEVICES)
+    async with DeviceNode(
+        "home", space, DEVICES, broker.url(login).client_kwargs(), **kwargs
+    ) as node:
+        await node.wait_ready(10)
+        yield node
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Poll `condition` (every 20 ms) until true, at most `timeout` seconds."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+def all_online(hub: HubFabric) -> Callable[[], bool]:
+    return lambda: all(hub.registry.is_online(d) for d in DEVICES)
+
+
+# -- commands -----------------------------------------------------------------------------
+def test_a_command_changes_the_device_the_registry_and_the_store(
+    broker, run, space_file, tmp_path
+) -> None:
+    store = StateStore.open(data_dir=tmp_path)
+
+    async def main() -> None:
+        async with (
+            hub_on(broker, store) as hub,
+            node_on(broker, load_space(space_file), clock=ManualClock(T0)) as node,
+        ):
+            await until(all_online(hub), "every device to join")
+            ack = await hub.send_command("lamp", property="brightness", value=80, actor="api:alice")
+            assert ack.ok and ack.changes == {"on": True, "brightness": 80}
+            # the node sends the new state before the ack, so the hub has it already
+            assert hub.registry.get("lamp").state["brightness"] == 80
+            assert node.backend.state("lamp")["brightness"] == 80
+            await hub.flush()
+        assert store.current("lamp") == {"on": True, "brightness": 80}
+        entry = store.audit_log(device="lamp")[0]
+        assert (entry.actor, entry.kind, entry.result) == ("api:alice", "set", "ok")
+        assert entry.what == {"property": "brightness", "value": 80}
+
+    run(main())
+    store.close()
+
+
+def test_actions_with_args_and_risky_ones_with_confirmation(broker, run, space_file) -> None:
+    async def main() -> None:
+        async with hub_on(broker) as hub, node_on(broker, load_space(space_file), tick_s=0.05):
+            await until(all_online(hub), "every device to join")
+            with hub.events() as events:
+                ack = await hub.send_command(
+                    "phone", action="notify", args={"message": "hi"}, actor="test"
+                )
+                event = await events.get(10)
+            assert ack.ok and (event.device, event.name, event.args) == (
+                "phone",
+                "notification",
+                {"message": "hi"},
+            )
+            with pytest.raises(NeedsConfirmation):
+                await hub.send_command("front_door", action="unlock", actor="test")
+            assert hub.registry.get("front_door").state["locked"] is True
+            ack = await hub.send_command("front_door", action="unlock", actor="test", confirm=True)
+            assert ack.changes == {"locked": False}
+            assert hub.registry.get("front_door").state["locked"] is False
+
+    run(main())
+
+
+def test_a_cleanly_stopped_node_makes_its_devices_unavailable(broker, run, space_file) -> None:
+    async def main() -> None:
+        async with hub_on(broker) as hub:
+            async with node_on(broker, load_space(space_file)):
+                await until(all_online(hub), "every device to join")
+            await until(lambda: not hub.registry.is_online("lamp"), "the goodbye")
+            with pytest.raises(DeviceUnavailable, match="lamp is offline"):
+                await hub.send_command("lamp", property="on", value=True, actor="test")
+
+    run(main())
+
+
+# -- drops and comebacks ------------------------------------------------------------------
+def test_a_killed_node_goes_offline_and_a_restarted_one_comes_back(broker, run, space_file) -> None:
+    async def main() -> None:
+        async with hub_on(broker) as hub:
+            with node_process(broker, space_file) as proc:
+                await until(all_online(hub), "the node process to join", 20)
+                proc.kill()  # no goodbye: the socket closes and the broker sends the last will
+                await until(lambda: not hub.registry.is_online("lamp"), "the last will")
+            with pytest.raises(DeviceUnavailable, match="its node 'home' is offline"):
+                await hub.send_command("lamp", property="on", value=True, actor="test")
+            with node_process(broker, space_file):
+                await until(all_online(hub), "the new node process to join", 20)
+                ack = await hub.send_command("lamp", property="on", value=True, actor="test")
+                assert ack.ok
+
+    run(main(), timeout=60)
+
+
+def test_a_frozen_node_is_dropped_after_keepalive_and_comes_back_by_itself(
+    broker, run, space_file
+) -> None:
+    async def main() -> None:
+        async with hub_on(broker) as hub:
+            with node_process(broker, space_file, keepalive=1) as proc:
+                await until(all_online(hub), "the node process to join", 20)
+                proc.send_signal(signal.SIGSTOP)  # alive, connected, silent
+                await until(lambda: not hub.registry.is_online("lamp"), "the keepalive to expire")
+                with pytest.raises(DeviceUnavailable, match="its node 'home' is offline"):
+                    await hub.send_command("lamp", property="on", value=True, actor="test")
+                proc.send_signal(signal.SIGCONT)  # the same process finds its socket closed
+                await until(all_online(hub), "the node to reconnect", 20)
+                ack = await hub.send_command("lamp", property="on", value=True, actor="test")
+                assert ack.ok
+
+    run(main(), timeout=60)
+
+
+def test_hub_and_node_ride_out_a_broker_restart(broker, run, space_file, tmp_path) -> None:
+    store = StateStore.open(data_dir=tmp_path)
+
+    async def main() -> None:
+        clock = ManualClock(T0)
+        async with (
+            hub_on(broker, store) as hub,
+            node_on(broker, load_space(space_file), clock=clock, tick_s=0.05) as node,
+        ):
+            await until(all_online(hub), "every device to join")
+            os.kill(broker.mosquitto.pid, signal.SIGKILL)
+            await until(lambda: not node.ready.is_set(), "the node to notice")
+            clock.advance(20)
+            node.backend.set("lamp", "brightness", 15)  # while nobody can hear it
+            await until(
+                lambda: hub.registry.get("lamp").state.get("brightness") == 15,
+                "the hub to catch up after the restart",
+                30,
+            )
+            await node.wait_ready(10)
+            assert hub.registry.get("lamp").ts == T0 + 20 and all_online(hub)()
+            ack = await hub.send_command("lamp", property="on", value=False, actor="test")
+            assert ack.changes == {"on": False}
+            await hub.flush()
+        assert store.current("lamp") == {"on": False, "brightness": 15}
+
+    run(main(), timeout=60)
