@@ -29,3 +29,9 @@ def db_url(given: str | None = None) -> str | None:
 def demo_space() -> Path:
     """The demo space that ships inside the package."""
     return Path(str(resources.files("hyperhub.space") / "demo.yaml"))
+
+
+def space_from_env() -> Path | None:
+    """$HYPERHUB_SPACE as a path, if set."""
+    env = os.environ.get(ENV_SPACE)
+    return Path(env).expanduser() if env else None

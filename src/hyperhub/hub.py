@@ -1,27 +1,24 @@
 """The hub's core: a space's devices with their state kept in the store, and the run loop.
 
-`LocalSpace` is the one place where commands meet devices: it checks them against the spec,
-holds back risky ones without confirmation, applies them to the simulator, persists the
-changes and writes the audit log. The CLI uses it directly when no hub is running;
-`run_hub` drives it on a clock. Later layers (fabric, API) plug into the same object.
+`LocalSpace` is where commands meet devices when no hub is running: it checks them against
+the spec, holds back risky ones without confirmation, applies them to the simulator, persists
+the changes and writes the audit log (the same rules `fabric.hubside` applies on the fabric).
+`HubLock` marks a data dir as served by a running hub (see `runtime.serve`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import logging
 import os
-import signal
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hyperhub.devices.sim import Clock, SimEvent, Simulator, SystemClock
 from hyperhub.errors import HyperHubError, NeedsConfirmation, NotAllowed
+from hyperhub.fabric.commands import describe, jsonable
 from hyperhub.space import Space
 from hyperhub.store import StateStore, StateUpdate
 
@@ -91,16 +88,6 @@ def restored_state(space: Space, stored: dict[str, dict[str, Any]]) -> dict[str,
     return out
 
 
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return repr(value)
-
-
 class LocalSpace:
     """A space's devices, simulated, with every change persisted and every command audited."""
 
@@ -125,7 +112,7 @@ class LocalSpace:
         self, device_id: str, prop: str, value: Any, *, actor: str, confirm: bool = False
     ) -> dict[str, Any]:
         """Write one property; returns the properties that changed."""
-        what = {"property": prop, "value": _jsonable(value)}
+        what = {"property": prop, "value": jsonable(value)}
 
         def apply() -> dict[str, Any]:
             device = self.space.device(device_id)
@@ -148,7 +135,7 @@ class LocalSpace:
         confirm: bool = False,
     ) -> dict[str, Any]:
         """Run one action; returns the properties that changed."""
-        what = {"action": action, "args": _jsonable(args or {})}
+        what = {"action": action, "args": jsonable(args or {})}
 
         def apply() -> dict[str, Any]:
             device = self.space.device(device_id)
@@ -173,7 +160,7 @@ class LocalSpace:
             self.store.audit(actor, device_id, kind, what, "error", str(exc))
             raise
         self.persist({device_id: changes} if changes else {})
-        self.store.audit(actor, device_id, kind, what, "ok", _describe(changes))
+        self.store.audit(actor, device_id, kind, what, "ok", describe(changes))
         return changes
 
     def tick(self) -> dict[str, dict[str, Any]]:
@@ -198,58 +185,3 @@ class LocalSpace:
 
     def events(self) -> list[SimEvent]:
         return self.sim.drain_events()
-
-
-def _describe(changes: dict[str, Any]) -> str:
-    if not changes:
-        return "no change"
-    return ", ".join(f"{k}={v!r}" for k, v in changes.items())
-
-
-@dataclass
-class HubStatus:
-    """What a running hub reports to whoever started it."""
-
-    devices: int
-    ticks: int = 0
-    writes: int = 0
-    events: int = 0
-
-
-async def run_hub(
-    local: LocalSpace,
-    *,
-    tick_s: float = 1.0,
-    stop: asyncio.Event | None = None,
-    on_ready: Callable[[HubStatus], Awaitable[None] | None] | None = None,
-) -> HubStatus:
-    """Tick the space until `stop` is set (or SIGINT/SIGTERM); store writes run off the loop."""
-    stop = stop or asyncio.Event()
-    status = HubStatus(devices=len(local.space.devices))
-    loop = asyncio.get_running_loop()
-    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyperhub-store")
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
-            installed.append(sig)
-    try:
-        status.writes += await loop.run_in_executor(writer, local.snapshot)
-        if on_ready is not None:
-            result = on_ready(status)
-            if asyncio.iscoroutine(result):
-                await result
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=tick_s)
-            changes = await loop.run_in_executor(writer, local.tick)
-            status.ticks += 1
-            status.writes += len(changes)
-            for event in local.events():
-                status.events += 1
-                log.info("event %s.%s %s", event.device, event.name, event.args)
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-        writer.shutdown(wait=True)
-    return status

@@ -147,7 +147,17 @@ def test_history_returns_the_values_written(tmp_path):
 
 
 def test_another_space_is_remembered_by_run_and_used_by_later_commands(tmp_path):
-    hyperhub(tmp_path, "run", "--space", str(EVAL_SPACE), "--duration", "0.3s", check=True)
+    hyperhub(
+        tmp_path,
+        "run",
+        "--space",
+        str(EVAL_SPACE),
+        "--broker-port",
+        "0",
+        "--duration",
+        "0.3s",
+        check=True,
+    )
     listed = as_json(hyperhub(tmp_path, "devices", "--json"))
     from hyperhub.space import load_space
 
@@ -155,43 +165,144 @@ def test_another_space_is_remembered_by_run_and_used_by_later_commands(tmp_path)
 
 
 def test_run_ticks_the_simulation_into_the_store_and_stops_cleanly(tmp_path):
-    proc = hyperhub(tmp_path, "run", "--duration", "1.5s", "--tick", "0.1")
+    proc = hyperhub(tmp_path, "run", "--broker-port", "0", "--duration", "1.5s", "--tick", "0.1")
     assert proc.returncode == 0, proc.stderr
-    assert "stopped after" in proc.stderr
+    assert "stopped:" in proc.stderr
     with StateStore.open(data_dir=tmp_path) as store:
         states = store.current_all()
     assert len(states) >= 30
 
 
-def test_commands_are_refused_while_a_hub_runs_and_a_second_hub_too(tmp_path):
+def start_hub(tmp_path: Path, *extra: str) -> subprocess.Popen:
+    """`hyperhub run` in the background on a free broker port; returns once it is serving."""
     env = {**os.environ, "HYPERHUB_DATA_DIR": str(tmp_path)}
     hub = subprocess.Popen(
-        [sys.executable, "-m", "hyperhub", "run", "--duration", "60s", "--tick", "0.2"],
+        [
+            sys.executable,
+            "-m",
+            "hyperhub",
+            "run",
+            "--broker-port",
+            "0",
+            "--duration",
+            "120s",
+            *extra,
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    info = tmp_path / "hub.json"
+    for _ in range(300):  # bounded: up to ~30 s for the broker, fabric and node to come up
+        if info.exists() and json.loads(info.read_text())["pid"] == hub.pid:
+            return hub
+        if hub.poll() is not None:
+            pytest.fail(f"the hub exited: {hub.stderr.read() if hub.stderr else ''}")
+        time.sleep(0.1)
+    hub.kill()
+    pytest.fail("the hub did not come up")
+
+
+def stop_hub(hub: subprocess.Popen) -> str:
+    if hub.poll() is None:
+        hub.send_signal(signal.SIGTERM)
+    try:
+        _, stderr = hub.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        hub.kill()
+        _, stderr = hub.communicate(timeout=10)
+    return stderr or ""
+
+
+def wait_for(check, what: str, tries: int = 100) -> None:
+    for _ in range(tries):  # bounded polling, 0.1 s apart
+        if check():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def test_commands_go_through_a_running_hub_and_a_second_hub_is_refused(tmp_path):
+    hub = start_hub(tmp_path)
+    try:
+        out = as_json(hyperhub(tmp_path, "set", "living_room_light", "brightness", "41", "--json"))
+        assert out["via"] == "hub"
+        assert out["changes"] == {"brightness": 41} or out["changes"] == {
+            "on": True,
+            "brightness": 41,
+        }
+        assert_one_line_error(
+            hyperhub(tmp_path, "call", "front_door_lock", "unlock"),
+            "is risky; it needs confirmation",
+        )
+        assert_one_line_error(
+            hyperhub(tmp_path, "set", "living_room_light", "brightness", "101"), "0 to 100"
+        )
+        assert_one_line_error(
+            hyperhub(tmp_path, "run", "--broker-port", "0"), "a hub is already running"
+        )
+
+        def stored() -> bool:
+            state = as_json(hyperhub(tmp_path, "state", "living_room_light", "--json"))["state"]
+            return state["brightness"] == 41
+
+        wait_for(stored, "the hub to store the new brightness", tries=50)
+    finally:
+        stderr = stop_hub(hub)
+    assert hub.returncode == 0, stderr
+    with StateStore.open(data_dir=tmp_path) as store:
+        entries = store.audit_log(device="front_door_lock")
+    assert [(e.actor, e.result) for e in entries] == [("cli", "error")]
+    assert not (tmp_path / "hub.json").exists()
+
+
+def test_a_separate_node_process_hosts_the_car_and_the_hub_reaches_it(tmp_path):
+    added = as_json(hyperhub(tmp_path, "nodes", "add", "car_node", "--only", "car", "--json"))
+    assert added["devices"] == ["car"]
+    hub = start_hub(tmp_path)
+    info = json.loads((tmp_path / "hub.json").read_text())
+    assert info["local_devices"] == len(as_json(hyperhub(tmp_path, "devices", "--json"))) - 1
+    url = added["broker"].replace(":18830", f":{info['broker_port']}")
+    env = {**os.environ, "HYPERHUB_DATA_DIR": str(tmp_path / "node")}
+    node = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hyperhub",
+            "node",
+            "--broker",
+            url,
+            "--only",
+            "car",
+            "--duration",
+            "120s",
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        lock = tmp_path / "hub.lock"
-        for _ in range(200):  # bounded: up to ~20 s for the hub to start
-            if lock.exists() and lock.read_text().strip() == str(hub.pid):
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail("the hub did not take its lock")
-        assert_one_line_error(
-            hyperhub(tmp_path, "set", "living_room_light", "on", "true"), "a hub is running"
-        )
-        assert_one_line_error(hyperhub(tmp_path, "run"), "a hub is already running")
-        hub.send_signal(signal.SIGTERM)
-        _, stderr = hub.communicate(timeout=30)
-        assert hub.returncode == 0, stderr
+
+        def car_answers() -> bool:
+            proc = hyperhub(tmp_path, "call", "car", "honk", "--json")
+            return proc.returncode == 0 and json.loads(proc.stdout)["via"] == "hub"
+
+        wait_for(car_answers, "the car node to join", tries=100)
+        out = as_json(hyperhub(tmp_path, "set", "car", "charge_limit", "90", "--json"))
+        assert out["changes"] == {"charge_limit": 90}
+        node.send_signal(signal.SIGTERM)
+        node.communicate(timeout=30)
+        gone = hyperhub(tmp_path, "call", "car", "honk")
+        assert_one_line_error(gone, "car")
+        assert "offline" in gone.stderr or "unavailable" in gone.stderr
     finally:
-        if hub.poll() is None:
-            hub.kill()
-            hub.wait(timeout=10)
-    hyperhub(tmp_path, "set", "living_room_light", "on", "true", check=True)
+        if node.poll() is None:
+            node.kill()
+            node.communicate(timeout=10)
+        stderr = stop_hub(hub)
+    assert hub.returncode == 0, stderr
 
 
 def test_bad_usage_exits_non_zero_without_a_traceback(tmp_path):

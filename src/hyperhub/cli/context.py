@@ -43,14 +43,12 @@ class Context:
             raise
 
     def _space(self, given: Path | None, remember: bool) -> Space:
-        import os
-
-        env = os.environ.get(config.ENV_SPACE)
+        env = config.space_from_env()
         stored = self.store.get_meta(META_SPACE)
         if given is not None:
             path = given
         elif env:
-            path = Path(env)
+            path = env
         elif stored and Path(stored).exists():
             path = Path(stored)
         else:
@@ -79,15 +77,16 @@ class Context:
     def local(self) -> LocalSpace:
         return LocalSpace(self.space, self.store, self.clock)
 
-    def local_for_commands(self) -> LocalSpace:
-        """A LocalSpace to apply commands to; refused while a hub runs on the same data dir."""
-        pid = running_hub(self.data_dir)
-        if pid is not None:
-            raise NotAllowed(
-                f"a hub is running on {self.data_dir} (pid {pid}); stop it first — commands "
-                "to a running hub go over the fabric, which this version does not have yet"
-            )
-        return self.local()
+    def running_hub(self):  # -> HubInfo | None
+        """The hub running on this data dir, or None; an error while it is still starting."""
+        if running_hub(self.data_dir) is None:
+            return None
+        from hyperhub.runtime import read_hub_info
+
+        info = read_hub_info(self.data_dir)
+        if info is None:
+            raise NotAllowed(f"the hub on {self.data_dir} is starting; try again in a moment")
+        return info
 
     def parse_value(self, device: Device, prop: str, text: str) -> Any:
         spec = device.dtype.prop(prop, device.id)

@@ -196,15 +196,11 @@ def set_cmd(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Set a property of a device."""
+    """Set a property of a device (through the running hub if there is one)."""
     with Context(space, data_dir, db) as ctx:
-        local = ctx.local_for_commands()
         dev = ctx.space.device(device)
-        changes = local.set(
-            dev.id, prop, ctx.parse_value(dev, prop, value), actor="cli", confirm=yes
-        )
-        changes = _merge(changes, local.settle().get(dev.id, {}))
-        _report(dev.id, changes, local.sim.state(dev.id), as_json)
+        parsed = ctx.parse_value(dev, prop, value)
+        _command(ctx, dev.id, yes, as_json, property=prop, value=parsed)
 
 
 @app.command()
@@ -220,13 +216,43 @@ def call(
 ) -> None:
     """Run an action on a device, e.g. `hyperhub call phone notify message=hello`."""
     with Context(space, data_dir, db) as ctx:
-        local = ctx.local_for_commands()
         dev = ctx.space.device(device)
         parsed = parse_call_args(dev, action, args or [])
-        changes = local.call(dev.id, action, parsed, actor="cli", confirm=yes)
-        changes = _merge(changes, local.settle().get(dev.id, {}))
-        events = [e for e in local.events() if e.device == dev.id]
-        _report(dev.id, changes, local.sim.state(dev.id), as_json, [e.name for e in events])
+        _command(ctx, dev.id, yes, as_json, action=action, args=parsed)
+
+
+def _command(ctx: Context, device: str, confirm: bool, as_json: bool, **command: Any) -> None:
+    """Send a command through a running hub, or apply it to the stored state when none runs."""
+    info = ctx.running_hub()
+    if info is not None:
+        from hyperhub.runtime import send_to_running_hub
+
+        ack = asyncio.run(
+            send_to_running_hub(
+                info,
+                ctx.data_dir,
+                ctx.space,
+                ctx.store,
+                device,
+                actor="cli",
+                confirm=confirm,
+                **command,
+            )
+        )
+        _report(device, ack.changes, None, as_json, via="hub")
+        return
+    local = ctx.local()
+    if "action" in command:
+        changes = local.call(
+            device, command["action"], command["args"], actor="cli", confirm=confirm
+        )
+    else:
+        changes = local.set(
+            device, command["property"], command["value"], actor="cli", confirm=confirm
+        )
+    changes = _merge(changes, local.settle().get(device, {}))
+    events = [e.name for e in local.events() if e.device == device]
+    _report(device, changes, local.sim.state(device), as_json, events)
 
 
 def _merge(first: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
@@ -236,12 +262,15 @@ def _merge(first: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
 def _report(
     device: str,
     changes: dict[str, Any],
-    now: dict[str, Any],
+    now: dict[str, Any] | None,
     as_json: bool,
     events: list[str] | None = None,
+    via: str = "store",
 ) -> None:
     if as_json:
-        _json({"device": device, "changes": changes, "state": now, "events": events or []})
+        _json(
+            {"device": device, "changes": changes, "state": now, "events": events or [], "via": via}
+        )
         return
     if changes:
         out.print(
@@ -295,6 +324,19 @@ def run(
     space: SpaceOpt = None,
     data_dir: DataOpt = None,
     db: DbOpt = None,
+    broker: Annotated[
+        str | None,
+        typer.Option(help="An external broker, mqtt://user:pass@host:1883 (default: embedded)."),
+    ] = None,
+    broker_host: Annotated[str, typer.Option(help="Address the embedded broker binds.")] = (
+        "127.0.0.1"
+    ),
+    broker_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port of the embedded broker (0: any free).")
+    ] = 18830,
+    broker_kind: Annotated[
+        str, typer.Option(help="Embedded broker: auto, mosquitto or amqtt.")
+    ] = "auto",
     tick: Annotated[
         float, typer.Option(help="Seconds between simulation steps.", min=0.05, max=60)
     ] = 1.0,
@@ -302,30 +344,53 @@ def run(
         str | None, typer.Option(help="Stop after this long (e.g. 30s); default: until Ctrl-C.")
     ] = None,
 ) -> None:
-    """Run the hub: the space's devices (simulated), the store, until Ctrl-C."""
-    from hyperhub.hub import HubLock, HubStatus, run_hub
+    """Run the hub: the broker, the space's devices (simulated), the store, until Ctrl-C."""
+    from hyperhub.fabric.broker_url import BrokerURL
+    from hyperhub.hub import HubLock
+    from hyperhub.runtime import ServeStatus, serve
 
+    if broker_kind not in ("auto", "mosquitto", "amqtt"):
+        raise HyperHubError(f"--broker-kind must be auto, mosquitto or amqtt, not {broker_kind!r}")
+    external = BrokerURL.parse(broker) if broker else None
     with Context(space, data_dir, db, remember_space=True) as ctx:
         lock = HubLock(ctx.data_dir)
         lock.acquire()
         try:
-            local = ctx.local()
 
-            async def main() -> HubStatus:
+            async def main() -> ServeStatus:
                 stop = asyncio.Event()
                 timer = None
                 if duration:
-                    seconds = parse_duration(duration)
-                    timer = asyncio.get_running_loop().call_later(seconds, stop.set)
+                    timer = asyncio.get_running_loop().call_later(
+                        parse_duration(duration), stop.set
+                    )
 
-                def ready(status: HubStatus) -> None:
+                def ready(status: ServeStatus) -> None:
+                    i = status.info
+                    remote = (
+                        f", {len(status.remote_devices)} on other nodes"
+                        if status.remote_devices
+                        else ""
+                    )
                     err.print(
                         f"[bold green]HyperHub[/] running space {ctx.space.name!r}: "
-                        f"{status.devices} devices, data in {ctx.data_dir} — Ctrl-C to stop"
+                        f"{i.local_devices} simulated devices{remote}; broker {i.broker_kind} on "
+                        f"{i.broker_host}:{i.broker_port}; data in {ctx.data_dir} — Ctrl-C to stop"
                     )
 
                 try:
-                    return await run_hub(local, tick_s=tick, stop=stop, on_ready=ready)
+                    return await serve(
+                        ctx.space,
+                        ctx.store,
+                        ctx.data_dir,
+                        broker=external,
+                        broker_host=broker_host,
+                        broker_port=broker_port,
+                        broker_kind=broker_kind,
+                        tick_s=tick,
+                        stop=stop,
+                        on_ready=ready,
+                    )
                 finally:
                     if timer:
                         timer.cancel()
@@ -333,9 +398,115 @@ def run(
             status = asyncio.run(main())
         finally:
             lock.release()
+    st = status.stats
     err.print(
-        f"stopped after {status.ticks} ticks, {status.writes} state writes, {status.events} events"
+        f"stopped: {st.get('received', 0)} state messages, {st.get('written', 0)} stored, "
+        f"{st.get('malformed', 0)} malformed"
     )
+
+
+@app.command()
+def node(
+    only: Annotated[str, typer.Option(help="The devices this node hosts: ids, comma-separated.")],
+    broker: Annotated[
+        str,
+        typer.Option(help="The hub's broker, mqtt://NODE:PASSWORD@host:port (see `nodes add`)."),
+    ],
+    space: SpaceOpt = None,
+    name: Annotated[str | None, typer.Option(help="Node name (default: the broker user).")] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="module:factory giving a device backend (default: simulated devices)."),
+    ] = None,
+    tick: Annotated[float, typer.Option(min=0.05, max=60)] = 1.0,
+    duration: Annotated[str | None, typer.Option(help="Stop after this long.")] = None,
+) -> None:
+    """Run some devices of a space as a separate node that joins a hub over MQTT."""
+    from hyperhub import config
+    from hyperhub.fabric.broker_url import BrokerURL
+    from hyperhub.runtime import load_backend, run_node
+
+    url = BrokerURL.parse(broker)
+    path = space or config.space_from_env() or config.demo_space()
+    loaded = load_space(path)
+    devices = [d.strip() for d in only.split(",") if d.strip()]
+    for dev in devices:
+        loaded.device(dev)
+    node_name = name or url.username or "node"
+    chosen = load_backend(backend, loaded, devices) if backend else None
+
+    async def main() -> dict[str, Any]:
+        stop = asyncio.Event()
+        if duration:
+            asyncio.get_running_loop().call_later(parse_duration(duration), stop.set)
+        return await run_node(
+            loaded,
+            devices,
+            url,
+            name=node_name,
+            backend=chosen,
+            tick_s=tick,
+            stop=stop,
+            on_ready=lambda n: err.print(
+                f"[bold green]node {node_name}[/]: {len(devices)} devices on {url} — Ctrl-C to stop"
+            ),
+        )
+
+    stats = asyncio.run(main())
+    err.print(f"node stopped: {stats}")
+
+
+nodes_app = typer.Typer(help="Nodes that may join this hub's embedded broker.")
+app.add_typer(nodes_app, name="nodes")
+
+
+@nodes_app.command("add")
+def nodes_add(
+    name: Annotated[str, typer.Argument(help="Node name ([a-z0-9_]+), also its broker user.")],
+    only: Annotated[str, typer.Option(help="The devices it hosts: ids, comma-separated.")],
+    space: SpaceOpt = None,
+    data_dir: DataOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a node: its credentials and the devices it may publish for. Prints its URL."""
+    from hyperhub.runtime import add_node
+
+    with Context(space, data_dir, db) as ctx:
+        devices = [d.strip() for d in only.split(",") if d.strip()]
+        for dev in devices:
+            ctx.space.device(dev)
+        url, reloaded = add_node(ctx.data_dir, ctx.space, name, devices)
+    if as_json:
+        _json({"node": name, "devices": devices, "broker": url, "reloaded": reloaded})
+        return
+    out.print(url)
+    note = "the running broker reloaded its ACL" if reloaded else "start or restart the hub"
+    err.print(
+        f"node {name} may publish for {', '.join(devices)}; {note}. The hub's own node stops "
+        "hosting these devices when the hub next starts."
+    )
+
+
+@nodes_app.command("list")
+def nodes_list(data_dir: DataOpt = None, as_json: JsonOpt = False) -> None:
+    """The registered nodes and their devices."""
+    from hyperhub import config
+    from hyperhub.fabric.credentials import CredentialStore
+
+    nodes = [
+        {"node": p.name, "devices": list(p.devices)}
+        for p in CredentialStore(config.data_dir(data_dir)).nodes()
+    ]
+    if as_json:
+        _json(nodes)
+        return
+    table = Table(title="nodes")
+    table.add_column("node")
+    table.add_column("devices", overflow="fold")
+    for n in nodes:
+        table.add_row(n["node"], ", ".join(n["devices"]))
+    out.print(table)
 
 
 @bench_app.command("store")

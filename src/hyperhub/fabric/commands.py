@@ -58,8 +58,8 @@ class Command:
     def what(self) -> dict[str, Any]:
         """What was asked, as the audit log records it."""
         if self.action is None:
-            return {"property": self.property, "value": _jsonable(self.value)}
-        return {"action": self.action, "args": _jsonable(self.args or {})}
+            return {"property": self.property, "value": jsonable(self.value)}
+        return {"action": self.action, "args": jsonable(self.args or {})}
 
     def summary(self) -> str:
         if self.action is None:
@@ -134,11 +134,12 @@ def describe(changes: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in changes.items())
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """A value made JSON-safe for the audit log (anything unknown becomes its repr)."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return repr(value)

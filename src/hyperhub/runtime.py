@@ -1,0 +1,288 @@
+"""A running hub: the broker, the hub on the fabric, and a node hosting the local devices.
+
+`serve()` assembles them for `hyperhub run`; `run_node()` runs one node for `hyperhub node`;
+`send_to_running_hub()` lets one-shot CLI commands reach a running hub over the fabric.
+A running hub describes itself in `<data_dir>/hub.json` (no secrets: credentials stay in the
+credential store, mode 0600).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import json
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hyperhub import __version__
+from hyperhub.devices.sim import Simulator
+from hyperhub.errors import DeviceTimeout, HyperHubError
+from hyperhub.fabric.backend import DeviceBackend
+from hyperhub.fabric.broker import local_url, start_default_broker
+from hyperhub.fabric.broker_url import BrokerURL
+from hyperhub.fabric.commands import describe
+from hyperhub.fabric.credentials import CredentialStore
+from hyperhub.fabric.hubside import HubFabric
+from hyperhub.fabric.messages import AckMsg
+from hyperhub.fabric.node import DeviceNode
+from hyperhub.fabric.topics import space_slug
+from hyperhub.hub import restored_state
+from hyperhub.space import Space
+from hyperhub.store import StateStore
+
+log = logging.getLogger("hyperhub.runtime")
+RUNTIME_FILE = "hub.json"
+LOCAL_NODE = "local"  # the hub process's own node ("hub" is the hub's broker user)
+DEFAULT_BROKER_PORT = 18830  # not 1883: leave that to a system Mosquitto
+
+
+@dataclass
+class HubInfo:
+    """What a running hub publishes about itself in its data dir."""
+
+    pid: int
+    space: str
+    slug: str
+    broker_host: str
+    broker_port: int
+    broker_kind: str  # mosquitto, amqtt or external
+    local_devices: int
+    version: str = __version__
+
+
+@dataclass
+class ServeStatus:
+    """What `serve` reports: to `on_ready` when up, and when it returns."""
+
+    info: HubInfo
+    remote_devices: list[str] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def remote_devices(space: Space, credentials: CredentialStore) -> set[str]:
+    """Devices of the space that a registered node (not the hub's own) hosts."""
+    out: set[str] = set()
+    for node in credentials.nodes():
+        if node.name != LOCAL_NODE:
+            out.update(d for d in node.devices if d in space.devices)
+    return out
+
+
+def read_hub_info(data_dir: Path) -> HubInfo | None:
+    try:
+        data = json.loads((data_dir / RUNTIME_FILE).read_text())
+        return HubInfo(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+async def serve(
+    space: Space,
+    store: StateStore,
+    data_dir: Path,
+    *,
+    broker: BrokerURL | None = None,
+    broker_host: str = "127.0.0.1",
+    broker_port: int = DEFAULT_BROKER_PORT,
+    broker_kind: str = "auto",
+    tick_s: float = 1.0,
+    command_timeout: float = 3.0,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[ServeStatus], Awaitable[None] | None] | None = None,
+) -> ServeStatus:
+    """Run the hub until `stop` is set (or SIGINT/SIGTERM)."""
+    stop = stop or asyncio.Event()
+    slug = space_slug(space.name)
+    credentials = CredentialStore(data_dir)
+    remote = remote_devices(space, credentials)
+    local = [d for d in space.devices if d not in remote]
+    node_principal = credentials.add_node(LOCAL_NODE, local)
+    loop = asyncio.get_running_loop()
+    installed = _stop_on_signals(loop, stop)
+    try:
+        async with AsyncExitStack() as stack:
+            if broker is None:
+                running = await stack.enter_async_context(
+                    start_default_broker(
+                        data_dir,
+                        slug,
+                        credentials,
+                        port=broker_port,
+                        host=broker_host,
+                        kind=broker_kind,  # type: ignore[arg-type]
+                    )
+                )
+                hub_kwargs = running.url(credentials.hub()).client_kwargs()
+                node_kwargs = running.url(node_principal).client_kwargs()
+                host, port, kind = running.host, running.port, running.kind
+            else:
+                hub_kwargs = node_kwargs = broker.client_kwargs()
+                host, port, kind = broker.host, broker.port, "external"
+            fabric = await stack.enter_async_context(
+                HubFabric(
+                    slug,
+                    hub_kwargs,
+                    types=space.types,
+                    store=store,
+                    command_timeout=command_timeout,
+                    known_space=space,
+                )
+            )
+            await fabric.wait_connected(15)
+            backend = Simulator(space, only=local, state=restored_state(space, store.current_all()))
+            node = await stack.enter_async_context(
+                DeviceNode(LOCAL_NODE, space, local, node_kwargs, backend=backend, tick_s=tick_s)
+            )
+            await node.wait_ready(15)
+            info = HubInfo(os.getpid(), space.name, slug, host, port, kind, len(local))
+            _write_info(data_dir, info)
+            stack.callback(_remove_info, data_dir)
+            status = ServeStatus(info, sorted(remote))
+            if on_ready is not None:
+                result = on_ready(status)
+                if asyncio.iscoroutine(result):
+                    await result
+            await stop.wait()
+            status.stats = asdict(fabric.stats)
+            return status
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[int]:
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    return installed
+
+
+def _write_info(data_dir: Path, info: HubInfo) -> None:
+    path = data_dir / RUNTIME_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(info), indent=2))
+    tmp.replace(path)
+
+
+def _remove_info(data_dir: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        (data_dir / RUNTIME_FILE).unlink()
+
+
+def load_backend(entry: str, space: Space, devices: list[str]) -> DeviceBackend:
+    """A backend from a Python entry point `module:factory`, called as factory(space, devices)."""
+    module_name, _, attr = entry.partition(":")
+    if not module_name or not attr:
+        raise HyperHubError(f"backend {entry!r} must look like module.path:factory")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise HyperHubError(f"cannot load backend {entry!r}: {exc}") from None
+    return factory(space, devices)
+
+
+async def run_node(
+    space: Space,
+    devices: list[str],
+    broker: BrokerURL,
+    *,
+    name: str,
+    backend: DeviceBackend | None = None,
+    tick_s: float = 1.0,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[DeviceNode], None] | None = None,
+) -> dict[str, Any]:
+    """Run one node until `stop` (or SIGINT/SIGTERM); returns its counters."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed = _stop_on_signals(loop, stop)
+    try:
+        async with DeviceNode(
+            name, space, devices, broker.client_kwargs(), backend=backend, tick_s=tick_s
+        ) as node:
+            with contextlib.suppress(HyperHubError):
+                await node.wait_ready(15)  # keeps retrying in the background if not yet
+            if on_ready is not None:
+                on_ready(node)
+            await stop.wait()
+            return asdict(node.stats)
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+async def send_to_running_hub(
+    info: HubInfo,
+    data_dir: Path,
+    space: Space,
+    store: StateStore,
+    device: str,
+    *,
+    actor: str,
+    confirm: bool,
+    timeout: float = 3.0,
+    **command: Any,
+) -> AckMsg:
+    """Send one command through a running hub's broker; audit it in the store like the hub."""
+    if info.broker_kind == "external":
+        raise HyperHubError(
+            "this hub uses an external broker; send commands through the hub's API, "
+            "or with a client of that broker"
+        )
+    principal = CredentialStore(data_dir).hub()
+    url = local_url(info.broker_host, info.broker_port, principal)
+    what = {k: v for k, v in command.items() if v is not None}
+    kind = "call" if "action" in what else "set"
+    try:
+        async with HubFabric(
+            info.slug,
+            url.client_kwargs(),
+            types=space.types,
+            store=None,
+            command_timeout=timeout,
+            known_space=space,
+        ) as fabric:
+            await fabric.wait_connected(5)
+            await _wait_discovered(fabric, device, timeout)
+            ack = await fabric.send_command(device, actor=actor, confirm=confirm, **command)
+    except HyperHubError as exc:
+        result = "timeout" if isinstance(exc, DeviceTimeout) else "error"
+        store.audit(actor, device, kind, what, result, str(exc))
+        raise
+    store.audit(actor, device, kind, what, "ok", describe(ack.changes))
+    return ack
+
+
+async def _wait_discovered(fabric: HubFabric, device: str, timeout: float) -> None:
+    """Give the retained discovery messages a moment to arrive (bounded)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while fabric.registry.get(device) is None and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
+
+
+def add_node(data_dir: Path, space: Space, name: str, devices: list[str]) -> tuple[str, bool]:
+    """Register node credentials; reload a running embedded Mosquitto. Returns (URL, reloaded)."""
+    credentials = CredentialStore(data_dir)
+    principal = credentials.add_node(name, devices)
+    credentials.write_mosquitto_files(space_slug(space.name))
+    info = read_hub_info(data_dir)
+    host, port = (
+        (info.broker_host, info.broker_port) if info else ("127.0.0.1", DEFAULT_BROKER_PORT)
+    )
+    url = local_url(host, port, principal)
+    reloaded = False
+    pid_file = data_dir / "broker" / "mosquitto.pid"
+    if info is not None and info.broker_kind == "mosquitto" and pid_file.exists():
+        with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
+            os.kill(int(pid_file.read_text().strip()), signal.SIGHUP)
+            reloaded = True
+    return url.render(show_password=True), reloaded
