@@ -310,3 +310,17 @@ def test_bad_usage_exits_non_zero_without_a_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "Missing argument" in proc.stderr
+
+
+def test_the_amqtt_fallback_broker_carries_commands_too(tmp_path):
+    hub = start_hub(tmp_path, "--broker-kind", "amqtt")
+    try:
+        assert json.loads((tmp_path / "hub.json").read_text())["broker_kind"] == "amqtt"
+        out = as_json(hyperhub(tmp_path, "call", "living_room_curtain", "close", "--json"))
+        assert out["via"] == "hub"
+        assert_one_line_error(
+            hyperhub(tmp_path, "set", "living_room_light", "color_temp", "9000"), "2000 to 6500"
+        )
+    finally:
+        stderr = stop_hub(hub)
+    assert hub.returncode == 0, stderr
