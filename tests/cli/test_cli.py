@@ -324,3 +324,31 @@ def test_the_amqtt_fallback_broker_carries_commands_too(tmp_path):
     finally:
         stderr = stop_hub(hub)
     assert hub.returncode == 0, stderr
+
+
+def test_nodes_add_refuses_unknown_devices_and_reserved_names(tmp_path):
+    assert_one_line_error(
+        hyperhub(tmp_path, "nodes", "add", "car_node", "--only", "car,spaceship"),
+        "no device 'spaceship'",
+    )
+    assert_one_line_error(hyperhub(tmp_path, "nodes", "add", "hub", "--only", "car"), "reserved")
+    assert as_json(hyperhub(tmp_path, "nodes", "list", "--json")) == []
+
+
+def test_node_with_a_bad_backend_or_broker_url_is_a_one_line_error(tmp_path):
+    assert_one_line_error(
+        hyperhub(tmp_path, "node", "--broker", "http://x", "--only", "car"), "bad broker URL"
+    )
+    assert_one_line_error(
+        hyperhub(
+            tmp_path,
+            "node",
+            "--broker",
+            "mqtt://a:b@127.0.0.1:1",
+            "--only",
+            "car",
+            "--backend",
+            "no_such_module:make",
+        ),
+        "cannot load backend 'no_such_module:make'",
+    )

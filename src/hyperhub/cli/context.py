@@ -112,6 +112,16 @@ def parse_call_args(device: Device, action: str, pairs: list[str]) -> dict[str, 
     return out
 
 
+def parse_device_list(space: Space, text: str) -> list[str]:
+    """'car, phone' → ['car', 'phone']: ids of the space (UnknownDevice names a stray one)."""
+    devices = list(dict.fromkeys(d.strip() for d in text.split(",") if d.strip()))
+    if not devices:
+        raise HyperHubError("no devices given; list device ids separated by commas")
+    for device in devices:
+        space.device(device)
+    return devices
+
+
 def parse_duration(text: str) -> float:
     """'90', '30s', '15m', '1.5h', '2d', '1w' → seconds."""
     match = _DURATION.match(text)

@@ -14,7 +14,13 @@ from rich.console import Console
 from rich.table import Table
 
 from hyperhub import __version__
-from hyperhub.cli.context import Context, parse_call_args, parse_duration, parse_when
+from hyperhub.cli.context import (
+    Context,
+    parse_call_args,
+    parse_device_list,
+    parse_duration,
+    parse_when,
+)
 from hyperhub.errors import HyperHubError, SpaceError
 from hyperhub.space import load_space
 
@@ -429,9 +435,7 @@ def node(
     url = BrokerURL.parse(broker)
     path = space or config.space_from_env() or config.demo_space()
     loaded = load_space(path)
-    devices = [d.strip() for d in only.split(",") if d.strip()]
-    for dev in devices:
-        loaded.device(dev)
+    devices = parse_device_list(loaded, only)
     node_name = name or url.username or "node"
     chosen = load_backend(backend, loaded, devices) if backend else None
 
@@ -473,9 +477,7 @@ def nodes_add(
     from hyperhub.runtime import add_node
 
     with Context(space, data_dir, db) as ctx:
-        devices = [d.strip() for d in only.split(",") if d.strip()]
-        for dev in devices:
-            ctx.space.device(dev)
+        devices = parse_device_list(ctx.space, only)
         url, reloaded = add_node(ctx.data_dir, ctx.space, name, devices)
     if as_json:
         _json({"node": name, "devices": devices, "broker": url, "reloaded": reloaded})
