@@ -109,3 +109,22 @@ def bench_store(*, devices: int, history_rows: int, as_json: bool, record_to: Pa
     if record_to is not None:
         record(record_to, "Store and hub memory (`hyperhub bench store`)", tables, figures)
         console.print(f"recorded in {record_to}")
+
+
+def bench_fabric(*, quick: bool, as_json: bool, record_to: Path | None) -> None:
+    """Run the fabric benchmark, print its tables (or one JSON object), optionally record them."""
+    console = Console(stderr=as_json)
+    fabric_bench = bench_module("fabric_bench")
+    with console.status("fabric benchmark") as status:
+        figures = fabric_bench.run_fabric_bench(
+            quick=quick, on_phase=lambda name: status.update(f"fabric benchmark: {name}")
+        )
+    tables = fabric_bench.results_table(figures)
+    if as_json:
+        sys.stdout.write(json.dumps(figures) + "\n")
+    else:
+        for table in tables:
+            console.print(table)
+    if record_to is not None:
+        record(record_to, "Fabric (`hyperhub bench fabric`)", tables, figures)
+        console.print(f"recorded in {record_to}")

@@ -528,6 +528,21 @@ def bench_store(
     run_bench(devices=devices, history_rows=history_rows, as_json=as_json, record_to=record)
 
 
+@bench_app.command("fabric")
+def bench_fabric(
+    quick: Annotated[bool, typer.Option(help="Tiny numbers, for a smoke run.")] = False,
+    as_json: JsonOpt = False,
+    record: Annotated[
+        Path | None, typer.Option(help="Write the tables into this markdown file's section.")
+    ] = None,
+) -> None:
+    """State ingest through the broker into the hub and store, beside mosquitto_sub and amqtt;
+    command round trips; 10,000 devices through 10 nodes."""
+    from hyperhub.cli.bench import bench_fabric as run_bench
+
+    run_bench(quick=quick, as_json=as_json, record_to=record)
+
+
 def run_cli() -> None:
     """Entry point: run the app; named errors become one line on stderr and exit code 1."""
     try:
