@@ -5,6 +5,10 @@ to every registered topic filter on each connection, hands each incoming message
 handlers of the filters it matches (one reader task, in arrival order), and runs `on_connect`
 callbacks after each (re)connection so owners can republish their retained messages.
 
+Reading is built for floods of small messages (`_FastReads`): the socket is read in 256 KiB
+chunks, QoS 0 publishes are taken apart without paho's per-packet layers, and the reader
+task takes the messages in batches instead of one queue wake-up each.
+
 The fabric speaks MQTT 3.1.1: it is all the fabric needs (retained messages, last wills,
 QoS 1, wildcards; EMQX shared subscriptions work with it too), every broker speaks it, and
 amqtt — the in-process fallback broker — speaks nothing newer. Correlation ids travel in the
@@ -15,14 +19,17 @@ use MQTT 5 against a broker that has it.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import random
+import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, NamedTuple, Self
 
 import aiomqtt
+import paho.mqtt.client as paho
 
 from hyperhub.errors import FabricDisconnected
 from hyperhub.fabric.routes import Handler, Routes
@@ -31,6 +38,8 @@ log = logging.getLogger("hyperhub.fabric.client")
 
 _SUBSCRIBE_CHUNK = 500  # filters per SUBSCRIBE packet
 _PUBLISH_CHUNK = 1000  # publishes in flight at once in `publish_many`
+_READ_SIZE = 256 * 1024  # bytes read from the socket at once
+_BATCH = 2000  # messages handled before the reader lets other tasks run
 
 
 class Outgoing(NamedTuple):
@@ -88,6 +97,8 @@ class FabricClient:
         self._received = 0  # messages that arrived on the current connection
         self._handled = 0  # of those, how many the handlers are done with
         self._drains: list[tuple[int, asyncio.Future[None]]] = []
+        self._inbox: collections.deque[aiomqtt.Message] = collections.deque()
+        self._wake = asyncio.Event()  # set when the inbox gets messages
 
     @property
     def where(self) -> str:
@@ -254,6 +265,8 @@ class FabricClient:
             "protocol": aiomqtt.ProtocolVersion.V311,
             "clean_session": True,
             "max_inflight_messages": 256,
+            # Without it Nagle holds a command back until the broker's delayed ACK (~40 ms).
+            "socket_options": [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
             **self._kwargs,
             "identifier": self.client_id,
             "keepalive": self._keepalive,
@@ -261,17 +274,24 @@ class FabricClient:
         }
         if self.will is not None:
             kwargs["will"] = aiomqtt.Will(self.will.topic, self.will.payload, 1, self.will.retain)
-        fabric = self
+        deliver = self._deliver
 
-        class Inbox(asyncio.Queue):  # counts arrivals, so that `drain` knows what to wait for
+        class Inbox(asyncio.Queue):  # aiomqtt's queue: diverted to our batch, and counted
             def put_nowait(self, item: aiomqtt.Message) -> None:
-                super().put_nowait(item)
-                fabric._received += 1
+                deliver(item)
 
         kwargs["queue_type"] = Inbox
         client = aiomqtt.Client(**kwargs)
         client.pending_calls_threshold = 1_000_000  # many publishes in flight is normal here
+        _FastReads.install(client, deliver)
         return client
+
+    def _deliver(self, message: aiomqtt.Message) -> None:
+        """A message arrived: into the inbox, counted, and the reader woken."""
+        self._inbox.append(message)
+        self._received += 1
+        if not self._wake.is_set():
+            self._wake.set()
 
     async def _session(self) -> None:
         client = self._make_client()
@@ -287,12 +307,22 @@ class FabricClient:
                 self._session_task = asyncio.create_task(
                     self._run_on_connect(), name=f"fabric-session:{self.client_id}"
                 )
-                async for message in client.messages:
-                    await self._dispatch(message)
+                reader = asyncio.create_task(
+                    self._read_inbox(), name=f"fabric-reader:{self.client_id}"
+                )
+                try:
+                    async for message in client.messages:  # only ends the session: see Inbox
+                        pending = self._dispatch(message)
+                        if pending is not None:
+                            await pending
+                finally:
+                    reader.cancel()
+                    await asyncio.wait({reader}, timeout=self._connect_timeout)
             finally:
                 self.connected.clear()
                 self._client = None
                 self._live.clear()
+                self._inbox.clear()  # what arrived on a lost connection is not handled
                 for _, waiter in self._drains:
                     if not waiter.done():
                         waiter.set_exception(FabricDisconnected(f"{self.client_id}: disconnected"))
@@ -336,17 +366,169 @@ class FabricClient:
             task.cancel()
             await asyncio.wait({task}, timeout=self._connect_timeout)
 
-    async def _dispatch(self, message: aiomqtt.Message) -> None:
+    async def _read_inbox(self) -> None:
+        """Hand the messages of the inbox to their handlers, in order, a batch at a time."""
+        inbox, wake = self._inbox, self._wake
+        while True:
+            await wake.wait()
+            wake.clear()
+            budget = _BATCH
+            while inbox:
+                pending = self._dispatch(inbox.popleft())
+                if pending is not None:
+                    await pending
+                budget -= 1
+                if not budget:
+                    budget = _BATCH
+                    await asyncio.sleep(0)
+
+    def _dispatch(self, message: aiomqtt.Message) -> Awaitable[None] | None:
+        """Run the message's handlers in order; once one returns an awaitable, the rest run
+        in the returned coroutine, which the caller awaits before the next message."""
         topic = message.topic.value
-        for handler in self._routes.handlers(topic):
+        handlers = self._routes.handlers(topic)
+        for i, handler in enumerate(handlers):
+            try:
+                result = handler(message)
+            except Exception:  # one bad message or handler must not stop the reader
+                log.exception("%s: handler for %s failed", self.client_id, topic)
+                continue
+            if result is not None:
+                return self._finish(message, result, handlers[i + 1 :])
+        self._handled_one()
+        return None
+
+    async def _finish(
+        self, message: aiomqtt.Message, pending: Awaitable[None], rest: list[Handler]
+    ) -> None:
+        topic = message.topic.value
+        try:
+            await pending
+        except Exception:
+            log.exception("%s: handler for %s failed", self.client_id, topic)
+        for handler in rest:
             try:
                 result = handler(message)
                 if result is not None:
                     await result
-            except Exception:  # one bad message or handler must not stop the reader
+            except Exception:
                 log.exception("%s: handler for %s failed", self.client_id, topic)
+        self._handled_one()
+
+    def _handled_one(self) -> None:
         self._handled += 1
         if self._drains:
             for target, waiter in self._drains:
                 if self._handled >= target and not waiter.done():
                     waiter.set_result(None)
+
+
+class _FastReads:
+    """The socket side of one paho connection, for floods of small messages and quick acks.
+
+    paho reads a packet with two or three `recv` calls and aiomqtt calls `loop_read` (one
+    packet) once per readiness event: four system calls, a loop wake-up and several Python
+    layers per message. Here the socket is read 256 KiB at a time; QoS 0 PUBLISH packets of
+    MQTT 3.1.1 are taken apart right here and handed to `deliver`, and every other packet
+    (acks, QoS 1 publishes, pings) goes to paho in order, served from the same buffer.
+    Outgoing packets are sent at once (`write_now`). Uses paho's `_sock_recv`, `_in_packet`
+    and `_call_socket_register_write` (stable through paho 2.x); without them, no change.
+    """
+
+    def __init__(self, client: paho.Client, deliver: Callable[[aiomqtt.Message], None]) -> None:
+        self._recv = client._sock_recv  # the original: maps TLS want-read to BlockingIOError
+        self._loop_read = client.loop_read
+        self._client = client
+        self._deliver = deliver
+        self._buf = b""
+        self._pos = 0
+        self._writing = False
+        self._register_write: Callable[[], None] = lambda: None
+
+    @classmethod
+    def install(cls, client: aiomqtt.Client, deliver: Callable[[aiomqtt.Message], None]) -> None:
+        inner = getattr(client, "_client", None)
+        usable = (
+            isinstance(inner, paho.Client)
+            and hasattr(inner, "_sock_recv")
+            and isinstance(getattr(inner, "_in_packet", None), dict)
+            and hasattr(inner, "_registered_write")
+            and getattr(inner, "_protocol", None) == paho.MQTTv311
+        )
+        if not usable:
+            return  # another aiomqtt/paho or MQTT 5: paho reads as usual
+        assert isinstance(inner, paho.Client)
+        reads = cls(inner, deliver)
+        inner._sock_recv = reads.recv  # type: ignore[method-assign]
+        inner.loop_read = reads.loop_read  # type: ignore[method-assign]
+        reads._register_write = inner._call_socket_register_write
+        inner._call_socket_register_write = reads.write_now  # type: ignore[method-assign]
+
+    def write_now(self) -> None:
+        """Send what paho queued right away, as paho does without an event loop; only what
+        the socket does not take waits for the loop's writer (aiomqtt defers every packet
+        to it: two loop iterations and three system calls more per command and ack)."""
+        client = self._client
+        if not self._writing and not client._registered_write and client._sock is not None:
+            self._writing = True
+            try:
+                client.loop_write()  # calls back here (then: to the loop) if not all went out
+            finally:
+                self._writing = False
+            return
+        self._register_write()
+
+    def recv(self, size: int) -> bytes:
+        """paho's reads: from the buffer, refilled from the socket when empty."""
+        if self._pos >= len(self._buf):
+            data = self._recv(_READ_SIZE)  # raises BlockingIOError when there is nothing
+            if not data:
+                return data  # the connection closed
+            self._buf, self._pos = data, 0
+        chunk = self._buf[self._pos : self._pos + size]
+        self._pos += len(chunk)
+        return chunk
+
+    def loop_read(self, max_packets: int = 1) -> paho.MQTTErrorCode:
+        """Handle every complete packet that has arrived; paho's return codes."""
+        if self._pos >= len(self._buf) or self._client._in_packet["command"]:
+            rc = self._loop_read(max_packets)  # fills the buffer, or finishes a split packet
+            if rc != paho.MQTT_ERR_SUCCESS:
+                return rc
+        while self._pos < len(self._buf):
+            if self._publish():
+                continue
+            rc = self._loop_read(max_packets)  # one packet that is not ours, or a split one
+            if rc != paho.MQTT_ERR_SUCCESS or self._client._in_packet["command"]:
+                return rc  # an error, or the rest of a packet is still on its way
+        return paho.MQTT_ERR_SUCCESS
+
+    def _publish(self) -> bool:
+        """Take a whole QoS 0 PUBLISH off the buffer and deliver it; False if there is none."""
+        buf, pos = self._buf, self._pos
+        first = buf[pos]
+        if first & 0xF6 != 0x30:  # not a PUBLISH, or QoS > 0 (DUP and RETAIN may be set)
+            return False
+        length, shift, i = 0, 0, pos + 1
+        while True:
+            if i >= len(buf) or shift > 21:
+                return False
+            byte = buf[i]
+            length += (byte & 0x7F) << shift
+            shift += 7
+            i += 1
+            if not byte & 0x80:
+                break
+        end = i + length
+        if end > len(buf) or length < 2:
+            return False
+        topic_end = i + 2 + int.from_bytes(buf[i : i + 2], "big")
+        if topic_end > end:
+            return False
+        try:
+            topic = buf[i + 2 : topic_end].decode()
+        except UnicodeDecodeError:
+            return False  # paho deals with it as it always did
+        self._pos = end
+        self._deliver(aiomqtt.Message(topic, buf[topic_end:end], 0, bool(first & 1), 0, None))
+        return True

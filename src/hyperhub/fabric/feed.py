@@ -70,6 +70,10 @@ class Feed(Generic[T]):
         self._subs: set[Subscription[T]] = set()
         self.dropped = 0
 
+    def __bool__(self) -> bool:
+        """True while anyone is subscribed (so a publisher can skip building items)."""
+        return bool(self._subs)
+
     def subscribe(self, maxsize: int = 1000) -> Subscription[T]:
         sub = Subscription(self, maxsize)
         self._subs.add(sub)

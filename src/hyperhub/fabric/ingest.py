@@ -36,6 +36,8 @@ from hyperhub.spec import DeviceType, TypeRegistry, parse_type
 from hyperhub.store import StateUpdate
 
 log = logging.getLogger("hyperhub.fabric.hub")
+_MISSING = object()
+_TOPIC_CACHE = 200_000  # state topics whose device id is remembered (bounded)
 
 
 @dataclass
@@ -80,6 +82,7 @@ class Ingest:
         self.on_offline = on_offline  # called with each device that just went offline
         self.changes: Feed[Change] = Feed()
         self.events: Feed[Event] = Feed()
+        self._state_topics: dict[str, str] = {}  # topic → device, saves parsing each time
 
     def handlers(self) -> list[tuple[str, Handler]]:
         """Topic filters and their handlers; discovery first, so states find their devices."""
@@ -173,10 +176,17 @@ class Ingest:
     # -- state and events -------------------------------------------------------------------
 
     def on_state(self, message: aiomqtt.Message) -> None:
-        parsed = self.topic(message, "state")
-        if parsed is None:
-            return
-        device = parsed.device
+        self.stats.received += 1
+        topic = message.topic.value
+        device = self._state_topics.get(topic)
+        if device is None:
+            parsed = parse_topic(self.topics, topic)
+            if parsed is None or parsed.kind != "state":
+                return
+            device = parsed.device
+            if len(self._state_topics) >= _TOPIC_CACHE:
+                self._state_topics.clear()
+            self._state_topics[topic] = device
         record = self.registry.get(device)
         if record is None:
             self.stats.unknown_device += 1
@@ -195,16 +205,25 @@ class Ingest:
         record.ts = msg.ts
         if not changed:
             return
-        record.state = {**record.state, **valid}
+        record.state = {**record.state, **valid}  # a new dict: the store gets this one as is
         if self.writer is not None:
-            update = StateUpdate(device, dict(record.state), None if first else changed, msg.ts)
-            self.writer.add(update)
-        self.changes.publish(Change(device, changed, msg.ts))
+            self.writer.add(StateUpdate(device, record.state, None if first else changed, msg.ts))
+        if self.changes:
+            self.changes.publish(Change(device, changed, msg.ts))
 
     def _valid(self, record: DeviceRecord, state: dict[str, Any]) -> dict[str, Any]:
-        """The values of `state` that fit the device's spec, normalised; the rest counted."""
+        """The values of `state` that fit the device's spec, normalised; the rest counted.
+
+        A value equal to the one the device has, and of the same type, passed these checks
+        before (that one was normalised by them): it is taken as it is.
+        """
         valid: dict[str, Any] = {}
+        known = record.state
         for prop, value in state.items():
+            old = known.get(prop, _MISSING)
+            if old is not _MISSING and type(old) is type(value) and old == value:
+                valid[prop] = old
+                continue
             try:
                 if prop not in record.properties:
                     raise SpecError(f"device {record.id} does not expose {prop!r}")

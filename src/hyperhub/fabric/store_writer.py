@@ -72,9 +72,10 @@ class BatchWriter:
         return job
 
     async def flush(self, timeout: float = 10.0) -> None:
-        """Write everything pending now and wait for it and every submitted call."""
+        """Write everything pending now and wait for it and every submitted call (updates
+        that arrive meanwhile are not waited for, so a steady stream cannot hold it up)."""
         async with asyncio.timeout(timeout):
-            await self._write_pending()
+            await self._write_pending(len(self._pending))
             if self._jobs:
                 await asyncio.wait(set(self._jobs))
 
@@ -97,10 +98,15 @@ class BatchWriter:
                 await asyncio.wait_for(self._full.wait(), self.interval)
             await self._write_pending()
 
-    async def _write_pending(self) -> None:
-        while self._pending:
-            batch = self._pending[: self.max_batch]
-            del self._pending[: self.max_batch]
+    async def _write_pending(self, limit: int | None = None) -> None:
+        """Write pending updates in batches: all of them, or the oldest `limit`."""
+        left = limit
+        while self._pending and (left is None or left > 0):
+            size = self.max_batch if left is None else min(left, self.max_batch)
+            if left is not None:
+                left -= size
+            batch = self._pending[:size]
+            del self._pending[:size]
             if len(self._pending) < self.max_batch:
                 self._full.clear()
             if not self._pending:
