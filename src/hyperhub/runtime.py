@@ -150,8 +150,8 @@ async def serve(
                 if asyncio.iscoroutine(result):
                     await result
             await stop.wait()
-            status.stats = asdict(fabric.stats)
-            return status
+        status.stats = asdict(fabric.stats)  # after close: the writer has flushed by then
+        return status
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)

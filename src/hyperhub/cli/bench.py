@@ -101,14 +101,14 @@ def bench_store(*, devices: int, history_rows: int, as_json: bool, record_to: Pa
         hub = hub_bench.run_hub_bench(devices=devices)
     figures = {"store": store, "hub": hub}
     tables = [store_bench.results_table(store), hub_table(hub)]
-    if as_json:
-        sys.stdout.write(json.dumps(figures) + "\n")
-    else:
-        for table in tables:
-            console.print(table)
-    if record_to is not None:
-        record(record_to, "Store and hub memory (`hyperhub bench store`)", tables, figures)
-        console.print(f"recorded in {record_to}")
+    _show(
+        console,
+        tables,
+        figures,
+        as_json,
+        record_to,
+        "Store and hub memory (`hyperhub bench store`)",
+    )
 
 
 def bench_fabric(*, quick: bool, as_json: bool, record_to: Path | None) -> None:
@@ -120,11 +120,23 @@ def bench_fabric(*, quick: bool, as_json: bool, record_to: Path | None) -> None:
             quick=quick, on_phase=lambda name: status.update(f"fabric benchmark: {name}")
         )
     tables = fabric_bench.results_table(figures)
+    _show(console, tables, figures, as_json, record_to, "Fabric (`hyperhub bench fabric`)")
+
+
+def _show(
+    console: Console,
+    tables: list[Table],
+    figures: dict[str, Any],
+    as_json: bool,
+    record_to: Path | None,
+    heading: str,
+) -> None:
+    """Print the tables (or one JSON object) and, if asked, record them under `heading`."""
     if as_json:
         sys.stdout.write(json.dumps(figures) + "\n")
     else:
         for table in tables:
             console.print(table)
     if record_to is not None:
-        record(record_to, "Fabric (`hyperhub bench fabric`)", tables, figures)
+        record(record_to, heading, tables, figures)
         console.print(f"recorded in {record_to}")

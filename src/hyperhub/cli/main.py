@@ -406,8 +406,8 @@ def run(
             lock.release()
     st = status.stats
     err.print(
-        f"stopped: {st.get('received', 0)} state messages, {st.get('written', 0)} stored, "
-        f"{st.get('malformed', 0)} malformed"
+        f"stopped: {st.get('received', 0)} messages received, {st.get('written', 0)} state "
+        f"updates stored, {st.get('malformed', 0)} malformed"
     )
 
 
