@@ -7,7 +7,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hyperhub import config
 from hyperhub.devices.sim import SystemClock
@@ -16,6 +16,9 @@ from hyperhub.hub import LocalSpace, restored_state, running_hub
 from hyperhub.space import Device, Space, load_space
 from hyperhub.spec import parse_text
 from hyperhub.store import StateStore
+
+if TYPE_CHECKING:
+    from hyperhub.runtime import HubInfo
 
 META_SPACE = "space_path"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
@@ -77,11 +80,11 @@ class Context:
     def local(self) -> LocalSpace:
         return LocalSpace(self.space, self.store, self.clock)
 
-    def running_hub(self):  # -> HubInfo | None
+    def running_hub(self) -> HubInfo | None:
         """The hub running on this data dir, or None; an error while it is still starting."""
         if running_hub(self.data_dir) is None:
             return None
-        from hyperhub.runtime import read_hub_info
+        from hyperhub.runtime import read_hub_info  # the fabric is imported only when a hub runs
 
         info = read_hub_info(self.data_dir)
         if info is None:
