@@ -228,11 +228,30 @@ def test_vacuum_returns_when_its_cleaning_timer_ends():
 
 def test_returning_vacuum_docks_after_its_timer():
     sim = home()
+    sim.call("vacuum", "start")
     sim.call("vacuum", "dock")
     sim.advance(59)
     assert sim.state("vacuum")["status"] == "returning"
     sim.advance(1)
     assert sim.state("vacuum")["status"] == "docked"
+
+
+def test_an_action_whose_state_already_holds_does_nothing():
+    sim = home()
+    assert sim.state("vacuum")["status"] == "docked"
+    assert sim.call("vacuum", "dock") == {}
+    sim.drain_events()
+    assert sim.state("vacuum")["status"] == "docked"
+    assert sim.call("vacuum", "start") == {"status": "cleaning"}
+    assert sim.call("vacuum", "start") == {}
+
+
+def test_a_named_switch_is_turned_on_by_its_property():
+    sim = home()
+    car = next(d for d in sim.device_ids if sim.space.devices[d].type == "car")
+    sim.set(car, "hvac_on", False)
+    changed = sim.set(car, "cabin_target_temp", 23)
+    assert changed == {"hvac_on": True, "cabin_target_temp": 23.0}
 
 
 def test_docked_vacuum_recharges():

@@ -1,1 +1,1 @@
-"""HyperHub layer."""
+"""The on-device assistant: sentences → plans of device actions or answers (design.md)."""

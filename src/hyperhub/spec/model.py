@@ -140,7 +140,9 @@ class PropertySpec(ValueSpec):
     name: str = ""
     access: Literal["rw", "ro"] = "rw"
     optional: bool = False  # a device exposes it only if the space gives it (sensors)
-    implies_on: bool = False  # writing it on a device that is off also turns it on
+    # writing it on a device that is off also turns it on: True means the `on` property,
+    # a name means that bool property (a car's cabin temperature starts its climate control)
+    implies_on: bool | str = False
     risky: RiskRule | None = None
     default: Any = None
     vss: str | None = None  # the COVESA VSS signal this property means (car)
@@ -148,6 +150,13 @@ class PropertySpec(ValueSpec):
     @property
     def writable(self) -> bool:
         return self.access == "rw"
+
+    @property
+    def switch(self) -> str | None:
+        """The bool property that writing this one turns on, if any."""
+        if self.implies_on is True:
+            return "on"
+        return self.implies_on or None
 
     @model_validator(mode="after")
     def _default_fits(self) -> PropertySpec:
@@ -191,6 +200,9 @@ class ActionSpec(_Strict):
     args: tuple[ArgSpec, ...] = ()
     risky: RiskRule | None = None
     effects: tuple[Effect, ...] = ()
+    # the action has nothing to do while the device's state holds these values (a vacuum
+    # told to dock while docked): it changes nothing and emits nothing
+    already: dict[str, Any] = Field(default_factory=dict)
 
     def is_risky(self, device_class: str | None) -> bool:
         return self.risky is not None and self.risky.applies(device_class)
@@ -260,7 +272,19 @@ class DeviceType(_Strict):
             if not _NAME.match(name):
                 raise ValueError(f"name {name!r} must match [a-z][a-z0-9_]*")
         props = self.properties
+        for prop in props.values():
+            switch = prop.switch
+            target = props.get(switch) if switch else None
+            if switch not in (None, "on") and (target is None or target.kind != "bool"):
+                raise ValueError(
+                    f"property {prop.name}: implies_on names {switch}, not a bool property"
+                )
         for action in self.actions.values():
+            for name in action.already:
+                if name not in props:
+                    raise ValueError(
+                        f"action {action.name}: `already` names unknown property {name}"
+                    )
             for eff in action.effects:
                 for prop in _effect_props(eff):
                     if prop not in props:

@@ -12,7 +12,6 @@ from hyperhub.errors import SpecError
 from hyperhub.space import Device
 from hyperhub.spec import Effect, PropertySpec
 
-POWER = "on"  # the power switch that `implies_on` properties turn on
 SPEED = "speed_kmh"  # reports a route's speed while moving, 0 when stopped
 
 
@@ -81,8 +80,9 @@ class DeviceSim:
 
     def write(self, prop: str, value: Any) -> None:
         """Apply an already validated write, with its side effects."""
-        if self.spec(prop).implies_on and self.state.get(POWER) is False:
-            self._assign(POWER, True)
+        switch = self.spec(prop).switch
+        if switch is not None and self.state.get(switch) is False:
+            self._assign(switch, True)
         if prop in self.travel_props:
             self.start_travel(prop, value)
         else:

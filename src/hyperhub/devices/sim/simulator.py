@@ -122,6 +122,8 @@ class Simulator:
         sim = self._sim(device_id)
         spec = sim.dtype.action(action, device_id)
         checked = sim.dtype.check_args(action, dict(args or {}), device_id)
+        if spec.already and sim.holds(spec.already):
+            return {}
         before = _copy(sim.state)
         sim.apply(spec.effects, checked)
         self._collect(sim, self.clock.now())

@@ -1,0 +1,249 @@
+"""Check a `Plan` against the spec and run it on devices; say what happened.
+
+The rules every engine's plan goes through, in this order:
+1. every step names a device of the space and something it has (else "I didn't understand");
+2. relative steps become absolute from the current value, kept inside the range ("a bit
+   brighter" at 95 % → 100 %); absolute values out of range are refused with the spec's
+   message, and nothing changes — a plan runs whole or not at all;
+3. a risky step (spec flag) makes the whole plan wait for a yes (`needs_confirmation`);
+4. the steps run; `changes` is exactly what changed; the reply says only what was done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hyperhub.assistant.lexicon import lexicon, property_label
+from hyperhub.assistant.plan import Lang, Plan, Question, Step
+from hyperhub.errors import HyperHubError
+from hyperhub.space import Device, Space
+
+
+class Devices(Protocol):
+    """Where plans run: a simulator (ask, tests) or the running hub."""
+
+    def state(self, device_id: str) -> dict[str, Any]: ...
+
+    def set(self, device_id: str, prop: str, value: Any) -> dict[str, Any]: ...
+
+    def call(self, device_id: str, action: str, args: dict | None = None) -> dict[str, Any]: ...
+
+
+@dataclass
+class Outcome:
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    changes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reply: str = ""
+    needs_confirmation: bool = False
+    done: bool = False  # the plan ran (possibly changing nothing)
+    error: str | None = None
+
+
+class Executor:
+    def __init__(self, space: Space) -> None:
+        self.space = space
+
+    # -- checking ------------------------------------------------------------------------------
+
+    def resolve(self, plan: Plan, devices: Devices) -> tuple[list[Step], str | None]:
+        """The plan's steps made absolute and checked; or the first problem, in words."""
+        out: list[Step] = []
+        for step in plan.steps:
+            dev = self.space.devices.get(step.device)
+            if dev is None:
+                return [], f"there is no device {step.device!r}"
+            try:
+                out.append(self._check(dev, step, devices))
+            except HyperHubError as exc:
+                return [], str(exc)
+        return out, None
+
+    def _check(self, dev: Device, step: Step, devices: Devices) -> Step:
+        t = dev.dtype
+        if step.action is not None:
+            args = t.check_args(step.action, dict(step.args), dev.id)
+            return Step(dev.id, action=step.action, args=args)
+        prop = step.property or ""
+        if prop not in dev.properties:
+            t.prop(prop, dev.id)
+            raise HyperHubError(f"{dev.id} does not have {prop!r}")
+        spec = t.properties[prop]
+        value = step.value
+        if step.delta is not None:
+            current = devices.state(dev.id).get(prop)
+            if not isinstance(current, int | float) or isinstance(current, bool):
+                raise HyperHubError(f"{dev.id}.{prop} is not a number to change by {step.delta:g}")
+            value = current + step.delta
+            if spec.min is not None:
+                value = max(spec.min, value)
+            if spec.max is not None:
+                value = min(spec.max, value)
+            if spec.kind == "int":
+                value = round(value)
+        value = t.check_write(prop, value, dev.id)
+        return Step(dev.id, property=prop, value=value)
+
+    def is_risky(self, step: Step) -> bool:
+        dev = self.space.devices[step.device]
+        if step.action is not None:
+            return dev.is_risky_call(step.action)
+        return dev.is_risky_write(step.property or "", step.value)
+
+    # -- running -------------------------------------------------------------------------------
+
+    def run(
+        self, plan: Plan, devices: Devices, *, confirmed: bool = False, lang: Lang | None = None
+    ) -> Outcome:
+        lang = lang or plan.lang
+        steps, problem = self.resolve(plan, devices)
+        out = Outcome(actions=[s.as_contract() for s in steps])
+        if problem is not None:
+            out.error = problem
+            out.actions = []
+            out.reply = say(lang, "invalid", problem=problem.rstrip("."))
+            return out
+        if steps and not confirmed and any(self.is_risky(s) for s in steps):
+            out.needs_confirmation = True
+            out.reply = say(lang, "confirm", actions=self.describe(steps, lang))
+            return out
+        before = {d: devices.state(d) for d in dict.fromkeys(s.device for s in steps)}
+        for s in steps:
+            if s.action is not None:
+                devices.call(s.device, s.action, s.args)
+            else:
+                devices.set(s.device, s.property or "", s.value)
+        settle = getattr(devices, "settle", None)
+        if callable(settle):
+            settle()
+        changes: dict[str, dict[str, Any]] = {}
+        for d, old in before.items():
+            new = devices.state(d)
+            diff = {k: v for k, v in new.items() if old.get(k) != v or k not in old}
+            if diff:
+                changes[d] = diff
+        out.changes = changes
+        out.done = True
+        parts = [self.answer(q, devices, lang) for q in plan.questions]
+        if steps:
+            if changes:
+                parts.insert(0, say(lang, "ok", changes=self.describe_changes(changes, lang)))
+            else:
+                parts.insert(
+                    0, say(lang, "nothing", states=self.describe_states(steps, devices, lang))
+                )
+        out.reply = " ".join(p for p in parts if p)
+        return out
+
+    # -- words ---------------------------------------------------------------------------------
+
+    def name(self, device_id: str, lang: Lang) -> str:
+        dev = self.space.devices[device_id]
+        if lang == "zh":
+            for alias in dev.aliases:
+                if any("\u4e00" <= ch <= "\u9fff" for ch in alias):
+                    return alias
+        return dev.name
+
+    def value_words(self, device_id: str, prop: str, value: Any, lang: Lang) -> str:
+        spec = self.space.devices[device_id].dtype.properties[prop]
+        states = lexicon(lang).get("states") or {}
+        if isinstance(value, bool):
+            if prop == "locked":
+                return str(states.get("locked" if value else "unlocked"))
+            if prop == "on":
+                return str(states.get("on" if value else "off"))
+            return str(states.get("true" if value else "false"))
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        unit = spec.unit or ""
+        if unit == "%":
+            return f"{value}%"
+        return f"{value} {unit}".strip()
+
+    def describe(self, steps: list[Step], lang: Lang) -> str:
+        parts = []
+        for s in steps:
+            who = self.name(s.device, lang)
+            if s.action is not None:
+                verb = s.action.replace("_", " ")
+                parts.append(f"{verb} {who}" if lang == "en" else f"{who}{verb}")
+            else:
+                label = property_label(lang, s.property or "")
+                val = self.value_words(s.device, s.property or "", s.value, lang)
+                parts.append(
+                    f"set {who} {label} to {val}" if lang == "en" else f"把{who}的{label}设为{val}"
+                )
+        return _join(parts, lang)
+
+    def describe_changes(self, changes: dict[str, dict[str, Any]], lang: Lang) -> str:
+        parts = []
+        for d, props in changes.items():
+            who = self.name(d, lang)
+            bits = []
+            for p, v in props.items():
+                if p in ("on", "locked"):
+                    bits.append(self.value_words(d, p, v, lang))
+                else:
+                    label = property_label(lang, p)
+                    bits.append(
+                        f"{label} {self.value_words(d, p, v, lang)}"
+                        if lang == "en"
+                        else f"{label}{self.value_words(d, p, v, lang)}"
+                    )
+            sep = ", " if lang == "en" else "，"
+            parts.append(f"{who} {sep.join(bits)}" if lang == "en" else f"{who}{sep.join(bits)}")
+        return _join(parts, lang)
+
+    def describe_states(self, steps: list[Step], devices: Devices, lang: Lang) -> str:
+        parts = []
+        for s in steps:
+            who = self.name(s.device, lang)
+            if s.property is not None:
+                v = devices.state(s.device).get(s.property)
+                words = self.value_words(s.device, s.property, v, lang)
+                if s.property not in ("on", "locked"):
+                    words = f"{property_label(lang, s.property)} {words}"
+                parts.append(say(lang, "already", device=who, state=words))
+            else:
+                parts.append(
+                    say(lang, "already", device=who, state=self._status(s.device, devices, lang))
+                )
+        return _join(list(dict.fromkeys(parts)), lang)
+
+    def _status(self, device_id: str, devices: Devices, lang: Lang) -> str:
+        state = devices.state(device_id)
+        dev = self.space.devices[device_id]
+        for p in dev.properties:
+            if dev.dtype.properties[p].kind == "enum":
+                return str(state.get(p))
+        return "as asked" if lang == "en" else "如此"
+
+    def answer(self, q: Question, devices: Devices, lang: Lang) -> str:
+        dev = self.space.devices[q.device]
+        value = devices.state(q.device).get(q.property)
+        who = self.name(q.device, lang)
+        words = self.value_words(q.device, q.property, value, lang)
+        if isinstance(value, bool):
+            key = "yes_state" if value else "no_state"
+            return say(lang, key, device=who, state=words) + ("." if lang == "en" else "。")
+        label = property_label(lang, q.property)
+        del dev
+        return say(lang, "value", device=who, property=label, value=words) + (
+            "." if lang == "en" else "。"
+        )
+
+
+def say(lang: Lang, key: str, **fields: Any) -> str:
+    template = str((lexicon(lang).get("replies") or {}).get(key) or key)
+    return template.format(**fields)
+
+
+def _join(parts: list[str], lang: Lang) -> str:
+    if not parts:
+        return ""
+    if len(parts) == 1:
+        return parts[0]
+    sep = str((lexicon(lang).get("replies") or {}).get("list_sep", ", "))
+    last = str((lexicon(lang).get("replies") or {}).get("and", " and "))
+    return sep.join(parts[:-1]) + last + parts[-1]

@@ -1,0 +1,622 @@
+"""The fast deterministic engine: phrases from the live catalog → a `Plan`.
+
+How it reads a sentence (the same way in English and Chinese):
+1. `scan.Gazetteer` finds known phrases: the space's device, area and floor names and the
+   lexicon's words for types, properties, actions, enum values, verbs and numbers.
+2. The sentence splits into clauses at conjunctions ("and", "然后", "，", "和"). A clause with
+   no intent takes the previous clause's ("turn off the kitchen light and the bedroom light");
+   one with no target takes the previous clause's targets ("…, 温度设成23度", "make it …"); a
+   clause with only a target followed by one with only an intent is one command ("robot dog,
+   sit").
+3. Targets: named devices; else the devices of the named areas / floors, narrowed by the named
+   types / classes ("the bedroom lights", "楼上的灯"); with no area, "the lights" means the
+   speaker's room when the input gives one, else every light. With neither, a property or
+   action word picks the devices that have it ("set the charge limit to 90%").
+4. Per target, the intent becomes steps from the device's spec: an action word → that action;
+   an enum value word → the property that has the value; a number / level / relative change
+   → the numeric property the words or the unit point to (°C → a temperature, % → the first
+   % property of the type); on/off/open/close/lock/unlock → the property or action of that
+   meaning the device has.
+A sentence with words the matcher does not know gets a confidence below 1 and names them,
+so the pipeline can hand it to the LLM.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from hyperhub.assistant.plan import Lang, Plan, Question, Step
+from hyperhub.assistant.scan import Gazetteer, Meaning, Token, is_cjk
+from hyperhub.space import Device, Space
+
+SMALL_STEP = {"%": 10.0, "°C": 1.0}  # "a bit brighter" = +10 points; "warmer" = +1 °C
+DEFAULT_STEP = 10.0  # other units: 10 points of the range
+FULL_CONFIDENCE = 1.0
+PARTIAL_CONFIDENCE = 0.5  # the plan ignored words it does not know
+_ABSOLUTE_BEFORE = re.compile(r"(?:\bto|\buntil|到|至|成|为|為)\s*$")
+_BY_BEFORE = re.compile(r"(?:\bby|了)\s*$")
+_POLAR = {"on": True, "off": False, "open": True, "close": False, "lock": True, "unlock": False}
+_QUESTION_END = re.compile(r"(?:\?|？|吗|嗎|呢|么)\s*$")
+
+
+@dataclass
+class Clause:
+    tokens: list[Token]
+    text: str = ""
+    devices: list[str] = field(default_factory=list)
+    areas: list[str] = field(default_factory=list)
+    floors: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    weak_types: list[str] = field(default_factory=list)  # from words that are verbs too
+    classes: list[str] = field(default_factory=list)
+    props: list[tuple[str, bool]] = field(default_factory=list)
+    values: list[str] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+    verbs: list[str] = field(default_factory=list)
+    particles: list[str] = field(default_factory=list)
+    rel: list[str] = field(default_factory=list)
+    cmp: list[Meaning] = field(default_factory=list)
+    small: bool = False
+    levels: list[str] = field(default_factory=list)
+    numbers: list[tuple[float, str | None, bool]] = field(default_factory=list)  # (v, unit, abs)
+    all: bool = False
+    pronoun: bool = False
+    question: bool = False
+    unknown: list[str] = field(default_factory=list)
+
+    @property
+    def has_intent(self) -> bool:
+        return bool(
+            self.actions
+            or self.values
+            or self.numbers
+            or self.levels
+            or self.rel
+            or self.cmp
+            or self.small
+            or self.question
+            or self.particles
+            or [v for v in self.verbs if v != "set"]
+            or [p for p, q in self.props if not q]
+        )
+
+    @property
+    def has_target(self) -> bool:
+        return bool(
+            self.devices or self.areas or self.floors or self.types or self.classes or self.pronoun
+        )
+
+    def take_intent(self, other: Clause) -> None:
+        for name in (
+            "props",
+            "values",
+            "actions",
+            "verbs",
+            "particles",
+            "rel",
+            "cmp",
+            "levels",
+            "numbers",
+        ):
+            if not getattr(self, name):
+                setattr(self, name, list(getattr(other, name)))
+        self.small = self.small or other.small
+        self.question = self.question or other.question
+
+
+@dataclass
+class Context:
+    """What a conversation remembers between sentences."""
+
+    targets: list[str] = field(default_factory=list)
+    clause: Clause | None = None
+
+
+class Matcher:
+    """Compiled once per space; `parse` is pure apart from the context it returns."""
+
+    def __init__(self, space: Space) -> None:
+        self.space = space
+        self.gaz = Gazetteer(space)
+
+    # -- entry ---------------------------------------------------------------------------------
+
+    def parse(
+        self,
+        text: str,
+        *,
+        area: str | None = None,
+        context: Context | None = None,
+        normalized: str | None = None,
+    ) -> tuple[Plan, Context]:
+        from hyperhub.assistant.numbers import normalize
+
+        norm = normalized if normalized is not None else normalize(text)
+        lang: Lang = "zh" if any(is_cjk(ch) for ch in norm) else "en"
+        ctx = context or Context()
+        plan = Plan(engine="matcher", lang=lang)
+        tokens = self.gaz.scan(norm)
+        if any(t.has("inject") for t in tokens):
+            plan.problem = "injection"
+            return plan, ctx
+        clauses = self._clauses(norm, tokens)
+        sentence_question = bool(_QUESTION_END.search(norm))
+        if sentence_question:
+            for c in clauses:
+                c.question = True
+        clauses = self._link(clauses, ctx)
+        unknown: list[str] = []
+        targets_seen: list[str] = []
+        last_clause: Clause | None = None
+        for clause in clauses:
+            unknown += clause.unknown
+            if not clause.has_intent and not clause.has_target:
+                continue
+            devices, problem = self._targets(clause, area, ctx)
+            if problem:
+                plan.unknown.append(problem)
+                continue
+            steps, questions = self._intent(clause, devices)
+            if not steps and not questions:
+                continue
+            plan.steps += steps
+            plan.questions += questions
+            targets_seen = list(
+                dict.fromkeys([s.device for s in steps] + [q.device for q in questions])
+            )
+            ctx = Context(targets=targets_seen, clause=clause)
+            last_clause = clause
+        plan.unknown += unknown
+        if plan.empty:
+            plan.confidence = 0.0
+        else:
+            plan.confidence = PARTIAL_CONFIDENCE if unknown else FULL_CONFIDENCE
+        if last_clause is None:
+            ctx = context or Context()
+        return plan, ctx
+
+    # -- clauses -------------------------------------------------------------------------------
+
+    def _clauses(self, norm: str, tokens: list[Token]) -> list[Clause]:
+        out: list[Clause] = []
+        current = Clause(tokens=[])
+        for tok in tokens:
+            if (tok.has("conj") and len(tok.meanings) == 1) or tok.meanings == [("conj",)]:
+                out.append(current)
+                current = Clause(tokens=[])
+                continue
+            if tok.has("conj") and not (tok.kinds() - {"conj", "filler"}):
+                out.append(current)
+                current = Clause(tokens=[])
+                continue
+            current.tokens.append(tok)
+        out.append(current)
+        for c in out:
+            self._fill(c, norm)
+        return [c for c in out if c.tokens]
+
+    def _fill(self, c: Clause, norm: str) -> None:
+        if c.tokens:
+            c.text = norm[c.tokens[0].start : c.tokens[-1].start + len(c.tokens[-1].text)]
+        for tok in c.tokens:
+            kinds = tok.kinds()
+            verbish = bool(kinds & {"verb", "action", "rel"})
+            for m in tok.meanings:
+                kind = m[0]
+                if kind == "device":
+                    c.devices.append(m[1])
+                elif kind == "area":
+                    c.areas.append(m[1])
+                elif kind == "floor":
+                    c.floors.append(m[1])
+                elif kind == "type":
+                    (c.weak_types if verbish else c.types).append(m[1])
+                elif kind == "class":
+                    (c.weak_types if verbish else c.classes).append("class:" + m[1])
+                elif kind == "prop":
+                    c.props.append((m[1], m[2]))
+                    if m[2]:
+                        c.question = True
+                elif kind == "value":
+                    c.values.append(m[1])
+                elif kind == "action":
+                    c.actions.append(m[1])
+                elif kind == "verb":
+                    c.verbs.append(m[1])
+                elif kind == "particle":
+                    c.particles.append(m[1])
+                elif kind == "rel":
+                    c.rel.append(m[1])
+                elif kind == "cmp":
+                    c.cmp.append(m)
+                elif kind == "small":
+                    c.small = True
+                elif kind == "level":
+                    c.levels.append(m[1])
+                elif kind == "number":
+                    before = norm[: tok.start]
+                    absolute = (
+                        bool(_ABSOLUTE_BEFORE.search(before))
+                        or (not _BY_BEFORE.search(before)
+                        and not (c.rel or c.cmp))
+                    )
+                    c.numbers.append((m[1], m[2], absolute))
+                elif kind == "all":
+                    c.all = True
+                elif kind == "pronoun":
+                    c.pronoun = True
+                elif kind == "question":
+                    c.question = True
+                elif kind == "unknown":
+                    c.unknown.append(tok.text)
+        # a number met before its relative word ("两度" after "调高" is fine; "2 degrees warmer")
+        if c.rel or c.cmp:
+            c.numbers = [
+                (v, u, a and bool(_ABSOLUTE_BEFORE.search(norm[: t.start])))
+                for (v, u, a), t in zip(
+                    c.numbers, [t for t in c.tokens if t.has("number")], strict=False
+                )
+            ]
+        # a question word that only starts a command ("can you …") does not make a question
+        if (
+            c.question
+            and (
+                c.actions
+                or c.values
+                or c.numbers
+                or c.levels
+                or c.rel
+                or c.cmp
+                or [v for v in c.verbs if v != "set"]
+            )
+            and not _QUESTION_END.search(norm)
+        ):
+            c.question = False
+
+    def _link(self, clauses: list[Clause], ctx: Context) -> list[Clause]:
+        """Share intents and targets between clauses (see the module doc)."""
+        merged: list[Clause] = []
+        for c in clauses:
+            prev = merged[-1] if merged else None
+            if (
+                prev is not None
+                and prev.has_target
+                and not prev.has_intent
+                and c.has_intent
+                and not c.has_target
+            ):
+                c.devices, c.areas, c.floors = prev.devices, prev.areas, prev.floors
+                c.types, c.classes, c.weak_types = prev.types, prev.classes, prev.weak_types
+                c.all = prev.all
+                merged[-1] = c
+                continue
+            merged.append(c)
+        for i, c in enumerate(merged):
+            before = merged[i - 1] if i else ctx.clause
+            if before is None:
+                continue
+            if not c.has_intent and c.has_target:
+                c.take_intent(before)
+                if i == 0 and not (c.devices or c.types or c.classes) and ctx.targets:
+                    # "and the kitchen too": the same kind of device as before
+                    c.types = list(
+                        dict.fromkeys(
+                            self.space.devices[d].type
+                            for d in ctx.targets
+                            if d in self.space.devices
+                        )
+                    )
+        return merged
+
+    # -- targets -------------------------------------------------------------------------------
+
+    def _targets(
+        self, c: Clause, speaker_area: str | None, ctx: Context
+    ) -> tuple[list[Device], str | None]:
+        devices = self.space.devices
+        named = list(dict.fromkeys(c.devices))
+        if len(named) > 1:  # "车里的空调": a name that is a property of another named device
+            prop_words = {p for p, _ in c.props}
+            keep = []
+            for d in named:
+                others = [devices[o] for o in named if o != d]
+                as_prop = [p for p in prop_words if any(p in o.properties for o in others)]
+                if as_prop and self._only_prop_word(c, d):
+                    continue
+                keep.append(d)
+            named = keep or named
+        if named and c.areas:  # "the bedroom air conditioner" is not the one in the lounge
+            elsewhere = [d for d in named if devices[d].area not in c.areas]
+            for d in elsewhere:
+                for tok in c.tokens:
+                    if ("device", d) in tok.meanings:
+                        c.types += [m[1] for m in tok.get("type")]
+                        c.classes += ["class:" + m[1] for m in tok.get("class")]
+            named = [d for d in named if d not in elsewhere]
+        if named:
+            return [devices[d] for d in named], None
+        pool = list(devices.values())
+        scoped = False
+        if c.areas:
+            pool = [d for d in pool if d.area in c.areas]
+            scoped = True
+        elif c.floors:
+            pool = [d for d in pool if d.area and self.space.areas[d.area].floor in c.floors]
+            scoped = True
+        kinds = c.types + c.classes
+        if (
+            not kinds
+            and not scoped
+            and not c.pronoun
+            and not c.props
+            and not c.actions
+            and not c.values
+            and not c.cmp
+        ):
+            kinds = c.weak_types
+        if kinds:
+            pool = [d for d in pool if d.type in kinds or f"class:{d.cls}" in kinds]
+            if not scoped and not c.all and speaker_area and speaker_area in self.space.areas:
+                here = [d for d in pool if d.area == speaker_area]
+                pool = here or pool
+            if not pool:
+                return [], " ".join(t.text for t in c.tokens if t.has("type") or t.has("class"))
+            return pool, None
+        if scoped:
+            return pool, None
+        if c.pronoun or (not c.props and not c.actions and not c.values and not c.cmp):
+            if ctx.targets:
+                return [devices[d] for d in ctx.targets if d in devices], None
+            if c.unknown:
+                return [], " ".join(c.unknown)
+            return [], None
+        # a property / action / value word alone picks the devices that have it: those just
+        # talked about if they have it ("…，温度设成23度"), else any in the space
+        props = {p for p, _ in c.props}
+        cmp_props = {p for m in c.cmp for p in m[3]}
+
+        def fits(d: Device) -> bool:
+            return bool(
+                props & set(d.properties)
+                or set(c.actions) & set(d.dtype.actions)
+                or any(
+                    v in (d.dtype.properties[p].values or ())
+                    for v in c.values
+                    for p in d.properties
+                )
+                or (cmp_props & set(d.properties))
+            )
+
+        recent = [devices[d] for d in ctx.targets if d in devices and fits(devices[d])]
+        if recent:
+            return recent, None
+        pool = [d for d in pool if fits(d)]
+        if ctx.targets and (c.cmp or c.rel) and not props:
+            return [devices[d] for d in ctx.targets if d in devices], None
+        if speaker_area and speaker_area in self.space.areas:
+            here = [d for d in pool if d.area == speaker_area]
+            pool = here or pool
+        if not pool and c.unknown:
+            return [], " ".join(c.unknown)
+        return pool, None
+
+    def _only_prop_word(self, c: Clause, device_id: str) -> bool:
+        """Whether `device_id` was named by a word that is also a property noun."""
+        return any(("device", device_id) in tok.meanings and tok.has("prop") for tok in c.tokens)
+
+    # -- intents -------------------------------------------------------------------------------
+
+    def _intent(self, c: Clause, devices: list[Device]) -> tuple[list[Step], list[Question]]:
+        steps: list[Step] = []
+        questions: list[Question] = []
+        explicit = bool(c.devices)
+        if c.question:
+            asked = [q for d in devices for q in self._ask(c, d)]
+            has_ro = [q for q in asked if not self._writable(q.device, q.property)]
+            if has_ro:  # a reading beats a setting: "the temperature in the study"
+                ro_devices = {q.device for q in has_ro}
+                asked = [q for q in asked if q.device not in ro_devices or q in has_ro]
+            return [], asked
+        for d in devices:
+            mine = self._command(c, d)
+            if mine:
+                steps += mine
+            elif explicit and len(devices) == 1:
+                return [], []
+        return steps, questions
+
+    def _writable(self, device_id: str, prop: str) -> bool:
+        return self.space.devices[device_id].dtype.properties[prop].writable
+
+    def _ask(self, c: Clause, d: Device) -> list[Question]:
+        props = [p for p, _ in c.props if p in d.properties]
+        if not props:
+            for v in c.verbs:  # "is the door locked", "锁了吗"
+                if v in ("lock", "unlock") and "locked" in d.properties:
+                    props.append("locked")
+                elif v in ("on", "off") and "on" in d.properties:
+                    props.append("on")
+        if not props:
+            if c.props or not (c.devices or c.types or c.classes):
+                return []
+            main = "on" if "on" in d.properties else (d.properties[0] if d.properties else None)
+            props = [main] if main else []
+        props = list(dict.fromkeys(props))
+        ro = [p for p in props if not d.dtype.properties[p].writable]
+        return [Question(d.id, p) for p in (ro or props)]
+
+    def _command(self, c: Clause, d: Device) -> list[Step]:
+        t = d.dtype
+        props = d.properties
+        hints = [p for p, q in c.props if p in props and not q and t.properties[p].writable]
+        # 1. action words
+        acts = [a for a in c.actions if a in t.actions]
+        if acts:
+            return [Step(d.id, action=a) for a in dict.fromkeys(acts)]
+        # 2. enum value words
+        for v in c.values:
+            cands = [
+                p for p in props if t.properties[p].writable and v in (t.properties[p].values or ())
+            ]
+            cands.sort(key=lambda p: p not in hints)
+            if cands:
+                return [Step(d.id, property=cands[0], value=v)]
+        steps: list[Step] = []
+        polar = self._polarity(c)
+        # 3. numbers, levels and relative changes
+        numeric = self._numeric(c, d, hints, polar)
+        if polar in ("on",) or polar == "preheat":
+            if numeric is None:
+                on = self._switch(c, d, hints, True, preheat=polar == "preheat")
+                if on is not None:
+                    steps.append(on)
+        elif polar is not None and numeric is None:
+            step = self._polar_step(c, d, hints, polar)
+            if step is not None:
+                steps.append(step)
+        if numeric is not None and polar not in ("off", "close"):
+            steps.append(numeric)
+        if steps:
+            return steps
+        # 4. a bool property named alone: "make it oscillate", "mute the speaker"
+        bools = [p for p in hints if t.properties[p].kind == "bool"]
+        if bools and polar is None:
+            return [Step(d.id, property=bools[0], value=True)]
+        return []
+
+    def _polarity(self, c: Clause) -> str | None:
+        verbs = [v for v in c.verbs if v != "set"]
+        for v in ("lock", "unlock", "preheat"):
+            if v in verbs:
+                return v
+        if verbs:
+            return (
+                verbs[0]
+                if verbs[0] not in ("open", "close") or not (set(verbs) & {"on", "off"})
+                else ("on" if verbs[0] == "open" or "on" in verbs else "off")
+            )
+        if c.particles:
+            return c.particles[-1]
+        return None
+
+    def _switch(
+        self, c: Clause, d: Device, hints: list[str], value: bool, *, preheat: bool = False
+    ) -> Step | None:
+        t = d.dtype
+        bool_hints = [p for p in hints if t.properties[p].kind == "bool"]
+        if bool_hints:
+            return Step(d.id, property=bool_hints[0], value=value)
+        num_hints = [p for p in hints if t.properties[p].kind in ("int", "float")]
+        if num_hints and not preheat:
+            spec = t.properties[num_hints[0]]
+            if spec.min is not None and spec.max is not None:
+                return Step(
+                    d.id, property=num_hints[0], value=_whole(spec, spec.max if value else spec.min)
+                )
+        if preheat:
+            for p in d.properties:
+                sw = t.properties[p].switch
+                if sw and sw in d.properties and t.properties[p].unit == "°C":
+                    return Step(d.id, property=sw, value=value)
+        if "open" in t.actions and "open" in c.verbs and value:
+            return Step(d.id, action="open")
+        if "on" in d.properties and t.properties["on"].writable:
+            return Step(d.id, property="on", value=value)
+        if value and "start" in t.actions and not c.props:
+            return Step(d.id, action="start")
+        return None
+
+    def _polar_step(self, c: Clause, d: Device, hints: list[str], polar: str) -> Step | None:
+        t = d.dtype
+        value = _POLAR.get(polar, True)
+        if polar in ("lock", "unlock"):
+            if polar in t.actions:
+                return Step(d.id, action=polar)
+            if "locked" in d.properties:
+                return Step(d.id, property="locked", value=value)
+            return None
+        if polar in ("open", "close"):
+            if hints:
+                return self._switch(c, d, hints, value)
+            if polar in t.actions:
+                return Step(d.id, action=polar)
+            return self._switch(c, d, hints, value)
+        if polar == "off":
+            if "close" in c.verbs and "close" in t.actions and not hints:
+                return Step(d.id, action="close")
+            step = self._switch(c, d, hints, False)
+            if step is None and not hints:
+                for a in ("stop", "dock", "pause"):
+                    if a in t.actions:
+                        return Step(d.id, action=a)
+            return step
+        return self._switch(c, d, hints, value)
+
+    def _numeric(self, c: Clause, d: Device, hints: list[str], polar: str | None) -> Step | None:
+        if not (c.numbers or c.levels or c.rel or c.cmp or c.small):
+            return None
+        t = d.dtype
+        cands = [
+            p
+            for p in d.properties
+            if t.properties[p].writable and t.properties[p].kind in ("int", "float")
+        ]
+        if not cands:
+            return None
+        unit = next((u for _, u, _ in c.numbers if u), None)
+        cmp_units = [m[2] for m in c.cmp if m[2]]
+        cmp_props = [p for m in c.cmp for p in m[3]]
+        chosen: list[str] = [p for p in hints if p in cands]
+        if not chosen and cmp_props:
+            chosen = [p for p in cmp_props if p in cands]
+            if not chosen:
+                return None
+        want_unit = unit or (cmp_units[0] if cmp_units else None)
+        if not chosen and want_unit:
+            chosen = [p for p in cands if t.properties[p].unit == want_unit]
+            if not chosen and want_unit != "%":
+                return None
+        if not chosen and polar in ("open", "close"):
+            chosen = [p for p in cands if p == "position" or p.endswith("_position")]
+        if not chosen:
+            chosen = [p for p in cands if t.properties[p].unit == "%"] or cands
+        prop = chosen[0]
+        spec = t.properties[prop]
+        direction = None
+        if c.rel:
+            direction = c.rel[0]
+        elif c.cmp:
+            direction = c.cmp[0][1]
+        if direction is not None:
+            sign = 1.0 if direction == "up" else -1.0
+            rel_numbers = [(v, u) for v, u, a in c.numbers if not a]
+            if rel_numbers:
+                return Step(d.id, property=prop, delta=sign * rel_numbers[0][0])
+            abs_numbers = [v for v, _, a in c.numbers if a]
+            if abs_numbers:
+                return Step(d.id, property=prop, value=_whole(spec, abs_numbers[0]))
+            step = SMALL_STEP.get(spec.unit or "", DEFAULT_STEP)
+            if spec.unit not in SMALL_STEP and spec.min is not None and spec.max is not None:
+                step = (spec.max - spec.min) / 10
+            return Step(d.id, property=prop, delta=sign * step)
+        if c.numbers:
+            return Step(d.id, property=prop, value=_whole(spec, c.numbers[0][0]))
+        if c.levels and spec.min is not None and spec.max is not None:
+            level = c.levels[0]
+            x = (
+                spec.max
+                if level == "max"
+                else spec.min
+                if level == "min"
+                else (spec.min + spec.max) / 2
+            )
+            return Step(d.id, property=prop, value=_whole(spec, x))
+        return None
+
+
+def _whole(spec: Any, x: float) -> Any:
+    if spec.kind == "int" and float(x).is_integer():
+        return int(x)
+    return x

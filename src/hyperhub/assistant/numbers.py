@@ -1,0 +1,167 @@
+"""Text normalisation and numbers in English and Chinese ("24", "two", "二十四", "百分之三十")."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_CN_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "俩": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
+_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
+CN_NUM = "零〇一二两俩三四五六七八九十百千"
+
+_EN_WORDS = {
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+    "hundred": 100,
+}
+_EN_NUM = "|".join(sorted(_EN_WORDS, key=len, reverse=True))
+
+_UNIT_WORDS = (
+    r"%|percent|per cent|degrees celsius|degrees|degree|°c|°|℃|摄氏度|度|"
+    r"kilometers|kilometres|km|公里|千米"
+)
+
+
+def _unit(name: str) -> str:
+    return r"\s*(?P<" + name + r">" + _UNIT_WORDS + r")?"
+
+
+# a number, with an optional unit right after it
+NUMBER = re.compile(
+    r"(?:百分之(?P<cnpct>[" + CN_NUM + r"]+(?:点[" + CN_NUM + r"]+)?|\d+(?:\.\d+)?))"
+    r"|(?:(?P<digits>-?\d+(?:\.\d+)?)(?![\d.])"
+    + _unit("u1")
+    + r")|(?:(?P<cn>["
+    + CN_NUM
+    + r"]+(?:点["
+    + CN_NUM
+    + r"]+)?)"
+    + _unit("u2")
+    + r")|(?:(?P<en>(?:"
+    + _EN_NUM
+    + r")(?:[ -](?:one|two|three|four|five|six|seven|eight|nine))?)"
+    r"(?![a-z])" + _unit("u3") + r")"
+)
+
+UNITS = {
+    "%": "%",
+    "percent": "%",
+    "per cent": "%",
+    "degrees celsius": "°C",
+    "degrees": "°C",
+    "degree": "°C",
+    "°c": "°C",
+    "°": "°C",
+    "℃": "°C",
+    "摄氏度": "°C",
+    "度": "°C",
+    "kilometers": "km",
+    "kilometres": "km",
+    "km": "km",
+    "公里": "km",
+    "千米": "km",
+}
+
+
+def normalize(text: str) -> str:
+    """Lower case, full-width → half-width (NFKC), curly quotes straight, spaces single."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    text = re.sub(r"(?<=[a-z0-9])'s\b", "", text)  # the car's climate → the car climate
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def cn_int(s: str) -> int | None:
+    """A Chinese integer: 三十 → 30, 二十四 → 24, 十五 → 15, 一百 → 100, 两 → 2, 二五 → 25."""
+    if not s:
+        return None
+    if all(ch in _CN_DIGITS for ch in s):  # digit by digit: 二五 → 25
+        return int("".join(str(_CN_DIGITS[ch]) for ch in s))
+    total, digit = 0, None
+    for ch in s:
+        if ch in _CN_DIGITS:
+            digit = _CN_DIGITS[ch]
+        elif ch in _CN_UNITS:
+            total += (1 if digit is None else digit) * _CN_UNITS[ch]
+            digit = None
+        else:
+            return None
+    return total + (digit or 0)
+
+
+def cn_number(s: str) -> float | None:
+    whole, _, frac = s.partition("点")
+    w = cn_int(whole)
+    if w is None:
+        return None
+    if not frac:
+        return float(w)
+    digits = "".join(str(_CN_DIGITS.get(ch, "")) for ch in frac)
+    return float(f"{w}.{digits}") if digits else float(w)
+
+
+def en_number(s: str) -> float | None:
+    parts = re.split(r"[ -]", s)
+    total = 0
+    for p in parts:
+        if p not in _EN_WORDS:
+            return None
+        total += _EN_WORDS[p]
+    return float(total)
+
+
+def read_number(m: re.Match[str]) -> tuple[float, str | None] | None:
+    """(value, unit) of a `NUMBER` match; None when the text is not a number after all."""
+    raw_unit = m.group("u1") or m.group("u2") or m.group("u3")
+    unit = UNITS.get(raw_unit) if raw_unit else None
+    if m.group("cnpct") is not None:
+        raw = m.group("cnpct")
+        value = float(raw) if raw[0].isdigit() else cn_number(raw)
+        return (value, "%") if value is not None else None
+    if m.group("digits") is not None:
+        return float(m.group("digits")), unit
+    if m.group("cn") is not None:
+        value = cn_number(m.group("cn"))
+        return (value, unit) if value is not None else None
+    value = en_number(m.group("en"))
+    return (value, unit) if value is not None else None

@@ -1,0 +1,212 @@
+"""The assistant: engines in order, the hand-over between them, confirmation, conversation.
+
+Hand-over (documented in docs/assistant.md):
+- the matcher decides when its plan is complete (confidence 1.0: every word understood);
+- otherwise the local LLM is asked (if there is one); its plan runs only when its confidence is
+  at least `llm_threshold` (chosen on the development set for >= 95 % precision);
+- otherwise the remote engine (if configured) is asked, with the same threshold rule;
+- otherwise, when some engine had a plan, the answer asks "Did you mean …?" and changes
+  nothing (a yes in a conversation runs it); else it says what it did not understand.
+Whatever engine proposes, `Executor` checks values and risk, so no engine can do more than
+the spec allows.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hyperhub.assistant.execute import Devices, Executor, Outcome, say
+from hyperhub.assistant.matcher import Context, Matcher
+from hyperhub.assistant.numbers import normalize
+from hyperhub.assistant.plan import Lang, Plan
+from hyperhub.assistant.scan import is_cjk
+from hyperhub.space import Space
+
+ENGINES = ("auto", "matcher", "llm", "remote")
+DEFAULT_LLM_THRESHOLD = 0.5
+MAX_TEXT = 1000  # characters; longer input is refused, not truncated
+
+
+class Engine(Protocol):
+    def parse(self, text: str, *, area: str | None, state: dict[str, dict[str, Any]]) -> Plan: ...
+
+
+@dataclass
+class Answer:
+    text: str
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    changes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reply: str = ""
+    needs_confirmation: bool = False
+    engine: str = "matcher"
+    ms: float = 0.0
+
+    def as_contract(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "actions": self.actions,
+            "changes": self.changes,
+            "reply": self.reply,
+            "needs_confirmation": self.needs_confirmation,
+            "engine": self.engine,
+            "ms": round(self.ms, 2),
+        }
+
+
+@dataclass
+class Conversation:
+    """What `chat` keeps between sentences."""
+
+    context: Context = field(default_factory=Context)
+    pending: Plan | None = None  # waiting for a yes
+
+
+class Assistant:
+    def __init__(
+        self,
+        space: Space,
+        *,
+        engine: str = "auto",
+        llm: Engine | None = None,
+        remote: Engine | None = None,
+        llm_threshold: float = DEFAULT_LLM_THRESHOLD,
+        remote_threshold: float = DEFAULT_LLM_THRESHOLD,
+    ) -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+        self.space = space
+        self.engine = engine
+        self.matcher = Matcher(space)
+        self.executor = Executor(space)
+        self.llm = llm
+        self.remote = remote
+        self.llm_threshold = llm_threshold
+        self.remote_threshold = remote_threshold
+
+    def ask(
+        self,
+        text: str,
+        devices: Devices,
+        *,
+        area: str | None = None,
+        conversation: Conversation | None = None,
+    ) -> Answer:
+        t0 = time.perf_counter()
+        answer = self._ask(text, devices, area, conversation)
+        answer.ms = (time.perf_counter() - t0) * 1000
+        return answer
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _ask(
+        self, text: str, devices: Devices, area: str | None, conv: Conversation | None
+    ) -> Answer:
+        raw = text if isinstance(text, str) else ""
+        norm = normalize(raw[: MAX_TEXT + 1])
+        lang: Lang = "zh" if any(is_cjk(ch) for ch in norm) else "en"
+        answer = Answer(text=raw)
+        if not norm:
+            answer.reply = say(lang, "empty")
+            return answer
+        if len(raw) > MAX_TEXT:
+            answer.reply = say(
+                lang, "invalid", problem=f"the request is longer than {MAX_TEXT} characters"
+            )
+            return answer
+        if area is not None and area not in self.space.areas:
+            area = None  # an unknown speaker room does not scope anything
+        if conv is not None and conv.pending is not None:
+            reply = self._confirmation(norm, devices, conv, answer)
+            if reply is not None:
+                return reply
+        plan, context = self.matcher.parse(
+            raw, area=area, context=conv.context if conv else None, normalized=norm
+        )
+        if plan.problem == "injection":
+            answer.reply = say(lang, "injection")
+            return answer
+        chosen: Plan | None = None
+        fallback: Plan | None = None
+        if self.engine in ("auto", "matcher"):
+            if plan.confidence >= 1.0 or self.engine == "matcher":
+                chosen = plan if not plan.empty else None
+            elif not plan.empty:
+                fallback = plan
+        state = None
+        for name, engine, threshold in (
+            ("llm", self.llm, self.llm_threshold),
+            ("remote", self.remote, self.remote_threshold),
+        ):
+            if chosen is not None or engine is None or self.engine not in ("auto", name):
+                continue
+            if state is None:
+                state = {d: devices.state(d) for d in self.space.devices}
+            proposed = engine.parse(raw, area=area, state=state)
+            proposed.lang = lang
+            if proposed.empty:
+                continue
+            if proposed.confidence >= threshold or self.engine == name:
+                chosen = proposed
+            elif fallback is None:
+                fallback = proposed
+        if chosen is None:
+            if fallback is not None:
+                answer.engine = fallback.engine
+                described = self.executor.describe(
+                    self.executor.resolve(fallback, devices)[0], lang
+                )
+                if described:
+                    answer.reply = say(lang, "did_you_mean", actions=described)
+                    if conv is not None:
+                        conv.pending = fallback
+                    return answer
+            answer.engine = plan.engine if self.engine in ("auto", "matcher") else self.engine
+            answer.reply = self._not_understood(raw, plan, lang)
+            return answer
+        answer.engine = chosen.engine
+        outcome = self.executor.run(chosen, devices, lang=lang)
+        self._fill(answer, outcome)
+        if conv is not None:
+            if chosen.engine == "matcher":
+                conv.context = context
+            else:
+                conv.context = Context(targets=[s.device for s in chosen.steps])
+            conv.pending = chosen if outcome.needs_confirmation else None
+        return answer
+
+    def _confirmation(
+        self, norm: str, devices: Devices, conv: Conversation, answer: Answer
+    ) -> Answer | None:
+        tokens = self.matcher.gaz.scan(norm)
+        kinds = {k for t in tokens for k in t.kinds()} - {"filler"}
+        lang: Lang = "zh" if any(is_cjk(ch) for ch in norm) else "en"
+        pending = conv.pending
+        assert pending is not None
+        if kinds and kinds <= {"yes"}:
+            conv.pending = None
+            outcome = self.executor.run(pending, devices, confirmed=True, lang=lang)
+            answer.engine = pending.engine
+            self._fill(answer, outcome)
+            return answer
+        if kinds and kinds <= {"no"}:
+            conv.pending = None
+            answer.reply = say(lang, "cancelled")
+            return answer
+        conv.pending = None  # anything else drops the question and is read as a new request
+        return None
+
+    @staticmethod
+    def _fill(answer: Answer, outcome: Outcome) -> None:
+        answer.actions = outcome.actions
+        answer.changes = outcome.changes
+        answer.reply = outcome.reply
+        answer.needs_confirmation = outcome.needs_confirmation
+
+    @staticmethod
+    def _not_understood(raw: str, plan: Plan, lang: Lang) -> str:
+        if plan.unknown:
+            what = plan.unknown[0] if lang == "zh" else f'"{plan.unknown[0]}"'
+            return say(lang, "unknown", what=what)
+        return say(lang, "not_understood", text=raw.strip()[:200])

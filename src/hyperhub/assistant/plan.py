@@ -1,0 +1,93 @@
+"""What an engine makes of a sentence: a `Plan` of steps and questions, before anything runs.
+
+Engines (matcher, local LLM, remote LLM) only *propose*; `execute.Executor` checks a plan
+against the spec (values, risk) and applies it. So every engine gets the same safety rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Lang = Literal["en", "zh"]
+
+
+@dataclass
+class Step:
+    """One device action: write `property` (absolute `value`, or `delta` relative to the current
+    value), or call `action` with `args`."""
+
+    device: str
+    property: str | None = None
+    value: Any = None
+    delta: float | None = None
+    action: str | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+
+    def as_contract(self) -> dict[str, Any]:
+        """The step as the assistant contract prints it (design.md)."""
+        if self.action is not None:
+            out: dict[str, Any] = {"device": self.device, "action": self.action}
+            if self.args:
+                out["args"] = dict(self.args)
+            return out
+        return {"device": self.device, "property": self.property, "value": self.value}
+
+    def compact(self) -> str:
+        """`device.prop=value` / `device.prop+=delta` / `device.action()`: the LLM's format."""
+        if self.action is not None:
+            inner = ",".join(f"{k}={v}" for k, v in self.args.items())
+            return f"{self.device}.{self.action}({inner})"
+        if self.delta is not None:
+            sign = "+" if self.delta >= 0 else "-"
+            return f"{self.device}.{self.property}{sign}={_num(abs(self.delta))}"
+        return f"{self.device}.{self.property}={_show(self.value)}"
+
+
+@dataclass
+class Question:
+    """Asks for the value of `property` of `device`; `about` is what the speaker asked about
+    (for the reply: "locked", "temperature")."""
+
+    device: str
+    property: str
+
+    def compact(self) -> str:
+        return f"{self.device}.{self.property}?"
+
+
+@dataclass
+class Plan:
+    """An engine's reading of one sentence.
+
+    `confidence` is in [0, 1]: the matcher gives 1.0 to a full parse; the LLM gives the
+    probability of its output. `unknown` names what was not understood (a device name, a
+    word) so the reply can say so. A plan with no steps and no questions did not understand.
+    """
+
+    steps: list[Step] = field(default_factory=list)
+    questions: list[Question] = field(default_factory=list)
+    engine: str = "matcher"
+    confidence: float = 0.0
+    lang: Lang = "en"
+    unknown: list[str] = field(default_factory=list)
+    problem: str | None = None  # a reason to refuse that the engine already knows (range)
+
+    @property
+    def empty(self) -> bool:
+        return not self.steps and not self.questions
+
+    def compact(self) -> str:
+        return ";".join([s.compact() for s in self.steps] + [q.compact() for q in self.questions])
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return _num(value)
+    return str(value)

@@ -1,0 +1,227 @@
+"""Find the known phrases of a sentence: device, area and floor names from the space, and the
+lexicon's words (both languages at once, so mixed sentences work), plus numbers.
+
+`Gazetteer.scan(text)` returns `Token`s left to right, longest match first; what matches
+nothing comes back as `unknown` tokens so the matcher can tell how much it understood.
+English phrases match whole words only; Chinese ones anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hyperhub.assistant.lexicon import LANGS, humanize, lexicon
+from hyperhub.assistant.numbers import NUMBER, normalize, read_number
+from hyperhub.space import Space
+
+Meaning = tuple[Any, ...]  # (kind, payload…), e.g. ("device", "kitchen_light")
+
+
+@dataclass
+class Token:
+    text: str
+    start: int
+    meanings: list[Meaning] = field(default_factory=list)
+
+    def kinds(self) -> set[str]:
+        return {m[0] for m in self.meanings}
+
+    def get(self, kind: str) -> list[Meaning]:
+        return [m for m in self.meanings if m[0] == kind]
+
+    def has(self, kind: str) -> bool:
+        return any(m[0] == kind for m in self.meanings)
+
+
+def _ascii_word(ch: str) -> bool:
+    return ch.isascii() and (ch.isalnum() or ch in "'")
+
+
+def is_cjk(ch: str) -> bool:
+    return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
+
+
+class Gazetteer:
+    """The phrases of one space in both languages, in a character trie."""
+
+    def __init__(self, space: Space) -> None:
+        self.space = space
+        self._trie: dict[str, Any] = {}
+        self._add_lexicon()
+        self._add_space(space)
+
+    # -- building ----------------------------------------------------------------------------
+
+    def add(self, phrase: str, meaning: Meaning) -> None:
+        phrase = normalize(phrase)
+        if not phrase:
+            return
+        node = self._trie
+        for ch in phrase:
+            node = node.setdefault(ch, {})
+        found: list[Meaning] = node.setdefault("", [])
+        if meaning not in found:
+            found.append(meaning)
+
+    def _add_many(self, phrases: Iterable[str], meaning: Meaning) -> None:
+        for p in phrases:
+            self.add(str(p), meaning)
+
+    def _add_lexicon(self) -> None:
+        space_types = {d.dtype.type: d.dtype for d in self.space.devices.values()}
+        props = {p for t in space_types.values() for p in t.properties}
+        actions = {a for t in space_types.values() for a in t.actions}
+        values = {
+            v for t in space_types.values() for p in t.properties.values() for v in p.values or ()
+        }
+        for lang in LANGS:
+            lex = lexicon(lang)
+            for verb, ws in (lex.get("verbs") or {}).items():
+                self._add_many(ws, ("verb", verb))
+            for part, ws in (lex.get("particles") or {}).items():
+                self._add_many(ws, ("particle", part))
+            for direction, ws in (lex.get("relative") or {}).items():
+                self._add_many(ws, ("rel", direction))
+            for word, spec in (lex.get("comparatives") or {}).items():
+                self.add(
+                    word, ("cmp", spec["dir"], spec.get("unit"), tuple(spec.get("property") or ()))
+                )
+                if spec.get("verb"):
+                    self.add(word, ("verb", "set"))
+            self._add_many(lex.get("small_step") or (), ("small",))
+            for level, ws in (lex.get("levels") or {}).items():
+                self._add_many(ws, ("level", level))
+            self._add_many((lex.get("quantifiers") or {}).get("all") or (), ("all",))
+            self._add_many(lex.get("pronouns") or (), ("pronoun",))
+            self._add_many(lex.get("conjunctions") or (), ("conj",))
+            self._add_many(lex.get("questions") or (), ("question",))
+            self._add_many(lex.get("yes") or (), ("yes",))
+            self._add_many(lex.get("no") or (), ("no",))
+            self._add_many(lex.get("filler") or (), ("filler",))
+            self._add_many(lex.get("injection") or (), ("inject",))
+            for t, ws in (lex.get("types") or {}).items():
+                if t in space_types:
+                    self._add_many(ws, ("type", t))
+            for c, ws in (lex.get("classes") or {}).items():
+                self._add_many(ws, ("class", c))
+            for p, ws in (lex.get("properties") or {}).items():
+                if p in props:
+                    for w in ws:
+                        query_only = w.startswith("?")
+                        self.add(w.lstrip("?"), ("prop", p, query_only))
+            for v, ws in (lex.get("values") or {}).items():
+                if v in values:
+                    self._add_many(ws, ("value", v))
+            for a, ws in (lex.get("actions") or {}).items():
+                if a in actions:
+                    self._add_many(ws, ("action", a))
+            for floor, ws in (lex.get("floors") or {}).items():
+                self._add_many(ws, ("floorword", floor))
+        # every property, action, value and type is at least its own name, where the
+        # lexicon does not already give that phrase a meaning ("open" stays a verb)
+        for name in props:
+            self._fallback(humanize(name), ("prop", name, False))
+        for name in actions:
+            self._fallback(humanize(name), ("action", name))
+        for v in values:
+            self._fallback(humanize(v), ("value", v))
+        for t in space_types:
+            self._fallback(humanize(t), ("type", t))
+
+    def _fallback(self, phrase: str, meaning: Meaning) -> None:
+        end, found = self._longest(normalize(phrase), 0)
+        if end == len(normalize(phrase)) and found:
+            return
+        self.add(phrase, meaning)
+
+    def _add_space(self, space: Space) -> None:
+        floors: dict[str, str] = {}
+        for area in space.areas.values():
+            for name in (area.name, *area.aliases, area.id, humanize(area.id)):
+                self.add(name, ("area", area.id))
+            if area.floor:
+                floors[normalize(area.floor)] = area.floor
+                self.add(area.floor, ("floor", area.floor))
+        # the lexicon's floor words name the space's floors when the keys agree
+        for lang in LANGS:
+            for key, ws in (lexicon(lang).get("floors") or {}).items():
+                names = {normalize(key), *(normalize(w) for w in ws)}
+                for norm, floor in floors.items():
+                    if norm in names:
+                        self._add_many([key, *ws], ("floor", floor))
+        for dev in space.devices.values():
+            for name in (dev.name, *dev.aliases, dev.id, humanize(dev.id)):
+                self.add(name, ("device", dev.id))
+
+    # -- scanning ----------------------------------------------------------------------------
+
+    def scan(self, text: str) -> list[Token]:
+        """Tokens of the (already normalised) `text`, left to right."""
+        out: list[Token] = []
+        i, n = 0, len(text)
+        while i < n:
+            ch = text[i]
+            if ch == " ":
+                i += 1
+                continue
+            at_word_start = i == 0 or not _ascii_word(text[i - 1])
+            end, meanings = (
+                self._longest(text, i) if at_word_start or not _ascii_word(ch) else (i, [])
+            )
+            num_end, number = (
+                self._number(text, i) if at_word_start or not _ascii_word(ch) else (i, None)
+            )
+            if number is not None and num_end >= end:
+                out.append(Token(text[i:num_end], i, [("number", *number)]))
+                i = num_end
+            elif end > i:
+                out.append(Token(text[i:end], i, meanings))
+                i = end
+            else:
+                j = i + 1
+                if _ascii_word(ch):
+                    while j < n and _ascii_word(text[j]):
+                        j += 1
+                if (
+                    out
+                    and out[-1].meanings == [("unknown",)]
+                    and is_cjk(ch)
+                    and is_cjk(out[-1].text[-1])
+                ):
+                    out[-1].text += text[i:j]
+                else:
+                    out.append(Token(text[i:j], i, [("unknown",)]))
+                i = j
+        return out
+
+    def _longest(self, text: str, i: int) -> tuple[int, list[Meaning]]:
+        node = self._trie
+        best_end, best = i, []
+        j = i
+        while j < len(text) and text[j] in node:
+            node = node[text[j]]
+            j += 1
+            if "" in node:
+                last = text[j - 1]
+                ends_word = j == len(text) or not _ascii_word(text[j]) or not _ascii_word(last)
+                if ends_word:
+                    best_end, best = j, node[""]
+        return best_end, list(best)
+
+    @staticmethod
+    def _number(text: str, i: int) -> tuple[int, tuple[float, str | None] | None]:
+        m = NUMBER.match(text, i)
+        if not m or m.end() == i:
+            return i, None
+        end = m.end()
+        if end < len(text) and _ascii_word(text[end - 1]) and _ascii_word(text[end]):
+            return i, None
+        value = read_number(m)
+        if value is None:
+            return i, None
+        # drop trailing spaces the unit's \s* may have eaten without a unit
+        while end > i and text[end - 1] == " ":
+            end -= 1
+        return end, value
