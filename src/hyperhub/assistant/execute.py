@@ -126,11 +126,28 @@ class Executor:
         out.done = True
         parts = [self.answer(q, devices, lang) for q in plan.questions]
         if steps:
+            # an action that only emits events (honk, ring, next track) did something too
+            signals = [
+                s
+                for s in steps
+                if s.action is not None
+                and s.device not in changes
+                and any(
+                    e.event for e in self.space.devices[s.device].dtype.actions[s.action].effects
+                )
+            ]
+            same = [s for s in steps if s.device not in changes and s not in signals]
+            done = []
             if changes:
-                parts.insert(0, say(lang, "ok", changes=self.describe_changes(changes, lang)))
-            else:
+                done.append(self.describe_changes(changes, lang))
+            if signals:
+                done.append(self.describe(signals, lang))
+            if done:
+                parts.insert(0, say(lang, "ok", changes=_join(done, lang)))
+            if same:
                 parts.insert(
-                    0, say(lang, "nothing", states=self.describe_states(steps, devices, lang))
+                    len(done) > 0,
+                    say(lang, "nothing", states=self.describe_states(same, devices, lang)),
                 )
         out.reply = " ".join(p for p in parts if p)
         return out
@@ -151,9 +168,11 @@ class Executor:
         if isinstance(value, bool):
             if prop == "locked":
                 return str(states.get("locked" if value else "unlocked"))
-            if prop == "on":
-                return str(states.get("on" if value else "off"))
-            return str(states.get("true" if value else "false"))
+            if prop.endswith("_open"):
+                return str(states.get("open" if value else "closed"))
+            return str(states.get("on" if value else "off"))
+        if spec.kind == "enum" and isinstance(value, str):
+            return value_label(lang, value)
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         unit = spec.unit or ""
@@ -166,8 +185,8 @@ class Executor:
         for s in steps:
             who = self.name(s.device, lang)
             if s.action is not None:
-                verb = s.action.replace("_", " ")
-                parts.append(f"{verb} {who}" if lang == "en" else f"{who}{verb}")
+                verb = action_label(lang, s.action)
+                parts.append(f"{verb} {who}" if lang == "en" else f"{verb}{who}")
             else:
                 label = property_label(lang, s.property or "")
                 val = self.value_words(s.device, s.property or "", s.value, lang)
@@ -206,18 +225,29 @@ class Executor:
                     words = f"{property_label(lang, s.property)} {words}"
                 parts.append(say(lang, "already", device=who, state=words))
             else:
-                parts.append(
-                    say(lang, "already", device=who, state=self._status(s.device, devices, lang))
-                )
+                parts.append(say(lang, "already", device=who, state=self._status(s, devices, lang)))
         return _join(list(dict.fromkeys(parts)), lang)
 
-    def _status(self, device_id: str, devices: Devices, lang: Lang) -> str:
-        state = devices.state(device_id)
-        dev = self.space.devices[device_id]
-        for p in dev.properties:
-            if dev.dtype.properties[p].kind == "enum":
-                return str(state.get(p))
-        return "as asked" if lang == "en" else "如此"
+    def _status(self, step: Step, devices: Devices, lang: Lang) -> str:
+        """The state an action that changed nothing found: the properties it would touch."""
+        state = devices.state(step.device)
+        dev = self.space.devices[step.device]
+        touched: list[str] = []
+        for eff in dev.dtype.actions[step.action or ""].effects:
+            touched += [
+                *(eff.set or {}),
+                *(eff.travel or {}),
+                *([eff.toggle] if eff.toggle else []),
+            ]
+        touched += list(dev.dtype.actions[step.action or ""].already)
+        bits = []
+        for p in dict.fromkeys(touched):
+            if p in state:
+                words = self.value_words(step.device, p, state[p], lang)
+                bits.append(
+                    words if p in ("on", "locked") else f"{property_label(lang, p)} {words}"
+                )
+        return ", ".join(bits) if bits else ("as asked" if lang == "en" else "如此")
 
     def answer(self, q: Question, devices: Devices, lang: Lang) -> str:
         dev = self.space.devices[q.device]
@@ -232,6 +262,20 @@ class Executor:
         return say(lang, "value", device=who, property=label, value=words) + (
             "." if lang == "en" else "。"
         )
+
+
+def action_label(lang: Lang, action: str) -> str:
+    lex = lexicon(lang)
+    for section in ("verbs", "actions"):
+        found = (lex.get(section) or {}).get(action)
+        if found:
+            return str(found[0])
+    return action.replace("_", " ")
+
+
+def value_label(lang: Lang, value: str) -> str:
+    found = (lexicon(lang).get("values") or {}).get(value)
+    return str(found[0]) if found and lang == "zh" else value.replace("_", " ")
 
 
 def say(lang: Lang, key: str, **fields: Any) -> str:

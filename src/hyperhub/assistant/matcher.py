@@ -50,6 +50,9 @@ class Clause:
     floors: list[str] = field(default_factory=list)
     types: list[str] = field(default_factory=list)
     weak_types: list[str] = field(default_factory=list)  # from words that are verbs too
+    weak_actions: list[str] = field(default_factory=list)  # from words that name devices too
+    pure_props: list[str] = field(default_factory=list)  # from words that only name properties
+    rest: list[str] = field(default_factory=list)  # words after an action word (its argument)
     classes: list[str] = field(default_factory=list)
     props: list[tuple[str, bool]] = field(default_factory=list)
     values: list[str] = field(default_factory=list)
@@ -217,12 +220,22 @@ class Matcher:
                     (c.weak_types if verbish else c.classes).append("class:" + m[1])
                 elif kind == "prop":
                     c.props.append((m[1], m[2]))
+                    if kinds == {"prop"} and not m[2]:
+                        c.pure_props.append(m[1])
                     if m[2]:
                         c.question = True
                 elif kind == "value":
                     c.values.append(m[1])
                 elif kind == "action":
-                    c.actions.append(m[1])
+                    if kinds & {"device", "type"}:
+                        c.weak_actions.append(m[1])
+                    else:
+                        c.actions.append(m[1])
+                        c.rest = [
+                            norm[t.start : t.start + len(t.text)]
+                            for t in c.tokens
+                            if t.start > tok.start and not t.has("conj")
+                        ]
                 elif kind == "verb":
                     c.verbs.append(m[1])
                 elif kind == "particle":
@@ -237,10 +250,8 @@ class Matcher:
                     c.levels.append(m[1])
                 elif kind == "number":
                     before = norm[: tok.start]
-                    absolute = (
-                        bool(_ABSOLUTE_BEFORE.search(before))
-                        or (not _BY_BEFORE.search(before)
-                        and not (c.rel or c.cmp))
+                    absolute = bool(_ABSOLUTE_BEFORE.search(before)) or (
+                        not _BY_BEFORE.search(before) and not (c.rel or c.cmp)
                     )
                     c.numbers.append((m[1], m[2], absolute))
                 elif kind == "all":
@@ -251,6 +262,8 @@ class Matcher:
                     c.question = True
                 elif kind == "unknown":
                     c.unknown.append(tok.text)
+        if c.weak_actions and not c.has_intent:
+            c.actions = c.weak_actions
         # a number met before its relative word ("两度" after "调高" is fine; "2 degrees warmer")
         if c.rel or c.cmp:
             c.numbers = [
@@ -450,11 +463,13 @@ class Matcher:
     def _command(self, c: Clause, d: Device) -> list[Step]:
         t = d.dtype
         props = d.properties
+        if c.pure_props and not set(c.pure_props) & set(props):
+            return []  # "the bedroom temperature" is not about the bedroom's lights
         hints = [p for p, q in c.props if p in props and not q and t.properties[p].writable]
         # 1. action words
         acts = [a for a in c.actions if a in t.actions]
         if acts:
-            return [Step(d.id, action=a) for a in dict.fromkeys(acts)]
+            return [Step(d.id, action=a, args=self._args(c, d, a)) for a in dict.fromkeys(acts)]
         # 2. enum value words
         for v in c.values:
             cands = [
@@ -485,6 +500,24 @@ class Matcher:
         if bools and polar is None:
             return [Step(d.id, property=bools[0], value=True)]
         return []
+
+    def _args(self, c: Clause, d: Device, action: str) -> dict[str, Any]:
+        """Text arguments of an action from the words after it ("follow me", "patrol the
+        garden"); other required arguments stay missing, and the executor says so."""
+        spec = d.dtype.actions[action]
+        text = " ".join(c.rest).strip()
+        if not text:
+            for tok in c.tokens:
+                if ("action", action) in tok.meanings:
+                    words = tok.text.split()
+                    name = action.replace("_", " ")
+                    if len(words) > 1 and tok.text.startswith(name):
+                        text = tok.text[len(name) :].strip()
+        out: dict[str, Any] = {}
+        for arg in spec.args:
+            if arg.kind == "str" and arg.required and text:
+                out[arg.name] = text[: arg.max_length]
+        return out
 
     def _polarity(self, c: Clause) -> str | None:
         verbs = [v for v in c.verbs if v != "set"]

@@ -35,6 +35,27 @@ class Token:
         return any(m[0] == kind for m in self.meanings)
 
 
+def floor_levels(floors: list[str]) -> dict[int, list[str]]:
+    """The space's floor names by level, from the lexicons' floor words (see en.yaml)."""
+    known: dict[str, int] = {}
+    for lang in LANGS:
+        for level, words in (lexicon(lang).get("floors") or {}).items():
+            for w in words:
+                known[normalize(str(w))] = int(level)
+    out: dict[int, list[str]] = {}
+    unplaced = []
+    for f in floors:
+        level = known.get(normalize(f))
+        if level is None:
+            unplaced.append(f)
+        else:
+            out.setdefault(level, []).append(f)
+    if len(floors) == 2 and len(unplaced) == 1 and len(out) == 1:
+        placed = next(iter(out))
+        out.setdefault(placed + 1 if placed == 0 else 0, []).append(unplaced[0])
+    return out
+
+
 def _ascii_word(ch: str) -> bool:
     return ch.isascii() and (ch.isalnum() or ch in "'")
 
@@ -117,8 +138,6 @@ class Gazetteer:
             for a, ws in (lex.get("actions") or {}).items():
                 if a in actions:
                     self._add_many(ws, ("action", a))
-            for floor, ws in (lex.get("floors") or {}).items():
-                self._add_many(ws, ("floorword", floor))
         # every property, action, value and type is at least its own name, where the
         # lexicon does not already give that phrase a meaning ("open" stays a verb)
         for name in props:
@@ -137,20 +156,19 @@ class Gazetteer:
         self.add(phrase, meaning)
 
     def _add_space(self, space: Space) -> None:
-        floors: dict[str, str] = {}
+        floors: list[str] = []
         for area in space.areas.values():
             for name in (area.name, *area.aliases, area.id, humanize(area.id)):
                 self.add(name, ("area", area.id))
-            if area.floor:
-                floors[normalize(area.floor)] = area.floor
+            if area.floor and area.floor not in floors:
+                floors.append(area.floor)
                 self.add(area.floor, ("floor", area.floor))
-        # the lexicon's floor words name the space's floors when the keys agree
-        for lang in LANGS:
-            for key, ws in (lexicon(lang).get("floors") or {}).items():
-                names = {normalize(key), *(normalize(w) for w in ws)}
-                for norm, floor in floors.items():
-                    if norm in names:
-                        self._add_many([key, *ws], ("floor", floor))
+        for level, floor_names in floor_levels(floors).items():
+            for lang in LANGS:
+                words = (lexicon(lang).get("floors") or {}).get(str(level)) or []
+                for w in words:
+                    for f in floor_names:
+                        self.add(w, ("floor", f))
         for dev in space.devices.values():
             for name in (dev.name, *dev.aliases, dev.id, humanize(dev.id)):
                 self.add(name, ("device", dev.id))
