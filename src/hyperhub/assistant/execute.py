@@ -49,7 +49,7 @@ class Executor:
     def resolve(self, plan: Plan, devices: Devices) -> tuple[list[Step], str | None]:
         """The plan's steps made absolute and checked; or the first problem, in words."""
         out: list[Step] = []
-        for step in plan.steps:
+        for step in self._relevant(plan.steps, devices):
             dev = self.space.devices.get(step.device)
             if dev is None:
                 return [], f"there is no device {step.device!r}"
@@ -58,6 +58,23 @@ class Executor:
             except HyperHubError as exc:
                 return [], str(exc)
         return out, None
+
+    def _relevant(self, steps: list[Step], devices: Devices) -> list[Step]:
+        """Relative changes to several devices leave out those that are off when some are on
+        ("dim the living room lights" dims the lit ones, it does not light the others)."""
+
+        def is_off(s: Step) -> bool:
+            dev = self.space.devices.get(s.device)
+            if dev is None or s.property not in dev.dtype.properties:
+                return False
+            switch = dev.dtype.properties[s.property].switch
+            return switch is not None and devices.state(s.device).get(switch) is False
+
+        relative = [s for s in steps if s.delta is not None]
+        off = [s for s in relative if is_off(s)]
+        if off and len(off) < len(relative):
+            return [s for s in steps if not any(s is o for o in off)]
+        return steps
 
     def _check(self, dev: Device, step: Step, devices: Devices) -> Step:
         t = dev.dtype
@@ -173,6 +190,8 @@ class Executor:
             return str(states.get("on" if value else "off"))
         if spec.kind == "enum" and isinstance(value, str):
             return value_label(lang, value)
+        if isinstance(value, dict):  # a location
+            return ", ".join(f"{k} {v}" for k, v in value.items())
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         unit = spec.unit or ""
@@ -250,15 +269,15 @@ class Executor:
         return ", ".join(bits) if bits else ("as asked" if lang == "en" else "如此")
 
     def answer(self, q: Question, devices: Devices, lang: Lang) -> str:
-        dev = self.space.devices[q.device]
         value = devices.state(q.device).get(q.property)
         who = self.name(q.device, lang)
         words = self.value_words(q.device, q.property, value, lang)
+        label = property_label(lang, q.property)
         if isinstance(value, bool):
             key = "yes_state" if value else "no_state"
+            if q.property not in ("on", "locked") and not q.property.endswith("_open"):
+                words = f"{label} {words}" if lang == "en" else f"{label}{words}"
             return say(lang, key, device=who, state=words) + ("." if lang == "en" else "。")
-        label = property_label(lang, q.property)
-        del dev
         return say(lang, "value", device=who, property=label, value=words) + (
             "." if lang == "en" else "。"
         )

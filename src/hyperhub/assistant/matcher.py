@@ -82,7 +82,7 @@ class Clause:
             or self.question
             or self.particles
             or [v for v in self.verbs if v != "set"]
-            or [p for p, q in self.props if not q]
+            or self.pure_props
         )
 
     @property
@@ -237,7 +237,8 @@ class Matcher:
                             if t.start > tok.start and not t.has("conj")
                         ]
                 elif kind == "verb":
-                    c.verbs.append(m[1])
+                    if "rel" not in kinds or m[1] == "set":
+                        c.verbs.append(m[1])
                 elif kind == "particle":
                     c.particles.append(m[1])
                 elif kind == "rel":
@@ -446,11 +447,17 @@ class Matcher:
     def _ask(self, c: Clause, d: Device) -> list[Question]:
         props = [p for p, _ in c.props if p in d.properties]
         if not props:
-            for v in c.verbs:  # "is the door locked", "锁了吗"
+            for v in c.verbs:  # "is the door locked", "锁了吗", "is the garage door closed"
                 if v in ("lock", "unlock") and "locked" in d.properties:
                     props.append("locked")
                 elif v in ("on", "off") and "on" in d.properties:
                     props.append("on")
+                elif v in ("open", "close"):
+                    props += [
+                        p
+                        for p in d.properties
+                        if p == "position" or p.endswith(("_position", "_open"))
+                    ]
         if not props:
             if c.props or not (c.devices or c.types or c.classes):
                 return []

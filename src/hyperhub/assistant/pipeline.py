@@ -130,7 +130,12 @@ class Assistant:
         chosen: Plan | None = None
         fallback: Plan | None = None
         if self.engine in ("auto", "matcher"):
-            if plan.confidence >= 1.0 or self.engine == "matcher":
+            # questions change nothing, so a partly understood question is still answered
+            if (
+                plan.confidence >= 1.0
+                or self.engine == "matcher"
+                or (plan.questions and not plan.steps)
+            ):
                 chosen = plan if not plan.empty else None
             elif not plan.empty:
                 fallback = plan

@@ -214,9 +214,10 @@ class Gazetteer:
                 i = j
         return out
 
-    def _longest(self, text: str, i: int) -> tuple[int, list[Meaning]]:
+    def _matches(self, text: str, i: int) -> list[tuple[int, list[Meaning]]]:
+        """Every phrase that starts at `i`, longest first."""
         node = self._trie
-        best_end, best = i, []
+        found: list[tuple[int, list[Meaning]]] = []
         j = i
         while j < len(text) and text[j] in node:
             node = node[text[j]]
@@ -225,8 +226,36 @@ class Gazetteer:
                 last = text[j - 1]
                 ends_word = j == len(text) or not _ascii_word(text[j]) or not _ascii_word(last)
                 if ends_word:
-                    best_end, best = j, node[""]
-        return best_end, list(best)
+                    found.append((j, list(node[""])))
+        found.reverse()
+        return found
+
+    def _longest(self, text: str, i: int) -> tuple[int, list[Meaning]]:
+        """The phrase at `i`: the longest, unless a shorter one lets the next phrase reach as
+        far and mean more than filler ("门锁上" is "门" + "锁上", not "门锁" + "上")."""
+        found = self._matches(text, i)
+        if not found:
+            return i, []
+        if len(found) == 1:
+            return found[0]
+
+        def reach(end: int) -> tuple[int, bool]:
+            k = end
+            while k < len(text) and text[k] == " ":
+                k += 1
+            nxt = self._matches(text, k)
+            if not nxt:
+                return end, False
+            return nxt[0][0], {m[0] for m in nxt[0][1]} != {"filler"}
+
+        best = found[0]
+        best_reach = reach(best[0])
+        longest_end = best[0]
+        for cand in found[1:]:
+            r = reach(cand[0])
+            if r[0] > longest_end and r > best_reach:
+                best, best_reach = cand, r
+        return best
 
     @staticmethod
     def _number(text: str, i: int) -> tuple[int, tuple[float, str | None] | None]:
