@@ -48,16 +48,36 @@ DEMO_CONTROL: list[tuple[str, str | None, dict[str, Any]]] = [
     ("cool the car down to 18 degrees", None, {"car": {"hvac_on": True, "cabin_target_temp": 18}}),
     ("switch on the garden lights", None, {"garden_lights": {"on": True}}),
     ("start the rice cooker", None, {"rice_cooker_plug": {"on": True}}),
-    ("could you dim the living room lights to 20 percent", None,
-     {"living_room_light": {"brightness": 20}, "living_room_strip": {"brightness": 20}}),
-    ("turn the kettle off and start the vacuum", None,
-     {"kettle_plug": {"on": False}, "robot_vacuum": {"status": "cleaning"}}),
-    ("turn off the downstairs lights", None,
-     {"living_room_light": {"on": False}, "living_room_strip": {"on": False},
-      "dining_pendant": {"on": False}, "kitchen_light": {"on": False}}),
-    ("turn on the upstairs lights", None,
-     {"bedroom_light": {"on": True}, "kids_room_light": {"on": True},
-      "study_desk_lamp": {"on": True}, "bathroom_light": {"on": True}}),
+    (
+        "could you dim the living room lights to 20 percent",
+        None,
+        {"living_room_light": {"brightness": 20}, "living_room_strip": {"brightness": 20}},
+    ),
+    (
+        "turn the kettle off and start the vacuum",
+        None,
+        {"kettle_plug": {"on": False}, "robot_vacuum": {"status": "cleaning"}},
+    ),
+    (
+        "turn off the downstairs lights",
+        None,
+        {
+            "living_room_light": {"on": False},
+            "living_room_strip": {"on": False},
+            "dining_pendant": {"on": False},
+            "kitchen_light": {"on": False},
+        },
+    ),
+    (
+        "turn on the upstairs lights",
+        None,
+        {
+            "bedroom_light": {"on": True},
+            "kids_room_light": {"on": True},
+            "study_desk_lamp": {"on": True},
+            "bathroom_light": {"on": True},
+        },
+    ),
     ("turn off the light", "study", {}),  # the study's desk lamp is already off
     ("turn on the light", "study", {"study_desk_lamp": {"on": True}}),
     ("mute the tv", None, {"living_room_tv": {"muted": True}}),
@@ -69,18 +89,31 @@ DEMO_CONTROL: list[tuple[str, str | None, dict[str, Any]]] = [
     ("把台灯亮度调到最亮", None, {"study_desk_lamp": {"on": True, "brightness": 100}}),
     ("灯带调暗一点", None, {"living_room_strip": {"brightness": 30}}),
     ("车内温度调到20度", None, {"car": {"hvac_on": True, "cabin_target_temp": 20}}),
-    ("关掉楼下的灯", None,
-     {"living_room_light": {"on": False}, "living_room_strip": {"on": False},
-      "dining_pendant": {"on": False}, "kitchen_light": {"on": False}}),
-    ("关掉热水壶然后开始扫地", None,
-     {"kettle_plug": {"on": False}, "robot_vacuum": {"status": "cleaning"}}),
+    (
+        "关掉楼下的灯",
+        None,
+        {
+            "living_room_light": {"on": False},
+            "living_room_strip": {"on": False},
+            "dining_pendant": {"on": False},
+            "kitchen_light": {"on": False},
+        },
+    ),
+    (
+        "关掉热水壶然后开始扫地",
+        None,
+        {"kettle_plug": {"on": False}, "robot_vacuum": {"status": "cleaning"}},
+    ),
     ("把卧室空调调成制冷模式", None, {"bedroom_ac": {"mode": "cool"}}),
     ("关掉电视和音箱", None, {"living_room_speaker": {"on": False}}),
     ("把充电上限设成九十", None, {"car": {"charge_limit": 90}}),
     ("把灯打开", "study", {"study_desk_lamp": {"on": True}}),
     # mixed
-    ("把 living room 的 lights 关掉", None,
-     {"living_room_light": {"on": False}, "living_room_strip": {"on": False}}),
+    (
+        "把 living room 的 lights 关掉",
+        None,
+        {"living_room_light": {"on": False}, "living_room_strip": {"on": False}},
+    ),
 ]
 
 SECOND_CONTROL: list[tuple[str, str | None, dict[str, Any]]] = [
@@ -262,7 +295,10 @@ def test_numbers_and_floors() -> None:
     assert cn_int("两") == 2
     assert cn_int("一百") == 100
     assert normalize("Ｔｕｒｎ  ON") == "turn on"
-    assert floor_levels(["ground floor", "first floor"]) == {0: ["ground floor"], 1: ["first floor"]}
+    assert floor_levels(["ground floor", "first floor"]) == {
+        0: ["ground floor"],
+        1: ["first floor"],
+    }
     assert floor_levels(["一楼", "二楼"]) == {0: ["一楼"], 1: ["二楼"]}
     assert floor_levels(["12", "B2"]) == {}
 
@@ -275,3 +311,19 @@ def test_matcher_confidence(demo: Space) -> None:
     assert full.confidence == 1.0
     assert 0 < partial.confidence < 1.0 and "flourish" in partial.unknown
     assert nothing.confidence == 0.0 and nothing.empty
+
+
+def test_a_singular_word_that_fits_several_devices_asks_which(demo: Space) -> None:
+    answer = ask(demo, "turn off the light in the living room")
+    assert answer.changes == {}
+    assert "Which light" in answer.reply
+    assert "Ceiling Light" in answer.reply and "Light Strip" in answer.reply
+    # plural, a room with one, the speaker's room, or Chinese: no question
+    assert ask(demo, "turn off the lights in the living room").changes
+    assert ask(demo, "turn on the light in the kitchen").reply.startswith("Nothing to change")
+    assert ask(demo, "turn on the light", "kids_room").changes == {"kids_room_light": {"on": True}}
+
+
+def test_a_switch_named_as_a_light_is_one_of_the_lights(demo: Space) -> None:
+    answer = ask(demo, "turn on all the lights in the garden")
+    assert answer.changes == {"garden_lights": {"on": True}}

@@ -27,6 +27,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from hyperhub.assistant.lexicon import LANGS, lexicon
+from hyperhub.assistant.numbers import normalize
 from hyperhub.assistant.plan import Lang, Plan, Question, Step
 from hyperhub.assistant.scan import Gazetteer, Meaning, Token, is_cjk
 from hyperhub.space import Device, Space
@@ -53,6 +55,7 @@ class Clause:
     weak_actions: list[str] = field(default_factory=list)  # from words that name devices too
     pure_props: list[str] = field(default_factory=list)  # from words that only name properties
     rest: list[str] = field(default_factory=list)  # words after an action word (its argument)
+    kind_words: list[str] = field(default_factory=list)  # the type / class words used
     classes: list[str] = field(default_factory=list)
     props: list[tuple[str, bool]] = field(default_factory=list)
     values: list[str] = field(default_factory=list)
@@ -123,6 +126,26 @@ class Matcher:
     def __init__(self, space: Space) -> None:
         self.space = space
         self.gaz = Gazetteer(space)
+        self.named_kinds = self._named_kinds()
+
+    def _named_kinds(self) -> dict[str, set[str]]:
+        """Kinds a device's own name gives it besides its type: a switch called "Garage
+        Light" / "车库灯" is one of "the lights" too."""
+        out: dict[str, set[str]] = {}
+        for dev in self.space.devices.values():
+            for name in (dev.name, *dev.aliases):
+                norm = normalize(name)
+                for lang in LANGS:
+                    lex = lexicon(lang)
+                    for section, prefix in (("types", ""), ("classes", "class:")):
+                        for kind, words in (lex.get(section) or {}).items():
+                            for w in words:
+                                w = normalize(str(w))
+                                hit = (norm.endswith(w) if is_cjk(w[0])
+                                       else re.search(rf"(?<![a-z0-9]){re.escape(w)}$", norm))
+                                if hit and kind != dev.type and kind != dev.cls:
+                                    out.setdefault(dev.id, set()).add(prefix + kind)
+        return out
 
     # -- entry ---------------------------------------------------------------------------------
 
@@ -134,8 +157,6 @@ class Matcher:
         context: Context | None = None,
         normalized: str | None = None,
     ) -> tuple[Plan, Context]:
-        from hyperhub.assistant.numbers import normalize
-
         norm = normalized if normalized is not None else normalize(text)
         lang: Lang = "zh" if any(is_cjk(ch) for ch in norm) else "en"
         ctx = context or Context()
@@ -163,6 +184,10 @@ class Matcher:
                 continue
             steps, questions = self._intent(clause, devices)
             if not steps and not questions:
+                continue
+            which = self._ambiguous(clause, steps)
+            if which is not None:
+                plan.ambiguous = which
                 continue
             plan.steps += steps
             plan.questions += questions
@@ -216,6 +241,8 @@ class Matcher:
                     c.floors.append(m[1])
                 elif kind == "type":
                     (c.weak_types if verbish else c.types).append(m[1])
+                    if not verbish and tok.text not in c.kind_words:
+                        c.kind_words.append(tok.text)
                 elif kind == "class":
                     (c.weak_types if verbish else c.classes).append("class:" + m[1])
                 elif kind == "prop":
@@ -371,7 +398,11 @@ class Matcher:
         ):
             kinds = c.weak_types
         if kinds:
-            pool = [d for d in pool if d.type in kinds or f"class:{d.cls}" in kinds]
+            pool = [
+                d for d in pool
+                if d.type in kinds or f"class:{d.cls}" in kinds
+                or self.named_kinds.get(d.id, set()) & set(kinds)
+            ]
             if not scoped and not c.all and speaker_area and speaker_area in self.space.areas:
                 here = [d for d in pool if d.area == speaker_area]
                 pool = here or pool
@@ -415,6 +446,19 @@ class Matcher:
         if not pool and c.unknown:
             return [], " ".join(c.unknown)
         return pool, None
+
+    @staticmethod
+    def _ambiguous(c: Clause, steps: list[Step]) -> tuple[str, list[str]] | None:
+        """An English singular type word ("turn on the light") that fits several devices is
+        a question back, not a guess; plurals ("the lights"), "all", names, rooms of one such
+        device and Chinese (no plural) are not ambiguous."""
+        if c.all or c.devices or not c.kind_words or c.question:
+            return None
+        mass = set(lexicon("en").get("mass_nouns") or ())
+        if any(is_cjk(w[0]) or w.endswith("s") or w in mass for w in c.kind_words):
+            return None
+        devices = list(dict.fromkeys(s.device for s in steps))
+        return (c.kind_words[0], devices) if len(devices) > 1 else None
 
     def _only_prop_word(self, c: Clause, device_id: str) -> bool:
         """Whether `device_id` was named by a word that is also a property noun."""

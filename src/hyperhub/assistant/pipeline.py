@@ -29,6 +29,13 @@ DEFAULT_LLM_THRESHOLD = 0.5
 MAX_TEXT = 1000  # characters; longer input is refused, not truncated
 
 
+def _or(names: list[str], lang: Lang) -> str:
+    if len(names) == 1:
+        return names[0]
+    joiner = " or " if lang == "en" else "还是"
+    return ", ".join(names[:-1]) + joiner + names[-1]
+
+
 class Engine(Protocol):
     def parse(self, text: str, *, area: str | None, state: dict[str, dict[str, Any]]) -> Plan: ...
 
@@ -126,6 +133,11 @@ class Assistant:
         )
         if plan.problem == "injection":
             answer.reply = say(lang, "injection")
+            return answer
+        if plan.ambiguous is not None and not plan.steps:
+            word, candidates = plan.ambiguous
+            names = [self.executor.name(d, lang) for d in candidates]
+            answer.reply = say(lang, "which", what=word, options=_or(names, lang))
             return answer
         chosen: Plan | None = None
         fallback: Plan | None = None

@@ -72,6 +72,8 @@ class Plan:
     lang: Lang = "en"
     unknown: list[str] = field(default_factory=list)
     problem: str | None = None  # a reason to refuse that the engine already knows (range)
+    # a singular word ("the light") that fits several devices: (the word, the devices)
+    ambiguous: tuple[str, list[str]] | None = None
 
     @property
     def empty(self) -> bool:
