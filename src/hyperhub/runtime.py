@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from hyperhub import __version__
 from hyperhub.devices.sim import Simulator
@@ -27,7 +27,7 @@ from hyperhub.errors import DeviceTimeout, HyperHubError
 from hyperhub.fabric.backend import DeviceBackend
 from hyperhub.fabric.broker import local_url, start_default_broker
 from hyperhub.fabric.broker_url import BrokerURL
-from hyperhub.fabric.commands import describe
+from hyperhub.fabric.commands import Command, describe
 from hyperhub.fabric.credentials import CredentialStore
 from hyperhub.fabric.hubside import HubFabric
 from hyperhub.fabric.messages import AckMsg
@@ -232,7 +232,12 @@ async def send_to_running_hub(
     timeout: float = 3.0,
     **command: Any,
 ) -> AckMsg:
-    """Send one command through a running hub's broker; audit it in the store like the hub."""
+    """Send one command through a running hub's broker; audit it in the store like the hub.
+
+    The HubFabric used here has no store (it must not mirror states into this process's
+    store), so the audit row is written here, with the same result rule (ok / error /
+    timeout) and the same `kind` and `what` as `HubFabric` writes them.
+    """
     if info.broker_kind == "external":
         raise HyperHubError(
             "this hub uses an external broker; send commands through the hub's API, "
@@ -240,8 +245,9 @@ async def send_to_running_hub(
         )
     principal = CredentialStore(data_dir).hub()
     url = local_url(info.broker_host, info.broker_port, principal)
-    what = {k: v for k, v in command.items() if v is not None}
-    kind = "call" if "action" in what else "set"
+    cmd = Command(device, **command)  # what HubFabric audits: normalised `what`, its kind
+    what = cmd.what()
+    kind: Literal["set", "call"] = "set" if cmd.action is None else "call"
     try:
         async with HubFabric(
             info.slug,

@@ -2,11 +2,17 @@
 
 `broker` runs on its own event-loop thread, so a test can drive clients with `run(coro)`
 (a fresh `asyncio.run`) and the broker keeps running, supervised, between those calls.
+
+Plain helpers for the test modules live here too. The tests are no package (pytest runs
+with `--import-mode=importlib`), so this module also registers itself as
+`hyperhub_tests_fabric`; pytest loads it before any test module of this directory, which
+then says `from hyperhub_tests_fabric import until`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Future
@@ -23,6 +29,18 @@ from hyperhub.fabric.credentials import CredentialStore, Principal
 T = TypeVar("T")
 SPACE = "test"
 NO_MOSQUITTO = "mosquitto is not installed (Debian: apt-get install mosquitto mosquitto-clients)"
+sys.modules.setdefault("hyperhub_tests_fabric", sys.modules[__name__])
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Poll `condition` (every 20 ms) until true, at most `timeout` seconds; then fail the
+    test naming `what`."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 class LoopThread:

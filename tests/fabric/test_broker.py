@@ -16,6 +16,7 @@ import socket
 import struct
 import subprocess
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,12 @@ from typing import Any
 import aiomqtt
 import psutil
 import pytest
+from amqtt.broker import Broker as PlainAmqtt
+from amqtt.contexts import Action
+from amqtt.session import Session
 
 from hyperhub.errors import BrokerError
+from hyperhub.fabric.amqtt_plugins import PatchedBroker, SnapshotSubscriptions, broker_class
 from hyperhub.fabric.broker import (
     AmqttBroker,
     BrokerLimits,
@@ -495,3 +500,127 @@ def test_amqtt_fallback_refuses_a_foreign_will(tmp_path: Path, run) -> None:
 
     with pytest.raises(aiomqtt.MqttError):
         run(main())
+
+
+def test_amqtt_fallback_sends_a_node_no_retained_message_of_other_devices(
+    tmp_path: Path, run
+) -> None:
+    """amqtt 0.12 sends a client logging in the retained messages of every filter anyone
+    subscribed to; the patched broker sends only those of its own subscriptions."""
+    credentials = CredentialStore(tmp_path)
+    car = credentials.add_node("car_node", ["car"])
+    home = credentials.add_node("home_node", ["front_door"])
+
+    async def main() -> Received:
+        async with AmqttBroker(tmp_path, "test", credentials) as broker, \
+                client(broker.url(credentials.hub())) as hub:
+            await hub.subscribe("hyperhub/test/#")
+            async with client(broker.url(home)) as other:
+                await other.publish("hyperhub/test/front_door/state", b"closed", qos=1,
+                                    retain=True)
+                await other.publish("hyperhub/test/discovery/front_door", b"{}", qos=1,
+                                    retain=True)
+            await receive_until(hub, "hyperhub/test/discovery/front_door", b"{}")
+            async with client(broker.url(car)) as node:
+                await node.subscribe("hyperhub/test/car/set")
+                await hub.publish("hyperhub/test/car/set", b"sentinel", qos=1)
+                return await receive_until(node, "hyperhub/test/car/set", b"sentinel")
+
+    assert run(main()) == [("hyperhub/test/car/set", b"sentinel")]
+
+
+def test_amqtt_fallback_keeps_delivering_while_subscriptions_change(tmp_path: Path, run) -> None:
+    """A subscription added while a broadcast awaits its ACL checks: amqtt 0.12 loses the
+    rest of that broadcast ("dictionary changed size during iteration"); patched, every
+    subscriber gets every message."""
+    credentials = CredentialStore(tmp_path)
+    car = credentials.add_node("car_node", ["car"])
+
+    async def main() -> tuple[Received, Received]:
+        async with AmqttBroker(tmp_path, "test", credentials) as broker, \
+                client(broker.url(credentials.hub()), identifier="hub") as hub, \
+                client(broker.url(car)) as node:
+            inner: Any = broker._broker
+            check = inner._topic_filtering
+            churned: list[bool] = []
+
+            async def churning(session: Session, topic: str, action: Action) -> bool:
+                if action == Action.RECEIVE and not churned:
+                    churned.append(True)  # the hub subscribes to one more filter meanwhile
+                    hub_session = inner.sessions["hub"][0]
+                    await inner.add_subscription(("hyperhub/test/+/event/+", 0), hub_session)
+                return bool(await check(session, topic, action))
+
+            await hub.subscribe("hyperhub/test/+/state")
+            await node.subscribe("hyperhub/test/car/state")
+            inner._topic_filtering = churning
+            for payload in (b"1", b"2"):
+                await hub.publish("hyperhub/test/car/state", payload, qos=1)
+            return (await receive_until(hub, "hyperhub/test/car/state", b"2"),
+                    await receive_until(node, "hyperhub/test/car/state", b"2"))
+
+    hub_got, node_got = run(main())
+    assert hub_got == node_got == [("hyperhub/test/car/state", b"1"),
+                                   ("hyperhub/test/car/state", b"2")]
+
+
+@pytest.mark.parametrize("broker_type", [PlainAmqtt, PatchedBroker])
+def test_amqtt_broadcast_over_subscriptions_that_change_meanwhile(broker_type: type) -> None:
+    """The race itself, on one broadcast step: amqtt 0.12's own loop fails; the patched one
+    reaches every subscriber it had when it started."""
+
+    async def main() -> tuple[list[str], BaseException | None]:
+        amqtt = broker_type({"listeners": {"default": {"type": "tcp", "bind": "127.0.0.1:0"}},
+                             "plugins": {}})  # never started: only the broadcast step runs
+        a, b, c = Session(), Session(), Session()
+        a.client_id, b.client_id, c.client_id = "a", "b", "c"
+        subscriptions = amqtt._subscriptions
+        subscriptions["hyperhub/test/+/state"] = [(a, 0)]
+        subscriptions["hyperhub/test/car/state"] = [(b, 0), (c, 0)]
+        subscriptions["hyperhub/test/#"] = [(a, 0)]
+        checked: list[str] = []
+
+        async def checking(session: Session, topic: str, action: Action) -> bool:
+            checked.append(str(session.client_id))
+            if len(checked) == 1:  # while amqtt awaits the first ACL check:
+                subscriptions["hyperhub/test/+/ack"] = [(c, 0)]  # someone subscribes,
+                subscriptions["hyperhub/test/car/state"].pop(0)  # and b's session is dropped
+            await asyncio.sleep(0)
+            return True
+
+        amqtt._topic_filtering = checking
+        await amqtt._broadcast_queue.put(
+            {"session": None, "topic": "hyperhub/test/car/state", "data": b"x"})
+        try:
+            await amqtt._run_broadcast(deque())
+        except RuntimeError as exc:
+            return checked, exc
+        return checked, None
+
+    checked, error = asyncio.run(main())
+    if broker_type is PlainAmqtt:  # if this fails, amqtt fixed it: PatchedBroker may go
+        assert "dictionary changed size during iteration" in str(error)
+        assert checked == ["a"]
+    else:
+        assert error is None
+        assert checked == ["a", "b", "c", "a"]
+
+
+def test_the_patched_amqtt_broker_is_used_for_0_12_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import amqtt
+
+    assert amqtt.__version__.startswith("0.12.")
+    assert broker_class() is PatchedBroker
+    monkeypatch.setattr(amqtt, "__version__", "0.13.0")
+    assert broker_class() is PlainAmqtt
+
+
+def test_snapshot_subscriptions_iterate_over_a_copy() -> None:
+    subs = SnapshotSubscriptions({"a": [1, 2], "b": [3]})  # type: ignore[dict-item]
+    for topic_filter, subscribers in subs.items():
+        subs["c" + topic_filter] = []
+        subs[topic_filter].clear()
+        assert subscribers  # the copy, not the list just cleared
+    for topic_filter in subs:
+        del subs[topic_filter]
+    assert subs == {} and isinstance(subs, dict)

@@ -12,6 +12,7 @@ import pytest
 
 from hyperhub.errors import BrokerError
 from hyperhub.fabric.credentials import (
+    AclIndex,
     AclRule,
     CredentialStore,
     acl_rules,
@@ -116,17 +117,62 @@ def test_unreadable_credentials_file_is_a_clear_error(tmp_path: Path) -> None:
 
 # -- ACL ----------------------------------------------------------------------------------
 def test_node_acl_covers_only_its_own_devices(tmp_path: Path) -> None:
-    car = CredentialStore(tmp_path).add_node("car_node", ["car"])
-    assert acl_rules(car, "lin") == [
-        AclRule("readwrite", "hyperhub/lin/car/state"),
-        AclRule("write", "hyperhub/lin/car/ack"),
-        AclRule("write", "hyperhub/lin/car/event/#"),
-        AclRule("write", "hyperhub/lin/car/availability"),
+    car = CredentialStore(tmp_path).add_node("car_node", ["phone", "car"])
+    assert acl_rules(car, "lin") == [  # the device lines first: they carry the state flood
+        AclRule("readwrite", "hyperhub/lin/car/#"),
+        AclRule("readwrite", "hyperhub/lin/phone/#"),
         AclRule("write", "hyperhub/lin/discovery/car"),
-        AclRule("read", "hyperhub/lin/car/set"),
-        AclRule("read", "hyperhub/lin/car/call/#"),
+        AclRule("write", "hyperhub/lin/discovery/phone"),
         AclRule("write", "hyperhub/lin/node/car_node/availability"),
     ]
+
+
+def test_node_acl_grows_by_two_lines_per_device(tmp_path: Path) -> None:
+    node = CredentialStore(tmp_path).add_node("big_node", [f"d{i}" for i in range(1000)])
+    assert len(acl_rules(node, "lin")) == 2 * 1000 + 1
+
+
+OWN = ["hyperhub/lin/car/state", "hyperhub/lin/car/ack", "hyperhub/lin/car/event/honked",
+       "hyperhub/lin/car/availability", "hyperhub/lin/car/set", "hyperhub/lin/car/call/honk"]
+OTHERS = ["hyperhub/lin/front_door/state", "hyperhub/lin/front_door/ack",
+          "hyperhub/lin/front_door/event/opened", "hyperhub/lin/front_door/availability",
+          "hyperhub/lin/front_door/set", "hyperhub/lin/front_door/call/unlock",
+          "hyperhub/lin/discovery/front_door", "hyperhub/lin/node/home_node/availability",
+          "hyperhub/lin/car_2/state", "hyperhub/lin/discovery/car_2", "hyperhub/other/car/state",
+          "hyperhub/lin/discovery", "hyperhub/lin", "$SYS/broker/uptime"]
+
+
+def test_node_acl_keeps_a_node_to_its_own_devices(tmp_path: Path) -> None:
+    store = CredentialStore(tmp_path)
+    store.add_node("home_node", ["front_door", "car_2"])
+    rules = AclIndex(acl_rules(store.add_node("car_node", ["car"]), "lin"))
+    writable = [*OWN, "hyperhub/lin/discovery/car", "hyperhub/lin/node/car_node/availability"]
+    assert [t for t in writable if not rules.allows_write(t)] == []
+    assert [t for t in OWN if not rules.allows_read(t)] == []  # its commands, its own state
+    assert [t for t in OTHERS if rules.allows_write(t)] == []
+    assert [t for t in OTHERS if rules.allows_read(t)] == []
+    assert not rules.allows_read("hyperhub/lin/discovery/car")  # write-only, as before
+
+
+@pytest.mark.parametrize("topic_filter", [
+    "hyperhub/lin/car/set", "hyperhub/lin/car/call/+", "hyperhub/lin/car/state",
+    "hyperhub/lin/car/#", "hyperhub/lin/+/set", "hyperhub/lin/#", "hyperhub/#", "#",
+    "hyperhub/lin/front_door/set", "hyperhub/lin/discovery/car", "hyperhub/lin/discovery/+",
+    "$SYS/#", "hyperhub/lin/car",
+])
+def test_acl_index_answers_like_a_scan_of_every_rule(tmp_path: Path, topic_filter: str) -> None:
+    store = CredentialStore(tmp_path)
+    principals = [store.hub(), store.add_node("car_node", ["car", "phone"]),
+                  store.add_node("empty_node", [])]
+    for principal in principals:
+        rules = acl_rules(principal, "lin")
+        index = AclIndex(rules)
+        assert index.covers_subscription(topic_filter) == any(
+            r.covers_subscription(topic_filter) for r in rules)
+        if "+" not in topic_filter and "#" not in topic_filter:
+            topic = topic_filter
+            assert index.allows_write(topic) == any(r.allows_write(topic) for r in rules)
+            assert index.allows_read(topic) == any(r.allows_read(topic) for r in rules)
 
 
 def test_hub_acl_is_everything_under_hyperhub_and_sys(tmp_path: Path) -> None:
@@ -143,8 +189,9 @@ def test_mosquitto_files_list_every_principal(tmp_path: Path) -> None:
     assert car.password not in passwd.read_text()
     text = acl.read_text()
     assert "user hub\ntopic readwrite hyperhub/#\ntopic read $SYS/#\n" in text
-    assert "user car_node\ntopic readwrite hyperhub/lin/car/state\n" in text
-    assert "topic read hyperhub/lin/car/call/#\n" in text
+    assert ("user car_node\ntopic readwrite hyperhub/lin/car/#\n"
+            "topic write hyperhub/lin/discovery/car\n"
+            "topic write hyperhub/lin/node/car_node/availability\n") in text
 
 
 @pytest.mark.skipif(shutil.which("mosquitto_passwd") is None, reason="mosquitto_passwd missing")

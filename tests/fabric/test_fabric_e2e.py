@@ -6,7 +6,6 @@ goodbye, SIGSTOP freezes it until the broker's keepalive gives up), like `hyperh
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hyperhub_tests_fabric import until
 
 from hyperhub.devices.sim import ManualClock
 from hyperhub.errors import DeviceUnavailable, NeedsConfirmation
@@ -118,16 +118,6 @@ async def node_on(broker: Any, space: Space, **kwargs: Any) -> AsyncIterator[Dev
     ) as node:
         await node.wait_ready(10)
         yield node
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Poll `condition` (every 20 ms) until true, at most `timeout` seconds."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not condition():
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 def all_online(hub: HubFabric) -> Callable[[], bool]:

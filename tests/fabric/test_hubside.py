@@ -6,7 +6,6 @@ availability, without a node: each test publishes exactly the payloads it is abo
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -15,6 +14,7 @@ from typing import Any
 
 import aiomqtt
 import pytest
+from hyperhub_tests_fabric import until
 
 from hyperhub.devices.sim import ManualClock
 from hyperhub.errors import (
@@ -60,16 +60,6 @@ def discovery(device: str, type: str, **extra: Any) -> bytes:
 
 def state(ts: float, **values: Any) -> bytes:
     return dump(StateMsg(ts=ts, state=values))
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Poll `condition` (every 20 ms) until true, at most `timeout` seconds."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not condition():
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 @asynccontextmanager

@@ -17,6 +17,7 @@ from typing import Any
 
 import aiomqtt
 import pytest
+from hyperhub_tests_fabric import until
 
 from hyperhub.devices.sim import ManualClock
 from hyperhub.errors import HyperHubError
@@ -137,16 +138,6 @@ def state_where(device: str, check: Callable[[StateMsg], bool]) -> Callable[[Any
         return m.topic.value == TOPICS.state(device) and check(parse(StateMsg, m.payload))
 
     return match
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Poll `condition` (every 20 ms) until true, at most `timeout` seconds."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not condition():
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 class Wire:

@@ -465,8 +465,12 @@ class AmqttBroker:
         self.credentials.nodes()  # surfaces a broken credentials file now, not at next login
 
     async def __aenter__(self) -> AmqttBroker:
-        from amqtt.broker import Broker as Amqtt  # 0.3 s to import; only this mode needs it
+        # 0.3 s to import amqtt; only this mode needs it
         from amqtt.errors import BrokerError as AmqttError
+
+        from hyperhub.fabric.amqtt_plugins import broker_class
+
+        broker_type = broker_class()  # with fixes for amqtt 0.12's races (see amqtt_plugins)
 
         log.warning("running the in-process amqtt broker: it is meant for small spaces "
                     "(≲1k devices); install Debian's 'mosquitto' package for more")
@@ -475,7 +479,7 @@ class AmqttBroker:
         for attempt in range(attempts):
             if self._auto_port:
                 self.port = free_port(self.host)
-            broker = Amqtt(self._config())
+            broker = broker_type(self._config())
             try:
                 await asyncio.wait_for(broker.start(), self._start_timeout)
             except (AmqttError, TimeoutError) as exc:

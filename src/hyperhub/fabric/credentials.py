@@ -67,6 +67,45 @@ class AclRule:
         return self.access != "write" and filter_within(topic_filter, self.topic)
 
 
+class AclIndex:
+    """A principal's rules, indexed for checks that do not scan every rule.
+
+    Same answers as `any(rule.allows_write(topic) for rule in rules)` and friends, but a
+    check costs a few dict look-ups instead of one test per rule: exact rules by topic, and
+    wildcard rules by the literal levels before their first wildcard (which a topic must
+    share to match). What the in-process amqtt broker checks on every publish and delivery.
+    """
+
+    def __init__(self, rules: Iterable[AclRule]) -> None:
+        self.rules = list(rules)
+        self._exact: dict[str, list[AclRule]] = {}
+        self._by_prefix: dict[tuple[str, ...], list[AclRule]] = {}
+        for rule in self.rules:
+            levels = rule.topic.split("/")
+            wild = next((i for i, level in enumerate(levels) if level in ("+", "#")), None)
+            if wild is None:
+                self._exact.setdefault(rule.topic, []).append(rule)
+            else:
+                self._by_prefix.setdefault(tuple(levels[:wild]), []).append(rule)
+
+    def _candidates(self, topic: str) -> Iterator[AclRule]:
+        yield from self._exact.get(topic, ())
+        levels = topic.split("/")
+        for end in range(len(levels) + 1):
+            yield from self._by_prefix.get(tuple(levels[:end]), ())
+
+    def allows_write(self, topic: str) -> bool:
+        return any(rule.allows_write(topic) for rule in self._candidates(topic))
+
+    def allows_read(self, topic: str) -> bool:
+        return any(rule.allows_read(topic) for rule in self._candidates(topic))
+
+    def covers_subscription(self, topic_filter: str) -> bool:
+        """True if one rule makes every topic `topic_filter` can match readable."""
+        return any(rule.covers_subscription(topic_filter)
+                   for rule in self._candidates(topic_filter))
+
+
 def topic_matches(topic_filter: str, topic: str) -> bool:
     """MQTT matching of a concrete topic against a filter with `+` / `#` wildcards."""
     if topic.startswith("$") and topic_filter[:1] in ("+", "#"):
@@ -96,21 +135,24 @@ def filter_within(inner: str, outer: str) -> bool:
 
 
 def acl_rules(principal: Principal, space: str) -> list[AclRule]:
-    """The topics `principal` may use in space `space` (the slug)."""
+    """The topics `principal` may use in space `space` (the slug).
+
+    A node gets two lines per device it owns, `readwrite hyperhub/S/D/#` and `write
+    hyperhub/S/discovery/D`, plus its own last-will topic. Mosquitto checks a client's lines
+    in order until one matches, for every publish, so the `#` lines (where a node's states go)
+    come first, and there are as few as the fixed topic layout allows: a node with 1,000
+    devices has 2,001 lines instead of the 7,001 of one line per topic and direction.
+
+    `…/D/#` also lets a node publish its own devices' `set` and `call/…` and read their
+    `ack`, `event/…` and `availability`: what it could do to them anyway. No rule matches
+    another device's topics, so it can neither publish for nor read the commands of a device
+    it does not own.
+    """
     if principal.role == "hub":
         return [AclRule("readwrite", f"{ROOT}/#"), AclRule("read", "$SYS/#")]
     t = Topics(space)
-    rules: list[AclRule] = []
-    for device in principal.devices:
-        rules += [
-            AclRule("readwrite", t.state(device)),  # read too: a node resyncs from it
-            AclRule("write", t.ack(device)),
-            AclRule("write", f"{t.base}/{device}/event/#"),
-            AclRule("write", t.availability(device)),
-            AclRule("write", t.discovery(device)),
-            AclRule("read", t.set(device)),
-            AclRule("read", f"{t.base}/{device}/call/#"),
-        ]
+    rules = [AclRule("readwrite", f"{t.base}/{device}/#") for device in principal.devices]
+    rules += [AclRule("write", t.discovery(device)) for device in principal.devices]
     rules.append(AclRule("write", t.node_availability(principal.name)))
     return rules
 
@@ -172,6 +214,11 @@ class CredentialStore:
         if found is None or password is None:
             return None
         return found if hmac.compare_digest(found.password, password) else None
+
+    def current_revision(self) -> int:
+        """`revision` after re-reading the file if another process changed it."""
+        self._refresh()
+        return self.revision
 
     # -- changing ------------------------------------------------------------------------
     def add_node(self, name: str, devices: Iterable[str]) -> Principal:
