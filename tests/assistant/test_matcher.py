@@ -327,3 +327,32 @@ def test_a_singular_word_that_fits_several_devices_asks_which(demo: Space) -> No
 def test_a_switch_named_as_a_light_is_one_of_the_lights(demo: Space) -> None:
     answer = ask(demo, "turn on all the lights in the garden")
     assert answer.changes == {"garden_lights": {"on": True}}
+
+
+@pytest.mark.parametrize(
+    ("text", "changes"),
+    [
+        ("cool the bedroom to 22 degrees", {"bedroom_ac": {"mode": "cool", "target_temp": 22}}),
+        ("heat the car to 25", {"car": {"hvac_on": True, "cabin_target_temp": 25}}),
+        ("暂停扫地", {}),  # pausing a docked vacuum: the vacuum, not the music
+        ("机器狗跟着我", {"cyberdog": {"posture": "stand", "mode": "follow"}}),
+    ],
+)
+def test_words_that_do_two_jobs(demo: Space, text: str, changes: dict) -> None:
+    answer = ask(demo, text)
+    assert answer.changes == changes or (
+        text == "暂停扫地" and set(answer.changes) <= {"robot_vacuum"}
+    ), answer.reply
+
+
+def test_a_kind_word_with_no_such_device_is_a_property_of_the_last_one(second: Space):
+    answer = ask(second, "lock my car and open the windows")
+    assert answer.changes == {"yu7": {"locked": True, "windows_position": 100}}, answer.reply
+
+
+def test_a_question_about_something_nothing_measures(demo: Space) -> None:
+    answer = ask(demo, "what's the pm2.5 in the garage")
+    assert answer.changes == {}
+    assert "Garage" in answer.reply and "pm2.5" in answer.reply
+    assert "车的续航还有多少" and str(round(Simulator(demo, ManualClock()).state("car")["range_km"]))\
+        in ask(demo, "车的续航还有多少").reply

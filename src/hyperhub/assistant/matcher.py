@@ -141,8 +141,11 @@ class Matcher:
                         for kind, words in (lex.get(section) or {}).items():
                             for w in words:
                                 w = normalize(str(w))
-                                hit = (norm.endswith(w) if is_cjk(w[0])
-                                       else re.search(rf"(?<![a-z0-9]){re.escape(w)}$", norm))
+                                hit = (
+                                    norm.endswith(w)
+                                    if is_cjk(w[0])
+                                    else re.search(rf"(?<![a-z0-9]){re.escape(w)}$", norm)
+                                )
                                 if hit and kind != dev.type and kind != dev.cls:
                                     out.setdefault(dev.id, set()).add(prefix + kind)
         return out
@@ -184,6 +187,10 @@ class Matcher:
                 continue
             steps, questions = self._intent(clause, devices)
             if not steps and not questions:
+                if clause.question and clause.pure_props and clause.areas:
+                    # "what's the temperature in the study" where nothing measures it
+                    word = next(t.text for t in clause.tokens if t.has("prop"))
+                    plan.missing = (word, self.space.areas[clause.areas[0]].name)
                 continue
             which = self._ambiguous(clause, steps)
             if which is not None:
@@ -321,6 +328,14 @@ class Matcher:
         merged: list[Clause] = []
         for c in clauses:
             prev = merged[-1] if merged else None
+            only_asks = (
+                c.question
+                and not c.has_target
+                and not (c.props or c.actions or c.values or c.numbers or c.verbs or c.unknown)
+            )
+            if prev is not None and only_asks:  # "车的续航 | 还有 | 多少"
+                prev.question = True
+                continue
             if (
                 prev is not None
                 and prev.has_target
@@ -399,14 +414,24 @@ class Matcher:
             kinds = c.weak_types
         if kinds:
             pool = [
-                d for d in pool
-                if d.type in kinds or f"class:{d.cls}" in kinds
+                d
+                for d in pool
+                if d.type in kinds
+                or f"class:{d.cls}" in kinds
                 or self.named_kinds.get(d.id, set()) & set(kinds)
             ]
             if not scoped and not c.all and speaker_area and speaker_area in self.space.areas:
                 here = [d for d in pool if d.area == speaker_area]
                 pool = here or pool
             if not pool:
+                props = {p for p, _ in c.props}
+                recent = [
+                    devices[d]
+                    for d in ctx.targets
+                    if d in devices and props & set(devices[d].properties)
+                ]
+                if recent:  # "lock the car and close the windows"
+                    return recent, None
                 return [], " ".join(t.text for t in c.tokens if t.has("type") or t.has("class"))
             return pool, None
         if scoped:
@@ -438,6 +463,13 @@ class Matcher:
         if recent:
             return recent, None
         pool = [d for d in pool if fits(d)]
+        if len(set(c.actions)) > 1:  # the devices that have most of the action words
+
+            def score(d: Device) -> int:
+                return len(set(c.actions) & set(d.dtype.actions))
+
+            best = max((score(d) for d in pool), default=0)
+            pool = [d for d in pool if score(d) == best]
         if ctx.targets and (c.cmp or c.rel) and not props:
             return [devices[d] for d in ctx.targets if d in devices], None
         if speaker_area and speaker_area in self.space.areas:
@@ -519,6 +551,8 @@ class Matcher:
         hints = [p for p, q in c.props if p in props and not q and t.properties[p].writable]
         # 1. action words
         acts = [a for a in c.actions if a in t.actions]
+        if len(acts) > 1:  # "暂停扫地": pause is the action, 扫地 says which device
+            acts = acts[:1]
         if acts:
             return [Step(d.id, action=a, args=self._args(c, d, a)) for a in dict.fromkeys(acts)]
         # 2. enum value words
@@ -528,7 +562,12 @@ class Matcher:
             ]
             cands.sort(key=lambda p: p not in hints)
             if cands:
-                return [Step(d.id, property=cands[0], value=v)]
+                chosen = [Step(d.id, property=cands[0], value=v)]
+                if c.numbers:
+                    number = self._numeric(c, d, hints, self._polarity(c))
+                    if number is not None:
+                        chosen.append(number)
+                return chosen
         steps: list[Step] = []
         polar = self._polarity(c)
         # 3. numbers, levels and relative changes
@@ -564,6 +603,12 @@ class Matcher:
                     name = action.replace("_", " ")
                     if len(words) > 1 and tok.text.startswith(name):
                         text = tok.text[len(name) :].strip()
+        if not text:  # "follow me", "跟着我": the speaker
+            for tok in c.tokens:
+                if ("action", action) in tok.meanings:
+                    me = [w for lang in LANGS for w in lexicon(lang).get("me") or ()]
+                    if any(w in tok.text.split() or (is_cjk(w[0]) and w in tok.text) for w in me):
+                        text = "me"
         out: dict[str, Any] = {}
         for arg in spec.args:
             if arg.kind == "str" and arg.required and text:
@@ -658,6 +703,9 @@ class Matcher:
             if not chosen:
                 return None
         want_unit = unit or (cmp_units[0] if cmp_units else None)
+        if want_unit is None and polar == "preheat":
+            want_unit = "°C"  # "heat the car to 25"
+
         if not chosen and want_unit:
             chosen = [p for p in cands if t.properties[p].unit == want_unit]
             if not chosen and want_unit != "%":

@@ -134,6 +134,10 @@ class Assistant:
         if plan.problem == "injection":
             answer.reply = say(lang, "injection")
             return answer
+        if plan.missing is not None and plan.empty:
+            what, where = plan.missing
+            answer.reply = say(lang, "no_reading", what=what, where=where)
+            return answer
         if plan.ambiguous is not None and not plan.steps:
             word, candidates = plan.ambiguous
             names = [self.executor.name(d, lang) for d in candidates]

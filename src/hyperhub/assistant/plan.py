@@ -74,6 +74,8 @@ class Plan:
     problem: str | None = None  # a reason to refuse that the engine already knows (range)
     # a singular word ("the light") that fits several devices: (the word, the devices)
     ambiguous: tuple[str, list[str]] | None = None
+    # a question about something no device there measures: (what, where)
+    missing: tuple[str, str] | None = None
 
     @property
     def empty(self) -> bool:
