@@ -543,6 +543,213 @@ def bench_fabric(
     run_bench(quick=quick, as_json=as_json, record_to=record)
 
 
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="auto (matcher, then the local LLM, then the remote), or force one stage: "
+        "matcher, llm, remote.",
+    ),
+]
+ModelOpt = Annotated[
+    Path | None,
+    typer.Option("--model", help="A GGUF model for the local LLM (default: the bundled one)."),
+]
+NoLlmOpt = Annotated[bool, typer.Option("--no-llm", help="Never use the local LLM.")]
+RemoteUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--remote-url",
+        help="An OpenAI-compatible API base URL (e.g. http://127.0.0.1:8080/v1), asked only "
+        "when the local engines are not sure. Off by default.",
+        envvar="HYPERHUB_REMOTE_URL",
+    ),
+]
+RemoteModelOpt = Annotated[
+    str | None, typer.Option("--remote-model", help="Model name sent to the remote endpoint.")
+]
+RemoteKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--remote-key",
+        help="API key for the remote endpoint (sent as a Bearer token).",
+        envvar="HYPERHUB_REMOTE_API_KEY",
+        show_envvar=True,
+    ),
+]
+RemoteTimeoutOpt = Annotated[
+    float,
+    typer.Option("--remote-timeout", min=0.1, max=600, help="Seconds before the remote gives up."),
+]
+ThresholdOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--llm-threshold",
+        min=0.0,
+        max=1.0,
+        help="Confidence a local LLM plan needs to run (default: the pipeline's); below it "
+        'the answer asks "Did you mean …?".',
+    ),
+]
+AreaOpt = Annotated[
+    str | None, typer.Option("--area", help="The room the speaker is in (area id).")
+]
+
+
+def _engine_options(
+    engine: str,
+    model: Path | None,
+    no_llm: bool,
+    remote_url: str | None,
+    remote_model: str | None,
+    remote_key: str | None,
+    remote_timeout: float,
+    llm_threshold: float | None,
+) -> Any:
+    from hyperhub.cli.assistant_cmd import EngineOptions
+
+    return EngineOptions(
+        engine=engine,
+        model=model,
+        no_llm=no_llm,
+        remote_url=remote_url,
+        remote_model=remote_model,
+        remote_key=remote_key,
+        remote_timeout=remote_timeout,
+        llm_threshold=llm_threshold,
+    )
+
+
+def _assistant_space(
+    space: Path | None, data_dir: Path | None, db: str | None
+) -> tuple[Any, dict[str, dict[str, Any]] | None]:
+    """The space file given (its initial state), or the configured one with its stored state."""
+    if space is not None:
+        return load_space(space), None
+    with Context(None, data_dir, db) as ctx:
+        return ctx.space, ctx.states()
+
+
+def _note(message: str) -> None:
+    err.print(f"note: {message}", markup=False, highlight=False)
+
+
+@app.command()
+def ask(
+    text: Annotated[
+        str | None, typer.Argument(help="One sentence; omit it with --jsonl to read stdin.")
+    ] = None,
+    space: SpaceOpt = None,
+    jsonl: Annotated[
+        bool,
+        typer.Option(
+            "--jsonl",
+            help='Read one request per stdin line (text, or {"text": …, "area": …}); print '
+            "one JSON answer per line, each on a fresh copy of the space's initial state.",
+        ),
+    ] = False,
+    area: AreaOpt = None,
+    engine: EngineOpt = "auto",
+    model: ModelOpt = None,
+    no_llm: NoLlmOpt = False,
+    remote_url: RemoteUrlOpt = None,
+    remote_model: RemoteModelOpt = None,
+    remote_key: RemoteKeyOpt = None,
+    remote_timeout: RemoteTimeoutOpt = 10.0,
+    llm_threshold: ThresholdOpt = None,
+    data_dir: DataOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ask the assistant: a command or a question, in English or Chinese, run on simulated
+    devices (design.md, "The assistant contract")."""
+    from hyperhub.cli import assistant_cmd
+
+    opts = _engine_options(
+        engine, model, no_llm, remote_url, remote_model, remote_key, remote_timeout, llm_threshold
+    )
+    opts.check()
+    if jsonl:
+        if text is not None:
+            raise HyperHubError("give either a sentence or --jsonl (sentences on stdin), not both")
+        if area is not None:
+            raise HyperHubError('--area is per line with --jsonl: {"text": …, "area": …}')
+        loaded, _ = _assistant_space(space, data_dir, db)
+        assistant_cmd.run_jsonl(loaded, opts, warn=_note)
+        return
+    if text is None:
+        raise HyperHubError('give a sentence (hyperhub ask "turn on the light") or --jsonl')
+    loaded, stored = _assistant_space(space, data_dir, db)
+    assistant_cmd.run_one(loaded, stored, text, area, opts, as_json=as_json, out=out, warn=_note)
+
+
+@app.command()
+def chat(
+    space: SpaceOpt = None,
+    area: AreaOpt = None,
+    engine: EngineOpt = "auto",
+    model: ModelOpt = None,
+    no_llm: NoLlmOpt = False,
+    remote_url: RemoteUrlOpt = None,
+    remote_model: RemoteModelOpt = None,
+    remote_key: RemoteKeyOpt = None,
+    remote_timeout: RemoteTimeoutOpt = 10.0,
+    llm_threshold: ThresholdOpt = None,
+    data_dir: DataOpt = None,
+    db: DbOpt = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print each answer as a contract JSON line.")
+    ] = False,
+) -> None:
+    """Talk to the assistant: follow-ups ("make it dimmer") and yes / no confirmations, on one
+    simulated state, until EOF or "exit"."""
+    from hyperhub.cli import assistant_cmd
+
+    opts = _engine_options(
+        engine, model, no_llm, remote_url, remote_model, remote_key, remote_timeout, llm_threshold
+    )
+    opts.check()
+    loaded, stored = _assistant_space(space, data_dir, db)
+    assistant_cmd.run_chat(loaded, stored, area, opts, as_json=as_json, out=out, warn=_note)
+
+
+@bench_app.command("assistant")
+def bench_assistant(
+    cases: Annotated[
+        Path | None, typer.Option(help="Case file (default: dev.jsonl of the eval folder).")
+    ] = None,
+    space: Annotated[
+        Path | None, typer.Option(help="Space of the cases (default: the eval folder's).")
+    ] = None,
+    eval_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder with score.py (default: ../shared/eval beside the clone).",
+            envvar="HYPERHUB_EVAL_DIR",
+        ),
+    ] = None,
+    model: ModelOpt = None,
+    no_llm: Annotated[bool, typer.Option("--no-llm", help="Skip the local LLM runs.")] = False,
+    as_json: JsonOpt = False,
+    record: Annotated[
+        Path | None, typer.Option(help="Write the tables into this markdown file's section.")
+    ] = None,
+) -> None:
+    """Accuracy (en, zh, per kind) and latency of the matcher, the local LLM and the whole
+    pipeline on the development set, scored by the shared score.py; LLM load time and RSS."""
+    from hyperhub.cli.assistant_cmd import bench_assistant as run_bench
+
+    run_bench(
+        eval_dir=eval_dir,
+        space=space,
+        cases=cases,
+        model=model,
+        no_llm=no_llm,
+        as_json=as_json,
+        record_to=record,
+    )
+
+
 def run_cli() -> None:
     """Entry point: run the app; named errors become one line on stderr and exit code 1."""
     try:

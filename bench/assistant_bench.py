@@ -1,0 +1,352 @@
+"""Assistant benchmark: the shared `score.py` on the development set, for each engine, in one run.
+
+One run scores, through the `hyperhub ask --jsonl` contract (one process per engine, as
+score.py drives it):
+
+- **matcher**: `--engine matcher`, the deterministic engine alone;
+- **LLM alone**: `--engine llm`, the local model for every sentence (skipped, with the reason,
+  when llama-cpp-python or the model is missing);
+- **pipeline**: `--engine auto`, what users get (the matcher, then the LLM when it is not sure);
+- **do-nothing**: an answerer that changes nothing and says nothing — the floor of the set.
+
+score.py prints per-group lines (`en/control  40/42  95.2%`) and a summary
+(`accuracy 95.0% (76/80), p50 0.4 ms, p95 1.2 ms, wall 3.1 s for the batch`); they are parsed
+into accuracy (total, en, zh, per kind) and latency (p50 / p95 of the answers' `ms`).
+A probe process loads the LLM the way `ask` does and reports the model load time (with the
+catalog prefix evaluated) and the RSS of an assistant process with and without the model.
+
+score.py and the development set live in `../shared/eval` beside the clone (or `--eval-dir`,
+or $HYPERHUB_EVAL_DIR).
+
+    python -m bench.assistant_bench [--eval-dir DIR] [--no-llm] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from hyperhub.errors import HyperHubError
+
+REPO = Path(__file__).resolve().parents[1]
+KINDS = ("control", "query", "risky", "reject")
+ENGINES = ("matcher", "llm", "auto", "nothing")
+TITLES = {
+    "matcher": "matcher",
+    "llm": "LLM alone",
+    "auto": "pipeline (auto)",
+    "nothing": "do-nothing",
+}
+TIMEOUT_S = 3600
+_GROUP = re.compile(r"^(?P<group>[a-z]+(?:/[a-z_]+)?)\s+(?P<ok>\d+)/(?P<n>\d+)\s+(?P<pct>[\d.]+)%$")
+_SUMMARY = re.compile(
+    r"^accuracy (?P<acc>[\d.]+)% \((?P<ok>\d+)/(?P<n>\d+)\),"
+    r"(?: p50 (?P<p50>[\d.]+) ms, p95 (?P<p95>[\d.]+) ms,)?"
+    r" wall (?P<wall>[\d.]+) s"
+)
+# An answerer that changes nothing: one empty answer per line (the floor of a case set).
+NOTHING = (
+    "import json, sys\n"
+    "for line in sys.stdin:\n"
+    "    print(json.dumps({'text': line.rstrip('\\n'), 'actions': [], 'changes': {}, "
+    "'reply': '', 'needs_confirmation': False, 'engine': 'none', 'ms': 0.0}), flush=True)\n"
+)
+PROBE_SENTENCES = ("turn on the lights", "把温度调高两度", "is everything locked?")
+
+
+def find_eval_dir(given: Path | None = None) -> Path:
+    """The folder holding score.py: `given`, $HYPERHUB_EVAL_DIR, or ../shared/eval beside the
+    clone (also looked for beside the clone's parent, for worktrees)."""
+    env = os.environ.get("HYPERHUB_EVAL_DIR")
+    candidates = (
+        [given]
+        if given is not None
+        else [Path(env)]
+        if env
+        else [REPO.parent / "shared" / "eval", REPO.parent.parent / "shared" / "eval"]
+    )
+    for c in candidates:
+        if (c / "score.py").is_file():
+            return c.resolve()
+    looked = ", ".join(str(c) for c in candidates)
+    raise HyperHubError(f"cannot find score.py (looked in {looked}); pass --eval-dir DIR")
+
+
+def parse_score_output(text: str) -> dict[str, Any]:
+    """score.py's printout → groups, failures and the summary figures."""
+    groups: dict[str, dict[str, Any]] = {}
+    failures: list[str] = []
+    summary: dict[str, Any] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if m := _GROUP.match(line):
+            groups[m["group"]] = {"ok": int(m["ok"]), "n": int(m["n"]), "pct": float(m["pct"])}
+        elif line.startswith("FAIL |"):
+            failures.append(line[len("FAIL |") :].strip())
+        elif m := _SUMMARY.match(line):
+            summary = {
+                "accuracy": float(m["acc"]),
+                "ok": int(m["ok"]),
+                "n": int(m["n"]),
+                "p50_ms": float(m["p50"]) if m["p50"] else None,
+                "p95_ms": float(m["p95"]) if m["p95"] else None,
+                "wall_s": float(m["wall"]),
+            }
+    kinds: dict[str, dict[str, Any]] = {}
+    for name, g in groups.items():
+        if "/" in name:
+            kind = name.split("/", 1)[1]
+            k = kinds.setdefault(kind, {"ok": 0, "n": 0})
+            k["ok"] += g["ok"]
+            k["n"] += g["n"]
+    for k in kinds.values():
+        k["pct"] = round(100 * k["ok"] / k["n"], 1) if k["n"] else 0.0
+    return {**summary, "groups": groups, "kinds": kinds, "failures": failures}
+
+
+def hyperhub_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "hyperhub", "ask", *args]
+
+
+def score(
+    eval_dir: Path, space: Path, cases: Path, cmd: list[str], timeout: float = TIMEOUT_S
+) -> dict[str, Any]:
+    """Run score.py with `cmd` as the answerer; its parsed figures (and `error` if it broke)."""
+    argv = [
+        sys.executable,
+        str(eval_dir / "score.py"),
+        str(space),
+        str(cases),
+        "--cmd",
+        shlex.join(cmd),
+        "--show-failures",
+        "1000",
+        "--timeout",
+        str(timeout),
+    ]
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout + 60, cwd=str(REPO)
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"score.py did not finish within {timeout + 60:.0f} s"}
+    result = parse_score_output(proc.stdout)
+    result["run_s"] = round(time.perf_counter() - t0, 2)
+    if "accuracy" not in result:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        result["error"] = f"score.py exited {proc.returncode}: " + " / ".join(tail)
+    elif proc.stdout.startswith("got "):
+        result["error"] = proc.stdout.splitlines()[0]
+    return result
+
+
+def probe(space: Path, model: Path | None, llm: bool = True) -> dict[str, Any]:
+    """In a fresh process: RSS of an assistant with the matcher only, then with the LLM loaded
+    (and a few sentences read), and the model load time; or why the LLM is unavailable."""
+    argv = [sys.executable, "-m", "bench.assistant_bench", "probe", "--space", str(space)]
+    if model is not None:
+        argv += ["--model", str(model)]
+    if not llm:
+        argv.append("--no-llm")
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=str(REPO))
+    try:
+        return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    except (json.JSONDecodeError, IndexError):
+        tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+        return {"available": False, "reason": f"the probe failed: {tail[0]}"}
+
+
+def _probe_main(space_path: Path, model: Path | None, llm: bool = True) -> dict[str, Any]:
+    import psutil
+
+    from hyperhub.assistant.pipeline import Assistant
+    from hyperhub.cli.assistant_cmd import fresh_devices, llm_unavailable
+    from hyperhub.space import load_space
+
+    me = psutil.Process()
+    space = load_space(space_path)
+    assistant = Assistant(space, engine="matcher")
+    for text in PROBE_SENTENCES:
+        assistant.ask(text, fresh_devices(space))
+    out: dict[str, Any] = {"rss_matcher_mb": round(me.memory_info().rss / 2**20, 1)}
+    reason = llm_unavailable(model) if llm else "skipped (--no-llm)"
+    if reason is not None:
+        return {**out, "available": False, "reason": reason}
+    try:
+        from hyperhub.assistant.llm import LlmEngine
+
+        t0 = time.perf_counter()
+        engine = LlmEngine(space, model_path=model)
+        engine.load()
+        load_s = time.perf_counter() - t0
+        parse_ms = []
+        for text in PROBE_SENTENCES:
+            t1 = time.perf_counter()
+            engine.parse(text, area=None, state={})
+            parse_ms.append((time.perf_counter() - t1) * 1000)
+    except (HyperHubError, ImportError, OSError) as exc:
+        return {**out, "available": False, "reason": str(exc)}
+    stats = getattr(engine, "stats", None)
+    path = model
+    if path is None:
+        from hyperhub.assistant.model_files import default_model_path
+
+        path = Path(default_model_path())
+    return {
+        **out,
+        "available": True,
+        "model": str(path),
+        "model_mb": round(path.stat().st_size / 2**20, 1),
+        "load_s": round(load_s, 2),
+        "prefix_tokens": getattr(stats, "prefix_tokens", None),
+        "probe_parse_ms": [round(x, 1) for x in parse_ms],
+        "rss_llm_mb": round(me.memory_info().rss / 2**20, 1),
+    }
+
+
+def run_assistant_bench(
+    *,
+    eval_dir: Path | None = None,
+    space: Path | None = None,
+    cases: Path | None = None,
+    model: Path | None = None,
+    llm: bool = True,
+    on_phase: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Score every engine on the case set; the figures as one dict (see `results_tables`)."""
+    phase = on_phase or (lambda _name: None)
+    where = find_eval_dir(eval_dir)
+    space = (space or where / "space.yaml").resolve()
+    cases = (cases or where / "dev.jsonl").resolve()
+    for path in (space, cases):
+        if not path.is_file():
+            raise HyperHubError(f"{path} does not exist")
+    model_args = ["--model", str(model.resolve())] if model is not None else []
+    figures: dict[str, Any] = {
+        "eval_dir": str(where),
+        "space": str(space),
+        "cases": str(cases),
+        "n_cases": sum(1 for line in cases.open(encoding="utf-8") if line.strip()),
+        "engines": {},
+    }
+    phase("loading the LLM in a probe process" if llm else "probe (matcher only)")
+    info = probe(space, model, llm)
+    figures["llm"] = info
+    runs: list[tuple[str, list[str]]] = [("matcher", hyperhub_cmd("--engine", "matcher"))]
+    if info.get("available"):
+        runs.append(("llm", hyperhub_cmd("--engine", "llm", *model_args)))
+        runs.append(("auto", hyperhub_cmd("--engine", "auto", *model_args)))
+    else:
+        runs.append(("auto", hyperhub_cmd("--engine", "auto", "--no-llm")))
+    runs.append(("nothing", [sys.executable, "-c", NOTHING]))
+    for name, cmd in runs:
+        phase(f"scoring {TITLES[name]}")
+        figures["engines"][name] = score(where, space, cases, cmd)
+    if not info.get("available"):
+        figures["engines"]["llm"] = {"skipped": info.get("reason", "unavailable")}
+    return figures
+
+
+def _pct(r: dict[str, Any], group: str | None = None) -> str:
+    if "skipped" in r:
+        return "—"
+    if "error" in r and "accuracy" not in r:
+        return "error"
+    if group is None:
+        return f"{r['accuracy']:.1f}% ({r['ok']}/{r['n']})"
+    g = r.get("kinds", {}).get(group) or r.get("groups", {}).get(group)
+    return f"{g['pct']:.1f}% ({g['ok']}/{g['n']})" if g else ""
+
+
+def _ms(r: dict[str, Any], key: str) -> str:
+    v = r.get(key)
+    if v is None:
+        return "—"
+    return f"{v:.1f}" if v < 100 else f"{v:,.0f}"
+
+
+def results_tables(f: dict[str, Any]) -> list[Table]:
+    """The accuracy / latency table per engine, and the local LLM's cost."""
+    engines = f["engines"]
+    cols = [e for e in ENGINES if e in engines]
+    table = Table(title=f"Assistant on {Path(f['cases']).name}: {f['n_cases']} cases, score.py")
+    table.add_column("metric")
+    for e in cols:
+        table.add_column(TITLES[e], justify="right")
+    table.add_column("goal", justify="right")
+    goals = {"accuracy": ">= 95 % (pipeline)", "p50_ms": "matcher < 5, LLM < 1,000"}
+    table.add_row("accuracy, all", *[_pct(engines[e]) for e in cols], goals["accuracy"])
+    for lang in ("en", "zh"):
+        table.add_row(f"accuracy, {lang}", *[_pct(engines[e], lang) for e in cols], "")
+    for kind in KINDS:
+        table.add_row(f"  {kind}", *[_pct(engines[e], kind) for e in cols], "")
+    table.add_row("latency p50, ms", *[_ms(engines[e], "p50_ms") for e in cols], goals["p50_ms"])
+    table.add_row("latency p95, ms", *[_ms(engines[e], "p95_ms") for e in cols], "")
+    table.add_row("batch wall time, s", *[_ms(engines[e], "wall_s") for e in cols], "")
+    notes = [f"latency: the answers' own `ms` (one sentence, in process); space {f['space']}"]
+    for e in cols:
+        if engines[e].get("error"):
+            notes.append(f"{TITLES[e]}: {engines[e]['error']}")
+        if engines[e].get("skipped"):
+            notes.append(f"{TITLES[e]}: {engines[e]['skipped']}")
+    table.caption = "; ".join(notes)
+
+    info = f.get("llm") or {}
+    llm = Table(title="Local LLM cost (probe process)")
+    llm.add_column("metric")
+    llm.add_column("value", justify="right")
+    llm.add_column("goal", justify="right")
+    llm.add_row("assistant RSS, matcher only, MB", _ms(info, "rss_matcher_mb"), "")
+    if info.get("available"):
+        llm.add_row("model", Path(info["model"]).name, "")
+        llm.add_row("model file, MB", _ms(info, "model_mb"), "")
+        llm.add_row("model load + catalog prefix, s", _ms(info, "load_s"), "< 5")
+        llm.add_row("assistant RSS with the LLM, MB", _ms(info, "rss_llm_mb"), "< 1,024")
+        llm.add_row("catalog prefix, tokens", str(info.get("prefix_tokens") or "—"), "")
+    else:
+        llm.add_row("local LLM", f"not measured: {info.get('reason', 'unavailable')}", "")
+    return [table, llm]
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any] | None:
+    ap = argparse.ArgumentParser(prog="python -m bench.assistant_bench")
+    ap.add_argument("mode", nargs="?", default="run", choices=["run", "probe"])
+    ap.add_argument("--eval-dir", type=Path)
+    ap.add_argument("--space", type=Path)
+    ap.add_argument("--cases", type=Path)
+    ap.add_argument("--model", type=Path)
+    ap.add_argument("--no-llm", action="store_true")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args(argv)
+    if a.mode == "probe":
+        if a.space is None:
+            ap.error("probe needs --space")
+        print(json.dumps(_probe_main(a.space, a.model, not a.no_llm)), flush=True)
+        return None
+    figures = run_assistant_bench(
+        eval_dir=a.eval_dir, space=a.space, cases=a.cases, model=a.model, llm=not a.no_llm
+    )
+    if a.json:
+        print(json.dumps(figures))
+    else:
+        console = Console()
+        for t in results_tables(figures):
+            console.print(t)
+    return figures
+
+
+if __name__ == "__main__":
+    main()
