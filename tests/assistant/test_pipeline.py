@@ -6,6 +6,7 @@ test_llm.py): they let each hand-over rule be checked exactly.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +135,60 @@ def test_an_llm_question_is_answered_from_state(demo: Space) -> None:
     answer = a.ask("could I make it to the coast and back", sim)
     assert answer.changes == {}
     assert str(round(sim.state("car")["range_km"])) in answer.reply
+
+
+class AsyncSim:
+    """Simulated devices behind an async interface, one of which does not answer."""
+
+    def __init__(self, space: Space, silent: str | None = None) -> None:
+        self.sim = Simulator(space, ManualClock())
+        self.silent = silent
+        self.sent: list[str] = []
+
+    def state(self, device_id: str) -> dict[str, Any]:
+        return self.sim.state(device_id)
+
+    async def set(self, device_id: str, prop: str, value: Any) -> Any:
+        self._check(device_id)
+        return self.sim.set(device_id, prop, value)
+
+    async def call(self, device_id: str, action: str, args: dict | None = None) -> Any:
+        self._check(device_id)
+        return self.sim.call(device_id, action, args)
+
+    def _check(self, device_id: str) -> None:
+        from hyperhub.errors import DeviceTimeout
+
+        self.sent.append(device_id)
+        if device_id == self.silent:
+            raise DeviceTimeout(f"{device_id} did not answer within 3 s")
+
+
+def test_plans_run_on_async_devices_and_a_failing_step_stops_the_rest(demo: Space) -> None:
+    asyncio.run(_plans_on_async_devices(demo))
+
+
+async def _plans_on_async_devices(demo: Space) -> None:
+    a = Assistant(demo, engine="matcher")
+    ok = AsyncSim(demo)
+    answer = await a.aask("turn on the kids room light and the bathroom light", ok)
+    assert answer.changes == {"kids_room_light": {"on": True}, "bathroom_light": {"on": True}}
+    broken = AsyncSim(demo, silent="kids_room_light")
+    answer = await a.aask("turn on the kids room light and the bathroom light", broken)
+    assert broken.sent == ["kids_room_light"]  # the rest did not run
+    assert answer.changes == {}
+    assert "did not answer" in answer.reply
+
+
+def test_a_confirmation_runs_on_async_devices(demo: Space) -> None:
+    asyncio.run(_confirmation_on_async_devices(demo))
+
+
+async def _confirmation_on_async_devices(demo: Space) -> None:
+    a = Assistant(demo, engine="matcher")
+    devices = AsyncSim(demo)
+    conv = Conversation()
+    first = await a.aask("unlock the back door", devices, conversation=conv)
+    assert first.needs_confirmation and devices.sent == []
+    done = await a.aask("yes", devices, conversation=conv)
+    assert done.changes == {"back_door_lock": {"locked": False}}

@@ -21,13 +21,24 @@ from hyperhub.space import Device, Space
 
 
 class Devices(Protocol):
-    """Where plans run: a simulator (ask, tests) or the running hub."""
+    """Where plans run at once: a simulator (ask, chat, tests)."""
 
     def state(self, device_id: str) -> dict[str, Any]: ...
 
     def set(self, device_id: str, prop: str, value: Any) -> dict[str, Any]: ...
 
     def call(self, device_id: str, action: str, args: dict | None = None) -> dict[str, Any]: ...
+
+
+class AsyncDevices(Protocol):
+    """Devices behind the fabric (a running hub): state from the hub's registry, commands
+    acknowledged by the device (or a named error: timeout, offline, refused)."""
+
+    def state(self, device_id: str) -> dict[str, Any]: ...
+
+    async def set(self, device_id: str, prop: str, value: Any) -> Any: ...
+
+    async def call(self, device_id: str, action: str, args: dict | None = None) -> Any: ...
 
 
 @dataclass
@@ -46,7 +57,7 @@ class Executor:
 
     # -- checking ------------------------------------------------------------------------------
 
-    def resolve(self, plan: Plan, devices: Devices) -> tuple[list[Step], str | None]:
+    def resolve(self, plan: Plan, devices: Devices | AsyncDevices) -> tuple[list[Step], str | None]:
         """The plan's steps made absolute and checked; or the first problem, in words."""
         out: list[Step] = []
         for step in self._relevant(plan.steps, devices):
@@ -59,7 +70,7 @@ class Executor:
                 return [], str(exc)
         return out, None
 
-    def _relevant(self, steps: list[Step], devices: Devices) -> list[Step]:
+    def _relevant(self, steps: list[Step], devices: Devices | AsyncDevices) -> list[Step]:
         """Relative changes to several devices leave out those that are off when some are on
         ("dim the living room lights" dims the lit ones, it does not light the others)."""
 
@@ -76,7 +87,7 @@ class Executor:
             return [s for s in steps if not any(s is o for o in off)]
         return steps
 
-    def _check(self, dev: Device, step: Step, devices: Devices) -> Step:
+    def _check(self, dev: Device, step: Step, devices: Devices | AsyncDevices) -> Step:
         t = dev.dtype
         if step.action is not None:
             args = t.check_args(step.action, dict(step.args), dev.id)
@@ -109,21 +120,36 @@ class Executor:
 
     # -- running -------------------------------------------------------------------------------
 
+    def check(
+        self,
+        plan: Plan,
+        devices: Devices | AsyncDevices,
+        *,
+        confirmed: bool = False,
+        lang: Lang | None = None,
+    ) -> tuple[list[Step], Outcome | None]:
+        """The plan's steps ready to apply, or the outcome that ends it here (a refused value,
+        a risky step waiting for a yes)."""
+        lang = lang or plan.lang
+        steps, problem = self.resolve(plan, devices)
+        if problem is not None:
+            out = Outcome(error=problem)
+            out.reply = say(lang, "invalid", problem=problem.rstrip("."))
+            return [], out
+        if steps and not confirmed and any(self.is_risky(s) for s in steps):
+            out = Outcome(actions=[s.as_contract() for s in steps], needs_confirmation=True)
+            out.reply = say(lang, "confirm", actions=self.describe(steps, lang))
+            return steps, out
+        return steps, None
+
     def run(
         self, plan: Plan, devices: Devices, *, confirmed: bool = False, lang: Lang | None = None
     ) -> Outcome:
+        """Check and run a plan on devices that answer at once (a simulator)."""
         lang = lang or plan.lang
-        steps, problem = self.resolve(plan, devices)
-        out = Outcome(actions=[s.as_contract() for s in steps])
-        if problem is not None:
-            out.error = problem
-            out.actions = []
-            out.reply = say(lang, "invalid", problem=problem.rstrip("."))
-            return out
-        if steps and not confirmed and any(self.is_risky(s) for s in steps):
-            out.needs_confirmation = True
-            out.reply = say(lang, "confirm", actions=self.describe(steps, lang))
-            return out
+        steps, ended = self.check(plan, devices, confirmed=confirmed, lang=lang)
+        if ended is not None:
+            return ended
         before = {d: devices.state(d) for d in dict.fromkeys(s.device for s in steps)}
         for s in steps:
             if s.action is not None:
@@ -133,6 +159,53 @@ class Executor:
         settle = getattr(devices, "settle", None)
         if callable(settle):
             settle()
+        return self.report(plan, steps, before, devices, lang)
+
+    async def arun(
+        self,
+        plan: Plan,
+        devices: AsyncDevices,
+        *,
+        confirmed: bool = False,
+        lang: Lang | None = None,
+    ) -> Outcome:
+        """Check and run a plan on devices behind the fabric (a running hub): each step waits
+        for its device's ack; a step that fails stops the rest and the reply says which."""
+        lang = lang or plan.lang
+        steps, ended = self.check(plan, devices, confirmed=confirmed, lang=lang)
+        if ended is not None:
+            return ended
+        before = {d: devices.state(d) for d in dict.fromkeys(s.device for s in steps)}
+        failed: str | None = None
+        done_steps: list[Step] = []
+        for s in steps:
+            try:
+                if s.action is not None:
+                    await devices.call(s.device, s.action, s.args)
+                else:
+                    await devices.set(s.device, s.property or "", s.value)
+            except HyperHubError as exc:
+                failed = str(exc)
+                break
+            done_steps.append(s)
+        out = self.report(plan, done_steps, before, devices, lang)
+        if failed is not None:
+            out.error = failed
+            out.reply = (out.reply + " " if done_steps else "") + say(
+                lang, "invalid", problem=failed.rstrip(".")
+            )
+        return out
+
+    def report(
+        self,
+        plan: Plan,
+        steps: list[Step],
+        before: dict[str, dict[str, Any]],
+        devices: Devices | AsyncDevices,
+        lang: Lang,
+    ) -> Outcome:
+        """What changed since `before`, the answers to the plan's questions, and the reply."""
+        out = Outcome(actions=[s.as_contract() for s in steps])
         changes: dict[str, dict[str, Any]] = {}
         for d, old in before.items():
             new = devices.state(d)
@@ -233,7 +306,9 @@ class Executor:
             parts.append(f"{who} {sep.join(bits)}" if lang == "en" else f"{who}{sep.join(bits)}")
         return _join(parts, lang)
 
-    def describe_states(self, steps: list[Step], devices: Devices, lang: Lang) -> str:
+    def describe_states(
+        self, steps: list[Step], devices: Devices | AsyncDevices, lang: Lang
+    ) -> str:
         parts = []
         for s in steps:
             who = self.name(s.device, lang)
@@ -247,7 +322,7 @@ class Executor:
                 parts.append(say(lang, "already", device=who, state=self._status(s, devices, lang)))
         return _join(list(dict.fromkeys(parts)), lang)
 
-    def _status(self, step: Step, devices: Devices, lang: Lang) -> str:
+    def _status(self, step: Step, devices: Devices | AsyncDevices, lang: Lang) -> str:
         """The state an action that changed nothing found: the properties it would touch."""
         state = devices.state(step.device)
         dev = self.space.devices[step.device]
@@ -268,7 +343,7 @@ class Executor:
                 )
         return ", ".join(bits) if bits else ("as asked" if lang == "en" else "如此")
 
-    def answer(self, q: Question, devices: Devices, lang: Lang) -> str:
+    def answer(self, q: Question, devices: Devices | AsyncDevices, lang: Lang) -> str:
         value = devices.state(q.device).get(q.property)
         who = self.name(q.device, lang)
         words = self.value_words(q.device, q.property, value, lang)

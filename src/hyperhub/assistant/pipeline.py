@@ -13,11 +13,12 @@ the spec allows.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from hyperhub.assistant.execute import Devices, Executor, Outcome, say
+from hyperhub.assistant.execute import AsyncDevices, Devices, Executor, Outcome, say
 from hyperhub.assistant.matcher import Context, Matcher
 from hyperhub.assistant.numbers import normalize
 from hyperhub.assistant.plan import Lang, Plan
@@ -62,6 +63,29 @@ class Answer:
         }
 
 
+class StateReader(Protocol):
+    def state(self, device_id: str) -> dict[str, Any]: ...
+
+
+class _Snapshot:
+    def __init__(self, states: dict[str, dict[str, Any]]) -> None:
+        self._states = states
+
+    def state(self, device_id: str) -> dict[str, Any]:
+        return dict(self._states.get(device_id) or {})
+
+
+@dataclass
+class Decision:
+    """`answer` is final unless `plan` is set: then the plan runs and fills it."""
+
+    answer: Answer
+    plan: Plan | None = None
+    confirmed: bool = False
+    lang: Lang = "en"
+    context: Context | None = None
+
+
 @dataclass
 class Conversation:
     """What `chat` keeps between sentences."""
@@ -100,49 +124,102 @@ class Assistant:
         area: str | None = None,
         conversation: Conversation | None = None,
     ) -> Answer:
+        """Answer one sentence, running its plan on devices that answer at once."""
         t0 = time.perf_counter()
-        answer = self._ask(text, devices, area, conversation)
-        answer.ms = (time.perf_counter() - t0) * 1000
-        return answer
+        decision = self.decide(text, devices, area=area, conversation=conversation)
+        if decision.plan is not None:
+            outcome = self.executor.run(
+                decision.plan, devices, confirmed=decision.confirmed, lang=decision.lang
+            )
+            self._finish(decision, outcome, conversation)
+        decision.answer.ms = (time.perf_counter() - t0) * 1000
+        return decision.answer
+
+    async def aask(
+        self,
+        text: str,
+        devices: AsyncDevices,
+        *,
+        area: str | None = None,
+        conversation: Conversation | None = None,
+    ) -> Answer:
+        """Answer one sentence on a running hub: engines run in a worker thread on a snapshot
+        of the state (the LLM is slow), the plan runs on the event loop, command by command."""
+        t0 = time.perf_counter()
+        snapshot = {d: devices.state(d) for d in self.space.devices}
+        decision = await asyncio.to_thread(
+            self.decide, text, _Snapshot(snapshot), area=area, conversation=conversation
+        )
+        if decision.plan is not None:
+            outcome = await self.executor.arun(
+                decision.plan, devices, confirmed=decision.confirmed, lang=decision.lang
+            )
+            self._finish(decision, outcome, conversation)
+        decision.answer.ms = (time.perf_counter() - t0) * 1000
+        return decision.answer
+
+    def decide(
+        self,
+        text: str,
+        devices: StateReader,
+        *,
+        area: str | None = None,
+        conversation: Conversation | None = None,
+    ) -> Decision:
+        """What to do with a sentence: a final answer, or a plan to run (see the module doc)."""
+        return self._decide(text, devices, area, conversation)
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _ask(
-        self, text: str, devices: Devices, area: str | None, conv: Conversation | None
-    ) -> Answer:
+    def _finish(self, decision: Decision, outcome: Outcome, conv: Conversation | None) -> None:
+        self._fill(decision.answer, outcome)
+        if conv is not None and decision.plan is not None:
+            if decision.confirmed:
+                return
+            plan = decision.plan
+            if plan.engine == "matcher" and decision.context is not None:
+                conv.context = decision.context
+            else:
+                conv.context = Context(targets=[s.device for s in plan.steps])
+            conv.pending = plan if outcome.needs_confirmation else None
+
+    def _decide(
+        self, text: str, devices: StateReader, area: str | None, conv: Conversation | None
+    ) -> Decision:
         raw = text if isinstance(text, str) else ""
         norm = normalize(raw[: MAX_TEXT + 1])
         lang: Lang = "zh" if any(is_cjk(ch) for ch in norm) else "en"
         answer = Answer(text=raw)
+        final = Decision(answer, lang=lang)
         if not norm:
             answer.reply = say(lang, "empty")
-            return answer
+            return final
         if len(raw) > MAX_TEXT:
             answer.reply = say(
                 lang, "invalid", problem=f"the request is longer than {MAX_TEXT} characters"
             )
-            return answer
+            return final
         if area is not None and area not in self.space.areas:
             area = None  # an unknown speaker room does not scope anything
         if conv is not None and conv.pending is not None:
-            reply = self._confirmation(norm, devices, conv, answer)
-            if reply is not None:
-                return reply
+            confirmation = self._confirmation(norm, conv, final)
+            if confirmation is not None:
+                return confirmation
         plan, context = self.matcher.parse(
             raw, area=area, context=conv.context if conv else None, normalized=norm
         )
         if plan.problem == "injection":
             answer.reply = say(lang, "injection")
-            return answer
+            return final
         if plan.missing is not None and plan.empty:
             what, where = plan.missing
             answer.reply = say(lang, "no_reading", what=what, where=where)
-            return answer
+            return final
         if plan.ambiguous is not None and not plan.steps:
             word, candidates = plan.ambiguous
             names = [self.executor.name(d, lang) for d in candidates]
             answer.reply = say(lang, "which", what=word, options=_or(names, lang))
-            return answer
+            return final
         chosen: Plan | None = None
         fallback: Plan | None = None
         if self.engine in ("auto", "matcher"):
@@ -182,39 +259,26 @@ class Assistant:
                     answer.reply = say(lang, "did_you_mean", actions=described)
                     if conv is not None:
                         conv.pending = fallback
-                    return answer
+                    return final
             answer.engine = plan.engine if self.engine in ("auto", "matcher") else self.engine
             answer.reply = self._not_understood(raw, plan, lang)
-            return answer
+            return final
         answer.engine = chosen.engine
-        outcome = self.executor.run(chosen, devices, lang=lang)
-        self._fill(answer, outcome)
-        if conv is not None:
-            if chosen.engine == "matcher":
-                conv.context = context
-            else:
-                conv.context = Context(targets=[s.device for s in chosen.steps])
-            conv.pending = chosen if outcome.needs_confirmation else None
-        return answer
+        return Decision(answer, plan=chosen, lang=lang, context=context)
 
-    def _confirmation(
-        self, norm: str, devices: Devices, conv: Conversation, answer: Answer
-    ) -> Answer | None:
+    def _confirmation(self, norm: str, conv: Conversation, final: Decision) -> Decision | None:
         tokens = self.matcher.gaz.scan(norm)
         kinds = {k for t in tokens for k in t.kinds()} - {"filler"}
-        lang: Lang = "zh" if any(is_cjk(ch) for ch in norm) else "en"
         pending = conv.pending
         assert pending is not None
         if kinds and kinds <= {"yes"}:
             conv.pending = None
-            outcome = self.executor.run(pending, devices, confirmed=True, lang=lang)
-            answer.engine = pending.engine
-            self._fill(answer, outcome)
-            return answer
+            final.answer.engine = pending.engine
+            return Decision(final.answer, plan=pending, confirmed=True, lang=final.lang)
         if kinds and kinds <= {"no"}:
             conv.pending = None
-            answer.reply = say(lang, "cancelled")
-            return answer
+            final.answer.reply = say(final.lang, "cancelled")
+            return final
         conv.pending = None  # anything else drops the question and is read as a new request
         return None
 
