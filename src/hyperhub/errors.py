@@ -25,6 +25,10 @@ class UnknownDevice(HyperHubError):
     """No device with this id exists in the space."""
 
 
+class ModelUnavailable(HyperHubError):
+    """The local LLM cannot run: llama-cpp-python or the model file is missing or unreadable."""
+
+
 class DeviceTimeout(HyperHubError):
     """A device did not answer a command within the timeout."""
 

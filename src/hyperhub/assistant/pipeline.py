@@ -26,7 +26,7 @@ from hyperhub.assistant.scan import is_cjk
 from hyperhub.space import Space
 
 ENGINES = ("auto", "matcher", "llm", "remote")
-DEFAULT_LLM_THRESHOLD = 0.5
+DEFAULT_LLM_THRESHOLD = 0.75  # on dev.jsonl: 8 of 78 LLM plans accepted, all 8 right
 MAX_TEXT = 1000  # characters; longer input is refused, not truncated
 
 
