@@ -56,6 +56,8 @@ class Clause:
     pure_props: list[str] = field(default_factory=list)  # from words that only name properties
     rest: list[str] = field(default_factory=list)  # words after an action word (its argument)
     kind_words: list[str] = field(default_factory=list)  # the type / class words used
+    here: bool = False  # "in here", "这里": the speaker's room
+    polite: bool = False  # "could you …?": a request, not a question
     classes: list[str] = field(default_factory=list)
     props: list[tuple[str, bool]] = field(default_factory=list)
     values: list[str] = field(default_factory=list)
@@ -172,7 +174,7 @@ class Matcher:
         sentence_question = bool(_QUESTION_END.search(norm))
         if sentence_question:
             for c in clauses:
-                c.question = True
+                c.question = c.question or not (c.polite and self._commandish(c))
         clauses = self._link(clauses, ctx)
         unknown: list[str] = []
         targets_seen: list[str] = []
@@ -291,6 +293,10 @@ class Matcher:
                     c.numbers.append((m[1], m[2], absolute))
                 elif kind == "all":
                     c.all = True
+                elif kind == "here":
+                    c.here = True
+                elif kind == "polite":
+                    c.polite = True
                 elif kind == "pronoun":
                     c.pronoun = True
                 elif kind == "question":
@@ -322,6 +328,19 @@ class Matcher:
             and not _QUESTION_END.search(norm)
         ):
             c.question = False
+
+    @staticmethod
+    def _commandish(c: Clause) -> bool:
+        """Whether the clause has a command's words (a verb, a value, a number, an action)."""
+        return bool(
+            c.actions
+            or c.values
+            or c.numbers
+            or c.levels
+            or c.rel
+            or c.cmp
+            or [v for v in c.verbs if v != "set"]
+        )
 
     def _link(self, clauses: list[Clause], ctx: Context) -> list[Clause]:
         """Share intents and targets between clauses (see the module doc)."""
@@ -395,6 +414,8 @@ class Matcher:
             return [devices[d] for d in named], None
         pool = list(devices.values())
         scoped = False
+        if c.here and not c.areas and speaker_area in self.space.areas:
+            c.areas = [speaker_area]  # type: ignore[list-item]
         if c.areas:
             pool = [d for d in pool if d.area in c.areas]
             scoped = True
@@ -505,7 +526,9 @@ class Matcher:
         if c.question:
             asked = [q for d in devices for q in self._ask(c, d)]
             has_ro = [q for q in asked if not self._writable(q.device, q.property)]
-            if has_ro:  # a reading beats a setting: "the temperature in the study"
+            if (
+                has_ro and "set" not in c.verbs
+            ):  # a reading beats a setting: "the temperature in the study"
                 ro_devices = {q.device for q in has_ro}
                 asked = [q for q in asked if q.device not in ro_devices or q in has_ro]
             return [], asked
@@ -540,6 +563,10 @@ class Matcher:
             main = "on" if "on" in d.properties else (d.properties[0] if d.properties else None)
             props = [main] if main else []
         props = list(dict.fromkeys(props))
+        if "set" in c.verbs:  # "what is the AC set to": the setting, not the reading
+            rw = [p for p in props if d.dtype.properties[p].writable]
+            if rw:
+                return [Question(d.id, p) for p in rw]
         ro = [p for p in props if not d.dtype.properties[p].writable]
         return [Question(d.id, p) for p in (ro or props)]
 
@@ -575,13 +602,19 @@ class Matcher:
         if polar in ("on",) or polar == "preheat":
             if numeric is None:
                 on = self._switch(c, d, hints, True, preheat=polar == "preheat")
+                if on is None and polar == "on":
+                    on = self._lock_as_door(d, True)
                 if on is not None:
                     steps.append(on)
         elif polar is not None and numeric is None:
             step = self._polar_step(c, d, hints, polar)
             if step is not None:
                 steps.append(step)
-        if numeric is not None and polar not in ("off", "close"):
+        if (
+            numeric is not None
+            and (polar != "off" or "close" in c.verbs)
+            and not (polar == "close" and not (c.levels or c.numbers))
+        ):
             steps.append(numeric)
         if steps:
             return steps
@@ -671,7 +704,8 @@ class Matcher:
                 return self._switch(c, d, hints, value)
             if polar in t.actions:
                 return Step(d.id, action=polar)
-            return self._switch(c, d, hints, value)
+            step = self._switch(c, d, hints, value)
+            return step if step is not None else self._lock_as_door(d, value)
         if polar == "off":
             if "close" in c.verbs and "close" in t.actions and not hints:
                 return Step(d.id, action="close")
@@ -680,8 +714,19 @@ class Matcher:
                 for a in ("stop", "dock", "pause"):
                     if a in t.actions:
                         return Step(d.id, action=a)
-            return step
-        return self._switch(c, d, hints, value)
+            return step if step is not None else self._lock_as_door(d, False)
+        step = self._switch(c, d, hints, value)
+        return step if step is not None else self._lock_as_door(d, value)
+
+    @staticmethod
+    def _lock_as_door(d: Device, open_it: bool) -> Step | None:
+        """Opening a lock is unlocking it ("开一下家门"); closing it, locking it."""
+        if "locked" not in d.properties or "on" in d.properties:
+            return None
+        action = "unlock" if open_it else "lock"
+        if action in d.dtype.actions:
+            return Step(d.id, action=action)
+        return Step(d.id, property="locked", value=not open_it)
 
     def _numeric(self, c: Clause, d: Device, hints: list[str], polar: str | None) -> Step | None:
         if not (c.numbers or c.levels or c.rel or c.cmp or c.small):

@@ -122,6 +122,8 @@ class Gazetteer:
             self._add_many(lex.get("no") or (), ("no",))
             self._add_many(lex.get("filler") or (), ("filler",))
             self._add_many(lex.get("injection") or (), ("inject",))
+            self._add_many(lex.get("here") or (), ("here",))
+            self._add_many(lex.get("polite") or (), ("polite",))
             for t, ws in (lex.get("types") or {}).items():
                 if t in space_types:
                     self._add_many(ws, ("type", t))
@@ -163,6 +165,10 @@ class Gazetteer:
             if area.floor and area.floor not in floors:
                 floors.append(area.floor)
                 self.add(area.floor, ("floor", area.floor))
+                if any(ch.isdigit() for ch in area.floor):  # "12" → 12楼, 12层, floor 12
+                    f = area.floor
+                    for form in (f"{f}楼", f"{f}层", f"{f}f", f"floor {f}", f"level {f}"):
+                        self.add(form, ("floor", f))
         for level, floor_names in floor_levels(floors).items():
             for lang in LANGS:
                 words = (lexicon(lang).get("floors") or {}).get(str(level)) or []
@@ -191,7 +197,8 @@ class Gazetteer:
             num_end, number = (
                 self._number(text, i) if at_word_start or not _ascii_word(ch) else (i, None)
             )
-            if number is not None and num_end >= end:
+            named = any(m[0] in ("floor", "area", "device") for m in meanings)
+            if number is not None and (num_end > end or (num_end == end and not named)):
                 out.append(Token(text[i:num_end], i, [("number", *number)]))
                 i = num_end
             elif end > i:
