@@ -36,8 +36,9 @@ def test_quick_run_reports_every_figure_and_loses_nothing() -> None:
         assert figures[part]["complete"], part
         assert figures[part]["dropped"] == 0, part
     assert figures["hub"]["written"] == 600
-    assert figures["hub"]["store_matches"]
-    assert figures["amqtt_hub"]["store_matches"]
+    assert figures["hub"]["store_matches"] and figures["hub"]["history_matches"]
+    assert figures["amqtt_hub"]["store_matches"] and figures["amqtt_hub"]["history_matches"]
+    assert figures["hub"]["store_writer"] == "process"  # SQLite on disk
     assert figures["commands"]["commands"] == 20
     assert figures["commands"]["audited"] == 20 + 20  # with the warm-up commands
     assert figures["devices"] == 20  # 2 nodes of 10 devices, all discovered

@@ -7,6 +7,7 @@ availability, without a node: each test publishes exactly the payloads it is abo
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,6 +31,7 @@ from hyperhub.fabric.broker import BrokerLimits
 from hyperhub.fabric.client import FabricClient
 from hyperhub.fabric.hubside import HubFabric
 from hyperhub.fabric.messages import (
+    EXPIRED,
     MAX_PAYLOAD,
     AckMsg,
     DiscoveryMsg,
@@ -373,11 +375,34 @@ def test_a_command_in_flight_fails_when_its_node_drops(broker, run) -> None:
                 await devices.publish(TOPICS.node_availability("home"), "offline", retain=True)
 
             await devices.subscribe(TOPICS.set("lamp"), drop)
-            with pytest.raises(DeviceUnavailable, match="its node 'home' is offline"):
+            with pytest.raises(
+                DeviceUnavailable, match=r"its node 'home' is offline.*may still run if the device"
+            ):
                 await hub.send_command("lamp", property="on", value=True, actor="test")
             assert hub.stats.timeouts == 0
 
     run(main())
+
+
+def test_an_ack_saying_the_command_came_too_late_is_a_timeout(broker, run, tmp_path) -> None:
+    """A node that gets a command after its deadline does not run it (e.g. its clock is
+    ahead of the hub's): the hub says so as a timeout."""
+    store = StateStore.open(data_dir=tmp_path)
+
+    def too_late(command: dict) -> AckMsg:
+        return AckMsg(cid=command["cid"], ok=False, error=EXPIRED, message="past its deadline")
+
+    async def main() -> None:
+        async with fabric(broker, store) as (hub, devices):
+            await join(hub, devices, "lamp", "light")
+            await answer_with(devices, "lamp", too_late)
+            with pytest.raises(DeviceTimeout, match="past its deadline"):
+                await hub.send_command("lamp", property="on", value=True, actor="test")
+            await hub.flush()
+        assert store.audit_log()[0].result == "timeout"
+
+    run(main())
+    store.close()
 
 
 def test_events_reach_subscribers(broker, run) -> None:
@@ -424,6 +449,9 @@ def test_set_message_carries_the_checked_value(broker, run) -> None:
             await hub.send_command("lamp", property="brightness", value=30.0, actor="test")
             return got
 
+    sent_after = time.time()
     got = run(main())
     assert [c["value"] for c in got] == ["#aabbcc", 30] and type(got[1]["value"]) is int
     assert all(c["ts"] == T0 and len(c["cid"]) == 16 for c in got)
+    # the deadline: wall-clock time of sending plus the hub's timeout (3 s by default)
+    assert all(c["expires"] >= sent_after + 3 for c in got)

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import signal
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,9 @@ from hyperhub_tests_fabric import until
 
 from hyperhub.devices.sim import ManualClock
 from hyperhub.errors import HyperHubError
+from hyperhub.fabric.client import FabricClient
 from hyperhub.fabric.messages import (
+    EXPIRED,
     AckMsg,
     CallMsg,
     DiscoveryMsg,
@@ -141,7 +144,11 @@ def state_where(device: str, check: Callable[[StateMsg], bool]) -> Callable[[Any
 
 
 class Wire:
-    """A TCP relay to the broker that a test can cut (the node loses the network) and mend."""
+    """A TCP relay to the broker that a test can cut (the node loses the network) and mend.
+
+    `black_hole()` and `drop_node_side()` make a half-open link instead: what the broker
+    sends is lost, and the node's side closes while the broker still thinks it is connected.
+    """
 
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
@@ -149,6 +156,8 @@ class Wire:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._node_sides: set[asyncio.StreamWriter] = set()
+        self._holes: set[asyncio.StreamWriter] = set()  # node sides that get nothing now
 
     async def __aenter__(self) -> Wire:
         self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
@@ -171,22 +180,36 @@ class Wire:
     def mend(self) -> None:
         self.up = True
 
+    def black_hole(self) -> None:
+        """From now on, what the broker sends on the open connections is lost."""
+        self._holes.update(self._node_sides)
+
+    def drop_node_side(self) -> None:
+        """Close the open connections on the node's side only (it reconnects at once)."""
+        for writer in list(self._node_sides):
+            writer.transport.abort()
+
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self.up:
             writer.transport.abort()
             return
         up_reader, up_writer = await asyncio.open_connection(*self.target)
         self._writers.update((writer, up_writer))
+        self._node_sides.add(writer)
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError, ConnectionError):
                 while data := await src.read(65536):
+                    if dst in self._holes:
+                        continue
                     dst.write(data)
                     await dst.drain()
-            dst.transport.abort()
+            if dst is not up_writer or writer not in self._holes:
+                dst.transport.abort()  # a half-open link stays open on the broker's side
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         self._writers.difference_update((writer, up_writer))
+        self._node_sides.discard(writer)
 
 
 # -- announcing ---------------------------------------------------------------------------
@@ -514,3 +537,215 @@ def test_retained_garbage_does_not_stop_a_resync(broker, run) -> None:
             return node.backend.state("lamp")
 
     assert run(main())["brightness"] == 50
+
+
+# -- commands while the link is down ------------------------------------------------------
+def went_offline(m: aiomqtt.Message) -> bool:
+    return m.topic.value == TOPICS.node_availability("home") and m.payload == b"offline"
+
+
+def ack_of(cid: str) -> Callable[[aiomqtt.Message], bool]:
+    return lambda m: m.topic.value.endswith("/ack") and parse(AckMsg, m.payload).cid == cid
+
+
+def test_commands_sent_while_the_link_is_down_run_on_reconnect_unless_expired(broker, run) -> None:
+    """The node's session is persistent: the broker keeps the commands for it while its link
+    is down (its last will has fired) and delivers them when it is back. One whose deadline
+    has passed by then is not run: it is answered `CommandExpired` and counted."""
+    login = node_login(broker)
+    hub = broker.url(broker.hub).client_kwargs()
+    filters = TOPICS.ack("lamp"), TOPICS.state("lamp"), TOPICS.node_availability("home")
+
+    async def main() -> tuple[AckMsg, AckMsg, list[StateMsg], DeviceNode]:
+        async with (
+            Wire(broker.host, broker.port) as wire,
+            Recorder(hub, *filters) as rec,
+            home_node(wire.kwargs(login), clock=ManualClock(T0)) as node,
+        ):
+            await node.wait_ready(10)
+            wire.cut()
+            await rec.wait_for(went_offline)  # the broker knows: the hub fails commands now
+            now = time.time()
+            stale = SetMsg(cid="stale", property="brightness", value=5, expires=now - 1)
+            fresh = SetMsg(cid="fresh", property="brightness", value=80, expires=now + 600)
+            await rec.publish(TOPICS.set("lamp"), dump(stale))
+            await rec.publish(TOPICS.set("lamp"), dump(fresh))
+            assert node.backend.state("lamp")["brightness"] == 50  # nothing ran yet
+            before = len(rec.got)
+            wire.mend()
+            fresh_ack = await rec.wait_for(ack_of("fresh"), 20)
+            stale_ack = await rec.wait_for(ack_of("stale"))
+            states = [
+                parse(StateMsg, m.payload)
+                for m in rec.got[before:]
+                if m.topic.value == TOPICS.state("lamp")
+            ]
+            return (
+                parse(AckMsg, stale_ack.payload),
+                parse(AckMsg, fresh_ack.payload),
+                states,
+                node,
+            )
+
+    stale, fresh, states, node = run(main(), timeout=60)
+    assert (stale.ok, stale.error) == (False, EXPIRED) and "deadline" in stale.message
+    assert fresh.ok and fresh.changes == {"on": True, "brightness": 80}
+    assert node.backend.state("lamp")["brightness"] == 80
+    assert states and all(s.state["brightness"] != 5 for s in states)
+    assert (node.stats.expired, node.stats.commands) == (1, 2)
+
+
+def test_an_expired_command_is_not_run_on_a_live_link(broker, run) -> None:
+    login = node_login(broker)
+    hub = broker.url(broker.hub).client_kwargs()
+
+    async def main() -> tuple[AckMsg, DeviceNode]:
+        async with home_node(login) as node, Recorder(hub, TOPICS.ack("lamp")) as rec:
+            await node.wait_ready(10)
+            late = CallMsg(cid="late", expires=time.time() - 5)
+            await rec.publish(TOPICS.call("lamp", "toggle"), dump(late))
+            return parse(AckMsg, (await rec.wait_for(ack_of("late"))).payload), node
+
+    ack, node = run(main())
+    assert (ack.ok, ack.error, node.stats.expired) == (False, EXPIRED, 1)
+    assert "clocks" in ack.message and node.backend.state("lamp")["on"] is False
+
+
+def test_an_answer_that_could_not_go_out_is_sent_on_reconnect(broker, run) -> None:
+    """A command handled while the link was down (it had arrived just before): its new state
+    and its ack wait for the next connection, the state first."""
+    login = node_login(broker)
+    hub = broker.url(broker.hub).client_kwargs()
+
+    async def main() -> list[aiomqtt.Message]:
+        filters = TOPICS.ack("lamp"), TOPICS.state("lamp")
+        async with (
+            Wire(broker.host, broker.port) as wire,
+            Recorder(hub, *filters) as rec,
+            home_node(wire.kwargs(login), clock=ManualClock(T0)) as node,
+        ):
+            await node.wait_ready(10)
+            wire.cut()
+            await until(lambda: not node.client.connected.is_set(), "the link to drop")
+            cmd = SetMsg(cid="c1", property="brightness", value=70, expires=time.time() + 600)
+            node._on_command(aiomqtt.Message(TOPICS.set("lamp"), dump(cmd), 1, False, 9, None))
+            assert node.backend.state("lamp")["brightness"] == 70
+            before = len(rec.got)
+            wire.mend()
+            await rec.wait_for(ack_of("c1"), 20)
+            return rec.got[before:]
+
+    got = run(main(), timeout=60)
+    ack_at = next(i for i, m in enumerate(got) if m.topic.value == TOPICS.ack("lamp"))
+    states = [parse(StateMsg, m.payload) for m in got[:ack_at] if "state" in m.topic.value]
+    assert states and states[-1].state["brightness"] == 70
+    assert parse(AckMsg, got[ack_at].payload).ok
+
+
+def test_a_command_delivered_again_is_answered_again_not_run_again(broker, run) -> None:
+    """The broker delivers a command again (MQTT DUP) when the link dropped before it had the
+    node's PUBACK; if it ran already, the node only repeats its ack."""
+    login = node_login(broker)
+    hub = broker.url(broker.hub).client_kwargs()
+
+    async def main() -> tuple[list[AckMsg], DeviceNode]:
+        async with home_node(login) as node, Recorder(hub, TOPICS.ack("lamp")) as rec:
+            await node.wait_ready(10)
+            payload = dump(CallMsg(cid="t1"))
+            first = aiomqtt.Message(TOPICS.call("lamp", "toggle"), payload, 1, False, 7, None)
+            again = aiomqtt.Message(TOPICS.call("lamp", "toggle"), payload, 1, False, 7, None)
+            again.dup = True  # type: ignore[attr-defined]
+            node._on_command(first)
+            node._on_command(again)
+            await until(lambda: len(rec.on(TOPICS.ack("lamp"))) == 2, "both acks")
+            return [parse(AckMsg, m.payload) for m in rec.on(TOPICS.ack("lamp"))], node
+
+    acks, node = run(main())
+    assert acks[0] == acks[1] and acks[0].ok
+    assert node.backend.state("lamp")["on"] is True  # toggled once
+    assert (node.stats.duplicates, node.stats.commands) == (1, 2)
+
+
+def test_a_persistent_session_gets_again_what_it_had_not_handled(broker, run) -> None:
+    """A QoS 1 message is acknowledged only once handled: if the link drops first, a client
+    with a persistent session gets it again (flagged DUP) when it is back."""
+    hub = broker.url(broker.hub).client_kwargs()
+    topic = "hyperhub/test/probe/x"
+
+    async def main() -> list[aiomqtt.Message]:
+        got: list[aiomqtt.Message] = []
+        async with Wire(broker.host, broker.port) as wire, Recorder(hub) as sender:
+
+            async def handle(message: aiomqtt.Message) -> None:
+                got.append(message)
+                if len(got) == 1:
+                    wire.cut()  # the link drops while it is being handled
+                    await asyncio.Event().wait()  # until the session ends
+
+            client = FabricClient(wire.kwargs(hub), client_id="probe", clean_session=False)
+            await client.subscribe(topic, handle)
+            async with client:
+                await client.wait_connected(10)
+                await sender.publish(topic, b"once")
+                await until(lambda: len(got) == 1, "the message")
+                await until(lambda: not client.connected.is_set(), "the link to drop")
+                wire.mend()
+                await until(lambda: len(got) == 2, "the message again", 20)
+        return got
+
+    got = run(main(), timeout=60)
+    assert [m.payload for m in got] == [b"once", b"once"]
+    assert getattr(got[1], "dup", False) and not getattr(got[0], "dup", False)
+
+
+def test_a_retained_command_is_never_run(broker, run) -> None:
+    """The hub never retains a command; one left retained (by a node, say) is stale."""
+    login = node_login(broker)
+    hub = broker.url(broker.hub).client_kwargs()
+
+    async def main() -> DeviceNode:
+        async with Recorder(hub) as rec:
+            left = dump(SetMsg(cid="old", property="brightness", value=1))
+            await rec.publish(TOPICS.set("lamp"), left, retain=True)
+        async with home_node(login) as node, Recorder(hub, TOPICS.ack("lamp")) as rec:
+            await node.wait_ready(10)
+            await until(lambda: node.stats.retained_commands == 1, "the retained command")
+            await rec.publish(
+                TOPICS.set("lamp"), dump(SetMsg(cid="new", property="on", value=True))
+            )
+            await rec.wait_for(ack_of("new"))
+            assert not [m for m in rec.got if ack_of("old")(m)]
+            return node
+
+    node = run(main())
+    assert node.backend.state("lamp")["brightness"] == 50 and node.stats.commands == 2
+
+
+def test_a_command_lost_on_a_half_open_link_runs_once_the_node_is_back(broker, run) -> None:
+    """The link dies without the broker noticing: it sends the command into the void. The
+    node reconnects (same client id, persistent session) before the broker's keepalive
+    gives up on the old connection; the broker hands the session over and sends the
+    command again (DUP), and the node runs it, once."""
+    login = node_login(broker)
+    hub = broker.url(broker.hub).client_kwargs()
+
+    async def main() -> tuple[AckMsg, DeviceNode]:
+        async with (
+            Wire(broker.host, broker.port) as wire,
+            Recorder(hub, TOPICS.ack("lamp")) as rec,
+            home_node(wire.kwargs(login), clock=ManualClock(T0)) as node,
+        ):
+            await node.wait_ready(10)
+            connections = node.stats.connections
+            wire.black_hole()
+            cmd = CallMsg(cid="blind", expires=time.time() + 600)
+            await rec.publish(TOPICS.call("lamp", "toggle"), dump(cmd))  # the broker took it
+            assert node.stats.commands == 0  # …and sent it into the void
+            wire.drop_node_side()
+            await until(lambda: node.stats.connections > connections, "a reconnection", 20)
+            ack = parse(AckMsg, (await rec.wait_for(ack_of("blind"), 20)).payload)
+            return ack, node
+
+    ack, node = run(main(), timeout=60)
+    assert ack.ok and node.backend.state("lamp")["on"] is True  # toggled, once
+    assert (node.stats.commands, node.stats.duplicates) == (1, 0)

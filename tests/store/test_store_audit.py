@@ -67,3 +67,24 @@ def test_unknown_audit_kind_is_refused(store: StateStore) -> None:
 def test_unknown_audit_result_is_refused(store: StateStore) -> None:
     with pytest.raises(StoreError, match="result"):
         store.audit("cli", "lamp", "set", {}, "maybe")  # type: ignore[arg-type]
+
+
+def test_many_audit_rows_in_one_call_read_back_in_order(store: StateStore) -> None:
+    rows = [
+        ("hub", "lamp", "set", {"property": "on", "value": True}, "ok", "on=True", 1.0),
+        ("hub", "lock", "call", {"action": "lock", "args": {}}, "timeout", "", 2.0),
+    ]
+    assert store.audit_many(rows) == 2 and store.audit_many([]) == 0
+
+    entries = store.audit_log()
+    assert [(e.device_id, e.kind, e.what, e.result, e.ts) for e in entries] == [
+        ("lock", "call", {"action": "lock", "args": {}}, "timeout", 2.0),
+        ("lamp", "set", {"property": "on", "value": True}, "ok", 1.0),
+    ]
+
+
+def test_many_audit_rows_are_all_refused_for_one_bad_row(store: StateStore) -> None:
+    good = ("hub", "lamp", "set", {}, "ok", "", 1.0)
+    with pytest.raises(StoreError, match="result"):
+        store.audit_many([good, ("hub", "lamp", "set", {}, "maybe", "", 2.0)])
+    assert store.audit_log() == []

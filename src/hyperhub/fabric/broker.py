@@ -59,12 +59,17 @@ class Broker(Protocol):
 class BrokerLimits:
     """Queue and size limits of the embedded Mosquitto (chosen in docs/fabric.md, "Broker")."""
 
-    max_queued_messages: int = 20_000  # per client; ~1 s of a full-rate flood to a slow hub
+    # per client; ~1 s of a full-rate flood to a slow hub, and the announce burst of 10 nodes
+    # of 1,000 devices (discovery + availability + state: ~30k messages) with room to spare
+    max_queued_messages: int = 50_000
     max_queued_bytes: int = 64 * 1024 * 1024  # per client; bounds memory if messages are big
     max_inflight_messages: int = 100  # QoS 1/2 messages on the wire per client
     message_size_limit: int = MAX_PAYLOAD  # a larger payload is dropped; the client stays
     max_packet_size: int = 4 * MAX_PAYLOAD  # a larger packet disconnects the client
     sys_interval: int = 5  # seconds between $SYS updates (…/publish/messages/dropped)
+    # a node's persistent session (its queued commands) is forgotten after this long offline;
+    # every command in it is past its deadline long before
+    persistent_client_expiration: str = "1h"
 
 
 def mosquitto_binary() -> str | None:
@@ -367,6 +372,7 @@ class MosquittoBroker:
             f"max_inflight_messages {lim.max_inflight_messages}",
             f"message_size_limit {lim.message_size_limit}",
             f"max_packet_size {lim.max_packet_size}",
+            f"persistent_client_expiration {lim.persistent_client_expiration}",
             "set_tcp_nodelay true",
             f"sys_interval {lim.sys_interval}",
             f"log_dest file {self.log_path}",

@@ -21,7 +21,7 @@ from hyperhub.errors import (
     UnknownDevice,
     ValueNotAllowed,
 )
-from hyperhub.fabric.messages import AckMsg, CallMsg, Malformed, SetMsg, dump
+from hyperhub.fabric.messages import EXPIRED, AckMsg, CallMsg, Malformed, SetMsg, dump
 from hyperhub.fabric.registry import DeviceRecord, Offline
 from hyperhub.fabric.topics import Topics
 
@@ -39,6 +39,7 @@ _ERRORS: dict[str, type[HyperHubError]] = {
         Malformed,
     )
 }
+_ERRORS[EXPIRED] = DeviceTimeout  # it reached the device after its deadline: not run
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,17 @@ class Checked:
     value: Any = None
     args: dict[str, Any] | None = None
 
-    def payload(self, cid: str, ts: float) -> bytes:
+    def payload(self, cid: str, ts: float, expires: float | None = None) -> bytes:
+        """The command's payload; `expires` is the wall-clock deadline after which a node
+        must not run it (it may reach the node late: queued by the broker while the node's
+        link was down)."""
         if self.property is not None:
-            return dump(SetMsg(cid=cid, property=self.property, value=self.value, ts=ts))
-        return dump(CallMsg(cid=cid, args=self.args or {}, ts=ts))
+            msg: SetMsg | CallMsg = SetMsg(
+                cid=cid, property=self.property, value=self.value, ts=ts, expires=expires
+            )
+        else:
+            msg = CallMsg(cid=cid, args=self.args or {}, ts=ts, expires=expires)
+        return dump(msg)
 
 
 def check_command(topics: Topics, record: DeviceRecord, cmd: Command, confirm: bool) -> Checked:
@@ -116,6 +124,12 @@ def unavailable(device: str, offline: Offline | None) -> DeviceUnavailable:
     if offline.since is not None:
         since = " since " + time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(offline.since))
     return DeviceUnavailable(f"device {device} is offline{since}: {offline.reason}")
+
+
+def may_still_run(expires: float) -> str:
+    """The end of the message for a command given up on before its ack: it may still run."""
+    deadline = time.strftime("%H:%M:%S", time.localtime(expires))
+    return f"; it may still run if the device gets it by {deadline} (its deadline)"
 
 
 def ack_error(device: str, ack: AckMsg) -> HyperHubError:

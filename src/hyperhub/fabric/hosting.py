@@ -7,6 +7,7 @@ speaks the fabric itself — describes and commands devices the same way.
 from __future__ import annotations
 
 import logging
+import time
 from functools import lru_cache
 from typing import Literal
 
@@ -42,19 +43,59 @@ def discovery_of(device: Device, node: str) -> DiscoveryMsg:
     )
 
 
+class CommandExpired(HyperHubError):
+    """A command that reached the device after its deadline (`expires`): it was not run."""
+
+    def __init__(self, message: str, cid: str) -> None:
+        super().__init__(message)
+        self.cid = cid
+
+
+def parse_command(kind: Literal["set", "call"], payload: bytes | bytearray) -> SetMsg | CallMsg:
+    """The command in a `set` or `call` payload; `Malformed` if it is not one."""
+    cmd: SetMsg | CallMsg = parse(SetMsg if kind == "set" else CallMsg, payload)
+    return cmd
+
+
 def run_command(
     backend: DeviceBackend,
     device: Device,
     kind: Literal["set", "call"],
     action: str | None,
     payload: bytes | bytearray,
+    *,
+    now: float | None = None,
 ) -> AckMsg:
     """Parse, check against the spec and apply one command; the ack says how it went.
 
     Raises `Malformed` when the payload is not a command at all (the caller answers only
-    if it can still read a correlation id).
+    if it can still read a correlation id), and `CommandExpired` as `apply_command` does.
     """
-    cmd: SetMsg | CallMsg = parse(SetMsg if kind == "set" else CallMsg, payload)
+    return apply_command(backend, device, parse_command(kind, payload), action, now=now)
+
+
+def apply_command(
+    backend: DeviceBackend,
+    device: Device,
+    cmd: SetMsg | CallMsg,
+    action: str | None,
+    *,
+    now: float | None = None,
+) -> AckMsg:
+    """Check a parsed command against the spec and apply it; the ack says how it went.
+
+    Raises `CommandExpired` — nothing is run — when `now` (wall-clock UNIX time) is past
+    the command's `expires`.
+    """
+    if now is not None and cmd.expires is not None and now > cmd.expires:
+        what = f"set {cmd.property}" if isinstance(cmd, SetMsg) else f"call {action}"
+        deadline = time.strftime("%H:%M:%S", time.localtime(cmd.expires))
+        raise CommandExpired(
+            f"command {cmd.cid} ({what}) reached {device.id} {now - cmd.expires:.1f} s after "
+            f"its deadline ({deadline}) and was not run; on a live link this means the clocks "
+            "of hub and node disagree",
+            cmd.cid,
+        )
     try:
         if isinstance(cmd, SetMsg):
             changes = _write(backend, device, cmd)
@@ -64,7 +105,9 @@ def run_command(
             changes = backend.call(device.id, action, args)
     except Exception as exc:  # an adapter's own error is still an answer, not a crash
         if not isinstance(exc, HyperHubError):
-            log.exception("%s on %s failed", kind, device.id)
+            log.exception(
+                "%s on %s failed", "set" if isinstance(cmd, SetMsg) else "call", device.id
+            )
         return AckMsg(cid=cmd.cid, ok=False, error=type(exc).__name__, message=str(exc))
     return AckMsg(cid=cmd.cid, ok=True, changes=changes)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from dataclasses import fields
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -29,10 +30,11 @@ from hyperhub.fabric.commands import (
     ack_error,
     check_command,
     describe,
+    may_still_run,
     unavailable,
 )
 from hyperhub.fabric.feed import Change, Event, Subscription
-from hyperhub.fabric.ingest import HubStats, Ingest
+from hyperhub.fabric.ingest import HubStats, Ingest, tune_gc
 from hyperhub.fabric.messages import AckMsg, Malformed, parse
 from hyperhub.fabric.ratelimit import WarnEvery
 from hyperhub.fabric.registry import DeviceRecord, DeviceRegistry
@@ -41,6 +43,7 @@ from hyperhub.fabric.topics import Topics
 from hyperhub.space import Space
 from hyperhub.spec import TypeRegistry
 from hyperhub.store import StateStore
+from hyperhub.store.state_store import AuditRow
 
 log = logging.getLogger("hyperhub.fabric.hub")
 
@@ -70,7 +73,12 @@ class HubFabric:
         self.known_space = known_space  # tells "not joined yet" from "no such device"
         self.registry = DeviceRegistry()
         self._counts = HubStats()
-        self._waiting: dict[str, tuple[str, asyncio.Future[AckMsg]]] = {}  # cid → (device, ack)
+        # cid → (device, ack, deadline) of the commands waiting for their ack
+        self._waiting: dict[str, tuple[str, asyncio.Future[AckMsg], float]] = {}
+        self._cid_prefix = secrets.token_hex(4)  # cids: this and a counter (16 hex digits)
+        self._cids = 0
+        self._audits: list[AuditRow] = []  # audit rows not handed to the store writer yet
+        self._audit_at: asyncio.TimerHandle | None = None
         self._writer = BatchWriter(store) if store is not None else None
         self._ingest = Ingest(
             self.topics,
@@ -97,6 +105,12 @@ class HubFabric:
             snap.written, snap.write_dropped = self._writer.written, self._writer.dropped
         return snap
 
+    @property
+    def store_writer(self) -> Literal["process", "thread"] | None:
+        """Where state is written into the store (`store_writer.BatchWriter`); None without
+        a store."""
+        return None if self._writer is None else self._writer.mode
+
     def changes(self, maxsize: int = 1000) -> Subscription[Change]:
         """Subscribe to state changes (device, changed properties, ts); close when done."""
         return self._ingest.changes.subscribe(maxsize)
@@ -118,6 +132,7 @@ class HubFabric:
 
     async def start(self) -> None:
         """Register the subscriptions and start connecting (in the background, retrying)."""
+        tune_gc()  # for floods of state messages (see `ingest.tune_gc`)
         for topic_filter, handler in self._ingest.handlers():
             await self.client.subscribe(topic_filter, handler)
         await self.client.subscribe(self.topics.all_acks(), self._on_ack)
@@ -131,6 +146,7 @@ class HubFabric:
 
     async def flush(self, timeout: float = 10.0) -> None:
         """Wait until every state update and audit row so far is in the store."""
+        self._submit_audits()
         if self._writer is not None:
             await self._writer.flush(timeout)
 
@@ -138,6 +154,7 @@ class HubFabric:
         """Disconnect, fail commands still waiting, and write what is pending to the store."""
         await self.client.close()
         self._fail_all("the hub is shutting down")
+        self._submit_audits()
         if self._writer is not None:
             await self._writer.close()
 
@@ -191,13 +208,20 @@ class HubFabric:
         )
 
     async def _exchange(self, device: str, checked: Checked, cmd: Command) -> AckMsg:
-        cid = secrets.token_hex(8)
+        """Publish the command and wait for its ack (not for the broker's PUBACK: the ack
+        says more, and a lost connection fails every waiting command at once)."""
+        self._cids += 1
+        cid = f"{self._cid_prefix}{self._cids:08x}"
         waiter: asyncio.Future[AckMsg] = asyncio.get_running_loop().create_future()
-        self._waiting[cid] = (device, waiter)
+        # the deadline is wall-clock time, whatever `self.clock` is: the node compares it
+        # with its own wall clock (so hub and node clocks must agree, e.g. both on NTP)
+        expires = time.time() + self.command_timeout
+        self._waiting[cid] = (device, waiter, expires)
         self._counts.commands += 1
         try:
             async with asyncio.timeout(self.command_timeout):
-                await self.client.publish(checked.topic, checked.payload(cid, self.clock.now()))
+                payload = checked.payload(cid, self.clock.now(), round(expires, 3))
+                self.client.send(checked.topic, payload)
                 return await waiter
         except TimeoutError:
             self._counts.timeouts += 1
@@ -215,13 +239,26 @@ class HubFabric:
         result: Literal["ok", "error", "timeout"],
         message: object,
     ) -> None:
-        """Queue one audit row (written on the store thread; `flush` waits for it)."""
+        """Queue one audit row: the rows of one writer interval go to the store in one
+        transaction (a transaction per command cost more than the command); `flush` and
+        `close` hand over what is queued first."""
         if self._writer is None or self.store is None:
             return
         kind = "set" if cmd.action is None else "call"
-        what = f"audit a command to {cmd.device}"
-        args = (actor, cmd.device, kind, cmd.what(), result, str(message), self.clock.now())
-        self._writer.submit(what, self.store.audit, *args)
+        row = (actor, cmd.device, kind, cmd.what(), result, str(message), self.clock.now())
+        self._audits.append(row)
+        if self._audit_at is None:
+            loop = asyncio.get_running_loop()
+            self._audit_at = loop.call_later(self._writer.interval, self._submit_audits)
+
+    def _submit_audits(self) -> None:
+        """Hand the queued audit rows to the store writer."""
+        if self._audit_at is not None:
+            self._audit_at.cancel()
+            self._audit_at = None
+        rows, self._audits = self._audits, []
+        if rows and self._writer is not None and self.store is not None:
+            self._writer.submit(f"write {len(rows)} audit rows", self.store.audit_many, rows)
 
     def _on_ack(self, message: aiomqtt.Message) -> None:
         parsed = self._ingest.topic(message, "ack")
@@ -231,22 +268,26 @@ class HubFabric:
             ack: AckMsg = parse(AckMsg, message.payload)
         except Malformed as exc:
             return self._ingest.malformed("ack", message.topic.value, exc)
-        device, waiter = self._waiting.get(ack.cid, (None, None))
-        if waiter is not None and device == parsed.device and not waiter.done():
+        waiting = self._waiting.get(ack.cid)
+        if waiting is not None and waiting[0] == parsed.device and not waiting[1].done():
             self._counts.acks += 1
-            waiter.set_result(ack)
+            waiting[1].set_result(ack)
 
     def _fail_waiting(self, device: str) -> None:
-        """Commands waiting on a device that just went offline fail now, not at the timeout."""
+        """Commands waiting on a device that just went offline fail now, not at the timeout
+        (saying that the command may still run: the broker keeps it for the node)."""
         gone = self.registry.offline(device)
-        for target, waiter in self._waiting.values():
+        for target, waiter, expires in self._waiting.values():
             if target == device and gone is not None and not waiter.done():
-                waiter.set_exception(unavailable(device, gone))
+                error = unavailable(device, gone)
+                waiter.set_exception(type(error)(f"{error}{may_still_run(expires)}"))
 
     def _lost_broker(self) -> None:
         self._fail_all(f"lost the broker at {self.client.where} before the ack")
 
     def _fail_all(self, why: str) -> None:
-        for device, waiter in self._waiting.values():
+        for device, waiter, expires in self._waiting.values():
             if not waiter.done():
-                waiter.set_exception(FabricDisconnected(f"command to {device}: {why}"))
+                waiter.set_exception(
+                    FabricDisconnected(f"command to {device}: {why}{may_still_run(expires)}")
+                )

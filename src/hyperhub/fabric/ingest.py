@@ -8,17 +8,20 @@ Handlers are plain functions: they never block the reader, and never raise.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
+from pydantic_core import from_json
 
 from hyperhub.devices.sim import Clock
 from hyperhub.errors import HyperHubError, SpecError
 from hyperhub.fabric.feed import Change, Event, Feed
 from hyperhub.fabric.messages import (
+    MAX_PAYLOAD,
     ONLINE,
     DiscoveryMsg,
     EventMsg,
@@ -33,11 +36,31 @@ from hyperhub.fabric.routes import Handler
 from hyperhub.fabric.store_writer import BatchWriter
 from hyperhub.fabric.topics import Kind, Parsed, Topics, parse_topic
 from hyperhub.spec import DeviceType, TypeRegistry, parse_type
-from hyperhub.store import StateUpdate
+from hyperhub.spec.model import PropertySpec
 
 log = logging.getLogger("hyperhub.fabric.hub")
 _MISSING = object()
+_INF = float("inf")
 _TOPIC_CACHE = 200_000  # state topics whose device id is remembered (bounded)
+_SPEC_CACHE = 200_000  # devices whose property specs are remembered (bounded)
+GC_THRESHOLD = 20_000  # allocations between collections of the GC's youngest generation
+_PropSpecs = dict[str, tuple[PropertySpec, str]]  # property → its spec, "device.property"
+_Specs = tuple[DeviceRecord, _PropSpecs]  # a device's record and the properties it exposes
+
+
+def tune_gc() -> None:
+    """Let the youngest GC generation take `GC_THRESHOLD` allocations (Python's default: 700)
+    before a collection.
+
+    A flood of small messages otherwise spends about a tenth of the hub's time in the cyclic
+    collector: pending updates live just long enough to be promoted and scanned again and
+    again. Only reference cycles need the collector (the rest is freed at once), so the cost
+    is a little more memory held by cycles between collections. A threshold set higher (or
+    0, automatic collection off) is left as it is.
+    """
+    first, second, third = gc.get_threshold()
+    if 0 < first < GC_THRESHOLD:
+        gc.set_threshold(GC_THRESHOLD, second, third)
 
 
 @dataclass
@@ -83,6 +106,7 @@ class Ingest:
         self.changes: Feed[Change] = Feed()
         self.events: Feed[Event] = Feed()
         self._state_topics: dict[str, str] = {}  # topic → device, saves parsing each time
+        self._specs: dict[str, _Specs] = {}  # device → its record and the specs it exposes
 
     def handlers(self) -> list[tuple[str, Handler]]:
         """Topic filters and their handlers; discovery first, so states find their devices."""
@@ -176,6 +200,7 @@ class Ingest:
     # -- state and events -------------------------------------------------------------------
 
     def on_state(self, message: aiomqtt.Message) -> None:
+        """The hot path: one call per state message (kept lean, measured by the benchmark)."""
         self.stats.received += 1
         topic = message.topic.value
         device = self._state_topics.get(topic)
@@ -192,46 +217,68 @@ class Ingest:
             self.stats.unknown_device += 1
             self.warn("unknown", "dropping state of %s, which has not joined", device)
             return
-        try:
-            msg: StateMsg = parse(StateMsg, message.payload)
-        except Malformed as exc:
-            return self.malformed("state", message.topic.value, exc)
-        if record.ts is not None and msg.ts < record.ts:
+        payload = message.payload
+        plain = read_state(payload) if len(payload) <= MAX_PAYLOAD else None
+        if plain is not None:
+            ts, values = plain
+        else:  # pydantic decides (it takes a little more, e.g. "ts": "5"), or says what is wrong
+            try:
+                msg: StateMsg = parse(StateMsg, payload)
+            except Malformed as exc:
+                return self.malformed("state", topic, exc)
+            ts, values = msg.ts, msg.state
+        if record.ts is not None and ts < record.ts:
             self.stats.stale += 1
             return
-        valid = self._valid(record, msg.state)
-        changed = {k: v for k, v in valid.items() if _differs(record.state, k, v)}
+        specs = self._specs.get(device)
+        if specs is None or specs[0] is not record:  # new, or joined again
+            specs = self._specs_of(record)
+        changed = self._changes(record, specs[1], values)
         first = record.ts is None
-        record.ts = msg.ts
+        record.ts = ts
         if not changed:
             return
-        record.state = {**record.state, **valid}  # a new dict: the store gets this one as is
+        state = record.state = {**record.state, **changed}  # a new dict: the store keeps it
         if self.writer is not None:
-            self.writer.add(StateUpdate(device, record.state, None if first else changed, msg.ts))
+            self.writer.add((device, state, None if first else changed, ts))
         if self.changes:
-            self.changes.publish(Change(device, changed, msg.ts))
+            self.changes.publish(Change(device, changed, ts))
 
-    def _valid(self, record: DeviceRecord, state: dict[str, Any]) -> dict[str, Any]:
-        """The values of `state` that fit the device's spec, normalised; the rest counted.
+    def _changes(
+        self, record: DeviceRecord, specs: _PropSpecs, state: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The values of `state` that fit the device's spec (normalised) and differ from what
+        it has; values that do not fit are counted.
 
         A value equal to the one the device has, and of the same type, passed these checks
-        before (that one was normalised by them): it is taken as it is.
+        before (that one was normalised by them): it is taken as it is, i.e. unchanged.
         """
-        valid: dict[str, Any] = {}
+        changed: dict[str, Any] = {}
         known = record.state
         for prop, value in state.items():
             old = known.get(prop, _MISSING)
             if old is not _MISSING and type(old) is type(value) and old == value:
-                valid[prop] = old
                 continue
             try:
-                if prop not in record.properties:
+                checked = specs.get(prop)
+                if checked is None:
                     raise SpecError(f"device {record.id} does not expose {prop!r}")
-                valid[prop] = record.dtype.check_write(prop, value, record.id, allow_readonly=True)
+                norm = checked[0].check(value, checked[1])
             except HyperHubError as exc:
                 self.stats.invalid_values += 1
                 self.warn("invalid", "dropping a value in state of %s: %s", record.id, exc)
-        return valid
+                continue
+            if old is _MISSING or old != norm:  # values are normalised by the spec
+                changed[prop] = norm
+        return changed
+
+    def _specs_of(self, record: DeviceRecord) -> _Specs:
+        """The specs of the properties a device exposes, with their names for messages."""
+        specs = {p: (record.dtype.properties[p], f"{record.id}.{p}") for p in record.properties}
+        if len(self._specs) >= _SPEC_CACHE:
+            self._specs.clear()
+        found = self._specs[record.id] = (record, specs)
+        return found
 
     def on_event(self, message: aiomqtt.Message) -> None:
         parsed = self.topic(message, "event")
@@ -252,5 +299,16 @@ class Ingest:
         self.events.publish(Event(parsed.device, parsed.name, dict(msg.args), msg.ts))
 
 
-def _differs(state: dict[str, Any], prop: str, value: Any) -> bool:
-    return prop not in state or state[prop] != value  # values are normalised by the spec
+def read_state(payload: bytes | bytearray | str) -> tuple[float, dict[str, Any]] | None:
+    """`ts` and `state` of a plain state payload, as `StateMsg` would give them, at a third of
+    its cost (no model is built); None for anything else (not JSON, other keys, a `ts` that
+    is not a finite number >= 0…), which then goes to `StateMsg` as it always did."""
+    try:
+        data = from_json(payload)
+    except ValueError:
+        return None
+    if type(data) is dict and len(data) == 2:
+        ts, state = data.get("ts"), data.get("state")
+        if type(state) is dict and (type(ts) is float or type(ts) is int) and 0 <= ts < _INF:
+            return float(ts), state
+    return None

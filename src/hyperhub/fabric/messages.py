@@ -17,6 +17,7 @@ from hyperhub.spec import DeviceType
 
 MAX_PAYLOAD = 256 * 1024  # bytes; the embedded broker refuses larger messages too
 ONLINE, OFFLINE = "online", "offline"
+EXPIRED = "CommandExpired"  # the error of an ack for a command that arrived after its deadline
 CID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 CID = Field(min_length=1, max_length=64, pattern=CID_PATTERN)
 
@@ -41,12 +42,14 @@ class SetMsg(_Msg):
     property: str = Field(min_length=1, max_length=64)
     value: Any = None
     ts: float | None = None  # when the command was issued (queued commands keep their time)
+    expires: float | None = None  # UNIX time (wall clock) after which it must not run
 
 
 class CallMsg(_Msg):
     cid: str = CID
     args: dict[str, Any] = Field(default_factory=dict)
     ts: float | None = None
+    expires: float | None = None
 
 
 class AckMsg(_Msg):

@@ -3,11 +3,40 @@
 On every (re)connection the node announces itself — node availability online (retained;
 its last will says offline), then per device a retained discovery message, availability and
 state — and listens for its devices' `set` / `call` commands. Commands are parsed strictly,
-checked against the spec, applied to the backend and answered on `ack` (after the new
-retained state). Between commands the backend ticks; changed states and events go out.
+checked against the spec, applied to the backend and answered on `ack`: the new retained
+state and then the ack are queued on the connection together and leave in one segment; the
+ack does not wait for the state's PUBACK, because the broker forwards one client's messages
+(of one QoS) in order, so the hub has the state when it reads the ack. Between commands the
+backend ticks; changed states and events go out.
 
-While the broker is unreachable the node keeps simulating: it keeps each device's latest
-state and up to `max_queued_events` events (the oldest are dropped beyond that, counted).
+While the broker is unreachable, what is kept, where, and for how long:
+
+- on the node, each device's latest state (sent on reconnect, see the resync below) and up
+  to `max_queued_events` events (the oldest are dropped beyond that, counted in
+  `stats.dropped_events`);
+- on the node, the acks it could not send (the link dropped before the broker had them), up
+  to `max_queued_acks`, each until its command's deadline (`expires`; `ACK_KEEP_S` = 60 s for
+  a command without one): sent on reconnect after the states; past that they are dropped
+  and counted (`stats.dropped_acks`), since nobody waits for them any more;
+- on the broker, the commands for the node's devices: the node connects with a stable client
+  id and a persistent session (`clean_session=False`) and subscribes to its commands at
+  QoS 1, so a command published while its link is down — before the hub knows, i.e. before
+  the node's last will fires; after that the hub fails commands at once and publishes
+  nothing — is kept by the broker and delivered when the node is back. Mosquitto keeps it
+  in memory (up to its per-client queue limit, until it restarts); the deadline bounds how
+  long it stays worth running.
+
+Every command carries a deadline (`expires`, wall-clock UNIX time: the hub's send time plus
+its command timeout). A command that reaches the node after its deadline is not run: it is
+answered `CommandExpired`, logged (one warning per period) and counted (`stats.expired`). So
+a queued command runs only while the hub may still be waiting for its ack — never an hour
+later. The node compares the deadline with its own wall clock: hub and node clocks must
+agree (NTP); a node whose clock runs ahead refuses commands, visibly, with that error.
+
+A command is acknowledged to the broker (PUBACK) only once it has been handled, so one that
+arrived just before the link dropped is delivered again (MQTT DUP); the node remembers the
+acks of its last 1,000 commands and answers such a repeat with the same ack, without running
+it again. A command found *retained* on the broker is never run (the hub never retains one).
 
 Resync on reconnect, last writer wins by timestamp:
   The node remembers when each device's state last changed here (0 for a device untouched
@@ -24,9 +53,12 @@ Resync on reconnect, last writer wins by timestamp:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import functools
 import logging
 import re
+import time
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -34,11 +66,12 @@ from typing import Any, Self
 import aiomqtt
 
 from hyperhub.devices.sim import Clock, SimEvent, Simulator, SystemClock
-from hyperhub.errors import HyperHubError
+from hyperhub.errors import FabricDisconnected, HyperHubError
 from hyperhub.fabric.backend import DeviceBackend
 from hyperhub.fabric.client import FabricClient, LastWill, Outgoing
-from hyperhub.fabric.hosting import discovery_of, run_command
+from hyperhub.fabric.hosting import CommandExpired, apply_command, discovery_of, parse_command
 from hyperhub.fabric.messages import (
+    EXPIRED,
     OFFLINE,
     ONLINE,
     AckMsg,
@@ -56,6 +89,8 @@ from hyperhub.space import Device, Space
 
 log = logging.getLogger("hyperhub.fabric.node")
 _NAME = re.compile(r"^[a-z0-9_]+$")
+ACK_KEEP_S = 60.0  # how long an ack of a command without a deadline is kept while offline
+_ANSWERED = 1000  # acks remembered, for commands the broker delivers twice (MQTT DUP)
 
 
 @dataclass(frozen=True)
@@ -66,6 +101,10 @@ class NodeStats:
     dropped_events: int  # events dropped while the queue was full (offline)
     adopted: int  # devices that took a newer retained state at a resync
     connections: int
+    expired: int = 0  # commands that arrived after their deadline: not run
+    duplicates: int = 0  # commands delivered again (MQTT DUP) after they had run: not run again
+    dropped_acks: int = 0  # acks not sent: past their deadline, or the queue was full
+    retained_commands: int = 0  # commands found retained on the broker: stale, not run
 
 
 class DeviceNode:
@@ -84,6 +123,7 @@ class DeviceNode:
         slug: str | None = None,
         keepalive: int = 10,
         max_queued_events: int = 1000,
+        max_queued_acks: int = 1000,
         resync_timeout: float = 2.0,
     ) -> None:
         if not _NAME.match(name):
@@ -101,15 +141,24 @@ class DeviceNode:
             {d: self.backend.state(d) for d in self.devices}, max_queued_events
         )
         self._commands = self._malformed = self._adopted = 0
+        self._expired = self._duplicates = self._dropped_acks = self._stale = 0
+        # acks that could not be sent (no connection): (device, ack, send until), oldest first
+        self._acks: collections.deque[tuple[str, AckMsg, float]] = collections.deque()
+        self.max_queued_acks = max_queued_acks
+        self._answered: collections.OrderedDict[str, tuple[str, AckMsg, float]] = (
+            collections.OrderedDict()
+        )  # cid → what was answered (device, ack, send until), the latest `_ANSWERED`
         self._wake = asyncio.Event()
-        self._publishing = asyncio.Lock()  # one writer of retained state at a time: no reordering
         self._tasks: list[asyncio.Task[None]] = []
         self._warn = WarnEvery(log)
         self.client = FabricClient(
             client_kwargs,
+            # one stable id and a persistent session: the broker keeps our command
+            # subscriptions, and the commands for them, while the link is down
             client_id=f"hyperhub-node-{self.topics.space}-{name}",
             will=LastWill(self.topics.node_availability(name), OFFLINE, retain=True),
             keepalive=keepalive,
+            clean_session=False,
         )
         self.client.on_connect(self._announce)
         self.client.on_disconnect(self.ready.clear)
@@ -123,6 +172,10 @@ class DeviceNode:
             self.memory.dropped,
             self._adopted,
             self.client.connections,
+            self._expired,
+            self._duplicates,
+            self._dropped_acks,
+            self._stale,
         )
 
     def changed_at(self, device_id: str) -> float:
@@ -214,13 +267,51 @@ class DeviceNode:
             await self._flush()
 
     async def _flush(self) -> None:
-        async with self._publishing:
-            devices, events = self.memory.take()
-            out = [self._state_msg(d) for d in devices] + [self._event_msg(e) for e in events]
-            try:
-                await self.client.publish_many(out)
-            except HyperHubError:  # lost the broker: keep all of it for the next connection
-                self.memory.put_back(devices, events)
+        """Send what is waiting — states, then acks, then events — and keep what the broker
+        did not take for the next connection.
+
+        Everything is queued on the connection at once (no await in between), so no other
+        state of these devices can come between; the broker's PUBACKs come after.
+        """
+        devices, events = self.memory.take()
+        acks = self._take_acks()
+        out = [self._state_msg(d) for d in devices]
+        out += [Outgoing(self.topics.ack(d), dump(ack)) for d, ack, _ in acks]
+        out += [self._event_msg(e) for e in events]
+        sent: list[asyncio.Future[None]] = []
+        with contextlib.suppress(FabricDisconnected):
+            for message in out:
+                sent.append(self.client.send(message.topic, message.payload, retain=message.retain))
+        if sent:
+            await asyncio.wait(sent)  # each ends: the broker has it, or the connection dropped
+
+        def failed(i: int) -> bool:
+            return i >= len(sent) or sent[i].exception() is not None
+
+        n, k = len(devices), len(acks)
+        lost_devices = [d for i, d in enumerate(devices) if failed(i)]
+        lost_events = [e for i, e in enumerate(events) if failed(n + k + i)]
+        if lost_devices or lost_events:
+            self.memory.put_back(lost_devices, lost_events)
+        for i, ack in enumerate(acks):
+            if failed(n + i):
+                self._queue_ack(*ack)
+
+    def _take_acks(self) -> list[tuple[str, AckMsg, float]]:
+        """The queued acks still worth sending (the others are dropped and counted)."""
+        now = time.time()
+        acks = [a for a in self._acks if a[2] >= now]
+        self._dropped_acks += len(self._acks) - len(acks)
+        self._acks.clear()
+        return acks
+
+    def _queue_ack(self, device_id: str, ack: AckMsg, until: float) -> None:
+        """Keep an ack that did not go out for the next connection, until `until`."""
+        if len(self._acks) >= self.max_queued_acks:
+            self._acks.popleft()
+            self._dropped_acks += 1
+        self._acks.append((device_id, ack, until))
+        self._wake.set()
 
     # -- (re)connection ---------------------------------------------------------------------
 
@@ -291,7 +382,9 @@ class DeviceNode:
 
     # -- commands ---------------------------------------------------------------------------
 
-    async def _on_command(self, message: aiomqtt.Message) -> None:
+    def _on_command(self, message: aiomqtt.Message) -> None:
+        """Run one command and answer it: the new state, then the ack, queued on the
+        connection together (no waiting for the broker in between, see `_answer`)."""
         topic = message.topic.value
         parsed = parse_topic(self.topics, topic)
         if parsed is None or parsed.device not in self.devices:
@@ -300,32 +393,76 @@ class DeviceNode:
             return
         self._commands += 1
         device_id = parsed.device
+        if message.retain:  # the hub never retains a command: a retained one is stale
+            self._stale += 1
+            self._warn("retained", "node %s: ignoring a retained command on %s", self.name, topic)
+            return
         try:
-            ack = run_command(
-                self.backend, self.devices[device_id], parsed.kind, parsed.name, message.payload
-            )
+            cmd = parse_command(parsed.kind, message.payload)
         except Malformed as exc:
             self._malformed += 1
             self._warn("command", "node %s: malformed command on %s: %s", self.name, topic, exc)
             cid = peek_cid(message.payload)
             if cid is not None:
                 ack = AckMsg(cid=cid, ok=False, error="Malformed", message=str(exc))
-                await self._answer(device_id, ack, with_state=False)
+                self._answer(device_id, ack, with_state=False)
+            return
+        if getattr(message, "dup", False) and self._answer_again(cmd.cid):
+            return
+        try:
+            ack = apply_command(
+                self.backend, self.devices[device_id], cmd, parsed.name, now=time.time()
+            )
+        except CommandExpired as exc:
+            self._expired += 1
+            self._warn("expired", "node %s: dropped a command on %s: %s", self.name, topic, exc)
+            ack = AckMsg(cid=exc.cid, ok=False, error=EXPIRED, message=str(exc))
+            self._answer(device_id, ack, with_state=False)
             return
         self.memory.note(device_id, self.backend.state(device_id), self.clock.now())
         with_state = device_id in self.memory.dirty
         self.memory.dirty.discard(device_id)  # it goes out right here, before the ack
-        await self._answer(device_id, ack, with_state)
+        self._answer(device_id, ack, with_state, cmd.expires)
 
-    async def _answer(self, device_id: str, ack: AckMsg, with_state: bool) -> None:
-        """Publish the new state (if any) and then the ack, so the hub sees them in order."""
-        out = [self._state_msg(device_id)] if with_state else []
-        out.append(Outgoing(self.topics.ack(device_id), dump(ack)))
-        async with self._publishing:
-            try:
-                await self.client.publish_many(out)
-            except HyperHubError as exc:
-                log.info("node %s: could not answer on %s: %s", self.name, device_id, exc)
-                if with_state:
-                    self.memory.dirty.add(device_id)
-                    self._wake.set()
+    def _answer_again(self, cid: str) -> bool:
+        """A command the broker delivers again (the link dropped before it had our PUBACK):
+        if it ran already, send its ack again instead of running it twice."""
+        answered = self._answered.get(cid)
+        if answered is None:
+            return False
+        self._duplicates += 1
+        self._answer(*answered[:2], with_state=False, until=answered[2])
+        return True
+
+    def _answer(
+        self, device_id: str, ack: AckMsg, with_state: bool, until: float | None = None
+    ) -> None:
+        """Queue the new state (if any) and then the ack on the connection.
+
+        The ack does not wait for the broker's PUBACK of the state: both go out on one
+        connection, the state first, and the broker forwards them to the hub in that order
+        (one publisher, one QoS: see `client`), so the hub has the state when it reads the
+        ack. If the connection is gone, the state is published again on the next one (it
+        stays dirty) and the ack is queued until `until` (the command's deadline).
+        """
+        until = time.time() + ACK_KEEP_S if until is None else until
+        self._answered[ack.cid] = (device_id, ack, until)
+        if len(self._answered) > _ANSWERED:
+            self._answered.popitem(last=False)
+        send = self.client.send
+        try:
+            if with_state:
+                state = self._state_msg(device_id)
+                lost = functools.partial(self._state_lost, device_id)
+                send(state.topic, state.payload, retain=True, on_lost=lost)
+        except FabricDisconnected:
+            self._state_lost(device_id)
+        try:
+            lost = functools.partial(self._queue_ack, device_id, ack, until)
+            send(self.topics.ack(device_id), dump(ack), on_lost=lost)
+        except FabricDisconnected:
+            self._queue_ack(device_id, ack, until)
+
+    def _state_lost(self, device_id: str) -> None:
+        self.memory.dirty.add(device_id)  # published again on the next connection
+        self._wake.set()

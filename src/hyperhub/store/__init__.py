@@ -5,7 +5,7 @@ with StateStore.open(data_dir=Path("/var/lib/hyperhub")) as store:
     store.history("living_room_light", "brightness", since=time.time() - 86400)
 """
 
-from hyperhub.store.records import AuditEntry, HistoryPoint, StateUpdate
+from hyperhub.store.records import AuditEntry, HistoryPoint, StateRow, StateUpdate
 from hyperhub.store.state_store import StateStore
 
-__all__ = ["AuditEntry", "HistoryPoint", "StateStore", "StateUpdate"]
+__all__ = ["AuditEntry", "HistoryPoint", "StateRow", "StateStore", "StateUpdate"]

@@ -16,6 +16,11 @@ class StateUpdate(NamedTuple):
     ts: float | None = None
 
 
+StateRow = tuple[str, dict[str, Any], dict[str, Any] | None, float | None]
+"""A `StateUpdate`'s fields as a plain tuple: what `write_states` takes, either way (a plain
+tuple is cheaper to build and to pickle)."""
+
+
 class HistoryPoint(NamedTuple):
     """A value at a time. Downsampled numbers: `ts` is the bucket start, `value` the average."""
 

@@ -24,11 +24,21 @@ from hyperhub.store import engine as engines
 from hyperhub.store.bulk import UPSERT_INSERTS, Row, upsert_many
 from hyperhub.store.history import query_history
 from hyperhub.store.migrate import upgrade
-from hyperhub.store.records import AuditEntry, HistoryPoint, StateUpdate, dumps, encode_value, loads
+from hyperhub.store.records import (
+    AuditEntry,
+    HistoryPoint,
+    StateRow,
+    StateUpdate,
+    dumps,
+    encode_value,
+    loads,
+)
 from hyperhub.store.schema import audit, current_state, history, meta, series
 
 AUDIT_KINDS = ("set", "call")
 AUDIT_RESULTS = ("ok", "error", "timeout")
+# one row of `audit_many`: actor, device, kind, what, result, message, ts
+AuditRow = tuple[str, str, str, dict[str, Any], str, str, float | None]
 _IN_CHUNK = 500  # values per IN (...) list, well under every database's parameter limit
 _HISTORY_COLUMNS = ("series_id", "ts", "num", "value")
 _STATE_COLUMNS = ("device_id", "state", "updated")
@@ -39,8 +49,11 @@ SeriesKey = tuple[str, str]  # (device_id, property)
 class StateStore:
     """Persistence for the hub. Open with `StateStore.open()`; close it, or use `with`."""
 
-    def __init__(self, engine: Engine, url: URL) -> None:
+    def __init__(
+        self, engine: Engine, url: URL, synchronous: engines.Synchronous = "NORMAL"
+    ) -> None:
         """Wrap an engine from `engine.create_engine` (use `open`, which also migrates)."""
+        self.synchronous: engines.Synchronous = synchronous  # what the engine was made with
         self._engine = engine
         self._writer = engine.execution_options(**{engines.WRITE_OPTION: True})
         self._url = url
@@ -68,7 +81,7 @@ class StateStore:
         at one fsync per transaction (see `hyperhub.store.engine`).
         """
         resolved = engines.resolve_url(url, data_dir)
-        store = cls(engines.create_engine(resolved, synchronous), resolved)
+        store = cls(engines.create_engine(resolved, synchronous), resolved, synchronous)
         try:
             with store._writing("open database") as conn:
                 upgrade(conn, store.url)
@@ -82,6 +95,13 @@ class StateStore:
     def url(self) -> str:
         """The database URL, password hidden."""
         return engines.show(self._url)
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The database file if this is SQLite on disk (not in memory), else None."""
+        if self._url.get_backend_name() != "sqlite" or engines.is_memory(self._url):
+            return None
+        return Path(self._url.database or "").resolve()
 
     def close(self) -> None:
         """Release all connections; the store can't be used afterwards."""
@@ -111,8 +131,9 @@ class StateStore:
         """
         self.write_states([StateUpdate(device_id, state, changed, ts)])
 
-    def write_states(self, updates: Iterable[StateUpdate]) -> int:
-        """Write many updates in one transaction (the fast path); returns how many.
+    def write_states(self, updates: Iterable[StateRow]) -> int:
+        """Write many updates (`StateUpdate`s or plain tuples of the same fields) in one
+        transaction (the fast path); returns how many.
 
         Of several updates of one device the last sets its current state; a property
         written twice at the same ts keeps the later value in history.
@@ -127,7 +148,7 @@ class StateStore:
             for device_id, state, changed, ts in updates:
                 count += 1
                 at = now if ts is None else float(ts)
-                latest[device_id] = (device_id, _encode(device_id, state), at)
+                latest[device_id] = (device_id, state, at)  # encoded below, if it is the last
                 for prop, value in (state if changed is None else changed).items():
                     key = (device_id, prop)
                     series_id = known.get(key)
@@ -139,8 +160,9 @@ class StateStore:
                 known = {**known, **_create_series(conn, sorted({rows[i][0] for i in new}))}
                 for i in new:
                     rows[i] = (known[rows[i][0]], *rows[i][1:])
+            states = [(d, _encode(d, state), at) for d, state, at in latest.values()]
             upsert_many(conn, history, _HISTORY_COLUMNS, rows)
-            upsert_many(conn, current_state, _STATE_COLUMNS, list(latest.values()))
+            upsert_many(conn, current_state, _STATE_COLUMNS, states)
         self._series = known  # only after commit: ids of a rolled-back insert don't exist
         return count
 
@@ -220,6 +242,31 @@ class StateStore:
         }
         with self._writing("write the audit log to") as conn:
             return int(conn.execute(audit.insert().values(row)).inserted_primary_key[0])
+
+    def audit_many(self, rows: Iterable[AuditRow]) -> int:
+        """Record many commands in one transaction; returns how many. Each row holds the
+        arguments of `audit`: (actor, device, kind, what, result, message, ts)."""
+        values = []
+        for actor, device, kind, what, result, message, ts in rows:
+            if kind not in AUDIT_KINDS:
+                raise StoreError(f"audit kind must be one of {AUDIT_KINDS}, not {kind!r}")
+            if result not in AUDIT_RESULTS:
+                raise StoreError(f"audit result must be one of {AUDIT_RESULTS}, not {result!r}")
+            values.append(
+                {
+                    "ts": time.time() if ts is None else float(ts),
+                    "actor": actor,
+                    "device_id": device,
+                    "kind": kind,
+                    "what": _encode(device, what),
+                    "result": result,
+                    "message": message,
+                }
+            )
+        if values:
+            with self._writing("write the audit log to") as conn:
+                conn.execute(audit.insert(), values)
+        return len(values)
 
     def audit_log(
         self, device: str | None = None, since: float | None = None, limit: int = 100
