@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from hyperhub import __version__
 from hyperhub.devices.sim import Simulator
@@ -36,6 +36,10 @@ from hyperhub.fabric.topics import space_slug
 from hyperhub.hub import restored_state
 from hyperhub.space import Space
 from hyperhub.store import StateStore
+
+if TYPE_CHECKING:
+    from hyperhub.api import ApiServer, ApiSettings
+    from hyperhub.assistant.pipeline import Assistant
 
 log = logging.getLogger("hyperhub.runtime")
 RUNTIME_FILE = "hub.json"
@@ -55,6 +59,7 @@ class HubInfo:
     broker_kind: str  # mosquitto, amqtt or external
     local_devices: int
     version: str = __version__
+    api_url: str | None = None  # where the API and dashboard answer, when served
 
 
 @dataclass
@@ -64,6 +69,8 @@ class ServeStatus:
     info: HubInfo
     remote_devices: list[str] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
+    setup_code: str | None = None  # the one-time admin setup code, while no admin exists
+    api: ApiServer | None = None  # the API being served (tests reach its context here)
 
 
 def remote_devices(space: Space, credentials: CredentialStore) -> set[str]:
@@ -96,8 +103,15 @@ async def serve(
     command_timeout: float = 3.0,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[ServeStatus], Awaitable[None] | None] | None = None,
+    api: ApiSettings | None = None,
+    assistant: Assistant | None = None,
 ) -> ServeStatus:
-    """Run the hub until `stop` is set (or SIGINT/SIGTERM)."""
+    """Run the hub until `stop` is set (or SIGINT/SIGTERM).
+
+    With `api`, the REST/WebSocket API and the dashboard are served too (in this loop, once
+    the fabric and the local devices are ready), with `assistant` behind `/api/ask`
+    (default: the matcher alone); a data dir with no admin gets a one-time setup code.
+    """
     stop = stop or asyncio.Event()
     slug = space_slug(space.name)
     credentials = CredentialStore(data_dir)
@@ -141,10 +155,24 @@ async def serve(
                 DeviceNode(LOCAL_NODE, space, local, node_kwargs, backend=backend, tick_s=tick_s)
             )
             await node.wait_ready(15)
-            info = HubInfo(os.getpid(), space.name, slug, host, port, kind, len(local))
+            server = setup_code = None
+            if api is not None:
+                server, setup_code = await _start_api(
+                    stack, api, space, fabric, store, data_dir, assistant
+                )
+            info = HubInfo(
+                os.getpid(),
+                space.name,
+                slug,
+                host,
+                port,
+                kind,
+                len(local),
+                api_url=None if server is None else server.url,
+            )
             _write_info(data_dir, info)
             stack.callback(_remove_info, data_dir)
-            status = ServeStatus(info, sorted(remote))
+            status = ServeStatus(info, sorted(remote), setup_code=setup_code, api=server)
             if on_ready is not None:
                 result = on_ready(status)
                 if asyncio.iscoroutine(result):
@@ -155,6 +183,29 @@ async def serve(
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+async def _start_api(
+    stack: AsyncExitStack,
+    settings: ApiSettings,
+    space: Space,
+    fabric: HubFabric,
+    store: StateStore,
+    data_dir: Path,
+    assistant: Assistant | None,
+) -> tuple[ApiServer, str | None]:
+    """Serve the API (stopped when `stack` closes); returns it and the setup code."""
+    from hyperhub.api import ApiContext, ApiServer
+    from hyperhub.assistant.pipeline import Assistant
+    from hyperhub.auth import AuthStore
+
+    auth = AuthStore(data_dir)
+    stack.callback(auth.close)
+    setup_code = auth.issue_setup_code()
+    chosen = assistant if assistant is not None else Assistant(space, engine="matcher")
+    ctx = ApiContext(space, fabric, store, auth, chosen, settings)
+    server = await stack.enter_async_context(ApiServer(ctx))
+    return server, setup_code
 
 
 def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[int]:

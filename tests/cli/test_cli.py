@@ -154,6 +154,8 @@ def test_another_space_is_remembered_by_run_and_used_by_later_commands(tmp_path)
         str(EVAL_SPACE),
         "--broker-port",
         "0",
+        "--port",
+        "0",
         "--duration",
         "0.3s",
         check=True,
@@ -165,7 +167,9 @@ def test_another_space_is_remembered_by_run_and_used_by_later_commands(tmp_path)
 
 
 def test_run_ticks_the_simulation_into_the_store_and_stops_cleanly(tmp_path):
-    proc = hyperhub(tmp_path, "run", "--broker-port", "0", "--duration", "1.5s", "--tick", "0.1")
+    proc = hyperhub(
+        tmp_path, "run", "--broker-port", "0", "--port", "0", "--duration", "1.5s", "--tick", "0.1"
+    )
     assert proc.returncode == 0, proc.stderr
     assert "stopped:" in proc.stderr
     with StateStore.open(data_dir=tmp_path) as store:
@@ -184,6 +188,8 @@ def start_hub(tmp_path: Path, *extra: str) -> subprocess.Popen:
             "run",
             "--broker-port",
             "0",
+            "--port",
+            "0",  # the API on a free port: tests may run beside a hub on 8321
             "--duration",
             "120s",
             *extra,

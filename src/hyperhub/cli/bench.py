@@ -123,6 +123,18 @@ def bench_fabric(*, quick: bool, as_json: bool, record_to: Path | None) -> None:
     _show(console, tables, figures, as_json, record_to, "Fabric (`hyperhub bench fabric`)")
 
 
+def bench_api(*, quick: bool, as_json: bool, record_to: Path | None) -> None:
+    """Run the API benchmark, print its tables (or one JSON object), optionally record them."""
+    console = Console(stderr=as_json)
+    api_bench = bench_module("api_bench")
+    with console.status("API benchmark") as status:
+        figures = api_bench.run_api_bench(
+            quick=quick, on_phase=lambda name: status.update(f"API benchmark: {name}")
+        )
+    tables = api_bench.results_table(figures)
+    _show(console, tables, figures, as_json, record_to, "API and dashboard (`hyperhub bench api`)")
+
+
 def _show(
     console: Console,
     tables: list[Table],

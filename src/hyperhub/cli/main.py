@@ -53,6 +53,9 @@ DbOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+NoLlmOptRun = Annotated[
+    bool, typer.Option("--no-llm", help="The API's assistant never uses the local LLM.")
+]
 
 
 def _json(data: Any) -> None:
@@ -330,6 +333,22 @@ def run(
     space: SpaceOpt = None,
     data_dir: DataOpt = None,
     db: DbOpt = None,
+    host: Annotated[
+        str, typer.Option(help="Address the API and dashboard listen on (0.0.0.0: every one).")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port of the API and dashboard (0: any free).")
+    ] = 8321,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cors-origin", help="Let pages of this origin call the API (repeatable; none)."
+        ),
+    ] = None,
+    no_api: Annotated[
+        bool, typer.Option("--no-api", help="Serve no API or dashboard (fabric only).")
+    ] = False,
+    no_llm: NoLlmOptRun = False,
     broker: Annotated[
         str | None,
         typer.Option(help="An external broker, mqtt://user:pass@host:1883 (default: embedded)."),
@@ -350,7 +369,8 @@ def run(
         str | None, typer.Option(help="Stop after this long (e.g. 30s); default: until Ctrl-C.")
     ] = None,
 ) -> None:
-    """Run the hub: the broker, the space's devices (simulated), the store, until Ctrl-C."""
+    """Run the hub: the broker, the space's devices (simulated), the store, the API and the
+    dashboard, until Ctrl-C."""
     from hyperhub.fabric.broker_url import BrokerURL
     from hyperhub.hub import HubLock
     from hyperhub.runtime import ServeStatus, serve
@@ -358,10 +378,19 @@ def run(
     if broker_kind not in ("auto", "mosquitto", "amqtt"):
         raise HyperHubError(f"--broker-kind must be auto, mosquitto or amqtt, not {broker_kind!r}")
     external = BrokerURL.parse(broker) if broker else None
+    origins = tuple(_check_origin(o) for o in cors_origin or [])
     with Context(space, data_dir, db, remember_space=True) as ctx:
+        api_settings = None
+        session = None
         lock = HubLock(ctx.data_dir)
         lock.acquire()
         try:
+            if not no_api:
+                from hyperhub.api import ApiSettings
+                from hyperhub.cli.assistant_cmd import EngineOptions, Session
+
+                api_settings = ApiSettings(host=host, port=port, cors_origins=origins)
+                session = Session(ctx.space, EngineOptions(no_llm=no_llm), warn=_note)
 
             async def main() -> ServeStatus:
                 stop = asyncio.Event()
@@ -383,6 +412,14 @@ def run(
                         f"{i.local_devices} simulated devices{remote}; broker {i.broker_kind} on "
                         f"{i.broker_host}:{i.broker_port}; data in {ctx.data_dir} — Ctrl-C to stop"
                     )
+                    if i.api_url:
+                        err.print(f"Dashboard and API: {i.api_url} (API docs: {i.api_url}docs)")
+                    if status.setup_code:
+                        err.print(
+                            f"No admin yet. One-time setup code: [bold]{status.setup_code}[/] "
+                            f"(also in {ctx.data_dir / 'setup-code'}); enter it in the "
+                            "dashboard, or run `hyperhub user add NAME --admin --password-stdin`."
+                        )
 
                 try:
                     return await serve(
@@ -396,6 +433,8 @@ def run(
                         tick_s=tick,
                         stop=stop,
                         on_ready=ready,
+                        api=api_settings,
+                        assistant=None if session is None else session.assistant,
                     )
                 finally:
                     if timer:
@@ -404,11 +443,25 @@ def run(
             status = asyncio.run(main())
         finally:
             lock.release()
+            if session is not None:
+                session.close()
     st = status.stats
     err.print(
         f"stopped: {st.get('received', 0)} messages received, {st.get('written', 0)} state "
         f"updates stored, {st.get('malformed', 0)} malformed"
     )
+
+
+def _check_origin(origin: str) -> str:
+    """A CORS origin as browsers send it: scheme://host[:port], no path."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        raise HyperHubError(
+            f"--cors-origin {origin!r} must be an origin like https://example.com:8443"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 @app.command()
@@ -511,6 +564,99 @@ def nodes_list(data_dir: DataOpt = None, as_json: JsonOpt = False) -> None:
     out.print(table)
 
 
+token_app = typer.Typer(help="API tokens: create, list, revoke (stored hashed in auth.db).")
+app.add_typer(token_app, name="token")
+user_app = typer.Typer(help="Dashboard users (passwords hashed with argon2).")
+app.add_typer(user_app, name="user")
+
+
+def _auth(data_dir: Path | None) -> Any:
+    from hyperhub import config
+    from hyperhub.auth import AuthStore
+
+    return AuthStore(config.data_dir(data_dir))
+
+
+@token_app.command("create")
+def token_create(
+    scopes: Annotated[
+        str, typer.Option(help="Comma-separated: read, control, control:risky, admin.")
+    ],
+    name: Annotated[
+        str | None, typer.Option(help="A name for the token (shown in the audit log).")
+    ] = None,
+    data_dir: DataOpt = None,
+) -> None:
+    """Create an API token and print it (only the token, on stdout; it is not shown again)."""
+    with _auth(data_dir) as auth:
+        secret, token = auth.create_token(name, scopes.split(","))
+    sys.stdout.write(secret + "\n")
+    err.print(f"token {token.id} ({token.name}): {', '.join(sorted(token.scopes))}")
+
+
+@token_app.command("list")
+def token_list(data_dir: DataOpt = None, as_json: JsonOpt = False) -> None:
+    """The tokens (never their secrets), newest first."""
+    with _auth(data_dir) as auth:
+        tokens = [t.as_dict() for t in auth.tokens()]
+    if as_json:
+        _json(tokens)
+        return
+    from datetime import datetime
+
+    def when(ts: float | None) -> str:
+        return "" if ts is None else datetime.fromtimestamp(ts).isoformat(" ", "seconds")
+
+    table = Table(title=f"{len(tokens)} tokens")
+    for col in ("id", "name", "scopes", "user", "created", "last used", "state"):
+        table.add_column(col, overflow="fold")
+    for t in tokens:
+        state = "revoked" if t["revoked"] else "live"
+        table.add_row(
+            str(t["id"]),
+            str(t["name"]),
+            ",".join(t["scopes"]),  # type: ignore[arg-type]
+            str(t["user"] or ""),
+            when(t["created"]),  # type: ignore[arg-type]
+            when(t["last_used"]),  # type: ignore[arg-type]
+            state,
+        )
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(metavar="ID", help="The token's id (token list).")],
+    data_dir: DataOpt = None,
+) -> None:
+    """Revoke a token; requests with it are refused from now on."""
+    with _auth(data_dir) as auth:
+        token = auth.revoke(token_id)
+    err.print(f"token {token.id} ({token.name}) revoked")
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="User name (letters, digits, _ . @ -).")],
+    admin: Annotated[bool, typer.Option("--admin", help="The user may do everything.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin's first line.")
+    ] = False,
+    data_dir: DataOpt = None,
+) -> None:
+    """Add a user (or set a user's password); admins get every scope when they log in."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        raise HyperHubError("give the password on stdin with --password-stdin")
+    with _auth(data_dir) as auth:
+        user = auth.add_user(name, password, admin=admin)
+    role = "admin" if user.admin else "user (read, control)"
+    err.print(f"user {user.name} saved: {role}")
+
+
 @bench_app.command("store")
 def bench_store(
     devices: Annotated[int, typer.Option(min=10, help="Simulated devices.")] = 10_000,
@@ -539,6 +685,21 @@ def bench_fabric(
     """State ingest through the broker into the hub and store, beside mosquitto_sub and amqtt;
     command round trips; 10,000 devices through 10 nodes."""
     from hyperhub.cli.bench import bench_fabric as run_bench
+
+    run_bench(quick=quick, as_json=as_json, record_to=record)
+
+
+@bench_app.command("api")
+def bench_api(
+    quick: Annotated[bool, typer.Option(help="Tiny numbers, for a smoke run.")] = False,
+    as_json: JsonOpt = False,
+    record: Annotated[
+        Path | None, typer.Option(help="Write the tables into this markdown file's section.")
+    ] = None,
+) -> None:
+    """GET state and POST set req/s with 50 clients, WebSocket fan-out of 1,000 changes/s to
+    100 clients (p99 latency), dashboard first load; on a real `hyperhub run`."""
+    from hyperhub.cli.bench import bench_api as run_bench
 
     run_bench(quick=quick, as_json=as_json, record_to=record)
 

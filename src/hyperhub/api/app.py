@@ -1,0 +1,64 @@
+"""`create_app(ctx)`: the FastAPI app of a hub."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from hyperhub import __version__
+from hyperhub.api import errors, web
+from hyperhub.api.context import ApiContext
+from hyperhub.api.live import LiveFeed
+from hyperhub.api.live import router as live_router
+from hyperhub.api.models import ErrorOut
+from hyperhub.api.routes import admin, assistant, auth, devices
+from hyperhub.api.security import Guard
+
+DESCRIPTION = """The REST and WebSocket API of a HyperHub (docs/api.md is the contract).
+
+Everything under `/api/` except `/api/health`, `/api/auth/login` and `/api/auth/setup` needs
+`Authorization: Bearer <token>` (`hyperhub token create`, or log in). Errors are JSON:
+`{"error": {"status", "code", "message"}}`."""
+
+ERRORS = {
+    status: {"model": ErrorOut, "description": text}
+    for status, text in (
+        (400, "Bad request"),
+        (401, "No valid token"),
+        (403, "Missing scope"),
+        (404, "Unknown thing"),
+        (409, "Needs confirmation / refused"),
+        (422, "Invalid body, query or value"),
+        (429, "Rate limited"),
+        (503, "Device offline or not answering; hub starting"),
+    )
+}
+
+
+def create_app(ctx: ApiContext) -> FastAPI:
+    """The API and dashboard of one hub (`ctx` says what it serves and how)."""
+    app = FastAPI(
+        title="HyperHub",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None,  # served from local files by `web.install`
+        redoc_url=None,
+        responses=ERRORS,  # type: ignore[arg-type]
+    )
+    app.state.ctx = ctx
+    ctx.live = LiveFeed(ctx)
+    errors.install(app)
+    for router in (admin.router, auth.router, devices.router, assistant.router):
+        app.include_router(router)
+    app.include_router(live_router)
+    web.install(app, ctx.settings.web_dir)
+    if ctx.settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(ctx.settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
+    app.add_middleware(Guard, bind_host=ctx.settings.host, max_body=ctx.settings.max_body)
+    return app

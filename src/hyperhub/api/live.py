@@ -1,0 +1,296 @@
+"""`/api/ws`: live state changes, availability and events, fanned out to WebSocket clients.
+
+One `LiveFeed` per app reads the hub's change and event feeds (and looks at availability a few
+times a second), encodes each message once, and hands it to every client whose subscription
+covers the device. Each client has a bounded queue: a slow client loses its oldest messages
+(counted), it never slows the hub or the other clients. A client's sender packs what queued
+up meanwhile into one frame (a JSON array) so a burst costs one send, not hundreds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from hyperhub.api.context import ApiContext
+from hyperhub.auth import AuthError, Token
+
+log = logging.getLogger("hyperhub.api.live")
+router = APIRouter()
+CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN = 4401, 4403
+MAX_BATCH = 500  # messages packed into one frame at most
+TOKEN_CHECK_EVERY = 1.0  # seconds between checks that a client's token is still live
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
+class Subscribe(BaseModel):
+    """What a client wants; each list given narrows (none: everything)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    devices: list[str] | None = Field(default=None, max_length=10_000)
+    areas: list[str] | None = Field(default=None, max_length=1000)
+    types: list[str] | None = Field(default=None, max_length=1000)
+
+
+class LiveClient:
+    """One WebSocket's queue and subscription (`devices` None: everything)."""
+
+    def __init__(self, feed: LiveFeed, token: Token, maxlen: int) -> None:
+        self.feed = feed
+        self.token = token
+        self.maxlen = maxlen
+        self.queue: deque[str] = deque()
+        self.wake = asyncio.Event()
+        self.devices: frozenset[str] | None = None
+        self.dropped = 0
+        self.revoked = False  # set by the feed's token check; the sender then closes
+
+    def push(self, text: str) -> None:
+        if len(self.queue) >= self.maxlen:
+            self.queue.popleft()
+            self.dropped += 1
+            self.feed.dropped += 1
+        self.queue.append(text)
+        self.wake.set()
+
+
+class LiveFeed:
+    """Fans the hub's changes, events and availability out to the connected clients."""
+
+    def __init__(self, ctx: ApiContext) -> None:
+        self.ctx = ctx
+        self.clients: set[LiveClient] = set()
+        self.dropped = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._online: dict[str, bool] = {}
+
+    def start(self) -> None:
+        if not self._tasks:
+            self._online = {d: self.ctx.online(d) for d in self.ctx.space.devices}
+            self._tasks = [
+                asyncio.create_task(self._changes(), name="api-live-changes"),
+                asyncio.create_task(self._events(), name="api-live-events"),
+                asyncio.create_task(self._availability(), name="api-live-availability"),
+                asyncio.create_task(self._check_tokens(), name="api-live-tokens"),
+            ]
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+
+    def publish(self, device: str, message: dict[str, Any]) -> None:
+        """Queue a message for every client whose subscription covers `device`."""
+        if not self.clients:
+            return
+        text = _encode(message)
+        for client in self.clients:
+            if client.devices is None or device in client.devices:
+                client.push(text)
+
+    async def _changes(self) -> None:
+        fabric = self.ctx.fabric
+        with fabric.changes(maxsize=10_000) as changes:
+            async for change in changes:
+                if not self.clients:
+                    continue
+                record = fabric.registry.get(change.device)
+                state = dict(record.state) if record is not None else dict(change.changed)
+                self.publish(
+                    change.device,
+                    {
+                        "type": "state",
+                        "device": change.device,
+                        "changes": change.changed,
+                        "state": state,
+                        "ts": change.ts,
+                    },
+                )
+
+    async def _events(self) -> None:
+        with self.ctx.fabric.events(maxsize=10_000) as events:
+            async for event in events:
+                self.publish(
+                    event.device,
+                    {
+                        "type": "event",
+                        "device": event.device,
+                        "event": event.name,
+                        "args": event.args,
+                        "ts": event.ts,
+                    },
+                )
+
+    async def _availability(self) -> None:
+        """The registry has no availability feed: look at it a few times a second."""
+        while True:
+            await asyncio.sleep(self.ctx.settings.availability_every)
+            for device, was in self._online.items():
+                now = self.ctx.online(device)
+                if now != was:
+                    self._online[device] = now
+                    self.publish(
+                        device,
+                        {
+                            "type": "availability",
+                            "device": device,
+                            "online": now,
+                            "ts": time.time(),
+                        },
+                    )
+
+    async def _check_tokens(self) -> None:
+        """Revocation counts for open sockets too: look at their tokens every second."""
+        while True:
+            await asyncio.sleep(TOKEN_CHECK_EVERY)
+            live: dict[str, bool] = {}
+            for client in list(self.clients):
+                token_id = client.token.id
+                if token_id not in live:
+                    live[token_id] = self.ctx.auth.is_live(token_id)
+                if not live[token_id]:
+                    client.revoked = True
+                    client.wake.set()
+
+    def matching(self, wanted: Subscribe) -> frozenset[str] | None:
+        """The devices a subscription covers (None: all); `ValueError` naming an unknown id."""
+        space = self.ctx.space
+        if wanted.devices is None and wanted.areas is None and wanted.types is None:
+            return None
+        chosen = set(space.devices)
+        if wanted.devices is not None:
+            unknown = [d for d in wanted.devices if d not in space.devices]
+            if unknown:
+                raise ValueError(f"no device {unknown[0]!r} in space {space.name!r}")
+            chosen &= set(wanted.devices)
+        if wanted.areas is not None:
+            unknown = [a for a in wanted.areas if a not in space.areas]
+            if unknown:
+                raise ValueError(f"no area {unknown[0]!r}; areas: {', '.join(space.areas)}")
+            chosen &= {d.id for d in space.devices.values() if d.area in wanted.areas}
+        if wanted.types is not None:
+            unknown = [t for t in wanted.types if t not in space.types]
+            if unknown:
+                raise ValueError(f"no device type {unknown[0]!r}")
+            chosen &= {d.id for d in space.devices.values() if d.type in wanted.types}
+        return frozenset(chosen)
+
+
+def _origin_ok(websocket: WebSocket, ctx: ApiContext) -> bool:
+    """Browsers send Origin: it must be this server (or an allowed CORS origin)."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True  # not a browser
+    if origin in ctx.settings.cors_origins:
+        return True
+    host = websocket.headers.get("host", "")
+    return origin in (f"http://{host}", f"https://{host}")
+
+
+@router.websocket("/api/ws")
+async def live(websocket: WebSocket, token: str | None = None) -> None:
+    """Live messages; see docs/api.md. Auth with `?token=`; closes 4401 / 4403 when refused."""
+    ctx: ApiContext = websocket.app.state.ctx
+    feed = ctx.live
+    assert feed is not None
+    if not _origin_ok(websocket, ctx):
+        await websocket.close(code=CLOSE_FORBIDDEN)  # before accept: the browser gets a 403
+        return
+    await websocket.accept()
+    try:
+        caller = ctx.auth.verify(token or "")
+    except AuthError as exc:
+        await websocket.close(code=CLOSE_UNAUTHORIZED, reason=str(exc)[:120])
+        return
+    if not caller.has("read"):
+        await websocket.close(code=CLOSE_FORBIDDEN, reason="the token lacks the scope 'read'")
+        return
+    hello = {"type": "hello", "space": ctx.space.name, "devices": len(ctx.space.devices)}
+    try:
+        await websocket.send_text(_encode(hello))
+    except (WebSocketDisconnect, RuntimeError):
+        return
+    client = LiveClient(feed, caller, ctx.settings.ws_queue)
+    feed.clients.add(client)
+    sender = asyncio.create_task(_send(websocket, client))
+    receiver = asyncio.create_task(_receive(websocket, client, feed))
+    try:
+        await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        feed.clients.discard(client)
+        for task in (sender, receiver):
+            task.cancel()
+        await asyncio.wait({sender, receiver}, timeout=5)
+        for task in (sender, receiver):
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                exc = task.exception()
+                if not isinstance(exc, WebSocketDisconnect | RuntimeError | OSError):
+                    log.warning("WebSocket client failed: %r", exc)
+        if websocket.client_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await websocket.close()
+
+
+async def _receive(websocket: WebSocket, client: LiveClient, feed: LiveFeed) -> None:
+    """Read subscribe messages until the client goes; answer a bad one with an error."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message.get("text")
+        if text is None:
+            raw = message.get("bytes") or b""
+            text = raw.decode("utf-8", "replace")
+        reply = _subscribe(text, client, feed)
+        client.push(_encode(reply))
+
+
+def _subscribe(text: str, client: LiveClient, feed: LiveFeed) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {"type": "error", "message": 'a message must be JSON: {"subscribe": {...}}'}
+    if not isinstance(data, dict) or set(data) != {"subscribe"}:
+        return {"type": "error", "message": 'send {"subscribe": {"devices", "areas", "types"}}'}
+    try:
+        wanted = Subscribe.model_validate(data["subscribe"])
+        devices = feed.matching(wanted)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "subscribe"
+        return {"type": "error", "message": f"subscribe.{where}: {first['msg']}"}
+    except ValueError as exc:
+        return {"type": "error", "message": str(exc)}
+    client.devices = devices
+    covered = sorted(feed.ctx.space.devices if devices is None else devices)
+    return {"type": "subscribed", "devices": covered}
+
+
+async def _send(websocket: WebSocket, client: LiveClient) -> None:
+    """Send what queues up (several messages in one frame as an array); close with 4401 once
+    the token is revoked or expired."""
+    queue = client.queue
+    while True:
+        await client.wake.wait()
+        client.wake.clear()
+        if client.revoked:
+            await websocket.close(code=CLOSE_UNAUTHORIZED, reason="the token was revoked")
+            return
+        while queue:
+            if len(queue) == 1:
+                text = queue.popleft()
+            else:
+                batch = [queue.popleft() for _ in range(min(len(queue), MAX_BATCH))]
+                text = "[" + ",".join(batch) + "]"
+            await websocket.send_text(text)

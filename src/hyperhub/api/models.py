@@ -1,0 +1,224 @@
+"""Request and response bodies (docs/api.md is the contract; these make it checked and
+documented in the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+ScopeName = Literal["read", "control", "control:risky", "admin"]
+Name = Field(min_length=1, max_length=64)
+
+
+class _In(BaseModel):
+    """A request body: unknown fields and loosely typed values are refused (422)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+
+# -- errors --------------------------------------------------------------------------------
+
+
+class ErrorDetail(_Out):
+    status: int
+    code: str
+    message: str
+
+
+class ErrorOut(_Out):
+    error: ErrorDetail
+
+
+# -- health, space, devices ----------------------------------------------------------------
+
+
+class Health(_Out):
+    status: Literal["ok"]
+    space: str
+    devices: int
+    version: str
+    ws_clients: int
+    ws_dropped: int
+
+
+class AreaOut(_Out):
+    id: str
+    name: str
+    aliases: list[str]
+    floor: str | None
+
+
+class LocationOut(_Out):
+    lat: float
+    lon: float
+
+
+class SpaceOut(_Out):
+    name: str
+    areas: list[AreaOut]
+    location: LocationOut | None
+
+
+class DeviceOut(_Out):
+    id: str
+    name: str
+    type: str
+    cls: str | None = Field(alias="class", serialization_alias="class")
+    area: str | None
+    aliases: list[str]
+    online: bool
+    state: dict[str, Any]
+    updated: float | None
+
+
+class PropertyOut(_Out):
+    kind: str
+    unit: str | None
+    min: float | None
+    max: float | None
+    values: list[str] | None
+    access: Literal["rw", "ro"]
+    risky: bool
+
+
+class ArgOut(_Out):
+    name: str
+    kind: str
+    unit: str | None
+    min: float | None
+    max: float | None
+    values: list[str] | None
+    required: bool
+
+
+class ActionOut(_Out):
+    args: list[ArgOut]
+    risky: bool
+
+
+class SpecOut(_Out):
+    properties: dict[str, PropertyOut]
+    actions: dict[str, ActionOut]
+
+
+class DeviceDetail(DeviceOut):
+    spec: SpecOut
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+class SetBody(_In):
+    property: str = Name
+    value: JsonValue = None
+    confirm: bool = False
+
+
+class CallBody(_In):
+    args: dict[str, JsonValue] = Field(default_factory=dict, max_length=32)
+    confirm: bool = False
+
+
+class CommandOut(_Out):
+    ok: bool
+    device: str
+    command: dict[str, Any]
+    changes: dict[str, Any]
+    state: dict[str, Any]
+
+
+class HistoryOut(_Out):
+    device: str
+    property: str
+    points: list[tuple[float, Any]]
+
+
+class AuditOut(_Out):
+    ts: float
+    who: str
+    device: str
+    kind: str
+    what: dict[str, Any]
+    result: str
+    message: str
+
+
+# -- the assistant ------------------------------------------------------------------------
+
+
+class AskBody(_In):
+    text: str = Field(max_length=1000)
+    area: str | None = Field(default=None, max_length=64)
+    conversation: str | None = Field(default=None, max_length=64)
+
+
+class AskOut(_Out):
+    text: str
+    actions: list[dict[str, Any]]
+    changes: dict[str, dict[str, Any]]
+    reply: str
+    needs_confirmation: bool
+    engine: str
+    ms: float
+    conversation: str
+
+
+# -- auth ------------------------------------------------------------------------------------
+
+
+class LoginBody(_In):
+    username: str = Name
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class SetupBody(_In):
+    code: str = Field(min_length=1, max_length=64)
+    username: str = Name
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class SetupState(_Out):
+    needed: bool
+
+
+class LoginOut(_Out):
+    token: str
+    scopes: list[ScopeName]
+    user: str
+    expires: float | None
+
+
+class MeOut(_Out):
+    id: str
+    name: str
+    user: str | None
+    scopes: list[ScopeName]
+
+
+class TokenOut(_Out):
+    id: str
+    name: str
+    scopes: list[ScopeName]
+    user: str | None
+    created: float
+    last_used: float | None
+    expires: float | None
+    revoked: float | None
+
+
+class NewTokenBody(_In):
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    scopes: list[ScopeName] = Field(min_length=1, max_length=4)
+
+
+class NewTokenOut(TokenOut):
+    token: str
+
+
+class Done(_Out):
+    ok: bool

@@ -1,0 +1,76 @@
+"""Health, the audit log, and rules / scenes (empty until automations land)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from hyperhub import __version__
+from hyperhub.api.context import ApiContext
+from hyperhub.api.errors import ApiError
+from hyperhub.api.models import AuditOut, Health
+from hyperhub.api.security import context, require
+from hyperhub.auth import Token
+from hyperhub.errors import HyperHubError
+
+router = APIRouter(prefix="/api")
+Ctx = Annotated[ApiContext, Depends(context)]
+Reader = Annotated[Token, Depends(require("read"))]
+Admin = Annotated[Token, Depends(require("admin"))]
+
+
+@router.get("/health", response_model=Health, tags=["hub"])
+async def health(ctx: Ctx) -> Health:
+    """200 once the hub is ready (no token needed); 503 `starting` before."""
+    if not ctx.ready:
+        raise ApiError(503, "starting", "the hub is starting", {"Retry-After": "1"})
+    live = ctx.live
+    return Health(
+        status="ok",
+        space=ctx.space.name,
+        devices=len(ctx.space.devices),
+        version=__version__,
+        ws_clients=0 if live is None else len(live.clients),
+        ws_dropped=0 if live is None else live.dropped,
+    )
+
+
+@router.get("/audit", response_model=list[AuditOut], tags=["admin"])
+async def audit(
+    ctx: Ctx,
+    token: Admin,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    device: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[dict[str, Any]]:
+    """The latest commands, newest first: who (the token), on what, what, how it ended."""
+    # audit rows are written in batches: let the last moment's reach the store (bounded)
+    with contextlib.suppress(HyperHubError, TimeoutError):
+        await ctx.fabric.flush(5.0)
+    rows = await asyncio.to_thread(ctx.store.audit_log, device, None, limit)
+    return [
+        {
+            "ts": r.ts,
+            "who": r.actor,
+            "device": r.device_id,
+            "kind": r.kind,
+            "what": r.what,
+            "result": r.result,
+            "message": r.message,
+        }
+        for r in rows
+    ]
+
+
+@router.get("/rules", response_model=list[dict[str, Any]], tags=["automations"])
+async def rules(token: Reader) -> list[dict[str, Any]]:
+    """The automation rules (none until automations land)."""
+    return []
+
+
+@router.get("/scenes", response_model=list[dict[str, Any]], tags=["automations"])
+async def scenes(token: Reader) -> list[dict[str, Any]]:
+    """The scenes (none until automations land)."""
+    return []

@@ -1,0 +1,92 @@
+// The hub's REST API (docs/api.md): the token, JSON requests, errors, confirmed commands.
+
+import { confirmDialog } from './dom.js';
+
+const TOKEN = 'hyperhub.token';
+const SESSION = 'hyperhub.session';
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export const session = {
+  get token() { return sessionStorage.getItem(TOKEN); },
+  get info() { return JSON.parse(sessionStorage.getItem(SESSION) || '{}'); },
+  save(token, info = {}) {
+    sessionStorage.setItem(TOKEN, token);
+    sessionStorage.setItem(SESSION, JSON.stringify(info));
+  },
+  clear() {
+    sessionStorage.removeItem(TOKEN);
+    sessionStorage.removeItem(SESSION);
+  },
+  can(scope) {
+    const scopes = this.info.scopes;
+    return !scopes || scopes.includes(scope); // scopes do not imply each other
+  },
+};
+
+let unauthorized = () => {};
+/** Called with the error when the hub answers 401 (the token is gone or revoked). */
+export function onUnauthorized(fn) { unauthorized = fn; }
+
+function errorOf(status, data, statusText) {
+  const err = (data && typeof data === 'object' && data.error) || {};
+  let message = err.message;
+  if (!message && data && data.detail) {
+    message = typeof data.detail === 'string' ? data.detail : JSON.stringify(data.detail);
+  }
+  if (!message) message = typeof data === 'string' && data ? data : `${status} ${statusText}`;
+  return new ApiError(status, err.code || `http_${status}`, message);
+}
+
+/** A JSON request to `api/<path>`; resolves to the answer's JSON or throws an ApiError. */
+export async function api(path, { method = 'GET', body, query } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (session.token) headers.Authorization = `Bearer ${session.token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let url = `api/${path}`;
+  if (query) {
+    const q = new URLSearchParams(Object.entries(query).filter(([, v]) => v != null && v !== ''));
+    if ([...q].length) url += `?${q}`;
+  }
+  let res;
+  try {
+    res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (e) {
+    throw new ApiError(0, 'network', `The hub does not answer (${e.message}).`);
+  }
+  const text = await res.text();
+  let data = null;
+  if (text) {
+    try { data = JSON.parse(text); } catch { data = text; }
+  }
+  if (!res.ok) {
+    const e = errorOf(res.status, data, res.statusText);
+    if (res.status === 401 && !path.startsWith('auth/')) unauthorized(e);
+    throw e;
+  }
+  return data;
+}
+
+export const post = (path, body = {}) => api(path, { method: 'POST', body });
+
+/**
+ * Send a command (set or call) to a device. If the hub answers 409 needs_confirmation,
+ * ask the person with `title` and send again with confirm: true.
+ * Resolves to the hub's answer, or null when the person said no.
+ */
+export async function command(path, body, title) {
+  try {
+    return await post(path, body);
+  } catch (e) {
+    if (e.status !== 409) throw e;
+    const ok = await confirmDialog(title, e.message);
+    if (!ok) return null;
+    return post(path, { ...body, confirm: true });
+  }
+}

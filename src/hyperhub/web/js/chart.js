@@ -1,0 +1,66 @@
+// A line chart as inline SVG: time on x, a number on y, with gridlines and tick labels.
+
+import { s } from './dom.js';
+
+const M = { l: 52, r: 18, t: 14, b: 30 };
+
+function niceStep(span, count) {
+  const raw = span / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const norm = raw / mag;
+  return (norm <= 1 ? 1 : norm <= 2 ? 2 : norm <= 5 ? 5 : 10) * mag;
+}
+
+function timeLabel(ms, span) {
+  const d = new Date(ms);
+  if (span > 36 * 3600e3) return d.toLocaleDateString([], { month: 'short', day: 'numeric' });
+  const seconds = span < 15 * 60e3 ? { second: '2-digit' } : {};
+  return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', ...seconds });
+}
+
+/**
+ * points: [[Date, number], ...] sorted by time. opts: unit, title (accessible text), width in
+ * CSS pixels (the chart is drawn at that size so its text keeps its size).
+ */
+export function lineChart(points, { unit = '', title = 'Chart', width = 760 } = {}) {
+  const W = Math.max(300, Math.round(width));
+  const H = W < 560 ? 220 : 300;
+  const svg = s('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': title },
+    s('title', {}, title));
+  const ts = points.map((p) => p[0].getTime());
+  const vs = points.map((p) => p[1]);
+  let t0 = Math.min(...ts);
+  let t1 = Math.max(...ts);
+  if (t1 - t0 < 10e3) { t0 -= 5e3; t1 += 5e3; }
+  let lo = Math.min(...vs);
+  let hi = Math.max(...vs);
+  if (hi - lo < 1e-9) { lo -= 1; hi += 1; }
+  const step = niceStep(hi - lo, 4);
+  lo = Math.floor(lo / step) * step;
+  hi = Math.ceil(hi / step) * step;
+  const x = (t) => M.l + ((t - t0) / (t1 - t0)) * (W - M.l - M.r);
+  const y = (v) => H - M.b - ((v - lo) / (hi - lo)) * (H - M.t - M.b);
+  const digits = step < 1 ? Math.min(3, Math.ceil(-Math.log10(step))) : 0;
+
+  for (let v = lo; v <= hi + step / 2; v += step) {
+    svg.append(s('line', { class: 'gridl', x1: M.l, x2: W - M.r, y1: y(v), y2: y(v) }),
+      s('text', { x: M.l - 6, y: y(v) + 4, 'text-anchor': 'end' }, `${v.toFixed(digits)}${unit === '%' ? '%' : unit === '°C' ? '°' : ''}`));
+  }
+  const ticks = W < 560 ? 2 : 4;
+  for (let i = 0; i <= ticks; i += 1) {
+    const t = t0 + ((t1 - t0) * i) / ticks;
+    const anchor = i === 0 ? 'start' : i === ticks ? 'end' : 'middle';
+    svg.append(s('text', { x: x(t), y: H - 8, 'text-anchor': anchor }, timeLabel(t, t1 - t0)));
+  }
+  svg.append(s('line', { class: 'axis', x1: M.l, x2: W - M.r, y1: H - M.b, y2: H - M.b }));
+
+  const xy = points.map(([d, v]) => `${x(d.getTime()).toFixed(1)},${y(v).toFixed(1)}`);
+  if (xy.length) {
+    const base = H - M.b;
+    svg.append(
+      s('path', { class: 'fill', d: `M${x(ts[0]).toFixed(1)},${base}L${xy.join('L')}L${x(ts[ts.length - 1]).toFixed(1)},${base}Z` }),
+      s('polyline', { class: 'line', points: xy.join(' ') }),
+      s('circle', { class: 'dot', r: 4, cx: x(ts[ts.length - 1]), cy: y(vs[vs.length - 1]) }));
+  }
+  return svg;
+}

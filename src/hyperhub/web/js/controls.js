@@ -1,0 +1,250 @@
+// Controls bound to a device's live state: switches, sliders, pickers, buttons, readings, cards.
+// Every control has an accessible name "<device name> <what>", e.g. "Ceiling Light brightness".
+
+import { command } from './api.js';
+import { fmt, h, icon, label, toast } from './dom.js';
+import { applyState, propSpec, renotify, store, watch, writable } from './store.js';
+
+const enc = encodeURIComponent;
+
+async function run(dev, send) {
+  try {
+    const res = await send();
+    if (res && res.state) applyState(dev.id, res.state, null);
+    else renotify(dev.id);
+    return res;
+  } catch (e) {
+    toast(`${dev.name}: ${e.message}`, 'error');
+    renotify(dev.id);
+    return null;
+  }
+}
+
+function setTitle(dev, prop, value) {
+  if (prop === 'locked' && value === false) return `Unlock ${dev.name}?`;
+  if (prop === 'position') return `Open ${dev.name} to ${value}%?`;
+  if (prop === 'trunk_open' && value) return `Open the trunk of ${dev.name}?`;
+  return `Set ${dev.name} ${label(prop).toLowerCase()} to ${fmt(value, propSpec(dev, prop), prop)}?`;
+}
+
+/** Write a property; asks for confirmation when the hub says it is risky. */
+export function setProp(dev, prop, value) {
+  const path = `devices/${enc(dev.id)}/set`;
+  return run(dev, () => command(path, { property: prop, value }, setTitle(dev, prop, value)));
+}
+
+/** Run an action; asks for confirmation when the hub says it is risky. */
+export function callAction(dev, action, args = {}) {
+  const path = `devices/${enc(dev.id)}/call/${enc(action)}`;
+  return run(dev, () => command(path, { args }, `${label(action)} ${dev.name}?`));
+}
+
+function named(dev, what) { return `${dev.name} ${what}`; }
+
+/** A labelled row: "Brightness [control] 80%". */
+export function field(text, control, output) {
+  return h('label', { class: 'field' }, h('span', {}, text), control, output || h('span'));
+}
+
+export function toggle(dev, prop = 'on', what) {
+  const name = named(dev, what || (prop === 'on' ? 'power' : label(prop).toLowerCase()));
+  const input = h('input', { type: 'checkbox', role: 'switch', 'aria-label': name });
+  input.addEventListener('change', async () => {
+    input.disabled = true;
+    await setProp(dev, prop, input.checked);
+    input.disabled = false;
+  });
+  watch(dev.id, input, (d) => { input.checked = Boolean(d.state[prop]); });
+  return input;
+}
+
+export function slider(dev, prop, text) {
+  const p = propSpec(dev, prop);
+  const step = p.kind === 'int' ? 1 : 0.5;
+  const what = (text || label(prop)).toLowerCase();
+  const input = h('input', {
+    type: 'range', min: p.min ?? 0, max: p.max ?? 100, step, 'aria-label': named(dev, what),
+  });
+  const out = h('output');
+  let dragging = false;
+  let sending = false;
+  const show = (v) => {
+    out.textContent = fmt(v, p, prop);
+    input.setAttribute('aria-valuetext', out.textContent);
+  };
+  const update = (d) => {
+    const v = d.state[prop];
+    if (dragging || sending || typeof v !== 'number') return;
+    input.value = v;
+    show(v);
+  };
+  input.addEventListener('pointerdown', () => { dragging = true; });
+  for (const ev of ['pointerup', 'pointercancel', 'blur']) {
+    input.addEventListener(ev, () => { dragging = false; });
+  }
+  input.addEventListener('input', () => show(Number(input.value)));
+  input.addEventListener('change', async () => {
+    sending = true;
+    await setProp(dev, prop, Number(input.value));
+    sending = false;
+    dragging = false;
+    update(store.devices.get(dev.id));
+  });
+  watch(dev.id, input, update);
+  return field(text || label(prop), input, out);
+}
+
+export function picker(dev, prop, text) {
+  const p = propSpec(dev, prop);
+  const sel = h('select', { 'aria-label': named(dev, (text || label(prop)).toLowerCase()) },
+    (p.values || []).map((v) => h('option', { value: v }, fmt(v))));
+  sel.addEventListener('change', () => setProp(dev, prop, sel.value));
+  watch(dev.id, sel, (d) => { sel.value = d.state[prop]; });
+  return field(text || label(prop), sel);
+}
+
+export function colorInput(dev, prop) {
+  const input = h('input', { type: 'color', 'aria-label': named(dev, 'colour') });
+  input.addEventListener('change', () => setProp(dev, prop, input.value));
+  watch(dev.id, input, (d) => { if (d.state[prop]) input.value = d.state[prop]; });
+  return field(label(prop), input);
+}
+
+/** A button for an action: visible "Dock", accessible name "Dock CyberDog". */
+export function actionButton(dev, action, { text, args, cls } = {}) {
+  const btn = h('button', { type: 'button', class: cls, 'aria-label': `${text || label(action)} ${dev.name}` },
+    text || label(action));
+  btn.addEventListener('click', async () => {
+    btn.disabled = true;
+    await callAction(dev, action, args ? args() : {});
+    btn.disabled = false;
+  });
+  return btn;
+}
+
+/** Lock state and one button: "Unlock" (confirmed) or "Lock". */
+export function lockControl(dev, prop = 'locked') {
+  const text = h('span');
+  const btn = h('button', { type: 'button' });
+  let locked = true;
+  watch(dev.id, btn, (d) => {
+    locked = Boolean(d.state[prop]);
+    text.textContent = locked ? 'Locked' : 'Unlocked';
+    text.className = locked ? 'state-ok' : 'state-bad';
+    btn.textContent = locked ? 'Unlock' : 'Lock';
+    btn.setAttribute('aria-label', `${locked ? 'Unlock' : 'Lock'} ${dev.name}`);
+    btn.className = locked ? '' : 'primary';
+  });
+  btn.addEventListener('click', async () => {
+    btn.disabled = true;
+    const action = locked ? 'unlock' : 'lock';
+    if (dev.spec.actions && dev.spec.actions[action]) await callAction(dev, action);
+    else await setProp(dev, prop, !locked);
+    btn.disabled = false;
+  });
+  return h('div', { class: 'row' }, icon('lock'), text, h('span', { class: 'spacer' }), btn);
+}
+
+const NUMERIC = new Set(['int', 'float']);
+
+/** Read-only values as a definition list; numbers link to their history chart. */
+export function readings(dev, props) {
+  const dl = h('dl', { class: 'readings' });
+  const cells = {};
+  for (const prop of props) {
+    const p = propSpec(dev, prop);
+    const dd = h('dd');
+    const numeric = NUMERIC.has(p.kind) || typeof dev.state[prop] === 'number';
+    cells[prop] = numeric
+      ? h('a', { href: `#history/${dev.id}/${prop}`, title: `History of ${label(prop).toLowerCase()}` })
+      : dd;
+    if (numeric) dd.append(cells[prop]);
+    dl.append(h('div', {}, h('dt', {}, label(prop)), dd));
+  }
+  watch(dev.id, dl, (d) => {
+    for (const prop of props) cells[prop].textContent = fmt(d.state[prop], propSpec(d, prop), prop);
+  });
+  return dl;
+}
+
+/** Actions a button can run without arguments. */
+export function simpleActions(dev) {
+  const actions = (dev.spec && dev.spec.actions) || {};
+  return Object.entries(actions)
+    .filter(([, a]) => !(a.args || []).some((arg) => arg.required !== false))
+    .map(([name]) => name);
+}
+
+export function iconFor(dev) {
+  const st = dev.state || {};
+  if (dev.type === 'media_player' && /tv|電視|电视/i.test(dev.name)) return 'tv';
+  if (dev.type === 'sensor' && 'temperature' in st) return 'thermo';
+  if (dev.type === 'lock') return st.locked === false ? 'unlock' : 'lock';
+  return dev.type;
+}
+
+/**
+ * A device card: badge, name, a status line and controls; greyed and disabled when offline.
+ * opts: status(dev) → text, body: nodes, head: a control beside the name, mood(dev) → class,
+ * title and iconName (a panel about one side of a device), level (heading tag).
+ */
+export function card(dev, opts = {}) {
+  const { status, body = [], head, mood, level = 'h4', cls = '', title, iconName } = opts;
+  const st = h('div', { class: 'status' });
+  const badgeUse = icon(iconName || iconFor(dev));
+  const fs = h('fieldset', {},
+    h('header', {}, h('span', { class: 'badge' }, badgeUse),
+      h('div', { class: 'title' }, h(level, {}, title || dev.name), st), head),
+    body);
+  const name = title ? `${dev.name} ${title.toLowerCase()}` : dev.name;
+  const el = h('article', { class: `card ${cls}`, 'aria-label': name, 'data-device': dev.id }, fs);
+  watch(dev.id, el, (d) => {
+    const offline = d.online === false;
+    el.classList.toggle('offline', offline);
+    fs.disabled = offline;
+    const text = status ? status(d) : '';
+    st.textContent = offline ? `Offline${text ? ` · ${text}` : ''}` : text;
+    for (const c of ['on', 'ok', 'alert']) el.classList.remove(c);
+    const m = mood ? mood(d) : d.state.on === true ? 'on' : '';
+    if (m) el.classList.add(m);
+    if (!iconName) badgeUse.firstChild.setAttribute('href', `icons.svg#${iconFor(d)}`);
+  });
+  return el;
+}
+
+/** Controls for every writable property of a device, by kind (the generic card body). */
+export function controlsFor(dev, skip = []) {
+  const out = [];
+  for (const prop of Object.keys(dev.state || {})) {
+    if (skip.includes(prop) || !writable(dev, prop)) continue;
+    const p = propSpec(dev, prop);
+    if (p.kind === 'bool') out.push(field(label(prop), toggle(dev, prop)));
+    else if (NUMERIC.has(p.kind) && p.min != null && p.max != null) out.push(slider(dev, prop));
+    else if (p.kind === 'enum') out.push(picker(dev, prop));
+    else if (p.kind === 'color') out.push(colorInput(dev, prop));
+  }
+  return out;
+}
+
+/** A bar for a 0–100 value (battery), red below 20. */
+export function meter(dev, prop, what = 'battery') {
+  const fill = h('div');
+  const bar = h('div', {
+    class: 'meter', role: 'meter', 'aria-label': named(dev, what), 'aria-valuemin': 0, 'aria-valuemax': 100,
+  }, fill);
+  watch(dev.id, bar, (d) => {
+    const v = Math.max(0, Math.min(100, Number(d.state[prop]) || 0));
+    fill.style.width = `${v}%`;
+    bar.classList.toggle('low', v < 20);
+    bar.setAttribute('aria-valuenow', Math.round(v));
+  });
+  return bar;
+}
+
+/** A big number bound to a property: "64% <small>battery</small>". */
+export function bigValue(dev, prop, small) {
+  const num = h('span');
+  const el = h('div', { class: 'big' }, num, ' ', small ? h('small', {}, small) : null);
+  watch(dev.id, el, (d) => { num.textContent = fmt(d.state[prop], propSpec(d, prop), prop); });
+  return el;
+}

@@ -1,0 +1,158 @@
+"""A real hub for the API tests: broker on 127.0.0.1, the demo space's simulated devices, a
+SQLite store and the API on a free port, run by `runtime.serve` on its own event-loop thread.
+
+Tests talk to it over HTTP / WebSocket like any client; `hub.ctx` is the API's context (to
+tighten a rate limit for one test). This module registers itself as `hyperhub_tests_api`
+(the tests are no package) so test modules can import its helpers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hyperhub.api import ApiContext, ApiSettings
+from hyperhub.auth import AuthStore
+from hyperhub.config import demo_space
+from hyperhub.fabric.broker import mosquitto_binary
+from hyperhub.runtime import ServeStatus, serve
+from hyperhub.space import Space, load_space
+from hyperhub.store import StateStore
+
+sys.modules.setdefault("hyperhub_tests_api", sys.modules[__name__])
+START_TIMEOUT = 60.0
+
+
+@dataclass
+class Hub:
+    """A hub running in this process, on its own loop thread."""
+
+    data_dir: Path
+    space: Space
+    status: ServeStatus
+    auth: AuthStore  # the test's own connection to the hub's auth.db (as the CLI would use)
+    _stop: Callable[[], None] = field(repr=False)
+
+    @property
+    def url(self) -> str:
+        return (self.status.info.api_url or "").rstrip("/")
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/api/ws"
+
+    @property
+    def ctx(self) -> ApiContext:
+        assert self.status.api is not None
+        return self.status.api.ctx
+
+    def token(self, *scopes: str, name: str | None = None) -> str:
+        """A new token with exactly these scopes."""
+        secret, _ = self.auth.create_token(name, scopes)
+        return secret
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=15.0)
+
+
+def start_hub(data_dir: Path, space: Space, **settings: Any) -> Hub:
+    """Start a hub (bounded wait); stop it with `hub._stop()`."""
+    if mosquitto_binary() is None:
+        pytest.skip("mosquitto is not installed (Debian: apt-get install mosquitto)")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    ready = threading.Event()
+    box: dict[str, Any] = {}
+    loop = asyncio.new_event_loop()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        box["stop"] = stop
+        with StateStore.open(data_dir=data_dir) as store:
+
+            def on_ready(status: ServeStatus) -> None:
+                box["status"] = status
+                ready.set()
+
+            try:
+                await serve(
+                    space,
+                    store,
+                    data_dir,
+                    broker_port=0,
+                    tick_s=0.5,
+                    stop=stop,
+                    on_ready=on_ready,
+                    api=ApiSettings(port=0, **settings),
+                )
+            except BaseException as exc:
+                box["error"] = exc
+                ready.set()
+                raise
+
+    thread = threading.Thread(
+        target=lambda: loop.run_until_complete(main()), name="api-test-hub", daemon=True
+    )
+    thread.start()
+    if not ready.wait(START_TIMEOUT) or "error" in box:
+        raise RuntimeError(f"the hub did not start: {box.get('error')!r}")
+
+    def stop() -> None:
+        loop.call_soon_threadsafe(box["stop"].set)
+        thread.join(30)
+        loop.close()
+
+    return Hub(data_dir, space, box["status"], AuthStore(data_dir), stop)
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """One hub of the demo space for the API tests of this session."""
+    running = start_hub(tmp_path_factory.mktemp("hub"), load_space(demo_space()))
+    try:
+        yield running
+    finally:
+        running.auth.close()
+        running._stop()
+
+
+@pytest.fixture
+def reader(hub: Hub) -> httpx.Client:
+    with hub.client(hub.token("read", name="reader")) as client:
+        yield client
+
+
+@pytest.fixture
+def controller(hub: Hub) -> httpx.Client:
+    """read + control: everything but risky confirmations and admin."""
+    with hub.client(hub.token("read", "control", name="controller")) as client:
+        yield client
+
+
+@pytest.fixture
+def owner(hub: Hub) -> httpx.Client:
+    """Every scope."""
+    token = hub.token("read", "control", "control:risky", "admin", name="owner")
+    with hub.client(token) as client:
+        yield client
+
+
+def error_of(response: httpx.Response, status: int, code: str | None = None) -> str:
+    """Assert a JSON error of this status (and code); return its message."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert body["error"]["status"] == status
+    if code is not None:
+        assert body["error"]["code"] == code, body
+    message: str = body["error"]["message"]
+    assert "Traceback" not in message
+    return message

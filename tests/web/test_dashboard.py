@@ -1,0 +1,335 @@
+"""The dashboard in real headless Chromium against a real hub (see conftest.py).
+
+Each test uses its own devices of the demo space, so the order does not matter, except that
+the screenshots come last (they show what the earlier tests left on).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path(os.environ.get("HYPERHUB_CHROMIUM", "/usr/bin/chromium"))
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)",
+        allow_module_level=True,
+    )
+expect = pytest.importorskip(
+    "playwright.sync_api", reason="the playwright package is missing (pip install playwright)"
+).expect
+
+# a test run writes its screenshots to a temporary folder; to refresh the ones in the docs:
+# HYPERHUB_SCREENSHOTS=docs/screenshots .venv/bin/python -m pytest tests/web
+SCREENSHOTS = Path(
+    os.environ.get("HYPERHUB_SCREENSHOTS")
+    or Path(tempfile.gettempdir()) / "hyperhub-screenshots"
+)
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+def card(page, name: str):
+    return page.get_by_role("article", name=name, exact=True)
+
+
+def test_sign_in_with_a_password_then_sign_out(page, hub):
+    page.goto(hub.url)
+    page.get_by_label("Username", exact=True).fill("admin")
+    page.get_by_label("Password", exact=True).fill("not-the-password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text(re.compile(r"\w"))
+    expect(page.get_by_role("navigation", name="Views")).to_be_hidden()
+
+    page.get_by_label("Password", exact=True).fill(hub.password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("navigation", name="Views")).to_be_visible()
+    expect(page.locator("#live")).to_have_text("Live")
+    expect(page.locator("#user")).to_have_text("admin")
+    token = page.evaluate("sessionStorage.getItem('hyperhub.token')")
+    assert token and token.startswith("hh_")
+    assert hub.api("GET", "auth/me", token=token)[0] == 200
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('hyperhub.token')") is None
+    assert hub.api("GET", "auth/me", token=token)[0] == 401  # logging out revoked it
+
+
+def test_a_bad_pasted_token_is_refused(page, hub):
+    page.goto(hub.url)
+    page.get_by_text("Use an API token").click()
+    page.get_by_role("textbox", name="API token").fill("hh_not-a-real-token")
+    page.get_by_role("button", name="Use token").click()
+    expect(page.get_by_role("alert")).to_contain_text("sign in again")
+    expect(page.get_by_role("navigation", name="Views")).to_be_hidden()
+
+
+def test_toggle_a_light_and_see_its_card_change(signed_in, hub):
+    page = signed_in
+    light = card(page, "Hallway Light")
+    power = light.get_by_role("switch", name="Hallway Light power")
+    expect(power).not_to_be_checked()
+    expect(light.locator(".status")).to_have_text("Off")
+
+    power.click()
+    expect(power).to_be_checked()
+    expect(light.locator(".status")).to_have_text("On · 70%")
+    expect(light).to_have_class(re.compile(r"\bon\b"))
+    assert hub.wait_until(lambda: hub.state("hallway_light")["on"] is True, "the light on")
+
+    power.click()
+    expect(light.locator(".status")).to_have_text("Off")
+    assert hub.wait_until(lambda: hub.state("hallway_light")["on"] is False, "the light off")
+
+
+def test_move_a_slider_and_pick_a_mode(signed_in, hub):
+    page = signed_in
+    light = card(page, "Ceiling Light")
+    light.get_by_role("slider", name="Ceiling Light brightness").fill("30")
+    expect(light.locator(".status")).to_have_text("On · 30%")
+    hub.wait_until(lambda: hub.state("living_room_light")["brightness"] == 30, "brightness 30")
+
+    ac = card(page, "Living Room AC")
+    ac.get_by_role("combobox", name="Living Room AC mode").select_option("cool")
+    expect(ac.get_by_role("switch", name="Living Room AC power")).to_be_checked()  # implied on
+    expect(ac.locator(".status")).to_contain_text("Cool to 22 °C")
+    hub.wait_until(lambda: hub.state("living_room_ac")["mode"] == "cool", "the AC cooling")
+
+
+def test_unlocking_asks_for_confirmation(signed_in, hub):
+    page = signed_in
+    lock = card(page, "Front Door Lock")
+    dialog = page.get_by_role("dialog")
+
+    lock.get_by_role("button", name="Unlock Front Door Lock").click()
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Unlock Front Door Lock?")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    expect(lock.locator(".status")).to_have_text("Locked")
+    assert hub.state("front_door_lock")["locked"] is True
+
+    lock.get_by_role("button", name="Unlock Front Door Lock").click()
+    dialog.get_by_role("button", name="Confirm").click()
+    expect(lock.locator(".status")).to_have_text("Unlocked")
+    expect(lock).to_have_class(re.compile(r"\balert\b"))
+    hub.wait_until(lambda: hub.state("front_door_lock")["locked"] is False, "the door unlocked")
+
+    lock.get_by_role("button", name="Lock Front Door Lock").click()  # locking is not risky
+    expect(lock.locator(".status")).to_have_text("Locked")
+    expect(dialog).to_be_hidden()
+    hub.wait_until(lambda: hub.state("front_door_lock")["locked"] is True, "the door locked")
+
+
+def test_a_chat_command_changes_the_home(signed_in, hub):
+    page = signed_in
+    page.get_by_role("link", name="Chat").click()
+    box = page.get_by_role("textbox", name="Message to the assistant")
+    log = page.get_by_role("log", name="Conversation")
+
+    box.fill("turn on the bathroom light")
+    box.press("Enter")
+    expect(log).to_contain_text("Bathroom Light on")
+    expect(log).to_contain_text("Bathroom Light: power → On")  # what changed
+    hub.wait_until(lambda: hub.state("bathroom_light")["on"] is True, "the bathroom light on")
+
+    box.fill("打开儿童房的灯")
+    box.press("Enter")
+    expect(log).to_contain_text("儿童房")
+    hub.wait_until(lambda: hub.state("kids_room_light")["on"] is True, "the kids' light on")
+
+    box.fill("unlock the back door")
+    box.press("Enter")
+    expect(log).to_contain_text("Do you want me to unlock Back Door Lock?")
+    assert hub.state("back_door_lock")["locked"] is True
+    log.get_by_role("button", name="Yes").click()
+    hub.wait_until(lambda: hub.state("back_door_lock")["locked"] is False, "the back door unlocked")
+    expect(log.get_by_role("button", name="Yes")).to_be_disabled()
+
+    page.get_by_role("link", name="Home").click()
+    expect(card(page, "Bathroom Light").get_by_role("switch")).to_be_checked()
+    expect(card(page, "Back Door Lock").locator(".status")).to_have_text("Unlocked")
+    hub.api("POST", "devices/back_door_lock/call/lock", {})
+    expect(card(page, "Back Door Lock").locator(".status")).to_have_text("Locked")
+
+
+def test_a_change_made_elsewhere_appears_live(signed_in, hub):
+    page = signed_in
+    page.evaluate("window.notReloaded = true")
+    garage = card(page, "Garage Light")
+    expect(garage.get_by_role("switch", name="Garage Light power")).not_to_be_checked()
+
+    # another client of the running hub: the CLI, over the hub's broker
+    hub.cli("set", "garage_light", "on", "true")
+    expect(garage.get_by_role("switch", name="Garage Light power")).to_be_checked()
+    expect(garage.locator(".status")).to_have_text("On")
+
+    hub.set("study_fan", "speed", 75)  # and the REST API
+    fan = card(page, "Desk Fan")
+    expect(fan.get_by_role("slider", name="Desk Fan speed")).to_have_value("75")
+    expect(fan.locator(".status")).to_have_text("On · 75%")
+    assert page.evaluate("window.notReloaded") is True
+
+
+def test_offline_devices_are_greyed_and_disabled(signed_in):
+    page = signed_in
+    plug = card(page, "Kettle Plug")
+    power = plug.get_by_role("switch", name="Kettle Plug power")
+    expect(power).to_be_enabled()
+    # what the page does with an availability message from the hub's WebSocket
+    page.evaluate("import('./js/store.js').then((m) => m.setOnline('kettle_plug', false))")
+    expect(plug).to_have_class(re.compile(r"\boffline\b"))
+    expect(plug.locator(".status")).to_contain_text("Offline")
+    expect(power).to_be_disabled()
+    page.evaluate("import('./js/store.js').then((m) => m.setOnline('kettle_plug', true))")
+    expect(power).to_be_enabled()
+    expect(plug).not_to_have_class(re.compile(r"\boffline\b"))
+
+
+def test_a_revoked_token_ends_the_session(page, hub):
+    token = hub.cli("token", "create", "--scopes", "read,control", "--name", "short-lived").strip()
+    page.goto(hub.url)
+    page.get_by_text("Use an API token").click()
+    page.get_by_role("textbox", name="API token").fill(token)
+    page.get_by_role("button", name="Use token").click()
+    expect(page.locator("#live")).to_have_text("Live")
+    expect(page.locator("#user")).to_have_text("short-lived")  # not an admin: no audit log
+    page.get_by_role("link", name="Log").click()
+    expect(page.get_by_text("Only admins can read the audit log.")).to_be_visible()
+
+    status, me = hub.api("GET", "auth/me", token=token)
+    assert status == 200, me
+    assert hub.api("DELETE", f"tokens/{me['id']}")[0] == 200
+    # the hub closes the WebSocket (4401); the page goes back to sign-in, no reload needed
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("session ended")
+
+
+def test_car_view(signed_in, hub):
+    page = signed_in
+    page.get_by_role("link", name="Car").click()
+    expect(page.get_by_role("img", name=re.compile(r"^Map: SU7"))).to_be_visible()
+    expect(page.get_by_role("meter", name="SU7 battery")).to_have_attribute("aria-valuenow", "64")
+
+    page.get_by_role("slider", name="SU7 charge limit").fill("90")
+    hub.wait_until(lambda: hub.state("car")["charge_limit"] == 90, "charge limit 90")
+    page.get_by_role("switch", name="SU7 climate").click()
+    expect(page.get_by_role("article", name="SU7 cabin").locator(".status")).to_contain_text(
+        "Pre-conditioning to 22 °C"
+    )
+    hub.wait_until(lambda: hub.state("car")["hvac_on"] is True, "the car's climate on")
+
+    page.get_by_role("button", name="Unlock SU7").click()
+    page.get_by_role("dialog").get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("article", name="SU7 doors").locator(".status")).to_have_text(
+        "Unlocked"
+    )
+    page.get_by_role("button", name="Lock SU7").click()
+    expect(page.get_by_role("article", name="SU7 doors").locator(".status")).to_have_text("Locked")
+
+
+def test_human_and_robot_views(signed_in, hub):
+    page = signed_in
+    page.get_by_role("link", name="Human").click()
+    phone = card(page, "Chen Wei's Phone")
+    expect(phone.locator(".status")).to_contain_text("at home")
+    phone.get_by_role("switch", name="Chen Wei's Phone do not disturb").click()
+    hub.wait_until(lambda: hub.state("phone_chen_wei")["dnd"] is True, "do not disturb on")
+    phone.get_by_role("combobox", name="Chen Wei's Phone ringer").select_option("silent")
+    hub.wait_until(lambda: hub.state("phone_chen_wei")["ringer"] == "silent", "ringer silent")
+    expect(card(page, "Chen Wei's Watch")).to_contain_text("bpm")
+    expect(page.get_by_role("img", name=re.compile(r"^Map: Chen Wei's Phone"))).to_be_visible()
+
+    page.get_by_role("link", name="Robot").click()
+    dog = card(page, "CyberDog")
+    dog.get_by_role("button", name="Stand CyberDog").click()
+    expect(
+        dog.get_by_role("group", name="CyberDog posture").locator("[aria-current]")
+    ).to_have_text("Stand")
+    dog.get_by_role("combobox", name="CyberDog patrol target").select_option("garden")
+    dog.get_by_role("button", name="Patrol CyberDog").click()
+    expect(dog.locator(".status")).to_contain_text("Patrol")
+    hub.wait_until(lambda: hub.state("cyberdog")["mode"] == "patrol", "the dog patrolling")
+    card(page, "Robot Vacuum").get_by_role("button", name="Start Robot Vacuum").click()
+    expect(card(page, "Robot Vacuum").locator(".status")).to_contain_text("Cleaning")
+
+
+def test_history_rules_and_log(signed_in, hub):
+    page = signed_in
+    page.goto(f"{hub.url}#history/living_room_climate_sensor/temperature")
+    expect(
+        page.get_by_role("img", name=re.compile("Living Room Thermometer temperature"))
+    ).to_be_visible()
+    page.get_by_role("combobox", name="Device").select_option("car")
+    page.get_by_role("combobox", name="Property").select_option("battery_soc")
+    expect(page.get_by_role("img", name=re.compile("SU7 battery"))).to_be_visible()
+
+    page.get_by_role("link", name="Rules").click()
+    expect(page.get_by_role("heading", name="Rules", level=2)).to_be_visible()
+    expect(page.get_by_text(re.compile("No rules yet|last run|never ran")).first).to_be_visible()
+
+    hub.set("garden_lights", "on", True)
+    page.get_by_role("link", name="Log").click()
+    expect(page.get_by_role("table")).to_contain_text("api:web-tests")
+    expect(page.get_by_role("table")).to_contain_text("Garden Lights")
+
+
+def test_phone_size_and_dark_mode(browser, hub, sign_in):
+    context = browser.new_context(viewport=PHONE, color_scheme="dark", is_mobile=True)
+    page = context.new_page()
+    try:
+        sign_in(page)
+        for view in ("home", "car", "human", "robot", "chat", "history", "rules", "log"):
+            page.goto(f"{hub.url}#{view}")
+            expect(page.locator("main")).not_to_be_empty()
+            wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert wide <= 0, f"the {view} view is {wide}px wider than a phone"
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(15, 19, 25)"  # the dark palette
+    finally:
+        context.close()
+
+
+def test_screenshots_of_each_view(signed_in, hub):
+    """docs/screenshots/*.png: each main view at desktop size, and Home on a phone."""
+    page = signed_in
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shots = {
+        "home": page.get_by_role("heading", name="ground floor"),
+        "car": page.get_by_role("img", name=re.compile("^Map: SU7")),
+        "human": page.get_by_role("img", name=re.compile("^Map: ")),
+        "robot": card(page, "CyberDog"),
+        "history": page.get_by_role("img", name=re.compile("temperature")),
+    }
+    for view, ready in shots.items():
+        target = "history/living_room_ac/current_temp" if view == "history" else view
+        page.goto(f"{hub.url}#{target}")
+        expect(ready).to_be_visible()
+        page.screenshot(path=SCREENSHOTS / f"{view}.png")
+
+    page.get_by_role("link", name="Chat").click()
+    box = page.get_by_role("textbox", name="Message to the assistant")
+    log = page.get_by_role("log", name="Conversation")
+    for text, answer in (
+        ("Set the living room AC to 24 degrees", "target temperature 24"),
+        ("Is the car locked?", "SU7 is locked"),
+        ("unlock the front door", "Do you want me to unlock Front Door Lock?"),
+    ):
+        box.fill(text)
+        box.press("Enter")
+        expect(log).to_contain_text(answer)
+    page.screenshot(path=SCREENSHOTS / "chat.png")
+    log.get_by_role("button", name="No").click()
+
+    page.set_viewport_size(PHONE)
+    page.get_by_role("link", name="Home").click()
+    expect(page.get_by_role("heading", name="ground floor")).to_be_visible()
+    page.screenshot(path=SCREENSHOTS / "phone-home.png")
+    page.set_viewport_size(DESKTOP)
+    for name in ("home", "car", "human", "robot", "chat", "history", "phone-home"):
+        assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000
