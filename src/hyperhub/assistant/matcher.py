@@ -314,19 +314,7 @@ class Matcher:
                 )
             ]
         # a question word that only starts a command ("can you …") does not make a question
-        if (
-            c.question
-            and (
-                c.actions
-                or c.values
-                or c.numbers
-                or c.levels
-                or c.rel
-                or c.cmp
-                or [v for v in c.verbs if v != "set"]
-            )
-            and not _QUESTION_END.search(norm)
-        ):
+        if c.question and self._commandish(c) and (not _QUESTION_END.search(norm) or c.polite):
             c.question = False
 
     @staticmethod
