@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from hyperhub.assistant.execute import AsyncDevices, Devices, Executor, Outcome, say
 from hyperhub.assistant.matcher import Context, Matcher
@@ -266,16 +266,26 @@ class Assistant:
         answer.engine = chosen.engine
         return Decision(answer, plan=chosen, lang=lang, context=context)
 
-    def _confirmation(self, norm: str, conv: Conversation, final: Decision) -> Decision | None:
-        tokens = self.matcher.gaz.scan(norm)
+    def reply_kind(self, text: str) -> Literal["yes", "no"] | None:
+        """Whether `text` is only a yes or only a no (fillers aside): how a pending plan is
+        confirmed or dropped."""
+        tokens = self.matcher.gaz.scan(normalize(text[: MAX_TEXT + 1]))
         kinds = {k for t in tokens for k in t.kinds()} - {"filler"}
+        if kinds and kinds <= {"yes"}:
+            return "yes"
+        if kinds and kinds <= {"no"}:
+            return "no"
+        return None
+
+    def _confirmation(self, norm: str, conv: Conversation, final: Decision) -> Decision | None:
+        kind = self.reply_kind(norm)
         pending = conv.pending
         assert pending is not None
-        if kinds and kinds <= {"yes"}:
+        if kind == "yes":
             conv.pending = None
             final.answer.engine = pending.engine
             return Decision(final.answer, plan=pending, confirmed=True, lang=final.lang)
-        if kinds and kinds <= {"no"}:
+        if kind == "no":
             conv.pending = None
             final.answer.reply = say(final.lang, "cancelled")
             return final

@@ -10,8 +10,7 @@ from hyperhub.api.context import ApiContext, FabricDevices
 from hyperhub.api.errors import ApiError
 from hyperhub.api.models import AskBody, AskOut
 from hyperhub.api.security import context, missing_scope, require
-from hyperhub.assistant.numbers import normalize
-from hyperhub.assistant.pipeline import MAX_TEXT, Assistant, Conversation
+from hyperhub.assistant.pipeline import Assistant, Conversation
 from hyperhub.auth import Token
 
 router = APIRouter(prefix="/api", tags=["assistant"])
@@ -20,13 +19,8 @@ Controller = Annotated[Token, Depends(require("control"))]
 
 
 def confirms(assistant: Assistant, conv: Conversation, text: str) -> bool:
-    """Whether `text` is the yes that runs the conversation's pending plan (the rule of
-    `Assistant._confirmation`: only yes-words, fillers aside)."""
-    if conv.pending is None:
-        return False
-    tokens = assistant.matcher.gaz.scan(normalize(text[: MAX_TEXT + 1]))
-    kinds = {k for t in tokens for k in t.kinds()} - {"filler"}
-    return bool(kinds) and kinds <= {"yes"}
+    """Whether `text` is the yes that runs the conversation's pending plan."""
+    return conv.pending is not None and assistant.reply_kind(text) == "yes"
 
 
 def pending_is_risky(assistant: Assistant, conv: Conversation, devices: FabricDevices) -> bool:
