@@ -61,7 +61,10 @@ _ITEM = re.compile(r"^([a-z0-9_]+)\.([a-z0-9_]+)(\?|=|\+=|-=|\()(.*)$", re.S)
 class LlmStats:
     """Token counts and timings, for tests and benchmarks (not for behaviour)."""
 
-    load_s: float = 0.0
+    load_s: float = 0.0  # model + vocabulary + catalog prefix
+    model_s: float = 0.0  # the model file into memory and its vocabulary
+    prefix_s: float = 0.0  # the catalog prefix: evaluated, or restored from the disk cache
+    prefix_cached: bool = False
     prefix_tokens: int = 0
     prefix_evaluations: int = 0  # how often the fixed prefix was evaluated (1 after loading)
     evaluated_tokens: int = 0  # every token given to the model, prefix included
@@ -160,11 +163,15 @@ class LlmEngine:
         self._llm = llm
         self._n_prefix = len(tokens)
         self.stats.prefix_tokens = len(tokens)
-        if not cache.load_prefix(llm, tokens):
+        t1 = time.perf_counter()
+        self.stats.model_s = t1 - t0
+        self.stats.prefix_cached = cache.load_prefix(llm, tokens)
+        if not self.stats.prefix_cached:
             llm.eval(tokens)
             self.stats.prefix_evaluations += 1
             self.stats.evaluated_tokens += len(tokens)
             cache.save_prefix(llm, tokens)
+        self.stats.prefix_s = time.perf_counter() - t1
         self.stats.load_s = time.perf_counter() - t0
 
     def close(self) -> None:
