@@ -43,7 +43,7 @@ def test_haversine_of_one_degree_of_latitude_is_about_111_km():
 def test_start_route_puts_the_device_at_the_first_waypoint():
     sim = commute()
     changes = sim.start_route("car", [OFFICE, HOME], speed_kmh=50)
-    assert changes == {"location": {"lat": 40.01, "lon": 116.33}, "speed_kmh": 50.0}
+    assert changes == {"location": {"lat": 40.01, "lon": 116.33}, "speed_kmh": 50.0, "gear": "D"}
 
 
 def test_route_covers_speed_times_time():
@@ -97,7 +97,7 @@ def test_stop_route_stops_where_it_is():
     sim = commute()
     sim.start_route("car", [HOME, OFFICE], speed_kmh=36)
     sim.advance(30)
-    assert sim.stop_route("car") == {"speed_kmh": 0.0}
+    assert sim.stop_route("car") == {"speed_kmh": 0.0, "gear": "P"}
     here = where(sim, "car")
     sim.advance(30)
     assert where(sim, "car") == here

@@ -13,6 +13,7 @@ from hyperhub.space import Device
 from hyperhub.spec import Effect, PropertySpec
 
 SPEED = "speed_kmh"  # reports a route's speed while moving, 0 when stopped
+GEAR = "gear"  # D while a route moves the device, P when it stops
 
 
 class DeviceSim:
@@ -173,8 +174,13 @@ class DeviceSim:
         self.state[self.location_prop] = {"lat": round(lat, digits), "lon": round(lon, digits)}
 
     def show_speed(self, speed_kmh: float) -> None:
+        """Show the route's speed, and a gear that fits it: D while moving, P when stopped
+        (a car does not drive 40 km/h in park)."""
         if self.has_number(SPEED):
             self.put_number(SPEED, speed_kmh)
+        gear = self.dtype.properties.get(GEAR)
+        if gear is not None and GEAR in self.state and {"D", "P"} <= set(gear.values or ()):
+            self.state[GEAR] = "D" if speed_kmh > 0 else "P"
 
 
 def _travel_properties(device: Device) -> frozenset[str]:
