@@ -113,26 +113,40 @@ def bench_store(*, devices: int, history_rows: int, as_json: bool, record_to: Pa
 
 def bench_fabric(*, quick: bool, as_json: bool, record_to: Path | None) -> None:
     """Run the fabric benchmark, print its tables (or one JSON object), optionally record them."""
-    console = Console(stderr=as_json)
-    fabric_bench = bench_module("fabric_bench")
-    with console.status("fabric benchmark") as status:
-        figures = fabric_bench.run_fabric_bench(
-            quick=quick, on_phase=lambda name: status.update(f"fabric benchmark: {name}")
-        )
-    tables = fabric_bench.results_table(figures)
-    _show(console, tables, figures, as_json, record_to, "Fabric (`hyperhub bench fabric`)")
+    _phased(
+        "fabric",
+        "fabric benchmark",
+        "Fabric (`hyperhub bench fabric`)",
+        quick=quick,
+        as_json=as_json,
+        record_to=record_to,
+    )
 
 
 def bench_api(*, quick: bool, as_json: bool, record_to: Path | None) -> None:
     """Run the API benchmark, print its tables (or one JSON object), optionally record them."""
+    _phased(
+        "api",
+        "API benchmark",
+        "API and dashboard (`hyperhub bench api`)",
+        quick=quick,
+        as_json=as_json,
+        record_to=record_to,
+    )
+
+
+def _phased(
+    name: str, label: str, section: str, *, quick: bool, as_json: bool, record_to: Path | None
+) -> None:
+    """A bench module `bench/<name>_bench.py` with `run_<name>_bench(quick, on_phase)` and
+    `results_table(figures)`: run it showing its phases, then print and record."""
     console = Console(stderr=as_json)
-    api_bench = bench_module("api_bench")
-    with console.status("API benchmark") as status:
-        figures = api_bench.run_api_bench(
-            quick=quick, on_phase=lambda name: status.update(f"API benchmark: {name}")
+    module = bench_module(f"{name}_bench")
+    with console.status(label) as status:
+        figures = getattr(module, f"run_{name}_bench")(
+            quick=quick, on_phase=lambda phase: status.update(f"{label}: {phase}")
         )
-    tables = api_bench.results_table(figures)
-    _show(console, tables, figures, as_json, record_to, "API and dashboard (`hyperhub bench api`)")
+    _show(console, module.results_table(figures), figures, as_json, record_to, section)
 
 
 def _show(
