@@ -23,6 +23,7 @@ from typing import Any
 
 import psutil
 
+from hyperhub.assistant.cases import same
 from hyperhub.assistant.llm import LlmEngine
 from hyperhub.assistant.plan import Plan
 from hyperhub.errors import HyperHubError
@@ -77,16 +78,6 @@ def apply_naively(space: Space, plan: Plan) -> tuple[dict[str, dict[str, Any]], 
     return changes, False
 
 
-def _same(want: Any, got: Any) -> bool:
-    if isinstance(want, bool) or isinstance(got, bool):
-        return want is got
-    if isinstance(want, int | float) and isinstance(got, int | float):
-        return abs(want - got) <= 0.01
-    if isinstance(want, str) and isinstance(got, str):
-        return want.casefold() == got.casefold()
-    return want == got
-
-
 def passes(space: Space, case: dict[str, Any], plan: Plan) -> bool:
     exp = case["expect"]
     changes, confirm = apply_naively(space, plan)
@@ -98,7 +89,7 @@ def passes(space: Space, case: dict[str, Any], plan: Plan) -> bool:
             return False
         for dev, props in want.items():
             if set(props) != set(changes[dev]) or not all(
-                _same(v, changes[dev][k]) for k, v in props.items()
+                same(v, changes[dev][k]) for k, v in props.items()
             ):
                 return False
     if exp.get("reply_has_any"):

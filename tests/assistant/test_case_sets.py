@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from hyperhub.assistant.cases import same
 from hyperhub.assistant.pipeline import Answer, Assistant
 from hyperhub.devices.sim import ManualClock, Simulator
 from hyperhub.space import load_space
@@ -22,19 +23,6 @@ SETS = {
     "heldout_demo": (ROOT / "src/hyperhub/space/demo.yaml", DATA / "heldout_demo.jsonl"),
     "heldout_second": (ROOT / "examples/second_space.yaml", DATA / "heldout_second.jsonl"),
 }
-
-
-def same(want: Any, got: Any) -> bool:
-    if isinstance(want, str) and want[:1] in "<>" and isinstance(got, int | float):
-        n = float(want[1:])
-        return got > n if want[0] == ">" else got < n
-    if isinstance(want, bool) or isinstance(got, bool):
-        return want is got
-    if isinstance(want, int | float) and isinstance(got, int | float):
-        return abs(want - got) <= 0.01
-    if isinstance(want, str) and isinstance(got, str):
-        return want.casefold() == got.casefold()
-    return bool(want == got)
 
 
 def problem(expect: dict[str, Any], answer: Answer) -> str | None:
