@@ -227,42 +227,14 @@ class StateStore:
         ts: float | None = None,
     ) -> int:
         """Record one command (actor e.g. "cli", "api:<token-id>", "rule:<id>"); returns its id."""
-        if kind not in AUDIT_KINDS:
-            raise StoreError(f"audit kind must be one of {AUDIT_KINDS}, not {kind!r}")
-        if result not in AUDIT_RESULTS:
-            raise StoreError(f"audit result must be one of {AUDIT_RESULTS}, not {result!r}")
-        row = {
-            "ts": time.time() if ts is None else float(ts),
-            "actor": actor,
-            "device_id": device,
-            "kind": kind,
-            "what": _encode(device, what),
-            "result": result,
-            "message": message,
-        }
+        row = _audit_row(actor, device, kind, what, result, message, ts)
         with self._writing("write the audit log to") as conn:
             return int(conn.execute(audit.insert().values(row)).inserted_primary_key[0])
 
     def audit_many(self, rows: Iterable[AuditRow]) -> int:
         """Record many commands in one transaction; returns how many. Each row holds the
         arguments of `audit`: (actor, device, kind, what, result, message, ts)."""
-        values = []
-        for actor, device, kind, what, result, message, ts in rows:
-            if kind not in AUDIT_KINDS:
-                raise StoreError(f"audit kind must be one of {AUDIT_KINDS}, not {kind!r}")
-            if result not in AUDIT_RESULTS:
-                raise StoreError(f"audit result must be one of {AUDIT_RESULTS}, not {result!r}")
-            values.append(
-                {
-                    "ts": time.time() if ts is None else float(ts),
-                    "actor": actor,
-                    "device_id": device,
-                    "kind": kind,
-                    "what": _encode(device, what),
-                    "result": result,
-                    "message": message,
-                }
-            )
+        values = [_audit_row(*row) for row in rows]
         if values:
             with self._writing("write the audit log to") as conn:
                 conn.execute(audit.insert(), values)
@@ -348,6 +320,31 @@ def _create_series(conn: sa.Connection, keys: list[SeriesKey]) -> dict[SeriesKey
     if len(created) < len(keys):
         created.update(_load_series(conn, sorted({d for d, p in keys if (d, p) not in created})))
     return created
+
+
+def _audit_row(
+    actor: str,
+    device: str,
+    kind: str,
+    what: Any,
+    result: str,
+    message: str,
+    ts: float | None,
+) -> dict[str, Any]:
+    """One audit row checked and ready to insert."""
+    if kind not in AUDIT_KINDS:
+        raise StoreError(f"audit kind must be one of {AUDIT_KINDS}, not {kind!r}")
+    if result not in AUDIT_RESULTS:
+        raise StoreError(f"audit result must be one of {AUDIT_RESULTS}, not {result!r}")
+    return {
+        "ts": time.time() if ts is None else float(ts),
+        "actor": actor,
+        "device_id": device,
+        "kind": kind,
+        "what": _encode(device, what),
+        "result": result,
+        "message": message,
+    }
 
 
 def _encode(device_id: str, data: dict[str, Any]) -> str:
