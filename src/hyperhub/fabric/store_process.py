@@ -33,7 +33,16 @@ HEADER = struct.Struct(">I")
 READY = 0  # seq of the answer to opening the store
 # StateStore methods a request may call: the writes the hub makes besides state batches
 CALLS = frozenset(
-    {"audit", "audit_many", "set_meta", "write_state", "write_states", "prune_history"}
+    {
+        "audit",
+        "audit_many",
+        "set_meta",
+        "write_state",
+        "write_states",
+        "prune_history",
+        "write_runs",
+        "prune_runs",
+    }
 )
 
 

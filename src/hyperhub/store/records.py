@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 
@@ -42,6 +43,25 @@ class AuditEntry(NamedTuple):
     what: dict[str, Any]
     result: str  # "ok" | "error" | "timeout"
     message: str
+
+
+RunRow = tuple[str, float, float | None, str, str, dict[str, Any], list[dict[str, Any]]]
+"""One rule run for `write_runs`: (rule_id, started, finished, result, message, trigger, steps);
+times are UNIX seconds, `finished` None while it runs; `trigger` and `steps` must be JSON-able."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunEntry:
+    """One stored run of an automation rule, as `rule_runs` reads it back."""
+
+    id: int
+    rule: str
+    started: float  # UNIX seconds
+    finished: float | None  # None: still running, or it never said it finished
+    result: str  # one of `RUN_RESULTS`
+    message: str
+    trigger: dict[str, Any]  # what set it off
+    steps: list[dict[str, Any]]  # what each step did, in order
 
 
 # one encoder, built once: json.dumps with options builds a new one on every call

@@ -68,3 +68,23 @@ audit = sa.Table(
     sa.Index("ix_audit_ts", "ts"),
     sa.Index("ix_audit_device_ts", "device_id", "ts"),
 )
+
+# One row per automation rule run: when, how it ended, what set it off, what each step did.
+rule_runs = sa.Table(
+    "rule_runs",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("rule_id", sa.String(100), nullable=False),
+    sa.Column("started", sa.Double, nullable=False),  # UNIX seconds
+    sa.Column("finished", sa.Double, nullable=True),  # None while running (or if it never did)
+    sa.Column("result", sa.String(16), nullable=False),
+    sa.Column("message", sa.Text, nullable=False, server_default=""),
+    sa.Column("trigger", sa.Text, nullable=False),  # JSON object
+    sa.Column("steps", sa.Text, nullable=False),  # JSON array
+    sa.CheckConstraint(
+        "result IN ('ok', 'error', 'conditions_false', 'skipped', 'cancelled', 'loop', 'running')",
+        name="ck_rule_runs_result",
+    ),
+    sa.Index("ix_rule_runs_rule_started", "rule_id", "started"),
+    sa.Index("ix_rule_runs_started", "started"),
+)

@@ -1,4 +1,4 @@
-"""`StateStore`: current state, history, audit log and meta, over one SQLAlchemy engine.
+"""`StateStore`: current state, history, audit log, rule runs and meta, over one SQLAlchemy engine.
 
 Plain sync methods, meant for one writer thread plus any number of reader threads (the hub
 calls it from asyncio through an executor). Writes are serialised by a lock and each is one
@@ -27,18 +27,23 @@ from hyperhub.store.migrate import upgrade
 from hyperhub.store.records import (
     AuditEntry,
     HistoryPoint,
+    RunEntry,
+    RunRow,
     StateRow,
     StateUpdate,
     dumps,
     encode_value,
     loads,
 )
-from hyperhub.store.schema import audit, current_state, history, meta, series
+from hyperhub.store.schema import audit, current_state, history, meta, rule_runs, series
 
 AUDIT_KINDS = ("set", "call")
 AUDIT_RESULTS = ("ok", "error", "timeout")
 # one row of `audit_many`: actor, device, kind, what, result, message, ts
 AuditRow = tuple[str, str, str, dict[str, Any], str, str, float | None]
+# how a rule run ended ("running": written before it did); the rule_runs table checks it too
+RUN_RESULTS = ("ok", "error", "conditions_false", "skipped", "cancelled", "loop", "running")
+_RULE_ID_MAX = 100  # rule_runs.rule_id is a String(100): checked here, not only by PostgreSQL
 _IN_CHUNK = 500  # values per IN (...) list, well under every database's parameter limit
 _HISTORY_COLUMNS = ("series_id", "ts", "num", "value")
 _STATE_COLUMNS = ("device_id", "state", "updated")
@@ -256,6 +261,65 @@ class StateStore:
             for r in rows
         ]
 
+    # -- rule runs ----------------------------------------------------------------------------
+
+    def write_runs(self, rows: Iterable[RunRow]) -> int:
+        """Record automation rule runs in one transaction; returns how many. Each row is
+        (rule_id, started, finished, result, message, trigger, steps), see `RunRow`.
+
+        Every row is checked (result in `RUN_RESULTS`, JSON-able trigger and steps) before
+        anything is written: one bad row refuses them all. Through `BatchWriter.submit`,
+        pass a list (it is pickled to the writer process).
+        """
+        values = [_run_row(*row) for row in rows]
+        if values:
+            with self._writing("write rule runs to") as conn:
+                conn.execute(rule_runs.insert(), values)
+        return len(values)
+
+    def rule_runs(
+        self, rule: str | None = None, since: float | None = None, limit: int = 50
+    ) -> list[RunEntry]:
+        """The latest runs, newest first (by start); optionally of one rule and/or started
+        at or after `since`."""
+        if limit < 0:
+            raise StoreError(f"limit must not be negative, not {limit}")
+        runs = rule_runs.c
+        stmt = sa.select(rule_runs).order_by(runs.started.desc(), runs.id.desc()).limit(limit)
+        if rule is not None:
+            stmt = stmt.where(runs.rule_id == rule)
+        if since is not None:
+            stmt = stmt.where(runs.started >= since)
+        with self._reading("read rule runs from") as conn:
+            rows = conn.execute(stmt).all()
+        return [
+            RunEntry(
+                r.id,
+                r.rule_id,
+                r.started,
+                r.finished,
+                r.result,
+                r.message,
+                loads(r.trigger),
+                loads(r.steps),
+            )
+            for r in rows
+        ]
+
+    def prune_runs(self, keep_per_rule: int = 200) -> int:
+        """Delete all but the newest `keep_per_rule` runs of each rule; returns how many."""
+        if keep_per_rule < 0:
+            raise StoreError(f"keep_per_rule must not be negative, not {keep_per_rule}")
+        runs = rule_runs.c
+        # number each rule's runs newest first (as `rule_runs` orders them); drop the rest
+        newest_first = sa.func.row_number().over(
+            partition_by=runs.rule_id, order_by=(runs.started.desc(), runs.id.desc())
+        )
+        ranked = sa.select(runs.id, newest_first.label("n")).subquery("ranked")
+        older = sa.select(ranked.c.id).where(ranked.c.n > keep_per_rule)
+        with self._writing("prune rule runs in") as conn:
+            return conn.execute(sa.delete(rule_runs).where(runs.id.in_(older))).rowcount
+
     # -- meta ---------------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
@@ -345,6 +409,44 @@ def _audit_row(
         "result": result,
         "message": message,
     }
+
+
+def _run_row(
+    rule_id: str,
+    started: float,
+    finished: float | None,
+    result: str,
+    message: str,
+    trigger: dict[str, Any],
+    steps: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """One rule_runs row checked and ready to insert."""
+    if result not in RUN_RESULTS:
+        raise StoreError(
+            f"run result of rule {rule_id!r} must be one of {RUN_RESULTS}, not {result!r}"
+        )
+    if not isinstance(rule_id, str) or not 0 < len(rule_id) <= _RULE_ID_MAX:
+        raise StoreError(f"a rule id must be 1 to {_RULE_ID_MAX} characters, not {rule_id!r}")
+    if not isinstance(trigger, dict):
+        raise StoreError(f"the trigger of a run of rule {rule_id!r} must be a dict: {trigger!r}")
+    if not isinstance(steps, list):
+        raise StoreError(f"the steps of a run of rule {rule_id!r} must be a list: {steps!r}")
+    return {
+        "rule_id": rule_id,
+        "started": float(started),
+        "finished": None if finished is None else float(finished),
+        "result": result,
+        "message": message,
+        "trigger": _encode_run(rule_id, "trigger", trigger),
+        "steps": _encode_run(rule_id, "steps", steps),
+    }
+
+
+def _encode_run(rule_id: str, part: str, data: Any) -> str:
+    try:
+        return dumps(data)
+    except (TypeError, ValueError) as err:
+        raise StoreError(f"cannot store the {part} of a run of rule {rule_id!r}: {err}") from None
 
 
 def _encode(device_id: str, data: dict[str, Any]) -> str:
