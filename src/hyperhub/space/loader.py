@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ruamel.yaml.error import MarkedYAMLError
 
@@ -14,7 +15,7 @@ from hyperhub.space.model import Area, Device, Location, Route, Space
 from hyperhub.spec import DeviceType, TypeRegistry, builtin_types
 
 ID = re.compile(r"^[a-z0-9_]+$")
-SPACE_KEYS = ("space", "location", "areas", "devices")
+SPACE_KEYS = ("space", "location", "timezone", "areas", "devices")
 AREA_KEYS = ("id", "name", "aliases", "floor")
 DEVICE_KEYS = ("id", "type", "name", "aliases", "area", "class", "state", "properties", "route")
 MAX_BYTES = 5_000_000
@@ -137,9 +138,12 @@ class _Reader:
         location = None
         if "location" in doc:
             location = self.location(doc["location"], "location", _key_line(doc, "location", 1))
+        timezone = None
+        if "timezone" in doc:
+            timezone = self.timezone(doc["timezone"], _key_line(doc, "timezone", 1))
         areas = self.areas(doc)
         devices = self.devices(doc, areas)
-        return Space(str(name), areas, devices, self.types, location, file)
+        return Space(str(name), areas, devices, self.types, location, file, timezone)
 
     def unknown_keys(self, node: Any, allowed: tuple[str, ...], what: str, line: int) -> None:
         for key in node:
@@ -156,6 +160,21 @@ class _Reader:
                 return Location(float(lat), float(lon))
         self.problem(
             line, f"`{what}` must be {{lat: -90..90, lon: -180..180}}, got {to_plain(loc)!r}"
+        )
+        return None
+
+    def timezone(self, value: Any, line: int) -> str | None:
+        """An IANA timezone name (Asia/Shanghai), checked against the tz database."""
+        if isinstance(value, str) and value.strip():
+            try:
+                ZoneInfo(value.strip())
+            except (ZoneInfoNotFoundError, ValueError, OSError):
+                pass
+            else:
+                return value.strip()
+        self.problem(
+            line,
+            f"unknown timezone {to_plain(value)!r}; use an IANA name such as Asia/Shanghai",
         )
         return None
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hyperhub.errors import UnknownDevice
 from hyperhub.spec import DeviceType, TypeRegistry
@@ -65,6 +67,15 @@ class Space:
     types: TypeRegistry
     location: Location | None = None
     path: Path | None = None
+    timezone: str | None = None  # an IANA name (Asia/Shanghai); None: the machine's own
+
+    def tz(self) -> tzinfo:
+        """The space's timezone: its `timezone`, else the machine's local timezone."""
+        if self.timezone:
+            return ZoneInfo(self.timezone)
+        local = datetime.now().astimezone().tzinfo
+        assert local is not None
+        return local
 
     def device(self, device_id: str) -> Device:
         """The device `device_id`, or `UnknownDevice` naming the space."""
