@@ -61,6 +61,21 @@ class SpaceError(HyperHubError):
         return [p.render(self.path) for p in self.problems]
 
 
+class AutomationError(HyperHubError):
+    """Automation files are refused; `problems` lists every problem of every file as
+    (file, problem), sorted by file then line. `path` is what was loaded (a directory or
+    a file)."""
+
+    def __init__(self, path: str, problems: list[tuple[str, Problem]]) -> None:
+        self.path = path
+        self.problems = sorted(problems, key=lambda fp: (fp[0], fp[1].line))
+        super().__init__("\n".join(self.lines))
+
+    @property
+    def lines(self) -> list[str]:
+        return [problem.render(file) for file, problem in self.problems]
+
+
 class NeedsConfirmation(NotAllowed):
     """A risky write or action was asked for without confirmation."""
 

@@ -1,1 +1,38 @@
-"""HyperHub layer."""
+"""Automations: places, scenes and rules (`model`), read from a space's `automations/` files
+and checked against the space (`loader`), with templated values (`templates`)."""
+
+from hyperhub.automation.loader import (
+    Book,
+    append_rule,
+    automations_path,
+    dump_rule,
+    load_automations,
+    parse_automations,
+)
+from hyperhub.automation.model import (
+    Action,
+    AutomationFile,
+    Condition,
+    Place,
+    Rule,
+    Scene,
+    Trigger,
+)
+from hyperhub.errors import AutomationError
+
+__all__ = [
+    "Action",
+    "AutomationError",
+    "AutomationFile",
+    "Book",
+    "Condition",
+    "Place",
+    "Rule",
+    "Scene",
+    "Trigger",
+    "append_rule",
+    "automations_path",
+    "dump_rule",
+    "load_automations",
+    "parse_automations",
+]

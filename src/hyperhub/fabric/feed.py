@@ -11,10 +11,14 @@ slows down the hub.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Generic, NamedTuple, Self, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger("hyperhub.fabric.feed")
 
 
 class Change(NamedTuple):
@@ -31,6 +35,14 @@ class Event(NamedTuple):
     device: str
     name: str
     args: dict[str, Any]
+    ts: float
+
+
+class Availability(NamedTuple):
+    """A device came online or went offline (itself, or with its node), at hub time `ts`."""
+
+    device: str
+    online: bool
     ts: float
 
 
@@ -68,11 +80,24 @@ class Feed(Generic[T]):
 
     def __init__(self) -> None:
         self._subs: set[Subscription[T]] = set()
+        self._listeners: list[Callable[[T], None]] = []
         self.dropped = 0
 
     def __bool__(self) -> bool:
         """True while anyone is subscribed (so a publisher can skip building items)."""
-        return bool(self._subs)
+        return bool(self._subs) or bool(self._listeners)
+
+    def listen(self, listener: Callable[[T], None]) -> Callable[[], None]:
+        """Call `listener` with each item as it is published, in the publisher's call (it must
+        be quick and must not raise: an exception is logged and the item goes on); returns a
+        function that stops it. For consumers that must not lose items (the rule engine)."""
+        self._listeners.append(listener)
+
+        def stop() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+
+        return stop
 
     def subscribe(self, maxsize: int = 1000) -> Subscription[T]:
         sub = Subscription(self, maxsize)
@@ -80,6 +105,11 @@ class Feed(Generic[T]):
         return sub
 
     def publish(self, item: T) -> None:
+        for listener in self._listeners:
+            try:
+                listener(item)
+            except Exception:
+                log.exception("a listener of %s failed", type(item).__name__)
         for sub in self._subs:
             if sub.queue.full():
                 sub.queue.get_nowait()

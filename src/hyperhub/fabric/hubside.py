@@ -33,7 +33,7 @@ from hyperhub.fabric.commands import (
     may_still_run,
     unavailable,
 )
-from hyperhub.fabric.feed import Change, Event, Subscription
+from hyperhub.fabric.feed import Availability, Change, Event, Feed, Subscription
 from hyperhub.fabric.ingest import HubStats, Ingest, tune_gc
 from hyperhub.fabric.messages import AckMsg, Malformed, parse
 from hyperhub.fabric.ratelimit import WarnEvery
@@ -118,6 +118,21 @@ class HubFabric:
     def events(self, maxsize: int = 1000) -> Subscription[Event]:
         """Subscribe to device events; close when done."""
         return self._ingest.events.subscribe(maxsize)
+
+    @property
+    def feeds(self) -> tuple[Feed[Change], Feed[Event], Feed[Availability]]:
+        """The feeds of state changes, events and availability changes (for `Feed.listen`)."""
+        i = self._ingest
+        return i.changes, i.events, i.availability
+
+    def submit(self, what: str, fn: Any, *args: Any) -> None:
+        """Hand a store write (a `StateStore` method and its arguments) to the batching
+        writer, after what it has queued; dropped (logged) without a store."""
+        self._submit_audits()
+        if self._writer is None:
+            log.debug("no store: not doing %s", what)
+            return
+        self._writer.submit(what, fn, *args)
 
     # -- lifecycle --------------------------------------------------------------------------
 

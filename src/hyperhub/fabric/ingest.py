@@ -19,7 +19,7 @@ from pydantic_core import from_json
 
 from hyperhub.devices.sim import Clock
 from hyperhub.errors import HyperHubError, SpecError
-from hyperhub.fabric.feed import Change, Event, Feed
+from hyperhub.fabric.feed import Availability, Change, Event, Feed
 from hyperhub.fabric.messages import (
     MAX_PAYLOAD,
     ONLINE,
@@ -105,6 +105,7 @@ class Ingest:
         self.on_offline = on_offline  # called with each device that just went offline
         self.changes: Feed[Change] = Feed()
         self.events: Feed[Event] = Feed()
+        self.availability: Feed[Availability] = Feed()
         self._state_topics: dict[str, str] = {}  # topic → device, saves parsing each time
         self._specs: dict[str, _Specs] = {}  # device → its record and the specs it exposes
 
@@ -178,13 +179,18 @@ class Ingest:
             online = parse_availability(message.payload) == ONLINE
         except Malformed as exc:
             return self.malformed("node availability", message.topic.value, exc)
-        devices = self.registry.set_node(parsed.device, online, self.clock.now())
+        now = self.clock.now()
+        devices = self.registry.set_node(parsed.device, online, now)
         if devices:
             word = "online" if online else "offline"
             log.info("node %s is %s (%d devices)", parsed.device, word, len(devices))
-        if not online:
-            for device in devices:
+        for device in devices:
+            if not online:
                 self.on_offline(device)
+            if self.availability:
+                self.availability.publish(
+                    Availability(device, self.registry.is_online(device), now)
+                )
 
     def on_availability(self, message: aiomqtt.Message) -> None:
         parsed = self.topic(message, "availability")
@@ -194,8 +200,14 @@ class Ingest:
             online = parse_availability(message.payload) == ONLINE
         except Malformed as exc:
             return self.malformed("availability", message.topic.value, exc)
-        if self.registry.set_available(parsed.device, online, self.clock.now()) and not online:
-            self.on_offline(parsed.device)
+        now = self.clock.now()
+        if self.registry.set_available(parsed.device, online, now):
+            if not online:
+                self.on_offline(parsed.device)
+            if self.availability:
+                device = parsed.device
+                online = self.registry.is_online(device)
+                self.availability.publish(Availability(device, online, now))
 
     # -- state and events -------------------------------------------------------------------
 

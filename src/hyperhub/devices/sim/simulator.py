@@ -117,6 +117,23 @@ class Simulator:
         sim.write(prop, value)
         return _diff(before, sim.state)
 
+    def report(self, device_id: str, values: dict[str, Any]) -> State:
+        """Put readings in as the device would report them (read-only ones too: a sensor's
+        pm25, a watch's `sleeping`); checked against the spec, all or nothing. Returns what
+        changed. For scripted scenarios and tests: commands go through `set` and `call`."""
+        sim = self._sim(device_id)
+        checked = {}
+        for prop, value in values.items():
+            if prop not in sim.state:
+                raise SpecError(
+                    f"device {device_id} ({sim.dtype.type}) does not expose {prop!r}; "
+                    f"it has: {', '.join(sim.state)}"
+                )
+            checked[prop] = sim.dtype.check_write(prop, value, device_id, allow_readonly=True)
+        before = _copy(sim.state)
+        sim.state.update(checked)
+        return _diff(before, sim.state)
+
     def call(self, device_id: str, action: str, args: dict | None = None) -> State:
         """Run an action's effects (risk is for callers to gate); return what changed now."""
         sim = self._sim(device_id)

@@ -1,0 +1,119 @@
+"""What the rule engine needs of a hub, and the adapter that gives it a `HubFabric`.
+
+The engine reads current state, sends commands and listens to changes, events and
+availability. `FabricHub` does that over the fabric (the running hub); tests may give the
+engine anything with the same methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from hyperhub.fabric.feed import Availability, Change, Event
+from hyperhub.fabric.hubside import HubFabric
+from hyperhub.store import RunRow, StateStore
+
+
+class Hub(Protocol):
+    """The engine's view of the hub."""
+
+    def state_of(self, device: str) -> dict[str, Any] | None:
+        """The device's current state, or None when it is not known (not joined yet)."""
+        ...
+
+    def is_online(self, device: str) -> bool: ...
+
+    async def send(
+        self,
+        device: str,
+        *,
+        property: str | None = None,
+        value: Any = None,
+        action: str | None = None,
+        args: dict[str, Any] | None = None,
+        actor: str,
+    ) -> dict[str, Any]:
+        """Send one command (risky ones confirmed: rules and scenes are the owner's); return
+        the properties that changed. Raises the command's error."""
+        ...
+
+    def listen(
+        self,
+        on_change: Callable[[Change], None],
+        on_event: Callable[[Event], None],
+        on_availability: Callable[[Availability], None],
+    ) -> Callable[[], None]:
+        """Call these with every change / event / availability change; returns a stopper."""
+        ...
+
+
+class FabricHub:
+    """`Hub` over a running `HubFabric`."""
+
+    def __init__(self, fabric: HubFabric) -> None:
+        self.fabric = fabric
+
+    def state_of(self, device: str) -> dict[str, Any] | None:
+        record = self.fabric.registry.get(device)
+        return None if record is None or record.ts is None else record.state
+
+    def is_online(self, device: str) -> bool:
+        return self.fabric.registry.is_online(device)
+
+    async def send(
+        self,
+        device: str,
+        *,
+        property: str | None = None,
+        value: Any = None,
+        action: str | None = None,
+        args: dict[str, Any] | None = None,
+        actor: str,
+    ) -> dict[str, Any]:
+        ack = await self.fabric.send_command(
+            device,
+            property=property,
+            value=value,
+            action=action,
+            args=args,
+            actor=actor,
+            confirm=True,
+        )
+        return dict(ack.changes)
+
+    def listen(
+        self,
+        on_change: Callable[[Change], None],
+        on_event: Callable[[Event], None],
+        on_availability: Callable[[Availability], None],
+    ) -> Callable[[], None]:
+        changes, events, availability = self.fabric.feeds
+        stops = [changes.listen(on_change), events.listen(on_event)]
+        stops.append(availability.listen(on_availability))
+
+        def stop() -> None:
+            for one in stops:
+                one()
+
+        return stop
+
+
+PRUNE_EVERY = 1000  # traces written between prunes
+KEEP_PER_RULE = 200  # traces kept per rule
+
+
+def store_sink(fabric: HubFabric, store: StateStore) -> Callable[[list[RunRow]], None]:
+    """Where a running hub's engine writes traces: the fabric's store writer (the same
+    process and order as state and audit rows), pruned to `KEEP_PER_RULE` per rule."""
+    written = 0
+
+    def sink(rows: list[RunRow]) -> None:
+        nonlocal written
+        fabric.submit(f"write {len(rows)} rule traces", store.write_runs, list(rows))
+        written += len(rows)
+        if written >= PRUNE_EVERY:
+            written = 0
+            fabric.submit("prune rule traces", store.prune_runs, KEEP_PER_RULE)
+
+    return sink

@@ -1,0 +1,130 @@
+"""Templated values in actions and conditions: `"{{ state.living_room_climate_sensor.temperature
++ 2 }}"`, `"Car is {{ trigger.distance_km | round(1) }} km away"`.
+
+Jinja2's sandbox renders them (no attribute access to Python internals, no I/O). A string
+that is one `{{ … }}` and nothing else gives the expression's own value (a number stays a
+number); any other text renders to a string. Names available: `state` (device → its
+properties), `trigger` (what fired: kind, device, property, from, to, distance_km, …),
+`now` (a datetime in the space's timezone) and `distance(device, place="home")` in km.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import TemplateError, Undefined, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from hyperhub.errors import HyperHubError
+
+_ONE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$", re.S)
+MAX_TEMPLATE = 2000  # characters
+MAX_OUTPUT = 10_000  # characters of a rendered text
+
+
+class TemplateFailed(HyperHubError):
+    """A template does not compile, or fails when rendered (names the template)."""
+
+
+class _Strict(Undefined):
+    """A missing name or key is an error that names it, not a silent empty string."""
+
+    def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> Any:
+        raise UndefinedError(f"{self._undefined_name!r} is not defined here")
+
+    __str__ = __iter__ = __bool__ = __len__ = _fail_with_undefined_error  # type: ignore[assignment]
+    __add__ = __radd__ = __sub__ = __rsub__ = _fail_with_undefined_error  # type: ignore[assignment]
+    __mul__ = __lt__ = __gt__ = _fail_with_undefined_error  # type: ignore[assignment]
+
+
+class _Env(ImmutableSandboxedEnvironment):
+    """The sandbox, with `**` and `*` bounded (`9**9**9`, `"a" * 10**9` would hang the hub)."""
+
+    intercepted_binops = frozenset(["**", "*"])
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and _huge_power(left, right):
+            raise ValueError("a power that large is not allowed in a template")
+        if operator == "*":
+            sized = [x for x in (left, right) if isinstance(x, str | list | tuple)]
+            count = [x for x in (left, right) if isinstance(x, int) and not isinstance(x, bool)]
+            if sized and count and len(sized[0]) * count[0] > MAX_OUTPUT:
+                raise ValueError(f"a template may not build more than {MAX_OUTPUT} items")
+        return super().call_binop(context, operator, left, right)
+
+
+def _huge_power(base: Any, exponent: Any) -> bool:
+    """Whether base ** exponent would have more than ~300 digits."""
+    if not isinstance(base, int | float) or not isinstance(exponent, int | float):
+        return False
+    return abs(exponent) > 1000 or (
+        abs(base) > 1 and math.log10(abs(base)) * abs(exponent) > 300
+    )
+
+
+_ENV = _Env(undefined=_Strict, autoescape=False)
+
+
+def is_template(value: Any) -> bool:
+    """Whether a value is a template (a string with `{{` or `{%`)."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def has_templates(value: Any) -> bool:
+    """Whether a value or anything inside it (dict values, list items) is a template."""
+    if isinstance(value, dict):
+        return any(has_templates(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_templates(v) for v in value)
+    return is_template(value)
+
+
+def check(text: str) -> str | None:
+    """Why `text` is not a valid template, or None when it compiles."""
+    if len(text) > MAX_TEMPLATE:
+        return f"a template is at most {MAX_TEMPLATE} characters"
+    try:
+        _compile(text)
+    except TemplateError as exc:
+        return f"template {text!r} does not compile: {exc.message or exc}"
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _compile(text: str) -> Callable[[Mapping[str, Any]], Any]:
+    match = _ONE_EXPRESSION.match(text)
+    if match is not None:
+        expr = _ENV.compile_expression(match["expr"], undefined_to_none=False)
+        return lambda names: expr(**names)
+    template = _ENV.from_string(text)
+    return lambda names: template.render(**names)
+
+
+def render(value: Any, names: Mapping[str, Any]) -> Any:
+    """`value` with every template in it rendered (dicts and lists walked); others as they are.
+
+    Raises `TemplateFailed` naming the template and what went wrong.
+    """
+    if isinstance(value, dict):
+        return {k: render(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render(v, names) for v in value]
+    if not is_template(value):
+        return value
+    try:
+        out = _compile(value)(names)
+    except TemplateError as exc:
+        raise TemplateFailed(f"template {value!r}: {exc.message or exc}") from None
+    except (ArithmeticError, TypeError, ValueError, LookupError) as exc:
+        raise TemplateFailed(f"template {value!r}: {exc}") from None
+    if isinstance(out, Undefined):
+        name = getattr(out, "_undefined_name", None)
+        why = f"{name!r} is not defined here" if name else "it gives nothing"
+        raise TemplateFailed(f"template {value!r}: {why}")
+    if isinstance(out, str) and len(out) > MAX_OUTPUT:
+        raise TemplateFailed(f"template {value!r} gives more than {MAX_OUTPUT} characters")
+    return out
