@@ -28,7 +28,7 @@ def db_url(given: str | None = None) -> str | None:
 
 def demo_space() -> Path:
     """The demo space that ships inside the package."""
-    return Path(str(resources.files("hyperhub.space") / "demo.yaml"))
+    return Path(str(resources.files("hyperhub") / "demo" / "space.yaml"))
 
 
 def space_from_env() -> Path | None:

@@ -1,7 +1,8 @@
 """A running hub: the broker, the hub on the fabric, and a node hosting the local devices.
 
 `serve()` assembles them for `hyperhub run`; `run_node()` runs one node for `hyperhub node`;
-`send_to_running_hub()` lets one-shot CLI commands reach a running hub over the fabric.
+`send_to_running_hub()` lets one-shot CLI commands reach a running hub over the fabric
+(`connect_to_running_hub()` gives them its connection, e.g. to apply a scene).
 A running hub describes itself in `<data_dir>/hub.json` (no secrets: credentials stay in the
 credential store, mode 0600).
 """
@@ -15,14 +16,14 @@ import json
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from hyperhub import __version__
-from hyperhub.devices.sim import Simulator
+from hyperhub.devices.sim import Clock, Simulator
 from hyperhub.errors import DeviceTimeout, HyperHubError
 from hyperhub.fabric.backend import DeviceBackend
 from hyperhub.fabric.broker import local_url, start_default_broker
@@ -40,6 +41,8 @@ from hyperhub.store import StateStore
 if TYPE_CHECKING:
     from hyperhub.api import ApiServer, ApiSettings
     from hyperhub.assistant.pipeline import Assistant
+    from hyperhub.automation.engine import Engine
+    from hyperhub.automation.loader import Book
 
 log = logging.getLogger("hyperhub.runtime")
 RUNTIME_FILE = "hub.json"
@@ -71,6 +74,9 @@ class ServeStatus:
     stats: dict[str, Any] = field(default_factory=dict)
     setup_code: str | None = None  # the one-time admin setup code, while no admin exists
     api: ApiServer | None = None  # the API being served (tests reach its context here)
+    engine: Engine | None = None  # the rule engine, when the space has automations
+    fabric: HubFabric | None = None  # the hub on the fabric (tests look at its registry)
+    node: DeviceNode | None = None  # the hub's own node, hosting the local devices
 
 
 def remote_devices(space: Space, credentials: CredentialStore) -> set[str]:
@@ -105,12 +111,16 @@ async def serve(
     on_ready: Callable[[ServeStatus], Awaitable[None] | None] | None = None,
     api: ApiSettings | None = None,
     assistant: Assistant | None = None,
+    automations: Book | None = None,
+    clock: Clock | None = None,
 ) -> ServeStatus:
     """Run the hub until `stop` is set (or SIGINT/SIGTERM).
 
     With `api`, the REST/WebSocket API and the dashboard are served too (in this loop, once
     the fabric and the local devices are ready), with `assistant` behind `/api/ask`
     (default: the matcher alone); a data dir with no admin gets a one-time setup code.
+    `automations` (a loaded `Book`) run once the local devices are ready. `clock` (tests:
+    a `ManualClock`) drives the simulated devices and the rules; default: the wall clock.
     """
     stop = stop or asyncio.Event()
     slug = space_slug(space.name)
@@ -147,18 +157,32 @@ async def serve(
                     store=store,
                     command_timeout=command_timeout,
                     known_space=space,
+                    clock=clock,
                 )
             )
             await fabric.wait_connected(15)
-            backend = Simulator(space, only=local, state=restored_state(space, store.current_all()))
+            backend = Simulator(
+                space, clock, only=local, state=restored_state(space, store.current_all())
+            )
             node = await stack.enter_async_context(
-                DeviceNode(LOCAL_NODE, space, local, node_kwargs, backend=backend, tick_s=tick_s)
+                DeviceNode(
+                    LOCAL_NODE,
+                    space,
+                    local,
+                    node_kwargs,
+                    backend=backend,
+                    tick_s=tick_s,
+                    clock=clock,
+                )
             )
             await node.wait_ready(15)
+            engine = None
+            if automations is not None:
+                engine = await _start_engine(stack, space, automations, fabric, store, clock)
             server = setup_code = None
             if api is not None:
                 server, setup_code = await _start_api(
-                    stack, api, space, fabric, store, data_dir, assistant
+                    stack, api, space, fabric, store, data_dir, assistant, engine
                 )
             info = HubInfo(
                 os.getpid(),
@@ -172,7 +196,15 @@ async def serve(
             )
             _write_info(data_dir, info)
             stack.callback(_remove_info, data_dir)
-            status = ServeStatus(info, sorted(remote), setup_code=setup_code, api=server)
+            status = ServeStatus(
+                info,
+                sorted(remote),
+                setup_code=setup_code,
+                api=server,
+                engine=engine,
+                fabric=fabric,
+                node=node,
+            )
             if on_ready is not None:
                 result = on_ready(status)
                 if asyncio.iscoroutine(result):
@@ -185,6 +217,25 @@ async def serve(
             loop.remove_signal_handler(sig)
 
 
+async def _start_engine(
+    stack: AsyncExitStack,
+    space: Space,
+    book: Book,
+    fabric: HubFabric,
+    store: StateStore,
+    clock: Clock | None,
+) -> Engine:
+    """Run the rules (stopped when `stack` closes, before the fabric)."""
+    from hyperhub.automation.engine import Engine
+    from hyperhub.automation.hub import FabricHub, store_sink
+
+    hub = FabricHub(fabric)
+    engine = Engine(space, book, hub, clock=clock, traces=store_sink(fabric, store))
+    await engine.start()
+    stack.push_async_callback(engine.close)
+    return engine
+
+
 async def _start_api(
     stack: AsyncExitStack,
     settings: ApiSettings,
@@ -193,6 +244,7 @@ async def _start_api(
     store: StateStore,
     data_dir: Path,
     assistant: Assistant | None,
+    engine: Engine | None = None,
 ) -> tuple[ApiServer, str | None]:
     """Serve the API (stopped when `stack` closes); returns it and the setup code."""
     from hyperhub.api import ApiContext, ApiServer
@@ -203,7 +255,7 @@ async def _start_api(
     stack.callback(auth.close)
     setup_code = auth.issue_setup_code()
     chosen = assistant if assistant is not None else Assistant(space, engine="matcher")
-    ctx = ApiContext(space, fabric, store, auth, chosen, settings)
+    ctx = ApiContext(space, fabric, store, auth, chosen, settings, engine=engine)
     server = await stack.enter_async_context(ApiServer(ctx))
     return server, setup_code
 
@@ -286,43 +338,81 @@ async def send_to_running_hub(
     """Send one command through a running hub's broker; audit it in the store like the hub.
 
     The HubFabric used here has no store (it must not mirror states into this process's
-    store), so the audit row is written here, with the same result rule (ok / error /
-    timeout) and the same `kind` and `what` as `HubFabric` writes them.
+    store), so the audit row is written here (`audit_command`).
+    """
+    connection = connect_to_running_hub(info, data_dir, space, devices=[device], timeout=timeout)
+    cmd = Command(device, **command)  # what HubFabric audits: normalised `what`, its kind
+    try:
+        async with connection as fabric:
+            ack = await fabric.send_command(device, actor=actor, confirm=confirm, **command)
+    except HyperHubError as exc:
+        audit_command(store, actor, cmd, exc)
+        raise
+    audit_command(store, actor, cmd, ack.changes)
+    return ack
+
+
+def connect_to_running_hub(
+    info: HubInfo,
+    data_dir: Path,
+    space: Space,
+    *,
+    devices: Iterable[str] = (),
+    timeout: float = 3.0,
+) -> contextlib.AbstractAsyncContextManager[HubFabric]:
+    """A `HubFabric` on a running hub's broker, as the hub's own user, with no store; once
+    entered it is connected and `devices` have been discovered (a bounded wait: a device
+    that has not joined fails when a command is sent to it). Commands time out after
+    `timeout` seconds.
+
+    Refuses at once (before connecting) a hub on an external broker: this process has no
+    credentials for it.
     """
     if info.broker_kind == "external":
         raise HyperHubError(
             "this hub uses an external broker; send commands through the hub's API, "
             "or with a client of that broker"
         )
-    principal = CredentialStore(data_dir).hub()
-    url = local_url(info.broker_host, info.broker_port, principal)
-    cmd = Command(device, **command)  # what HubFabric audits: normalised `what`, its kind
-    what = cmd.what()
+    url = local_url(info.broker_host, info.broker_port, CredentialStore(data_dir).hub())
+    return _connected(info.slug, url.client_kwargs(), space, list(devices), timeout)
+
+
+@contextlib.asynccontextmanager
+async def _connected(
+    slug: str, client_kwargs: dict[str, Any], space: Space, devices: list[str], timeout: float
+) -> AsyncIterator[HubFabric]:
+    async with HubFabric(
+        slug,
+        client_kwargs,
+        types=space.types,
+        store=None,
+        command_timeout=timeout,
+        known_space=space,
+    ) as fabric:
+        await fabric.wait_connected(5)
+        await _wait_discovered(fabric, devices, timeout)
+        yield fabric
+
+
+def audit_command(
+    store: StateStore, actor: str, cmd: Command, outcome: dict[str, Any] | HyperHubError
+) -> None:
+    """Audit a command sent from this process (its `HubFabric` has no store) with the same
+    `kind`, `what` and result rule (ok / error / timeout) as `HubFabric` writes them;
+    `outcome` is the changes, or the error."""
     kind: Literal["set", "call"] = "set" if cmd.action is None else "call"
-    try:
-        async with HubFabric(
-            info.slug,
-            url.client_kwargs(),
-            types=space.types,
-            store=None,
-            command_timeout=timeout,
-            known_space=space,
-        ) as fabric:
-            await fabric.wait_connected(5)
-            await _wait_discovered(fabric, device, timeout)
-            ack = await fabric.send_command(device, actor=actor, confirm=confirm, **command)
-    except HyperHubError as exc:
-        result = "timeout" if isinstance(exc, DeviceTimeout) else "error"
-        store.audit(actor, device, kind, what, result, str(exc))
-        raise
-    store.audit(actor, device, kind, what, "ok", describe(ack.changes))
-    return ack
+    if isinstance(outcome, HyperHubError):
+        result = "timeout" if isinstance(outcome, DeviceTimeout) else "error"
+        store.audit(actor, cmd.device, kind, cmd.what(), result, str(outcome))
+    else:
+        store.audit(actor, cmd.device, kind, cmd.what(), "ok", describe(outcome))
 
 
-async def _wait_discovered(fabric: HubFabric, device: str, timeout: float) -> None:
+async def _wait_discovered(fabric: HubFabric, devices: list[str], timeout: float) -> None:
     """Give the retained discovery messages a moment to arrive (bounded)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while fabric.registry.get(device) is None and asyncio.get_running_loop().time() < deadline:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline and any(fabric.registry.get(d) is None for d in devices):
         await asyncio.sleep(0.02)
 
 

@@ -135,16 +135,37 @@ def bench_api(*, quick: bool, as_json: bool, record_to: Path | None) -> None:
     )
 
 
+def bench_rules(*, quick: bool, as_json: bool, record_to: Path | None, **sizes: int | None) -> None:
+    """Run the rules benchmark, print its table (or one JSON object), optionally record it;
+    `sizes` (rules, rate, seconds) override its defaults where given."""
+    _phased(
+        "rules",
+        "rules benchmark",
+        "Rules (`hyperhub bench rules`)",
+        quick=quick,
+        as_json=as_json,
+        record_to=record_to,
+        **{k: v for k, v in sizes.items() if v is not None},
+    )
+
+
 def _phased(
-    name: str, label: str, section: str, *, quick: bool, as_json: bool, record_to: Path | None
+    name: str,
+    label: str,
+    section: str,
+    *,
+    quick: bool,
+    as_json: bool,
+    record_to: Path | None,
+    **opts: int,
 ) -> None:
-    """A bench module `bench/<name>_bench.py` with `run_<name>_bench(quick, on_phase)` and
-    `results_table(figures)`: run it showing its phases, then print and record."""
+    """A bench module `bench/<name>_bench.py` with `run_<name>_bench(quick, on_phase, **opts)`
+    and `results_table(figures)`: run it showing its phases, then print and record."""
     console = Console(stderr=as_json)
     module = bench_module(f"{name}_bench")
     with console.status(label) as status:
         figures = getattr(module, f"run_{name}_bench")(
-            quick=quick, on_phase=lambda phase: status.update(f"{label}: {phase}")
+            quick=quick, on_phase=lambda phase: status.update(f"{label}: {phase}"), **opts
         )
     _show(console, module.results_table(figures), figures, as_json, record_to, section)
 

@@ -18,6 +18,7 @@ from hyperhub.spec import parse_text
 from hyperhub.store import StateStore
 
 if TYPE_CHECKING:
+    from hyperhub.automation.loader import Book
     from hyperhub.runtime import HubInfo
 
 META_SPACE = "space_path"
@@ -90,6 +91,18 @@ class Context:
         if info is None:
             raise NotAllowed(f"the hub on {self.data_dir} is starting; try again in a moment")
         return info
+
+    def automations_path(self, given: Path | None = None) -> Path | None:
+        """Where the space's rules and scenes are read from."""
+        from hyperhub.automation.loader import automations_path
+
+        return given if given is not None else automations_path(self.space)
+
+    def automations(self, given: Path | None = None) -> Book:
+        """The space's rules and scenes, validated (`AutomationError` lists every problem)."""
+        from hyperhub.automation.loader import load_automations
+
+        return load_automations(self.space, given)
 
     def parse_value(self, device: Device, prop: str, text: str) -> Any:
         spec = device.dtype.prop(prop, device.id)

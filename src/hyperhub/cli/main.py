@@ -21,6 +21,7 @@ from hyperhub.cli.context import (
     parse_duration,
     parse_when,
 )
+from hyperhub.cli.rules_cmd import rules_app, scenes_app
 from hyperhub.errors import HyperHubError, SpaceError
 from hyperhub.space import load_space
 
@@ -33,6 +34,8 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Benchmarks; each prints a table (or --json) and can record results.")
 app.add_typer(bench_app, name="bench")
+app.add_typer(rules_app, name="rules")
+app.add_typer(scenes_app, name="scenes")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -53,6 +56,13 @@ DbOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+AutomationsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Rules and scenes: a YAML file or a folder of them "
+        "(default: automations/ next to the space file)."
+    ),
+]
 NoLlmOptRun = Annotated[
     bool, typer.Option("--no-llm", help="The API's assistant never uses the local LLM.")
 ]
@@ -368,9 +378,13 @@ def run(
     duration: Annotated[
         str | None, typer.Option(help="Stop after this long (e.g. 30s); default: until Ctrl-C.")
     ] = None,
+    automations: AutomationsOpt = None,
+    no_automations: Annotated[
+        bool, typer.Option("--no-automations", help="Run no rules (scenes neither).")
+    ] = False,
 ) -> None:
-    """Run the hub: the broker, the space's devices (simulated), the store, the API and the
-    dashboard, until Ctrl-C."""
+    """Run the hub: the broker, the space's devices (simulated), the store, the rules, the API
+    and the dashboard, until Ctrl-C."""
     from hyperhub.fabric.broker_url import BrokerURL
     from hyperhub.hub import HubLock
     from hyperhub.runtime import ServeStatus, serve
@@ -380,6 +394,7 @@ def run(
     external = BrokerURL.parse(broker) if broker else None
     origins = tuple(_check_origin(o) for o in cors_origin or [])
     with Context(space, data_dir, db, remember_space=True) as ctx:
+        book = None if no_automations else ctx.automations(automations)
         api_settings = None
         session = None
         lock = HubLock(ctx.data_dir)
@@ -412,6 +427,12 @@ def run(
                         f"{i.local_devices} simulated devices{remote}; broker {i.broker_kind} on "
                         f"{i.broker_host}:{i.broker_port}; data in {ctx.data_dir} — Ctrl-C to stop"
                     )
+                    if book is not None:
+                        where = ctx.automations_path(automations)
+                        err.print(
+                            f"Automations: {len(book.rules)} rules, {len(book.scenes)} scenes "
+                            f"from {where}"
+                        )
                     if i.api_url:
                         err.print(f"Dashboard and API: {i.api_url} (API docs: {i.api_url}docs)")
                     if status.setup_code:
@@ -435,6 +456,7 @@ def run(
                         on_ready=ready,
                         api=api_settings,
                         assistant=None if session is None else session.assistant,
+                        automations=book,
                     )
                 finally:
                     if timer:
@@ -704,6 +726,33 @@ def bench_api(
     run_bench(quick=quick, as_json=as_json, record_to=record)
 
 
+@bench_app.command("rules")
+def bench_rules(
+    quick: Annotated[bool, typer.Option(help="Tiny numbers, for a smoke run.")] = False,
+    rules: Annotated[
+        int | None, typer.Option(min=1, help="Rules loaded (default 1,000; --quick: 40).")
+    ] = None,
+    rate: Annotated[
+        int | None,
+        typer.Option(min=1, help="State changes/s that fire nothing (default 1,000)."),
+    ] = None,
+    seconds: Annotated[
+        int | None, typer.Option(min=1, help="Seconds of that traffic (default 30).")
+    ] = None,
+    as_json: JsonOpt = False,
+    record: Annotated[
+        Path | None, typer.Option(help="Write the table into this markdown file's section.")
+    ] = None,
+) -> None:
+    """Trigger → first command p50 / p99 with 1,000 rules loaded and 1,000 state changes/s
+    flowing, end to end too; state ingest with and without the rules; on a real broker."""
+    from hyperhub.cli.bench import bench_rules as run_bench
+
+    run_bench(
+        quick=quick, as_json=as_json, record_to=record, rules=rules, rate=rate, seconds=seconds
+    )
+
+
 EngineOpt = Annotated[
     str,
     typer.Option(
@@ -914,7 +963,7 @@ def bench_assistant(
 def run_cli() -> None:
     """Entry point: run the app; named errors become one line on stderr and exit code 1."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # `raise typer.Exit(n)` comes back as n here
     except SpaceError as exc:
         for line in exc.lines:
             err.print(line, markup=False, highlight=False)
@@ -934,3 +983,5 @@ def run_cli() -> None:
         message = render() if callable(render) else str(exc)
         err.print(f"error: {message}", markup=False, highlight=False)
         sys.exit(getattr(exc, "exit_code", 2))
+    if isinstance(code, int) and code:
+        sys.exit(code)

@@ -1,0 +1,592 @@
+"""`hyperhub rules …` and `hyperhub scenes …`: the space's automations from the command line.
+
+    rules list / trace RULE / check [PATH]      what the files hold, what the rules did
+    scenes list / apply NAME                    the scenes, and applying one now
+
+Rules run inside `hyperhub run`; their traces are read back from the store. A scene is applied
+through the running hub when one runs (over its broker, like `set` and `call`), else on the
+simulated space kept in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import difflib
+import json
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from hyperhub.cli.context import Context
+from hyperhub.errors import AutomationError, HyperHubError
+
+if TYPE_CHECKING:
+    from hyperhub.automation.engine import SceneReport
+    from hyperhub.automation.hub import Hub
+    from hyperhub.automation.loader import Book
+    from hyperhub.automation.model import Rule, Scene
+    from hyperhub.fabric.feed import Availability, Change, Event
+    from hyperhub.hub import LocalSpace
+    from hyperhub.runtime import HubInfo
+    from hyperhub.space import Space
+    from hyperhub.store import RunEntry, StateStore
+
+rules_app = typer.Typer(
+    help="The space's rules: list them, check their files, show what they did.",
+    no_args_is_help=True,
+)
+scenes_app = typer.Typer(help="The space's scenes: list them, apply one now.", no_args_is_help=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+# the same options as the other commands' (cli/main.py imports this module, so they are
+# spelled here rather than imported from there)
+SpaceOpt = Annotated[
+    Path | None,
+    typer.Option("--space", "-s", help="Space file (default: the last one run, or the demo)."),
+]
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="Where the database and logs live.", envvar="HYPERHUB_DATA_DIR"
+    ),
+]
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help="Database URL (default: SQLite in the data dir).", envvar="HYPERHUB_DB"
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+AutomationsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Rules and scenes: a YAML file or a folder of them "
+        "(default: automations/ next to the space file)."
+    ),
+]
+RESULT_STYLE = {"ok": "green", "error": "red", "loop": "red", "running": "cyan"}
+OK_MARK, FAILED_MARK = "✓", "✗"
+
+
+def _json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+
+
+def _plain(text: str) -> None:
+    out.print(text, markup=False, highlight=False)
+
+
+def _book(ctx: Context, given: Path | None) -> Book:
+    """The space's automations; every problem on stderr (file:line: message) and exit 1."""
+    try:
+        return ctx.automations(given)
+    except AutomationError as exc:
+        _print_problems(exc)
+        raise typer.Exit(1) from None
+
+
+def _print_problems(exc: AutomationError) -> None:
+    for line in exc.lines:
+        err.print(line, markup=False, highlight=False)
+
+
+def _where(ctx: Context, given: Path | None) -> str:
+    path = ctx.automations_path(given)
+    return "<automations>" if path is None else str(path)
+
+
+def _source(book: Book, key: str) -> str:
+    found = book.sources.get(key)
+    return "" if found is None else f"{found[0]}:{found[1]}"
+
+
+def _near(source: str) -> str:
+    """A file:line as short as it can be: relative to the working directory when inside it."""
+    file, sep, line = source.rpartition(":")
+    if not sep:
+        return source
+    with contextlib.suppress(OSError, ValueError):
+        file = str(Path(file).resolve().relative_to(Path.cwd()))
+    return f"{file}:{line}"
+
+
+def _local_time(ts: float | None, tz: tzinfo) -> str:
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(set(known)), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _value(v: Any) -> str:
+    return json.dumps(v, ensure_ascii=False) if isinstance(v, bool | str | None) else str(v)
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+
+def _changes(changes: dict[str, Any]) -> str:
+    return ", ".join(f"{k} → {_value(v)}" for k, v in changes.items())
+
+
+# ---------------------------------------------------------------------------- rules
+
+
+@rules_app.command("list")
+def rules_list(
+    space: SpaceOpt = None,
+    data_dir: DataOpt = None,
+    db: DbOpt = None,
+    automations: AutomationsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every rule of the space's automations: whether it is enabled (in its file), its mode,
+    triggers, last run (from the stored traces) and where it is written."""
+    with Context(space, data_dir, db) as ctx:
+        book = _book(ctx, automations)
+        tz = ctx.space.tz()
+        rows = [_rule_row(book, r, ctx.store) for r in book.rules.values()]
+        where = _where(ctx, automations)
+    if as_json:
+        _json(rows)
+        return
+    table = Table(title=f"{len(rows)} rules from {where}")
+    for col in ("id", "name", "enabled", "mode", "triggers", "last run", "source"):
+        table.add_column(col, overflow="fold", no_wrap=col in ("id", "source"))
+    for row in rows:
+        table.add_row(
+            Text(row["id"]),
+            Text(row["name"]),
+            Text("yes", "green") if row["enabled"] else Text("no", "dim"),
+            row["mode"],
+            Text("; ".join(row["triggers"])),
+            _last_run_text(row["last_run"], tz),
+            Text(_near(row["source"])),
+        )
+    out.print(table)
+
+
+def _rule_row(book: Book, rule: Rule, store: StateStore) -> dict[str, Any]:
+    from hyperhub.automation.describe import describe_trigger
+
+    runs = store.rule_runs(rule=rule.id, limit=1)
+    last = None
+    if runs:
+        run = runs[0]
+        last = {
+            "result": run.result,
+            "started": run.started,
+            "finished": run.finished,
+            "message": run.message,
+        }
+    return {
+        "id": rule.id,
+        "name": rule.title,
+        "description": rule.description,
+        "enabled": rule.enabled,
+        "mode": rule.mode,
+        "triggers": [describe_trigger(t, book.places) for t in rule.triggers],
+        "last_run": last,
+        "source": _source(book, f"rule:{rule.id}"),
+    }
+
+
+def _last_run_text(last: dict[str, Any] | None, tz: tzinfo) -> Text:
+    if last is None:
+        return Text("never", "dim")
+    text = Text(last["result"], RESULT_STYLE.get(last["result"], "yellow"))
+    text.append(f" {_local_time(last['started'], tz)}")
+    if last["message"]:
+        text.append(f" — {last['message']}")
+    return text
+
+
+@rules_app.command("trace")
+def rules_trace(
+    rule: Annotated[str, typer.Argument(help="The rule's id.")],
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many runs.")] = 10,
+    space: SpaceOpt = None,
+    data_dir: DataOpt = None,
+    db: DbOpt = None,
+    automations: AutomationsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The latest runs of a rule, newest first: what fired it, each condition and action,
+    and how it ended (from the traces the running hub stores)."""
+    from hyperhub.automation.engine import UnknownRule
+
+    with Context(space, data_dir, db) as ctx:
+        try:
+            known = ctx.automations(automations).rules
+        except AutomationError:
+            known = {}  # the traces are still worth showing
+            err.print(
+                "note: the automation files have problems (see `hyperhub rules check`)",
+                markup=False,
+                highlight=False,
+            )
+        runs = ctx.store.rule_runs(rule=rule, limit=limit)
+        if not runs and rule not in known:
+            stored = {r.rule for r in ctx.store.rule_runs(limit=1000)}
+            raise UnknownRule(f"no rule {rule!r}{_did_you_mean(rule, [*known, *stored])}")
+        tz = ctx.space.tz()
+    if as_json:
+        _json([asdict(r) for r in runs])
+        return
+    found = known.get(rule)
+    title = rule if found is None else f"{rule} ({found.title})"
+    if found is None:
+        title += ", no longer in the automation files"
+    if not runs:
+        _plain(f"rule {title} has not run yet")
+        return
+    _plain(f"rule {title}: {_count(len(runs), 'run')}, newest first")
+    for run in runs:
+        _print_run(run, tz)
+
+
+def _print_run(run: RunEntry, tz: tzinfo) -> None:
+    head = Text(f"{_local_time(run.started, tz)}  ")
+    head.append(run.result, RESULT_STYLE.get(run.result, "yellow"))
+    if run.message:
+        head.append(f"  {run.message}")
+    out.print(head)
+    trigger = run.trigger.get("description") or run.trigger.get("kind") or "?"
+    _plain(f"  trigger: {trigger}")
+    chain = run.trigger.get("chain")
+    if chain:
+        _plain(f"  caused by: {' → '.join(chain)}")
+    for step in run.steps:
+        ok = bool(step.get("ok"))
+        line = Text("  ")
+        line.append(OK_MARK if ok else FAILED_MARK, "green" if ok else "red")
+        what, message = str(step.get("what", "")), str(step.get("message") or "")
+        if message.startswith(what):  # a scene step's message is its summary
+            what, message = message, ""
+        line.append(f" {step.get('kind', '?'):<9} {what}")
+        if message:
+            line.append(f": {message}", "" if ok else "red")
+        if step.get("changes"):
+            line.append(f"  ({_changes(step['changes'])})", "dim")
+        out.print(line)
+
+
+@rules_app.command("check")
+def rules_check(
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A YAML file or a folder of them (default: automations/ next to the space file)."
+        ),
+    ] = None,
+    space: SpaceOpt = None,
+    data_dir: DataOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate the automations against the space; list every problem as file:line: message
+    (and exit 1)."""
+    with Context(space, data_dir, db) as ctx:
+        where = ctx.automations_path(path)
+        try:
+            book = ctx.automations(path)
+        except AutomationError as exc:
+            if as_json:
+                problems = [
+                    {"file": f, "line": p.line, "message": p.message} for f, p in exc.problems
+                ]
+                _json({"ok": False, "problems": problems})
+            else:
+                _print_problems(exc)
+            raise typer.Exit(1) from None
+    summary = {
+        "ok": True,
+        "path": None if where is None else str(where),
+        "rules": len(book.rules),
+        "scenes": len(book.scenes),
+        "places": len(book.places),
+        "risky": [{"in": owner, "what": what} for owner, what in book.risky],
+    }
+    if as_json:
+        _json(summary)
+        return
+    missing = (
+        " (no such folder: nothing to run)" if where is not None and not where.exists() else ""
+    )
+    _plain(
+        f"OK: {len(book.rules)} rules, {len(book.scenes)} scenes, {len(book.places)} places "
+        f"from {where or '<automations>'}{missing}"
+    )
+
+
+# ---------------------------------------------------------------------------- scenes
+
+
+@scenes_app.command("list")
+def scenes_list(
+    space: SpaceOpt = None,
+    data_dir: DataOpt = None,
+    db: DbOpt = None,
+    automations: AutomationsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every scene: its names, what it sets and does, its risky commands, its file."""
+    from hyperhub.automation.describe import value_text
+
+    with Context(space, data_dir, db) as ctx:
+        book = _book(ctx, automations)
+        where = _where(ctx, automations)
+    rows = [_scene_row(book, s) for s in book.scenes.values()]
+    if as_json:
+        _json(rows)
+        return
+    table = Table(title=f"{len(rows)} scenes from {where}")
+    for col in ("id", "name", "aliases", "does", "risky", "source"):
+        table.add_column(col, overflow="fold", no_wrap=col in ("id", "source"))
+    for row in rows:
+        does = [
+            f"{d}: {', '.join(f'{p}={value_text(v)}' for p, v in s.items())}"
+            for d, s in row["states"].items()
+        ]
+        table.add_row(
+            Text(row["id"]),
+            Text(row["name"]),
+            Text(", ".join(row["aliases"])),
+            Text("; ".join(does + row["actions"])),
+            Text(", ".join(row["risky"]), "yellow"),
+            Text(_near(row["source"])),
+        )
+    out.print(table)
+
+
+def _scene_row(book: Book, scene: Scene) -> dict[str, Any]:
+    from hyperhub.automation.describe import describe_action
+
+    key = f"scene:{scene.id}"
+    return {
+        "id": scene.id,
+        "name": scene.name,
+        "aliases": list(scene.aliases),
+        "states": {d: dict(values) for d, values in scene.states.items()},
+        "actions": [describe_action(a) for a in scene.actions],
+        "risky": [what for owner, what in book.risky if owner == key],
+        "source": _source(book, key),
+    }
+
+
+@scenes_app.command("apply")
+def scenes_apply(
+    name: Annotated[str, typer.Argument(help="The scene's id, name or alias (e.g. 回家模式).")],
+    space: SpaceOpt = None,
+    data_dir: DataOpt = None,
+    db: DbOpt = None,
+    automations: AutomationsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Apply a scene now: its states and actions, devices in parallel, through the running hub
+    if there is one (else on the simulated space in the store). Its risky commands (unlock, open
+    a garage…) run without --yes: scenes are the owner's. Exits 1 if any command failed."""
+    from hyperhub.automation.engine import Engine, UnknownScene
+
+    with Context(space, data_dir, db) as ctx:
+        book = _book(ctx, automations)
+        local = LocalHub(ctx.local)
+        engine = Engine(ctx.space, book, local, schedule=False)
+        try:
+            scene = engine.scene(name)  # by id, or by name or alias (any case)
+        except UnknownScene:
+            names = [n for s in book.scenes.values() for n in (s.id, s.name, *s.aliases)]
+            raise UnknownScene(f"no scene {name!r}{_did_you_mean(name, names)}") from None
+        info = ctx.running_hub()
+        if info is None:
+            report = asyncio.run(engine.apply_scene(scene.id, actor="cli"))
+            local.settle()
+            via = "store"
+        else:
+            report = asyncio.run(_apply_through_hub(ctx, info, book, scene))
+            via = "hub"
+    _scene_report(scene, report, via, as_json)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+async def _apply_through_hub(ctx: Context, info: HubInfo, book: Book, scene: Scene) -> SceneReport:
+    """Apply the scene over the running hub's broker (its engine is not involved: this
+    process sends the commands, as `set` and `call` do, and audits them)."""
+    from hyperhub.automation.engine import Engine
+    from hyperhub.automation.hub import FabricHub
+    from hyperhub.runtime import connect_to_running_hub
+
+    devices = scene_devices(ctx.space, scene)
+    async with connect_to_running_hub(info, ctx.data_dir, ctx.space, devices=devices) as fabric:
+        hub = AuditedHub(FabricHub(fabric), ctx.store)
+        engine = Engine(ctx.space, book, hub, schedule=False)
+        return await engine.apply_scene(scene.id, actor="cli")
+
+
+def scene_devices(space: Space, scene: Scene) -> list[str]:
+    """The devices a scene sends commands to."""
+    ids = list(scene.states)
+    for action in scene.actions:
+        body = action.set or action.call or action.notify
+        if body is None:
+            continue
+        if body.device is not None:
+            ids += [body.device] if isinstance(body.device, str) else list(body.device)
+        else:
+            kind = getattr(body, "type", None)
+            ids += [d.id for d in space.devices.values() if d.type == kind]
+    return list(dict.fromkeys(ids))
+
+
+def _scene_report(scene: Scene, report: SceneReport, via: str, as_json: bool) -> None:
+    if as_json:
+        items = [
+            {"device": i.device, "what": i.what, "ok": i.ok, "message": i.message}
+            for i in report.items
+        ]
+        _json(
+            {
+                "scene": scene.id,
+                "name": scene.name,
+                "ok": report.ok,
+                "items": items,
+                "summary": report.summary(),
+                "via": via,
+            }
+        )
+        return
+    for item in report.items:
+        line = Text(OK_MARK if item.ok else FAILED_MARK, "green" if item.ok else "red")
+        line.append(f" {item.what}")
+        if item.message:
+            line.append(f": {item.message}", "" if item.ok else "red")
+        out.print(line)
+    done = len(report.items) - len(report.failed)
+    where = "through the running hub" if via == "hub" else "on the simulated space"
+    summary = Text(f"scene {scene.id} ({scene.name}): ")
+    summary.append(f"{done}/{len(report.items)} done", "green" if report.ok else "red")
+    if report.failed:
+        summary.append(f", {len(report.failed)} failed")
+    summary.append(f" ({where})")
+    out.print(summary)
+
+
+# ---------------------------------------------------------------------------- hubs
+
+
+class LocalHub:
+    """`Hub` over the simulated space kept in the store, when no hub runs: commands apply at
+    once (confirmed: scenes are the owner's) and are persisted and audited like `set` and
+    `call`; nothing is listened to (no engine runs here). The `LocalSpace` is made on first
+    use."""
+
+    def __init__(self, make: Callable[[], LocalSpace]) -> None:
+        self._make = make
+        self._local: LocalSpace | None = None
+
+    @property
+    def local(self) -> LocalSpace:
+        if self._local is None:
+            self._local = self._make()
+        return self._local
+
+    def state_of(self, device: str) -> dict[str, Any] | None:
+        try:
+            return self.local.sim.state(device)
+        except HyperHubError:
+            return None
+
+    def is_online(self, device: str) -> bool:
+        return device in self.local.space.devices
+
+    async def send(
+        self,
+        device: str,
+        *,
+        property: str | None = None,
+        value: Any = None,
+        action: str | None = None,
+        args: dict[str, Any] | None = None,
+        actor: str,
+    ) -> dict[str, Any]:
+        if action is not None:
+            return self.local.call(device, action, args or {}, actor=actor, confirm=True)
+        if property is None:
+            raise HyperHubError(f"a command for {device} needs a property or an action")
+        return self.local.set(device, property, value, actor=actor, confirm=True)
+
+    def listen(
+        self,
+        on_change: Callable[[Change], None],
+        on_event: Callable[[Event], None],
+        on_availability: Callable[[Availability], None],
+    ) -> Callable[[], None]:
+        return lambda: None
+
+    def settle(self) -> None:
+        """Finish what the commands set moving (a curtain closing) and persist it."""
+        if self._local is not None:
+            self._local.settle()
+            self._local.events()  # drop the events: nothing listens to them here
+
+
+class AuditedHub:
+    """A `Hub` whose commands are audited in `store`: for the running hub's `FabricHub` in a
+    one-shot command, whose `HubFabric` has no store (`runtime.audit_command`)."""
+
+    def __init__(self, hub: Hub, store: StateStore) -> None:
+        self.hub = hub
+        self.store = store
+
+    def state_of(self, device: str) -> dict[str, Any] | None:
+        return self.hub.state_of(device)
+
+    def is_online(self, device: str) -> bool:
+        return self.hub.is_online(device)
+
+    async def send(
+        self,
+        device: str,
+        *,
+        property: str | None = None,
+        value: Any = None,
+        action: str | None = None,
+        args: dict[str, Any] | None = None,
+        actor: str,
+    ) -> dict[str, Any]:
+        from hyperhub.fabric.commands import Command
+        from hyperhub.runtime import audit_command
+
+        cmd = Command(device, property, value, action, args)
+        try:
+            changes = await self.hub.send(
+                device, property=property, value=value, action=action, args=args, actor=actor
+            )
+        except HyperHubError as exc:
+            audit_command(self.store, actor, cmd, exc)
+            raise
+        audit_command(self.store, actor, cmd, changes)
+        return changes
+
+    def listen(
+        self,
+        on_change: Callable[[Change], None],
+        on_event: Callable[[Event], None],
+        on_availability: Callable[[Availability], None],
+    ) -> Callable[[], None]:
+        return self.hub.listen(on_change, on_event, on_availability)
