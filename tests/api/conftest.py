@@ -21,6 +21,7 @@ import pytest
 
 from hyperhub.api import ApiContext, ApiSettings
 from hyperhub.auth import AuthStore
+from hyperhub.automation import Book
 from hyperhub.config import demo_space
 from hyperhub.fabric.broker import mosquitto_binary
 from hyperhub.runtime import ServeStatus, serve
@@ -64,8 +65,11 @@ class Hub:
         return httpx.Client(base_url=self.url, headers=headers, timeout=15.0)
 
 
-def start_hub(data_dir: Path, space: Space, **settings: Any) -> Hub:
-    """Start a hub (bounded wait); stop it with `hub._stop()`."""
+def start_hub(
+    data_dir: Path, space: Space, *, automations: Book | None = None, **settings: Any
+) -> Hub:
+    """Start a hub (bounded wait), with these rules and scenes if given; stop it with
+    `hub._stop()`."""
     if mosquitto_binary() is None:
         pytest.skip("mosquitto is not installed (Debian: apt-get install mosquitto)")
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -92,6 +96,7 @@ def start_hub(data_dir: Path, space: Space, **settings: Any) -> Hub:
                     stop=stop,
                     on_ready=on_ready,
                     api=ApiSettings(port=0, **settings),
+                    automations=automations,
                 )
             except BaseException as exc:
                 box["error"] = exc

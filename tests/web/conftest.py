@@ -24,6 +24,7 @@ import pytest
 CHROMIUM = Path(os.environ.get("HYPERHUB_CHROMIUM", "/usr/bin/chromium"))
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "src/hyperhub/space/demo.yaml"
+AUTOMATIONS = Path(__file__).with_name("automations.yaml")  # rules and scenes of the tests
 PASSWORD = "correct-horse-battery"
 START_TIMEOUT = 90.0  # seconds for the hub to answer /api/health
 EXPECT_TIMEOUT = 15_000  # ms for a browser expectation
@@ -116,7 +117,8 @@ def _stop(proc: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="session")
 def hub(tmp_path_factory) -> Hub:
-    """A running hub on the demo space with an admin user and a token; free ports."""
+    """A running hub on the demo space (and the tests' automations) with an admin user and a
+    token; free ports."""
     data_dir = tmp_path_factory.mktemp("hub")
     hyperhub(
         "user",
@@ -140,7 +142,8 @@ def hub(tmp_path_factory) -> Hub:
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "hyperhub", "run", "--space", str(DEMO),
-             "--data-dir", str(data_dir), "--port", "0", "--broker-port", "0"],
+             "--data-dir", str(data_dir), "--port", "0", "--broker-port", "0",
+             "--automations", str(AUTOMATIONS)],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )  # fmt: skip

@@ -2,7 +2,8 @@
 
 Not shipped and not used by the tests (they run the real hub). It serves src/hyperhub/web at
 `/`, the REST endpoints of docs/api.md on a simulator of the space, and a minimal WebSocket.
-Any username/password logs in.
+Any username/password logs in. Rules and scenes come from tests/web/automations.yaml (for
+the demo space): a rule runs its set / call actions at once (no conditions, no delays).
 
     .venv/bin/python tests/web/stub_api.py [--port 8399] [--space FILE]
 """
@@ -19,15 +20,19 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from hyperhub.assistant.pipeline import Assistant, Conversation
+from hyperhub.automation.describe import describe_action, describe_condition, describe_trigger
+from hyperhub.automation.loader import Book, parse_automations
 from hyperhub.devices.sim.simulator import Simulator
+from hyperhub.errors import HyperHubError
 from hyperhub.space import load_space
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "src/hyperhub/web"
 LOCK = threading.Lock()
+AUTOMATIONS = Path(__file__).with_name("automations.yaml")
 
 
 class Hub:
@@ -39,6 +44,12 @@ class Hub:
         self.clients: list[socket.socket] = []
         self.history: dict[tuple[str, str], list] = {}
         self.audit: list[dict] = []
+        try:
+            self.book = parse_automations(AUTOMATIONS.read_text(), AUTOMATIONS.name, self.space)
+        except HyperHubError:  # another space: no rules
+            self.book = Book()
+        self.enabled = {r.id: r.enabled for r in self.book.rules.values()}
+        self.runs: dict[str, list[dict]] = {r: [] for r in self.book.rules}
         now = time.time()
         for dev, state in self.sim.states().items():
             for prop, value in state.items():
@@ -82,6 +93,122 @@ class Hub:
             }
             out["spec"] = {"properties": props, "actions": acts}
         return out
+
+    def rule_json(self, rule_id: str) -> dict:
+        rule = self.book.rules[rule_id]
+        runs = self.runs[rule_id]
+        last = runs[0] if runs else None
+        file, line = self.book.sources.get(f"rule:{rule_id}", ("?", 0))
+        return {
+            "id": rule.id,
+            "name": rule.title,
+            "description": rule.description,
+            "enabled": self.enabled[rule_id],
+            "stopped": None,
+            "mode": rule.mode,
+            "running": False,
+            "runs": len(runs),
+            "last_run": last and {**last, "trigger": last["trigger"]["description"]},
+            "triggers": [describe_trigger(x, self.book.places) for x in rule.triggers],
+            "conditions": [describe_condition(x) for x in rule.conditions],
+            "actions": [describe_action(x) for x in rule.actions],
+            "risky": any(k == f"rule:{rule_id}" for k, _ in self.book.risky),
+            "source": f"{file}:{line}",
+        }
+
+    def scene_json(self, scene_id: str) -> dict:
+        scene = self.book.scenes[scene_id]
+        return {
+            "id": scene.id,
+            "name": scene.name,
+            "aliases": scene.aliases,
+            "states": scene.states,
+            "actions": [describe_action(x) for x in scene.actions],
+            "risky": any(k == f"scene:{scene_id}" for k, _ in self.book.risky),
+            "source": None,
+        }
+
+    def send(self, dev: str, command: dict) -> dict:
+        """One set / call on the simulator, as a scene item / run step."""
+        what = f"{dev}.{command.get('property') or command.get('action')}"
+        try:
+            if "property" in command:
+                what += f" = {command['value']!r}"
+                changes = self.sim.set(dev, command["property"], command["value"])
+            else:
+                changes = self.sim.call(dev, command["action"], command.get("args") or {})
+        except Exception as exc:
+            return {"device": dev, "what": what, "ok": False, "message": str(exc)}
+        self.publish(dev, changes)
+        return {"device": dev, "what": what, "ok": True, "message": ""}
+
+    def commands(self, actions: list, states: dict | None = None) -> list[tuple[str, dict]]:
+        out = [
+            (d, {"property": p, "value": v})
+            for d, s in (states or {}).items()
+            for p, v in s.items()
+        ]
+        for a in actions:
+            if a.set is not None:
+                value = a.set.value
+                if isinstance(value, str) and "{{" in value:  # no templates here: a stand-in
+                    value = 150
+                ids = [a.set.device] if isinstance(a.set.device, str) else a.set.device
+                out += [(d, {"property": a.set.property, "value": value}) for d in ids]
+            elif a.call is not None:
+                ids = [a.call.device] if isinstance(a.call.device, str) else a.call.device
+                out += [(d, {"action": a.call.action, "args": a.call.args}) for d in ids]
+        return out
+
+    def run_rule(self, rule_id: str, by: str) -> dict:
+        started = time.time()
+        steps = []
+        for dev, command in self.commands(self.book.rules[rule_id].actions):
+            item = self.send(dev, command)
+            steps.append({"kind": "action", "what": item["what"], "ok": item["ok"], "at": time.time(),
+                          "message": item["message"]})  # fmt: skip
+        ok = all(s["ok"] for s in steps)
+        run = {
+            "id": sum(len(r) for r in self.runs.values()) + 1,
+            "started": started,
+            "finished": time.time(),
+            "result": "ok" if ok else "error",
+            "message": "" if ok else "an action failed",
+            "trigger": {"kind": "manual", "by": by, "description": f"run by {by}"},
+            "steps": steps,
+        }
+        self.runs[rule_id].insert(0, run)
+        self.broadcast({"type": "rule_run", "rule": rule_id, **{k: run[k] for k in (
+            "result", "message", "started", "finished")}, "trigger": f"run by {by}"})  # fmt: skip
+        return {"started": True, "rule": rule_id, "result": "running", "message": ""}
+
+    def automation(self, method: str, parts: list[str], q: dict) -> tuple[int, object]:
+        book = self.book
+        if parts == ["rules"]:
+            return 200, [self.rule_json(r) for r in book.rules]
+        if parts == ["scenes"]:
+            return 200, [self.scene_json(s) for s in book.scenes]
+        if parts[0] == "rules":
+            rule = parts[1]
+            if rule not in book.rules:
+                return error(404, "unknown_rule", f"no rule {rule!r}")
+            tail = parts[2:]
+            if tail == ["runs"]:
+                return 200, self.runs[rule][: int(q.get("limit", ["50"])[0])]
+            if tail in (["enable"], ["disable"]):
+                self.enabled[rule] = tail == ["enable"]
+            elif tail == ["run"]:
+                if not self.enabled[rule]:
+                    return error(403, "not_allowed", f"rule {rule} cannot run: it is disabled")
+                return 200, self.run_rule(rule, "api:stub")
+            return 200, self.rule_json(rule)
+        scene = next(
+            (s for s in book.scenes.values() if parts[1] in (s.id, s.name, *s.aliases)), None
+        )
+        if scene is None:
+            return error(404, "unknown_scene", f"no scene {parts[1]!r}")
+        items = [self.send(d, c) for d, c in self.commands(scene.actions, scene.states)]
+        return 200, {"scene": scene.id, "ok": all(i["ok"] for i in items), "items": items}
 
     def publish(self, dev_id: str, changes: dict) -> None:
         if not changes:
@@ -228,8 +355,8 @@ class Handler(BaseHTTPRequestHandler):
                 }
             if path == "devices":
                 return 200, [hub.device_json(d) for d in hub.space.devices]
-            if path in ("rules", "scenes"):
-                return 200, []
+            if parts[0] in ("rules", "scenes"):
+                return hub.automation(method, [unquote(x) for x in parts], q)
             if path == "audit":
                 return 200, hub.audit[-100:][::-1]
             if path == "ask":

@@ -279,6 +279,45 @@ def test_history_rules_and_log(signed_in, hub):
     expect(page.get_by_role("table")).to_contain_text("Garden Lights")
 
 
+def test_rules_view_runs_a_rule_and_applies_a_scene(signed_in, hub):
+    """tests/web/automations.yaml: the rule welcome_home and the scene dinner."""
+    page = signed_in
+    page.get_by_role("link", name="Rules").click()
+    rule = card(page, "Welcome home")
+    expect(rule).to_contain_text("car enters home (2 km)")
+    expect(rule).to_contain_text("time 17:00–23:30")
+    expect(rule).to_contain_text("set study_desk_lamp.on = true")
+    expect(rule.locator(".status")).to_contain_text("Enabled")
+
+    rule.get_by_role("button", name="Disable Welcome home").click()
+    expect(rule.locator(".status")).to_contain_text("Disabled")
+    expect(rule.get_by_role("button", name="Run Welcome home")).to_be_disabled()
+    assert hub.api("GET", "rules/welcome_home")[1]["enabled"] is False
+    rule.get_by_role("button", name="Enable Welcome home").click()
+    expect(rule.locator(".status")).to_contain_text("Enabled")
+
+    rule.get_by_role("button", name="Run Welcome home").click()  # conditions skipped
+    hub.wait_until(lambda: hub.state("study_desk_lamp")["on"] is True, "the study lamp on")
+    # the hub's rule_run message refreshes the card: its last run, ok
+    expect(rule.locator(".status")).to_contain_text("last run")
+    expect(rule.locator(".status .pill.ok").last).to_have_text("ok")
+    rule.get_by_text("Runs", exact=True).click()
+    runs = rule.get_by_role("list", name="Runs of Welcome home")
+    expect(runs).to_contain_text("run by api:web-tests")
+    expect(runs).to_contain_text("✓ action: study_desk_lamp.brightness = 35")
+
+    scene = card(page, "Dinner")
+    expect(scene).to_contain_text("晚餐模式")
+    expect(scene).to_contain_text("Dining Pendant: on = true, brightness = 40")
+    scene.get_by_role("button", name="Apply Dinner").click()
+    report = scene.get_by_role("status", name="Dinner report")
+    expect(report).to_contain_text("2/3 done, 1 failed")
+    failed = report.locator(".state-bad", has_text="kitchen_light.brightness = 150")
+    expect(failed).to_be_visible()
+    assert failed.evaluate("(el) => getComputedStyle(el).color") == "rgb(217, 58, 63)"  # red
+    hub.wait_until(lambda: hub.state("dining_pendant")["brightness"] == 40, "the pendant at 40")
+
+
 def test_phone_size_and_dark_mode(browser, hub, sign_in):
     context = browser.new_context(viewport=PHONE, color_scheme="dark", is_mobile=True)
     page = context.new_page()

@@ -11,7 +11,7 @@ from hyperhub.api.context import ApiContext
 from hyperhub.api.live import LiveFeed
 from hyperhub.api.live import router as live_router
 from hyperhub.api.models import ErrorOut
-from hyperhub.api.routes import admin, assistant, auth, devices
+from hyperhub.api.routes import admin, assistant, auth, automations, devices
 from hyperhub.api.security import Guard
 
 DESCRIPTION = """The REST and WebSocket API of a HyperHub (docs/api.md is the contract).
@@ -48,7 +48,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.ctx = ctx
     ctx.live = LiveFeed(ctx)
     errors.install(app)
-    for router in (admin.router, auth.router, devices.router, assistant.router):
+    for router in (admin.router, auth.router, devices.router, assistant.router, automations.router):
         app.include_router(router)
     app.include_router(live_router)
     web.install(app, ctx.settings.web_dir)

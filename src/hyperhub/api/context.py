@@ -21,6 +21,7 @@ from hyperhub.store import StateStore
 
 if TYPE_CHECKING:
     from hyperhub.api.live import LiveFeed
+    from hyperhub.automation.engine import Engine
 
 DEFAULT_PORT = 8321
 
@@ -52,6 +53,7 @@ class ApiContext:
     auth: AuthStore
     assistant: Assistant
     settings: ApiSettings = field(default_factory=ApiSettings)
+    engine: Engine | None = None  # the rule engine (None: the space has no automations)
     ready: bool = False
     live: LiveFeed | None = None  # set by `create_app`
     specs: dict[str, Any] = field(default_factory=dict)  # device id → its spec, as answered

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hyperhub.auth import AuthError
+from hyperhub.automation.engine import UnknownRule, UnknownScene
 from hyperhub.errors import (
     BrokerError,
     CommandFailed,
@@ -39,6 +40,8 @@ STATUS: tuple[tuple[type[HyperHubError], int, str], ...] = (
     (NeedsConfirmation, 409, "needs_confirmation"),
     (NotAllowed, 403, "not_allowed"),
     (UnknownDevice, 404, "unknown_device"),
+    (UnknownRule, 404, "unknown_rule"),
+    (UnknownScene, 404, "unknown_scene"),
     (ValueNotAllowed, 422, "value_not_allowed"),
     (SpecError, 422, "invalid"),
     (DeviceTimeout, 503, "device_timeout"),

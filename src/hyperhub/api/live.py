@@ -1,4 +1,5 @@
-"""`/api/ws`: live state changes, availability and events, fanned out to WebSocket clients.
+"""`/api/ws`: live state changes, availability, events and rule runs, fanned out to WebSocket
+clients.
 
 One `LiveFeed` per app reads the hub's change and event feeds (and looks at availability a few
 times a second), encodes each message once, and hands it to every client whose subscription
@@ -15,7 +16,8 @@ import json
 import logging
 import time
 from collections import deque
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -23,6 +25,9 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from hyperhub.api.context import ApiContext
 from hyperhub.auth import AuthError, Token
+
+if TYPE_CHECKING:
+    from hyperhub.automation.engine import RunTrace
 
 log = logging.getLogger("hyperhub.api.live")
 router = APIRouter()
@@ -72,10 +77,13 @@ class LiveFeed:
         self.dropped = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._online: dict[str, bool] = {}
+        self._stop_runs: Callable[[], None] | None = None
 
     def start(self) -> None:
         if not self._tasks:
             self._online = {d: self.ctx.online(d) for d in self.ctx.space.devices}
+            if self.ctx.engine is not None and self._stop_runs is None:
+                self._stop_runs = self.ctx.engine.runs.listen(self.rule_run)
             self._tasks = [
                 asyncio.create_task(self._changes(), name="api-live-changes"),
                 asyncio.create_task(self._events(), name="api-live-events"),
@@ -84,6 +92,9 @@ class LiveFeed:
             ]
 
     async def stop(self) -> None:
+        if self._stop_runs is not None:
+            self._stop_runs()
+            self._stop_runs = None
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
@@ -98,6 +109,26 @@ class LiveFeed:
         for client in self.clients:
             if client.devices is None or device in client.devices:
                 client.push(text)
+
+    def rule_run(self, trace: RunTrace) -> None:
+        """A finished (or skipped) rule run, for every client whatever it subscribed to;
+        called in the engine's call (quick: one encode, then each client's bounded queue)."""
+        if not self.clients:
+            return
+        trigger = trace.trigger
+        text = _encode(
+            {
+                "type": "rule_run",
+                "rule": trace.rule,
+                "result": trace.result,
+                "message": trace.message,
+                "started": trace.started,
+                "finished": trace.finished,
+                "trigger": str(trigger.get("description") or trigger.get("kind") or ""),
+            }
+        )
+        for client in self.clients:
+            client.push(text)
 
     async def _changes(self) -> None:
         fabric = self.ctx.fabric

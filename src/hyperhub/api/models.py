@@ -222,3 +222,75 @@ class NewTokenOut(TokenOut):
 
 class Done(_Out):
     ok: bool
+
+
+# -- automations ----------------------------------------------------------------------------
+
+
+class LastRunOut(_Out):
+    started: float
+    finished: float | None
+    result: str
+    message: str
+    trigger: str  # what fired it, in words
+
+
+class RuleOut(_Out):
+    id: str
+    name: str
+    description: str | None
+    enabled: bool
+    stopped: str | None  # why loop protection stopped it (enable it again to clear)
+    mode: Literal["single", "restart", "queue"]
+    running: bool
+    runs: int  # started since the hub started
+    last_run: LastRunOut | None
+    triggers: list[str]
+    conditions: list[str]
+    actions: list[str]
+    risky: bool  # running it needs `control:risky`
+    source: str | None  # file:line
+
+
+class RunOut(_Out):
+    id: int
+    started: float
+    finished: float | None
+    result: str
+    message: str
+    trigger: dict[str, Any]
+    steps: list[dict[str, Any]]
+
+
+class RunBody(_In):
+    check_conditions: bool = False
+
+
+class RunStartedOut(_Out):
+    started: bool  # false: the engine skipped it (message says why)
+    rule: str
+    result: str  # "running" (or queued), else how it ended at once
+    message: str
+
+
+class SceneOut(_Out):
+    id: str
+    name: str
+    aliases: list[str]
+    states: dict[str, dict[str, Any]]
+    actions: list[str]
+    risky: bool  # applying it needs `control:risky`
+    source: str | None
+
+
+class SceneItemOut(_Out):
+    device: str
+    what: str
+    ok: bool
+    message: str
+
+
+class SceneReportOut(_Out):
+    scene: str
+    ok: bool
+    items: list[SceneItemOut]

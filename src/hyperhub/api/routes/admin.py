@@ -1,4 +1,4 @@
-"""Health, the audit log, and rules / scenes (empty until automations land)."""
+"""Health and the audit log (rules and scenes: `automations`)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from hyperhub.errors import HyperHubError
 
 router = APIRouter(prefix="/api")
 Ctx = Annotated[ApiContext, Depends(context)]
-Reader = Annotated[Token, Depends(require("read"))]
 Admin = Annotated[Token, Depends(require("admin"))]
 
 
@@ -62,15 +61,3 @@ async def audit(
         }
         for r in rows
     ]
-
-
-@router.get("/rules", response_model=list[dict[str, Any]], tags=["automations"])
-async def rules(token: Reader) -> list[dict[str, Any]]:
-    """The automation rules (none until automations land)."""
-    return []
-
-
-@router.get("/scenes", response_model=list[dict[str, Any]], tags=["automations"])
-async def scenes(token: Reader) -> list[dict[str, Any]]:
-    """The scenes (none until automations land)."""
-    return []
