@@ -189,11 +189,18 @@ class Flood:
     history_rows: int
 
     @classmethod
-    def build(cls, devices: list[Device], count: int, directory: Path) -> Flood:
-        """`count` messages, round robin over `devices`, each changing one property."""
+    def build(
+        cls,
+        devices: list[Device],
+        count: int,
+        directory: Path,
+        vary: Callable[[Device], tuple[str, list[Any]]] | None = None,
+    ) -> Flood:
+        """`count` messages, round robin over `devices`, each changing one property: the one
+        `vary` names, through its values in turn (default: any property, through its range)."""
         directory.mkdir(parents=True)
         topics = Topics(SLUG)
-        varying = [(d, *_varying(d)) for d in devices]
+        varying = [(d, *(vary or _varying)(d)) for d in devices]
         state = {d.id: dict(d.state) for d in devices}
         names = {d.id: topics.state(d.id) for d in devices}
         packets = []
@@ -238,6 +245,12 @@ def _values(spec: PropertySpec) -> list[Any]:
 
 
 # -- running the parts -----------------------------------------------------------------------
+
+Attach = Callable[[HubFabric, StateStore], contextlib.AbstractAsyncContextManager[Any]]
+
+
+def _nothing(_hub: HubFabric, _store: StateStore) -> contextlib.AbstractAsyncContextManager[Any]:
+    return contextlib.nullcontext()
 
 
 class Bench:
@@ -343,15 +356,18 @@ class Bench:
         await self._clear(flood)
         return _rate(flood.count, got[0], control, end, done)
 
-    async def hub(self, flood: Flood, devices: list[Device]) -> dict[str, Any]:
-        """The flood into `HubFabric` with its registry and a real SQLite store."""
+    async def hub(
+        self, flood: Flood, devices: list[Device], attach: Attach | None = None
+    ) -> dict[str, Any]:
+        """The flood into `HubFabric` with its registry and a real SQLite store; `attach`
+        (e.g. a rule engine on the hub) is entered once the hub started, left before it stops."""
         data_dir = Path(tempfile.mkdtemp(prefix="hub-", dir=self.scratch))
         with StateStore.open(data_dir=data_dir) as store:
             hub = HubFabric(
                 SLUG, self.hub_url.client_kwargs(), types=builtin_types(), store=store
             )
             await self._settle()
-            async with hub:
+            async with hub, (attach or _nothing)(hub, store):
                 await hub.wait_connected(10)
                 await self._announce(devices, hub)
                 base = hub.stats.received

@@ -26,11 +26,18 @@ MIX = [
 ]
 
 
-def synthetic_space_yaml(devices: int, *, seed: int = 0, per_area: int = 25) -> str:
-    """YAML for a space with `devices` devices spread over areas of about `per_area`."""
+Mix = list[tuple[str, int, str | None]]  # (type, weight, initial state or None)
+
+
+def synthetic_space_yaml(
+    devices: int, *, seed: int = 0, per_area: int = 25, mix: Mix | None = None
+) -> str:
+    """YAML for a space with `devices` devices spread over areas of about `per_area`, their
+    types drawn from `mix` (default `MIX`, a house scaled up)."""
     rng = random.Random(seed)
-    kinds = [t for t, weight, _ in MIX for _ in range(weight)]
-    states = {t: s for t, _, s in MIX}
+    mix = MIX if mix is None else mix
+    kinds = [t for t, weight, _ in mix for _ in range(weight)]
+    states = {t: s for t, _, s in mix}
     areas = max(1, devices // per_area)
     lines = [f"space: Synthetic {devices}", "location: {lat: 31.2, lon: 121.5}", "areas:"]
     lines += [f"  - {{id: area_{a}, name: Area {a}, floor: floor {a % 5}}}" for a in range(areas)]
