@@ -13,7 +13,7 @@ from typing import Any
 
 from hyperhub.devices.sim import ManualClock, Simulator
 from hyperhub.errors import DeviceUnavailable
-from hyperhub.fabric.feed import Availability, Change, Event
+from hyperhub.fabric.feed import Availability, Event
 from hyperhub.space import Space
 
 
@@ -92,7 +92,7 @@ class SimHub:
             return
         self.states.setdefault(device, {}).update(changed)
         for on_change, _, _ in list(self._listeners):
-            on_change(Change(device, changed, self.clock.now()))
+            on_change(device, changed, self.clock.now())
 
     def sent_to(self, device: str) -> list[dict[str, Any]]:
         return [c for _, d, c in self.sent if d == device]

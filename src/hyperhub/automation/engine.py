@@ -36,7 +36,7 @@ from hyperhub.automation.templates import render
 from hyperhub.automation.watch import Fired, Watches, _is_number, _same
 from hyperhub.devices.sim import Clock, SystemClock
 from hyperhub.errors import HyperHubError, NotAllowed
-from hyperhub.fabric.feed import Availability, Change, Event, Feed
+from hyperhub.fabric.feed import Availability, Event, Feed
 from hyperhub.space import Space
 
 log = logging.getLogger("hyperhub.automation")
@@ -228,8 +228,8 @@ class Engine:
 
     # -- inputs (called in the hub's ingest path: quick, never raise) -----------------------
 
-    def on_change(self, change: Change) -> None:
-        fired = self._watches.on_change(change.device, change.changed)
+    def on_change(self, device: str, changed: dict[str, Any], ts: float) -> None:
+        fired = self._watches.on_change(device, changed)
         if fired:
             self._fire_all(fired)
 
@@ -279,14 +279,31 @@ class Engine:
             raise UnknownScene(f"no scene {scene_id!r}{_suggest(scene_id, self.book.scenes)}")
         return found
 
+    def add_rule(self, rule: Rule, book: Book | None = None) -> RuleState:
+        """Start running a new rule (or replace one of that id); `book` is the book it was
+        saved in (its scenes and places), when it changed."""
+        if book is not None:
+            self.book = book
+            self._watches.places = dict(book.places)
+        old = self.rules.get(rule.id)
+        if old is not None:
+            self.enable(rule.id, False)
+            if old.task is not None:
+                old.task.cancel()
+        state = self.rules[rule.id] = RuleState(rule, False)
+        if rule.enabled:
+            self.enable(rule.id)
+        return state
+
     def enable(self, rule_id: str, enabled: bool = True) -> RuleState:
         """Turn a rule on (also one that loop protection stopped) or off."""
         state = self.rule(rule_id)
         if enabled and not state.enabled:
             state.enabled, state.stopped = True, None
             state.starts.clear()
-            self._watches.add_rule(state.rule, self.hub.state_of)
-            self._wake.set()
+            if self.started:  # else `start` watches it
+                self._watches.add_rule(state.rule, self.hub.state_of)
+                self._wake.set()
         elif not enabled and state.enabled:
             state.enabled = False
             self._watches.remove_rule(rule_id)

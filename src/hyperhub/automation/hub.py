@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from hyperhub.fabric.feed import Availability, Change, Event
+from hyperhub.fabric.feed import Availability, Event
 from hyperhub.fabric.hubside import HubFabric
 from hyperhub.store import RunRow, StateStore
 
@@ -40,11 +40,12 @@ class Hub(Protocol):
 
     def listen(
         self,
-        on_change: Callable[[Change], None],
+        on_change: Callable[[str, dict[str, Any], float], None],
         on_event: Callable[[Event], None],
         on_availability: Callable[[Availability], None],
     ) -> Callable[[], None]:
-        """Call these with every change / event / availability change; returns a stopper."""
+        """Call these with every change (device, changed properties, ts) / event /
+        availability change; returns a stopper."""
         ...
 
 
@@ -84,12 +85,12 @@ class FabricHub:
 
     def listen(
         self,
-        on_change: Callable[[Change], None],
+        on_change: Callable[[str, dict[str, Any], float], None],
         on_event: Callable[[Event], None],
         on_availability: Callable[[Availability], None],
     ) -> Callable[[], None]:
-        changes, events, availability = self.fabric.feeds
-        stops = [changes.listen(on_change), events.listen(on_event)]
+        _, events, availability = self.fabric.feeds
+        stops = [self.fabric.listen_changes(on_change), events.listen(on_event)]
         stops.append(availability.listen(on_availability))
 
         def stop() -> None:

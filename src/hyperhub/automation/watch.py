@@ -27,6 +27,7 @@ from hyperhub.automation.model import (
 )
 from hyperhub.space import Location, Space
 
+_NONE: list[Fired] = []  # what `on_change` returns when nothing can fire (never appended to)
 GEOFENCE_HYSTERESIS = 0.05  # leaving needs the radius plus 5 % (GPS jitter must not flap)
 MAX_CATCH_UP = 1  # a time trigger missed while the hub slept fires once, not once per miss
 
@@ -41,18 +42,44 @@ class Fired:
     device: str | None = None
 
 
-@dataclass
 class _Watch:
-    rule: str
-    index: int
-    trigger: Trigger
-    device: str
-    armed: bool = True  # numeric: may fire; geofence: unused
-    inside: bool | None = None  # geofence: inside the circle (None until a location is known)
+    """One trigger on one device, with what the hot path needs worked out once."""
 
-    @property
-    def key(self) -> tuple[str, int, str]:
-        return (self.rule, self.index, self.device)
+    __slots__ = (
+        "above",
+        "armed",
+        "below",
+        "body",
+        "device",
+        "for_",
+        "has_from",
+        "has_to",
+        "hysteresis",
+        "index",
+        "inside",
+        "key",
+        "kind",
+        "prop",
+        "rule",
+        "to",
+        "trigger",
+    )
+
+    def __init__(self, rule: str, index: int, trigger: Trigger, device: str) -> None:
+        self.rule, self.index, self.trigger, self.device = rule, index, trigger, device
+        self.kind: str = trigger.kind
+        self.body: Any = trigger.body
+        self.key = (rule, index, device)
+        self.prop: str = getattr(self.body, "property", "location")
+        self.for_: float | None = getattr(self.body, "for_", None)
+        self.above: float | None = getattr(self.body, "above", None)
+        self.below: float | None = getattr(self.body, "below", None)
+        self.hysteresis: float = getattr(self.body, "hysteresis", 0.0)
+        given = self.body.model_fields_set
+        self.has_to, self.has_from = "to" in given, "from_" in given  # `to: null` is a value
+        self.to: Any = getattr(self.body, "to", None)
+        self.armed = True  # numeric: may fire (re-armed past the hysteresis)
+        self.inside: bool | None = None  # geofence: inside the circle (None: not known yet)
 
 
 @dataclass
@@ -79,7 +106,7 @@ class Watches:
     places: dict[str, Place]
     tz: tzinfo
     now: Callable[[], float]
-    by_device: dict[str, list[_Watch]] = field(default_factory=dict)
+    by_device: dict[str, dict[str, list[_Watch]]] = field(default_factory=dict)  # → property
     by_event: dict[tuple[str, str], list[_Watch]] = field(default_factory=dict)
     by_offline: dict[str, list[_Watch]] = field(default_factory=dict)
     timed: list[_Timed] = field(default_factory=list)
@@ -105,12 +132,20 @@ class Watches:
                 elif kind == "offline":
                     self.by_offline.setdefault(device, []).append(watch)
                 else:
-                    self.by_device.setdefault(device, []).append(watch)
+                    props = self.by_device.setdefault(device, {})
+                    props.setdefault(watch.prop, []).append(watch)
                     self._arm(watch, state_of(device) or {})
 
     def remove_rule(self, rule_id: str) -> None:
         """Stop watching a rule's triggers (and drop its pending `for`s)."""
-        for index in (self.by_device, self.by_event, self.by_offline):
+        for device, props in list(self.by_device.items()):
+            for prop in list(props):
+                props[prop] = [w for w in props[prop] if w.rule != rule_id]
+                if not props[prop]:
+                    del props[prop]
+            if not props:
+                del self.by_device[device]
+        for index in (self.by_event, self.by_offline):
             for key in list(index):
                 index[key] = [w for w in index[key] if w.rule != rule_id]
                 if not index[key]:
@@ -175,27 +210,51 @@ class Watches:
     # -- what fires -------------------------------------------------------------------------
 
     def on_change(self, device: str, changed: dict[str, Any]) -> list[Fired]:
-        """Triggers fired (now) by a device's changed properties; `for`s start or stop."""
+        """Triggers fired (now) by a device's changed properties; `for`s start or stop.
+
+        The hot path (every state message): only the watches of the changed properties are
+        looked at, and a number that stays out of a threshold's range costs a comparison.
+        """
         if "location" in changed:
             self.track(device, changed["location"])
-        watches = self.by_device.get(device)
-        if not watches:
-            return []
-        fired: list[Fired] = []
-        last = self.last.setdefault(device, {})
-        for watch in watches:
-            body = watch.trigger.body
-            if isinstance(body, StateTrigger):
-                if body.property in changed:
-                    old = last.get(body.property)
-                    self._state(watch, body, old, changed[body.property], fired)
-            elif isinstance(body, NumericTrigger):
-                if body.property in changed:
-                    self._numeric(watch, body, changed[body.property], fired)
-            elif isinstance(body, GeofenceTrigger) and "location" in changed:
-                self._geofence(watch, body, changed["location"], fired)
+        props = self.by_device.get(device)
+        if props is None:
+            return _NONE
+        fired: list[Fired] = _NONE  # a list of its own once something fires
+        last = self.last.get(device)
         for prop, value in changed.items():
-            if prop in last:
+            watches = props.get(prop)
+            if watches is None:
+                continue
+            for watch in watches:
+                kind = watch.kind
+                if kind == "numeric":
+                    t = type(value)
+                    if t is not float and t is not int:
+                        continue
+                    above, below = watch.above, watch.below
+                    if (above is None or value > above) and (below is None or value < below):
+                        if watch.armed:
+                            item = self._numeric_fired(watch, value)
+                            if item is not None:
+                                fired = [*fired, item]
+                        continue
+                    if self.pending:
+                        self.pending.pop(watch.key, None)
+                    if not watch.armed and _beyond_hysteresis(watch, value):
+                        watch.armed = True
+                elif kind == "state":
+                    if watch.has_to and value != watch.to and not self.pending:
+                        continue  # not the value it waits for, and no `for` to cancel
+                    old = None if last is None else last.get(prop)
+                    item = self._state(watch, watch.body, old, value)
+                    if item is not None:
+                        fired = [*fired, item]
+                elif kind == "geofence":
+                    item = self._geofence(watch, watch.body, value)
+                    if item is not None:
+                        fired = [*fired, item]
+            if last is not None and prop in last:
                 last[prop] = value
         return fired
 
@@ -215,7 +274,9 @@ class Watches:
             if online:
                 self.pending.pop(watch.key, None)
                 continue
-            self._fire_or_wait(watch, body.for_, self._info(watch, to="offline"), fired)
+            item = self._fire_or_wait(watch, body.for_, self._info(watch, to="offline"))
+            if item is not None:
+                fired.append(item)
         return fired
 
     def due(self, now: float) -> list[Fired]:
@@ -246,54 +307,41 @@ class Watches:
 
     # -- the kinds --------------------------------------------------------------------------
 
-    def _state(
-        self, watch: _Watch, body: StateTrigger, old: Any, new: Any, fired: list[Fired]
-    ) -> None:
-        given = body.model_fields_set
-        matches = (not given & {"to"} or _same(new, body.to)) and (
-            not given & {"from_"} or _same(old, body.from_)
+    def _state(self, watch: _Watch, body: StateTrigger, old: Any, new: Any) -> Fired | None:
+        matches = (not watch.has_to or _same(new, body.to)) and (
+            not watch.has_from or _same(old, body.from_)
         )
-        if watch.key in self.pending and (not matches or "to" not in given):
+        if self.pending and watch.key in self.pending and (not matches or not watch.has_to):
             del self.pending[watch.key]  # it did not stay so
         if matches and not _same(old, new):
             info = self._info(watch, property=body.property, **{"from": old, "to": new})
-            self._fire_or_wait(watch, body.for_, info, fired)
+            return self._fire_or_wait(watch, body.for_, info)
+        return None
 
-    def _numeric(self, watch: _Watch, body: NumericTrigger, value: Any, fired: list[Fired]) -> None:
-        if not _is_number(value):
-            return
-        x = float(value)
-        if _in_range(body, x):
-            if watch.armed:
-                watch.armed = False
-                info = self._info(watch, property=body.property, value=value)
-                info.update(above=body.above, below=body.below)
-                self._fire_or_wait(watch, body.for_, info, fired)
-            return
-        self.pending.pop(watch.key, None)
-        if not watch.armed and _beyond_hysteresis(body, x):
-            watch.armed = True
+    def _numeric_fired(self, watch: _Watch, value: float) -> Fired | None:
+        watch.armed = False
+        info = self._info(watch, property=watch.prop, value=value)
+        info.update(above=watch.above, below=watch.below)
+        return self._fire_or_wait(watch, watch.for_, info)
 
-    def _geofence(
-        self, watch: _Watch, body: GeofenceTrigger, location: Any, fired: list[Fired]
-    ) -> None:
+    def _geofence(self, watch: _Watch, body: GeofenceTrigger, location: Any) -> Fired | None:
         distance = self.distance(location, body.place)
         if distance is None:
-            return
+            return None
         radius = self.radius(body)
         was = watch.inside
         if was is None:
             watch.inside = distance <= radius
-            return
+            return None
         now_inside = distance <= radius if not was else distance <= radius * (
             1 + GEOFENCE_HYSTERESIS
         )
         watch.inside = now_inside
         if was == now_inside:
-            return
+            return None
         event = "enter" if now_inside else "leave"
         if event != body.event:
-            return
+            return None
         approaching = self.distances.get((watch.device, body.place), (distance, False))[1]
         info = self._info(
             watch,
@@ -304,17 +352,19 @@ class Watches:
             approaching=approaching,
             location=dict(location),
         )
-        fired.append(Fired(watch.rule, info, watch.device))
+        return Fired(watch.rule, info, watch.device)
 
     def _fire_or_wait(
-        self, watch: _Watch, seconds: float | None, info: dict[str, Any], fired: list[Fired]
-    ) -> None:
+        self, watch: _Watch, seconds: float | None, info: dict[str, Any]
+    ) -> Fired | None:
+        """The trigger fires now (returned), or after `seconds` if it still holds then."""
         item = Fired(watch.rule, info, watch.device)
         if not seconds:
-            fired.append(item)
-        elif watch.key not in self.pending:
+            return item
+        if watch.key not in self.pending:
             info["for_s"] = seconds
             self.pending[watch.key] = _Pending(item, self.now() + seconds)
+        return None
 
     def _info(self, watch: _Watch, **extra: Any) -> dict[str, Any]:
         info: dict[str, Any] = {
@@ -390,12 +440,12 @@ def _in_range(body: NumericTrigger, x: float) -> bool:
     return (body.above is None or x > body.above) and (body.below is None or x < body.below)
 
 
-def _beyond_hysteresis(body: NumericTrigger, x: float) -> bool:
+def _beyond_hysteresis(watch: _Watch, x: float) -> bool:
     """Whether `x` left the range by at least the hysteresis (so the trigger re-arms)."""
-    h = body.hysteresis
-    if body.above is not None and x <= body.above - h:
+    h = watch.hysteresis
+    if watch.above is not None and x <= watch.above - h:
         return True
-    return body.below is not None and x >= body.below + h
+    return watch.below is not None and x >= watch.below + h
 
 
 def home_of(space: Space, places: dict[str, Place]) -> Location | None:

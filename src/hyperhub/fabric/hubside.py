@@ -15,6 +15,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import fields
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -124,6 +125,20 @@ class HubFabric:
         """The feeds of state changes, events and availability changes (for `Feed.listen`)."""
         i = self._ingest
         return i.changes, i.events, i.availability
+
+    def listen_changes(
+        self, listener: Callable[[str, dict[str, Any], float], None]
+    ) -> Callable[[], None]:
+        """Call `listener(device, changed, ts)` with every state change, in the ingest path
+        (quick, and it must not raise); returns a function that stops it."""
+        listeners = self._ingest.change_listeners
+        listeners.append(listener)
+
+        def stop() -> None:
+            if listener in listeners:
+                listeners.remove(listener)
+
+        return stop
 
     def submit(self, what: str, fn: Any, *args: Any) -> None:
         """Hand a store write (a `StateStore` method and its arguments) to the batching

@@ -104,6 +104,9 @@ class Ingest:
         self.warn = warn
         self.on_offline = on_offline  # called with each device that just went offline
         self.changes: Feed[Change] = Feed()
+        # called with (device, changed, ts) for every change, before the feed: no item is
+        # built for them (the rule engine looks at every state message)
+        self.change_listeners: list[Callable[[str, dict[str, Any], float], None]] = []
         self.events: Feed[Event] = Feed()
         self.availability: Feed[Availability] = Feed()
         self._state_topics: dict[str, str] = {}  # topic → device, saves parsing each time
@@ -253,6 +256,11 @@ class Ingest:
         state = record.state = {**record.state, **changed}  # a new dict: the store keeps it
         if self.writer is not None:
             self.writer.add((device, state, None if first else changed, ts))
+        for listener in self.change_listeners:
+            try:
+                listener(device, changed, ts)
+            except Exception:
+                log.exception("a listener of %s's changes failed", device)
         if self.changes:
             self.changes.publish(Change(device, changed, ts))
 
