@@ -33,6 +33,18 @@ class DeviceTimeout(HyperHubError):
     """A device did not answer a command within the timeout."""
 
 
+class UnknownRule(HyperHubError):
+    """No rule with this id is loaded."""
+
+
+class UnknownScene(HyperHubError):
+    """No scene with this id, name or alias is loaded."""
+
+
+class RuleDisabled(HyperHubError):
+    """The rule cannot run now: it is disabled, or loop protection stopped it."""
+
+
 class StoreError(HyperHubError):
     """The state store cannot be opened or written."""
 

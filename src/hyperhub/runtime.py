@@ -112,6 +112,7 @@ async def serve(
     api: ApiSettings | None = None,
     assistant: Assistant | None = None,
     automations: Book | None = None,
+    automations_path: Path | None = None,
     clock: Clock | None = None,
 ) -> ServeStatus:
     """Run the hub until `stop` is set (or SIGINT/SIGTERM).
@@ -119,7 +120,9 @@ async def serve(
     With `api`, the REST/WebSocket API and the dashboard are served too (in this loop, once
     the fabric and the local devices are ready), with `assistant` behind `/api/ask`
     (default: the matcher alone); a data dir with no admin gets a one-time setup code.
-    `automations` (a loaded `Book`) run once the local devices are ready. `clock` (tests:
+    `automations` (a loaded `Book`) run once the local devices are ready; `automations_path`
+    is where they were read from (the assistant saves the rules it is asked for there;
+    default: `automations/` next to the space file). `clock` (tests:
     a `ManualClock`) drives the simulated devices and the rules; default: the wall clock.
     """
     stop = stop or asyncio.Event()
@@ -182,7 +185,7 @@ async def serve(
             server = setup_code = None
             if api is not None:
                 server, setup_code = await _start_api(
-                    stack, api, space, fabric, store, data_dir, assistant, engine
+                    stack, api, space, fabric, store, data_dir, assistant, engine, automations_path
                 )
             info = HubInfo(
                 os.getpid(),
@@ -245,6 +248,7 @@ async def _start_api(
     data_dir: Path,
     assistant: Assistant | None,
     engine: Engine | None = None,
+    automations_path: Path | None = None,
 ) -> tuple[ApiServer, str | None]:
     """Serve the API (stopped when `stack` closes); returns it and the setup code."""
     from hyperhub.api import ApiContext, ApiServer
@@ -255,7 +259,16 @@ async def _start_api(
     stack.callback(auth.close)
     setup_code = auth.issue_setup_code()
     chosen = assistant if assistant is not None else Assistant(space, engine="matcher")
-    ctx = ApiContext(space, fabric, store, auth, chosen, settings, engine=engine)
+    ctx = ApiContext(
+        space,
+        fabric,
+        store,
+        auth,
+        chosen,
+        settings,
+        engine=engine,
+        automations_path=automations_path,
+    )
     server = await stack.enter_async_context(ApiServer(ctx))
     return server, setup_code
 

@@ -41,6 +41,16 @@ class Hub:
     status: ServeStatus
     auth: AuthStore  # the test's own connection to the hub's auth.db (as the CLI would use)
     _stop: Callable[[], None] = field(repr=False)
+    loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)  # the hub's loop
+
+    def call(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Run `fn` on the hub's event loop (its devices and engine live there); its result."""
+        assert self.loop is not None
+
+        async def run() -> Any:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
 
     @property
     def url(self) -> str:
@@ -115,7 +125,7 @@ def start_hub(
         thread.join(30)
         loop.close()
 
-    return Hub(data_dir, space, box["status"], AuthStore(data_dir), stop)
+    return Hub(data_dir, space, box["status"], AuthStore(data_dir), stop, loop)
 
 
 @pytest.fixture(scope="session")

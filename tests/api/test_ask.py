@@ -20,7 +20,9 @@ def test_ask_changes_live_state_and_answers_in_the_cli_contract(hub: Hub, contro
         "engine",
         "ms",
         "conversation",
+        "rule",
     }
+    assert answer["rule"] is None
     assert answer["changes"] == {"kids_room_light": {"on": True}}
     assert answer["needs_confirmation"] is False and answer["engine"] == "matcher"
     assert controller.get("/api/devices/kids_room_light").json()["state"]["on"] is True

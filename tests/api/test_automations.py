@@ -208,7 +208,7 @@ def test_disable_and_enable_a_rule(control, read):
     assert off.status_code == 200, off.text
     assert off.json()["enabled"] is False
     assert read.get("/api/rules/evening_lights").json()["enabled"] is False
-    message = error_of(control.post("/api/rules/evening_lights/run"), 403, "not_allowed")
+    message = error_of(control.post("/api/rules/evening_lights/run"), 409, "rule_disabled")
     assert "evening_lights" in message and "disabled" in message
     on = control.post("/api/rules/evening_lights/enable").json()
     assert on["enabled"] is True and on["stopped"] is None

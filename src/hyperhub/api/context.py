@@ -54,6 +54,9 @@ class ApiContext:
     assistant: Assistant
     settings: ApiSettings = field(default_factory=ApiSettings)
     engine: Engine | None = None  # the rule engine (None: the space has no automations)
+    # where the engine's automations were read from (a folder or a file); rules the assistant
+    # makes are saved there (default: `automations/` next to the space file)
+    automations_path: Path | None = None
     ready: bool = False
     live: LiveFeed | None = None  # set by `create_app`
     specs: dict[str, Any] = field(default_factory=dict)  # device id → its spec, as answered

@@ -17,7 +17,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hyperhub.auth import AuthError
-from hyperhub.automation.engine import UnknownRule, UnknownScene
 from hyperhub.errors import (
     BrokerError,
     CommandFailed,
@@ -27,9 +26,12 @@ from hyperhub.errors import (
     ModelUnavailable,
     NeedsConfirmation,
     NotAllowed,
+    RuleDisabled,
     SpecError,
     StoreError,
     UnknownDevice,
+    UnknownRule,
+    UnknownScene,
     ValueNotAllowed,
 )
 
@@ -39,6 +41,7 @@ log = logging.getLogger("hyperhub.api")
 STATUS: tuple[tuple[type[HyperHubError], int, str], ...] = (
     (NeedsConfirmation, 409, "needs_confirmation"),
     (NotAllowed, 403, "not_allowed"),
+    (RuleDisabled, 409, "rule_disabled"),
     (UnknownDevice, 404, "unknown_device"),
     (UnknownRule, 404, "unknown_rule"),
     (UnknownScene, 404, "unknown_scene"),

@@ -166,6 +166,7 @@ class AskOut(_Out):
     engine: str
     ms: float
     conversation: str
+    rule: dict[str, Any] | None = None  # a rule proposed (needs_confirmation) or just saved
 
 
 # -- auth ------------------------------------------------------------------------------------

@@ -161,7 +161,11 @@ class Matcher:
         area: str | None = None,
         context: Context | None = None,
         normalized: str | None = None,
+        every_fit: bool = False,
     ) -> tuple[Plan, Context]:
+        """The plan of `text`. `every_fit`: a singular word that fits several devices ("lock
+        the door") means all of them instead of a question back (a rule's actions, which
+        are shown before they are saved)."""
         norm = normalized if normalized is not None else normalize(text)
         lang: Lang = "zh" if any(is_cjk(ch) for ch in norm) else "en"
         ctx = context or Context()
@@ -194,7 +198,7 @@ class Matcher:
                     word = next(t.text for t in clause.tokens if t.has("prop"))
                     plan.missing = (word, self.space.areas[clause.areas[0]].name)
                 continue
-            which = self._ambiguous(clause, steps)
+            which = None if every_fit else self._ambiguous(clause, steps)
             if which is not None:
                 plan.ambiguous = which
                 continue

@@ -9,6 +9,10 @@ Hand-over (documented in docs/assistant.md):
   nothing (a yes in a conversation runs it); else it says what it did not understand.
 Whatever engine proposes, `Executor` checks values and risk, so no engine can do more than
 the spec allows.
+
+A rule request ("when I leave home, lock the door", `rules.RuleReader`) changes nothing: the
+answer states the rule and carries it in `rule`, waiting for a yes that saves it through the
+`RuleSaver` the caller gives (`ask` / `aask`); without one, it can only be proposed.
 """
 
 from __future__ import annotations
@@ -22,7 +26,10 @@ from hyperhub.assistant.execute import AsyncDevices, Devices, Executor, Outcome,
 from hyperhub.assistant.matcher import Context, Matcher
 from hyperhub.assistant.numbers import normalize
 from hyperhub.assistant.plan import Lang, Plan
+from hyperhub.assistant.rules import RuleReader, RuleSaver, rule_data
 from hyperhub.assistant.scan import is_cjk
+from hyperhub.automation.model import Rule
+from hyperhub.errors import AutomationError, HyperHubError
 from hyperhub.space import Space
 
 ENGINES = ("auto", "matcher", "llm", "remote")
@@ -50,9 +57,10 @@ class Answer:
     needs_confirmation: bool = False
     engine: str = "matcher"
     ms: float = 0.0
+    rule: dict[str, Any] | None = None  # a rule proposed (or saved), as its automation file has it
 
     def as_contract(self) -> dict[str, Any]:
-        return {
+        out = {
             "text": self.text,
             "actions": self.actions,
             "changes": self.changes,
@@ -61,6 +69,9 @@ class Answer:
             "engine": self.engine,
             "ms": round(self.ms, 2),
         }
+        if self.rule is not None:
+            out["rule"] = self.rule
+        return out
 
 
 class StateReader(Protocol):
@@ -77,13 +88,15 @@ class _Snapshot:
 
 @dataclass
 class Decision:
-    """`answer` is final unless `plan` is set: then the plan runs and fills it."""
+    """`answer` is final unless `plan` is set (then the plan runs and fills it) or `save` is
+    (then the confirmed rule is saved and the reply says where)."""
 
     answer: Answer
     plan: Plan | None = None
     confirmed: bool = False
     lang: Lang = "en"
     context: Context | None = None
+    save: Rule | None = None
 
 
 @dataclass
@@ -92,6 +105,7 @@ class Conversation:
 
     context: Context = field(default_factory=Context)
     pending: Plan | None = None  # waiting for a yes
+    pending_rule: Rule | None = None  # a rule proposed, waiting for a yes to be saved
 
 
 class Assistant:
@@ -111,6 +125,7 @@ class Assistant:
         self.engine = engine
         self.matcher = Matcher(space)
         self.executor = Executor(space)
+        self.rule_reader = RuleReader(space, self.matcher, self.executor)
         self.llm = llm
         self.remote = remote
         self.llm_threshold = llm_threshold
@@ -123,10 +138,14 @@ class Assistant:
         *,
         area: str | None = None,
         conversation: Conversation | None = None,
+        rules: RuleSaver | None = None,
     ) -> Answer:
-        """Answer one sentence, running its plan on devices that answer at once."""
+        """Answer one sentence, running its plan on devices that answer at once; a confirmed
+        rule is saved through `rules`."""
         t0 = time.perf_counter()
-        decision = self.decide(text, devices, area=area, conversation=conversation)
+        decision = self.decide(text, devices, area=area, conversation=conversation, rules=rules)
+        if decision.save is not None:
+            self._saved(decision, *_save(rules, decision.save))
         if decision.plan is not None:
             outcome = self.executor.run(
                 decision.plan, devices, confirmed=decision.confirmed, lang=decision.lang
@@ -142,14 +161,23 @@ class Assistant:
         *,
         area: str | None = None,
         conversation: Conversation | None = None,
+        rules: RuleSaver | None = None,
     ) -> Answer:
         """Answer one sentence on a running hub: engines run in a worker thread on a snapshot
-        of the state (the LLM is slow), the plan runs on the event loop, command by command."""
+        of the state (the LLM is slow), the plan runs on the event loop, command by command;
+        a confirmed rule is saved through `rules` (its `asave` when it has one)."""
         t0 = time.perf_counter()
         snapshot = {d: devices.state(d) for d in self.space.devices}
         decision = await asyncio.to_thread(
-            self.decide, text, _Snapshot(snapshot), area=area, conversation=conversation
+            self.decide,
+            text,
+            _Snapshot(snapshot),
+            area=area,
+            conversation=conversation,
+            rules=rules,
         )
+        if decision.save is not None:
+            self._saved(decision, *(await _asave(rules, decision.save)))
         if decision.plan is not None:
             outcome = await self.executor.arun(
                 decision.plan, devices, confirmed=decision.confirmed, lang=decision.lang
@@ -165,11 +193,55 @@ class Assistant:
         *,
         area: str | None = None,
         conversation: Conversation | None = None,
+        rules: RuleSaver | None = None,
     ) -> Decision:
-        """What to do with a sentence: a final answer, or a plan to run (see the module doc)."""
-        return self._decide(text, devices, area, conversation)
+        """What to do with a sentence: a final answer, a plan to run, or a confirmed rule to
+        save (see the module doc). `rules` gives the rule ids already taken."""
+        return self._decide(text, devices, area, conversation, rules)
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _saved(self, decision: Decision, where: str | None, problem: str | None) -> None:
+        """The reply to a confirmed rule: where it was saved, or why it was not."""
+        rule, lang, answer = decision.save, decision.lang, decision.answer
+        assert rule is not None
+        if where is None:
+            answer.reply = say(lang, "rule_not_saved", problem=problem or say(lang, "rule_nowhere"))
+            return
+        key = "rule_saved" if problem == "live" else "rule_saved_later"
+        answer.reply = say(lang, key, id=rule.id, where=where)
+
+    def _propose(
+        self,
+        norm: str,
+        raw: str,
+        lang: Lang,
+        area: str | None,
+        conv: Conversation | None,
+        rules: RuleSaver | None,
+        final: Decision,
+    ) -> Decision | None:
+        """The answer to a rule request (see rules.py), or None when it is none."""
+        proposal = self.rule_reader.read(
+            norm, lang, said=raw, area=area, taken=(lambda: rules.rule_ids()) if rules else None
+        )
+        if proposal is None:
+            return None
+        answer = final.answer
+        answer.engine = "matcher"
+        if proposal.rule is None:
+            if proposal.plan is not None:
+                answer.reply = self._not_understood(raw, proposal.plan, lang)
+            else:
+                answer.reply = proposal.reply
+            return final
+        answer.reply = proposal.reply
+        answer.needs_confirmation = True
+        answer.rule = rule_data(proposal.rule)
+        if conv is not None:
+            conv.pending = None
+            conv.pending_rule = proposal.rule
+        return final
 
     def _finish(self, decision: Decision, outcome: Outcome, conv: Conversation | None) -> None:
         self._fill(decision.answer, outcome)
@@ -184,7 +256,12 @@ class Assistant:
             conv.pending = plan if outcome.needs_confirmation else None
 
     def _decide(
-        self, text: str, devices: StateReader, area: str | None, conv: Conversation | None
+        self,
+        text: str,
+        devices: StateReader,
+        area: str | None,
+        conv: Conversation | None,
+        rules: RuleSaver | None = None,
     ) -> Decision:
         raw = text if isinstance(text, str) else ""
         norm = normalize(raw[: MAX_TEXT + 1])
@@ -201,7 +278,7 @@ class Assistant:
             return final
         if area is not None and area not in self.space.areas:
             area = None  # an unknown speaker room does not scope anything
-        if conv is not None and conv.pending is not None:
+        if conv is not None and (conv.pending is not None or conv.pending_rule is not None):
             confirmation = self._confirmation(norm, conv, final)
             if confirmation is not None:
                 return confirmation
@@ -211,6 +288,10 @@ class Assistant:
         if plan.problem == "injection":
             answer.reply = say(lang, "injection")
             return final
+        if self.engine in ("auto", "matcher"):
+            proposed = self._propose(norm, raw, lang, area, conv, rules, final)
+            if proposed is not None:
+                return proposed
         if plan.missing is not None and plan.empty:
             what, where = plan.missing
             answer.reply = say(lang, "no_reading", what=what, where=where)
@@ -279,17 +360,18 @@ class Assistant:
 
     def _confirmation(self, norm: str, conv: Conversation, final: Decision) -> Decision | None:
         kind = self.reply_kind(norm)
-        pending = conv.pending
-        assert pending is not None
-        if kind == "yes":
-            conv.pending = None
+        pending, rule = conv.pending, conv.pending_rule
+        # whatever the answer, the question is over; anything but yes / no is a new request
+        conv.pending = conv.pending_rule = None
+        if kind == "yes" and rule is not None:
+            final.answer.rule = rule_data(rule)
+            return Decision(final.answer, lang=final.lang, save=rule)
+        if kind == "yes" and pending is not None:
             final.answer.engine = pending.engine
             return Decision(final.answer, plan=pending, confirmed=True, lang=final.lang)
         if kind == "no":
-            conv.pending = None
             final.answer.reply = say(final.lang, "cancelled")
             return final
-        conv.pending = None  # anything else drops the question and is read as a new request
         return None
 
     @staticmethod
@@ -305,3 +387,36 @@ class Assistant:
             what = plan.unknown[0] if lang == "zh" else f'"{plan.unknown[0]}"'
             return say(lang, "unknown", what=what)
         return say(lang, "not_understood", text=raw.strip()[:200])
+
+
+def _save(rules: RuleSaver | None, rule: Rule) -> tuple[str | None, str | None]:
+    """(where, "live" or None) when saved; (None, the problem in words) when not."""
+    if rules is None:
+        return None, None
+    try:
+        where = rules.save(rule)
+    except (HyperHubError, OSError) as exc:
+        return None, _problem(exc)
+    return where, "live" if rules.live else None
+
+
+async def _asave(rules: RuleSaver | None, rule: Rule) -> tuple[str | None, str | None]:
+    if rules is None:
+        return None, None
+    asave = getattr(rules, "asave", None)
+    try:
+        where = (
+            await asave(rule) if asave is not None else await asyncio.to_thread(rules.save, rule)
+        )
+    except (HyperHubError, OSError) as exc:
+        return None, _problem(exc)
+    return str(where), "live" if rules.live else None
+
+
+def _problem(exc: Exception) -> str:
+    """Why a rule was not saved, in one line without the hub's paths."""
+    if isinstance(exc, AutomationError) and exc.problems:
+        return exc.problems[0][1].message.rstrip(".")
+    if isinstance(exc, OSError):
+        return f"the automation file cannot be written ({exc.strerror or type(exc).__name__})"
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")

@@ -35,7 +35,7 @@ from hyperhub.automation.model import Action, Condition, Rule, Scene
 from hyperhub.automation.templates import render
 from hyperhub.automation.watch import Fired, Watches, _is_number, _same
 from hyperhub.devices.sim import Clock, SystemClock
-from hyperhub.errors import HyperHubError, NotAllowed
+from hyperhub.errors import HyperHubError, RuleDisabled, UnknownRule, UnknownScene
 from hyperhub.fabric.feed import Availability, Event, Feed
 from hyperhub.space import Space
 
@@ -49,14 +49,6 @@ MAX_SLEEP_S = 30.0  # the scheduler looks at the clock at least this often
 TRACE_FLUSH_S = 0.2  # traces are written in batches at most this far apart
 RunRow = tuple[str, float, float | None, str, str, dict[str, Any], list[dict[str, Any]]]
 TraceSink = Callable[[list[RunRow]], None]
-
-
-class UnknownRule(HyperHubError):
-    """No rule with this id is loaded."""
-
-
-class UnknownScene(HyperHubError):
-    """No scene with this id is loaded."""
 
 
 class _Failed(Exception):
@@ -76,9 +68,11 @@ class RunTrace:
     message: str = ""
     finished: float | None = None
     first_sent: float | None = None  # perf_counter() when the first command went out
+    skipped: int = 0  # triggers that came while it ran and were not run (mode single)
+    now: Callable[[], float] = time.time  # the engine's clock, for the steps' times
 
     def step(self, kind: str, what: str, ok: bool, message: str = "", **extra: Any) -> None:
-        entry = {"kind": kind, "what": what, "ok": ok, "at": round(time.time(), 3)}
+        entry = {"kind": kind, "what": what, "ok": ok, "at": round(self.now(), 3)}
         if message:
             entry["message"] = message
         entry.update(extra)
@@ -113,6 +107,7 @@ class RuleState:
     enabled: bool
     stopped: str | None = None  # why loop protection stopped it
     task: asyncio.Task[None] | None = None
+    current: RunTrace | None = None  # the run in progress
     queue: deque[RunTrace] = field(default_factory=deque)
     starts: deque[float] = field(default_factory=deque)  # recent start times (burst check)
     last: RunTrace | None = None
@@ -315,7 +310,7 @@ class Engine:
         state = self.rule(rule_id)
         if not state.enabled:
             why = state.stopped or "it is disabled"
-            raise NotAllowed(f"rule {rule_id} cannot run: {why}")
+            raise RuleDisabled(f"rule {rule_id} cannot run: {why}")
         info = {"kind": "manual", "by": actor, "at": self.clock.now()}
         info["description"] = f"run by {actor}"
         info["check_conditions"] = check_conditions
@@ -344,7 +339,7 @@ class Engine:
         state = self.rules[fired.rule]
         now = self.clock.now()
         chain = self._chain_of(fired.device, now)
-        trace = RunTrace(fired.rule, now, fired.info, chain)
+        trace = RunTrace(fired.rule, now, fired.info, chain, now=self.clock.now)
         if not state.enabled:
             return self._end(trace, "skipped", state.stopped or "the rule is disabled")
         loop = self._loop(state, chain, now)
@@ -353,12 +348,17 @@ class Engine:
             return self._end(trace, "loop", loop)
         if state.running:
             mode = state.rule.mode
-            if mode == "single":
-                return self._end(trace, "skipped", "already running (mode single)")
-            if mode == "queue":
-                if len(state.queue) >= state.rule.max_queued:
+            if mode == "single" or len(state.queue) >= state.rule.max_queued:
+                # not a trace of its own (a busy trigger would push real runs out of the
+                # kept traces): the run in progress counts it
+                if state.current is not None:
+                    state.current.skipped += 1
+                why = "already running (mode single)"
+                if mode == "queue":
                     why = f"{len(state.queue)} runs already queued (max_queued)"
-                    return self._end(trace, "skipped", why)
+                trace.result, trace.message, trace.finished = "skipped", why, now
+                return trace
+            if mode == "queue":
                 state.queue.append(trace)
                 return trace
             assert state.task is not None
@@ -368,6 +368,7 @@ class Engine:
 
     def _start(self, state: RuleState, trace: RunTrace) -> None:
         state.runs += 1
+        state.current = trace
         state.starts.append(trace.started)
         task = asyncio.create_task(self._run(state, trace), name=f"rule:{state.rule.id}")
         state.task = task
@@ -413,6 +414,10 @@ class Engine:
         state.queue.clear()
 
     def _end(self, trace: RunTrace, result: str, message: str = "") -> RunTrace:
+        if trace.skipped:
+            more = f"{trace.skipped} more trigger{'s' if trace.skipped > 1 else ''} came while "
+            more += f"it ran, not run (mode {self.rules[trace.rule].rule.mode})"
+            message = f"{message}; {more}" if message else more
         trace.result, trace.message = result, message
         trace.finished = self.clock.now()
         state = self.rules.get(trace.rule)
@@ -503,9 +508,8 @@ class Engine:
             if self.space.location is None:
                 return False, "sun: the space has no location"
             held = when.sun_condition(c.sun, now, self.space.location, self.tz)
-            parts = [f"after {c.sun.after}" if c.sun.after else "", ""]
-            parts[1] = f"before {c.sun.before}" if c.sun.before else ""
-            return held, "sun " + " ".join(p for p in parts if p)
+            parts = [f"{k} {v}" for k, v in (("after", c.sun.after), ("before", c.sun.before))]
+            return held, "sun " + " ".join(p for p in parts if not p.endswith("None"))
         if c.geo is not None:
             g = c.geo
             location = (self.hub.state_of(g.device) or {}).get("location")

@@ -3,6 +3,9 @@
 `ask --jsonl` is the assistant contract of design.md: one JSON answer per input line, whatever
 the line holds, each line on a fresh simulated copy of the space's initial state. `ask "text"`
 answers one sentence; `chat` keeps a conversation (follow-ups, yes / no) on one simulated state.
+A rule request ("when I leave home, lock the door") is only proposed by `ask`; in `chat` a yes
+saves it into the space's automations folder (`assistant.yaml`), which the hub reads at its
+next start.
 
 Engines: the matcher always; the local LLM in `auto` when llama-cpp-python and a model are there
 (created and loaded only at the first sentence the matcher is not sure of); the remote engine
@@ -31,6 +34,7 @@ from hyperhub.assistant.pipeline import (
     Conversation,
 )
 from hyperhub.assistant.plan import Plan
+from hyperhub.assistant.rules import FileRuleSaver, RuleSaver
 from hyperhub.devices.sim import ManualClock, Simulator
 from hyperhub.errors import HyperHubError, ModelUnavailable
 from hyperhub.space import Space
@@ -199,10 +203,13 @@ class Session:
         *,
         area: str | None = None,
         conversation: Conversation | None = None,
+        rules: RuleSaver | None = None,
     ) -> Answer:
         if self.remote is not None:
             self.remote.last_error = None
-        answer = self.assistant.ask(text, devices, area=area, conversation=conversation)
+        answer = self.assistant.ask(
+            text, devices, area=area, conversation=conversation, rules=rules
+        )
         error = getattr(self.remote, "last_error", None)
         if error:
             if self.opts.engine == "remote" and not answer.changes and not answer.actions:
@@ -293,11 +300,12 @@ def run_jsonl(
     src = stdin if stdin is not None else sys.stdin.buffer
     dst = stdout if stdout is not None else sys.stdout.buffer
     session = Session(space, opts, warn)
+    rules = FileRuleSaver(space)  # only the ids in use: lines have no conversation to save in
     count = 0
     try:
         session.preload()
         for line in read_lines(src):
-            _write_json(answer_line(session, line).as_contract(), dst)
+            _write_json(answer_line(session, line, rules).as_contract(), dst)
             count += 1
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly
         if stdout is None:
@@ -307,13 +315,13 @@ def run_jsonl(
     return count
 
 
-def answer_line(session: Session, line: str) -> Answer:
+def answer_line(session: Session, line: str, rules: RuleSaver | None = None) -> Answer:
     """The answer to one input line; never raises (the contract has one answer per line)."""
     text, area, problem = parse_line(line)
     if problem is not None:
         return problem_answer(text, problem)
     try:
-        return session.ask(text, fresh_devices(session.space), area=area)
+        return session.ask(text, fresh_devices(session.space), area=area, rules=rules)
     except HyperHubError as exc:
         return Answer(text=text, reply=FAILED.format(problem=str(exc).rstrip(".")))
     except Exception as exc:  # the contract: one answer per line, whatever happens
@@ -342,7 +350,9 @@ def run_one(
     check_area(space, area)
     session = Session(space, opts, warn)
     try:
-        answer = session.ask(text, fresh_devices(space, state), area=area)
+        answer = session.ask(
+            text, fresh_devices(space, state), area=area, rules=FileRuleSaver(space)
+        )
     finally:
         session.close()
     if as_json:
@@ -367,6 +377,12 @@ def show(answer: Answer, out: Console) -> None:
     style = "yellow" if answer.needs_confirmation else ("green" if answer.changes else "")
     reply = escape(answer.reply)
     out.print(f"[{style}]{reply}[/]" if style else reply, highlight=False)
+    if answer.rule is not None and answer.needs_confirmation:
+        from hyperhub.automation.loader import dump_rule
+        from hyperhub.automation.model import Rule
+
+        text = dump_rule(Rule.model_validate(answer.rule)).rstrip("\n")
+        out.print(escape(_indent(text, "  ")), style="dim", highlight=False)
     for device, props in answer.changes.items():
         for prop, value in props.items():
             shown = (
@@ -396,6 +412,7 @@ def run_chat(
     session = Session(space, opts, warn)
     devices = fresh_devices(space, state)
     conversation = Conversation()
+    rules = FileRuleSaver(space)
     src = stdin if stdin is not None else sys.stdin.buffer
     interactive = stdin is None and sys.stdin.isatty() and not as_json
     if interactive:
@@ -412,7 +429,9 @@ def run_chat(
             if not line.strip() and not as_json:
                 continue
             try:
-                answer = session.ask(line, devices, area=area, conversation=conversation)
+                answer = session.ask(
+                    line, devices, area=area, conversation=conversation, rules=rules
+                )
             except HyperHubError as exc:
                 answer = Answer(text=line, reply=FAILED.format(problem=str(exc).rstrip(".")))
             turns += 1
@@ -423,6 +442,10 @@ def run_chat(
     finally:
         session.close()
     return turns
+
+
+def _indent(text: str, prefix: str) -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
 
 
 def _chat_lines(src: IO[bytes], interactive: bool, out: Console) -> Iterator[str]:

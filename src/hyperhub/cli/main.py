@@ -457,6 +457,9 @@ def run(
                         api=api_settings,
                         assistant=None if session is None else session.assistant,
                         automations=book,
+                        automations_path=None
+                        if book is None
+                        else ctx.automations_path(automations),
                     )
                 finally:
                     if timer:

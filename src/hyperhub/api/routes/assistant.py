@@ -1,7 +1,11 @@
-"""`POST /api/ask`: the assistant on the live devices, with conversations and confirmation."""
+"""`POST /api/ask`: the assistant on the live devices, with conversations and confirmation;
+a rule it is asked for ("when I leave home, lock the door") is saved on a yes and runs at
+once on the hub's engine."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -11,16 +15,64 @@ from hyperhub.api.errors import ApiError
 from hyperhub.api.models import AskBody, AskOut
 from hyperhub.api.security import context, missing_scope, require
 from hyperhub.assistant.pipeline import Assistant, Conversation
+from hyperhub.assistant.rules import FileRuleSaver, rule_risks
 from hyperhub.auth import Token
+from hyperhub.automation.model import Rule
+from hyperhub.errors import HyperHubError
 
 router = APIRouter(prefix="/api", tags=["assistant"])
 Ctx = Annotated[ApiContext, Depends(context)]
 Controller = Annotated[Token, Depends(require("control"))]
+log = logging.getLogger("hyperhub.api")
+
+
+class HubRuleSaver(FileRuleSaver):
+    """Saves a confirmed rule into the hub's automations (`assistant.yaml` in its folder)
+    and starts it on the running engine. A hub without an engine (`--no-automations`)
+    cannot save rules; nor can one running the demo that ships inside HyperHub."""
+
+    live = True
+
+    def __init__(self, ctx: ApiContext, actor: str) -> None:
+        super().__init__(ctx.space, ctx.automations_path)
+        self.ctx = ctx
+        self.actor = actor
+
+    def rule_ids(self) -> set[str]:
+        engine = self.ctx.engine
+        return set(engine.rules if engine is not None else ()) | super().rule_ids()
+
+    def _check(self) -> None:
+        if self.ctx.engine is None:
+            raise HyperHubError("this hub runs no automations (it was started without them)")
+
+    def save(self, rule: Rule) -> str:
+        """Save and start the rule (call it on the hub's event loop)."""
+        self._check()
+        book = self.write(rule)
+        return self._start(rule, book)
+
+    async def asave(self, rule: Rule) -> str:
+        """Save (the files in a worker thread) and start the rule."""
+        self._check()
+        book = await asyncio.to_thread(self.write, rule)
+        return self._start(rule, book)
+
+    def _start(self, rule: Rule, book: object) -> str:
+        engine = self.ctx.engine
+        assert engine is not None
+        saved = book.rules.get(rule.id, rule)  # type: ignore[attr-defined]
+        engine.add_rule(saved, book)  # type: ignore[arg-type]
+        target = self.target()
+        log.info("rule %s saved in %s by %s", rule.id, target, self.actor)
+        return target.name  # the file's name only: not where the hub keeps it
 
 
 def confirms(assistant: Assistant, conv: Conversation, text: str) -> bool:
-    """Whether `text` is the yes that runs the conversation's pending plan."""
-    return conv.pending is not None and assistant.reply_kind(text) == "yes"
+    """Whether `text` is the yes that runs the conversation's pending plan or saves its
+    pending rule."""
+    waiting = conv.pending is not None or conv.pending_rule is not None
+    return waiting and assistant.reply_kind(text) == "yes"
 
 
 def pending_is_risky(assistant: Assistant, conv: Conversation, devices: FabricDevices) -> bool:
@@ -34,7 +86,10 @@ def pending_is_risky(assistant: Assistant, conv: Conversation, devices: FabricDe
 async def ask(ctx: Ctx, token: Controller, body: AskBody) -> AskOut:
     """Ask the assistant (English or Chinese); its plan runs on the live devices. A risky plan
     answers `needs_confirmation`; a "yes" in the same conversation runs it, which needs the
-    scope `control:risky`."""
+    scope `control:risky`. A rule request ("when I leave home, lock the door") changes
+    nothing: it answers `needs_confirmation` with the proposed `rule`; a "yes" saves it in the
+    automations folder (`assistant.yaml`) and starts it — `control:risky` too when the rule
+    makes risky writes or calls."""
     ctx.ask_limit.take(token.id)
     if body.area is not None and body.area not in ctx.space.areas:
         known = ", ".join(ctx.space.areas)
@@ -46,5 +101,16 @@ async def ask(ctx: Ctx, token: Controller, body: AskBody) -> AskOut:
         devices = FabricDevices(ctx, f"ask:{token.name}", confirm=may_confirm)
         if yes and not may_confirm and pending_is_risky(ctx.assistant, conv, devices):
             raise missing_scope(token, "control:risky", "confirming a risky plan")
-        answer = await ctx.assistant.aask(body.text, devices, area=body.area, conversation=conv)
+        if yes and not may_confirm and conv.pending_rule is not None:
+            risky = rule_risks(ctx.space, conv.pending_rule)
+            if risky:
+                doing = f"saving a rule with risky actions ({', '.join(risky)})"
+                raise missing_scope(token, "control:risky", doing)
+        answer = await ctx.assistant.aask(
+            body.text,
+            devices,
+            area=body.area,
+            conversation=conv,
+            rules=HubRuleSaver(ctx, f"ask:{token.name}"),
+        )
     return AskOut(**answer.as_contract(), conversation=conversation_id)
