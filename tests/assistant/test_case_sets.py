@@ -20,7 +20,7 @@ DATA = Path(__file__).resolve().parent / "data"
 ROOT = Path(__file__).resolve().parents[2]
 SETS = {
     "dev": (DATA / "home_space.yaml", DATA / "dev.jsonl"),
-    "heldout_demo": (ROOT / "src/hyperhub/space/demo.yaml", DATA / "heldout_demo.jsonl"),
+    "heldout_demo": (ROOT / "src/hyperhub/demo/space.yaml", DATA / "heldout_demo.jsonl"),
     "heldout_second": (ROOT / "examples/second_space.yaml", DATA / "heldout_second.jsonl"),
 }
 

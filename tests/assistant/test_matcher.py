@@ -16,7 +16,7 @@ from hyperhub.devices.sim import ManualClock, Simulator
 from hyperhub.space import Space, load_space
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "src/hyperhub/space/demo.yaml"
+DEMO = ROOT / "src/hyperhub/demo/space.yaml"
 SECOND = ROOT / "examples/second_space.yaml"
 
 

@@ -17,7 +17,7 @@ from hyperhub.assistant.plan import Plan, Question, Step
 from hyperhub.devices.sim import ManualClock, Simulator
 from hyperhub.space import Space, load_space
 
-DEMO = Path(__file__).resolve().parents[2] / "src/hyperhub/space/demo.yaml"
+DEMO = Path(__file__).resolve().parents[2] / "src/hyperhub/demo/space.yaml"
 
 
 class Scripted:

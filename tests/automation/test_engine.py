@@ -22,8 +22,6 @@ from hyperhub.store import StateStore
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo" / "space.yaml"
-if not DEMO.exists():  # before the demo moved into its folder
-    DEMO = ROOT / "src/hyperhub/space/demo.yaml"
 _spec = importlib.util.spec_from_file_location("simhub", Path(__file__).with_name("simhub.py"))
 assert _spec and _spec.loader
 simhub = importlib.util.module_from_spec(_spec)

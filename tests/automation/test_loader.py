@@ -35,7 +35,7 @@ devices:
 
 @pytest.fixture(scope="module")
 def demo() -> Space:
-    return load_space(ROOT / "src/hyperhub/space/demo.yaml")
+    return load_space(ROOT / "src/hyperhub/demo/space.yaml")
 
 
 def problems(text: str, space: Space) -> list[str]:
@@ -108,7 +108,7 @@ def test_risky_template_write_counts_as_risky(demo: Space) -> None:
 def test_load_directory_next_to_the_space(demo: Space, tmp_path: Path) -> None:
     space = replace(demo, path=tmp_path / "space.yaml")
     assert automations_path(space) == tmp_path / "automations"
-    assert automations_path(demo) == ROOT / "src/hyperhub/space/automations"
+    assert automations_path(demo) == ROOT / "src/hyperhub/demo/automations"
     assert automations_path(replace(demo, path=None)) is None
     folder = tmp_path / "automations"
     folder.mkdir()
@@ -643,3 +643,18 @@ def test_append_rule_refuses_a_broken_file(demo: Space, tmp_path: Path) -> None:
         append_rule(path, NEW, demo)
     assert err.value.lines[0].startswith(f"{path}:1: YAML syntax error")
     assert path.read_text() == "rules: [\n"
+
+
+def test_the_shipped_demo_automations_load(demo: Space) -> None:
+    book = load_automations(demo)
+    assert set(book.rules) == {
+        "arriving_home_ac", "arriving_home_garage", "arriving_home_hallway_light",
+        "leaving_home", "good_night", "car_preconditioning", "purifier_on_pm25",
+        "robot_dog_patrol",
+    }
+    assert set(book.scenes) == {"arriving_home", "leaving_home", "good_night", "movie_night"}
+    assert "回家模式" in book.scenes["arriving_home"].aliases
+    assert ("rule:arriving_home_garage", "garage_door.open") in book.risky
+    assert (ROOT / "examples/demo/automations").resolve() == (
+        ROOT / "src/hyperhub/demo/automations"
+    ).resolve()

@@ -23,7 +23,7 @@ import pytest
 
 CHROMIUM = Path(os.environ.get("HYPERHUB_CHROMIUM", "/usr/bin/chromium"))
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "src/hyperhub/space/demo.yaml"
+DEMO = ROOT / "src/hyperhub/demo/space.yaml"
 AUTOMATIONS = Path(__file__).with_name("automations.yaml")  # rules and scenes of the tests
 PASSWORD = "correct-horse-battery"
 START_TIMEOUT = 90.0  # seconds for the hub to answer /api/health

@@ -448,7 +448,7 @@ class Handler(BaseHTTPRequestHandler):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=8399)
-    ap.add_argument("--space", default=str(ROOT / "src/hyperhub/space/demo.yaml"))
+    ap.add_argument("--space", default=str(ROOT / "src/hyperhub/demo/space.yaml"))
     args = ap.parse_args()
     Handler.hub = Hub(Path(args.space))
     threading.Thread(target=Handler.hub.ticker, daemon=True).start()

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from hyperhub.assistant.execute import Executor, action_label, say
 from hyperhub.assistant.lexicon import lexicon, property_label
 from hyperhub.assistant.matcher import Matcher
-from hyperhub.assistant.numbers import cn_number
+from hyperhub.assistant.numbers import cn_number, normalize
 from hyperhub.assistant.plan import Lang, Plan, Step
 from hyperhub.automation.loader import (
     HOME_RADIUS_KM,
@@ -51,6 +51,8 @@ from hyperhub.space import Space
 
 RULES_FILE = "assistant.yaml"  # where the assistant's rules go, in the automations folder
 MAX_ID = 96  # characters of a generated id (ids may have 100: room for "_2", "_3", …)
+MAX_TRIGGER = 160  # characters a trigger may have at the end of a sentence ("… when I leave")
+MAX_NAME = 80  # characters of what a trigger names ("the car", "the living room temperature")
 _COMMAND_KINDS = {"verb", "action", "rel", "cmp", "particle", "level", "small", "polite", "all"}
 _UNITS = r"(?:%|percent|degrees celsius|degrees|degree|°c|°|℃|摄氏度|度|μg/m3|µg/m3|ug/m3)"
 _CN_NUM = "零〇一二两三四五六七八九十"
@@ -178,7 +180,6 @@ class Proposal:
     rule: Rule | None = None
     reply: str = ""
     plan: Plan | None = None
-    risky: list[str] = field(default_factory=list)
 
 
 class RuleReader:
@@ -240,7 +241,7 @@ class RuleReader:
         reply = say(lang, "rule_confirm", when=when_text, actions=what)
         if risky:
             reply += say(lang, "rule_risky", actions=self._actions(risky, lang)[1])
-        return Proposal(rule=rule, reply=reply, risky=rule_risks(self.space, rule))
+        return Proposal(rule=rule, reply=reply)
 
     # -- English -------------------------------------------------------------------------------
 
@@ -257,13 +258,13 @@ class RuleReader:
                 if command and (sep or self._commandish(command)):
                     return when, command
         # the trigger last: "lock the door when I leave home"
-        for m in g["starts"].finditer(s):
+        if not self._commandish(s):
+            return None
+        for m in g["starts"].finditer(s, max(1, len(s) - MAX_TRIGGER)):
             i = m.start()
-            if i == 0:
-                continue
             tail = s[i:].rstrip(" .!")
             command = s[:i].rstrip(" ,")
-            if not command or not self._commandish(command):
+            if not command:
                 continue
             for reader in (self._geofence_en, self._numeric_en, self._sun, self._time_en):
                 got = reader(tail, g)
@@ -385,7 +386,7 @@ class RuleReader:
     def _commandish(self, text: str) -> bool:
         """Whether `text` starts like a command (its first word that is not filler is a
         verb, an action word …), not like more of a trigger ("the kitchen, …")."""
-        for tok in self.gaz.scan(text):
+        for tok in self.gaz.scan(text[:MAX_NAME]):
             kinds = tok.kinds()
             if kinds <= {"filler", "conj"}:
                 continue
@@ -399,7 +400,7 @@ class RuleReader:
                 return When("geofence", who=who, event=event)
         devices = self._located(subject)
         if not devices:
-            return When("geofence", who="device", event=event, unknown=subject)
+            return When("geofence", who="device", event=event, unknown=subject[:80])
         return When("geofence", who="device", event=event, devices=devices)
 
     def _located(self, text: str) -> list[str]:
@@ -472,6 +473,7 @@ class RuleReader:
         for d, p in found:
             groups.setdefault(p, []).append(d.id)
         readings = [(ids, p) for p, ids in groups.items()]
+        value = float(value) + 0.0  # -0 is 0
         return When(
             "numeric",
             readings=readings,
@@ -540,7 +542,7 @@ class RuleReader:
         devices = when.devices
         who = when.who
         if who == "self":
-            devices = self._mine(lang)
+            devices = self._mine()
             if not devices:
                 if not phones:
                     return say(lang, "rule_no_phone")
@@ -565,7 +567,7 @@ class RuleReader:
         key = "rule_leave" if when.event == "leave" else "rule_arrive"
         return [trig], [], say(lang, key, who=names), f"when_{devices[0]}_{verb}_home"
 
-    def _mine(self, lang: Lang) -> list[str]:
+    def _mine(self) -> list[str]:
         """The phone(s) the space calls "my phone" / "我的手机" (any language's words)."""
         words = {_norm(w) for lang_ in ("en", "zh") for w in _rules(lang_).get("my_phone") or ()}
         return [
@@ -651,8 +653,6 @@ def _names(lang: str) -> dict[str, str]:
 
 
 def _norm(text: str) -> str:
-    from hyperhub.assistant.numbers import normalize
-
     return normalize(text)
 
 
@@ -677,11 +677,13 @@ def _grammar(lang: str) -> dict[str, Any]:
         home = rf"(?:{w['home_prep']} )?{w['home']}"
         g["nobody"] = re.compile(rf"{w['lead']} {w['nobody_home']}\b")
         g["geofence"] = re.compile(
-            rf"{w['lead']} (?P<subj>[^,;]+?) (?:(?P<leave>{w['leave']})(?: (?:from )?{w['home']})?"
+            rf"{w['lead']} (?P<subj>[^,;]{{1,{MAX_NAME}}}?) "
+            rf"(?:(?P<leave>{w['leave']})(?: (?:from )?{w['home']})?"
             rf"|(?P<arrive>{w['arrive']}) {home}|(?P<alone>{w['arrive_alone']}))\b"
         )
         g["numeric"] = re.compile(
-            rf"{w['lead']} (?P<what>[^,;]+?) (?:{w['be']} )?(?P<cmp>{w['above']}|{w['below']}) "
+            rf"{w['lead']} (?P<what>[^,;]{{1,{MAX_NAME}}}?) "
+            rf"(?:{w['be']} )?(?P<cmp>{w['above']}|{w['below']}) "
             rf"(?P<n>-?\d+(?:\.\d+)?)(?: ?{_UNITS})?(?![\w.])"
         )
         clock = (
@@ -716,7 +718,7 @@ def _grammar(lang: str) -> dict[str, Any]:
         then = w["then"]
         g["nobody"] = re.compile(rf"{lead}{w['nobody_home']}(?:的)?(?:{end})?")
         g["geofence"] = re.compile(
-            rf"{lead}(?P<subj>[^,;]+?)(?:都)?(?:(?P<leave>{w['leave']})|(?P<arrive>{w['arrive']}))"
+            rf"{lead}(?P<subj>[^,;]{{1,{MAX_NAME}}}?)(?:都)?(?:(?P<leave>{w['leave']})|(?P<arrive>{w['arrive']}))"
             rf"(?:了)?(?:{end}|(?=,? ?{then}))"
         )
         days = (
@@ -736,7 +738,7 @@ def _grammar(lang: str) -> dict[str, Any]:
             rf"(?:了)?(?:的)?(?:{end})?"
         )
         g["numeric"] = re.compile(
-            rf"{lead}(?P<what>[^,;]+?)(?:的)?(?P<cmp>{w['above']}|{w['below']})"
+            rf"{lead}(?P<what>[^,;]{{1,{MAX_NAME}}}?)(?:的)?(?P<cmp>{w['above']}|{w['below']})"
             rf"(?P<n>\d+(?:\.\d+)?|[{_CN_NUM}百点]+)(?:{_UNITS})?(?:以上|以下)?(?:的)?(?:{end})?"
         )
         g["quick"] = re.compile(
