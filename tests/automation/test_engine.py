@@ -599,3 +599,37 @@ rules:
         [entry] = store.rule_runs("purifier_on")
     assert entry.result == "ok" and entry.trigger["kind"] == "numeric"
     assert entry.steps[0]["what"] == "living_room_purifier.on = True" and entry.steps[0]["ok"]
+
+
+def test_a_device_first_heard_after_start_arms_its_triggers_without_firing(
+    space: Space,
+) -> None:
+    yaml = """
+rules:
+  - id: purifier_on
+    triggers: [{numeric: {device: living_room_purifier, property: pm25, above: 75}}]
+    actions: [{set: {device: living_room_purifier, property: speed, value: 90}}]
+  - id: sleeping
+    triggers: [{state: {device: watch_chen_wei, property: sleeping, to: true}}]
+    actions: [{set: {device: bedroom_light, property: on, value: false}}]
+"""
+    rig = Rig(space, yaml)
+    first = {d: rig.hub.states.pop(d) for d in ("living_room_purifier", "watch_chen_wei")}
+
+    async def main() -> None:
+        await rig.engine.start()  # neither device has been heard from yet
+        try:
+            rig.hub.push("living_room_purifier", **{**first["living_room_purifier"], "pm25": 90})
+            rig.hub.push("watch_chen_wei", **{**first["watch_chen_wei"], "sleeping": True})
+            await rig.settle()
+            assert rig.results("purifier_on") == [] and rig.results("sleeping") == []
+            rig.hub.push("living_room_purifier", pm25=40)
+            rig.hub.push("living_room_purifier", pm25=80)
+            rig.hub.push("watch_chen_wei", sleeping=False)
+            rig.hub.push("watch_chen_wei", sleeping=True)
+            await rig.settle()
+            assert rig.results("purifier_on") == ["ok"] and rig.results("sleeping") == ["ok"]
+        finally:
+            await rig.engine.close()
+
+    asyncio.run(main())

@@ -113,6 +113,9 @@ class Watches:
     pending: dict[tuple[str, int, str], _Pending] = field(default_factory=dict)
     last: dict[str, dict[str, Any]] = field(default_factory=dict)  # watched values, per device
     distances: dict[tuple[str, str], tuple[float, bool]] = field(default_factory=dict)
+    # devices whose state was unknown when their watches were armed: their first state is
+    # where they are, not a change, so it arms the watches and fires nothing
+    unseen: set[str] = field(default_factory=set)
 
     # -- building ---------------------------------------------------------------------------
 
@@ -134,7 +137,10 @@ class Watches:
                 else:
                     props = self.by_device.setdefault(device, {})
                     props.setdefault(watch.prop, []).append(watch)
-                    self._arm(watch, state_of(device) or {})
+                    state = state_of(device)
+                    if not state:
+                        self.unseen.add(device)
+                    self._arm(watch, state or {})
 
     def remove_rule(self, rule_id: str) -> None:
         """Stop watching a rule's triggers (and drop its pending `for`s)."""
@@ -219,6 +225,12 @@ class Watches:
             self.track(device, changed["location"])
         props = self.by_device.get(device)
         if props is None:
+            return _NONE
+        if self.unseen and device in self.unseen:
+            self.unseen.discard(device)
+            for watches in props.values():
+                for watch in watches:
+                    self._arm(watch, changed)
             return _NONE
         fired: list[Fired] = _NONE  # a list of its own once something fires
         last = self.last.get(device)
