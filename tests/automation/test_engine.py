@@ -633,3 +633,18 @@ rules:
             await rig.engine.close()
 
     asyncio.run(main())
+
+
+def test_disabling_a_rule_cancels_its_run(space: Space) -> None:
+    async def body(rig: Rig) -> None:
+        rig.hub.push("hallway_motion", motion=True)
+        await rig.settle()
+        assert rig.engine.rules["slow"].running  # in its 10 s delay
+        rig.engine.enable("slow", False)
+        await rig.settle()
+        await rig.advance(30, step=5)
+        assert rig.hub.sent_to("living_room_light") == []
+
+    rig = run(space, MODES.format(mode="single"), body)
+    assert rig.results("slow") == ["cancelled"]
+    assert rig.last("slow").message == "the rule was disabled"

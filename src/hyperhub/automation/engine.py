@@ -181,6 +181,7 @@ class Engine:
         self._stop_listening: Callable[[], None] | None = None
         self._scheduler: asyncio.Task[None] | None = None
         self.started = False
+        self._closing = False
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -203,6 +204,7 @@ class Engine:
 
     async def close(self) -> None:
         """Stop listening, cancel running rules and delays, and hand over the last traces."""
+        self._closing = True
         if self._stop_listening is not None:
             self._stop_listening()
             self._stop_listening = None
@@ -291,7 +293,8 @@ class Engine:
         return state
 
     def enable(self, rule_id: str, enabled: bool = True) -> RuleState:
-        """Turn a rule on (also one that loop protection stopped) or off."""
+        """Turn a rule on (also one that loop protection stopped) or off (a run in progress
+        is cancelled)."""
         state = self.rule(rule_id)
         if enabled and not state.enabled:
             state.enabled, state.stopped = True, None
@@ -303,6 +306,8 @@ class Engine:
             state.enabled = False
             self._watches.remove_rule(rule_id)
             state.queue.clear()
+            if state.running and state.task is not None:
+                state.task.cancel()  # as Home Assistant does: turning it off stops it
         return state
 
     def trigger(self, rule_id: str, *, actor: str, check_conditions: bool = False) -> RunTrace:
@@ -456,7 +461,10 @@ class Engine:
                 return
             await self._actions(rule.actions, trace, names)
         except asyncio.CancelledError:
-            self._end(trace, "cancelled", "a newer run replaced it (mode restart)")
+            why = "the hub stopped" if self._closing else "a newer run replaced it (mode restart)"
+            if not self._closing and not state.enabled:
+                why = "the rule was disabled"
+            self._end(trace, "cancelled", why)
             raise
         except _Failed as exc:
             self._end(trace, "error", str(exc))
