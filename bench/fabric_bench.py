@@ -842,27 +842,39 @@ def results_table(r: dict[str, Any]) -> list[Table]:
     return [flood, other]
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run with a status line; print the tables (or one JSON object with --json)."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+def sized_main(
+    argv: list[str] | None,
+    name: str,
+    full: dict[str, int],
+    run: Callable[..., dict[str, Any]],
+    tables: Callable[[dict[str, Any]], list[Table]],
+    doc: str | None,
+) -> dict[str, Any]:
+    """`python -m bench.X`: --quick, --json and one --size option per key of `full`; runs
+    with a status line, prints the tables (or one JSON object with --json)."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny numbers, for a smoke run")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    for key, value in FULL.items():
+    for key, value in full.items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=int, default=None,
                             help=f"default {value:,}")
     args = parser.parse_args(argv)
-    opts = {k: v for k in FULL if (v := getattr(args, k)) is not None}
+    opts = {k: v for k in full if (v := getattr(args, k)) is not None}
     console = Console(stderr=args.json)
-    with console.status("fabric benchmark") as status:
-        figures = run_fabric_bench(
-            quick=args.quick, on_phase=lambda p: status.update(f"fabric benchmark: {p}"), **opts
+    with console.status(f"{name} benchmark") as status:
+        figures = run(
+            quick=args.quick, on_phase=lambda p: status.update(f"{name} benchmark: {p}"), **opts
         )
     if args.json:
         print(json.dumps(figures))
     else:
-        for table in results_table(figures):
+        for table in tables(figures):
             console.print(table)
     return figures
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    return sized_main(argv, "fabric", FULL, run_fabric_bench, results_table, __doc__)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ crossing a command answers.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import gc
@@ -49,10 +48,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from rich.console import Console
 from rich.table import Table
 
-from bench.fabric_bench import SLUG, Bench, Flood, _wait_until
+from bench.fabric_bench import SLUG, Bench, Flood, _wait_until, sized_main
 from bench.synthetic import synthetic_space_yaml
 from hyperhub.automation import Book, parse_automations
 from hyperhub.automation.engine import Engine, RunTrace
@@ -795,26 +793,7 @@ def results_table(r: dict[str, Any]) -> list[Table]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run with a status line; print the table (or one JSON object with --json)."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny numbers, for a smoke run")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    for key, value in FULL.items():
-        parser.add_argument(f"--{key.replace('_', '-')}", type=int, default=None,
-                            help=f"default {value:,}")
-    args = parser.parse_args(argv)
-    opts = {k: v for k in FULL if (v := getattr(args, k)) is not None}
-    console = Console(stderr=args.json)
-    with console.status("rules benchmark") as status:
-        figures = run_rules_bench(
-            quick=args.quick, on_phase=lambda p: status.update(f"rules benchmark: {p}"), **opts
-        )
-    if args.json:
-        print(json.dumps(figures))
-    else:
-        for table in results_table(figures):
-            console.print(table)
-    return figures
+    return sized_main(argv, "rules", FULL, run_rules_bench, results_table, __doc__)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from hyperhub.cli.context import (
     parse_duration,
     parse_when,
 )
+from hyperhub.cli.options import AutomationsOpt, DataOpt, DbOpt, JsonOpt, SpaceOpt
 from hyperhub.cli.rules_cmd import rules_app, scenes_app
 from hyperhub.errors import HyperHubError, SpaceError
 from hyperhub.space import load_space
@@ -39,30 +40,7 @@ app.add_typer(scenes_app, name="scenes")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-SpaceOpt = Annotated[
-    Path | None,
-    typer.Option("--space", "-s", help="Space file (default: the last one run, or the demo)."),
-]
-DataOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir", help="Where the database and logs live.", envvar="HYPERHUB_DATA_DIR"
-    ),
-]
-DbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="Database URL (default: SQLite in the data dir).", envvar="HYPERHUB_DB"
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-AutomationsOpt = Annotated[
-    Path | None,
-    typer.Option(
-        help="Rules and scenes: a YAML file or a folder of them "
-        "(default: automations/ next to the space file)."
-    ),
-]
+
 NoLlmOptRun = Annotated[
     bool, typer.Option("--no-llm", help="The API's assistant never uses the local LLM.")
 ]

@@ -27,6 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hyperhub.cli.context import Context
+from hyperhub.cli.options import AutomationsOpt, DataOpt, DbOpt, JsonOpt, SpaceOpt
 from hyperhub.errors import AutomationError, HyperHubError
 
 if TYPE_CHECKING:
@@ -34,11 +35,12 @@ if TYPE_CHECKING:
     from hyperhub.automation.hub import Hub
     from hyperhub.automation.loader import Book
     from hyperhub.automation.model import Rule, Scene
-    from hyperhub.fabric.feed import Availability, Change, Event
+    from hyperhub.fabric.feed import Availability, Event
     from hyperhub.hub import LocalSpace
     from hyperhub.runtime import HubInfo
     from hyperhub.space import Space
     from hyperhub.store import RunEntry, StateStore
+
 
 rules_app = typer.Typer(
     help="The space's rules: list them, check their files, show what they did.",
@@ -48,32 +50,6 @@ scenes_app = typer.Typer(help="The space's scenes: list them, apply one now.", n
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-# the same options as the other commands' (cli/main.py imports this module, so they are
-# spelled here rather than imported from there)
-SpaceOpt = Annotated[
-    Path | None,
-    typer.Option("--space", "-s", help="Space file (default: the last one run, or the demo)."),
-]
-DataOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir", help="Where the database and logs live.", envvar="HYPERHUB_DATA_DIR"
-    ),
-]
-DbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="Database URL (default: SQLite in the data dir).", envvar="HYPERHUB_DB"
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-AutomationsOpt = Annotated[
-    Path | None,
-    typer.Option(
-        help="Rules and scenes: a YAML file or a folder of them "
-        "(default: automations/ next to the space file)."
-    ),
-]
 RESULT_STYLE = {"ok": "green", "error": "red", "loop": "red", "running": "cyan"}
 OK_MARK, FAILED_MARK = "✓", "✗"
 
@@ -532,7 +508,7 @@ class LocalHub:
 
     def listen(
         self,
-        on_change: Callable[[Change], None],
+        on_change: Callable[[str, dict[str, Any], float], None],
         on_event: Callable[[Event], None],
         on_availability: Callable[[Availability], None],
     ) -> Callable[[], None]:
@@ -585,7 +561,7 @@ class AuditedHub:
 
     def listen(
         self,
-        on_change: Callable[[Change], None],
+        on_change: Callable[[str, dict[str, Any], float], None],
         on_event: Callable[[Event], None],
         on_availability: Callable[[Availability], None],
     ) -> Callable[[], None]:
