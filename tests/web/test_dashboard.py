@@ -158,6 +158,22 @@ def test_a_chat_command_changes_the_home(signed_in, hub):
     expect(card(page, "Back Door Lock").locator(".status")).to_have_text("Locked")
 
 
+def test_a_rule_request_in_the_chat_is_shown_with_yes_and_no(signed_in, hub):
+    page = signed_in
+    page.get_by_role("link", name="Chat").click()
+    box = page.get_by_role("textbox", name="Message to the assistant")
+    log = page.get_by_role("log", name="Conversation")
+    box.fill("when I get home turn on the hallway light")
+    box.press("Enter")
+    expect(log).to_contain_text(
+        "Create a rule: when Chen Wei's Phone gets home, turn on Hallway Light? Say yes to save it."
+    )
+    expect(log.get_by_role("button", name="Yes")).to_be_enabled()
+    log.get_by_role("button", name="No").click()  # a yes would save it into the tests' file
+    expect(log).to_contain_text("OK, I won't.")
+    expect(log.get_by_role("button", name="Yes")).to_be_disabled()
+
+
 def test_a_change_made_elsewhere_appears_live(signed_in, hub):
     page = signed_in
     page.evaluate("window.notReloaded = true")
