@@ -360,6 +360,7 @@ def test_screenshots_of_each_view(signed_in, hub):
         "human": page.get_by_role("img", name=re.compile("^Map: ")),
         "robot": card(page, "CyberDog"),
         "history": page.get_by_role("img", name=re.compile("temperature")),
+        "rules": page.get_by_text("Welcome home").first,
     }
     for view, ready in shots.items():
         target = "history/living_room_ac/current_temp" if view == "history" else view
@@ -386,5 +387,5 @@ def test_screenshots_of_each_view(signed_in, hub):
     expect(page.get_by_role("heading", name="ground floor")).to_be_visible()
     page.screenshot(path=SCREENSHOTS / "phone-home.png")
     page.set_viewport_size(DESKTOP)
-    for name in ("home", "car", "human", "robot", "chat", "history", "phone-home"):
+    for name in ("home", "car", "human", "robot", "chat", "history", "rules", "phone-home"):
         assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000
