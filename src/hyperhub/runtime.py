@@ -63,6 +63,7 @@ class HubInfo:
     local_devices: int
     version: str = __version__
     api_url: str | None = None  # where the API and dashboard answer, when served
+    automations: str | None = None  # the automation files it runs (SIGHUP reads them again)
 
 
 @dataclass
@@ -182,6 +183,8 @@ async def serve(
             engine = None
             if automations is not None:
                 engine = await _start_engine(stack, space, automations, fabric, store, clock)
+                if automations_path is not None:
+                    _reload_on_hangup(stack, engine, space, automations_path)
             server = setup_code = None
             if api is not None:
                 server, setup_code = await _start_api(
@@ -196,6 +199,8 @@ async def serve(
                 kind,
                 len(local),
                 api_url=None if server is None else server.url,
+                automations=None if engine is None or automations_path is None
+                else str(automations_path),
             )
             _write_info(data_dir, info)
             stack.callback(_remove_info, data_dir)
@@ -237,6 +242,46 @@ async def _start_engine(
     await engine.start()
     stack.push_async_callback(engine.close)
     return engine
+
+
+async def reload_automations(engine: Engine, space: Space, path: Path) -> dict[str, Any]:
+    """Read the automation files again and run them (`Engine.reload`); `AutomationError`
+    (every problem, nothing changed) when they do not load."""
+    from hyperhub.automation.loader import load_automations
+
+    book = await asyncio.to_thread(load_automations, space, path)
+    changes = engine.reload(book)
+    return {**changes, "rules": len(book.rules), "scenes": len(book.scenes)}
+
+
+def _reload_on_hangup(stack: AsyncExitStack, engine: Engine, space: Space, path: Path) -> None:
+    """SIGHUP (`hyperhub rules reload`) reads the automations again; a broken file is
+    logged and changes nothing. The reload task is the stack's: cancelled when it closes."""
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def reload() -> None:
+        try:
+            await reload_automations(engine, space, path)
+        except HyperHubError as exc:
+            log.error("automations not reloaded (the old ones keep running):\n%s", exc)
+
+    def hangup() -> None:
+        task = loop.create_task(reload(), name="reload-automations")
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, hangup)
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+        return
+
+    def remove() -> None:
+        loop.remove_signal_handler(signal.SIGHUP)
+        for task in tasks:
+            task.cancel()
+
+    stack.callback(remove)
 
 
 async def _start_api(

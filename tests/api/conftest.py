@@ -76,7 +76,12 @@ class Hub:
 
 
 def start_hub(
-    data_dir: Path, space: Space, *, automations: Book | None = None, **settings: Any
+    data_dir: Path,
+    space: Space,
+    *,
+    automations: Book | None = None,
+    automations_path: Path | None = None,
+    **settings: Any,
 ) -> Hub:
     """Start a hub (bounded wait), with these rules and scenes if given; stop it with
     `hub._stop()`."""
@@ -107,6 +112,7 @@ def start_hub(
                     on_ready=on_ready,
                     api=ApiSettings(port=0, **settings),
                     automations=automations,
+                    automations_path=automations_path,
                 )
             except BaseException as exc:
                 box["error"] = exc

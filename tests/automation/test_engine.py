@@ -648,3 +648,50 @@ def test_disabling_a_rule_cancels_its_run(space: Space) -> None:
     rig = run(space, MODES.format(mode="single"), body)
     assert rig.results("slow") == ["cancelled"]
     assert rig.last("slow").message == "the rule was disabled"
+
+
+def test_reload_keeps_unchanged_rules_and_swaps_the_rest(space: Space) -> None:
+    yaml = """
+rules:
+  - id: keep
+    triggers: [{state: {device: hallway_motion, property: motion, to: true}}]
+    actions: [{delay: 10s}, {set: {device: hallway_light, property: on, value: true}}]
+  - id: change
+    triggers: [{state: {device: hallway_motion, property: motion, to: true}}]
+    actions: [{set: {device: kitchen_light, property: on, value: false}}]
+  - id: drop
+    triggers: [{state: {device: hallway_motion, property: motion, to: true}}]
+    actions: [{set: {device: bedroom_light, property: on, value: true}}]
+"""
+    new_yaml = """
+rules:
+  - id: keep
+    triggers: [{state: {device: hallway_motion, property: motion, to: true}}]
+    actions: [{delay: 10s}, {set: {device: hallway_light, property: on, value: true}}]
+  - id: change
+    triggers: [{state: {device: hallway_motion, property: motion, to: true}}]
+    actions: [{set: {device: kitchen_light, property: brightness, value: 10}}]
+  - id: new
+    triggers: [{state: {device: hallway_motion, property: motion, to: true}}]
+    actions: [{set: {device: study_desk_lamp, property: on, value: true}}]
+"""
+
+    async def body(rig: Rig) -> None:
+        rig.hub.push("hallway_motion", motion=True)
+        await rig.settle()
+        assert rig.engine.rules["keep"].running
+        new_book = parse_automations(new_yaml, "rules.yaml", rig.engine.space)
+        changes = rig.engine.reload(new_book)
+        assert changes == {"added": ["new"], "changed": ["change"], "removed": ["drop"]}
+        assert rig.engine.rules["keep"].running  # untouched: its run goes on
+        await rig.advance(11)
+        assert rig.hub.states["hallway_light"]["on"] is True
+        rig.hub.push("hallway_motion", motion=False)
+        rig.hub.push("hallway_motion", motion=True)
+        await rig.settle()
+        assert rig.hub.states["kitchen_light"]["brightness"] == 10
+        assert rig.hub.states["study_desk_lamp"]["on"] is True
+        assert set(rig.engine.rules) == {"keep", "change", "new"}
+
+    rig = run(space, yaml, body)
+    assert rig.results("drop") == ["ok"]  # only its run before the reload

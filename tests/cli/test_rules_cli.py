@@ -480,3 +480,39 @@ def test_scenes_apply_goes_through_a_running_hub(home):
     with home.store() as store:
         audit = store.audit_log(device="smart_door")
     assert [(e.actor, e.result) for e in audit] == [("cli", "ok")]
+
+
+def test_rules_reload_makes_the_running_hub_read_the_files_again(home):
+    """`hyperhub rules reload` checks the files, then SIGHUPs the hub: a rule added to the
+    folder runs without a restart (a projector turned on → the study lamp follows)."""
+    assert "no hub is running" in home.run("rules", "reload").stderr
+    hub = start_hub(home)
+    extra = home.automations / "extra.yaml"
+    try:
+        extra.write_text(BROKEN_FILE, encoding="utf-8")
+        broken = home.run("rules", "reload")
+        assert broken.code == 1 and "extra.yaml:4:" in broken.stderr  # nothing sent
+        extra.write_text(
+            "rules:\n"
+            "  - id: movie_lamp\n"
+            "    triggers: [{state: {device: projector, property: on, to: true}}]\n"
+            "    actions: [{set: {device: shufang_taideng, property: on, value: true}}]\n",
+            encoding="utf-8",
+        )
+        done = home.run("rules", "reload")
+        assert done.code == 0 and "reload 4 rules" in done.stdout, done.stderr
+        home.run("set", "shufang_taideng", "on", "false")
+        for _ in range(100):  # bounded: the hub reads the files and arms the new rule
+            home.run("set", "projector", "on", "false")
+            home.run("set", "projector", "on", "true")
+            lamp = home.run("state", "shufang_taideng", "--json").json()["state"]
+            if lamp["on"] is True:
+                break
+            time.sleep(0.2)
+        assert lamp["on"] is True
+    finally:
+        extra.unlink(missing_ok=True)
+        stderr = stop_hub(hub)
+    assert hub.returncode == 0, stderr
+    with home.store() as store:
+        assert [e.result for e in store.rule_runs("movie_lamp")][:1] == ["ok"]

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hyperhub.auth import AuthError
 from hyperhub.errors import (
+    AutomationError,
     BrokerError,
     CommandFailed,
     DeviceTimeout,
@@ -42,6 +43,7 @@ STATUS: tuple[tuple[type[HyperHubError], int, str], ...] = (
     (NeedsConfirmation, 409, "needs_confirmation"),
     (NotAllowed, 403, "not_allowed"),
     (RuleDisabled, 409, "rule_disabled"),
+    (AutomationError, 422, "invalid_automations"),
     (UnknownDevice, 404, "unknown_device"),
     (UnknownRule, 404, "unknown_rule"),
     (UnknownScene, 404, "unknown_scene"),

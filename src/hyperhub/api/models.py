@@ -274,6 +274,16 @@ class RunStartedOut(_Out):
     message: str
 
 
+class ReloadOut(_Out):
+    """What reloading the automation files changed (unchanged rules kept running)."""
+
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
+    rules: int
+    scenes: int
+
+
 class SceneOut(_Out):
     id: str
     name: str

@@ -292,6 +292,32 @@ class Engine:
             self.enable(rule.id)
         return state
 
+    def reload(self, book: Book) -> dict[str, list[str]]:
+        """Run a new book (the files read again): rules that did not change keep running
+        untouched; changed and new ones start afresh; removed ones stop (their runs are
+        cancelled). Returns the ids added, changed and removed."""
+        places_changed = dict(book.places) != self._watches.places
+        old = dict(self.rules)
+        self.book = book
+        self._watches.places = dict(book.places)
+        out: dict[str, list[str]] = {"added": [], "changed": [], "removed": []}
+        for rule_id in old:
+            if rule_id not in book.rules:
+                self.enable(rule_id, False)
+                del self.rules[rule_id]
+                out["removed"].append(rule_id)
+        for rule in book.rules.values():
+            state = old.get(rule.id)
+            if state is not None and state.rule == rule and not places_changed:
+                continue
+            self.add_rule(rule)
+            out["changed" if state is not None else "added"].append(rule.id)
+        log.info(
+            "automations reloaded: %d rules (%d added, %d changed, %d removed)",
+            len(self.rules), len(out["added"]), len(out["changed"]), len(out["removed"]),
+        )
+        return out
+
     def enable(self, rule_id: str, enabled: bool = True) -> RuleState:
         """Turn a rule on (also one that loop protection stopped) or off (a run in progress
         is cancelled)."""

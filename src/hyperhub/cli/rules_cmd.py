@@ -261,6 +261,39 @@ def _print_run(run: RunEntry, tz: tzinfo) -> None:
         out.print(line)
 
 
+@rules_app.command("reload")
+def rules_reload(space: SpaceOpt = None, data_dir: DataOpt = None, db: DbOpt = None) -> None:
+    """Make the running hub read its automation files again (checked here first: a broken
+    file is listed and nothing is sent). Unchanged rules keep running."""
+    import os
+    import signal
+
+    from hyperhub.hub import running_hub
+
+    with Context(space, data_dir, db) as ctx:
+        info = ctx.running_hub()
+        if info is None:
+            raise HyperHubError(
+                f"no hub is running on {ctx.data_dir}; it reads the automations when it starts"
+            )
+        if info.automations is None:
+            raise HyperHubError("the running hub runs no automations (--no-automations?)")
+        path = Path(info.automations)
+        try:
+            book = ctx.automations(path)
+        except AutomationError as exc:
+            _print_problems(exc)
+            raise typer.Exit(1) from None
+        pid = running_hub(ctx.data_dir)
+        if pid is None or pid <= 0:
+            raise HyperHubError(f"the hub on {ctx.data_dir} is gone")
+        os.kill(pid, signal.SIGHUP)
+    _plain(
+        f"asked the hub (pid {pid}) to reload {len(book.rules)} rules and {len(book.scenes)} "
+        f"scenes from {path}; unchanged rules keep running"
+    )
+
+
 @rules_app.command("check")
 def rules_check(
     path: Annotated[

@@ -11,8 +11,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from hyperhub.api.context import ApiContext
+from hyperhub.api.errors import ApiError
 from hyperhub.api.models import (
     LastRunOut,
+    ReloadOut,
     RuleOut,
     RunBody,
     RunOut,
@@ -31,6 +33,7 @@ router = APIRouter(prefix="/api", tags=["automations"])
 Ctx = Annotated[ApiContext, Depends(context)]
 Reader = Annotated[Token, Depends(require("read"))]
 Controller = Annotated[Token, Depends(require("control"))]
+Admin = Annotated[Token, Depends(require("admin"))]
 NO_AUTOMATIONS = "this hub runs no automations"
 
 
@@ -169,6 +172,17 @@ async def run_rule(
         result=trace.result,
         message=trace.message,
     )
+
+
+@router.post("/automations/reload", response_model=ReloadOut)
+async def reload_automations(ctx: Ctx, token: Admin) -> ReloadOut:
+    """Read the automation files again: unchanged rules keep running, changed and new ones
+    start, removed ones stop. A broken file: 422 with every problem, nothing changed."""
+    from hyperhub.runtime import reload_automations as reload
+
+    if ctx.engine is None or ctx.automations_path is None:
+        raise ApiError(409, "no_automations", f"{NO_AUTOMATIONS} from files to read again")
+    return ReloadOut(**await reload(ctx.engine, ctx.space, ctx.automations_path))
 
 
 @router.get("/scenes", response_model=list[SceneOut])

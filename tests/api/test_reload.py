@@ -1,0 +1,75 @@
+"""Reading the automation files again on a running hub: `POST /api/automations/reload`
+(SIGHUP, what `hyperhub rules reload` sends, is tested in tests/cli). Unchanged rules keep
+running, a broken file changes nothing and says why."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hyperhub.automation import load_automations
+from hyperhub.config import demo_space
+from hyperhub.space import load_space
+
+from .conftest import Hub, start_hub
+
+EXTRA = """
+rules:
+  - id: porch_at_dusk
+    triggers: [{sun: {event: sunset}}]
+    actions: [{set: {device: garden_lights, property: on, value: true}}]
+"""
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    where = tmp_path_factory.mktemp("space")
+    demo = Path(demo_space())
+    shutil.copy(demo, where / "space.yaml")
+    shutil.copytree(demo.parent / "automations", where / "automations")
+    return where
+
+
+@pytest.fixture(scope="module")
+def hub(folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    space = load_space(folder / "space.yaml")
+    running = start_hub(
+        tmp_path_factory.mktemp("reload-hub"),
+        space,
+        automations=load_automations(space),
+        automations_path=folder / "automations",
+    )
+    try:
+        yield running
+    finally:
+        running.auth.close()
+        running._stop()
+
+
+def test_reload_through_the_api(hub: Hub, folder: Path) -> None:
+    admin = hub.token("read", "admin", name="reload-admin")
+    control = hub.token("read", "control", name="reload-control")
+    extra = folder / "automations" / "extra.yaml"
+    with hub.client(admin) as client, hub.client(control) as controller:
+        assert controller.post("/api/automations/reload").status_code == 403
+        extra.write_text(EXTRA, encoding="utf-8")
+        answer = client.post("/api/automations/reload")
+        assert answer.status_code == 200, answer.text
+        assert answer.json() | {"rules": 9} == {
+            "added": ["porch_at_dusk"], "changed": [], "removed": [], "rules": 9, "scenes": 4
+        }
+        ids = {r["id"] for r in client.get("/api/rules").json()}
+        assert "porch_at_dusk" in ids and "good_night" in ids
+        extra.write_text(EXTRA.replace("garden_lights", "garden_lightz"), encoding="utf-8")
+        broken = client.post("/api/automations/reload")
+        assert broken.status_code == 422
+        error = broken.json()["error"]
+        assert error["code"] == "invalid_automations"
+        assert "extra.yaml:5:" in error["message"] and "garden_lightz" in error["message"]
+        assert "porch_at_dusk" in {r["id"] for r in client.get("/api/rules").json()}
+        extra.unlink()
+        answer = client.post("/api/automations/reload")
+        assert answer.json()["removed"] == ["porch_at_dusk"]
