@@ -18,6 +18,23 @@ def yaml_12(*, lines: bool = False) -> YAML:
     return yaml
 
 
+def too_big(node: Any, limit: int) -> bool:
+    """Whether a document holds more than `limit` values once its aliases are followed
+    (a few hundred bytes of nested aliases can stand for billions of values; an alias to
+    its own ancestor, for infinitely many). Walks iteratively and stops at the limit."""
+    count, todo = 0, [node]
+    while todo:
+        item = todo.pop()
+        count += 1
+        if count > limit:
+            return True
+        if isinstance(item, dict):
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+    return False
+
+
 def to_plain(node: Any) -> Any:
     """Round-trip YAML nodes as plain dicts, lists and scalars."""
     if isinstance(node, dict):

@@ -695,3 +695,122 @@ rules:
 
     rig = run(space, yaml, body)
     assert rig.results("drop") == ["ok"]  # only its run before the reload
+
+
+# ---------------------------------------------------------------------------- review fixes
+
+
+def test_a_short_for_wakes_the_scheduler(space: Space) -> None:
+    """With the real scheduler (wall clock), a 0.2 s `for` fires long before the scheduler's
+    30 s nap would have ended."""
+    from hyperhub.devices.sim import SystemClock
+
+    yaml = """
+rules:
+  - id: door_open
+    triggers: [{state: {device: front_door_contact, property: contact, to: false, for: 0.2}}]
+    actions: [{set: {device: hallway_light, property: on, value: true}}]
+"""
+    hub = simhub.SimHub(space, ManualClock())
+    book = parse_automations(yaml, "rules.yaml", space)
+    engine = Engine(space, book, hub, clock=SystemClock())
+
+    async def main() -> None:
+        await engine.start()
+        try:
+            await asyncio.sleep(0.05)  # the scheduler is asleep (nothing due)
+            hub.push("front_door_contact", contact=False)
+            async with asyncio.timeout(10):
+                while hub.states["hallway_light"]["on"] is not True:
+                    await asyncio.sleep(0.02)
+        finally:
+            await engine.close()
+
+    asyncio.run(main())
+
+
+def test_close_cancels_queued_runs_and_sends_nothing_after(space: Space) -> None:
+    async def body(rig: Rig) -> None:
+        for _ in range(3):
+            rig.hub.push("hallway_motion", motion=True)
+            rig.hub.push("hallway_motion", motion=False)
+            await rig.settle()
+        assert len(rig.engine.rules["slow"].queue) == 2
+
+    rig = run(space, MODES.format(mode="queue"), body)
+    for _ in range(3):
+        asyncio.run(asyncio.sleep(0))
+    assert rig.hub.sent_to("living_room_light") == []
+    assert rig.results("slow") == ["cancelled"] * 3
+    assert {r[4] for r in rig.rows} == {"the hub stopped"}
+
+
+def test_loop_protection_follows_properties_not_devices(space: Space) -> None:
+    """Independent changes of a device a rule just commanded are not the rule's doing: a
+    notify changes nothing; another property changed by someone else is theirs."""
+    yaml = """
+rules:
+  - id: welcome
+    triggers: [{geofence: {device: phone_li_na, event: enter}}]
+    actions: [{notify: {device: phone_li_na, message: Welcome home}}]
+  - id: strip_dim
+    triggers: [{state: {device: living_room_strip, property: on, to: true}}]
+    actions: [{set: {device: living_room_strip, property: brightness, value: 30}}]
+"""
+    near = {"lat": 31.2046, "lon": 121.5875}  # ~110 m from home
+    far = {"lat": 31.2066, "lon": 121.5875}  # ~330 m
+
+    async def body(rig: Rig) -> None:
+        for _ in range(3):  # GPS jitter across the fence, seconds apart
+            rig.hub.push("phone_li_na", location=far)
+            rig.hub.push("phone_li_na", location=near)
+            await rig.settle()
+        for _ in range(3):  # someone switches the strip off and on by hand
+            rig.hub.push("living_room_strip", on=False)
+            rig.hub.push("living_room_strip", on=True)
+            await rig.settle()
+
+    rig = run(space, yaml, body)
+    assert rig.results("welcome") == ["ok"] * 3 and rig.engine.rules["welcome"].enabled
+    assert rig.results("strip_dim") == ["ok"] * 3 and rig.engine.rules["strip_dim"].enabled
+
+
+def test_a_for_cut_short_rearms_a_threshold(space: Space) -> None:
+    yaml = """
+rules:
+  - id: smoky
+    triggers: [{numeric: {device: living_room_purifier, property: pm25, above: 75, hysteresis: 10, for: 60}}]
+    actions: [{set: {device: living_room_purifier, property: speed, value: 100}}]
+"""
+
+    async def body(rig: Rig) -> None:
+        rig.hub.push("living_room_purifier", pm25=80)
+        await rig.jump(10, step=10)
+        rig.hub.push("living_room_purifier", pm25=74)  # a dip into the band: the for stops
+        await rig.jump(10, step=10)
+        rig.hub.push("living_room_purifier", pm25=90)
+        await rig.jump(70, step=10)
+
+    rig = run(space, yaml, body)
+    assert rig.results("smoky") == ["ok"]
+
+
+def test_every_fired_run_gets_one_trace_even_if_replaced_at_once(space: Space) -> None:
+    yaml = """
+rules:
+  - id: twice
+    mode: restart
+    triggers:
+      - state: {device: hallway_motion, property: motion, to: true}
+      - state: {device: hallway_motion, property: illuminance}
+    actions: [{delay: 5s}, {call: {device: living_room_light, action: toggle}}]
+"""
+
+    async def body(rig: Rig) -> None:
+        rig.hub.push("hallway_motion", motion=True, illuminance=10)  # one message, two fires
+        await rig.settle()
+        await rig.jump(10, step=5)
+
+    rig = run(space, yaml, body)
+    assert sorted(rig.results("twice")) == ["cancelled", "ok"]
+    assert rig.engine.rules["twice"].runs == 2

@@ -352,17 +352,17 @@ def test_a_single_mapping_for_a_list_keeps_its_lines(demo: Space) -> None:
         (
             "- cron: '0 7 * *'",
             "- delay: 1s",
-            "a.yaml:4: rules[0].triggers[0].cron: '0 7 * *' is not a valid cron expression (5 fields: minute hour day month weekday, e.g. '0 7 * * mon-fri')",
+            "a.yaml:4: rules[0].triggers[0].cron: cron line '0 7 * *' has 4 fields; it needs 5: minute hour day-of-month month day-of-week",
         ),
         (
             "- cron: '0 7 * * * *'",
             "- delay: 1s",
-            "a.yaml:4: rules[0].triggers[0].cron: '0 7 * * * *' is not a valid cron expression (5 fields: minute hour day month weekday, e.g. '0 7 * * mon-fri')",
+            "a.yaml:4: rules[0].triggers[0].cron: cron line '0 7 * * * *' has 6 fields; seconds are not supported: use 5 fields, minute hour day-of-month month day-of-week",
         ),
         (
             "- cron: '61 7 * * *'",
             "- delay: 1s",
-            "a.yaml:4: rules[0].triggers[0].cron: '61 7 * * *' is not a valid cron expression (5 fields: minute hour day month weekday, e.g. '0 7 * * mon-fri')",
+            "a.yaml:4: rules[0].triggers[0].cron: invalid cron line '61 7 * * *': [61 7 * * *] is not acceptable, out of range",
         ),
         (
             "- cron: '0 7 * * *'",

@@ -69,6 +69,7 @@ class RunTrace:
     finished: float | None = None
     first_sent: float | None = None  # perf_counter() when the first command went out
     skipped: int = 0  # triggers that came while it ran and were not run (mode single)
+    mode: str = "single"  # the rule's mode when it fired
     now: Callable[[], float] = time.time  # the engine's clock, for the steps' times
 
     def step(self, kind: str, what: str, ok: bool, message: str = "", **extra: Any) -> None:
@@ -172,7 +173,10 @@ class Engine:
         self._sink = traces
         self._schedule = schedule
         self._watches = Watches(space, dict(book.places), self.tz, self.clock.now)
-        self._caused: dict[str, tuple[tuple[str, ...], float]] = {}  # device → chain, until
+        self._watches.on_pending = self._wake_up  # a `for` started: the scheduler must know
+        # (device, property or "event:<name>") → the chain of rules whose command changed
+        # it, and until when a change of it counts as that command's effect
+        self._caused: dict[tuple[str, str], tuple[tuple[str, ...], float]] = {}
         self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._out: list[RunRow] = []
@@ -205,6 +209,8 @@ class Engine:
     async def close(self) -> None:
         """Stop listening, cancel running rules and delays, and hand over the last traces."""
         self._closing = True
+        for state in self.rules.values():
+            self._drop_queue(state)
         if self._stop_listening is not None:
             self._stop_listening()
             self._stop_listening = None
@@ -331,7 +337,7 @@ class Engine:
         elif not enabled and state.enabled:
             state.enabled = False
             self._watches.remove_rule(rule_id)
-            state.queue.clear()
+            self._drop_queue(state)
             if state.running and state.task is not None:
                 state.task.cancel()  # as Home Assistant does: turning it off stops it
         return state
@@ -369,8 +375,10 @@ class Engine:
     def _fire(self, fired: Fired) -> RunTrace:
         state = self.rules[fired.rule]
         now = self.clock.now()
-        chain = self._chain_of(fired.device, now)
-        trace = RunTrace(fired.rule, now, fired.info, chain, now=self.clock.now)
+        chain = self._chain_of(fired, now)
+        trace = RunTrace(
+            fired.rule, now, fired.info, chain, now=self.clock.now, mode=state.rule.mode
+        )
         if not state.enabled:
             return self._end(trace, "skipped", state.stopped or "the rule is disabled")
         loop = self._loop(state, chain, now)
@@ -404,22 +412,41 @@ class Engine:
         task = asyncio.create_task(self._run(state, trace), name=f"rule:{state.rule.id}")
         state.task = task
         self._tasks.add(task)
-        task.add_done_callback(lambda t: self._run_ended(state, t))
+        task.add_done_callback(lambda t: self._run_ended(state, t, trace))
 
-    def _run_ended(self, state: RuleState, task: asyncio.Task[None]) -> None:
+    def _run_ended(self, state: RuleState, task: asyncio.Task[None], trace: RunTrace) -> None:
         self._tasks.discard(task)
+        if trace.finished is None:  # cancelled before its first step: it never saw it
+            self._end(trace, "cancelled", self._cancelled_why(state))
         if state.task is task:
             state.task = None
-            if state.queue and state.enabled:
+            if state.queue and state.enabled and not self._closing:
                 self._start(state, state.queue.popleft())
 
-    def _chain_of(self, device: str | None, now: float) -> tuple[str, ...]:
-        if device is None:
+    def _cancelled_why(self, state: RuleState) -> str:
+        if self._closing:
+            return "the hub stopped"
+        if state.stopped:
+            return "stopped by loop protection"
+        if not state.enabled:
+            return "the rule was disabled"
+        return "a newer run replaced it (mode restart)"
+
+    def _drop_queue(self, state: RuleState) -> None:
+        """End the runs waiting in a rule's queue (each gets its trace)."""
+        while state.queue:
+            self._end(state.queue.popleft(), "cancelled", self._cancelled_why(state))
+
+    def _chain_of(self, fired: Fired, now: float) -> tuple[str, ...]:
+        if fired.device is None or fired.prop is None:
             return ()
-        caused = self._caused.get(device)
+        caused = self._caused.get((fired.device, fired.prop))
         if caused is None or caused[1] < now:
             return ()
         return caused[0]
+
+    def _wake_up(self) -> None:
+        self._wake.set()
 
     def _loop(self, state: RuleState, chain: tuple[str, ...], now: float) -> str | None:
         rule = state.rule.id
@@ -442,12 +469,14 @@ class Engine:
         log.error("automation loop: %s; enable it again once fixed", why)
         state.enabled, state.stopped = False, why
         self._watches.remove_rule(state.rule.id)
-        state.queue.clear()
+        self._drop_queue(state)
+        if state.running and state.task is not None:
+            state.task.cancel()  # what it still had to do is part of the loop
 
     def _end(self, trace: RunTrace, result: str, message: str = "") -> RunTrace:
         if trace.skipped:
             more = f"{trace.skipped} more trigger{'s' if trace.skipped > 1 else ''} came while "
-            more += f"it ran, not run (mode {self.rules[trace.rule].rule.mode})"
+            more += f"it ran, not run (mode {trace.mode})"
             message = f"{message}; {more}" if message else more
         trace.result, trace.message = result, message
         trace.finished = self.clock.now()
@@ -487,10 +516,7 @@ class Engine:
                 return
             await self._actions(rule.actions, trace, names)
         except asyncio.CancelledError:
-            why = "the hub stopped" if self._closing else "a newer run replaced it (mode restart)"
-            if not self._closing and not state.enabled:
-                why = "the rule was disabled"
-            self._end(trace, "cancelled", why)
+            self._end(trace, "cancelled", self._cancelled_why(state))
             raise
         except _Failed as exc:
             self._end(trace, "error", str(exc))
@@ -563,7 +589,7 @@ class Engine:
             return home == c.someone_home, f"someone home: {home}"
         if c.template is not None:
             value = render(c.template, names)
-            return bool(value), f"template {c.template} → {value!r}"
+            return _truthy(value), f"template {c.template} → {value!r}"
         parts = [self._holds(sub, names) for sub in c.and_ or c.or_ or c.not_ or []]
         text = f"{kind}(" + "; ".join(p[1] for p in parts) + ")"
         if kind == "and":
@@ -574,17 +600,12 @@ class Engine:
 
     def someone_home(self) -> bool:
         """Whether any phone is inside the home geofence."""
-        home = self._watches.places.get("home")
-        if home is None:
+        if self._watches.places.get("home") is None:
             return False
-        for device in self.space.devices.values():
-            if device.type != "phone":
-                continue
-            location = (self.hub.state_of(device.id) or {}).get("location")
-            distance = self._watches.distance(location, "home")
-            if distance is not None and distance <= home.radius_km:
-                return True
-        return False
+        inside = self._watches.home_inside
+        return any(
+            inside.get(d.id, False) for d in self.space.devices.values() if d.type == "phone"
+        )
 
     # -- actions ----------------------------------------------------------------------------
 
@@ -666,8 +687,7 @@ class Engine:
     ) -> SceneItem:
         what = _what(device, command)
         if trace is not None:
-            chain = (*trace.chain, trace.rule)
-            self._caused[device] = (chain, self.clock.now() + CAUSE_WINDOW_S)
+            self._mark_caused(trace, device, self._touches(device, command))
             if trace.first_sent is None:
                 trace.first_sent = time.perf_counter()
         try:
@@ -677,9 +697,35 @@ class Engine:
                 trace.step("action", what, False, str(exc), device=device)
             return SceneItem(device, what, False, str(exc))
         if trace is not None:
-            self._caused[device] = ((*trace.chain, trace.rule), self.clock.now() + CAUSE_WINDOW_S)
+            self._mark_caused(trace, device, changes)  # side effects the spec did not say
             trace.step("action", what, True, device=device, changes=changes)
         return SceneItem(device, what, True)
+
+    def _mark_caused(self, trace: RunTrace, device: str, props: Iterable[str]) -> None:
+        """Changes of these properties of `device` within `CAUSE_WINDOW_S` are this run's
+        doing (loop protection follows them to the rules they fire)."""
+        chain = (*trace.chain, trace.rule)
+        until = self.clock.now() + CAUSE_WINDOW_S
+        for prop in props:
+            self._caused[(device, prop)] = (chain, until)
+        if len(self._caused) > 10_000:  # old entries: keep the map small
+            now = self.clock.now()
+            self._caused = {k: v for k, v in self._caused.items() if v[1] >= now}
+
+    def _touches(self, device: str, command: dict[str, Any]) -> set[str]:
+        """What a command may change: the property written, or the properties and events
+        its action's effects name (a `notify` changes nothing)."""
+        if "property" in command:
+            return {command["property"]}
+        found = self.space.devices.get(device)
+        spec = None if found is None else found.dtype.actions.get(command.get("action", ""))
+        out: set[str] = set()
+        for effect in () if spec is None else spec.effects:
+            out.update(effect.set or (), effect.travel or (), effect.set_arg or ())
+            out.update(p for p in (effect.toggle, effect.halt) if p)
+            if effect.event:
+                out.add(f"event:{effect.event}")
+        return out
 
     async def apply_scene(
         self, scene_id: str, *, actor: str, trace: RunTrace | None = None
@@ -739,13 +785,16 @@ class Engine:
             try:
                 self.check_time()
             except Exception:
-                log.exception("the rule scheduler failed; it goes on")
+                log.exception("the rule scheduler failed; it goes on in a second")
+                await asyncio.sleep(1.0)
             due = self.next_due()
             wait = MAX_SLEEP_S if due is None else min(MAX_SLEEP_S, due - self.clock.now())
             self._wake.clear()
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait)
+            else:
+                await asyncio.sleep(0)  # never hold the loop, whatever is due
 
 
 class _StateView(Mapping[str, Any]):
@@ -778,6 +827,13 @@ def _compare(value: Any, s: Any) -> bool:
     if s.above is not None and not (_is_number(value) and value > s.above):
         return False
     return s.below is None or (_is_number(value) and value < s.below)
+
+
+def _truthy(value: Any) -> bool:
+    """A template's answer as a condition: text "false", "no", "off", "0" and "" are false."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "false", "no", "off", "0", "none")
+    return bool(value)
 
 
 def _raise_failed(items: list[SceneItem]) -> None:

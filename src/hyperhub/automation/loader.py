@@ -19,14 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin
 
-from croniter import croniter
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from hyperhub._yaml import to_plain, yaml_12
-from hyperhub.automation import templates
+from hyperhub._yaml import to_plain, too_big, yaml_12
+from hyperhub.automation import templates, when
 from hyperhub.automation.model import (
     Action,
     AutomationFile,
@@ -49,6 +48,7 @@ if TYPE_CHECKING:
 
 SUFFIXES = (".yaml", ".yml")
 MAX_BYTES = 1_000_000
+MAX_VALUES = 200_000  # values in a file once aliases are followed (1,000 rules: ~30,000)
 HOME = "home"
 HOME_RADIUS_KM = 0.2
 SCENE_ACTIONS = ("set", "call", "notify")
@@ -230,6 +230,11 @@ class _Loader:
         except Exception as exc:  # ruamel raises a few unmarked errors too
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             self.file_problem(name, 0, f"YAML error: {first}")
+            return
+        if too_big(doc, MAX_VALUES):
+            self.file_problem(
+                name, 0, f"the file holds more than {MAX_VALUES:,} values (YAML aliases?)"
+            )
             return
         file = _File(name, doc, to_plain(doc), text=text if self.fast else None)
         self.files.append(file)
@@ -728,12 +733,9 @@ class _Checker:
                 else:
                     self.args((*at, "args"), f"{device.id}.{body.event}", event.args, body.args)
         elif kind == "cron":
-            if len(body.split()) != 5 or not croniter.is_valid(body):
-                self.problem(
-                    at,
-                    f"{body!r} is not a valid cron expression "
-                    "(5 fields: minute hour day month weekday, e.g. '0 7 * * mon-fri')",
-                )
+            why = when.check_cron(body)
+            if why is not None:
+                self.problem(at, why)
         elif kind == "sun":
             self.needs_location(at, "sunrise and sunset")
         elif kind == "geofence":

@@ -169,7 +169,7 @@ class EventTrigger(Strict):
 class TimeTrigger(Strict):
     """A time of day (in the space's timezone), optionally on some weekdays only."""
 
-    at: list[str]
+    at: list[str] = Field(min_length=1)
     weekdays: tuple[str, ...] = WEEKDAYS
 
     @field_validator("at", mode="before")

@@ -10,6 +10,7 @@ properties), `trigger` (what fired: kind, device, property, from, to, distance_k
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -44,9 +45,22 @@ class _Strict(Undefined):
 class _Env(ImmutableSandboxedEnvironment):
     """The sandbox, with `**` and `*` bounded (`9**9**9`, `"a" * 10**9` would hang the hub)."""
 
-    intercepted_binops = frozenset(["**", "*"])
+    intercepted_binops = frozenset(["**", "*", "%"])
+
+    def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        """Calls as the sandbox allows them, but no padding or width beyond `MAX_OUTPUT`
+        (`"x".ljust(10**9)`, `"{:>999999999}".format(1)`, `"x" | center(10**9)`)."""
+        name = getattr(__obj, "__name__", "")
+        if name in _WIDTH_CALLS:
+            bound = getattr(__obj, "__wrapped__", __obj)  # the sandbox wraps str.format
+            for value in (getattr(bound, "__self__", None), *args, *kwargs.values()):
+                if _too_wide(value):
+                    raise ValueError(f"a width above {MAX_OUTPUT} is not allowed in a template")
+        return super().call(__context, __obj, *args, **kwargs)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "%" and isinstance(left, str) and _WIDE_FORMAT.search(left):
+            raise ValueError(f"a width above {MAX_OUTPUT} is not allowed in a template")
         if operator == "**" and _huge_power(left, right):
             raise ValueError("a power that large is not allowed in a template")
         if operator == "*":
@@ -55,6 +69,19 @@ class _Env(ImmutableSandboxedEnvironment):
             if sized and count and len(sized[0]) * count[0] > MAX_OUTPUT:
                 raise ValueError(f"a template may not build more than {MAX_OUTPUT} items")
         return super().call_binop(context, operator, left, right)
+
+
+_WIDTH_CALLS = frozenset(
+    ["ljust", "rjust", "center", "zfill", "expandtabs", "format", "format_map", "do_center",
+     "do_indent", "do_wordwrap", "do_format", "do_truncate"]
+)
+_WIDE_FORMAT = re.compile(r"\d{6,}")  # a width or precision of 100,000 or more
+
+
+def _too_wide(value: Any) -> bool:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return abs(value) > MAX_OUTPUT
+    return isinstance(value, str) and bool(_WIDE_FORMAT.search(value))
 
 
 def _huge_power(base: Any, exponent: Any) -> bool:
@@ -67,6 +94,27 @@ def _huge_power(base: Any, exponent: Any) -> bool:
 
 
 _ENV = _Env(undefined=_Strict, autoescape=False)
+
+
+def _bounded(filter_fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """A width-taking filter that refuses widths above `MAX_OUTPUT` (numbers given to it;
+    for `format`, the widths in its format string)."""
+
+    @functools.wraps(filter_fn)  # keeps jinja's pass_environment marks
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        numbers = [v for v in (*args, *kwargs.values()) if not isinstance(v, str)]
+        wide = any(_too_wide(v) for v in numbers)
+        if name == "format" and args and isinstance(args[0], str):
+            wide = wide or _too_wide(args[0])
+        if wide:
+            raise ValueError(f"a width above {MAX_OUTPUT} is not allowed in a template")
+        return filter_fn(*args, **kwargs)
+
+    return bounded
+
+
+for _name in ("center", "indent", "wordwrap", "format", "truncate"):
+    _ENV.filters[_name] = _bounded(_ENV.filters[_name], _name)
 
 
 def is_template(value: Any) -> bool:

@@ -9,6 +9,7 @@ They return `Fired` items (rule, trigger info); the engine runs them.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from hyperhub.automation.model import (
 )
 from hyperhub.space import Location, Space
 
+log = logging.getLogger("hyperhub.automation")
 _NONE: list[Fired] = []  # what `on_change` returns when nothing can fire (never appended to)
 GEOFENCE_HYSTERESIS = 0.05  # leaving needs the radius plus 5 % (GPS jitter must not flap)
 MAX_CATCH_UP = 1  # a time trigger missed while the hub slept fires once, not once per miss
@@ -40,6 +42,7 @@ class Fired:
     rule: str
     info: dict[str, Any]
     device: str | None = None
+    prop: str | None = None  # what of the device changed: a property, or "event:<name>"
 
 
 class _Watch:
@@ -116,6 +119,9 @@ class Watches:
     # devices whose state was unknown when their watches were armed: their first state is
     # where they are, not a change, so it arms the watches and fires nothing
     unseen: set[str] = field(default_factory=set)
+    # moving devices inside the home geofence (with the leave hysteresis): someone_home
+    home_inside: dict[str, bool] = field(default_factory=dict)
+    on_pending: Callable[[], None] | None = None  # told when a `for` starts
 
     # -- building ---------------------------------------------------------------------------
 
@@ -151,6 +157,7 @@ class Watches:
                     del props[prop]
             if not props:
                 del self.by_device[device]
+                self.unseen.discard(device)
         for index in (self.by_event, self.by_offline):
             for key in list(index):
                 index[key] = [w for w in index[key] if w.rule != rule_id]
@@ -202,7 +209,15 @@ class Watches:
         return when.distance_km({"lat": lat, "lon": lon}, {"lat": target.lat, "lon": target.lon})
 
     def track(self, device: str, location: Any) -> None:
-        """Remember a moving device's distance to every place, and whether it got closer."""
+        """Remember a moving device's distance to every place, whether it got closer, and
+        whether it is home (inside home's radius; leaving needs the radius + 5 %, as a
+        geofence does)."""
+        home = self.places.get("home")
+        distance = self.distance(location, "home")
+        if home is not None and distance is not None:
+            was = self.home_inside.get(device, False)
+            limit = home.radius_km * (1 + GEOFENCE_HYSTERESIS) if was else home.radius_km
+            self.home_inside[device] = distance <= limit
         for place in self.places:
             distance = self.distance(location, place)
             if distance is None:
@@ -251,9 +266,9 @@ class Watches:
                             if item is not None:
                                 fired = [*fired, item]
                         continue
-                    if self.pending:
-                        self.pending.pop(watch.key, None)
-                    if not watch.armed and _beyond_hysteresis(watch, value):
+                    if self.pending and self.pending.pop(watch.key, None) is not None:
+                        watch.armed = True  # its `for` did not run out: it never fired
+                    elif not watch.armed and _beyond_hysteresis(watch, value):
                         watch.armed = True
                 elif kind == "state":
                     if watch.has_to and value != watch.to and not self.pending:
@@ -274,9 +289,9 @@ class Watches:
         fired = []
         for watch in self.by_event.get((device, name), ()):
             wanted = watch.trigger.body.args
-            if all(args.get(k) == v for k, v in wanted.items()):
+            if all(k in args and _same(args[k], v) for k, v in wanted.items()):
                 info = self._info(watch, event=name, args=dict(args))
-                fired.append(Fired(watch.rule, info, device))
+                fired.append(Fired(watch.rule, info, device, f"event:{name}"))
         return fired
 
     def on_availability(self, device: str, online: bool) -> list[Fired]:
@@ -364,18 +379,21 @@ class Watches:
             approaching=approaching,
             location=dict(location),
         )
-        return Fired(watch.rule, info, watch.device)
+        return Fired(watch.rule, info, watch.device, "location")
 
     def _fire_or_wait(
         self, watch: _Watch, seconds: float | None, info: dict[str, Any]
     ) -> Fired | None:
         """The trigger fires now (returned), or after `seconds` if it still holds then."""
-        item = Fired(watch.rule, info, watch.device)
+        prop = None if watch.kind == "offline" else watch.prop
+        item = Fired(watch.rule, info, watch.device, prop)
         if not seconds:
             return item
         if watch.key not in self.pending:
             info["for_s"] = seconds
             self.pending[watch.key] = _Pending(item, self.now() + seconds)
+            if self.on_pending is not None:
+                self.on_pending()
         return None
 
     def _info(self, watch: _Watch, **extra: Any) -> dict[str, Any]:
@@ -391,16 +409,23 @@ class Watches:
         return info
 
     def _next_due(self, timed: _Timed, after: float) -> float | None:
+        """When a time trigger fires next; None: never (logged, the rule's other triggers
+        still work)."""
         trigger = timed.trigger
-        if trigger.time is not None:
-            return when.next_time(trigger.time, after, self.tz)
-        if trigger.cron is not None:
-            return when.next_cron(trigger.cron, after, self.tz)
-        assert trigger.sun is not None
-        location = self.space.location
-        if location is None:
+        try:
+            if trigger.time is not None:
+                return when.next_time(trigger.time, after, self.tz)
+            if trigger.cron is not None:
+                return when.next_cron(trigger.cron, after, self.tz)
+            assert trigger.sun is not None
+            location = self.space.location
+            if location is None:
+                return None
+            return when.next_sun(trigger.sun, after, location, self.tz)
+        except (ValueError, OverflowError) as exc:
+            kind = trigger.kind
+            log.error("rule %s: its %s trigger never fires again: %s", timed.rule, kind, exc)
             return None
-        return when.next_sun(trigger.sun, after, location, self.tz)
 
     def describe_timed(self, timed: _Timed) -> str:
         trigger = timed.trigger

@@ -61,8 +61,9 @@ class HubRuleSaver(FileRuleSaver):
     def _start(self, rule: Rule, book: object) -> str:
         engine = self.ctx.engine
         assert engine is not None
-        saved = book.rules.get(rule.id, rule)  # type: ignore[attr-defined]
-        engine.add_rule(saved, book)  # type: ignore[arg-type]
+        # the folder as it is now: the new rule, and whatever else changed there (so the
+        # engine never runs a mix of old rules and new scenes or places)
+        engine.reload(book)  # type: ignore[arg-type]
         target = self.target()
         log.info("rule %s saved in %s by %s", rule.id, target, self.actor)
         return target.name  # the file's name only: not where the hub keeps it

@@ -142,14 +142,16 @@ async def rule_runs(
 
 @router.post("/rules/{rule_id}/enable", response_model=RuleOut)
 async def enable_rule(ctx: Ctx, token: Controller, rule_id: str) -> RuleOut:
-    """Turn a rule on (also one that loop protection stopped); answers its new status."""
+    """Turn a rule on (also one that loop protection stopped); answers its new status. A rule
+    with risky actions needs `control:risky` too (once on, it runs them by itself)."""
     engine, state = _engine_for_rule(ctx, rule_id)
+    _check_risky(engine, token, f"rule:{state.rule.id}", f"enabling rule {state.rule.id}")
     return rule_out(engine, engine.enable(state.rule.id, True))
 
 
 @router.post("/rules/{rule_id}/disable", response_model=RuleOut)
 async def disable_rule(ctx: Ctx, token: Controller, rule_id: str) -> RuleOut:
-    """Turn a rule off (a run in progress finishes); answers its new status."""
+    """Turn a rule off (a run in progress is cancelled); answers its new status."""
     engine, state = _engine_for_rule(ctx, rule_id)
     return rule_out(engine, engine.enable(state.rule.id, False))
 
