@@ -90,8 +90,10 @@ class LlmEngine:
         max_tokens: int = MAX_TOKENS,
         seed: int = 7,
         cache_dir: Path | None = None,
+        lora_path: Path | None = None,
     ) -> None:
         """`model_path` None means the default model (`model_files.default_model_path`).
+        `lora_path` is a GGUF LoRA adapter for it (`hyperhub train`, docs/training.md).
         `fixed_count` examples sit in the cached prefix; `nearest_count` more, the ones nearest
         to each sentence, are evaluated with it. `cache_dir` keeps the model's vocabulary and
         the evaluated prefix between runs (default `<data dir>/models/cache`)."""
@@ -99,6 +101,7 @@ class LlmEngine:
         self.model_path = model_path
         self.threads = threads
         self.cache_dir = cache_dir
+        self.lora_path = lora_path
         self.max_tokens = max_tokens
         self.nearest_count = nearest_count
         examples = ExampleMaker(space, seed=seed).all()
@@ -137,6 +140,9 @@ class LlmEngine:
         llama_cpp = import_llama()
         if not Path(path).is_file():
             raise ModelUnavailable(f"model file {path} does not exist")
+        if self.lora_path is not None and not Path(self.lora_path).is_file():
+            # (llama.cpp crashes on a missing adapter file instead of failing)
+            raise ModelUnavailable(f"adapter file {self.lora_path} does not exist")
         n_ctx = min(32768, _round_up(len(self.prefix.encode()) // 2 + 2048, 256))
         try:
             llm = llama_cpp.Llama(
@@ -148,6 +154,7 @@ class LlmEngine:
                 n_threads_batch=self.threads,
                 logits_all=False,
                 verbose=False,
+                lora_path=str(self.lora_path) if self.lora_path is not None else None,
             )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelUnavailable(f"cannot load the model {path}: {exc}") from None
@@ -165,12 +172,15 @@ class LlmEngine:
         self.stats.prefix_tokens = len(tokens)
         t1 = time.perf_counter()
         self.stats.model_s = t1 - t0
-        self.stats.prefix_cached = cache.load_prefix(llm, tokens)
+        # the saved prefix states are keyed by the model file only: not used with an adapter
+        keep = self.lora_path is None
+        self.stats.prefix_cached = keep and cache.load_prefix(llm, tokens)
         if not self.stats.prefix_cached:
             llm.eval(tokens)
             self.stats.prefix_evaluations += 1
             self.stats.evaluated_tokens += len(tokens)
-            cache.save_prefix(llm, tokens)
+            if keep:
+                cache.save_prefix(llm, tokens)
         self.stats.prefix_s = time.perf_counter() - t1
         self.stats.load_s = time.perf_counter() - t0
 

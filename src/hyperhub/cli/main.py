@@ -23,6 +23,7 @@ from hyperhub.cli.context import (
 )
 from hyperhub.cli.options import AutomationsOpt, DataOpt, DbOpt, JsonOpt, SpaceOpt
 from hyperhub.cli.rules_cmd import rules_app, scenes_app
+from hyperhub.cli.train_cmd import train as train_cmd
 from hyperhub.errors import HyperHubError, SpaceError
 from hyperhub.space import load_space
 
@@ -37,6 +38,7 @@ bench_app = typer.Typer(help="Benchmarks; each prints a table (or --json) and ca
 app.add_typer(bench_app, name="bench")
 app.add_typer(rules_app, name="rules")
 app.add_typer(scenes_app, name="scenes")
+app.command("train")(train_cmd)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
