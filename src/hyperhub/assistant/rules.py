@@ -250,7 +250,7 @@ class RuleReader:
         if not g["quick"].search(s):
             return None
         # the trigger first: "when I leave home, lock the door"
-        for reader in (self._geofence_en, self._numeric_en, self._sun, self._time_en):
+        for reader in (self._read_geofence, self._numeric_en, self._sun, self._time_en):
             got = reader(s, g)
             if got is not None:
                 when, end = got
@@ -266,13 +266,14 @@ class RuleReader:
             command = s[:i].rstrip(" ,")
             if not command:
                 continue
-            for reader in (self._geofence_en, self._numeric_en, self._sun, self._time_en):
+            for reader in (self._read_geofence, self._numeric_en, self._sun, self._time_en):
                 got = reader(tail, g)
                 if got is not None and got[1] == len(tail):
                     return got[0], command
         return None
 
-    def _geofence_en(self, s: str, g: dict[str, Any]) -> tuple[When, int] | None:
+    def _read_geofence(self, s: str, g: dict[str, Any]) -> tuple[When, int] | None:
+        """Leaving / arriving (either language: the grammar `g` holds the words)."""
         m = g["nobody"].match(s)
         if m:
             return When("geofence", who="everyone", event="leave"), m.end()
@@ -317,7 +318,7 @@ class RuleReader:
         g = _grammar("zh")
         if not g["quick"].search(s):
             return None
-        for reader in (self._geofence_zh, self._sun, self._time_zh, self._numeric_zh):
+        for reader in (self._read_geofence, self._sun, self._time_zh, self._numeric_zh):
             got = reader(s, g)
             if got is not None:
                 when, end = got
@@ -325,16 +326,6 @@ class RuleReader:
                 if command and (sep or self._commandish(command)):
                     return when, command
         return None
-
-    def _geofence_zh(self, s: str, g: dict[str, Any]) -> tuple[When, int] | None:
-        m = g["nobody"].match(s)
-        if m:
-            return When("geofence", who="everyone", event="leave"), m.end()
-        m = g["geofence"].match(s)
-        if m is None:
-            return None
-        event = "leave" if m.group("leave") else "enter"
-        return self._who(m.group("subj"), event, g), m.end()
 
     def _time_zh(self, s: str, g: dict[str, Any]) -> tuple[When, int] | None:
         m = g["time"].match(s)
