@@ -198,9 +198,15 @@ class Engine:
             location = (self.hub.state_of(device.id) or {}).get("location")
             if location is not None:
                 self._watches.track(device.id, location)
-        self._stop_listening = self.hub.listen(
-            self.on_change, self.on_event, self.on_availability
-        )
+        watch, fire_all = self._watches.on_change, self._fire_all
+
+        def on_change(device: str, changed: dict[str, Any], ts: float) -> None:
+            # `self.on_change` without its attribute look-ups: it runs for every state message
+            fired = watch(device, changed)
+            if fired:
+                fire_all(fired)
+
+        self._stop_listening = self.hub.listen(on_change, self.on_event, self.on_availability)
         if self._schedule:
             self._scheduler = asyncio.create_task(self._run_scheduler(), name="rule-scheduler")
         self.started = True
