@@ -7,6 +7,7 @@ engine anything with the same methods.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -90,7 +91,23 @@ class FabricHub:
         on_availability: Callable[[Availability], None],
     ) -> Callable[[], None]:
         _, events, availability = self.fabric.feeds
-        stops = [self.fabric.listen_changes(on_change), events.listen(on_event)]
+        # the ingest path only appends; the engine reads the changes in one go right after
+        # (the same loop turn's end): the flood of state messages is not slowed per message
+        pending: list[tuple[str, dict[str, Any], float]] = []
+        loop = asyncio.get_running_loop()
+
+        def drain() -> None:
+            items = pending[:]
+            pending.clear()
+            for device, changed, ts in items:
+                on_change(device, changed, ts)
+
+        def collect(device: str, changed: dict[str, Any], ts: float) -> None:
+            if not pending:
+                loop.call_soon(drain)
+            pending.append((device, changed, ts))
+
+        stops = [self.fabric.listen_changes(collect), events.listen(on_event)]
         stops.append(availability.listen(on_availability))
 
         def stop() -> None:
