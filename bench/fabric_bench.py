@@ -654,13 +654,18 @@ async def _node_process(
     try:
         yield proc
     finally:
-        assert proc.stdin is not None
-        proc.stdin.close()  # the node says goodbye and exits
-        try:
-            await asyncio.wait_for(proc.wait(), 15)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        await end_process(proc)
+
+
+async def end_process(proc: asyncio.subprocess.Process) -> None:
+    """Close a node process's stdin (it says goodbye and exits); kill it after 15 s."""
+    assert proc.stdin is not None
+    proc.stdin.close()
+    try:
+        await asyncio.wait_for(proc.wait(), 15)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
 
 
 class _Connected:

@@ -53,7 +53,7 @@ from typing import Any, Generic, TypeVar
 
 from rich.table import Table
 
-from bench.fabric_bench import SLUG, Bench, Flood, _wait_until, sized_main
+from bench.fabric_bench import SLUG, Bench, Flood, _wait_until, end_process, sized_main
 from bench.synthetic import synthetic_space_yaml
 from hyperhub.automation import Book, parse_automations
 from hyperhub.automation.engine import Engine, RunTrace
@@ -617,13 +617,7 @@ async def _node_process(
             raise RuntimeError(f"the node process did not start: {ready!r}")
         yield node
     finally:
-        assert proc.stdin is not None
-        proc.stdin.close()  # the node says goodbye and exits
-        try:
-            await asyncio.wait_for(proc.wait(), 15)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        await end_process(proc)
 
 
 def node_process() -> None:

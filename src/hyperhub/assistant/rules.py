@@ -250,13 +250,10 @@ class RuleReader:
         if not g["quick"].search(s):
             return None
         # the trigger first: "when I leave home, lock the door"
-        for reader in (self._read_geofence, self._numeric_en, self._sun, self._time_en):
-            got = reader(s, g)
-            if got is not None:
-                when, end = got
-                command, sep = _after(s[end:], g)
-                if command and (sep or self._commandish(command)):
-                    return when, command
+        readers = (self._read_geofence, self._numeric_en, self._sun, self._time_en)
+        found = self._trigger_first(s, g, readers)
+        if found is not None:
+            return found
         # the trigger last: "lock the door when I leave home"
         if not self._commandish(s):
             return None
@@ -318,7 +315,15 @@ class RuleReader:
         g = _grammar("zh")
         if not g["quick"].search(s):
             return None
-        for reader in (self._read_geofence, self._sun, self._time_zh, self._numeric_zh):
+        readers = (self._read_geofence, self._sun, self._time_zh, self._numeric_zh)
+        return self._trigger_first(s, g, readers)
+
+    def _trigger_first(
+        self, s: str, g: dict[str, Any], readers: tuple[Any, ...]
+    ) -> tuple[When, str] | None:
+        """A sentence that opens with its trigger: the first reader that reads one, followed
+        by a command (after a separator, or a sentence that reads as a command)."""
+        for reader in readers:
             got = reader(s, g)
             if got is not None:
                 when, end = got
