@@ -283,10 +283,13 @@ async def _run(o: dict[str, int], quick: bool, phase: Callable[[str], None]) -> 
                     fired: list[int] = [0]
                     attach = _engine_on(space, book, fired) if with_rules else None
                     cpu = time.process_time()  # this process: the hub (not its store writer)
-                    run = await bench.hub(flood, watched, attach)
+                    with _gc_pauses() as pauses:
+                        run = await bench.hub(flood, watched, attach)
                     cpu_us = (time.process_time() - cpu) / flood.count * 1e6
+                    gc_ms = {f"gen{g}": round(sum((e - b) * 1000 for b, e, gg in pauses
+                                                  if gg == g), 1) for g in (0, 1, 2)}
                     runs.append({"rules": with_rules, "fired": fired[0],
-                                 "hub_cpu_us_per_msg": round(cpu_us, 2), **run})
+                                 "hub_cpu_us_per_msg": round(cpu_us, 2), "gc_ms": gc_ms, **run})
             figures["ingest"] = _ingest_figures(runs)
             phase(
                 f"latency: {o['rate']:,} quiet + {o['fire_rate']} firing changes/s "

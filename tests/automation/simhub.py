@@ -49,8 +49,8 @@ class SimHub:
             self.emit(event.device, event.name, event.args)
         return changes
 
-    def listen(self, on_change: Callable, on_event: Callable, on_av: Callable) -> Callable:
-        entry = (on_change, on_event, on_av)
+    def listen(self, on_changes: Callable, on_event: Callable, on_av: Callable) -> Callable:
+        entry = (on_changes, on_event, on_av)
         self._listeners.append(entry)
         return lambda: self._listeners.remove(entry)
 
@@ -91,8 +91,8 @@ class SimHub:
         if not changed:
             return
         self.states.setdefault(device, {}).update(changed)
-        for on_change, _, _ in list(self._listeners):
-            on_change(device, changed, self.clock.now())
+        for on_changes, _, _ in list(self._listeners):
+            on_changes([(device, changed, self.clock.now())])
 
     def sent_to(self, device: str) -> list[dict[str, Any]]:
         return [c for _, d, c in self.sent if d == device]

@@ -198,15 +198,16 @@ class Engine:
             location = (self.hub.state_of(device.id) or {}).get("location")
             if location is not None:
                 self._watches.track(device.id, location)
-        watch, fire_all = self._watches.on_change, self._fire_all
+        watch, fire_all = self._watches.on_changes, self._fire_all
 
-        def on_change(device: str, changed: dict[str, Any], ts: float) -> None:
-            # `self.on_change` without its attribute look-ups: it runs for every state message
-            fired = watch(device, changed)
+        def on_changes(items: list[tuple[str, dict[str, Any], float]]) -> None:
+            # `self.on_change` for a batch, without its attribute look-ups: every state
+            # message goes through here
+            fired = watch(items)
             if fired:
                 fire_all(fired)
 
-        self._stop_listening = self.hub.listen(on_change, self.on_event, self.on_availability)
+        self._stop_listening = self.hub.listen(on_changes, self.on_event, self.on_availability)
         if self._schedule:
             self._scheduler = asyncio.create_task(self._run_scheduler(), name="rule-scheduler")
         self.started = True

@@ -15,6 +15,8 @@ from hyperhub.fabric.feed import Availability, Event
 from hyperhub.fabric.hubside import HubFabric
 from hyperhub.store import RunRow, StateStore
 
+ChangeItem = tuple[str, dict[str, Any], float]  # device, changed properties, ts
+
 
 class Hub(Protocol):
     """The engine's view of the hub."""
@@ -41,12 +43,12 @@ class Hub(Protocol):
 
     def listen(
         self,
-        on_change: Callable[[str, dict[str, Any], float], None],
+        on_changes: Callable[[list[ChangeItem]], None],
         on_event: Callable[[Event], None],
         on_availability: Callable[[Availability], None],
     ) -> Callable[[], None]:
-        """Call these with every change (device, changed properties, ts) / event /
-        availability change; returns a stopper."""
+        """Call these with every change (in batches of (device, changed properties, ts), in
+        order) / event / availability change; returns a stopper."""
         ...
 
 
@@ -86,21 +88,21 @@ class FabricHub:
 
     def listen(
         self,
-        on_change: Callable[[str, dict[str, Any], float], None],
+        on_changes: Callable[[list[ChangeItem]], None],
         on_event: Callable[[Event], None],
         on_availability: Callable[[Availability], None],
     ) -> Callable[[], None]:
         _, events, availability = self.fabric.feeds
-        # the ingest path only appends; the engine reads the changes in one go right after
-        # (the same loop turn's end): the flood of state messages is not slowed per message
-        pending: list[tuple[str, dict[str, Any], float]] = []
+        # the ingest path only appends; the engine reads the changes in one batch right
+        # after (the same loop turn's end): the flood of state messages is not slowed per
+        # message, and the engine binds its look-ups once per batch
+        pending: list[ChangeItem] = []
         loop = asyncio.get_running_loop()
 
         def drain() -> None:
-            items = pending[:]
+            items = pending.copy()
             pending.clear()
-            for device, changed, ts in items:
-                on_change(device, changed, ts)
+            on_changes(items)
 
         def collect(device: str, changed: dict[str, Any], ts: float) -> None:
             if not pending:

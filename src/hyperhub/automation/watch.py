@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
@@ -231,58 +231,69 @@ class Watches:
     # -- what fires -------------------------------------------------------------------------
 
     def on_change(self, device: str, changed: dict[str, Any]) -> list[Fired]:
-        """Triggers fired (now) by a device's changed properties; `for`s start or stop.
+        """Triggers fired (now) by a device's changed properties; `for`s start or stop."""
+        return self.on_changes(((device, changed, 0.0),))
 
-        The hot path (every state message): only the watches of the changed properties are
-        looked at, and a number that stays out of a threshold's range costs a comparison.
+    def on_changes(self, items: Iterable[tuple[str, dict[str, Any], float]]) -> list[Fired]:
+        """Triggers fired (now) by a batch of changes (device, changed properties, ts), in
+        order; `for`s start or stop.
+
+        The hot path (every state message, in the batches the hub hands over): only the
+        watches of the changed properties are looked at, a number that stays out of a
+        threshold's range costs a comparison, and the look-ups are bound once per batch.
         """
-        if "location" in changed:
-            self.track(device, changed["location"])
-        props = self.by_device.get(device)
-        if props is None:
-            return _NONE
-        if self.unseen and device in self.unseen:
-            self.unseen.discard(device)
-            for watches in props.values():
-                for watch in watches:
-                    self._arm(watch, changed)
-            return _NONE
         fired: list[Fired] = _NONE  # a list of its own once something fires
-        last = self.last.get(device)
-        for prop, value in changed.items():
-            watches = props.get(prop)
-            if watches is None:
+        props_of = self.by_device.get
+        last_of = self.last.get
+        unseen = self.unseen
+        pending = self.pending  # (mutated in place, never replaced)
+        for device, changed, _ts in items:
+            if "location" in changed:
+                self.track(device, changed["location"])
+            props = props_of(device)
+            if props is None:
                 continue
-            for watch in watches:
-                kind = watch.kind
-                if kind == "numeric":
-                    t = type(value)
-                    if t is not float and t is not int:
-                        continue
-                    above, below = watch.above, watch.below
-                    if (above is None or value > above) and (below is None or value < below):
-                        if watch.armed:
-                            item = self._numeric_fired(watch, value)
-                            if item is not None:
-                                fired = [*fired, item]
-                        continue
-                    if self.pending and self.pending.pop(watch.key, None) is not None:
-                        watch.armed = True  # its `for` did not run out: it never fired
-                    elif not watch.armed and _beyond_hysteresis(watch, value):
-                        watch.armed = True
-                elif kind == "state":
-                    if watch.has_to and value != watch.to and not self.pending:
-                        continue  # not the value it waits for, and no `for` to cancel
-                    old = None if last is None else last.get(prop)
-                    item = self._state(watch, watch.body, old, value)
-                    if item is not None:
-                        fired = [*fired, item]
-                elif kind == "geofence":
-                    item = self._geofence(watch, watch.body, value)
-                    if item is not None:
-                        fired = [*fired, item]
-            if last is not None and prop in last:
-                last[prop] = value
+            if unseen and device in unseen:
+                unseen.discard(device)
+                for watches in props.values():
+                    for watch in watches:
+                        self._arm(watch, changed)
+                continue
+            last = last_of(device)
+            for prop, value in changed.items():
+                watches = props.get(prop)
+                if watches is None:
+                    continue
+                for watch in watches:
+                    kind = watch.kind
+                    if kind == "numeric":
+                        t = type(value)
+                        if t is not float and t is not int:
+                            continue
+                        above, below = watch.above, watch.below
+                        if (above is None or value > above) and (below is None or value < below):
+                            if watch.armed:
+                                item = self._numeric_fired(watch, value)
+                                if item is not None:
+                                    fired = [*fired, item]
+                            continue
+                        if pending and pending.pop(watch.key, None) is not None:
+                            watch.armed = True  # its `for` did not run out: it never fired
+                        elif not watch.armed and _beyond_hysteresis(watch, value):
+                            watch.armed = True
+                    elif kind == "state":
+                        if watch.has_to and value != watch.to and not pending:
+                            continue  # not the value it waits for, and no `for` to cancel
+                        old = None if last is None else last.get(prop)
+                        item = self._state(watch, watch.body, old, value)
+                        if item is not None:
+                            fired = [*fired, item]
+                    elif kind == "geofence":
+                        item = self._geofence(watch, watch.body, value)
+                        if item is not None:
+                            fired = [*fired, item]
+                if last is not None and prop in last:
+                    last[prop] = value
         return fired
 
     def on_event(self, device: str, name: str, args: dict[str, Any]) -> list[Fired]:

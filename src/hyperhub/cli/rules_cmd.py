@@ -32,7 +32,7 @@ from hyperhub.errors import AutomationError, HyperHubError
 
 if TYPE_CHECKING:
     from hyperhub.automation.engine import SceneReport
-    from hyperhub.automation.hub import Hub
+    from hyperhub.automation.hub import ChangeItem, Hub
     from hyperhub.automation.loader import Book
     from hyperhub.automation.model import Rule, Scene
     from hyperhub.fabric.feed import Availability, Event
@@ -541,7 +541,7 @@ class LocalHub:
 
     def listen(
         self,
-        on_change: Callable[[str, dict[str, Any], float], None],
+        on_changes: Callable[[list[ChangeItem]], None],
         on_event: Callable[[Event], None],
         on_availability: Callable[[Availability], None],
     ) -> Callable[[], None]:
@@ -594,8 +594,8 @@ class AuditedHub:
 
     def listen(
         self,
-        on_change: Callable[[str, dict[str, Any], float], None],
+        on_changes: Callable[[list[ChangeItem]], None],
         on_event: Callable[[Event], None],
         on_availability: Callable[[Availability], None],
     ) -> Callable[[], None]:
-        return self.hub.listen(on_change, on_event, on_availability)
+        return self.hub.listen(on_changes, on_event, on_availability)
