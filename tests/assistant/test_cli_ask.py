@@ -362,9 +362,13 @@ def test_an_engine_failure_still_answers_the_line() -> None:
 
 class _FakeLlm:
     made = 0
+    lora: Any = None
 
-    def __init__(self, space: Any, model_path: Path | None = None) -> None:
+    def __init__(
+        self, space: Any, model_path: Path | None = None, lora_path: Any = "default"
+    ) -> None:
         type(self).made += 1
+        type(self).lora = lora_path
 
     def load(self) -> None:
         pass
@@ -392,6 +396,28 @@ def test_the_llm_loads_only_when_the_matcher_is_not_sure(monkeypatch) -> None:
     assert answer.engine == "llm" and answer.changes == {"study_fan": {"on": True}}
     answer_line(session, "blorp")
     assert _FakeLlm.made == 1
+    assert _FakeLlm.lora == "default"  # the shipped adapter, unless told otherwise
+
+
+@pytest.mark.parametrize(("adapter", "lora"), [("none", None), (str(HOME), HOME)])
+def test_the_adapter_option_reaches_the_engine(monkeypatch, adapter, lora) -> None:
+    fake = types.ModuleType("hyperhub.assistant.llm")
+    fake.LlmEngine = _FakeLlm  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "hyperhub.assistant.llm", fake)
+    monkeypatch.setattr(assistant_cmd, "llm_unavailable", lambda model: None)
+    opts = EngineOptions(adapter=adapter)
+    opts.check()
+    session = Session(load_space(HOME), opts, lambda m: None)
+    answer_line(session, "could you get some air moving in the office")
+    assert _FakeLlm.lora == lora
+
+
+def test_a_missing_adapter_is_one_line(hyperhub_cli, tmp_path) -> None:
+    proc = hyperhub_cli(
+        "ask", "--space", str(HOME), "--adapter", str(tmp_path / "nope.gguf"), "turn on the fan"
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f"error: adapter file {tmp_path / 'nope.gguf'} does not exist"
 
 
 def test_auto_goes_on_without_an_llm_that_cannot_load(monkeypatch) -> None:

@@ -1,12 +1,14 @@
 """The local LLM engine: its catalog grammar and prompt (no model needed), then the real
 default model (`-m llm`; skipped, with the reason, where llama-cpp-python or the model
-package is missing).
+package is missing), untuned and with the catalog-tuned adapter shipped in the package.
 
-The default model is a small *base* model: it reliably names the right device and property
-for plain commands, but it often gets the polarity of on/off and lock/unlock wrong (it scores
-about half of the development set alone). So the model tests assert what must always hold —
-every output stays inside the catalog, confidence is a probability, the prefix is evaluated
-once — and only a few commands the model does get right.
+The default model untuned is a small *base* model: it reliably names the right device and
+property for plain commands, but it often gets the polarity of on/off and lock/unlock wrong
+(it scores about half of the development set alone). So the base-model tests assert what must
+always hold — every output stays inside the catalog, confidence is a probability, the prefix
+is evaluated once — and only a few commands the model does get right. The tuned engine must
+also keep to the devices its prompt shows, and get a spread of plain commands on two spaces
+right.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import pytest
 from hyperhub.assistant.llm import LlmEngine, parse_compact
 from hyperhub.assistant.llm_constraint import PlanGrammar, TokenConstraint
 from hyperhub.assistant.llm_prompt import ExampleIndex, ExampleMaker, catalog_text, prefix_text
-from hyperhub.assistant.model_files import default_model_path
+from hyperhub.assistant.llm_tuned import candidates
+from hyperhub.assistant.model_files import ADAPTERS_DIR, DEFAULT_ADAPTER, default_model_path
 from hyperhub.assistant.plan import Plan, Question, Step
 from hyperhub.errors import ModelUnavailable
 from hyperhub.space import Space, load_space
@@ -135,6 +138,28 @@ def test_token_constraint_allows_only_tokens_that_keep_the_plan_valid(home: Spac
     assert {"hello", " world"} <= text and ")" not in text and ";" not in text
 
 
+def test_a_grammar_over_some_devices_refuses_the_others(home: Space) -> None:
+    grammar = PlanGrammar(home, ["living_room_light", "car"])
+    assert feed(grammar, " living_room_light.on=false;car.battery_soc?\n")
+    assert not feed(grammar, " bedroom_light.on=false\n")
+    assert not feed(grammar, " living_room_light.on=true;front_door.locked=true\n")
+    assert feed(grammar, " none\n")
+
+
+def test_a_shared_token_index_serves_a_restricted_grammar(home: Space) -> None:
+    pieces: list[str | None] = [
+        " living", "_", "room", "light", " bedroom", " car", ".", "on", "=", "true", "\n",
+        "battery", "_soc", "?", "hello",
+    ]  # fmt: skip
+    full = TokenConstraint(PlanGrammar(home), pieces)
+    some = full.sharing(PlanGrammar(home, ["car"]))
+    start = some.grammar.initial()
+    assert {pieces[i] for i in some.allowed(start)} == {" car"}
+    assert {pieces[i] for i in full.allowed(full.grammar.initial())} >= {" living", " bedroom"}
+    with pytest.raises(ValueError, match="characters"):
+        TokenConstraint(PlanGrammar(home, ["car"]), pieces).sharing(PlanGrammar(home))
+
+
 def test_parse_compact_reads_steps_questions_and_deltas(home: Space) -> None:
     steps, questions, complete = parse_compact(
         " bedroom_ac.target_temp-=2;living_room_light.on=false;car.battery_soc?;"
@@ -191,14 +216,14 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def home_llm(home: Space, model_path: Path, cache_dir: Path):
-    engine = LlmEngine(home, model_path, cache_dir=cache_dir)
+    engine = LlmEngine(home, model_path, cache_dir=cache_dir, lora_path=None)
     yield engine
     engine.close()
 
 
 @pytest.fixture(scope="module")
 def flat_llm(flat: Space, model_path: Path, cache_dir: Path):
-    engine = LlmEngine(flat, model_path, cache_dir=cache_dir)
+    engine = LlmEngine(flat, model_path, cache_dir=cache_dir, lora_path=None)
     yield engine
     engine.close()
 
@@ -312,11 +337,11 @@ def test_the_prefix_is_evaluated_once_and_each_sentence_only_adds_its_own_tokens
 @pytest.mark.llm
 @needs_model
 def test_a_restart_restores_the_prefix_from_disk(home: Space, model_path, cache_dir) -> None:
-    first = LlmEngine(home, model_path, cache_dir=cache_dir)
+    first = LlmEngine(home, model_path, cache_dir=cache_dir, lora_path=None)
     first.load()
     plan1 = first.parse("turn on the air purifier", area=None, state={})
     first.close()
-    again = LlmEngine(home, model_path, cache_dir=cache_dir)
+    again = LlmEngine(home, model_path, cache_dir=cache_dir, lora_path=None)
     again.load()
     assert again.stats.prefix_evaluations == 0  # read back, not evaluated
     plan2 = again.parse("turn on the air purifier", area=None, state={})
@@ -332,3 +357,70 @@ def test_empty_input_does_not_reach_the_model(home_llm) -> None:
     plan = home_llm.parse("   ", area=None, state={})
     assert plan.empty and plan.confidence == 0.0
     assert home_llm.stats.evaluated_tokens == before
+
+
+# -- the catalog-tuned adapter shipped in the package ----------------------------------------
+
+
+def test_the_tuned_adapter_is_shipped_and_small() -> None:
+    path = ADAPTERS_DIR / DEFAULT_ADAPTER
+    assert path.is_file(), "the package ships the catalog-tuned adapter (docs/training.md)"
+    assert path.stat().st_size <= 10 * 2**20
+    assert path.read_bytes()[:4] == b"GGUF"
+
+
+@pytest.fixture(scope="module")
+def home_tuned(home: Space, model_path: Path, cache_dir: Path):
+    engine = LlmEngine(home, model_path, cache_dir=cache_dir)  # the shipped adapter
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def flat_tuned(flat: Space, model_path: Path, cache_dir: Path):
+    engine = LlmEngine(flat, model_path, cache_dir=cache_dir)
+    yield engine
+    engine.close()
+
+
+def test_the_default_model_gets_the_shipped_adapter_and_another_model_none(
+    home: Space, tmp_path: Path
+) -> None:
+    engine = LlmEngine(home)
+    assert engine.tuned and engine.lora_path == ADAPTERS_DIR / DEFAULT_ADAPTER
+    other = LlmEngine(home, tmp_path / "other-model.gguf")
+    assert not other.tuned and other.lora_path is None
+    assert LlmEngine(home, lora_path=None).lora_path is None
+
+
+@pytest.mark.llm
+@needs_model
+@pytest.mark.parametrize(("text", "area"), ANYTHING)
+def test_the_tuned_engine_names_only_devices_its_prompt_shows(home_tuned, home, text, area):
+    plan = home_tuned.parse(text, area=area, state=home.initial_state())
+    assert_in_catalog(home, plan)
+    shown = set(candidates(home, text, area).devices)
+    named = {s.device for s in plan.steps} | {q.device for q in plan.questions}
+    assert named <= shown, home_tuned.stats.last_output
+
+
+TUNED = [
+    # (space, text, area, expected compact plan) — not in the training data or the dev set
+    ("home", "please switch the kitchen light off", None, "kitchen_light.on=false"),
+    ("home", "卧室空调调到二十二度", None, "bedroom_ac.target_temp=22"),
+    ("home", "how much battery does the robot dog have?", None, "cyberdog.battery?"),
+    ("home", "lights off", "bedroom", "bedroom_light.on=false"),
+    ("flat", "把投影仪音量调到30", None, "projector.volume=30"),
+    ("flat", "robot mop, go back to the dock", None, "mop_robot.dock()"),
+    ("flat", "set the cabinet AC to 23 degrees", None, "keting_kongtiao.target_temp=23"),
+]
+
+
+@pytest.mark.llm
+@needs_model
+@pytest.mark.parametrize(("which", "text", "area", "plan"), TUNED)
+def test_the_tuned_engine_reads_plain_commands(home_tuned, flat_tuned, which, text, area, plan):
+    engine = home_tuned if which == "home" else flat_tuned
+    engine.parse(text, area=area, state={})
+    assert engine.stats.last_output.strip() == plan
+    assert engine.stats.prefix_tokens == 0 and engine.stats.last_prompt_tokens < 400

@@ -20,9 +20,16 @@ prefix), otherwise the first `parse()` does. `close()` frees it. The evaluated p
 saved under `<data dir>/models/cache` (`model_files.ModelCache`), so the next start with the
 same model and catalog restores it instead of evaluating it again.
 
-The default model is a small base model: it finds the right device and property for plain
-commands but often gets on/off and lock/unlock backwards, so callers should act on its plans
-only above a confidence threshold (see `bench/llm_probe.py` for the figures).
+With a LoRA adapter (`lora_path`; by default the catalog-tuned adapter shipped in the package,
+when the default model is used) the engine reads in the *tuned* way instead: the prompt is the
+short one the adapter was trained on (`llm_tuned.tuned_prompt`: only the devices the sentence
+may mean, then the sentence; ~100 tokens, evaluated whole for each sentence, no few-shot
+examples), and decoding is constrained to the devices that prompt shows. See
+docs/training.md.
+
+The default model untuned is a small base model: it finds the right device and property for
+plain commands but often gets on/off and lock/unlock backwards, so callers should act on its
+plans only above a confidence threshold (see `bench/llm_probe.py` for the figures).
 """
 
 from __future__ import annotations
@@ -48,12 +55,16 @@ from hyperhub.assistant.llm_prompt import (
     prefix_text,
     render_query,
 )
-from hyperhub.assistant.model_files import ModelCache
+from hyperhub.assistant.llm_tuned import candidates, render_tuned
+from hyperhub.assistant.model_files import ModelCache, default_adapter_path, quiet_llama
 from hyperhub.assistant.plan import Plan, Question, Step
 from hyperhub.errors import ModelUnavailable
 from hyperhub.space.model import Space
 
 MAX_TOKENS = 96  # generated tokens per sentence; a plan of five steps needs about 60
+DEFAULT = "default"  # lora_path: the shipped adapter with the default model, else none
+TUNED_CTX = 2048  # the tuned prompt stays under ~800 tokens (the sentence is cut at 300 chars)
+_GRAMMARS = 64  # restricted grammars kept (keyed by the devices a prompt shows)
 _ITEM = re.compile(r"^([a-z0-9_]+)\.([a-z0-9_]+)(\?|=|\+=|-=|\()(.*)$", re.S)
 
 
@@ -90,26 +101,39 @@ class LlmEngine:
         max_tokens: int = MAX_TOKENS,
         seed: int = 7,
         cache_dir: Path | None = None,
-        lora_path: Path | None = None,
+        lora_path: Path | str | None = DEFAULT,
     ) -> None:
         """`model_path` None means the default model (`model_files.default_model_path`).
-        `lora_path` is a GGUF LoRA adapter for it (`hyperhub train`, docs/training.md).
-        `fixed_count` examples sit in the cached prefix; `nearest_count` more, the ones nearest
-        to each sentence, are evaluated with it. `cache_dir` keeps the model's vocabulary and
-        the evaluated prefix between runs (default `<data dir>/models/cache`)."""
+        `lora_path` is a GGUF LoRA adapter for it (`hyperhub train`, docs/training.md);
+        `"default"` means the adapter shipped in the package when the model is the default
+        one (`model_files.default_adapter_path`; none for another model), None means no
+        adapter: the base model with the few-shot prompt. Without an adapter, `fixed_count`
+        examples sit in the cached prefix; `nearest_count` more, the ones nearest to each
+        sentence, are evaluated with it.
+        `cache_dir` keeps the model's vocabulary and the evaluated prefix between runs
+        (default `<data dir>/models/cache`)."""
+        if lora_path == DEFAULT:
+            lora_path = default_adapter_path(model_path)
         self.space = space
         self.model_path = model_path
         self.threads = threads
         self.cache_dir = cache_dir
-        self.lora_path = lora_path
+        self.lora_path: Path | None = None if lora_path is None else Path(lora_path)
+        self.tuned = self.lora_path is not None
         self.max_tokens = max_tokens
         self.nearest_count = nearest_count
-        examples = ExampleMaker(space, seed=seed).all()
-        self.fixed: list[Example] = fixed_examples(examples, fixed_count)
-        chosen = set(self.fixed)
-        self.index = ExampleIndex([e for e in examples if e not in chosen])
-        self.prefix = prefix_text(space, self.fixed)
+        if self.tuned:
+            self.fixed: list[Example] = []
+            self.index = ExampleIndex([])
+            self.prefix = ""
+        else:
+            examples = ExampleMaker(space, seed=seed).all()
+            self.fixed = fixed_examples(examples, fixed_count)
+            chosen = set(self.fixed)
+            self.index = ExampleIndex([e for e in examples if e not in chosen])
+            self.prefix = prefix_text(space, self.fixed)
         self.grammar = PlanGrammar(space)
+        self._restricted: dict[frozenset[str], TokenConstraint] = {}
         self.stats = LlmStats()
         self._llm: Any = None
         self._constraint: TokenConstraint | None = None
@@ -143,24 +167,35 @@ class LlmEngine:
         if self.lora_path is not None and not Path(self.lora_path).is_file():
             # (llama.cpp crashes on a missing adapter file instead of failing)
             raise ModelUnavailable(f"adapter file {self.lora_path} does not exist")
-        n_ctx = min(32768, _round_up(len(self.prefix.encode()) // 2 + 2048, 256))
+        if self.tuned:
+            n_ctx = TUNED_CTX
+        else:
+            n_ctx = min(32768, _round_up(len(self.prefix.encode()) // 2 + 2048, 256))
         try:
-            llm = llama_cpp.Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_batch=512,
-                swa_full=True,  # keep the whole prefix in the sliding-window layers' cache too
-                n_threads=self.threads,
-                n_threads_batch=self.threads,
-                logits_all=False,
-                verbose=False,
-                lora_path=str(self.lora_path) if self.lora_path is not None else None,
-            )
+            with quiet_llama():  # an adapter logs a line per weight, whatever `verbose` says
+                llm = llama_cpp.Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    n_batch=512,
+                    swa_full=True,  # keep the whole prefix in the sliding-window layers' cache too
+                    n_threads=self.threads,
+                    n_threads_batch=self.threads,
+                    logits_all=False,
+                    verbose=False,
+                    lora_path=str(self.lora_path) if self.lora_path is not None else None,
+                )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelUnavailable(f"cannot load the model {path}: {exc}") from None
         cache = ModelCache(Path(path), self.cache_dir)
         self._pieces = cache.vocabulary(llm)
         self._constraint = TokenConstraint(self.grammar, self._pieces)
+        self._restricted = {}
+        if self.tuned:
+            # no shared prefix: each sentence's prompt starts with BOS and is evaluated whole
+            self._llm = llm
+            self._n_prefix = 0
+            self.stats.model_s = self.stats.load_s = time.perf_counter() - t0
+            return
         tokens = llm.tokenize(self.prefix.encode(), add_bos=True, special=False)
         if len(tokens) + 1024 > llm.n_ctx():
             raise ModelUnavailable(
@@ -201,7 +236,10 @@ class LlmEngine:
     # -- reading a sentence ----------------------------------------------------------------
 
     def prompt_for(self, text: str, area: str | None) -> str:
-        """The per-sentence part of the prompt (nearest examples, then the sentence)."""
+        """The per-sentence part of the prompt: the tuned prompt with an adapter; without,
+        the nearest examples, then the sentence (after the cached prefix)."""
+        if self.tuned:
+            return render_tuned(self.space, candidates(self.space, text, area), text, area)
         near = self.index.nearest(text, self.nearest_count, area)
         return "".join(e.render() for e in near) + render_query(text, area)
 
@@ -221,7 +259,12 @@ class LlmEngine:
         t0 = time.perf_counter()
         with self._lock:
             self._load()
-            output, choices = self._generate(self.prompt_for(text, area))
+            if self.tuned:
+                shown = candidates(self.space, text, area)
+                prompt = render_tuned(self.space, shown, text, area)
+                output, choices = self._generate(prompt, self._constraint_for(shown.devices))
+            else:
+                output, choices = self._generate(self.prompt_for(text, area))
         steps, questions, complete = parse_compact(output, self.space)
         probs = [p for _, p, _ in choices]
         confidence = min(probs) if probs else 1.0
@@ -237,12 +280,28 @@ class LlmEngine:
             lang=lang,
         )
 
+    def _constraint_for(self, devices: list[str]) -> TokenConstraint:
+        """The token constraint that allows only `devices` (the ones the prompt shows)."""
+        key = frozenset(devices)
+        found = self._restricted.get(key)
+        if found is None:
+            assert self._constraint is not None
+            found = self._constraint.sharing(PlanGrammar(self.space, key))
+            if len(self._restricted) >= _GRAMMARS:
+                self._restricted.pop(next(iter(self._restricted)))
+            self._restricted[key] = found
+        return found
+
     def _rewind(self, llm: Any) -> None:
         """Forget the last sentence and keep the prefix's KV cache (or evaluate it again if
         the cache cannot drop just the tail)."""
         import llama_cpp
 
         memory = llama_cpp.llama_get_memory(llm.ctx)
+        if self._n_prefix == 0:
+            llama_cpp.llama_memory_clear(memory, True)
+            llm.n_tokens = 0
+            return
         if llama_cpp.llama_memory_seq_rm(memory, 0, self._n_prefix, -1):
             llm.n_tokens = self._n_prefix
             return
@@ -253,23 +312,27 @@ class LlmEngine:
         self.stats.prefix_evaluations += 1
         self.stats.evaluated_tokens += len(tokens)
 
-    def _generate(self, prompt: str) -> tuple[str, list[tuple[str, float, float]]]:
-        """Greedy constrained decoding after the cached prefix. Returns the text written and,
-        for each real choice, (token, probability under the full distribution, probability
-        among the allowed tokens)."""
-        llm, constraint = self._llm, self._constraint
+    def _generate(
+        self, prompt: str, constraint: TokenConstraint | None = None
+    ) -> tuple[str, list[tuple[str, float, float]]]:
+        """Greedy constrained decoding after the cached prefix (tuned: after BOS). Returns the
+        text written and, for each real choice, (token, probability under the full
+        distribution, probability among the allowed tokens)."""
+        llm = self._llm
+        constraint = constraint or self._constraint
         assert llm is not None and constraint is not None
-        tokens = llm.tokenize(prompt.encode(), add_bos=False, special=False)
+        grammar = constraint.grammar
+        tokens = llm.tokenize(prompt.encode(), add_bos=self.tuned, special=False)
         self._rewind(llm)
         llm.eval(tokens)
         self.stats.evaluated_tokens += len(tokens)
         self.stats.last_prompt_tokens = len(tokens)
-        configs = self.grammar.initial()
+        configs = grammar.initial()
         out: list[str] = []
         choices: list[tuple[str, float, float]] = []
         pending: list[int] = []
         generated = 0
-        while generated < self.max_tokens and not self.grammar.accepted(configs):
+        while generated < self.max_tokens and not grammar.accepted(configs):
             allowed = constraint.allowed(configs)
             if len(allowed) == 0:
                 break
@@ -291,7 +354,7 @@ class LlmEngine:
             piece = self._pieces[token] or ""
             pending.append(token)
             out.append(piece)
-            configs = self.grammar.feed(configs, piece)
+            configs = grammar.feed(configs, piece)
             generated += 1
             if ";" in piece and _repeats("".join(out)):
                 break  # the model started over with an item it already wrote

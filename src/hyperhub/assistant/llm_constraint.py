@@ -54,7 +54,10 @@ Config = tuple[int, str]  # (node, characters typed inside it)
 class PlanGrammar:
     """The automaton of plans for one space."""
 
-    def __init__(self, space: Space) -> None:
+    def __init__(self, space: Space, devices: Iterable[str] | None = None) -> None:
+        """The plans over `space`'s devices, or only over `devices` (ids of the space) when
+        given: the tuned engine lets the model name only the devices its prompt shows."""
+        only = None if devices is None else set(devices)
         self.nodes: list[Node] = []
         self.end = self._add(Node("end"))
         self.sep = self._add(Node("lit"))
@@ -64,6 +67,8 @@ class PlanGrammar:
         self.nodes[self.sep].options = {";": self.item, "\n": self.end, "\n\n": self.end}
         self._values: dict[tuple, int] = {}
         for dev in space.devices.values():
+            if only is not None and dev.id not in only:
+                continue
             node = self._add(Node("lit"))
             self.nodes[self.item].options[f"{dev.id}."] = node
             opts = self.nodes[node].options
@@ -222,6 +227,17 @@ class TokenConstraint:
         self._by_text = by_text
         self._sorted = sorted(by_text)
         self._text: tuple[np.ndarray, np.ndarray] | None = None  # built when first needed
+
+    def sharing(self, grammar: PlanGrammar) -> TokenConstraint:
+        """A constraint for `grammar` that reuses this one's token index (which must cover
+        `grammar`'s alphabet: a grammar over some of the same space's devices does)."""
+        if not grammar.alphabet() <= self.grammar.alphabet():
+            raise ValueError("the grammar uses characters the token index does not hold")
+        self._text_tokens()  # built once here, then shared
+        other = object.__new__(TokenConstraint)
+        other.__dict__.update(self.__dict__)
+        other.grammar = grammar
+        return other
 
     def _text_tokens(self) -> tuple[np.ndarray, np.ndarray]:
         """The tokens free text may use (no separator, printable) and their lengths."""

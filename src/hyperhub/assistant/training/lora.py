@@ -224,7 +224,7 @@ class Tokenizer:
 
     def __init__(self, gguf_path: Path) -> None:
         from hyperhub.assistant.llm import import_llama
-        from hyperhub.assistant.training.gguf_lora import quiet_llama
+        from hyperhub.assistant.model_files import quiet_llama
 
         llama_cpp = import_llama()
         with quiet_llama():
