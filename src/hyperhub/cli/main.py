@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -385,7 +386,9 @@ def run(
                 from hyperhub.cli.assistant_cmd import EngineOptions, Session
 
                 api_settings = ApiSettings(host=host, port=port, cors_origins=origins)
-                session = Session(ctx.space, EngineOptions(no_llm=no_llm), warn=_note)
+                opts = EngineOptions(no_llm=no_llm, adapter=os.environ.get("HYPERHUB_ADAPTER"))
+                opts.check()
+                session = Session(ctx.space, opts, warn=_note)
 
             async def main() -> ServeStatus:
                 stop = asyncio.Event()
