@@ -7,8 +7,11 @@ through `FabricHub`, wired as `hyperhub run` wires it:
 
 - **ingest**: the fabric benchmark's paced flood of state messages into the hub, without the
   engine and with the engine holding `rules` rules that watch the flooded devices. No rule
-  fires: every value stays on the quiet side of its threshold, yet every message changes a
-  watched property, so each one is evaluated. After a warm-up run, the runs alternate (off,
+  fires, yet every message changes a watched property: the sensors' numbers stay on the
+  quiet side of their thresholds (the engine's gate, `Watches.quiet`, lets the hub leave
+  those out before they reach the engine — checking that is part of the cost measured), the
+  climates' modes and fan speeds change among values their `from` / `to` rules do not
+  wait for (those are evaluated every time). After a warm-up run, the runs alternate (off,
   on, on, off, off, on, on, off) and each side's mean rate counts: a hub process gets a
   little slower run after run, and in this order that drift weighs on both sides alike
   (the best of each side would favour the side that ran first); the slowdown is the

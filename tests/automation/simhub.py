@@ -25,7 +25,8 @@ class SimHub:
         self.states = self.sim.states()
         self.down: set[str] = set()
         self.sent: list[tuple[str, str, dict[str, Any]]] = []  # (actor, device, command)
-        self._listeners: list[tuple[Callable, Callable, Callable]] = []
+        self._listeners: list[tuple[Callable, Callable, Callable, Callable | None]] = []
+        self.skipped = 0  # changes left out as quiet
 
     # -- the Hub protocol ----------------------------------------------------------------
     def state_of(self, device: str) -> dict[str, Any] | None:
@@ -49,8 +50,12 @@ class SimHub:
             self.emit(event.device, event.name, event.args)
         return changes
 
-    def listen(self, on_changes: Callable, on_event: Callable, on_av: Callable) -> Callable:
-        entry = (on_changes, on_event, on_av)
+    def listen(
+        self, on_changes: Callable, on_event: Callable, on_av: Callable, quiet: Callable | None = None
+    ) -> Callable:
+        """As `FabricHub.listen`: changes `quiet` calls quiet are not handed over (counted in
+        `skipped`), so the engine tests run with the gate the live hub uses."""
+        entry = (on_changes, on_event, on_av, quiet)
         self._listeners.append(entry)
         return lambda: self._listeners.remove(entry)
 
@@ -72,16 +77,16 @@ class SimHub:
 
     def offline(self, device: str) -> None:
         self.down.add(device)
-        for _, _, on_av in list(self._listeners):
+        for _, _, on_av, _ in list(self._listeners):
             on_av(Availability(device, False, self.clock.now()))
 
     def online(self, device: str) -> None:
         self.down.discard(device)
-        for _, _, on_av in list(self._listeners):
+        for _, _, on_av, _ in list(self._listeners):
             on_av(Availability(device, True, self.clock.now()))
 
     def emit(self, device: str, name: str, args: dict[str, Any] | None = None) -> None:
-        for _, on_event, _ in list(self._listeners):
+        for _, on_event, _, _ in list(self._listeners):
             on_event(Event(device, name, dict(args or {}), self.clock.now()))
 
     def _publish(self, device: str, changes: dict[str, Any]) -> None:
@@ -91,7 +96,10 @@ class SimHub:
         if not changed:
             return
         self.states.setdefault(device, {}).update(changed)
-        for on_changes, _, _ in list(self._listeners):
+        for on_changes, _, _, quiet in list(self._listeners):
+            if quiet is not None and quiet(device, changed):
+                self.skipped += 1
+                continue
             on_changes([(device, changed, self.clock.now())])
 
     def sent_to(self, device: str) -> list[dict[str, Any]]:

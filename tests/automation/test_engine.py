@@ -87,7 +87,9 @@ class Rig:
         return state.last
 
 
-def run(space: Space, yaml: str, body: Callable[[Rig], Coroutine[Any, Any, None]], **kw: Any) -> Rig:
+def run(
+    space: Space, yaml: str, body: Callable[[Rig], Coroutine[Any, Any, None]], **kw: Any
+) -> Rig:
     rig = Rig(space, yaml, **kw)
 
     async def main() -> None:
@@ -195,9 +197,10 @@ rules:
         assert rig.results("wake_up") == ["ok"]
         await rig.jump(86400, step=1800)  # Monday 08:00
         assert rig.results("wake_up") == ["ok", "ok"]
-        assert datetime.fromtimestamp(rig.last("wake_up").trigger["at"], SHANGHAI).strftime(
-            "%a %H:%M"
-        ) == "Mon 07:30"
+        assert (
+            datetime.fromtimestamp(rig.last("wake_up").trigger["at"], SHANGHAI).strftime("%a %H:%M")
+            == "Mon 07:30"
+        )
 
     run(space, yaml, body, start="2026-11-27 07:00")
 
@@ -307,7 +310,10 @@ rules:
         await rig.settle()
         assert rig.results("evening_motion")[-1] == "ok"
         assert [s["kind"] for s in rig.last("evening_motion").steps] == [
-            "condition", "condition", "condition", "action"
+            "condition",
+            "condition",
+            "condition",
+            "action",
         ]
         assert rig.hub.states["hallway_light"]["on"] is True
 
@@ -814,3 +820,113 @@ rules:
     rig = run(space, yaml, body)
     assert sorted(rig.results("twice")) == ["cancelled", "ok"]
     assert rig.engine.rules["twice"].runs == 2
+
+
+# ------------------------------------------------------------------- the quiet gate
+
+GATED = """
+rules:
+  - id: hot
+    triggers: [{numeric: {device: living_room_climate_sensor, property: temperature, above: 30, hysteresis: 2}}]
+    actions: [{set: {device: living_room_light, property: on, value: true}}]
+  - id: dry
+    triggers: [{numeric: {device: living_room_climate_sensor, property: humidity, below: 20, hysteresis: 5}}]
+    actions: [{set: {device: living_room_light, property: on, value: true}}]
+  - id: band
+    triggers: [{numeric: {device: bathroom_sensor, property: temperature, above: 10, below: 20, hysteresis: 1}}]
+    actions: [{set: {device: kitchen_light, property: on, value: true}}]
+  - id: smoky
+    triggers: [{numeric: {device: kitchen_air_monitor, property: pm25, above: 75}}]
+    actions: [{set: {device: kitchen_light, property: on, value: true}}]
+  - id: smoky_long
+    triggers: [{numeric: {device: kitchen_air_monitor, property: pm25, above: 150, for: 5}}]
+    actions: [{set: {device: kitchen_light, property: on, value: false}}]
+  - id: muggy
+    triggers:
+      - numeric: {device: bathroom_sensor, property: humidity, above: 70, hysteresis: 3}
+      - state: {device: bathroom_sensor, property: temperature, from: 25}
+    actions: [{set: {device: hallway_light, property: on, value: true}}]
+  - id: two_on_one
+    triggers:
+      - numeric: {device: living_room_climate_sensor, property: temperature, above: 25}
+      - numeric: {device: living_room_climate_sensor, property: temperature, below: 5, hysteresis: 0.5}
+    actions: [{set: {device: living_room_light, property: on, value: false}}]
+"""
+GATED_PROPS = {
+    "living_room_climate_sensor": ("temperature", "humidity"),
+    "kitchen_air_monitor": ("pm25",),
+    "bathroom_sensor": ("temperature", "humidity"),
+    "hallway_motion": ("illuminance",),
+    "kettle_plug": ("power_w",),
+}
+
+
+def _watches(space: Space) -> Any:
+    from hyperhub.automation.watch import Watches
+
+    book = parse_automations(GATED, "rules.yaml", space)
+    clock = ManualClock(at("2026-11-26 12:00"))
+    watches = Watches(space, dict(book.places), SHANGHAI, clock.now)
+    start = {d: dict.fromkeys(props, 0) for d, props in GATED_PROPS.items()}
+    for rule in book.rules.values():
+        watches.add_rule(rule, start.get)
+    return watches
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_changes_the_gate_leaves_out_would_have_changed_nothing(space: Space, seed: int) -> None:
+    """The live hub drops changes `Watches.quiet` calls quiet before they reach the engine.
+    Random traffic (numbers around every threshold, ints and floats, non-numbers, unwatched
+    properties, batches as the hub's loop turns make them) through a gated and an ungated
+    copy must fire the same triggers with the same values, and leave the same watch states."""
+    import random
+
+    rng = random.Random(seed)
+    full, gated = _watches(space), _watches(space)
+    fired_full: list[tuple[str, Any]] = []
+    fired_gated: list[tuple[str, Any]] = []
+    skipped = 0
+    values = [-1, 0, 3, 4.5, 5, 5.4, 5.5, 8, 9, 10, 10.5, 11, 15, 19, 19.5, 20, 21, 25, 25.5,
+              27, 28, 29.5, 30, 30.5, 31, 60, 67, 69.9, 70, 73, 75, 76, 120, 149, 151, 200,
+              True, "high", None, float("nan")]  # fmt: skip
+    for _ in range(500):  # loop turns
+        batch = []
+        for _ in range(rng.randint(1, 6)):
+            device = rng.choice(list(GATED_PROPS))
+            props = rng.sample(GATED_PROPS[device], rng.randint(1, len(GATED_PROPS[device])))
+            changed = {p: rng.choice(values) for p in props}
+            fired_full += [
+                (f.rule, f.info.get("value")) for f in full.on_changes([(device, changed, 0.0)])
+            ]
+            if gated.quiet(device, changed):  # as FabricHub's collect: judged as it arrives
+                skipped += 1
+            else:
+                batch.append((device, changed, 0.0))
+        fired_gated += [(f.rule, f.info.get("value")) for f in gated.on_changes(batch)]
+
+    def states(w: Any) -> list[Any]:
+        return [(d, p, x.rule, x.armed) for d, props in sorted(w.by_device.items())
+                for p, ws in sorted(props.items()) for x in ws]  # fmt: skip
+
+    assert fired_gated == fired_full
+    assert states(gated) == states(full)
+    assert sorted(gated.pending) == sorted(full.pending)
+    assert skipped > 0 and fired_full  # the gate did leave changes out, and triggers fired
+
+
+def test_the_gate_holds_numbers_on_the_quiet_side_and_opens_for_the_rest(space: Space) -> None:
+    w = _watches(space)
+    w.on_changes([("living_room_climate_sensor", {"temperature": 20.0}, 0.0)])
+    w.on_changes([("kettle_plug", {"power_w": 5}, 0.0)])
+    assert w.quiet("living_room_climate_sensor", {"temperature": 24.9})  # ≤ 25, ≥ 5: nothing
+    assert w.quiet("living_room_climate_sensor", {"illuminance": 300})  # nobody watches it
+    assert w.quiet("kettle_plug", {"power_w": 2000})  # no rule watches the plug
+    assert not w.quiet("kettle_plug", {"location": {"lat": 1.0, "lon": 2.0}})  # tracked
+    assert not w.quiet("living_room_climate_sensor", {"temperature": 26})  # fires
+    # a change that is not quiet closes the gate until the engine has evaluated it
+    assert not w.quiet("living_room_climate_sensor", {"temperature": 20.0})
+    w.on_changes([("living_room_climate_sensor", {"temperature": 26}, 0.0)])
+    assert not w.quiet("living_room_climate_sensor", {"temperature": 24.0})  # disarmed: 24 re-arms
+    w.on_changes([("bathroom_sensor", {"humidity": 50}, 0.0)])
+    assert w.quiet("bathroom_sensor", {"humidity": 60})
+    assert not w.quiet("bathroom_sensor", {"temperature": 20})  # a state trigger's property

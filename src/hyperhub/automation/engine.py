@@ -207,7 +207,9 @@ class Engine:
             if fired:
                 fire_all(fired)
 
-        self._stop_listening = self.hub.listen(on_changes, self.on_event, self.on_availability)
+        self._stop_listening = self.hub.listen(
+            on_changes, self.on_event, self.on_availability, self._watches.quiet
+        )
         if self._schedule:
             self._scheduler = asyncio.create_task(self._run_scheduler(), name="rule-scheduler")
         self.started = True

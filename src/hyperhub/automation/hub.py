@@ -46,9 +46,11 @@ class Hub(Protocol):
         on_changes: Callable[[list[ChangeItem]], None],
         on_event: Callable[[Event], None],
         on_availability: Callable[[Availability], None],
+        quiet: Callable[[str, dict[str, Any]], bool] | None = None,
     ) -> Callable[[], None]:
         """Call these with every change (in batches of (device, changed properties, ts), in
-        order) / event / availability change; returns a stopper."""
+        order) / event / availability change; returns a stopper. A change for which
+        `quiet(device, changed)` is True may be left out (nothing would come of it)."""
         ...
 
 
@@ -91,6 +93,7 @@ class FabricHub:
         on_changes: Callable[[list[ChangeItem]], None],
         on_event: Callable[[Event], None],
         on_availability: Callable[[Availability], None],
+        quiet: Callable[[str, dict[str, Any]], bool] | None = None,
     ) -> Callable[[], None]:
         _, events, availability = self.fabric.feeds
         # the ingest path only appends; the engine reads the changes in one batch right
@@ -105,6 +108,8 @@ class FabricHub:
             on_changes(items)
 
         def collect(device: str, changed: dict[str, Any], ts: float) -> None:
+            if quiet is not None and quiet(device, changed):
+                return  # a number on the side of its thresholds where nothing happens
             if not pending:
                 loop.call_soon(drain)
             pending.append((device, changed, ts))

@@ -122,11 +122,16 @@ class Watches:
     # moving devices inside the home geofence (with the leave hysteresis): someone_home
     home_inside: dict[str, bool] = field(default_factory=dict)
     on_pending: Callable[[], None] | None = None  # told when a `for` starts
+    # device → property → the band of numbers that change nothing in its watches (None:
+    # every value must be looked at); see `quiet`. Kept only for devices evaluated since
+    # their watches last changed.
+    gates: dict[str, dict[str, Band | None]] = field(default_factory=dict)
 
     # -- building ---------------------------------------------------------------------------
 
     def add_rule(self, rule: Rule, state_of: Callable[[str], dict[str, Any] | None]) -> None:
         """Watch the triggers of `rule`, armed from the devices' current state."""
+        self.gates.clear()
         for index, trigger in enumerate(rule.triggers):
             kind, body = trigger.kind, trigger.body
             if kind in ("time", "cron", "sun"):
@@ -150,6 +155,7 @@ class Watches:
 
     def remove_rule(self, rule_id: str) -> None:
         """Stop watching a rule's triggers (and drop its pending `for`s)."""
+        self.gates.clear()
         for device, props in list(self.by_device.items()):
             for prop in list(props):
                 props[prop] = [w for w in props[prop] if w.rule != rule_id]
@@ -176,6 +182,7 @@ class Watches:
         return [d.id for d in self.space.devices.values() if d.type == kind]
 
     def _arm(self, watch: _Watch, state: dict[str, Any]) -> None:
+        self.gates.pop(watch.device, None)
         body = watch.trigger.body
         if isinstance(body, NumericTrigger):
             value = state.get(body.property)
@@ -184,7 +191,7 @@ class Watches:
             distance = self.distance(state.get("location"), body.place)
             if distance is not None:
                 watch.inside = distance <= self.radius(body)
-        if isinstance(body, StateTrigger | NumericTrigger):
+        if isinstance(body, StateTrigger):  # (`from` needs the value before)
             self.last.setdefault(watch.device, {})[body.property] = state.get(body.property)
 
     # -- geometry ---------------------------------------------------------------------------
@@ -247,11 +254,14 @@ class Watches:
         last_of = self.last.get
         unseen = self.unseen
         pending = self.pending  # (mutated in place, never replaced)
+        gates = self.gates
         for device, changed, _ts in items:
             if "location" in changed:
                 self.track(device, changed["location"])
             props = props_of(device)
             if props is None:
+                if device not in gates:
+                    gates[device] = _LOCATION_ONLY
                 continue
             if unseen and device in unseen:
                 unseen.discard(device)
@@ -279,8 +289,10 @@ class Watches:
                             continue
                         if pending and pending.pop(watch.key, None) is not None:
                             watch.armed = True  # its `for` did not run out: it never fired
+                            gates.pop(device, None)
                         elif not watch.armed and _beyond_hysteresis(watch, value):
                             watch.armed = True
+                            gates.pop(device, None)
                     elif kind == "state":
                         if watch.has_to and value != watch.to and not pending:
                             continue  # not the value it waits for, and no `for` to cancel
@@ -294,7 +306,39 @@ class Watches:
                             fired = [*fired, item]
                 if last is not None and prop in last:
                     last[prop] = value
+            if device not in gates:
+                gates[device] = self._bands(props)
         return fired
+
+    def quiet(self, device: str, changed: dict[str, Any]) -> bool:
+        """True when evaluating this change would change nothing here (no trigger fires,
+        none re-arms, no `for` starts or stops, nothing is tracked): the hub may skip it.
+
+        Exact, not a guess: a device's gate holds, per watched property, the band of
+        numbers its numeric watches (without `for`) ignore in their current state; any
+        other watched property has none, so every value of it is evaluated. A change that
+        is not quiet removes the gate until the engine has evaluated the device again
+        (changes queued behind it must not be judged by the state before it)."""
+        bands = self.gates.get(device)
+        if bands is None:
+            return False
+        for prop, value in changed.items():
+            band = bands.get(prop, _ANY)
+            if band is None:
+                break
+            t = type(value)
+            if (t is float or t is int) and not band[0] <= value <= band[1]:
+                break
+        else:
+            return True
+        del self.gates[device]
+        return False
+
+    def _bands(self, props: dict[str, list[_Watch]]) -> dict[str, Band | None]:
+        bands: dict[str, Band | None] = {"location": None}  # tracked for every device
+        for prop, watches in props.items():
+            bands[prop] = _band(watches)
+        return bands
 
     def on_event(self, device: str, name: str, args: dict[str, Any]) -> list[Fired]:
         fired = []
@@ -358,6 +402,7 @@ class Watches:
 
     def _numeric_fired(self, watch: _Watch, value: float) -> Fired | None:
         watch.armed = False
+        self.gates.pop(watch.device, None)
         info = self._info(watch, property=watch.prop, value=value)
         info.update(above=watch.above, below=watch.below)
         return self._fire_or_wait(watch, watch.for_, info)
@@ -486,6 +531,34 @@ def _is_number(value: Any) -> bool:
 
 def _in_range(body: NumericTrigger, x: float) -> bool:
     return (body.above is None or x > body.above) and (body.below is None or x < body.below)
+
+
+Band = tuple[float, float]  # lo <= x <= hi
+_ANY: Band = (-math.inf, math.inf)  # a property no rule watches: any value is quiet
+_LOCATION_ONLY: dict[str, Band | None] = {"location": None}  # a device without watches
+
+
+def _band(watches: list[_Watch]) -> Band | None:
+    """The numbers that change nothing in any of `watches` as they are now (None: no such
+    band — a watch that is not numeric, has a `for`, or would need two bands)."""
+    lo, hi = -math.inf, math.inf
+    for w in watches:
+        if w.kind != "numeric" or w.for_:
+            return None
+        above, below = w.above, w.below
+        if w.armed:  # it fires in range, and does nothing out of it
+            if below is None and above is not None:
+                w_lo, w_hi = -math.inf, above
+            elif above is None and below is not None:
+                w_lo, w_hi = below, math.inf
+            else:
+                return None
+        else:  # it re-arms beyond the hysteresis, and does nothing short of it
+            h = w.hysteresis
+            w_lo = -math.inf if above is None else math.nextafter(above - h, math.inf)
+            w_hi = math.inf if below is None else math.nextafter(below + h, -math.inf)
+        lo, hi = max(lo, w_lo), min(hi, w_hi)
+    return (lo, hi) if lo <= hi else None
 
 
 def _beyond_hysteresis(watch: _Watch, x: float) -> bool:

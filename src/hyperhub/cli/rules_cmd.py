@@ -544,6 +544,7 @@ class LocalHub:
         on_changes: Callable[[list[ChangeItem]], None],
         on_event: Callable[[Event], None],
         on_availability: Callable[[Availability], None],
+        quiet: Callable[[str, dict[str, Any]], bool] | None = None,
     ) -> Callable[[], None]:
         return lambda: None
 
@@ -597,5 +598,6 @@ class AuditedHub:
         on_changes: Callable[[list[ChangeItem]], None],
         on_event: Callable[[Event], None],
         on_availability: Callable[[Availability], None],
+        quiet: Callable[[str, dict[str, Any]], bool] | None = None,
     ) -> Callable[[], None]:
-        return self.hub.listen(on_changes, on_event, on_availability)
+        return self.hub.listen(on_changes, on_event, on_availability, quiet)
