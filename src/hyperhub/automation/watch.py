@@ -316,23 +316,24 @@ class Watches:
 
         Exact, not a guess: a device's gate holds, per watched property, the band of
         numbers its numeric watches (without `for`) ignore in their current state; any
-        other watched property has none, so every value of it is evaluated. A change that
-        is not quiet removes the gate until the engine has evaluated the device again
-        (changes queued behind it must not be judged by the state before it)."""
+        other watched property has none, so every value of it is evaluated. A number out of
+        its band removes the gate until the engine has evaluated the device again (changes
+        queued behind it must not be judged by the watch states before it); a value of a
+        property without a band does not (it cannot change the bands)."""
         bands = self.gates.get(device)
         if bands is None:
             return False
+        quiet = True
         for prop, value in changed.items():
             band = bands.get(prop, _ANY)
             if band is None:
-                break
+                quiet = False  # looked at every time; says nothing of the other bands
+                continue
             t = type(value)
             if (t is float or t is int) and not band[0] <= value <= band[1]:
-                break
-        else:
-            return True
-        del self.gates[device]
-        return False
+                del self.gates[device]
+                return False
+        return quiet
 
     def _bands(self, props: dict[str, list[_Watch]]) -> dict[str, Band | None]:
         bands: dict[str, Band | None] = {"location": None}  # tracked for every device
