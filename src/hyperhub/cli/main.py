@@ -801,30 +801,26 @@ AreaOpt = Annotated[
 ]
 
 
-def _engine_options(
-    engine: str,
-    model: Path | None,
-    adapter: str | None,
-    no_llm: bool,
-    remote_url: str | None,
-    remote_model: str | None,
-    remote_key: str | None,
-    remote_timeout: float,
-    llm_threshold: float | None,
-) -> Any:
+ENGINE_OPTIONS = (
+    "engine",
+    "model",
+    "adapter",
+    "no_llm",
+    "remote_url",
+    "remote_model",
+    "remote_key",
+    "remote_timeout",
+    "llm_threshold",
+)
+
+
+def _engine_options(given: dict[str, Any]) -> Any:
+    """The checked `EngineOptions` from a command's parameters (its `locals()`)."""
     from hyperhub.cli.assistant_cmd import EngineOptions
 
-    return EngineOptions(
-        engine=engine,
-        model=model,
-        adapter=adapter,
-        no_llm=no_llm,
-        remote_url=remote_url,
-        remote_model=remote_model,
-        remote_key=remote_key,
-        remote_timeout=remote_timeout,
-        llm_threshold=llm_threshold,
-    )
+    opts = EngineOptions(**{name: given[name] for name in ENGINE_OPTIONS})
+    opts.check()
+    return opts
 
 
 def _assistant_space(
@@ -873,18 +869,7 @@ def ask(
     devices (design.md, "The assistant contract")."""
     from hyperhub.cli import assistant_cmd
 
-    opts = _engine_options(
-        engine,
-        model,
-        adapter,
-        no_llm,
-        remote_url,
-        remote_model,
-        remote_key,
-        remote_timeout,
-        llm_threshold,
-    )
-    opts.check()
+    opts = _engine_options(locals())
     if jsonl:
         if text is not None:
             raise HyperHubError("give either a sentence or --jsonl (sentences on stdin), not both")
@@ -922,18 +907,7 @@ def chat(
     simulated state, until EOF or "exit"."""
     from hyperhub.cli import assistant_cmd
 
-    opts = _engine_options(
-        engine,
-        model,
-        adapter,
-        no_llm,
-        remote_url,
-        remote_model,
-        remote_key,
-        remote_timeout,
-        llm_threshold,
-    )
-    opts.check()
+    opts = _engine_options(locals())
     loaded, stored = _assistant_space(space, data_dir, db)
     assistant_cmd.run_chat(loaded, stored, area, opts, as_json=as_json, out=out, warn=_note)
 
