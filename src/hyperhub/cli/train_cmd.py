@@ -61,6 +61,14 @@ def train(
     model: Annotated[
         Path | None, typer.Option("--model", help="Base GGUF (default: the default model).")
     ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            help="Go on training the adapter an earlier run wrote into this folder (its "
+            "rank and alpha); use another --seed for new examples.",
+        ),
+    ] = None,
     data_dir: DataOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -77,6 +85,10 @@ def train(
     base = model if model is not None else default_model_path(data_dir)
     if not base.is_file():
         raise HyperHubError(f"base model file {base} does not exist")
+    if resume is not None and not (resume / "adapter_config.json").is_file():
+        raise HyperHubError(
+            f"--resume {resume}: no adapter_config.json there (a `train --out` folder)"
+        )
     t0 = time.perf_counter()
     data = generate(examples, seed)
     held = generate(holdout, seed + 1_000_003) if holdout else []
@@ -99,6 +111,7 @@ def train(
             holdout=held,
             data_info={"generator": "hyperhub.assistant.training.generate", "seed": seed},
             cache_dir=models_dir(data_dir) / "cache",
+            resume=resume,
             on_progress=bar.update,
             on_stage=bar.stage,
         )
@@ -210,6 +223,7 @@ def run_training(
     cache_dir: Path | None = None,
     on_progress: Callable[[Any], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
+    resume: Path | None = None,
 ) -> dict[str, Any]:
     """Train, write adapter.gguf, check it against torch + peft, score the held-out examples
     (if any), write train.json and model-card.md into `out`; return the summary."""
@@ -233,6 +247,7 @@ def run_training(
         on_progress=on_progress,
         base=base_model,
         cache_dir=cache_dir,
+        resume=resume,
     )
     stage("writing adapter.gguf and checking it in llama.cpp")
     info = gguf_lora.write_gguf_lora(out, out / "adapter.gguf", base_gguf=base_gguf)
@@ -242,7 +257,7 @@ def run_training(
         "started": started.isoformat(timespec="seconds"),
         "base_model": base_gguf.name,
         "data": {**(data_info or {}), **describe(examples)},
-        "training": result.summary(),
+        "training": {**result.summary(), "resumed_from": None if resume is None else str(resume)},
         "logits_check": check.as_dict(),
         "files": {
             "gguf": str(info.path),
@@ -310,6 +325,8 @@ def model_card(s: dict[str, Any]) -> str:
         ("epochs / steps", f"{t['epochs']} / {t['steps']}"),
         ("seed", str(t["seed"])),
     ]
+    if t.get("resumed_from"):
+        rows.append(("went on from", f"`{t['resumed_from']}` (an earlier run's adapter)"))
     figures = [
         ("started", s["started"]),
         ("base model load", f"{t['load_s']:.1f} s"),

@@ -287,12 +287,14 @@ def train(
     on_progress: Callable[[Progress], None] | None = None,
     base: Any = None,
     cache_dir: Path | None = None,
+    resume: Path | None = None,
 ) -> TrainResult:
     """Fine-tune a LoRA adapter on `examples` (`TrainExample`s, or (prompt, completion)
     pairs: see `pair_of`) and save it (peft format) in `out_dir`. `alpha` defaults to
     2 × rank. `max_steps` stops early. `base` is an already loaded base model (`load_base`;
     it gets the adapter's layers injected); otherwise the GGUF is loaded (cached in
-    `cache_dir`, if given). See the module docstring."""
+    `cache_dir`, if given). `resume` is an adapter saved by an earlier run (peft format):
+    training goes on from its weights, with its rank and alpha. See the module docstring."""
     require_train_packages()
     if not examples:
         raise HyperHubError("no training examples")
@@ -303,6 +305,9 @@ def train(
 
     if threads:
         torch.set_num_threads(threads)
+    if resume is not None:
+        saved = _read_adapter_config(Path(resume))
+        rank, alpha = int(saved["r"]), float(saved["lora_alpha"])
     settings = LoraSettings(rank=rank, alpha=float(alpha or 2 * rank), dropout=dropout)
     t0 = time.perf_counter()
     tokenizer = Tokenizer(Path(base_model_path))
@@ -324,7 +329,12 @@ def train(
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # transformers 5 deprecations peft calls
-        peft_model = get_peft_model(model, config)
+        if resume is None:
+            peft_model = get_peft_model(model, config)
+        else:
+            from peft import PeftModel
+
+            peft_model = PeftModel.from_pretrained(model, str(resume), is_trainable=True)
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
     n_trainable = sum(p.numel() for p in trainable)
 
@@ -404,6 +414,24 @@ def train(
         losses=losses,
         model=peft_model,
     )
+
+
+def _read_adapter_config(adapter_dir: Path) -> dict[str, Any]:
+    """The peft config of a saved adapter (to go on training it), or a named error."""
+    path = adapter_dir / "adapter_config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+        int(config["r"]), float(config["lora_alpha"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise HyperHubError(
+            f"cannot go on from {adapter_dir}: no readable adapter_config.json ({exc}); "
+            "give the folder `hyperhub train` wrote"
+        ) from None
+    if not (adapter_dir / "adapter_model.safetensors").is_file():
+        raise HyperHubError(
+            f"cannot go on from {adapter_dir}: adapter_model.safetensors is missing"
+        )
+    return dict(config)
 
 
 def batches(encoded: Sequence[Encoded], size: int, rng: random.Random) -> list[list[int]]:
