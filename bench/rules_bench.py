@@ -11,7 +11,9 @@ through `FabricHub`, wired as `hyperhub run` wires it:
   quiet side of their thresholds (the engine's gate, `Watches.quiet`, lets the hub leave
   those out before they reach the engine — checking that is part of the cost measured), the
   climates' modes and fan speeds change among values their `from` / `to` rules do not
-  wait for (those are evaluated every time). After a warm-up run, the runs alternate (off,
+  wait for (those are evaluated every time). Each run starts from a collected heap, as in a
+  hub that has run a while (what start-up built, the engine's rules included, is old for
+  the collector). After a warm-up run, the runs alternate (off,
   on, on, off, off, on, on, off) and each side's mean rate counts: a hub process gets a
   little slower run after run, and in this order that drift weighs on both sides alike
   (the best of each side would favour the side that ran first); the slowdown is the
