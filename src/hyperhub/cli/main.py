@@ -725,6 +725,14 @@ def bench_rules(
     seconds: Annotated[
         int | None, typer.Option(min=1, help="Seconds of that traffic (default 30).")
     ] = None,
+    repeats: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Ingest runs of each kind, with and without rules, alternating (default 4; "
+            "more averages out a noisy machine).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     record: Annotated[
         Path | None, typer.Option(help="Write the table into this markdown file's section.")
@@ -735,7 +743,13 @@ def bench_rules(
     from hyperhub.cli.bench import bench_rules as run_bench
 
     run_bench(
-        quick=quick, as_json=as_json, record_to=record, rules=rules, rate=rate, seconds=seconds
+        quick=quick,
+        as_json=as_json,
+        record_to=record,
+        rules=rules,
+        rate=rate,
+        seconds=seconds,
+        repeats=repeats,
     )
 
 
