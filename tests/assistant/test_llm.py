@@ -23,6 +23,7 @@ from hyperhub.assistant.llm import LlmEngine, parse_compact
 from hyperhub.assistant.llm_constraint import PlanGrammar, TokenConstraint
 from hyperhub.assistant.llm_prompt import ExampleIndex, ExampleMaker, catalog_text, prefix_text
 from hyperhub.assistant.llm_tuned import candidates
+from hyperhub.assistant.lora_merge import MergeUnavailable, merged_model
 from hyperhub.assistant.model_files import ADAPTERS_DIR, DEFAULT_ADAPTER, default_model_path
 from hyperhub.assistant.plan import Plan, Question, Step
 from hyperhub.errors import ModelUnavailable
@@ -424,3 +425,87 @@ def test_the_tuned_engine_reads_plain_commands(home_tuned, flat_tuned, which, te
     engine.parse(text, area=area, state={})
     assert engine.stats.last_output.strip() == plan
     assert engine.stats.prefix_tokens == 0 and engine.stats.last_prompt_tokens < 400
+
+
+# -- the adapter merged into the weights -----------------------------------------------------
+
+
+def test_merging_refuses_a_file_that_is_not_an_adapter(model_path: Path, tmp_path: Path) -> None:
+    pytest.importorskip("gguf")
+    with pytest.raises(MergeUnavailable, match="not a GGUF LoRA adapter"):
+        merged_model(model_path, model_path, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def merged(model_path: Path, cache_dir: Path) -> Path:
+    """The shipped adapter merged into the default model (where the tuned engines of this
+    module find it too)."""
+    pytest.importorskip("gguf")
+    return merged_model(model_path, ADAPTERS_DIR / DEFAULT_ADAPTER, cache_dir)
+
+
+@pytest.mark.llm
+@needs_model
+def test_the_merged_model_means_what_the_adapter_means(
+    merged: Path, model_path: Path, home: Space
+) -> None:
+    """Next-token logits after tuned prompts: the merged weights change them as llama.cpp
+    applying the adapter at run time does (the Q8_0 rounding is the only difference)."""
+    import llama_cpp
+    import numpy as np
+
+    from hyperhub.assistant.llm_tuned import tuned_prompt
+    from hyperhub.assistant.model_files import quiet_llama
+
+    prompts = [tuned_prompt(home, t) for t in ("lock the front door", "把卧室空调调到二十六度")]
+
+    def logits(model: Path, lora: Path | None = None) -> np.ndarray:
+        with quiet_llama():
+            llm = llama_cpp.Llama(
+                model_path=str(model),
+                lora_path=None if lora is None else str(lora),
+                n_ctx=512,
+                n_threads=2,
+                verbose=False,
+            )
+        rows = []
+        for p in prompts:
+            llm.reset()
+            llm.eval(llm.tokenize(p.encode(), add_bos=True))
+            ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+            rows.append(np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).copy())
+        llm.close()
+        return np.array(rows)
+
+    base = logits(model_path)
+    runtime = logits(model_path, ADAPTERS_DIR / DEFAULT_ADAPTER)
+    folded = logits(merged)
+    for b, r, m in zip(base, runtime, folded, strict=True):
+        assert np.abs(r - b).max() > 5  # the adapter matters
+        assert np.corrcoef(r - b, m - b)[0, 1] > 0.99
+        assert np.abs(m - r).max() < 3
+        assert r.argmax() == m.argmax()
+
+
+@pytest.mark.llm
+@needs_model
+def test_a_merge_is_written_once(merged: Path, model_path: Path) -> None:
+    before = merged.stat().st_mtime_ns
+    again = merged_model(model_path, ADAPTERS_DIR / DEFAULT_ADAPTER, merged.parent)
+    assert again == merged and merged.stat().st_mtime_ns == before
+
+
+@pytest.mark.llm
+@needs_model
+def test_without_gguf_the_adapter_is_applied_at_run_time(
+    home: Space, model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "gguf", None)  # import gguf fails
+    engine = LlmEngine(home, model_path, cache_dir=tmp_path)
+    try:
+        engine.parse("switch the kitchen light off", area=None, state={})
+        assert engine.tuned and not engine.stats.merged
+        assert engine.stats.last_output.strip() == "kitchen_light.on=false"
+    finally:
+        engine.close()
+    assert not list(tmp_path.glob("merged-*.gguf"))

@@ -34,6 +34,7 @@ plans only above a confidence threshold (see `bench/llm_probe.py` for the figure
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -56,10 +57,18 @@ from hyperhub.assistant.llm_prompt import (
     render_query,
 )
 from hyperhub.assistant.llm_tuned import candidates, render_tuned
-from hyperhub.assistant.model_files import ModelCache, default_adapter_path, quiet_llama
+from hyperhub.assistant.lora_merge import MergeUnavailable, merged_model
+from hyperhub.assistant.model_files import (
+    ModelCache,
+    default_adapter_path,
+    models_dir,
+    quiet_llama,
+)
 from hyperhub.assistant.plan import Plan, Question, Step
 from hyperhub.errors import ModelUnavailable
 from hyperhub.space.model import Space
+
+log = logging.getLogger(__name__)
 
 MAX_TOKENS = 96  # generated tokens per sentence; a plan of five steps needs about 60
 DEFAULT = "default"  # lora_path: the shipped adapter with the default model, else none
@@ -76,6 +85,7 @@ class LlmStats:
     model_s: float = 0.0  # the model file into memory and its vocabulary
     prefix_s: float = 0.0  # the catalog prefix: evaluated, or restored from the disk cache
     prefix_cached: bool = False
+    merged: bool = False  # the adapter merged into the weights (else applied at run time)
     prefix_tokens: int = 0
     prefix_evaluations: int = 0  # how often the fixed prefix was evaluated (1 after loading)
     evaluated_tokens: int = 0  # every token given to the model, prefix included
@@ -102,6 +112,7 @@ class LlmEngine:
         seed: int = 7,
         cache_dir: Path | None = None,
         lora_path: Path | str | None = DEFAULT,
+        merge: bool = True,
     ) -> None:
         """`model_path` None means the default model (`model_files.default_model_path`).
         `lora_path` is a GGUF LoRA adapter for it (`hyperhub train`, docs/training.md);
@@ -111,7 +122,8 @@ class LlmEngine:
         examples sit in the cached prefix; `nearest_count` more, the ones nearest to each
         sentence, are evaluated with it.
         `cache_dir` keeps the model's vocabulary and the evaluated prefix between runs
-        (default `<data dir>/models/cache`)."""
+        (default `<data dir>/models/cache`), and the model with the adapter merged into its
+        weights (`lora_merge`; `merge=False` applies the adapter at run time instead)."""
         if lora_path == DEFAULT:
             lora_path = default_adapter_path(model_path)
         self.space = space
@@ -120,6 +132,7 @@ class LlmEngine:
         self.cache_dir = cache_dir
         self.lora_path: Path | None = None if lora_path is None else Path(lora_path)
         self.tuned = self.lora_path is not None
+        self.merge = merge
         self.max_tokens = max_tokens
         self.nearest_count = nearest_count
         if self.tuned:
@@ -167,6 +180,14 @@ class LlmEngine:
         if self.lora_path is not None and not Path(self.lora_path).is_file():
             # (llama.cpp crashes on a missing adapter file instead of failing)
             raise ModelUnavailable(f"adapter file {self.lora_path} does not exist")
+        lora = self.lora_path
+        if lora is not None and self.merge:
+            try:
+                path = merged_model(Path(path), lora, self._cache_root())
+                lora = None
+                self.stats.merged = True
+            except MergeUnavailable as exc:
+                log.info("the adapter is applied at run time (slower): %s", exc)
         if self.tuned:
             n_ctx = TUNED_CTX
         else:
@@ -182,11 +203,11 @@ class LlmEngine:
                     n_threads_batch=self.threads,
                     logits_all=False,
                     verbose=False,
-                    lora_path=str(self.lora_path) if self.lora_path is not None else None,
+                    lora_path=str(lora) if lora is not None else None,
                 )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelUnavailable(f"cannot load the model {path}: {exc}") from None
-        cache = ModelCache(Path(path), self.cache_dir)
+        cache = ModelCache(Path(path), self._cache_root())
         self._pieces = cache.vocabulary(llm)
         self._constraint = TokenConstraint(self.grammar, self._pieces)
         self._restricted = {}
@@ -218,6 +239,9 @@ class LlmEngine:
                 cache.save_prefix(llm, tokens)
         self.stats.prefix_s = time.perf_counter() - t1
         self.stats.load_s = time.perf_counter() - t0
+
+    def _cache_root(self) -> Path:
+        return self.cache_dir if self.cache_dir is not None else models_dir() / "cache"
 
     def close(self) -> None:
         """Free the model and its context; a later `parse()` loads it again."""
