@@ -410,7 +410,8 @@ TUNED = [
     ("home", "please switch the kitchen light off", None, "kitchen_light.on=false"),
     ("home", "卧室空调调到二十二度", None, "bedroom_ac.target_temp=22"),
     ("home", "how much battery does the robot dog have?", None, "cyberdog.battery?"),
-    ("home", "lights off", "bedroom", "bedroom_light.on=false"),
+    ("home", "turn the lights off", "kitchen", "kitchen_light.on=false"),  # the speaker's room
+    ("home", "close the bedroom curtains", None, "bedroom_curtain.position=0"),
     ("flat", "把投影仪音量调到30", None, "projector.volume=30"),
     ("flat", "robot mop, go back to the dock", None, "mop_robot.dock()"),
     ("flat", "set the cabinet AC to 23 degrees", None, "keting_kongtiao.target_temp=23"),
