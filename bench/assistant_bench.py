@@ -22,8 +22,9 @@ score.py and the development set live in `../shared/eval` beside the clone (or `
 or $HYPERHUB_EVAL_DIR).
 
 `--heldout` also scores the matcher, both LLMs and the pipeline on the held-out sets in
-tests/assistant/data (other phrasings on the demo space; a second space), which neither the
-matcher's lexicon nor the adapter's training data ever saw.
+tests/assistant/data (other phrasings on the demo space; a second space). The adapter's
+training data never holds them (a test checks it); the matcher was written blind to them but
+corrected on their failures after its first run, so its scores there are no longer blind.
 
     python -m bench.assistant_bench [--eval-dir DIR] [--no-llm] [--heldout] [--json]
 """
@@ -348,6 +349,8 @@ def _ms(r: dict[str, Any], key: str) -> str:
     v = r.get(key)
     if v is None:
         return "—"
+    if isinstance(v, int):
+        return f"{v:,}"
     return f"{v:.1f}" if v < 100 else f"{v:,.0f}"
 
 
@@ -426,7 +429,10 @@ def _cost_table(f: dict[str, Any]) -> Table:
 
 
 def _heldout_table(heldout: dict[str, Any]) -> Table:
-    table = Table(title="Held-out sets (never seen by the matcher's lexicon or the adapter)")
+    table = Table(
+        title="Held-out sets (never in the adapter's training data; the matcher was corrected "
+        "on them after its blind first run: 95.4 % demo, 91.7 % second space)"
+    )
     table.add_column("case set")
     cols = [e for e in ENGINES if e != "nothing"]
     for e in cols:
