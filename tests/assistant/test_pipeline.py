@@ -192,3 +192,20 @@ async def _confirmation_on_async_devices(demo: Space) -> None:
     assert first.needs_confirmation and devices.sent == []
     done = await a.aask("yes", devices, conversation=conv)
     assert done.changes == {"back_door_lock": {"locked": False}}
+
+
+def test_an_unsure_llm_that_agrees_with_the_matchers_partial_reading_runs(demo: Space) -> None:
+    """"a degree" is beyond the matcher (it ignores words: half sure); an LLM below its
+    threshold reading the same change makes two readings that agree, and it runs."""
+    text = "turn the heater down a degree"
+    sim = Simulator(demo, ManualClock())
+    before = sim.state("kids_room_heater")["target_temp"]
+    agrees = llm(Step("kids_room_heater", property="target_temp", delta=-1), confidence=0.3)
+    answer = Assistant(demo, llm=agrees, llm_threshold=0.8).ask(text, sim)
+    assert agrees.asked and answer.engine == "llm"
+    assert answer.changes == {"kids_room_heater": {"target_temp": before - 1}}
+
+    sim = Simulator(demo, ManualClock())
+    differs = llm(Step("kids_room_heater", property="target_temp", delta=-2), confidence=0.3)
+    answer = Assistant(demo, llm=differs, llm_threshold=0.8).ask(text, sim)
+    assert answer.changes == {} and answer.reply.startswith("Did you mean")

@@ -2,8 +2,9 @@
 
 Hand-over (documented in docs/assistant.md):
 - the matcher decides when its plan is complete (confidence 1.0: every word understood);
-- otherwise the local LLM is asked (if there is one); its plan runs only when its confidence is
-  at least `llm_threshold` (chosen on the development set for >= 95 % precision);
+- otherwise the local LLM is asked (if there is one); its plan runs when its confidence is
+  at least `llm_threshold` (chosen on the development set for >= 95 % precision), or when it
+  comes to the same checked steps as the matcher's partial reading (two readings agree);
 - otherwise the remote engine (if configured) is asked, with the same threshold rule;
 - otherwise, when some engine had a plan, the answer asks "Did you mean …?" and changes
   nothing (a yes in a conversation runs it); else it says what it did not understand.
@@ -313,6 +314,7 @@ class Assistant:
                 chosen = plan if not plan.empty else None
             elif not plan.empty:
                 fallback = plan
+        partial = fallback  # the matcher's reading, when it ignored words
         state = None
         for name, engine, threshold in (
             ("llm", self.llm, self.llm_threshold),
@@ -328,6 +330,8 @@ class Assistant:
                 continue
             if proposed.confidence >= threshold or self.engine == name:
                 chosen = proposed
+            elif partial is not None and self._agree(partial, proposed, devices):
+                chosen = proposed  # two readings, one by rule and one learned, say the same
             elif fallback is None:
                 fallback = proposed
         if chosen is None:
@@ -346,6 +350,16 @@ class Assistant:
             return final
         answer.engine = chosen.engine
         return Decision(answer, plan=chosen, lang=lang, context=context)
+
+    def _agree(self, a: Plan, b: Plan, devices: Any) -> bool:
+        """True when two plans come to the same checked steps and questions (not empty)."""
+        steps_a, problem_a = self.executor.resolve(a, devices)
+        steps_b, problem_b = self.executor.resolve(b, devices)
+        if problem_a or problem_b or not (steps_a or a.questions):
+            return False
+        return sorted(map(repr, steps_a)) == sorted(map(repr, steps_b)) and sorted(
+            map(repr, a.questions)
+        ) == sorted(map(repr, b.questions))
 
     def reply_kind(self, text: str) -> Literal["yes", "no"] | None:
         """Whether `text` is only a yes or only a no (fillers aside): how a pending plan is
