@@ -211,11 +211,10 @@ def _probe_main(
         return {**out, "available": False, "reason": reason}
     try:
         from hyperhub.assistant.llm import LlmEngine
+        from hyperhub.cli.assistant_cmd import EngineOptions
 
-        lora: Path | str | None = (
-            "default" if adapter is None else None if adapter == "none" else Path(adapter)
-        )
         t0 = time.perf_counter()
+        lora = EngineOptions(adapter=adapter).lora_path
         engine = LlmEngine(space, model_path=model, lora_path=lora)
         if adapter != "none" and engine.lora_path is None:
             return {**out, "available": False, "reason": "no adapter shipped for this model"}

@@ -89,6 +89,25 @@ def test_train_without_the_extra_says_what_to_install(monkeypatch, capsys) -> No
     ]
 
 
+def test_train_resume_without_an_adapter_folder_is_one_line(
+    monkeypatch, capsys, tmp_path: Path
+) -> None:
+    """Checked before any example is generated or the model loaded."""
+    from hyperhub.cli import main
+
+    base = tmp_path / "base.gguf"
+    base.write_bytes(b"GGUF")
+    monkeypatch.setattr(lora, "missing_train_packages", lambda: [])
+    argv = ["hyperhub", "train", "--model", str(base), "--resume", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exc:
+        main.run_cli()
+    assert exc.value.code == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"error: cannot go on from {tmp_path}: no readable adapter_config")
+
+
 def test_a_completion_ends_where_the_engine_stops() -> None:
     assert lora.pair_of(("P:", " a.on=true")) == ("P:", " a.on=true\n")
     assert lora.pair_of(("P:", " a.on=true\n")) == ("P:", " a.on=true\n")
@@ -299,4 +318,4 @@ def test_training_goes_on_from_an_earlier_adapter(
 
 def test_resume_needs_an_adapter_folder(tmp_path: Path) -> None:
     with pytest.raises(HyperHubError, match=r"no readable adapter_config\.json"):
-        lora._read_adapter_config(tmp_path)
+        lora.read_adapter_config(tmp_path)

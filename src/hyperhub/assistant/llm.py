@@ -263,7 +263,7 @@ class LlmEngine:
         """The per-sentence part of the prompt: the tuned prompt with an adapter; without,
         the nearest examples, then the sentence (after the cached prefix)."""
         if self.tuned:
-            return render_tuned(self.space, candidates(self.space, text, area), text, area)
+            return self._tuned_prompt(text, area)[0]
         near = self.index.nearest(text, self.nearest_count, area)
         return "".join(e.render() for e in near) + render_query(text, area)
 
@@ -284,9 +284,8 @@ class LlmEngine:
         with self._lock:
             self._load()
             if self.tuned:
-                shown = candidates(self.space, text, area)
-                prompt = render_tuned(self.space, shown, text, area)
-                output, choices = self._generate(prompt, self._constraint_for(shown.devices))
+                prompt, shown = self._tuned_prompt(text, area)
+                output, choices = self._generate(prompt, self._constraint_for(shown))
             else:
                 output, choices = self._generate(self.prompt_for(text, area))
         steps, questions, complete = parse_compact(output, self.space)
@@ -303,6 +302,11 @@ class LlmEngine:
             confidence=float(max(0.0, min(1.0, confidence))),
             lang=lang,
         )
+
+    def _tuned_prompt(self, text: str, area: str | None) -> tuple[str, list[str]]:
+        """The tuned prompt and the devices it shows (the only ones decoding may name)."""
+        shown = candidates(self.space, text, area)
+        return render_tuned(self.space, shown, text, area), shown.devices
 
     def _constraint_for(self, devices: list[str]) -> TokenConstraint:
         """The token constraint that allows only `devices` (the ones the prompt shows)."""

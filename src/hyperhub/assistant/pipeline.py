@@ -357,9 +357,9 @@ class Assistant:
         steps_b, problem_b = self.executor.resolve(b, devices)
         if problem_a or problem_b or not (steps_a or a.questions):
             return False
-        return sorted(map(repr, steps_a)) == sorted(map(repr, steps_b)) and sorted(
-            map(repr, a.questions)
-        ) == sorted(map(repr, b.questions))
+        return sorted(steps_a, key=repr) == sorted(steps_b, key=repr) and sorted(
+            a.questions, key=repr
+        ) == sorted(b.questions, key=repr)
 
     def reply_kind(self, text: str) -> Literal["yes", "no"] | None:
         """Whether `text` is only a yes or only a no (fillers aside): how a pending plan is

@@ -74,9 +74,9 @@ def train(
 ) -> None:
     """Fine-tune the local model (LoRA, on the CPU) on generated commands and write a GGUF
     adapter; needs the train extra (torch, transformers, peft, gguf): see docs/training.md."""
-    from hyperhub.assistant.training.lora import require_train_packages
+    from hyperhub.assistant.training import lora
 
-    require_train_packages()
+    lora.require_train_packages()
     if examples < 1 or holdout < 0:
         raise HyperHubError("--examples must be at least 1 and --holdout not negative")
     from hyperhub.assistant.model_files import default_model_path, models_dir
@@ -85,10 +85,8 @@ def train(
     base = model if model is not None else default_model_path(data_dir)
     if not base.is_file():
         raise HyperHubError(f"base model file {base} does not exist")
-    if resume is not None and not (resume / "adapter_config.json").is_file():
-        raise HyperHubError(
-            f"--resume {resume}: no adapter_config.json there (a `train --out` folder)"
-        )
+    if resume is not None:
+        lora.read_adapter_config(resume)
     t0 = time.perf_counter()
     data = generate(examples, seed)
     held = generate(holdout, seed + 1_000_003) if holdout else []

@@ -306,7 +306,7 @@ def train(
     if threads:
         torch.set_num_threads(threads)
     if resume is not None:
-        saved = _read_adapter_config(Path(resume))
+        saved = read_adapter_config(Path(resume))
         rank, alpha = int(saved["r"]), float(saved["lora_alpha"])
     settings = LoraSettings(rank=rank, alpha=float(alpha or 2 * rank), dropout=dropout)
     t0 = time.perf_counter()
@@ -416,8 +416,9 @@ def train(
     )
 
 
-def _read_adapter_config(adapter_dir: Path) -> dict[str, Any]:
-    """The peft config of a saved adapter (to go on training it), or a named error."""
+def read_adapter_config(adapter_dir: Path) -> dict[str, Any]:
+    """The peft config of a saved adapter (to go on training it), or a named error. Needs
+    none of the train extra (the command checks `--resume` before anything heavy)."""
     path = adapter_dir / "adapter_config.json"
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
