@@ -9,6 +9,7 @@ tighten a rate limit for one test). This module registers itself as `hyperhub_te
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -29,6 +30,14 @@ from hyperhub.space import Space, load_space
 from hyperhub.store import StateStore
 
 sys.modules.setdefault("hyperhub_tests_api", sys.modules[__name__])
+
+
+def copy_demo_space(where: Path) -> Path:
+    """A writable copy of the demo space file and its automations folder in `where`."""
+    demo = Path(demo_space())
+    shutil.copy(demo, where / "space.yaml")
+    shutil.copytree(demo.parent / "automations", where / "automations")
+    return where
 START_TIMEOUT = 60.0
 
 

@@ -8,7 +8,6 @@ demo inside the package is never written to)."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,10 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from hyperhub_tests_api import Hub, error_of, start_hub
+from hyperhub_tests_api import Hub, copy_demo_space, error_of, start_hub
 
 from hyperhub.automation import load_automations, parse_automations
-from hyperhub.config import demo_space
 from hyperhub.space import load_space
 
 AWAY = {"lat": 31.2268, "lon": 121.5452}  # Century Park, ~4.8 km from home
@@ -28,11 +26,7 @@ HOME = {"lat": 31.2036, "lon": 121.5875}
 
 @pytest.fixture(scope="module")
 def space_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("space")
-    demo = Path(demo_space())
-    shutil.copy(demo, folder / "space.yaml")
-    shutil.copytree(demo.parent / "automations", folder / "automations")
-    return folder
+    return copy_demo_space(tmp_path_factory.mktemp("space"))
 
 
 @pytest.fixture(scope="module")

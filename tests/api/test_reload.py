@@ -4,17 +4,15 @@ running, a broken file changes nothing and says why."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from hyperhub.automation import load_automations
-from hyperhub.config import demo_space
 from hyperhub.space import load_space
 
-from .conftest import Hub, start_hub
+from .conftest import Hub, copy_demo_space, start_hub
 
 EXTRA = """
 rules:
@@ -26,11 +24,7 @@ rules:
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    where = tmp_path_factory.mktemp("space")
-    demo = Path(demo_space())
-    shutil.copy(demo, where / "space.yaml")
-    shutil.copytree(demo.parent / "automations", where / "automations")
-    return where
+    return copy_demo_space(tmp_path_factory.mktemp("space"))
 
 
 @pytest.fixture(scope="module")
