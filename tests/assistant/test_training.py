@@ -89,6 +89,17 @@ def test_train_without_the_extra_says_what_to_install(monkeypatch, capsys) -> No
     ]
 
 
+def test_train_with_an_unknown_mix_is_one_line(monkeypatch, capsys) -> None:
+    from hyperhub.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["hyperhub", "train", "--mix", "fancy"])
+    with pytest.raises(SystemExit) as exc:
+        main.run_cli()
+    assert exc.value.code == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == ["error: unknown mix 'fancy'; choose one of catalog, focus"]
+
+
 def test_train_resume_without_an_adapter_folder_is_one_line(
     monkeypatch, capsys, tmp_path: Path
 ) -> None:

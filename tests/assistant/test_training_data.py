@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,7 @@ from hyperhub.assistant.training import (
 from hyperhub.assistant.training.exclude import Exclusions, default_exclusions
 from hyperhub.assistant.training.phrasing import ABSENT, cn_number
 from hyperhub.assistant.training.spaces import TYPES
+from hyperhub.errors import HyperHubError
 from hyperhub.space import load_space
 from hyperhub.spec import builtin_types
 
@@ -183,6 +186,48 @@ def test_no_held_out_case_leakage(made) -> None:
             ids |= i
             names |= n
     _check_no_leak(pairs, sentences, ids, names)
+
+
+@pytest.fixture(scope="module")
+def focused():
+    return generate_pairs(1000, SEED, mix="focus")
+
+
+def _named(pairs) -> Counter:
+    """How often each property / action is named by the plans."""
+    return Counter(m for _, e in pairs for m in re.findall(r"\.([a-z_]+)(?:=|\(|\+=|-=)", e.answer))
+
+
+def test_the_focus_mix_is_valid_reproducible_and_leaks_nothing(focused) -> None:
+    pairs, report = focused
+    assert len(pairs) == 1000 and report.invalid == []
+    for space, e in pairs:
+        assert check_answer(space, e.answer) == [], (e.text, e.answer)
+    assert generate(100, seed=5, mix="focus") == generate(100, seed=5, mix="focus")
+    # the default mix is what it was: the shipped adapter's data stays reproducible
+    assert generate(100, seed=5) == generate(100, seed=5, mix="catalog")
+    assert generate(100, seed=5) != generate(100, seed=5, mix="focus")
+    sentences = set().union(*(_case_sentences(p) for p in sorted(DATA.glob("*.jsonl"))))
+    if (EVAL_DIR / "dev.jsonl").is_file():
+        sentences |= _case_sentences(EVAL_DIR / "dev.jsonl")
+    leaked = [e.text for _, e in pairs if normalise_text(e.text) in sentences]
+    assert leaked == []
+
+
+def test_the_focus_mix_balances_properties_groups_and_multi_commands(made, focused) -> None:
+    everyday = _named(made[0][:1000])
+    focus = _named(focused[0])
+    # one phone / car / robot dog among twenty devices: rare in everyday data, balanced here
+    for rare in ("muted", "hvac_on", "charging", "oscillate", "trunk_open"):
+        assert focus[rare] > 1.5 * everyday[rare], (rare, focus[rare], everyday[rare])
+    kinds = Counter(e.kind for _, e in focused[0])
+    base = Counter(e.kind for _, e in made[0][:1000])
+    assert kinds["group"] > base["group"] and kinds["switch"] > base["switch"]
+
+
+def test_an_unknown_mix_is_a_named_error() -> None:
+    with pytest.raises(HyperHubError, match=r"unknown mix 'fancy'.*catalog, focus"):
+        generate(10, seed=1, mix="fancy")
 
 
 def test_exclusions_hold_the_evaluation_files() -> None:

@@ -69,13 +69,24 @@ def train(
             "rank and alpha); use another --seed for new examples.",
         ),
     ] = None,
+    mix: Annotated[
+        str,
+        typer.Option(
+            "--mix",
+            help="Kinds of requests generated: 'catalog' (everyday proportions) or 'focus' "
+            "(true/false properties and actions balanced by name, more groups and "
+            "multi-commands; for a further stage with --resume).",
+        ),
+    ] = "catalog",
     data_dir: DataOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Fine-tune the local model (LoRA, on the CPU) on generated commands and write a GGUF
     adapter; needs the train extra (torch, transformers, peft, gguf): see docs/training.md."""
     from hyperhub.assistant.training import lora
+    from hyperhub.assistant.training.data import check_mix
 
+    check_mix(mix)
     lora.require_train_packages()
     if examples < 1 or holdout < 0:
         raise HyperHubError("--examples must be at least 1 and --holdout not negative")
@@ -88,7 +99,7 @@ def train(
     if resume is not None:
         lora.read_adapter_config(resume)
     t0 = time.perf_counter()
-    data = generate(examples, seed)
+    data = generate(examples, seed, mix=mix)
     held = generate(holdout, seed + 1_000_003) if holdout else []
     err.print(
         f"{len(data)} examples generated in {time.perf_counter() - t0:.1f} s"
@@ -107,7 +118,11 @@ def train(
             seed=seed,
             max_steps=max_steps,
             holdout=held,
-            data_info={"generator": "hyperhub.assistant.training.generate", "seed": seed},
+            data_info={
+                "generator": "hyperhub.assistant.training.generate",
+                "seed": seed,
+                **({"mix": mix} if mix != "catalog" else {}),
+            },
             cache_dir=models_dir(data_dir) / "cache",
             resume=resume,
             on_progress=bar.update,
@@ -339,7 +354,7 @@ def model_card(s: dict[str, Any]) -> str:
                     + ", ".join(f"{k} {v}" for k, v in s["versions"].items())),
     ]  # fmt: skip
     data_rows = [("examples", f"{d['examples']:,}")]
-    for key in ("generator", "seed"):
+    for key in ("generator", "seed", "mix"):
         if key in d:
             data_rows.append((key, f"`{d[key]}`" if key == "generator" else str(d[key])))
     for key in ("langs", "kinds"):

@@ -32,7 +32,7 @@ from hyperhub.assistant.llm import parse_compact
 from hyperhub.assistant.llm_constraint import PlanGrammar
 from hyperhub.assistant.llm_tuned import candidates, estimate_tokens, render_tuned
 from hyperhub.assistant.training.exclude import Exclusions, default_exclusions, normalise_text
-from hyperhub.assistant.training.phrasing import Phraser
+from hyperhub.assistant.training.phrasing import MIXES, Phraser
 from hyperhub.assistant.training.spaces import TYPES, random_space
 from hyperhub.errors import HyperHubError
 from hyperhub.space.model import Space
@@ -117,6 +117,12 @@ def check_answer(space: Space, answer: str, grammar: PlanGrammar | None = None) 
     return problems
 
 
+def check_mix(mix: str) -> None:
+    """Raise a named error unless `mix` is one of `phrasing.MIXES`."""
+    if mix not in MIXES:
+        raise HyperHubError(f"unknown mix {mix!r}; choose one of {', '.join(MIXES)}")
+
+
 _DEVICE = re.compile(r"(?:^|;)([a-z0-9_]+)\.")
 
 
@@ -125,17 +131,18 @@ def answer_devices(answer: str) -> list[str]:
 
 
 def generate_report(
-    count: int, seed: int, exclude: Exclusions | None = None
+    count: int, seed: int, exclude: Exclusions | None = None, mix: str = "catalog"
 ) -> tuple[list[TrainExample], GenerateReport]:
     """`generate`, with what was dropped on the way."""
-    pairs, report = generate_pairs(count, seed, exclude)
+    pairs, report = generate_pairs(count, seed, exclude, mix)
     return [e for _, e in pairs], report
 
 
 def generate_pairs(
-    count: int, seed: int, exclude: Exclusions | None = None
+    count: int, seed: int, exclude: Exclusions | None = None, mix: str = "catalog"
 ) -> tuple[list[tuple[Space, TrainExample]], GenerateReport]:
     """`generate`, each example with the space it was made from, and what was dropped."""
+    check_mix(mix)
     rng = random.Random(seed)
     exclude = default_exclusions() if exclude is None else exclude
     skip = exclude.sentences
@@ -149,7 +156,7 @@ def generate_pairs(
         label = f"{space.name} #{k}"
         k += 1
         report.spaces += 1
-        phraser = Phraser(space, random.Random(rng.getrandbits(64)))
+        phraser = Phraser(space, random.Random(rng.getrandbits(64)), mix)
         grammar = PlanGrammar(space)
         want = min(PER_SPACE, count - len(out))
         made = 0
@@ -193,11 +200,15 @@ def generate_pairs(
     return out, report
 
 
-def generate(count: int, seed: int, exclude: Exclusions | None = None) -> list[TrainExample]:
-    """`count` examples, reproducible from `seed`. Sentences, device ids and names of
+def generate(
+    count: int, seed: int, exclude: Exclusions | None = None, mix: str = "catalog"
+) -> list[TrainExample]:
+    """`count` examples, reproducible from `seed` and `mix`. Sentences, device ids and names of
     `exclude` never appear (default: the evaluation sets, `exclude.default_exclusions()`;
-    `Exclusions()` excludes nothing)."""
-    return generate_report(count, seed, exclude)[0]
+    `Exclusions()` excludes nothing). `mix`: "catalog" (every kind of request in everyday
+    proportions) or "focus" (`phrasing.FOCUS_KINDS`: true/false properties and actions
+    balanced by name, more groups and multi-commands, for a further training stage)."""
+    return generate_report(count, seed, exclude, mix)[0]
 
 
 def write_jsonl(path: str | Path, examples: Iterable[TrainExample]) -> int:

@@ -41,6 +41,28 @@ KINDS: dict[str, float] = {
     "risky": 4,  # unlocking, opening a garage / gate / door, a car's trunk
 }
 
+# The "focus" mix (`Phraser(mix="focus")`, `hyperhub train --mix focus`): for a further stage
+# of training on what the first stages got wrong — true/false properties and actions
+# picked property / action first (a space's phone, car or robot dog is one device among
+# twenty, so its dnd / charging / stand() are rare otherwise), more groups ("all the
+# lights", a type in the speaker's room) and more multi-commands.
+FOCUS_KINDS: dict[str, float] = {
+    "switch": 22,
+    "level": 6,
+    "relative": 6,
+    "enum": 4,
+    "color": 1,
+    "text": 1,
+    "action": 14,
+    "cover": 4,
+    "question": 8,
+    "group": 16,
+    "multi": 14,
+    "none": 6,
+    "risky": 6,
+}
+MIXES: dict[str, dict[str, float]] = {"catalog": KINDS, "focus": FOCUS_KINDS}
+
 
 @dataclass
 class Ref:
@@ -792,9 +814,13 @@ def _possessive(ref: str) -> str:
 class Phraser:
     """Sentences with their plans for one space; see the module docstring."""
 
-    def __init__(self, space: Space, rng: random.Random) -> None:
+    def __init__(self, space: Space, rng: random.Random, mix: str = "catalog") -> None:
+        if mix not in MIXES:
+            raise ValueError(f"unknown mix {mix!r}; choose one of {', '.join(MIXES)}")
         self.space = space
         self.rng = rng
+        self.kinds = MIXES[mix]
+        self.balanced = mix == "focus"  # pick the property / action first, then a device
         self.devices = list(space.devices.values())
         self.by_area: dict[str, list[Device]] = {}
         for d in self.devices:
@@ -811,7 +837,7 @@ class Phraser:
         roll = rng.random()
         self._lang = "en" if roll < 0.5 else "zh"
         self._mixed = rng.random() < 0.12
-        kind = kind or rng.choices(list(KINDS), list(KINDS.values()))[0]
+        kind = kind or rng.choices(list(self.kinds), list(self.kinds.values()))[0]
         clause = self._clause(kind)
         if clause is None:
             return None
@@ -890,12 +916,28 @@ class Phraser:
     def _t(self, options: tuple[str, ...] | list[str]) -> str:
         return self.rng.choice(options)
 
-    def _switch(self) -> _Clause | None:
-        d = self._pick(lambda d: any(p in BOOL and s.writable for p, s in device_props(d)))
-        if d is None:
+    def _pick_first(self, names: Callable[[Device], list[str]]) -> tuple[Device, str] | None:
+        """A device and one of its `names` (properties or actions): the device first, or with
+        `balanced`, the name first (uniform over the names the space has), then a device."""
+        if not self.balanced:
+            d = self._pick(lambda d: bool(names(d)))
+            return None if d is None else (d, self.rng.choice(names(d)))
+        having: dict[str, list[Device]] = {}
+        for d in self.devices:
+            for n in names(d):
+                having.setdefault(n, []).append(d)
+        if not having:
             return None
-        props = [p for p, s in device_props(d) if p in BOOL and s.writable]
-        prop = self.rng.choice(props)
+        name = self.rng.choice(sorted(having))
+        return self.rng.choice(having[name]), name
+
+    def _switch(self) -> _Clause | None:
+        picked = self._pick_first(
+            lambda d: [p for p, s in device_props(d) if p in BOOL and s.writable]
+        )
+        if picked is None:
+            return None
+        d, prop = picked
         value = self.rng.random() < 0.5
         ref = self._ref(d)
         if ref is None:
@@ -1347,10 +1389,10 @@ class Phraser:
                 and not (a == "stop" and d.type == "cover")
             ]
 
-        d = self._pick(lambda d: bool(usable(d)))
-        if d is None:
+        picked = self._pick_first(usable)
+        if picked is None:
             return None
-        action = self.rng.choice(usable(d))
+        d, action = picked
         ref = self._ref(d)
         if ref is None:
             return None
