@@ -428,6 +428,36 @@ def test_the_tuned_engine_reads_plain_commands(home_tuned, flat_tuned, which, te
     assert engine.stats.prefix_tokens == 0 and engine.stats.last_prompt_tokens < 400
 
 
+@pytest.mark.llm
+@needs_model
+def test_the_tuned_engine_reuses_the_start_its_prompts_share_and_reads_the_same(
+    home_tuned, home
+) -> None:
+    # lights first in the catalog: these prompts begin with the same device lines
+    texts = [
+        "turn on the ceiling light",
+        "dim the ceiling light to 20",
+        "turn off the floor lamp",
+        "is the ceiling light on?",
+    ]
+    reused = []
+    warm = []
+    for text in texts:
+        home_tuned.parse(text, state={})
+        reused.append(home_tuned.stats.last_reused_tokens)
+        warm.append((home_tuned.stats.last_output, home_tuned.stats.last_choices))
+    assert max(reused[1:]) > 0, "consecutive prompts with the same first devices share tokens"
+    for text, (output, choices) in zip(texts, warm, strict=True):
+        home_tuned._kv_prompt = []  # forget what the cache holds: the prompt is read whole
+        home_tuned.parse(text, state={})
+        assert home_tuned.stats.last_reused_tokens == 0
+        assert home_tuned.stats.last_output == output
+        for (piece, p_full, _), (piece2, p_full2, _) in zip(
+            home_tuned.stats.last_choices, choices, strict=True
+        ):
+            assert piece == piece2 and p_full == pytest.approx(p_full2, abs=0.02)
+
+
 # -- the adapter merged into the weights -----------------------------------------------------
 
 

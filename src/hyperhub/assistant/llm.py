@@ -90,6 +90,7 @@ class LlmStats:
     prefix_evaluations: int = 0  # how often the fixed prefix was evaluated (1 after loading)
     evaluated_tokens: int = 0  # every token given to the model, prefix included
     last_prompt_tokens: int = 0  # the last sentence's own prompt tokens (examples + sentence)
+    last_reused_tokens: int = 0  # tuned: of those, the ones the previous prompt began with too
     last_generated_tokens: int = 0
     last_sampled_tokens: int = 0  # of those, the ones the model chose (the rest were forced)
     last_output: str = ""
@@ -152,6 +153,7 @@ class LlmEngine:
         self._constraint: TokenConstraint | None = None
         self._pieces: list[str | None] = []
         self._n_prefix = 0
+        self._kv_prompt: list[int] = []  # tuned: the prompt whose keys and values are cached
         self._lock = threading.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -250,6 +252,7 @@ class LlmEngine:
                 self._llm.close()
             self._llm = None
             self._constraint = None
+            self._kv_prompt = []
 
     def __enter__(self) -> LlmEngine:
         return self
@@ -320,25 +323,38 @@ class LlmEngine:
             self._restricted[key] = found
         return found
 
-    def _rewind(self, llm: Any) -> None:
+    def _rewind(self, llm: Any, tokens: list[int]) -> int:
         """Forget the last sentence and keep the prefix's KV cache (or evaluate it again if
-        the cache cannot drop just the tail)."""
+        the cache cannot drop just the tail). Tuned, there is no fixed prefix: keep the
+        tokens the last prompt shares with `tokens` from their start (the same devices
+        listed first), as llama.cpp's server reuses a prompt cache. Returns how many of
+        `tokens` are in the cache already."""
         import llama_cpp
 
         memory = llama_cpp.llama_get_memory(llm.ctx)
+        if self.tuned:
+            keep = min(_common_prefix(self._kv_prompt, tokens), len(tokens) - 1)
+            self._kv_prompt = []
+            if keep > 0 and llama_cpp.llama_memory_seq_rm(memory, 0, keep, -1):
+                llm.n_tokens = keep
+                return keep
+            llama_cpp.llama_memory_clear(memory, True)
+            llm.n_tokens = 0
+            return 0
         if self._n_prefix == 0:
             llama_cpp.llama_memory_clear(memory, True)
             llm.n_tokens = 0
-            return
+            return 0
         if llama_cpp.llama_memory_seq_rm(memory, 0, self._n_prefix, -1):
             llm.n_tokens = self._n_prefix
-            return
+            return 0
         llama_cpp.llama_memory_clear(memory, True)
         llm.n_tokens = 0
         tokens = llm.tokenize(self.prefix.encode(), add_bos=True, special=False)
         llm.eval(tokens)
         self.stats.prefix_evaluations += 1
         self.stats.evaluated_tokens += len(tokens)
+        return 0
 
     def _generate(
         self, prompt: str, constraint: TokenConstraint | None = None
@@ -351,10 +367,13 @@ class LlmEngine:
         assert llm is not None and constraint is not None
         grammar = constraint.grammar
         tokens = llm.tokenize(prompt.encode(), add_bos=self.tuned, special=False)
-        self._rewind(llm)
-        llm.eval(tokens)
-        self.stats.evaluated_tokens += len(tokens)
+        keep = self._rewind(llm, tokens)
+        llm.eval(tokens[keep:])
+        if self.tuned:
+            self._kv_prompt = list(tokens)
+        self.stats.evaluated_tokens += len(tokens) - keep
         self.stats.last_prompt_tokens = len(tokens)
+        self.stats.last_reused_tokens = keep
         configs = grammar.initial()
         out: list[str] = []
         choices: list[tuple[str, float, float]] = []
@@ -393,6 +412,16 @@ class LlmEngine:
         self.stats.last_sampled_tokens = len(choices)
         self.stats.last_output = text
         return text, choices
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    """How many tokens `a` and `b` share from their start."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _repeats(text: str) -> bool:
