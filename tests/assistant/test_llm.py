@@ -14,6 +14,7 @@ right.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from hyperhub.assistant.llm import LlmEngine, parse_compact
 from hyperhub.assistant.llm_constraint import PlanGrammar, TokenConstraint
 from hyperhub.assistant.llm_prompt import ExampleIndex, ExampleMaker, catalog_text, prefix_text
 from hyperhub.assistant.llm_tuned import candidates
-from hyperhub.assistant.lora_merge import MergeUnavailable, merged_model
+from hyperhub.assistant.lora_merge import MergeUnavailable, merged_model, prune_merged
 from hyperhub.assistant.model_files import ADAPTERS_DIR, DEFAULT_ADAPTER, default_model_path
 from hyperhub.assistant.plan import Plan, Question, Step
 from hyperhub.errors import ModelUnavailable
@@ -521,9 +522,24 @@ def test_the_merged_model_means_what_the_adapter_means(
 @pytest.mark.llm
 @needs_model
 def test_a_merge_is_written_once(merged: Path, model_path: Path) -> None:
-    before = merged.stat().st_mtime_ns
+    before = merged.stat()
     again = merged_model(model_path, ADAPTERS_DIR / DEFAULT_ADAPTER, merged.parent)
-    assert again == merged and merged.stat().st_mtime_ns == before
+    after = merged.stat()
+    assert again == merged and (after.st_ino, after.st_size) == (before.st_ino, before.st_size)
+    assert after.st_mtime_ns >= before.st_mtime_ns  # marked as used now
+
+
+def test_old_merges_are_pruned_and_the_recent_ones_kept(tmp_path: Path) -> None:
+    for name, age in (("old", 300), ("older", 400), ("recent", 100), ("new", 0)):
+        p = tmp_path / f"merged-{name}.gguf"
+        p.write_bytes(b"GGUF")
+        os.utime(p, (1_700_000_000 - age, 1_700_000_000 - age))
+    other = tmp_path / "abc.vocab-v2.json"
+    other.write_text("{}")
+    gone = prune_merged(tmp_path, keep=tmp_path / "merged-new.gguf", count=2)
+    assert sorted(p.name for p in gone) == ["merged-old.gguf", "merged-older.gguf"]
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["abc.vocab-v2.json", "merged-new.gguf", "merged-recent.gguf"]
 
 
 @pytest.mark.llm

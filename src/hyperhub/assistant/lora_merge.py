@@ -11,7 +11,9 @@ its path; later calls find it there (keyed by both files' path, size and modific
 Each merged tensor is quantized again with numpy (the `gguf` package): to the base tensor's
 own type where `gguf` can write it (Q4_0, Q5_0, Q8_0), else to Q8_0 (the base's K-quants);
 every other tensor and all metadata are copied as they are. About 10 s and ~300 MB of disk,
-the first time a base and an adapter meet.
+the first time a base and an adapter meet. A new merge removes all but the `KEEP_MERGED`
+most recently used merged files of its folder (a new adapter or model version would
+otherwise leave ~300 MB behind each time).
 
 Without the `gguf` package (it comes with the `llm` extra), `merged_model` raises
 `MergeUnavailable` and the engine applies the adapter at run time instead.
@@ -19,6 +21,7 @@ Without the `gguf` package (it comes with the `llm` extra), `merged_model` raise
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -27,6 +30,7 @@ from typing import Any
 from hyperhub.errors import HyperHubError
 
 MERGE_VERSION = "2"
+KEEP_MERGED = 2  # merged models kept in a cache folder, the most recently used ones
 _SUFFIXES = (".lora_a", ".lora_b")
 
 
@@ -47,6 +51,8 @@ def merged_model(base: Path, adapter: Path, cache_dir: Path) -> Path:
     """The base model with the adapter merged in: from the cache, or written now."""
     target = merged_path(base, adapter, cache_dir)
     if target.is_file():
+        with contextlib.suppress(OSError):  # a read-only cache still serves
+            os.utime(target)  # used now: the pruning of older merges goes by this time
         return target
     try:
         import gguf
@@ -63,7 +69,30 @@ def merged_model(base: Path, adapter: Path, cache_dir: Path) -> Path:
         raise MergeUnavailable(f"cannot merge {adapter.name} into {base.name}: {exc}") from None
     finally:
         tmp.unlink(missing_ok=True)
+    prune_merged(cache_dir, keep=target)
     return target
+
+
+def prune_merged(cache_dir: Path, keep: Path, count: int = KEEP_MERGED) -> list[Path]:
+    """Delete the merged models of `cache_dir` but `keep` and the most recently used ones
+    (`count` in all); the deleted paths. (A process still reading a deleted file keeps it
+    until it closes it.)"""
+
+    def used(p: Path) -> float:
+        try:
+            return p.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    others = sorted(
+        (p for p in cache_dir.glob("merged-*.gguf") if p != keep), key=used, reverse=True
+    )
+    gone = []
+    for p in others[max(0, count - 1) :]:
+        with contextlib.suppress(OSError):
+            p.unlink()
+            gone.append(p)
+    return gone
 
 
 def _write_merged(gguf: Any, base: Path, adapter: Path, out: Path) -> None:
