@@ -11,6 +11,7 @@ import io
 import json
 import os
 import sys
+import threading
 import types
 from pathlib import Path
 from typing import Any
@@ -514,3 +515,51 @@ def test_bench_assistant_scores_each_engine(hyperhub_cli, tmp_path) -> None:
     assert figures["llm"]["rss_matcher_mb"] > 0
     text = record.read_text(encoding="utf-8")
     assert "## Assistant (`hyperhub bench assistant`)" in text and "do-nothing" in text
+
+
+class _SlowLlm(_FakeLlm):
+    gate = threading.Event()
+
+    def load(self) -> None:
+        assert self.gate.wait(10)
+
+
+def test_a_warm_up_and_a_request_at_once_load_one_engine(monkeypatch) -> None:
+    """`hyperhub run` loads the LLM in a thread at start; a sentence arriving meanwhile waits
+    for that engine rather than loading a second one."""
+    fake = types.ModuleType("hyperhub.assistant.llm")
+    fake.LlmEngine = _SlowLlm  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "hyperhub.assistant.llm", fake)
+    monkeypatch.setattr(assistant_cmd, "llm_unavailable", lambda model: None)
+    _SlowLlm.made = 0
+    _SlowLlm.gate.clear()
+    session = Session(load_space(HOME), EngineOptions(), lambda m: None)
+    answers: list[Any] = []
+    warm = threading.Thread(target=session.warm_up)
+    warm.start()
+    for _ in range(500):  # bounded: until the warm-up is inside the load
+        if _SlowLlm.made:
+            break
+        threading.Event().wait(0.01)
+    asking = threading.Thread(
+        target=lambda: answers.append(
+            answer_line(session, "could you get some air moving in the office")
+        )
+    )
+    asking.start()
+    threading.Event().wait(0.2)  # time for a second load to start, were there no lock
+    _SlowLlm.gate.set()
+    warm.join(10)
+    asking.join(10)
+    assert _SlowLlm.made == 1
+    assert answers and answers[0].engine == "llm"
+
+
+def test_without_the_llm_the_warm_up_does_nothing(monkeypatch) -> None:
+    _FakeLlm.made = 0
+    fake = types.ModuleType("hyperhub.assistant.llm")
+    fake.LlmEngine = _FakeLlm  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "hyperhub.assistant.llm", fake)
+    session = Session(load_space(HOME), EngineOptions(no_llm=True), lambda m: None)
+    session.warm_up()
+    assert _FakeLlm.made == 0

@@ -158,6 +158,7 @@ def test_another_space_is_remembered_by_run_and_used_by_later_commands(tmp_path)
         "0",
         "--duration",
         "0.3s",
+        "--no-llm",  # the hub would load the model at start (a fresh data dir: assemble, merge)
         check=True,
     )
     listed = as_json(hyperhub(tmp_path, "devices", "--json"))
@@ -168,8 +169,9 @@ def test_another_space_is_remembered_by_run_and_used_by_later_commands(tmp_path)
 
 def test_run_ticks_the_simulation_into_the_store_and_stops_cleanly(tmp_path):
     proc = hyperhub(
-        tmp_path, "run", "--broker-port", "0", "--port", "0", "--duration", "1.5s", "--tick", "0.1"
-    )
+        tmp_path, "run", "--broker-port", "0", "--port", "0", "--duration", "1.5s", "--tick", "0.1",
+        "--no-llm",
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "stopped:" in proc.stderr
     with StateStore.open(data_dir=tmp_path) as store:
@@ -192,6 +194,7 @@ def start_hub(tmp_path: Path, *extra: str) -> subprocess.Popen:
             "0",  # the API on a free port: tests may run beside a hub on 8321
             "--duration",
             "120s",
+            "--no-llm",
             *extra,
         ],
         env=env,

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,8 +129,15 @@ class LazyLlm:
         self.warn = warn
         self.engine: Any = None
         self.failed: str | None = None
+        self._lock = threading.Lock()  # a warm-up thread and a request may load at once
 
     def load(self) -> Any:
+        if self.engine is not None:
+            return self.engine
+        with self._lock:
+            return self._load()
+
+    def _load(self) -> Any:
         if self.engine is not None:
             return self.engine
         if self.failed is not None:
@@ -217,6 +225,13 @@ class Session:
     def preload(self) -> None:
         """Load the LLM now when every sentence will need it (`--engine llm`)."""
         if self.llm is not None and self.opts.engine == "llm":
+            self.llm.load()
+
+    def warm_up(self) -> None:
+        """Load the LLM now if it may be used (a hub at start, in a thread): the first
+        sentence that needs it then does not wait for the model (or, the first time with a
+        new adapter, for the merge). A failure is said once, as it would be later."""
+        if self.llm is not None:
             self.llm.load()
 
     def ask(

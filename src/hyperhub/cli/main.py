@@ -393,6 +393,13 @@ def run(
             async def main() -> ServeStatus:
                 stop = asyncio.Event()
                 timer = None
+                # the local LLM loads while the hub starts (owned here, cancelled at the end;
+                # a load under way finishes in its thread before the process exits)
+                warm = (
+                    None
+                    if session is None
+                    else asyncio.create_task(asyncio.to_thread(session.warm_up), name="llm-warm-up")
+                )
                 if duration:
                     timer = asyncio.get_running_loop().call_later(
                         parse_duration(duration), stop.set
@@ -447,6 +454,8 @@ def run(
                 finally:
                     if timer:
                         timer.cancel()
+                    if warm is not None:
+                        warm.cancel()
 
             status = asyncio.run(main())
         finally:
