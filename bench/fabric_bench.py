@@ -258,7 +258,11 @@ class Bench:
     """The parts of the benchmark that run against one broker."""
 
     def __init__(
-        self, broker: Broker, credentials: CredentialStore, flooder: str, window: int,
+        self,
+        broker: Broker,
+        credentials: CredentialStore,
+        flooder: str,
+        window: int,
         scratch: Path,
     ) -> None:
         self.broker = broker
@@ -303,10 +307,27 @@ class Bench:
         async with self._client(url, "bench-probe") as client:
             await client.publish(probe, "ready", retain=True)
         proc = await asyncio.create_subprocess_exec(
-            "mosquitto_sub", "-h", url.host, "-p", str(url.port), "-u", url.username or "",
-            "-P", url.password or "", "-i", "bench-raw", "-q", "0", "-C", str(flood.count + 1),
-            "-t", self.topics.all_states(), "-t", probe,
-            stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
+            "mosquitto_sub",
+            "-h",
+            url.host,
+            "-p",
+            str(url.port),
+            "-u",
+            url.username or "",
+            "-P",
+            url.password or "",
+            "-i",
+            "bench-raw",
+            "-q",
+            "0",
+            "-C",
+            str(flood.count + 1),
+            "-t",
+            self.topics.all_states(),
+            "-t",
+            probe,
+            stdout=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.DEVNULL,
         )
         assert proc.stdout is not None
         lines = 0
@@ -364,9 +385,7 @@ class Bench:
         (e.g. a rule engine on the hub) is entered once the hub started, left before it stops."""
         data_dir = Path(tempfile.mkdtemp(prefix="hub-", dir=self.scratch))
         with StateStore.open(data_dir=data_dir) as store:
-            hub = HubFabric(
-                SLUG, self.hub_url.client_kwargs(), types=builtin_types(), store=store
-            )
+            hub = HubFabric(SLUG, self.hub_url.client_kwargs(), types=builtin_types(), store=store)
             await self._settle()
             async with hub, (attach or _nothing)(hub, store):
                 await hub.wait_connected(10)
@@ -381,9 +400,7 @@ class Bench:
                     return hub.stats.received - base
 
                 async with self._feed(control, taken), self._flood(flood, control) as pub:
-                    done = await _wait_until(
-                        lambda: taken() >= flood.count, _limit(flood.count)
-                    )
+                    done = await _wait_until(lambda: taken() >= flood.count, _limit(flood.count))
                     await hub.flush(60)
                     end = time.monotonic_ns()
                     await pub.wait()
@@ -414,6 +431,7 @@ class Bench:
             for d in devices
         ]
         hello += [Outgoing(self.topics.availability(d.id), ONLINE, True) for d in devices]
+
         def joined() -> bool:
             records = [hub.registry.get(d.id) for d in devices]
             return all(r is not None and r.available for r in records)
@@ -433,15 +451,26 @@ class Bench:
         await self._settle()
         url = self.url_of(login)
         spec = {
-            "host": url.host, "port": url.port, "username": url.username,
-            "password": url.password, "client_id": "bench-flood", "data": str(flood.data),
-            "ends": str(flood.ends), "control": str(control.path), "window": self.window,
+            "host": url.host,
+            "port": url.port,
+            "username": url.username,
+            "password": url.password,
+            "client_id": "bench-flood",
+            "data": str(flood.data),
+            "ends": str(flood.ends),
+            "control": str(control.path),
+            "window": self.window,
             "timeout": _limit(flood.count),
         }
         code = "from bench.mqtt_flood import main; main()"
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", code, json.dumps(spec), cwd=ROOT,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            sys.executable,
+            "-c",
+            code,
+            json.dumps(spec),
+            cwd=ROOT,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
         )
         try:
             yield proc
@@ -486,7 +515,8 @@ class Bench:
         if sessions is not None:
             await _wait_until(
                 lambda: all(s.transitions.state != "disconnected" for s, _ in sessions.values()),
-                5, every=0.05,
+                5,
+                every=0.05,
             )
 
     def _retained_of(self, devices: list[str]) -> list[str]:
@@ -531,8 +561,9 @@ class Bench:
                         cpu = _cpu_seconds(pids)
                     value = 1 + i % 100  # every command changes the light
                     t = time.perf_counter_ns()
-                    await hub.send_command(light.id, property="brightness", value=value,
-                                           actor="bench")
+                    await hub.send_command(
+                        light.id, property="brightness", value=value, actor="bench"
+                    )
                     if i >= warmup:
                         times.append((time.perf_counter_ns() - t) / 1e6)
                         record = hub.registry.get(light.id)
@@ -587,13 +618,21 @@ class Bench:
         for n in range(nodes):
             self.credentials.add_node(f"node{n}", owned[n])
         await self.broker.reload()
-        spec = {"url": self.hub_url.client_kwargs(), "expected": total,
-                "data_dir": tempfile.mkdtemp(prefix="hub-", dir=self.scratch),
-                "timeout": 30 + total / 50}
+        spec = {
+            "url": self.hub_url.client_kwargs(),
+            "expected": total,
+            "data_dir": tempfile.mkdtemp(prefix="hub-", dir=self.scratch),
+            "timeout": 30 + total / 50,
+        }
         code = "from bench.fabric_bench import hub_process; hub_process()"
         hub = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", code, json.dumps(spec), cwd=ROOT,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-c",
+            code,
+            json.dumps(spec),
+            cwd=ROOT,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
         )
         assert hub.stdout is not None
         try:
@@ -648,12 +687,21 @@ async def _node_process(
     bench: Bench, name: str, space_file: Path, devices: list[str]
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """A `DeviceNode` for `devices` in its own process; stopped (goodbye) on exit."""
-    spec = {"name": name, "space": str(space_file), "devices": devices,
-            "url": bench.url_of(name).client_kwargs()}
+    spec = {
+        "name": name,
+        "space": str(space_file),
+        "devices": devices,
+        "url": bench.url_of(name).client_kwargs(),
+    }
     code = "from bench.fabric_bench import node_process; node_process()"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", code, json.dumps(spec), cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-c",
+        code,
+        json.dumps(spec),
+        cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
     )
     try:
         yield proc
@@ -737,8 +785,9 @@ def node_process() -> None:
     space = parse_space(Path(spec["space"]).read_text(encoding="utf-8"), spec["space"])
 
     async def main() -> None:
-        node = DeviceNode(spec["name"], space, spec["devices"], spec["url"], slug=SLUG,
-                          tick_s=NODE_TICK_S)
+        node = DeviceNode(
+            spec["name"], space, spec["devices"], spec["url"], slug=SLUG, tick_s=NODE_TICK_S
+        )
         async with node:
             await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
@@ -761,8 +810,9 @@ def hub_process() -> None:
                 def complete() -> bool:
                     if len(hub.registry) < expected:
                         return False
-                    return all(r.ts is not None and hub.registry.is_online(r.id)
-                               for r in hub.registry)
+                    return all(
+                        r.ts is not None and hub.registry.is_online(r.id) for r in hub.registry
+                    )
 
                 await _wait_until(lambda: len(hub.registry) >= expected, timeout, every=0.05)
                 joined = time.perf_counter() - start
@@ -796,10 +846,17 @@ def hub_process() -> None:
 
 def results_table(r: dict[str, Any]) -> list[Table]:
     """The figures as Rich tables: floods side by side, then commands and nodes."""
-    flood = Table(title=f"State flood: {r['messages']:,} messages of {r['flood_devices']:,} "
-                  f"devices (amqtt: {r['amqtt_messages']:,})")
-    for name, justify in (("consumer", "left"), ("Mosquitto msgs/s", "right"),
-                          ("amqtt msgs/s", "right"), ("dropped", "right"), ("goal", "right")):
+    flood = Table(
+        title=f"State flood: {r['messages']:,} messages of {r['flood_devices']:,} "
+        f"devices (amqtt: {r['amqtt_messages']:,})"
+    )
+    for name, justify in (
+        ("consumer", "left"),
+        ("Mosquitto msgs/s", "right"),
+        ("amqtt msgs/s", "right"),
+        ("dropped", "right"),
+        ("goal", "right"),
+    ):
         flood.add_column(name, justify=justify)  # type: ignore[arg-type]
 
     def rate(part: dict[str, Any] | None) -> str:
@@ -808,15 +865,35 @@ def results_table(r: dict[str, Any]) -> list[Table]:
     def drops(*parts: dict[str, Any] | None) -> str:
         return " / ".join(str(p["dropped"]) for p in parts if p is not None)
 
-    flood.add_row("mosquitto_sub (raw broker rate)", rate(r["raw"]), rate(r["amqtt_raw"]),
-                  drops(r["raw"], r["amqtt_raw"]), "")
-    flood.add_row(f"mosquitto_sub, sent by a node owning the devices ({r['node_acl_messages']:,})",
-                  rate(r["raw_node_login"]), "", drops(r["raw_node_login"]), "")
+    flood.add_row(
+        "mosquitto_sub (raw broker rate)",
+        rate(r["raw"]),
+        rate(r["amqtt_raw"]),
+        drops(r["raw"], r["amqtt_raw"]),
+        "",
+    )
+    flood.add_row(
+        f"mosquitto_sub, sent by a node owning the devices ({r['node_acl_messages']:,})",
+        rate(r["raw_node_login"]),
+        "",
+        drops(r["raw_node_login"]),
+        "",
+    )
     flood.add_row("FabricClient, counting only", rate(r["client"]), "", drops(r["client"]), "")
-    flood.add_row("HubFabric: registry + SQLite store", rate(r["hub"]), rate(r["amqtt_hub"]),
-                  drops(r["hub"], r["amqtt_hub"]), f">= {GOAL_STATE_PER_S:,}")
-    flood.add_row("hub / raw", f"{r['ratio_to_raw']:.2f}", f"{r['amqtt_ratio_to_raw']:.2f}", "",
-                  f">= {GOAL_RATIO}")
+    flood.add_row(
+        "HubFabric: registry + SQLite store",
+        rate(r["hub"]),
+        rate(r["amqtt_hub"]),
+        drops(r["hub"], r["amqtt_hub"]),
+        f">= {GOAL_STATE_PER_S:,}",
+    )
+    flood.add_row(
+        "hub / raw",
+        f"{r['ratio_to_raw']:.2f}",
+        f"{r['amqtt_ratio_to_raw']:.2f}",
+        "",
+        f">= {GOAL_RATIO}",
+    )
     hub = r["hub"]
     flood.caption = (
         f"hub: {hub['written']:,} updates written (store writer: {hub['store_writer']}), "
@@ -830,20 +907,31 @@ def results_table(r: dict[str, Any]) -> list[Table]:
     other.add_column("value", justify="right")
     other.add_column("goal", justify="right")
     c, n = r["commands"], r["nodes"]
-    other.add_row(f"command → ack p50, ms ({c['commands']:,} sequential)", f"{c['p50_ms']:.2f}",
-                  f"< {GOAL_P50_MS:g}")
+    other.add_row(
+        f"command → ack p50, ms ({c['commands']:,} sequential)",
+        f"{c['p50_ms']:.2f}",
+        f"< {GOAL_P50_MS:g}",
+    )
     other.add_row("command → ack p99, ms", f"{c['p99_ms']:.2f}", f"< {GOAL_P99_MS:g}")
     cpu = c.get("cpu_us_per_command", {})
     if cpu:
-        other.add_row(f"CPU per command, µs ({' / '.join(cpu)})",
-                      " / ".join(str(v) for v in cpu.values()), "")
+        other.add_row(
+            f"CPU per command, µs ({' / '.join(cpu)})", " / ".join(str(v) for v in cpu.values()), ""
+        )
     if "state_first" in c:
-        other.add_row("commands whose state the hub had with the ack",
-                      f"{c['state_first']:,} / {c['commands']:,}", "all")
-    other.add_row(f"devices discovered ({n['nodes']} node processes)",
-                  f"{n['discovered']:,} / {n['devices']:,}", "all")
-    other.add_row("hub RSS (with its store writer process), MB", f"{n['hub_rss_mb']:.0f}",
-                  f"< {GOAL_RSS_MB}")
+        other.add_row(
+            "commands whose state the hub had with the ack",
+            f"{c['state_first']:,} / {c['commands']:,}",
+            "all",
+        )
+    other.add_row(
+        f"devices discovered ({n['nodes']} node processes)",
+        f"{n['discovered']:,} / {n['devices']:,}",
+        "all",
+    )
+    other.add_row(
+        "hub RSS (with its store writer process), MB", f"{n['hub_rss_mb']:.0f}", f"< {GOAL_RSS_MB}"
+    )
     other.add_row("time until all discovered, s", f"{n['discovery_s']:.1f}", "")
     if "broker_rss_mb" in n:
         other.add_row("Mosquitto RSS, MB", f"{n['broker_rss_mb']}", "")
@@ -865,8 +953,9 @@ def sized_main(
     parser.add_argument("--quick", action="store_true", help="tiny numbers, for a smoke run")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     for key, value in full.items():
-        parser.add_argument(f"--{key.replace('_', '-')}", type=int, default=None,
-                            help=f"default {value:,}")
+        parser.add_argument(
+            f"--{key.replace('_', '-')}", type=int, default=None, help=f"default {value:,}"
+        )
     args = parser.parse_args(argv)
     opts = {k: v for k in full if (v := getattr(args, k)) is not None}
     console = Console(stderr=args.json)

@@ -291,10 +291,19 @@ async def _run(o: dict[str, int], quick: bool, phase: Callable[[str], None]) -> 
                     with _gc_pauses() as pauses:
                         run = await bench.hub(flood, watched, attach)
                     cpu_us = (time.process_time() - cpu) / flood.count * 1e6
-                    gc_ms = {f"gen{g}": round(sum((e - b) * 1000 for b, e, gg in pauses
-                                                  if gg == g), 1) for g in (0, 1, 2)}
-                    runs.append({"rules": with_rules, "fired": fired[0],
-                                 "hub_cpu_us_per_msg": round(cpu_us, 2), "gc_ms": gc_ms, **run})
+                    gc_ms = {
+                        f"gen{g}": round(sum((e - b) * 1000 for b, e, gg in pauses if gg == g), 1)
+                        for g in (0, 1, 2)
+                    }
+                    runs.append(
+                        {
+                            "rules": with_rules,
+                            "fired": fired[0],
+                            "hub_cpu_us_per_msg": round(cpu_us, 2),
+                            "gc_ms": gc_ms,
+                            **run,
+                        }
+                    )
             figures["ingest"] = _ingest_figures(runs)
             phase(
                 f"latency: {o['rate']:,} quiet + {o['fire_rate']} firing changes/s "
@@ -355,7 +364,11 @@ def _ingest_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def _latency(
-    bench: Bench, space: Space, book: Book, plan: list[Watched], space_file: Path,
+    bench: Bench,
+    space: Space,
+    book: Book,
+    plan: list[Watched],
+    space_file: Path,
     o: dict[str, int],
 ) -> dict[str, Any]:
     """The node's traffic into the hub with the engine on it; per run, the latencies."""
@@ -363,7 +376,10 @@ async def _latency(
     traces: list[RunTrace] = []
     with StateStore.open(data_dir=data_dir) as store:
         hub = HubFabric(
-            SLUG, bench.hub_url.client_kwargs(), types=builtin_types(), store=store,
+            SLUG,
+            bench.hub_url.client_kwargs(),
+            types=builtin_types(),
+            store=store,
             known_space=space,
         )
         arrived = _stamp_arrivals(hub)
@@ -371,8 +387,10 @@ async def _latency(
             await hub.wait_connected(10)
             async with _node_process(bench, space_file, list(space.devices), plan) as node:
                 if not await _wait_until(lambda: _all_there(hub, space), 60, every=0.05):
-                    raise RuntimeError(f"the hub has {len(hub.registry)} devices of "
-                                       f"{len(space.devices)} from the node")
+                    raise RuntimeError(
+                        f"the hub has {len(hub.registry)} devices of "
+                        f"{len(space.devices)} from the node"
+                    )
                 engine = Engine(space, book, FabricHub(hub), traces=store_sink(hub, store))
                 _stamp_fired(engine, hub, arrived)
                 engine.runs.listen(traces.append)
@@ -419,7 +437,8 @@ def _gc_figures(pauses: list[tuple[float, float, int]], traces: list[RunTrace]) 
     for generation in (0, 1, 2):
         took = [(end - start) * 1000 for start, end, g in pauses if g == generation]
         figures[f"gen{generation}"] = {
-            "count": len(took), "max_ms": round(max(took), 1) if took else 0.0
+            "count": len(took),
+            "max_ms": round(max(took), 1) if took else 0.0,
         }
     slow = with_gc = 0
     for trace in traces:
@@ -623,14 +642,25 @@ async def _node_process(
 ) -> AsyncIterator[_Node]:
     """The node hosting every device of the space, in its own process; once it is ready.
     Stopped (goodbye) on exit."""
-    spec = {"name": NODE, "space": str(space_file), "devices": devices,
-            "url": bench.url_of(NODE).client_kwargs(), "plan": [asdict(w) for w in plan]}
+    spec = {
+        "name": NODE,
+        "space": str(space_file),
+        "devices": devices,
+        "url": bench.url_of(NODE).client_kwargs(),
+        "plan": [asdict(w) for w in plan],
+    }
     spec_file = bench.scratch / "node.json"
     spec_file.write_text(json.dumps(spec), encoding="utf-8")
     code = "from bench.rules_bench import node_process; node_process()"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", code, str(spec_file), cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=1 << 26,
+        sys.executable,
+        "-c",
+        code,
+        str(spec_file),
+        cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        limit=1 << 26,
     )
     node = _Node(proc)
     try:
@@ -653,8 +683,9 @@ def node_process() -> None:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        node = DeviceNode(spec["name"], space, spec["devices"], spec["url"], slug=SLUG,
-                          tick_s=NODE_TICK_S)
+        node = DeviceNode(
+            spec["name"], space, spec["devices"], spec["url"], slug=SLUG, tick_s=NODE_TICK_S
+        )
         received: list[tuple[int, str, bytes]] = []
         on_command = node._on_command
 
@@ -753,8 +784,12 @@ def results_table(r: dict[str, Any]) -> list[Table]:
         title=f"Rules: {r['rules']:,} loaded; {r['rate']:,} state changes/s, "
         f"{r['fire_rate']}/s of them firing a rule, for {r['seconds']} s"
     )
-    for name, justify in (("figure", "left"), ("value", "right"), ("goal", "right"),
-                          ("ok?", "center")):
+    for name, justify in (
+        ("figure", "left"),
+        ("value", "right"),
+        ("goal", "right"),
+        ("ok?", "center"),
+    ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
 
     def ms(value: float | None) -> str:
@@ -766,27 +801,49 @@ def results_table(r: dict[str, Any]) -> list[Table]:
     hub, e2e = lat["in_hub_ms"], lat["end_to_end_ms"]
     p99_ok = hub["p99"] is not None and hub["p99"] < GOAL_P99_MS
     table.add_row("trigger → first command sent, p50, ms (in the hub)", ms(hub["p50"]), "", "")
-    table.add_row("trigger → first command sent, p99, ms (in the hub)", ms(hub["p99"]),
-                  f"< {GOAL_P99_MS:g}", ok(p99_ok))
-    table.add_row("node publish → command at the node, p50, ms (end to end)", ms(e2e["p50"]),
-                  "", "")
-    table.add_row("node publish → command at the node, p99, ms (end to end)", ms(e2e["p99"]),
-                  "", "")
+    table.add_row(
+        "trigger → first command sent, p99, ms (in the hub)",
+        ms(hub["p99"]),
+        f"< {GOAL_P99_MS:g}",
+        ok(p99_ok),
+    )
+    table.add_row(
+        "node publish → command at the node, p50, ms (end to end)", ms(e2e["p50"]), "", ""
+    )
+    table.add_row(
+        "node publish → command at the node, p99, ms (end to end)", ms(e2e["p99"]), "", ""
+    )
     done = lat["results"].get("ok", 0)
     all_ran = lat["runs"] == lat["crossings"] == done == e2e["count"]
-    table.add_row("crossings → runs (ok) → commands received by the node",
-                  f"{lat['crossings']:,} → {lat['runs']:,} ({done:,}) → {e2e['count']:,}",
-                  "all", ok(all_ran))
-    table.add_row("hub ingest without rules, state msgs/s",
-                  f"{ingest['without_rules_msgs_per_s']:,}", "", "")
-    table.add_row(f"hub ingest with {r['rules']:,} rules (none firing), state msgs/s",
-                  f"{ingest['with_rules_msgs_per_s']:,}", "", "")
+    table.add_row(
+        "crossings → runs (ok) → commands received by the node",
+        f"{lat['crossings']:,} → {lat['runs']:,} ({done:,}) → {e2e['count']:,}",
+        "all",
+        ok(all_ran),
+    )
+    table.add_row(
+        "hub ingest without rules, state msgs/s", f"{ingest['without_rules_msgs_per_s']:,}", "", ""
+    )
+    table.add_row(
+        f"hub ingest with {r['rules']:,} rules (none firing), state msgs/s",
+        f"{ingest['with_rules_msgs_per_s']:,}",
+        "",
+        "",
+    )
     slow_ok = ingest["slowdown_pct"] <= GOAL_SLOWDOWN_PCT and ingest["fired"] == 0
-    table.add_row("ingest slowdown with the rules, %", f"{ingest['slowdown_pct']:.1f}",
-                  f"<= {GOAL_SLOWDOWN_PCT:g}", ok(slow_ok))
-    table.add_row("hub CPU per state message without / with the rules, µs",
-                  f"{ingest['cpu_us_per_msg']:.1f} / {ingest['cpu_us_per_msg_with_rules']:.1f} "
-                  f"({ingest['cpu_added_pct']:+.1f} %)", "", "")
+    table.add_row(
+        "ingest slowdown with the rules, %",
+        f"{ingest['slowdown_pct']:.1f}",
+        f"<= {GOAL_SLOWDOWN_PCT:g}",
+        ok(slow_ok),
+    )
+    table.add_row(
+        "hub CPU per state message without / with the rules, µs",
+        f"{ingest['cpu_us_per_msg']:.1f} / {ingest['cpu_us_per_msg_with_rules']:.1f} "
+        f"({ingest['cpu_added_pct']:+.1f} %)",
+        "",
+        "",
+    )
     ev, dispatch = lat["evaluate_ms"], lat["dispatch_ms"]
     up, down, gc_ = lat["node_to_hub_ms"], lat["hub_to_node_ms"], lat["gc"]
     parts = [

@@ -199,7 +199,8 @@ async def serve(
                 kind,
                 len(local),
                 api_url=None if server is None else server.url,
-                automations=None if engine is None or automations_path is None
+                automations=None
+                if engine is None or automations_path is None
                 else str(automations_path),
             )
             _write_info(data_dir, info)

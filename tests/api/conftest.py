@@ -38,6 +38,8 @@ def copy_demo_space(where: Path) -> Path:
     shutil.copy(demo, where / "space.yaml")
     shutil.copytree(demo.parent / "automations", where / "automations")
     return where
+
+
 START_TIMEOUT = 60.0
 
 

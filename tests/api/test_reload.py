@@ -53,7 +53,11 @@ def test_reload_through_the_api(hub: Hub, folder: Path) -> None:
         answer = client.post("/api/automations/reload")
         assert answer.status_code == 200, answer.text
         assert answer.json() | {"rules": 9} == {
-            "added": ["porch_at_dusk"], "changed": [], "removed": [], "rules": 9, "scenes": 4
+            "added": ["porch_at_dusk"],
+            "changed": [],
+            "removed": [],
+            "rules": 9,
+            "scenes": 4,
         }
         ids = {r["id"] for r in client.get("/api/rules").json()}
         assert "porch_at_dusk" in ids and "good_night" in ids

@@ -354,5 +354,8 @@ def test_a_question_about_something_nothing_measures(demo: Space) -> None:
     answer = ask(demo, "what's the pm2.5 in the garage")
     assert answer.changes == {}
     assert "Garage" in answer.reply and "pm2.5" in answer.reply
-    assert "车的续航还有多少" and str(round(Simulator(demo, ManualClock()).state("car")["range_km"]))\
+    assert (
+        "车的续航还有多少"
+        and str(round(Simulator(demo, ManualClock()).state("car")["range_km"]))
         in ask(demo, "车的续航还有多少").reply
+    )

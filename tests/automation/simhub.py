@@ -51,7 +51,11 @@ class SimHub:
         return changes
 
     def listen(
-        self, on_changes: Callable, on_event: Callable, on_av: Callable, quiet: Callable | None = None
+        self,
+        on_changes: Callable,
+        on_event: Callable,
+        on_av: Callable,
+        quiet: Callable | None = None,
     ) -> Callable:
         """As `FabricHub.listen`: changes `quiet` calls quiet are not handed over (counted in
         `skipped`), so the engine tests run with the gate the live hub uses."""

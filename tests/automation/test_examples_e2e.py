@@ -69,9 +69,7 @@ class Demo:
         published = self.node.memory.states
         for device in changed:
             await self.until(
-                lambda d=device: all(
-                    self.state(d).get(k) == v for k, v in published[d].items()
-                ),
+                lambda d=device: all(self.state(d).get(k) == v for k, v in published[d].items()),
                 f"the hub to see {device}'s state",
             )
         self.engine.check_time()

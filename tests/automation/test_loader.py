@@ -648,8 +648,13 @@ def test_append_rule_refuses_a_broken_file(demo: Space, tmp_path: Path) -> None:
 def test_the_shipped_demo_automations_load(demo: Space) -> None:
     book = load_automations(demo)
     assert set(book.rules) == {
-        "arriving_home_ac", "arriving_home_garage", "arriving_home_hallway_light",
-        "leaving_home", "good_night", "car_preconditioning", "purifier_on_pm25",
+        "arriving_home_ac",
+        "arriving_home_garage",
+        "arriving_home_hallway_light",
+        "leaving_home",
+        "good_night",
+        "car_preconditioning",
+        "purifier_on_pm25",
         "robot_dog_patrol",
     }
     assert set(book.scenes) == {"arriving_home", "leaving_home", "good_night", "movie_night"}

@@ -45,9 +45,27 @@ def test_tiny_run_reports_and_records_every_figure(tmp_path: Path) -> None:
     record = tmp_path / "benchmarks.md"
     env = {**os.environ, "HYPERHUB_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
     proc = subprocess.run(
-        [sys.executable, "-m", "hyperhub", "bench", "rules", "--quick", "--rules", "20",
-         "--rate", "100", "--seconds", "2", "--json", "--record", str(record)],
-        capture_output=True, text=True, env=env, timeout=180,
+        [
+            sys.executable,
+            "-m",
+            "hyperhub",
+            "bench",
+            "rules",
+            "--quick",
+            "--rules",
+            "20",
+            "--rate",
+            "100",
+            "--seconds",
+            "2",
+            "--json",
+            "--record",
+            str(record),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
     )
     assert proc.returncode == 0, proc.stderr
     figures = json.loads(proc.stdout)

@@ -48,8 +48,9 @@ class LoopThread:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="broker-loop",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="broker-loop", daemon=True
+        )
         self._thread.start()
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:

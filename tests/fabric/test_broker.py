@@ -51,8 +51,9 @@ def client(url: BrokerURL, **kwargs: Any) -> aiomqtt.Client:
     return aiomqtt.Client(**url.client_kwargs(), **kwargs)
 
 
-async def receive_until(sub: aiomqtt.Client, topic: str, payload: bytes,
-                        timeout: float = 10.0) -> Received:
+async def receive_until(
+    sub: aiomqtt.Client, topic: str, payload: bytes, timeout: float = 10.0
+) -> Received:
     """Everything `sub` receives up to and including (topic, payload)."""
     got: Received = []
     async with asyncio.timeout(timeout):
@@ -86,8 +87,14 @@ def mqtt_str(text: str | bytes) -> bytes:
     return struct.pack("!H", len(data)) + data
 
 
-def raw_connect(host: str, port: int, username: str, password: str, client_id: str,
-                will_topic: str | None = None) -> socket.socket:
+def raw_connect(
+    host: str,
+    port: int,
+    username: str,
+    password: str,
+    client_id: str,
+    will_topic: str | None = None,
+) -> socket.socket:
     """A bare MQTT 3.1.1 connection (optionally with a will), for what aiomqtt hides."""
     flags = 0xC2 | (0x04 if will_topic else 0)  # user, password, clean session, [will]
     payload = mqtt_str(client_id)
@@ -150,10 +157,16 @@ def test_node_state_reaches_the_hub(broker, run) -> None:
 def test_node_cannot_publish_for_a_device_it_does_not_own(broker, run) -> None:
     car = broker.add_node("car_node", ["car"])
     broker.add_node("home_node", ["front_door"])
-    forged = ["hyperhub/test/front_door/state", "hyperhub/test/discovery/front_door",
-              "hyperhub/test/front_door/availability", "hyperhub/test/front_door/ack",
-              "hyperhub/test/front_door/event/opened", "hyperhub/test/front_door/set",
-              "hyperhub/test/node/home_node/availability", "hyperhub/other/car/state"]
+    forged = [
+        "hyperhub/test/front_door/state",
+        "hyperhub/test/discovery/front_door",
+        "hyperhub/test/front_door/availability",
+        "hyperhub/test/front_door/ack",
+        "hyperhub/test/front_door/event/opened",
+        "hyperhub/test/front_door/set",
+        "hyperhub/test/node/home_node/availability",
+        "hyperhub/other/car/state",
+    ]
 
     async def main() -> Received:
         async with client(broker.url(broker.hub)) as hub, client(broker.url(car)) as node:
@@ -182,8 +195,10 @@ def test_node_reads_its_own_commands_but_not_another_nodes(broker, run) -> None:
             await hub.publish("hyperhub/test/car/set", b"lock", qos=1)
             return await receive_until(node, "hyperhub/test/car/set", b"lock")
 
-    assert run(main()) == [("hyperhub/test/car/call/honk", b"{}"),
-                           ("hyperhub/test/car/set", b"lock")]
+    assert run(main()) == [
+        ("hyperhub/test/car/call/honk", b"{}"),
+        ("hyperhub/test/car/set", b"lock"),
+    ]
 
 
 def test_node_reads_back_only_its_own_retained_state(broker, run) -> None:
@@ -209,14 +224,28 @@ def test_will_on_a_foreign_topic_is_never_published(broker, run) -> None:
     async def main() -> Received:
         async with client(broker.url(broker.hub)) as hub:
             await hub.subscribe("hyperhub/test/#")
-            raw_connect(broker.host, broker.port, car.name, car.password, "forger",
-                        will_topic="hyperhub/test/front_door/availability").close()
-            await asyncio.to_thread(wait_for, lambda: b"forger closed its connection"
-                                    in broker.log_path.read_bytes(), "the broker to see the drop")
-            raw_connect(broker.host, broker.port, car.name, car.password, "honest",
-                        will_topic="hyperhub/test/node/car_node/availability").close()
-            return await receive_until(hub, "hyperhub/test/node/car_node/availability",
-                                       b"offline")
+            raw_connect(
+                broker.host,
+                broker.port,
+                car.name,
+                car.password,
+                "forger",
+                will_topic="hyperhub/test/front_door/availability",
+            ).close()
+            await asyncio.to_thread(
+                wait_for,
+                lambda: b"forger closed its connection" in broker.log_path.read_bytes(),
+                "the broker to see the drop",
+            )
+            raw_connect(
+                broker.host,
+                broker.port,
+                car.name,
+                car.password,
+                "honest",
+                will_topic="hyperhub/test/node/car_node/availability",
+            ).close()
+            return await receive_until(hub, "hyperhub/test/node/car_node/availability", b"offline")
 
     assert run(main()) == [("hyperhub/test/node/car_node/availability", b"offline")]
 
@@ -313,8 +342,11 @@ def test_mosquitto_left_behind_by_a_crashed_hub_is_stopped(tmp_path: Path, run) 
     conf = broker_dir / "mosquitto.conf"
     port = socket.create_server(("127.0.0.1", 0)).getsockname()[1]  # closed when collected
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n")
-    stale = subprocess.Popen([mosquitto_binary() or "mosquitto", "-c", str(conf)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stale = subprocess.Popen(
+        [mosquitto_binary() or "mosquitto", "-c", str(conf)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         (broker_dir / "mosquitto.pid").write_text(f"{stale.pid}\n")
 
@@ -394,8 +426,10 @@ def test_packet_over_max_packet_size_disconnects_the_client(broker) -> None:
             assert sock.recv(1) == b""
     finally:
         sock.close()
-    wait_for(lambda: b"disconnected due to oversize packet" in broker.log_path.read_bytes(),
-             "mosquitto to log the oversize packet")
+    wait_for(
+        lambda: b"disconnected due to oversize packet" in broker.log_path.read_bytes(),
+        "mosquitto to log the oversize packet",
+    )
 
 
 def test_messages_dropped_for_a_slow_subscriber_are_counted(make_broker, run) -> None:
@@ -430,13 +464,17 @@ def test_amqtt_fallback_requires_credentials_and_relays(tmp_path: Path, run) -> 
 
     async def main() -> Received:
         async with AmqttBroker(tmp_path, "test", credentials) as broker:
-            for url in (BrokerURL(broker.host, broker.port),
-                        broker.url(car).with_credentials("car_node", "wrong")):
+            for url in (
+                BrokerURL(broker.host, broker.port),
+                broker.url(car).with_credentials("car_node", "wrong"),
+            ):
                 with pytest.raises(aiomqtt.MqttError):
                     async with client(url):
                         pass
-            async with client(broker.url(credentials.hub())) as hub, \
-                    client(broker.url(car)) as node:
+            async with (
+                client(broker.url(credentials.hub())) as hub,
+                client(broker.url(car)) as node,
+            ):
                 await hub.subscribe("hyperhub/test/#")
                 await node.subscribe("hyperhub/test/car/set")
                 await hub.publish("hyperhub/test/car/set", b"lock")
@@ -444,8 +482,10 @@ def test_amqtt_fallback_requires_credentials_and_relays(tmp_path: Path, run) -> 
                 await node.publish("hyperhub/test/car/state", b"locked")
                 return await receive_until(hub, "hyperhub/test/car/state", b"locked")
 
-    assert run(main()) == [("hyperhub/test/car/set", b"lock"),
-                           ("hyperhub/test/car/state", b"locked")]
+    assert run(main()) == [
+        ("hyperhub/test/car/set", b"lock"),
+        ("hyperhub/test/car/state", b"locked"),
+    ]
 
 
 def test_amqtt_fallback_enforces_the_acl(tmp_path: Path, run) -> None:
@@ -454,15 +494,20 @@ def test_amqtt_fallback_enforces_the_acl(tmp_path: Path, run) -> None:
     credentials.add_node("home_node", ["front_door"])
 
     async def main() -> tuple[Received, Received, list[int]]:
-        async with AmqttBroker(tmp_path, "test", credentials) as broker, \
-                client(broker.url(credentials.hub())) as hub, client(broker.url(car)) as node:
+        async with (
+            AmqttBroker(tmp_path, "test", credentials) as broker,
+            client(broker.url(credentials.hub())) as hub,
+            client(broker.url(car)) as node,
+        ):
             await hub.subscribe("hyperhub/test/#")
             await node.publish("hyperhub/test/front_door/state", b"forged")
             await node.publish("hyperhub/test/discovery/front_door", b"forged")
             await node.publish("hyperhub/test/car/state", b"sentinel")
             hub_got = await receive_until(hub, "hyperhub/test/car/state", b"sentinel")
-            granted = [await node.subscribe(t) for t in
-                       ("hyperhub/test/front_door/set", "hyperhub/test/+/set", "hyperhub/#")]
+            granted = [
+                await node.subscribe(t)
+                for t in ("hyperhub/test/front_door/set", "hyperhub/test/+/set", "hyperhub/#")
+            ]
             await node.subscribe("hyperhub/test/car/set")
             await hub.publish("hyperhub/test/front_door/set", b"unlock")
             await hub.publish("hyperhub/test/car/set", b"lock")
@@ -512,14 +557,14 @@ def test_amqtt_fallback_sends_a_node_no_retained_message_of_other_devices(
     home = credentials.add_node("home_node", ["front_door"])
 
     async def main() -> Received:
-        async with AmqttBroker(tmp_path, "test", credentials) as broker, \
-                client(broker.url(credentials.hub())) as hub:
+        async with (
+            AmqttBroker(tmp_path, "test", credentials) as broker,
+            client(broker.url(credentials.hub())) as hub,
+        ):
             await hub.subscribe("hyperhub/test/#")
             async with client(broker.url(home)) as other:
-                await other.publish("hyperhub/test/front_door/state", b"closed", qos=1,
-                                    retain=True)
-                await other.publish("hyperhub/test/discovery/front_door", b"{}", qos=1,
-                                    retain=True)
+                await other.publish("hyperhub/test/front_door/state", b"closed", qos=1, retain=True)
+                await other.publish("hyperhub/test/discovery/front_door", b"{}", qos=1, retain=True)
             await receive_until(hub, "hyperhub/test/discovery/front_door", b"{}")
             async with client(broker.url(car)) as node:
                 await node.subscribe("hyperhub/test/car/set")
@@ -537,9 +582,11 @@ def test_amqtt_fallback_keeps_delivering_while_subscriptions_change(tmp_path: Pa
     car = credentials.add_node("car_node", ["car"])
 
     async def main() -> tuple[Received, Received]:
-        async with AmqttBroker(tmp_path, "test", credentials) as broker, \
-                client(broker.url(credentials.hub()), identifier="hub") as hub, \
-                client(broker.url(car)) as node:
+        async with (
+            AmqttBroker(tmp_path, "test", credentials) as broker,
+            client(broker.url(credentials.hub()), identifier="hub") as hub,
+            client(broker.url(car)) as node,
+        ):
             inner: Any = broker._broker
             check = inner._topic_filtering
             churned: list[bool] = []
@@ -556,12 +603,17 @@ def test_amqtt_fallback_keeps_delivering_while_subscriptions_change(tmp_path: Pa
             inner._topic_filtering = churning
             for payload in (b"1", b"2"):
                 await hub.publish("hyperhub/test/car/state", payload, qos=1)
-            return (await receive_until(hub, "hyperhub/test/car/state", b"2"),
-                    await receive_until(node, "hyperhub/test/car/state", b"2"))
+            return (
+                await receive_until(hub, "hyperhub/test/car/state", b"2"),
+                await receive_until(node, "hyperhub/test/car/state", b"2"),
+            )
 
     hub_got, node_got = run(main())
-    assert hub_got == node_got == [("hyperhub/test/car/state", b"1"),
-                                   ("hyperhub/test/car/state", b"2")]
+    assert (
+        hub_got
+        == node_got
+        == [("hyperhub/test/car/state", b"1"), ("hyperhub/test/car/state", b"2")]
+    )
 
 
 @pytest.mark.parametrize("broker_type", [PlainAmqtt, PatchedBroker])
@@ -570,8 +622,9 @@ def test_amqtt_broadcast_over_subscriptions_that_change_meanwhile(broker_type: t
     reaches every subscriber it had when it started."""
 
     async def main() -> tuple[list[str], BaseException | None]:
-        amqtt = broker_type({"listeners": {"default": {"type": "tcp", "bind": "127.0.0.1:0"}},
-                             "plugins": {}})  # never started: only the broadcast step runs
+        amqtt = broker_type(
+            {"listeners": {"default": {"type": "tcp", "bind": "127.0.0.1:0"}}, "plugins": {}}
+        )  # never started: only the broadcast step runs
         a, b, c = Session(), Session(), Session()
         a.client_id, b.client_id, c.client_id = "a", "b", "c"
         subscriptions = amqtt._subscriptions
@@ -590,7 +643,8 @@ def test_amqtt_broadcast_over_subscriptions_that_change_meanwhile(broker_type: t
 
         amqtt._topic_filtering = checking
         await amqtt._broadcast_queue.put(
-            {"session": None, "topic": "hyperhub/test/car/state", "data": b"x"})
+            {"session": None, "topic": "hyperhub/test/car/state", "data": b"x"}
+        )
         try:
             await amqtt._run_broadcast(deque())
         except RuntimeError as exc:

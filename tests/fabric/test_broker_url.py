@@ -63,20 +63,23 @@ def test_mask_password_in_raw_text() -> None:
     assert mask_password("mqtt://host:1883") == "mqtt://host:1883"
 
 
-@pytest.mark.parametrize(("url", "why"), [
-    ("http://hub:s3cret@host", "scheme 'http' is not supported"),
-    ("ws://hub:s3cret@host", "scheme 'ws' is not supported"),
-    ("mqtt://hub:s3cret@", "no host"),
-    ("mqtt://hub:s3cret@host:99999", "out of range"),
-    ("mqtt://hub:s3cret@host:abc", "expected mqtt://"),
-    ("mqtt://hub:s3cret@host:0", "port 0"),
-    ("mqtt://hub:s3cret@host/topic", "has no path"),
-    ("mqtt://hub:s3cret@host?ca=/etc/ssl/ca.pem", "need TLS"),
-    ("mqtts://hub:s3cret@host?verify=0", "unknown option"),
-    ("mqtts://hub:s3cret@host?ca=/nonexistent/ca.pem", "not found"),
-    ("mqtts://hub:s3cret@host?insecure=maybe", "insecure='maybe'"),
-    ("broker.lan:1883", "no scheme"),
-])
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://hub:s3cret@host", "scheme 'http' is not supported"),
+        ("ws://hub:s3cret@host", "scheme 'ws' is not supported"),
+        ("mqtt://hub:s3cret@", "no host"),
+        ("mqtt://hub:s3cret@host:99999", "out of range"),
+        ("mqtt://hub:s3cret@host:abc", "expected mqtt://"),
+        ("mqtt://hub:s3cret@host:0", "port 0"),
+        ("mqtt://hub:s3cret@host/topic", "has no path"),
+        ("mqtt://hub:s3cret@host?ca=/etc/ssl/ca.pem", "need TLS"),
+        ("mqtts://hub:s3cret@host?verify=0", "unknown option"),
+        ("mqtts://hub:s3cret@host?ca=/nonexistent/ca.pem", "not found"),
+        ("mqtts://hub:s3cret@host?insecure=maybe", "insecure='maybe'"),
+        ("broker.lan:1883", "no scheme"),
+    ],
+)
 def test_bad_urls_are_named_with_the_password_masked(url: str, why: str) -> None:
     with pytest.raises(BrokerError, match="bad broker URL") as caught:
         BrokerURL.parse(url)
@@ -88,7 +91,11 @@ def test_bad_urls_are_named_with_the_password_masked(url: str, why: str) -> None
 
 def test_client_kwargs_plain() -> None:
     assert BrokerURL.parse("mqtt://hub:pw@host:1884").client_kwargs() == {
-        "hostname": "host", "port": 1884, "username": "hub", "password": "pw"}
+        "hostname": "host",
+        "port": 1884,
+        "username": "hub",
+        "password": "pw",
+    }
     assert BrokerURL.parse("mqtt://host").client_kwargs() == {"hostname": "host", "port": 1883}
 
 
@@ -112,17 +119,39 @@ def tls_broker(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     if binary is None or shutil.which("openssl") is None:
         pytest.skip("needs mosquitto and openssl")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     port = free_port("127.0.0.1")
     conf = tmp_path / "tls.conf"
     user = pwd.getpwuid(os.geteuid()).pw_name  # as root, mosquitto would drop to "mosquitto"
-    conf.write_text(f"listener {port} 127.0.0.1\ncertfile {cert}\nkeyfile {key}\n"
-                    f"allow_anonymous true\nuser {user}\n")
-    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    conf.write_text(
+        f"listener {port} 127.0.0.1\ncertfile {cert}\nkeyfile {key}\n"
+        f"allow_anonymous true\nuser {user}\n"
+    )
+    proc = subprocess.Popen(
+        [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 10
         while True:

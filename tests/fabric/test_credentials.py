@@ -48,7 +48,9 @@ def test_a_device_belongs_to_one_node_only(tmp_path: Path) -> None:
     store = CredentialStore(tmp_path)
     store.add_node("home_node", ["front_door"])
     before = store.path.read_bytes()
-    with pytest.raises(BrokerError, match="device 'front_door' already belongs to node 'home_node'"):
+    with pytest.raises(
+        BrokerError, match="device 'front_door' already belongs to node 'home_node'"
+    ):
         store.add_node("car_node", ["car", "front_door"])
     assert store.path.read_bytes() == before
     assert store.principal("car_node") is None
@@ -132,14 +134,30 @@ def test_node_acl_grows_by_two_lines_per_device(tmp_path: Path) -> None:
     assert len(acl_rules(node, "lin")) == 2 * 1000 + 1
 
 
-OWN = ["hyperhub/lin/car/state", "hyperhub/lin/car/ack", "hyperhub/lin/car/event/honked",
-       "hyperhub/lin/car/availability", "hyperhub/lin/car/set", "hyperhub/lin/car/call/honk"]
-OTHERS = ["hyperhub/lin/front_door/state", "hyperhub/lin/front_door/ack",
-          "hyperhub/lin/front_door/event/opened", "hyperhub/lin/front_door/availability",
-          "hyperhub/lin/front_door/set", "hyperhub/lin/front_door/call/unlock",
-          "hyperhub/lin/discovery/front_door", "hyperhub/lin/node/home_node/availability",
-          "hyperhub/lin/car_2/state", "hyperhub/lin/discovery/car_2", "hyperhub/other/car/state",
-          "hyperhub/lin/discovery", "hyperhub/lin", "$SYS/broker/uptime"]
+OWN = [
+    "hyperhub/lin/car/state",
+    "hyperhub/lin/car/ack",
+    "hyperhub/lin/car/event/honked",
+    "hyperhub/lin/car/availability",
+    "hyperhub/lin/car/set",
+    "hyperhub/lin/car/call/honk",
+]
+OTHERS = [
+    "hyperhub/lin/front_door/state",
+    "hyperhub/lin/front_door/ack",
+    "hyperhub/lin/front_door/event/opened",
+    "hyperhub/lin/front_door/availability",
+    "hyperhub/lin/front_door/set",
+    "hyperhub/lin/front_door/call/unlock",
+    "hyperhub/lin/discovery/front_door",
+    "hyperhub/lin/node/home_node/availability",
+    "hyperhub/lin/car_2/state",
+    "hyperhub/lin/discovery/car_2",
+    "hyperhub/other/car/state",
+    "hyperhub/lin/discovery",
+    "hyperhub/lin",
+    "$SYS/broker/uptime",
+]
 
 
 def test_node_acl_keeps_a_node_to_its_own_devices(tmp_path: Path) -> None:
@@ -154,21 +172,37 @@ def test_node_acl_keeps_a_node_to_its_own_devices(tmp_path: Path) -> None:
     assert not rules.allows_read("hyperhub/lin/discovery/car")  # write-only, as before
 
 
-@pytest.mark.parametrize("topic_filter", [
-    "hyperhub/lin/car/set", "hyperhub/lin/car/call/+", "hyperhub/lin/car/state",
-    "hyperhub/lin/car/#", "hyperhub/lin/+/set", "hyperhub/lin/#", "hyperhub/#", "#",
-    "hyperhub/lin/front_door/set", "hyperhub/lin/discovery/car", "hyperhub/lin/discovery/+",
-    "$SYS/#", "hyperhub/lin/car",
-])
+@pytest.mark.parametrize(
+    "topic_filter",
+    [
+        "hyperhub/lin/car/set",
+        "hyperhub/lin/car/call/+",
+        "hyperhub/lin/car/state",
+        "hyperhub/lin/car/#",
+        "hyperhub/lin/+/set",
+        "hyperhub/lin/#",
+        "hyperhub/#",
+        "#",
+        "hyperhub/lin/front_door/set",
+        "hyperhub/lin/discovery/car",
+        "hyperhub/lin/discovery/+",
+        "$SYS/#",
+        "hyperhub/lin/car",
+    ],
+)
 def test_acl_index_answers_like_a_scan_of_every_rule(tmp_path: Path, topic_filter: str) -> None:
     store = CredentialStore(tmp_path)
-    principals = [store.hub(), store.add_node("car_node", ["car", "phone"]),
-                  store.add_node("empty_node", [])]
+    principals = [
+        store.hub(),
+        store.add_node("car_node", ["car", "phone"]),
+        store.add_node("empty_node", []),
+    ]
     for principal in principals:
         rules = acl_rules(principal, "lin")
         index = AclIndex(rules)
         assert index.covers_subscription(topic_filter) == any(
-            r.covers_subscription(topic_filter) for r in rules)
+            r.covers_subscription(topic_filter) for r in rules
+        )
         if "+" not in topic_filter and "#" not in topic_filter:
             topic = topic_filter
             assert index.allows_write(topic) == any(r.allows_write(topic) for r in rules)
@@ -189,46 +223,55 @@ def test_mosquitto_files_list_every_principal(tmp_path: Path) -> None:
     assert car.password not in passwd.read_text()
     text = acl.read_text()
     assert "user hub\ntopic readwrite hyperhub/#\ntopic read $SYS/#\n" in text
-    assert ("user car_node\ntopic readwrite hyperhub/lin/car/#\n"
-            "topic write hyperhub/lin/discovery/car\n"
-            "topic write hyperhub/lin/node/car_node/availability\n") in text
+    assert (
+        "user car_node\ntopic readwrite hyperhub/lin/car/#\n"
+        "topic write hyperhub/lin/discovery/car\n"
+        "topic write hyperhub/lin/node/car_node/availability\n"
+    ) in text
 
 
 @pytest.mark.skipif(shutil.which("mosquitto_passwd") is None, reason="mosquitto_passwd missing")
 def test_hash_matches_mosquitto_passwd(tmp_path: Path) -> None:
     passwd = tmp_path / "passwd"
     passwd.touch()
-    subprocess.run(["mosquitto_passwd", "-b", str(passwd), "car_node", "s3cret"], check=True,
-                   timeout=30)
+    subprocess.run(
+        ["mosquitto_passwd", "-b", str(passwd), "car_node", "s3cret"], check=True, timeout=30
+    )
     theirs = passwd.read_text().strip().split(":", 1)[1]
     salt = base64.b64decode(theirs.split("$")[3])
     assert mosquitto_hash("s3cret", salt=salt) == theirs
 
 
-@pytest.mark.parametrize(("topic_filter", "topic", "matches"), [
-    ("hyperhub/#", "hyperhub/lin/car/state", True),
-    ("hyperhub/#", "hyperhub", True),
-    ("hyperhub/lin/car/call/#", "hyperhub/lin/car/call/honk", True),
-    ("hyperhub/lin/+/set", "hyperhub/lin/car/set", True),
-    ("hyperhub/lin/car/set", "hyperhub/lin/car/set/x", False),
-    ("hyperhub/lin/car/state", "hyperhub/lin/lamp/state", False),
-    ("#", "$SYS/broker/uptime", False),
-    ("$SYS/#", "$SYS/broker/uptime", True),
-])
+@pytest.mark.parametrize(
+    ("topic_filter", "topic", "matches"),
+    [
+        ("hyperhub/#", "hyperhub/lin/car/state", True),
+        ("hyperhub/#", "hyperhub", True),
+        ("hyperhub/lin/car/call/#", "hyperhub/lin/car/call/honk", True),
+        ("hyperhub/lin/+/set", "hyperhub/lin/car/set", True),
+        ("hyperhub/lin/car/set", "hyperhub/lin/car/set/x", False),
+        ("hyperhub/lin/car/state", "hyperhub/lin/lamp/state", False),
+        ("#", "$SYS/broker/uptime", False),
+        ("$SYS/#", "$SYS/broker/uptime", True),
+    ],
+)
 def test_topic_matches(topic_filter: str, topic: str, matches: bool) -> None:
     assert topic_matches(topic_filter, topic) is matches
 
 
-@pytest.mark.parametrize(("inner", "outer", "within"), [
-    ("hyperhub/lin/car/set", "hyperhub/lin/car/set", True),
-    ("hyperhub/lin/car/call/+", "hyperhub/lin/car/call/#", True),
-    ("hyperhub/lin/car/call/#", "hyperhub/lin/car/call/#", True),
-    ("hyperhub/lin/+/set", "hyperhub/lin/car/set", False),
-    ("hyperhub/#", "hyperhub/lin/car/set", False),
-    ("hyperhub/lin/car/#", "hyperhub/lin/car/call/#", False),
-    ("hyperhub/lin/car/set", "hyperhub/#", True),
-    ("$SYS/#", "#", False),
-])
+@pytest.mark.parametrize(
+    ("inner", "outer", "within"),
+    [
+        ("hyperhub/lin/car/set", "hyperhub/lin/car/set", True),
+        ("hyperhub/lin/car/call/+", "hyperhub/lin/car/call/#", True),
+        ("hyperhub/lin/car/call/#", "hyperhub/lin/car/call/#", True),
+        ("hyperhub/lin/+/set", "hyperhub/lin/car/set", False),
+        ("hyperhub/#", "hyperhub/lin/car/set", False),
+        ("hyperhub/lin/car/#", "hyperhub/lin/car/call/#", False),
+        ("hyperhub/lin/car/set", "hyperhub/#", True),
+        ("$SYS/#", "#", False),
+    ],
+)
 def test_filter_within(inner: str, outer: str, within: bool) -> None:
     assert filter_within(inner, outer) is within
 

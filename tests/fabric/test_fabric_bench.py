@@ -27,8 +27,15 @@ HEADLINE = ("state_msgs_per_s", "cmd_ack_p50_ms", "cmd_ack_p99_ms", "devices", "
 )
 def test_quick_run_reports_every_figure_and_loses_nothing() -> None:
     figures = run_fabric_bench(
-        quick=True, messages=600, devices=20, amqtt_messages=200, node_acl_messages=200,
-        commands=20, nodes=2, node_devices=10, window=200,
+        quick=True,
+        messages=600,
+        devices=20,
+        amqtt_messages=200,
+        node_acl_messages=200,
+        commands=20,
+        nodes=2,
+        node_devices=10,
+        window=200,
     )
     for key in HEADLINE:
         assert isinstance(figures[key], int | float), key

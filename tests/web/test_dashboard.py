@@ -26,8 +26,7 @@ expect = pytest.importorskip(
 # a test run writes its screenshots to a temporary folder; to refresh the ones in the docs:
 # HYPERHUB_SCREENSHOTS=docs/screenshots .venv/bin/python -m pytest tests/web
 SCREENSHOTS = Path(
-    os.environ.get("HYPERHUB_SCREENSHOTS")
-    or Path(tempfile.gettempdir()) / "hyperhub-screenshots"
+    os.environ.get("HYPERHUB_SCREENSHOTS") or Path(tempfile.gettempdir()) / "hyperhub-screenshots"
 )
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}

@@ -84,7 +84,13 @@ class RunTrace:
         if self.chain:
             trigger["chain"] = list(self.chain)
         return (
-            self.rule, self.started, self.finished, self.result, self.message, trigger, self.steps
+            self.rule,
+            self.started,
+            self.finished,
+            self.result,
+            self.message,
+            trigger,
+            self.steps,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -329,7 +335,10 @@ class Engine:
             out["changed" if state is not None else "added"].append(rule.id)
         log.info(
             "automations reloaded: %d rules (%d added, %d changed, %d removed)",
-            len(self.rules), len(out["added"]), len(out["changed"]), len(out["removed"]),
+            len(self.rules),
+            len(out["added"]),
+            len(out["changed"]),
+            len(out["removed"]),
         )
         return out
 
@@ -618,9 +627,7 @@ class Engine:
 
     # -- actions ----------------------------------------------------------------------------
 
-    async def _actions(
-        self, actions: list[Action], trace: RunTrace, names: dict[str, Any]
-    ) -> None:
+    async def _actions(self, actions: list[Action], trace: RunTrace, names: dict[str, Any]) -> None:
         for action in actions:
             try:
                 await self._action(action, trace, names)
@@ -638,9 +645,7 @@ class Engine:
             _raise_failed(await self._send_all(commands, trace, actor))
         elif a.call is not None:
             args = self._render(a.call.args, trace, names, f"call {a.call.action}")
-            commands = [
-                (d, {"action": a.call.action, "args": args}) for d in _ids(a.call.device)
-            ]
+            commands = [(d, {"action": a.call.action, "args": args}) for d in _ids(a.call.device)]
             _raise_failed(await self._send_all(commands, trace, actor))
         elif a.notify is not None:
             message = self._render(a.notify.message, trace, names, "notify")
@@ -759,16 +764,21 @@ class Engine:
     ) -> list[tuple[str, dict[str, Any]]]:
         if action.set is not None:
             value = render(action.set.value, names)
-            return [(d, {"property": action.set.property, "value": value})
-                    for d in _ids(action.set.device)]
+            return [
+                (d, {"property": action.set.property, "value": value})
+                for d in _ids(action.set.device)
+            ]
         if action.call is not None:
             args = render(action.call.args, names)
-            return [(d, {"action": action.call.action, "args": args})
-                    for d in _ids(action.call.device)]
+            return [
+                (d, {"action": action.call.action, "args": args}) for d in _ids(action.call.device)
+            ]
         if action.notify is not None:
             message = str(render(action.notify.message, names))
-            return [(d, {"action": "notify", "args": {"message": message}})
-                    for d in self._watches.devices(action.notify)]
+            return [
+                (d, {"action": "notify", "args": {"message": message}})
+                for d in self._watches.devices(action.notify)
+            ]
         raise HyperHubError(f"a scene runs set, call and notify only, not {action.kind}")
 
     # -- time -------------------------------------------------------------------------------

@@ -72,8 +72,20 @@ class _Env(ImmutableSandboxedEnvironment):
 
 
 _WIDTH_CALLS = frozenset(
-    ["ljust", "rjust", "center", "zfill", "expandtabs", "format", "format_map", "do_center",
-     "do_indent", "do_wordwrap", "do_format", "do_truncate"]
+    [
+        "ljust",
+        "rjust",
+        "center",
+        "zfill",
+        "expandtabs",
+        "format",
+        "format_map",
+        "do_center",
+        "do_indent",
+        "do_wordwrap",
+        "do_format",
+        "do_truncate",
+    ]
 )
 _WIDE_FORMAT = re.compile(r"\d{6,}")  # a width or precision of 100,000 or more
 
@@ -88,9 +100,7 @@ def _huge_power(base: Any, exponent: Any) -> bool:
     """Whether base ** exponent would have more than ~300 digits."""
     if not isinstance(base, int | float) or not isinstance(exponent, int | float):
         return False
-    return abs(exponent) > 1000 or (
-        abs(base) > 1 and math.log10(abs(base)) * abs(exponent) > 300
-    )
+    return abs(exponent) > 1000 or (abs(base) > 1 and math.log10(abs(base)) * abs(exponent) > 300)
 
 
 _ENV = _Env(undefined=_Strict, autoescape=False)

@@ -417,8 +417,8 @@ class Watches:
         if was is None:
             watch.inside = distance <= radius
             return None
-        now_inside = distance <= radius if not was else distance <= radius * (
-            1 + GEOFENCE_HYSTERESIS
+        now_inside = (
+            distance <= radius if not was else distance <= radius * (1 + GEOFENCE_HYSTERESIS)
         )
         watch.inside = now_inside
         if was == now_inside:

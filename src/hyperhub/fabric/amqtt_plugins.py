@@ -175,7 +175,8 @@ def broker_class() -> type[Broker]:
     if version.startswith(PATCHED_SERIES) and _patchable(Broker):
         return PatchedBroker
     logging.getLogger(__name__).debug(
-        "amqtt %s is not %sx: running its broker without HyperHub's fixes", version,
+        "amqtt %s is not %sx: running its broker without HyperHub's fixes",
+        version,
         PATCHED_SERIES,
     )
     return Broker

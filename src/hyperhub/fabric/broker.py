@@ -98,8 +98,9 @@ def local_url(host: str, port: int, principal: Principal) -> BrokerURL:
     return BrokerURL(reachable, port, principal.name, principal.password)
 
 
-async def mqtt_connack(host: str, port: int, username: str, password: str,
-                       timeout: float = 2.0) -> int:
+async def mqtt_connack(
+    host: str, port: int, username: str, password: str, timeout: float = 2.0
+) -> int:
     """Log in with MQTT 3.1.1 and log out; return the CONNACK code (0 = accepted).
 
     Raises OSError if nothing (MQTT) listens, TimeoutError if the broker does not answer.
@@ -146,10 +147,19 @@ class MosquittoBroker:
 
     kind: BrokerKind = "mosquitto"
 
-    def __init__(self, data_dir: Path, space_slug: str, credentials: CredentialStore | None = None,
-                 *, host: str = "127.0.0.1", port: int = 0, limits: BrokerLimits | None = None,
-                 binary: str | None = None, start_timeout: float = 10.0,
-                 stop_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        space_slug: str,
+        credentials: CredentialStore | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        limits: BrokerLimits | None = None,
+        binary: str | None = None,
+        start_timeout: float = 10.0,
+        stop_timeout: float = 5.0,
+    ) -> None:
         self.data_dir = Path(data_dir).expanduser().resolve()  # mosquitto gets absolute paths
         self.space = space_slug
         self.credentials = credentials or CredentialStore(self.data_dir)
@@ -226,12 +236,21 @@ class MosquittoBroker:
             await self.stop()
             raise
         self._supervisor = asyncio.create_task(self._supervise(), name=f"mosquitto:{self.port}")
-        log.info("mosquitto (pid %s) listening on %s:%d, config %s",
-                 self.pid, self.host, self.port, self.conf_path)
+        log.info(
+            "mosquitto (pid %s) listening on %s:%d, config %s",
+            self.pid,
+            self.host,
+            self.port,
+            self.conf_path,
+        )
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.stop()
 
     async def stop(self) -> None:
@@ -269,8 +288,12 @@ class MosquittoBroker:
         self._started_at = asyncio.get_running_loop().time()
         try:
             self._proc = await asyncio.create_subprocess_exec(
-                self._binary or "mosquitto", "-c", str(self.conf_path),
-                stdin=asyncio.subprocess.DEVNULL, stdout=self._log_file, stderr=self._log_file,
+                self._binary or "mosquitto",
+                "-c",
+                str(self.conf_path),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=self._log_file,
+                stderr=self._log_file,
                 start_new_session=True,  # a Ctrl-C at the terminal reaches the hub, not mosquitto
             )
         except OSError as exc:
@@ -330,8 +353,13 @@ class MosquittoBroker:
                 log.error("%s", self.failure)
                 return
             delay = min(_BACKOFF_MAX, _BACKOFF_FIRST * 2 ** (failures - 1))
-            log.warning("mosquitto exited with code %s after %.1f s; restarting in %.1f s: %s",
-                        code, ran_for, delay, self._tail(max(0, self._log_size() - 2000)))
+            log.warning(
+                "mosquitto exited with code %s after %.1f s; restarting in %.1f s: %s",
+                code,
+                ran_for,
+                delay,
+                self._tail(max(0, self._log_size() - 2000)),
+            )
             await asyncio.sleep(delay)
             try:
                 await self._launch()
@@ -350,8 +378,11 @@ class MosquittoBroker:
         try:
             await asyncio.wait_for(proc.wait(), self._stop_timeout)
         except TimeoutError:
-            log.warning("mosquitto (pid %d) ignored SIGTERM for %g s; killing it",
-                        proc.pid, self._stop_timeout)
+            log.warning(
+                "mosquitto (pid %d) ignored SIGTERM for %g s; killing it",
+                proc.pid,
+                self._stop_timeout,
+            )
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await asyncio.wait_for(proc.wait(), self._stop_timeout)
@@ -449,9 +480,17 @@ class AmqttBroker:
     kind: BrokerKind = "amqtt"
     restarts = 0  # in-process: it lives and dies with the hub
 
-    def __init__(self, data_dir: Path, space_slug: str, credentials: CredentialStore | None = None,
-                 *, host: str = "127.0.0.1", port: int = 0, start_timeout: float = 10.0,
-                 stop_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        space_slug: str,
+        credentials: CredentialStore | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        start_timeout: float = 10.0,
+        stop_timeout: float = 5.0,
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.space = space_slug
         self.credentials = credentials or CredentialStore(self.data_dir)
@@ -478,8 +517,10 @@ class AmqttBroker:
 
         broker_type = broker_class()  # with fixes for amqtt 0.12's races (see amqtt_plugins)
 
-        log.warning("running the in-process amqtt broker: it is meant for small spaces "
-                    "(≲1k devices); install Debian's 'mosquitto' package for more")
+        log.warning(
+            "running the in-process amqtt broker: it is meant for small spaces "
+            "(≲1k devices); install Debian's 'mosquitto' package for more"
+        )
         self.credentials.hub()  # make sure the hub can log in
         attempts = 3 if self._auto_port else 1
         for attempt in range(attempts):
@@ -491,15 +532,20 @@ class AmqttBroker:
             except (AmqttError, TimeoutError) as exc:
                 if attempt + 1 < attempts:
                     continue
-                raise BrokerError(f"amqtt broker cannot listen on {self.host}:{self.port}: "
-                                  f"{exc}") from exc
+                raise BrokerError(
+                    f"amqtt broker cannot listen on {self.host}:{self.port}: {exc}"
+                ) from exc
             self._broker = broker
             break
         log.info("amqtt broker listening on %s:%d", self.host, self.port)
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         broker, self._broker = self._broker, None
         if broker is not None:
             try:
@@ -512,17 +558,23 @@ class AmqttBroker:
         options = {"credentials": self.credentials, "space": self.space}
         return {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
-            "plugins": {f"{plugins}.CredentialAuthPlugin": options,
-                        f"{plugins}.TopicAclPlugin": options},
+            "plugins": {
+                f"{plugins}.CredentialAuthPlugin": options,
+                f"{plugins}.TopicAclPlugin": options,
+            },
         }
 
 
 @contextlib.asynccontextmanager
-async def start_default_broker(data_dir: Path, space_slug: str,
-                               credentials: CredentialStore | None = None, port: int = 0, *,
-                               host: str = "127.0.0.1",
-                               kind: Literal["auto", "mosquitto", "amqtt"] = "auto",
-                               ) -> AsyncIterator[Broker]:
+async def start_default_broker(
+    data_dir: Path,
+    space_slug: str,
+    credentials: CredentialStore | None = None,
+    port: int = 0,
+    *,
+    host: str = "127.0.0.1",
+    kind: Literal["auto", "mosquitto", "amqtt"] = "auto",
+) -> AsyncIterator[Broker]:
     """Run the embedded broker: Mosquitto if installed (or `kind="mosquitto"`), else amqtt."""
     credentials = credentials or CredentialStore(Path(data_dir))
     broker: MosquittoBroker | AmqttBroker

@@ -109,8 +109,9 @@ class BrokerURL:
 
     def with_credentials(self, username: str, password: str) -> BrokerURL:
         """The same broker, logging in as someone else."""
-        return BrokerURL(self.host, self.port, username, password, self.tls, self.ca_file,
-                         self.insecure)
+        return BrokerURL(
+            self.host, self.port, username, password, self.tls, self.ca_file, self.insecure
+        )
 
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `aiomqtt.Client(**url.client_kwargs())`."""

@@ -102,8 +102,9 @@ class AclIndex:
 
     def covers_subscription(self, topic_filter: str) -> bool:
         """True if one rule makes every topic `topic_filter` can match readable."""
-        return any(rule.covers_subscription(topic_filter)
-                   for rule in self._candidates(topic_filter))
+        return any(
+            rule.covers_subscription(topic_filter) for rule in self._candidates(topic_filter)
+        )
 
 
 def topic_matches(topic_filter: str, topic: str) -> bool:
@@ -264,8 +265,12 @@ class CredentialStore:
     # -- internals -----------------------------------------------------------------------
     def _node(self, name: str) -> Principal:
         entry = self._data["nodes"][name]
-        return Principal(name=name, role="node", password=entry["password"],
-                         devices=tuple(entry.get("devices", ())))
+        return Principal(
+            name=name,
+            role="node",
+            password=entry["password"],
+            devices=tuple(entry.get("devices", ())),
+        )
 
     def _file_stamp(self) -> tuple[int, int] | None:
         try:

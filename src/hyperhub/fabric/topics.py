@@ -1,13 +1,13 @@
 """The topic layout of the fabric, in one place (design.md, "Topics on the fabric").
 
-    hyperhub/<space>/<device>/state             retained {"ts", "state"}
-    hyperhub/<space>/<device>/set               {"cid", "property", "value"}
-    hyperhub/<space>/<device>/call/<action>     {"cid", "args"}
-    hyperhub/<space>/<device>/ack               {"cid", "ok", "error", "message", "changes"}
-    hyperhub/<space>/<device>/event/<name>      {"ts", "args"}
-    hyperhub/<space>/<device>/availability      retained "online" / "offline"
-    hyperhub/<space>/discovery/<device>         retained device description; empty = removed
-    hyperhub/<space>/node/<node>/availability   retained "online" / "offline" (the node's LWT)
+hyperhub/<space>/<device>/state             retained {"ts", "state"}
+hyperhub/<space>/<device>/set               {"cid", "property", "value"}
+hyperhub/<space>/<device>/call/<action>     {"cid", "args"}
+hyperhub/<space>/<device>/ack               {"cid", "ok", "error", "message", "changes"}
+hyperhub/<space>/<device>/event/<name>      {"ts", "args"}
+hyperhub/<space>/<device>/availability      retained "online" / "offline"
+hyperhub/<space>/discovery/<device>         retained device description; empty = removed
+hyperhub/<space>/node/<node>/availability   retained "online" / "offline" (the node's LWT)
 """
 
 from __future__ import annotations
