@@ -58,9 +58,11 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from hyperhub.errors import FabricDisconnected
+from hyperhub.fabric.ratelimit import WarnEvery
 from hyperhub.fabric.routes import Handler, Routes
 
 log = logging.getLogger("hyperhub.fabric.client")
+_handler_failed = WarnEvery(log)  # a handler failing on every message of a topic
 
 _SUBSCRIBE_CHUNK = 500  # filters per SUBSCRIBE packet
 _PUBLISH_CHUNK = 1000  # publishes in flight at once in `publish_many`
@@ -511,7 +513,7 @@ class FabricClient:
             try:
                 result = handler(message)
             except Exception:  # one bad message or handler must not stop the reader
-                log.exception("%s: handler for %s failed", self.client_id, topic)
+                _handler_failed.exception(topic, "%s: handler for %s failed", self.client_id, topic)
                 continue
             if result is not None:
                 return self._finish(message, result, handlers[i + 1 :])
@@ -525,14 +527,14 @@ class FabricClient:
         try:
             await pending
         except Exception:
-            log.exception("%s: handler for %s failed", self.client_id, topic)
+            _handler_failed.exception(topic, "%s: handler for %s failed", self.client_id, topic)
         for handler in rest:
             try:
                 result = handler(message)
                 if result is not None:
                     await result
             except Exception:
-                log.exception("%s: handler for %s failed", self.client_id, topic)
+                _handler_failed.exception(topic, "%s: handler for %s failed", self.client_id, topic)
         self._handled_one(message)
 
     def _handled_one(self, message: aiomqtt.Message) -> None:

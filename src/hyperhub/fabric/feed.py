@@ -17,8 +17,12 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Generic, NamedTuple, Self, TypeVar
 
+from hyperhub.fabric.ratelimit import WarnEvery
+
 T = TypeVar("T")
+
 log = logging.getLogger("hyperhub.fabric.feed")
+_failed = WarnEvery(log)  # a listener failing on every item logs once per period
 
 
 class Change(NamedTuple):
@@ -109,7 +113,8 @@ class Feed(Generic[T]):
             try:
                 listener(item)
             except Exception:
-                log.exception("a listener of %s failed", type(item).__name__)
+                kind = type(item).__name__
+                _failed.exception(f"{kind}:{id(listener)}", "a listener of %s failed", kind)
         for sub in self._subs:
             if sub.queue.full():
                 sub.queue.get_nowait()

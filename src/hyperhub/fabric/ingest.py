@@ -39,6 +39,7 @@ from hyperhub.spec import DeviceType, TypeRegistry, parse_type
 from hyperhub.spec.model import PropertySpec
 
 log = logging.getLogger("hyperhub.fabric.hub")
+_listener_failed = WarnEvery(log)  # a change listener failing on every change
 _MISSING = object()
 _INF = float("inf")
 _TOPIC_CACHE = 200_000  # state topics whose device id is remembered (bounded)
@@ -260,7 +261,9 @@ class Ingest:
             try:
                 listener(device, changed, ts)
             except Exception:
-                log.exception("a listener of %s's changes failed", device)
+                _listener_failed.exception(
+                    f"{device}:{id(listener)}", "a listener of %s's changes failed", device
+                )
         if self.changes:
             self.changes.publish(Change(device, changed, ts))
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+
+MAX_KINDS = 1024  # kinds remembered (a topic or a device per kind): the oldest forgotten first
 
 
 class WarnEvery:
@@ -11,21 +14,49 @@ class WarnEvery:
 
     A broken publisher can send thousands of bad payloads a second; the log shows the first,
     then one line per period with the count, and the counters carry the exact numbers.
+    `exception(kind, …)` does the same for a failure caught in an `except` block (a listener
+    or handler that raises on every message), with its traceback.
     """
 
-    def __init__(self, logger: logging.Logger, period: float = 10.0) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger,
+        period: float = 10.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.logger = logger
         self.period = period
+        self.clock = clock
         self._last: dict[str, float] = {}
         self._skipped: dict[str, int] = {}
 
     def __call__(self, kind: str, message: str, *args: object) -> None:
-        now = time.monotonic()
+        self._log(kind, message, args, exc_info=False)
+
+    def exception(self, kind: str, message: str, *args: object) -> None:
+        """Log the exception being handled, at most once per `kind` every `period`."""
+        self._log(kind, message, args, exc_info=True)
+
+    def skipped(self, kind: str) -> int:
+        """Lines of `kind` not logged since its last one."""
+        return self._skipped.get(kind, 0)
+
+    def _log(self, kind: str, message: str, args: tuple[object, ...], exc_info: bool) -> None:
+        now = self.clock()
         last = self._last.get(kind)
         if last is not None and now - last < self.period:
             self._skipped[kind] = self._skipped.get(kind, 0) + 1
             return
-        self._last[kind] = now
+        if last is None and len(self._last) >= MAX_KINDS:
+            oldest = next(iter(self._last))
+            del self._last[oldest]
+            self._skipped.pop(oldest, None)
+        self._last.pop(kind, None)
+        self._last[kind] = now  # (re-inserted: the dict keeps the least recent first)
         skipped = self._skipped.pop(kind, 0)
         suffix = f" (and {skipped} more like it in the last {self.period:g} s)" if skipped else ""
-        self.logger.warning(message + suffix, *args)
+        if exc_info:
+            self.logger.error(message + suffix, *args, exc_info=True)
+        else:
+            self.logger.warning(message + suffix, *args)
