@@ -55,18 +55,30 @@ def markdown(table: Table) -> str:
     return "\n".join(lines)
 
 
+NOTES_START = "<!-- notes: kept when the section is recorded again -->"
+NOTES_END = "<!-- /notes -->"
+
+
 def record(path: Path, heading: str, tables: list[Table], figures: dict[str, Any]) -> None:
-    """Replace (or add) the section `heading` of a markdown file with these tables."""
+    """Replace (or add) the section `heading` of a markdown file with these tables. Text the
+    old section held between `NOTES_START` and `NOTES_END` (written by hand) is kept, after
+    the tables."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     start = f"## {heading}"
+    old = ""
+    if start in text:
+        before, _, rest = text.partition(start)
+        after = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""
+        old = rest[: len(rest) - len(after)]
     body = [start, "", f"Measured {date.today().isoformat()} on {machine()}.", ""]
     body += [markdown(t) + "\n" for t in tables]
+    if NOTES_START in old and NOTES_END in old.partition(NOTES_START)[2]:
+        notes = old.partition(NOTES_START)[2].partition(NOTES_END)[0]
+        body += [NOTES_START + notes + NOTES_END, ""]
     body += ["<details><summary>raw figures</summary>", "", "```json"]
     body += [json.dumps(figures, indent=2), "```", "</details>", ""]
     section = "\n".join(body)
     if start in text:
-        before, _, rest = text.partition(start)
-        after = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""
         text = before + section + ("\n" + after if after else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
