@@ -97,7 +97,7 @@ def test_train_with_an_unknown_mix_is_one_line(monkeypatch, capsys) -> None:
         main.run_cli()
     assert exc.value.code == 1
     lines = capsys.readouterr().err.strip().splitlines()
-    assert lines == ["error: unknown mix 'fancy'; choose one of catalog, focus"]
+    assert lines == ["error: unknown mix 'fancy'; choose one of catalog, focus, groups"]
 
 
 def test_train_resume_without_an_adapter_folder_is_one_line(

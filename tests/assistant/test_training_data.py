@@ -225,8 +225,21 @@ def test_the_focus_mix_balances_properties_groups_and_multi_commands(made, focus
     assert kinds["group"] > base["group"] and kinds["switch"] > base["switch"]
 
 
+def test_the_groups_mix_teaches_groups_of_several_devices(focused) -> None:
+    pairs, report = generate_pairs(600, SEED, mix="groups")
+    assert len(pairs) == 600 and report.invalid == []
+    for space, e in pairs:
+        assert check_answer(space, e.answer) == [], (e.text, e.answer)
+
+    def several(group_pairs) -> int:
+        return sum(1 for _, e in group_pairs if e.kind == "group" and ";" in e.answer)
+
+    assert several(pairs) > 2 * several(focused[0][:600])
+    assert sum(e.kind == "group" for _, e in pairs) > 150
+
+
 def test_an_unknown_mix_is_a_named_error() -> None:
-    with pytest.raises(HyperHubError, match=r"unknown mix 'fancy'.*catalog, focus"):
+    with pytest.raises(HyperHubError, match=r"unknown mix 'fancy'.*catalog, focus, groups"):
         generate(10, seed=1, mix="fancy")
 
 

@@ -73,9 +73,10 @@ def train(
         str,
         typer.Option(
             "--mix",
-            help="Kinds of requests generated: 'catalog' (everyday proportions) or 'focus' "
+            help="Kinds of requests generated: 'catalog' (everyday proportions), 'focus' "
             "(true/false properties and actions balanced by name, more groups and "
-            "multi-commands; for a further stage with --resume).",
+            "multi-commands) or 'groups' (as focus, a third of them groups of two or more); "
+            "for further stages with --resume.",
         ),
     ] = "catalog",
     data_dir: DataOpt = None,

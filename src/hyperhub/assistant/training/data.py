@@ -151,7 +151,9 @@ def generate_pairs(
     seen: set[tuple[str, str]] = set()
     k = 0
     while len(out) < count:
-        forced = (TYPES[k % len(TYPES)], TYPES[(7 * k + 3) % len(TYPES)])
+        forced: tuple[str, ...] = (TYPES[k % len(TYPES)], TYPES[(7 * k + 3) % len(TYPES)])
+        if mix == "groups":  # homes with several lights and two of another type
+            forced = ("light", "light", "light", forced[0], *forced)
         space = random_space(random.Random(rng.getrandbits(64)), forced, exclude)
         label = f"{space.name} #{k}"
         k += 1
@@ -206,8 +208,9 @@ def generate(
     """`count` examples, reproducible from `seed` and `mix`. Sentences, device ids and names of
     `exclude` never appear (default: the evaluation sets, `exclude.default_exclusions()`;
     `Exclusions()` excludes nothing). `mix`: "catalog" (every kind of request in everyday
-    proportions) or "focus" (`phrasing.FOCUS_KINDS`: true/false properties and actions
-    balanced by name, more groups and multi-commands, for a further training stage)."""
+    proportions), "focus" (`phrasing.FOCUS_KINDS`: true/false properties and actions
+    balanced by name, more groups and multi-commands) or "groups" (`GROUP_KINDS`: as focus,
+    a third groups, of two or more devices where there are); for further training stages."""
     return generate_report(count, seed, exclude, mix)[0]
 
 

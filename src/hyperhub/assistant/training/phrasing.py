@@ -61,7 +61,29 @@ FOCUS_KINDS: dict[str, float] = {
     "none": 6,
     "risky": 6,
 }
-MIXES: dict[str, dict[str, float]] = {"catalog": KINDS, "focus": FOCUS_KINDS}
+# The "groups" mix: like "focus", with a third of the requests about groups, and groups of
+# at least two devices where the space has them ("all the ACs" of a home with one AC
+# teaches that "all" may mean one).
+GROUP_KINDS: dict[str, float] = {
+    "switch": 14,
+    "level": 5,
+    "relative": 5,
+    "enum": 3,
+    "color": 1,
+    "text": 1,
+    "action": 8,
+    "cover": 4,
+    "question": 8,
+    "group": 30,
+    "multi": 14,
+    "none": 4,
+    "risky": 3,
+}
+MIXES: dict[str, dict[str, float]] = {
+    "catalog": KINDS,
+    "focus": FOCUS_KINDS,
+    "groups": GROUP_KINDS,
+}
 
 
 @dataclass
@@ -820,7 +842,8 @@ class Phraser:
         self.space = space
         self.rng = rng
         self.kinds = MIXES[mix]
-        self.balanced = mix == "focus"  # pick the property / action first, then a device
+        self.balanced = mix != "catalog"  # pick the property / action first, then a device
+        self.plural = mix == "groups"  # groups of two or more devices where there are some
         self.devices = list(space.devices.values())
         self.by_area: dict[str, list[Device]] = {}
         for d in self.devices:
@@ -1544,15 +1567,23 @@ class Phraser:
             members = [d for d in self.devices if d.cls == c]
             if members:
                 options.append((c, members, words))
+        if self.plural and any(len(o[1]) > 1 for o in options):
+            options = [o for o in options if len(o[1]) > 1]
         if not options:
             return None
-        _, members, (en_w, zh_w) = rng.choice(options)
+        if self.plural:  # the bigger groups more often
+            _, members, (en_w, zh_w) = rng.choices(options, [len(o[1]) for o in options])[0]
+        else:
+            _, members, (en_w, zh_w) = rng.choice(options)
         scope = rng.choice(("all", "area", "area", "here", "floor"))
         area = None
         no_area = False
         where_en = where_zh = ""
         if scope == "area" or scope == "here":
             areas = sorted({d.area for d in members if d.area})
+            if self.plural:
+                several = [a for a in areas if sum(d.area == a for d in members) > 1]
+                areas = several or areas
             if not areas:
                 return None
             a = rng.choice(areas)
