@@ -25,7 +25,12 @@ from hyperhub.assistant.llm_constraint import PlanGrammar, TokenConstraint
 from hyperhub.assistant.llm_prompt import ExampleIndex, ExampleMaker, catalog_text, prefix_text
 from hyperhub.assistant.llm_tuned import candidates
 from hyperhub.assistant.lora_merge import MergeUnavailable, merged_model, prune_merged
-from hyperhub.assistant.model_files import ADAPTERS_DIR, DEFAULT_ADAPTER, default_model_path
+from hyperhub.assistant.model_files import (
+    ADAPTERS_DIR,
+    DEFAULT_ADAPTER,
+    default_model_path,
+    vocabulary_path,
+)
 from hyperhub.assistant.plan import Plan, Question, Step
 from hyperhub.errors import ModelUnavailable
 from hyperhub.space import Space, load_space
@@ -448,6 +453,10 @@ def test_the_tuned_engine_reuses_the_start_its_prompts_share_and_reads_the_same(
         reused.append(home_tuned.stats.last_reused_tokens)
         warm.append((home_tuned.stats.last_output, home_tuned.stats.last_choices))
     assert max(reused[1:]) > 0, "consecutive prompts with the same first devices share tokens"
+    # the same sentence again: all but its last prompt token come from the cache
+    home_tuned.parse(texts[-1], state={})
+    assert home_tuned.stats.last_reused_tokens == home_tuned.stats.last_prompt_tokens - 1
+    assert home_tuned.stats.last_output == warm[-1][0]
     for text, (output, choices) in zip(texts, warm, strict=True):
         home_tuned._kv_prompt = []  # forget what the cache holds: the prompt is read whole
         home_tuned.parse(text, state={})
@@ -523,10 +532,13 @@ def test_the_merged_model_means_what_the_adapter_means(
 @needs_model
 def test_a_merge_is_written_once(merged: Path, model_path: Path) -> None:
     before = merged.stat()
+    os.utime(merged, ns=(1_000_000_000, before.st_mtime_ns))  # last used long ago
     again = merged_model(model_path, ADAPTERS_DIR / DEFAULT_ADAPTER, merged.parent)
     after = merged.stat()
     assert again == merged and (after.st_ino, after.st_size) == (before.st_ino, before.st_size)
-    assert after.st_mtime_ns >= before.st_mtime_ns  # marked as used now
+    # marked as used now, by its access time: its modification time (which keys the
+    # vocabulary cache) stays
+    assert after.st_atime_ns > 1_000_000_000 and after.st_mtime_ns == before.st_mtime_ns
 
 
 def test_old_merges_are_pruned_and_the_recent_ones_kept(tmp_path: Path) -> None:
@@ -536,10 +548,39 @@ def test_old_merges_are_pruned_and_the_recent_ones_kept(tmp_path: Path) -> None:
         os.utime(p, (1_700_000_000 - age, 1_700_000_000 - age))
     other = tmp_path / "abc.vocab-v2.json"
     other.write_text("{}")
+    old_vocabulary = vocabulary_path(tmp_path / "merged-old.gguf", tmp_path)
+    old_vocabulary.write_text("[]")
     gone = prune_merged(tmp_path, keep=tmp_path / "merged-new.gguf", count=2)
     assert sorted(p.name for p in gone) == ["merged-old.gguf", "merged-older.gguf"]
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == ["abc.vocab-v2.json", "merged-new.gguf", "merged-recent.gguf"]
+
+
+@pytest.mark.llm
+@needs_model
+def test_a_merge_pruned_before_it_is_opened_is_found_again(
+    home: Space, model_path: Path, cache_dir: Path, merged: Path, monkeypatch, tmp_path: Path
+) -> None:
+    """Another process may prune the merged file between finding it and opening it."""
+    import hyperhub.assistant.llm as llm_module
+
+    real = llm_module.merged_model
+    calls: list[Path] = []
+
+    def pruned_at_first(base: Path, adapter: Path, cache: Path) -> Path:
+        calls.append(base)
+        if len(calls) == 1:
+            return tmp_path / "merged-pruned-meanwhile.gguf"
+        return real(base, adapter, cache)
+
+    monkeypatch.setattr(llm_module, "merged_model", pruned_at_first)
+    engine = LlmEngine(home, model_path, cache_dir=cache_dir)
+    try:
+        engine.parse("switch the kitchen light off", area=None, state={})
+        assert len(calls) == 2 and engine.stats.merged
+        assert engine.stats.last_output.strip() == "kitchen_light.on=false"
+    finally:
+        engine.close()
 
 
 @pytest.mark.llm

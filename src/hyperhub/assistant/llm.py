@@ -183,9 +183,10 @@ class LlmEngine:
             # (llama.cpp crashes on a missing adapter file instead of failing)
             raise ModelUnavailable(f"adapter file {self.lora_path} does not exist")
         lora = self.lora_path
+        base = Path(path)
         if lora is not None and self.merge:
             try:
-                path = merged_model(Path(path), lora, self._cache_root())
+                path = merged_model(base, lora, self._cache_root())
                 lora = None
                 self.stats.merged = True
             except MergeUnavailable as exc:
@@ -195,20 +196,17 @@ class LlmEngine:
         else:
             n_ctx = min(32768, _round_up(len(self.prefix.encode()) // 2 + 2048, 256))
         try:
-            with quiet_llama():  # an adapter logs a line per weight, whatever `verbose` says
-                llm = llama_cpp.Llama(
-                    model_path=str(path),
-                    n_ctx=n_ctx,
-                    n_batch=512,
-                    swa_full=True,  # keep the whole prefix in the sliding-window layers' cache too
-                    n_threads=self.threads,
-                    n_threads_batch=self.threads,
-                    logits_all=False,
-                    verbose=False,
-                    lora_path=str(lora) if lora is not None else None,
-                )
+            llm = self._open(llama_cpp, path, n_ctx, lora)
         except (ValueError, RuntimeError, OSError) as exc:
-            raise ModelUnavailable(f"cannot load the model {path}: {exc}") from None
+            if not (self.stats.merged and not Path(path).is_file()):
+                raise ModelUnavailable(f"cannot load the model {path}: {exc}") from None
+            # another process pruned this merge between finding and opening it: once more
+            assert self.lora_path is not None
+            try:
+                path = merged_model(base, self.lora_path, self._cache_root())
+                llm = self._open(llama_cpp, path, n_ctx, None)
+            except (MergeUnavailable, ValueError, RuntimeError, OSError) as exc2:
+                raise ModelUnavailable(f"cannot load the model {path}: {exc2}") from None
         cache = ModelCache(Path(path), self._cache_root())
         self._pieces = cache.vocabulary(llm)
         self._constraint = TokenConstraint(self.grammar, self._pieces)
@@ -241,6 +239,20 @@ class LlmEngine:
                 cache.save_prefix(llm, tokens)
         self.stats.prefix_s = time.perf_counter() - t1
         self.stats.load_s = time.perf_counter() - t0
+
+    def _open(self, llama_cpp: Any, path: Path | str, n_ctx: int, lora: Path | None) -> Any:
+        with quiet_llama():  # an adapter logs a line per weight, whatever `verbose` says
+            return llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_batch=512,
+                swa_full=True,  # keep the whole prefix in the sliding-window layers' cache too
+                n_threads=self.threads,
+                n_threads_batch=self.threads,
+                logits_all=False,
+                verbose=False,
+                lora_path=str(lora) if lora is not None else None,
+            )
 
     def _cache_root(self) -> Path:
         return self.cache_dir if self.cache_dir is not None else models_dir() / "cache"

@@ -24,9 +24,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import time
 from pathlib import Path
 from typing import Any
 
+from hyperhub.assistant.model_files import vocabulary_path
 from hyperhub.errors import HyperHubError
 
 MERGE_VERSION = "2"
@@ -51,8 +53,7 @@ def merged_model(base: Path, adapter: Path, cache_dir: Path) -> Path:
     """The base model with the adapter merged in: from the cache, or written now."""
     target = merged_path(base, adapter, cache_dir)
     if target.is_file():
-        with contextlib.suppress(OSError):  # a read-only cache still serves
-            os.utime(target)  # used now: the pruning of older merges goes by this time
+        mark_used(target)
         return target
     try:
         import gguf
@@ -73,14 +74,23 @@ def merged_model(base: Path, adapter: Path, cache_dir: Path) -> Path:
     return target
 
 
+def mark_used(path: Path) -> None:
+    """Set the file's access time to now, its modification time kept: the pruning of older
+    merges goes by access time, while caches keyed by the file (its vocabulary, in
+    `model_files.ModelCache`) go by its modification time and stay valid."""
+    with contextlib.suppress(OSError):  # a read-only cache still serves
+        os.utime(path, ns=(time.time_ns(), path.stat().st_mtime_ns))
+
+
 def prune_merged(cache_dir: Path, keep: Path, count: int = KEEP_MERGED) -> list[Path]:
     """Delete the merged models of `cache_dir` but `keep` and the most recently used ones
-    (`count` in all); the deleted paths. (A process still reading a deleted file keeps it
-    until it closes it.)"""
+    (`count` in all), with the vocabulary files kept for them; the deleted models' paths.
+    (A process still reading a deleted file keeps it until it closes it; one about to open
+    it merges again: `LlmEngine` retries once.)"""
 
     def used(p: Path) -> float:
         try:
-            return p.stat().st_mtime
+            return p.stat().st_atime
         except OSError:
             return 0.0
 
@@ -89,9 +99,15 @@ def prune_merged(cache_dir: Path, keep: Path, count: int = KEEP_MERGED) -> list[
     )
     gone = []
     for p in others[max(0, count - 1) :]:
+        try:
+            vocabulary: Path | None = vocabulary_path(p, cache_dir)
+        except (OSError, ImportError):
+            vocabulary = None
         with contextlib.suppress(OSError):
             p.unlink()
             gone.append(p)
+            if vocabulary is not None:
+                vocabulary.unlink(missing_ok=True)
     return gone
 
 

@@ -97,6 +97,19 @@ def _stamp_matches(stamp: Path, target: Path, sha256: str) -> bool:
     )
 
 
+def _cache_key(model: Path) -> str:
+    import llama_cpp
+
+    st = model.stat()
+    ident = f"{model.resolve()}|{st.st_size}|{st.st_mtime_ns}|{llama_cpp.__version__}"
+    return hashlib.sha256(ident.encode()).hexdigest()[:20]
+
+
+def vocabulary_path(model: Path, cache_dir: Path) -> Path:
+    """Where `ModelCache` keeps the vocabulary of `model` (which must exist)."""
+    return cache_dir / f"{_cache_key(model)}.vocab-v2.json"
+
+
 class ModelCache:
     """Things worth keeping between runs for one model file, under `<data dir>/models/cache`:
     its vocabulary as text, and the KV state of an evaluated prompt prefix (so a restart
@@ -109,15 +122,11 @@ class ModelCache:
     def __init__(self, model: Path, cache_dir: Path | None = None) -> None:
         self.model = model
         self.dir = cache_dir if cache_dir is not None else models_dir() / "cache"
-        st = model.stat()
-        import llama_cpp
-
-        ident = f"{model.resolve()}|{st.st_size}|{st.st_mtime_ns}|{llama_cpp.__version__}"
-        self.key = hashlib.sha256(ident.encode()).hexdigest()[:20]
+        self.key = _cache_key(model)
 
     def vocabulary(self, llm: Any) -> list[str | None]:
         """The text of every token of `llm` (None for control tokens and partial UTF-8)."""
-        path = self.dir / f"{self.key}.vocab-v2.json"
+        path = vocabulary_path(self.model, self.dir)
         try:
             pieces = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(pieces, list) and len(pieces) == llm.n_vocab():

@@ -231,8 +231,12 @@ class Session:
         """Load the LLM now if it may be used (a hub at start, in a thread): the first
         sentence that needs it then does not wait for the model (or, the first time with a
         new adapter, for the merge). A failure is said once, as it would be later."""
-        if self.llm is not None:
+        if self.llm is None:
+            return
+        try:
             self.llm.load()
+        except Exception as exc:  # a thread's failure must reach the log, not vanish
+            self.warn_once(f"the local LLM could not be loaded at start: {exc}")
 
     def ask(
         self,

@@ -68,11 +68,22 @@ def record(path: Path, heading: str, tables: list[Table], figures: dict[str, Any
     old = ""
     if start in text:
         before, _, rest = text.partition(start)
-        after = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""
-        old = rest[: len(rest) - len(after)]
+        # the section ends at the next heading (one inside the notes block does not count)
+        since = 0
+        notes_at = rest.find(NOTES_START)
+        if notes_at != -1 and not (-1 < rest.find("\n## ") < notes_at):
+            since = rest.find(NOTES_END, notes_at)
+            if since == -1:
+                raise HyperHubError(
+                    f"{path}: the section {start!r} opens a notes block without closing it "
+                    f"({NOTES_END}); nothing was recorded"
+                )
+        end = rest.find("\n## ", since)
+        after = rest[end + 1 :] if end != -1 else ""
+        old = rest[: end + 1] if end != -1 else rest
     body = [start, "", f"Measured {date.today().isoformat()} on {machine()}.", ""]
     body += [markdown(t) + "\n" for t in tables]
-    if NOTES_START in old and NOTES_END in old.partition(NOTES_START)[2]:
+    if NOTES_START in old:
         notes = old.partition(NOTES_START)[2].partition(NOTES_END)[0]
         body += [NOTES_START + notes + NOTES_END, ""]
     body += ["<details><summary>raw figures</summary>", "", "```json"]

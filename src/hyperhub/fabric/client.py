@@ -62,7 +62,7 @@ from hyperhub.fabric.ratelimit import WarnEvery
 from hyperhub.fabric.routes import Handler, Routes
 
 log = logging.getLogger("hyperhub.fabric.client")
-_handler_failed = WarnEvery(log)  # a handler failing on every message of a topic
+_handler_failed = WarnEvery(log)  # a handler failing on every message: one line per period
 
 _SUBSCRIBE_CHUNK = 500  # filters per SUBSCRIBE packet
 _PUBLISH_CHUNK = 1000  # publishes in flight at once in `publish_many`
@@ -513,28 +513,37 @@ class FabricClient:
             try:
                 result = handler(message)
             except Exception:  # one bad message or handler must not stop the reader
-                _handler_failed.exception(topic, "%s: handler for %s failed", self.client_id, topic)
+                self._failed(handler, topic)
                 continue
             if result is not None:
-                return self._finish(message, result, handlers[i + 1 :])
+                return self._finish(message, result, handler, handlers[i + 1 :])
         self._handled_one(message)
         return None
 
+    def _failed(self, handler: Handler, topic: str) -> None:
+        """Log the failure being handled, once per handler and period (whatever the topic)."""
+        key = f"{self.client_id}:{id(handler)}"
+        _handler_failed.exception(key, "%s: handler for %s failed", self.client_id, topic)
+
     async def _finish(
-        self, message: aiomqtt.Message, pending: Awaitable[None], rest: list[Handler]
+        self,
+        message: aiomqtt.Message,
+        pending: Awaitable[None],
+        handler: Handler,
+        rest: list[Handler],
     ) -> None:
         topic = message.topic.value
         try:
             await pending
         except Exception:
-            _handler_failed.exception(topic, "%s: handler for %s failed", self.client_id, topic)
+            self._failed(handler, topic)
         for handler in rest:
             try:
                 result = handler(message)
                 if result is not None:
                     await result
             except Exception:
-                _handler_failed.exception(topic, "%s: handler for %s failed", self.client_id, topic)
+                self._failed(handler, topic)
         self._handled_one(message)
 
     def _handled_one(self, message: aiomqtt.Message) -> None:

@@ -114,7 +114,7 @@ class Feed(Generic[T]):
                 listener(item)
             except Exception:
                 kind = type(item).__name__
-                _failed.exception(f"{kind}:{id(listener)}", "a listener of %s failed", kind)
+                _failed.exception(str(id(listener)), "a listener of %s failed", kind)
         for sub in self._subs:
             if sub.queue.full():
                 sub.queue.get_nowait()

@@ -262,7 +262,7 @@ class Ingest:
                 listener(device, changed, ts)
             except Exception:
                 _listener_failed.exception(
-                    f"{device}:{id(listener)}", "a listener of %s's changes failed", device
+                    str(id(listener)), "a listener of %s's changes failed", device
                 )
         if self.changes:
             self.changes.publish(Change(device, changed, ts))
