@@ -105,9 +105,9 @@ def _cache_key(model: Path) -> str:
     return hashlib.sha256(ident.encode()).hexdigest()[:20]
 
 
-def vocabulary_path(model: Path, cache_dir: Path) -> Path:
+def vocabulary_path(model: Path, cache_dir: Path, key: str | None = None) -> Path:
     """Where `ModelCache` keeps the vocabulary of `model` (which must exist)."""
-    return cache_dir / f"{_cache_key(model)}.vocab-v2.json"
+    return cache_dir / f"{key or _cache_key(model)}.vocab-v2.json"
 
 
 class ModelCache:
@@ -126,7 +126,7 @@ class ModelCache:
 
     def vocabulary(self, llm: Any) -> list[str | None]:
         """The text of every token of `llm` (None for control tokens and partial UTF-8)."""
-        path = vocabulary_path(self.model, self.dir)
+        path = vocabulary_path(self.model, self.dir, self.key)
         try:
             pieces = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(pieces, list) and len(pieces) == llm.n_vocab():
