@@ -250,6 +250,20 @@ def test_llama_cpp_with_the_adapter_gives_torch_peft_logits(smoke: dict) -> None
 
 
 @needs_train
+def test_the_run_records_the_source_commit_its_data_came_from(smoke: dict) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    if not (repo / ".git").exists():
+        pytest.skip("not a git checkout")
+    head = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    commit = smoke["summary"]["versions"]["hyperhub_commit"]
+    assert commit.removesuffix("+dirty") == head
+    card = (smoke["out"] / "model-card.md").read_text(encoding="utf-8")
+    assert f"hyperhub_commit {commit}" in card
+
+
+@needs_train
 def test_the_model_card_tells_data_config_run_and_check(smoke: dict) -> None:
     out = smoke["out"]
     card = (out / "model-card.md").read_text(encoding="utf-8")

@@ -318,13 +318,46 @@ def describe(examples: Sequence[Any]) -> dict[str, Any]:
 
 
 def _versions() -> dict[str, str]:
+    """The packages' versions, and the HyperHub source the data came from: the generator's
+    output is reproducible from its seed and mix for one version of the phrasing grammar."""
     from importlib.metadata import PackageNotFoundError, version
 
     found = {}
     for name in ("torch", "transformers", "peft", "gguf", "llama_cpp_python"):
         with contextlib.suppress(PackageNotFoundError):
             found[name] = version(name)
+    commit = _source_commit()
+    if commit:
+        found["hyperhub_commit"] = commit
     return found
+
+
+def _source_commit() -> str | None:
+    """The git commit of the checkout HyperHub runs from (`+dirty` with uncommitted
+    changes), or None outside a checkout."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[3]
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")
 
 
 def model_card(s: dict[str, Any]) -> str:
