@@ -337,7 +337,8 @@ def _source_commit() -> str | None:
     changes), or None outside a checkout."""
     import subprocess
 
-    root = Path(__file__).resolve().parents[3]
+    from hyperhub.cli.bench import REPO as root
+
     if not (root / ".git").exists():
         return None
     try:

@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 
-MAX_KINDS = 1024  # kinds remembered (a topic or a device per kind): the oldest forgotten first
+MAX_KINDS = 1024  # kinds remembered (a payload problem, a listener, a handler): oldest go first
 
 
 class WarnEvery:
