@@ -34,6 +34,7 @@ plans only above a confidence threshold (see `bench/llm_probe.py` for the figure
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 import os
@@ -47,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from hyperhub.assistant.llm_constraint import PlanGrammar, TokenConstraint
+from hyperhub.assistant.llm_probe import require_llm
 from hyperhub.assistant.llm_prompt import (
     Example,
     ExampleIndex,
@@ -82,6 +84,7 @@ class LlmStats:
     """Token counts and timings, for tests and benchmarks (not for behaviour)."""
 
     load_s: float = 0.0  # model + vocabulary + catalog prefix
+    probe_s: float = 0.0  # the test run in a child process (llm_probe; ~0 when cached)
     model_s: float = 0.0  # the model file into memory and its vocabulary
     prefix_s: float = 0.0  # the catalog prefix: evaluated, or restored from the disk cache
     prefix_cached: bool = False
@@ -114,6 +117,7 @@ class LlmEngine:
         cache_dir: Path | None = None,
         lora_path: Path | str | None = DEFAULT,
         merge: bool = True,
+        probe: bool = True,
     ) -> None:
         """`model_path` None means the default model (`model_files.default_model_path`).
         `lora_path` is a GGUF LoRA adapter for it (`hyperhub train`, docs/training.md);
@@ -124,7 +128,10 @@ class LlmEngine:
         sentence, are evaluated with it.
         `cache_dir` keeps the model's vocabulary and the evaluated prefix between runs
         (default `<data dir>/models/cache`), and the model with the adapter merged into its
-        weights (`lora_merge`; `merge=False` applies the adapter at run time instead)."""
+        weights (`lora_merge`; `merge=False` applies the adapter at run time instead).
+        `probe` first test-runs the model in a child process (`llm_probe`), so that a
+        llama.cpp build this CPU cannot run fails with `ModelUnavailable` instead of
+        killing this process."""
         if lora_path == DEFAULT:
             lora_path = default_adapter_path(model_path)
         self.space = space
@@ -134,6 +141,7 @@ class LlmEngine:
         self.lora_path: Path | None = None if lora_path is None else Path(lora_path)
         self.tuned = self.lora_path is not None
         self.merge = merge
+        self.probe = probe
         self.max_tokens = max_tokens
         self.nearest_count = nearest_count
         if self.tuned:
@@ -170,18 +178,26 @@ class LlmEngine:
     def _load(self) -> None:
         if self._llm is not None:
             return
-        t0 = time.perf_counter()
         path = self.model_path
         if path is None:
             from hyperhub.assistant.model_files import default_model_path
 
             path = default_model_path()
-        llama_cpp = import_llama()
         if not Path(path).is_file():
             raise ModelUnavailable(f"model file {path} does not exist")
         if self.lora_path is not None and not Path(self.lora_path).is_file():
             # (llama.cpp crashes on a missing adapter file instead of failing)
             raise ModelUnavailable(f"adapter file {self.lora_path} does not exist")
+        if importlib.util.find_spec("llama_cpp") is None:
+            import_llama()  # raises ModelUnavailable, saying what to install
+        if self.probe:
+            # a build that would crash this process (SIGILL on a CPU it was not built for)
+            # crashes a child instead; cached per build, model and CPU (llm_probe)
+            t = time.perf_counter()
+            require_llm(Path(path), cache_dir=self._cache_root(), threads=self.threads)
+            self.stats.probe_s = time.perf_counter() - t
+        llama_cpp = import_llama()  # only now: importing it is loading native code
+        t0 = time.perf_counter()
         lora = self.lora_path
         base = Path(path)
         if lora is not None and self.merge:
