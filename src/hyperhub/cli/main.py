@@ -105,6 +105,39 @@ def check(
 
 
 @app.command()
+def doctor(
+    data_dir: DataOpt = None,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", help="Test this GGUF instead of the default model."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check what HyperHub needs, one line each: the CPU, the llama.cpp build and a test run
+    of the local LLM in a child process, Mosquitto, Chromium, PostgreSQL, the data dir.
+    Exits 1 when a required part fails."""
+    from hyperhub.cli.doctor import FAIL, WARN, as_dicts, run_checks
+
+    checks = run_checks(data_dir, model)
+    failed = [c.part for c in checks if c.status == FAIL]
+    if as_json:
+        _json({"ok": not failed, "checks": as_dicts(checks)})
+    else:
+        width = max(len(c.part) for c in checks)
+        colors = {FAIL: "bold red", WARN: "yellow"}
+        for c in checks:
+            style = colors.get(c.status, "green")
+            out.print(f"[{style}]{c.status:<4}[/]  {c.part:<{width}}  ", end="")
+            out.print(c.detail, markup=False, highlight=False)
+        if failed:
+            out.print(f"Not ready: {', '.join(failed)} failed (see above).", highlight=False)
+        else:
+            out.print("Ready: every required part works.", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
 def devices(
     space: SpaceOpt = None,
     data_dir: DataOpt = None,
