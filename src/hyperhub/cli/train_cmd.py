@@ -79,6 +79,14 @@ def train(
             "for further stages with --resume.",
         ),
     ] = "catalog",
+    deterministic: Annotated[
+        bool,
+        typer.Option(
+            "--deterministic",
+            help="Train on one thread with deterministic kernels: the same seed gives the "
+            "same adapter to the bit (slower; threaded runs may differ by float noise).",
+        ),
+    ] = False,
     data_dir: DataOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -126,6 +134,7 @@ def train(
             },
             cache_dir=models_dir(data_dir) / "cache",
             resume=resume,
+            deterministic=deterministic,
             on_progress=bar.update,
             on_stage=bar.stage,
         )
@@ -238,6 +247,7 @@ def run_training(
     on_progress: Callable[[Any], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
     resume: Path | None = None,
+    deterministic: bool = False,
 ) -> dict[str, Any]:
     """Train, write adapter.gguf, check it against torch + peft, score the held-out examples
     (if any), write train.json and model-card.md into `out`; return the summary."""
@@ -262,6 +272,7 @@ def run_training(
         base=base_model,
         cache_dir=cache_dir,
         resume=resume,
+        deterministic=deterministic,
     )
     stage("writing adapter.gguf and checking it in llama.cpp")
     info = gguf_lora.write_gguf_lora(out, out / "adapter.gguf", base_gguf=base_gguf)

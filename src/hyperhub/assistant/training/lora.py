@@ -18,7 +18,9 @@
    LoRA (peft) on q/k/v/o and gate/up/down of every layer; AdamW; a linear schedule with a
    short warm-up; gradients clipped at 1. `torch.manual_seed(seed)` fixes the adapter's
    initialisation and the dropout, `random.Random(seed)` the order of the examples, so the
-   same examples, settings and seed give the same adapter.
+   same examples, settings and seed give the same adapter — to the bit with
+   `deterministic=True` (one thread); with several threads torch's CPU kernels may sum in an
+   order that varies from run to run, on some CPUs (docs/training.md).
 5. The adapter is saved by peft (`adapter_config.json`, `adapter_model.safetensors`);
    `gguf_lora.write_gguf_lora` turns it into the GGUF LoRA llama.cpp loads.
 
@@ -28,6 +30,7 @@ module, and it imports them only inside its functions.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -38,7 +41,7 @@ import resource
 import shutil
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,6 +121,7 @@ class TrainResult:
     first_loss: float
     final_loss: float  # the mean loss of the last step
     losses: list[float] = field(default_factory=list)
+    deterministic: bool = False  # one thread, deterministic kernels: reproducible to the bit
     model: Any = field(default=None, repr=False)
 
     @property
@@ -151,6 +155,7 @@ class TrainResult:
             "peak_rss_mb": round(self.peak_rss_mb),
             "first_loss": round(self.first_loss, 4),
             "final_loss": round(self.final_loss, 4),
+            "deterministic": self.deterministic,
         }
 
 
@@ -288,13 +293,18 @@ def train(
     base: Any = None,
     cache_dir: Path | None = None,
     resume: Path | None = None,
+    deterministic: bool = False,
 ) -> TrainResult:
     """Fine-tune a LoRA adapter on `examples` (`TrainExample`s, or (prompt, completion)
     pairs: see `pair_of`) and save it (peft format) in `out_dir`. `alpha` defaults to
     2 × rank. `max_steps` stops early. `base` is an already loaded base model (`load_base`;
     it gets the adapter's layers injected); otherwise the GGUF is loaded (cached in
     `cache_dir`, if given). `resume` is an adapter saved by an earlier run (peft format):
-    training goes on from its weights, with its rank and alpha. See the module docstring."""
+    training goes on from its weights, with its rank and alpha. `threads` caps torch's
+    threads for this run; `deterministic` trains on one thread with torch's deterministic
+    algorithms, so that a second run gives the same adapter to the bit (threaded CPU
+    kernels need not: on some CPUs the same seed then agrees only to float noise). See the
+    module docstring."""
     require_train_packages()
     if not examples:
         raise HyperHubError("no training examples")
@@ -303,117 +313,137 @@ def train(
     import torch
     from peft import LoraConfig, get_peft_model
 
+    with thread_mode(threads, deterministic=deterministic):
+        if resume is not None:
+            saved = read_adapter_config(Path(resume))
+            rank, alpha = int(saved["r"]), float(saved["lora_alpha"])
+        settings = LoraSettings(rank=rank, alpha=float(alpha or 2 * rank), dropout=dropout)
+        t0 = time.perf_counter()
+        tokenizer = Tokenizer(Path(base_model_path))
+        try:
+            encoded = encode_examples(tokenizer, examples)
+        finally:
+            tokenizer.close()
+        model = base if base is not None else load_base(Path(base_model_path), cache_dir)
+        load_s = time.perf_counter() - t0
+
+        torch.manual_seed(seed)
+        config = LoraConfig(
+            r=settings.rank,
+            lora_alpha=settings.alpha,
+            lora_dropout=settings.dropout,
+            target_modules=list(settings.targets),
+            bias="none",
+            task_type="CAUSAL_LM",
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # transformers 5 deprecations peft calls
+            if resume is None:
+                peft_model = get_peft_model(model, config)
+            else:
+                from peft import PeftModel
+
+                peft_model = PeftModel.from_pretrained(model, str(resume), is_trainable=True)
+        trainable = [p for p in peft_model.parameters() if p.requires_grad]
+        n_trainable = sum(p.numel() for p in trainable)
+
+        per_epoch = math.ceil(len(encoded) / batch_size)
+        total = per_epoch * epochs if max_steps is None else min(max_steps, per_epoch * epochs)
+        warm = min(int(total * warmup), 50)
+        optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.0)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: (s + 1) / (warm + 1) if s < warm else (total - s) / (total - warm)
+        )
+        rng = random.Random(seed)
+        inner = peft_model.get_base_model()
+        softcap = getattr(inner.config, "final_logit_softcapping", None)
+        peft_model.train()
+
+        losses: list[float] = []
+        tokens = answer_tokens = 0
+        step = 0
+        t1 = time.perf_counter()
+        for epoch in range(1, epochs + 1):
+            for rows in batches(encoded, batch_size, rng):
+                if step >= total:
+                    break
+                batch = [encoded[i] for i in rows]
+                ids, mask, labels = _collate(batch, torch)
+                loss = _answer_loss(inner, ids, mask, labels, softcap, torch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+                lr_now = optimizer.param_groups[0]["lr"]
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                losses.append(float(loss.detach()))
+                tokens += int(mask.sum())
+                answer_tokens += int((labels != IGNORE).sum())
+                if on_progress is not None:
+                    elapsed = time.perf_counter() - t1
+                    on_progress(
+                        Progress(
+                            step=step,
+                            total_steps=total,
+                            epoch=epoch,
+                            loss=losses[-1],
+                            lr=lr_now,
+                            tokens=tokens,
+                            elapsed_s=elapsed,
+                            tokens_per_s=tokens / elapsed if elapsed else 0.0,
+                        )
+                    )
+        train_s = time.perf_counter() - t1
+        peft_model.eval()
+
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():  # transformers' deprecations; peft looking for config.json
+            warnings.simplefilter("ignore")
+            peft_model.save_pretrained(out_dir)
+        _note_base(out_dir / "adapter_config.json", Path(base_model_path))
+        return TrainResult(
+            adapter_dir=out_dir,
+            examples=len(encoded),
+            epochs=epochs,
+            steps=step,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            lora=settings,
+            tokens=tokens,
+            answer_tokens=answer_tokens,
+            trainable_params=n_trainable,
+            load_s=load_s,
+            train_s=train_s,
+            peak_rss_mb=peak_rss_mb(),
+            first_loss=losses[0] if losses else math.nan,
+            final_loss=losses[-1] if losses else math.nan,
+            losses=losses,
+            deterministic=deterministic,
+            model=peft_model,
+        )
+
+
+@contextlib.contextmanager
+def thread_mode(threads: int | None, *, deterministic: bool = False) -> Iterator[None]:
+    """torch on at most `threads` threads (None: as it is), or on one thread with its
+    deterministic algorithms; the earlier settings are restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    if deterministic:
+        threads = 1
+        torch.use_deterministic_algorithms(True)
     if threads:
         torch.set_num_threads(threads)
-    if resume is not None:
-        saved = read_adapter_config(Path(resume))
-        rank, alpha = int(saved["r"]), float(saved["lora_alpha"])
-    settings = LoraSettings(rank=rank, alpha=float(alpha or 2 * rank), dropout=dropout)
-    t0 = time.perf_counter()
-    tokenizer = Tokenizer(Path(base_model_path))
     try:
-        encoded = encode_examples(tokenizer, examples)
+        yield
     finally:
-        tokenizer.close()
-    model = base if base is not None else load_base(Path(base_model_path), cache_dir)
-    load_s = time.perf_counter() - t0
-
-    torch.manual_seed(seed)
-    config = LoraConfig(
-        r=settings.rank,
-        lora_alpha=settings.alpha,
-        lora_dropout=settings.dropout,
-        target_modules=list(settings.targets),
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # transformers 5 deprecations peft calls
-        if resume is None:
-            peft_model = get_peft_model(model, config)
-        else:
-            from peft import PeftModel
-
-            peft_model = PeftModel.from_pretrained(model, str(resume), is_trainable=True)
-    trainable = [p for p in peft_model.parameters() if p.requires_grad]
-    n_trainable = sum(p.numel() for p in trainable)
-
-    per_epoch = math.ceil(len(encoded) / batch_size)
-    total = per_epoch * epochs if max_steps is None else min(max_steps, per_epoch * epochs)
-    warm = min(int(total * warmup), 50)
-    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.0)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / (warm + 1) if s < warm else (total - s) / (total - warm)
-    )
-    rng = random.Random(seed)
-    inner = peft_model.get_base_model()
-    softcap = getattr(inner.config, "final_logit_softcapping", None)
-    peft_model.train()
-
-    losses: list[float] = []
-    tokens = answer_tokens = 0
-    step = 0
-    t1 = time.perf_counter()
-    for epoch in range(1, epochs + 1):
-        for rows in batches(encoded, batch_size, rng):
-            if step >= total:
-                break
-            batch = [encoded[i] for i in rows]
-            ids, mask, labels = _collate(batch, torch)
-            loss = _answer_loss(inner, ids, mask, labels, softcap, torch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            lr_now = optimizer.param_groups[0]["lr"]
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            losses.append(float(loss.detach()))
-            tokens += int(mask.sum())
-            answer_tokens += int((labels != IGNORE).sum())
-            if on_progress is not None:
-                elapsed = time.perf_counter() - t1
-                on_progress(
-                    Progress(
-                        step=step,
-                        total_steps=total,
-                        epoch=epoch,
-                        loss=losses[-1],
-                        lr=lr_now,
-                        tokens=tokens,
-                        elapsed_s=elapsed,
-                        tokens_per_s=tokens / elapsed if elapsed else 0.0,
-                    )
-                )
-    train_s = time.perf_counter() - t1
-    peft_model.eval()
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():  # transformers' deprecations; peft looking for config.json
-        warnings.simplefilter("ignore")
-        peft_model.save_pretrained(out_dir)
-    _note_base(out_dir / "adapter_config.json", Path(base_model_path))
-    return TrainResult(
-        adapter_dir=out_dir,
-        examples=len(encoded),
-        epochs=epochs,
-        steps=step,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        lora=settings,
-        tokens=tokens,
-        answer_tokens=answer_tokens,
-        trainable_params=n_trainable,
-        load_s=load_s,
-        train_s=train_s,
-        peak_rss_mb=peak_rss_mb(),
-        first_loss=losses[0] if losses else math.nan,
-        final_loss=losses[-1] if losses else math.nan,
-        losses=losses,
-        model=peft_model,
-    )
+        torch.set_num_threads(before)
+        torch.use_deterministic_algorithms(was_deterministic)
 
 
 def read_adapter_config(adapter_dir: Path) -> dict[str, Any]:
