@@ -237,3 +237,26 @@ def test_the_dashboard_and_the_docs_are_served_without_a_token(hub: Hub):
         assert anonymous.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
         schema = anonymous.get("/openapi.json").json()
         assert "/api/devices/{device_id}/set" in schema["paths"]
+
+
+def test_nan_and_infinity_are_refused_at_the_edge_and_lose_no_audit_row(hub: Hub, owner):
+    """Python's JSON parser takes NaN / Infinity; a NaN once cost a whole audit batch, a
+    confirmed unlock sent just before included."""
+    unlock = owner.post("/api/devices/back_door_lock/call/unlock", json={"confirm": True})
+    assert unlock.status_code == 200, unlock.text
+    json_headers = {"content-type": "application/json"}
+    for raw, url in (
+        (b'{"property": "cabin_target_temp", "value": NaN}', "/api/devices/car/set"),
+        (b'{"property": "cabin_target_temp", "value": -Infinity}', "/api/devices/car/set"),
+        (b'{"property": "cabin_target_temp", "value": 1e400}', "/api/devices/car/set"),
+        (b'{"args": {"message": [1, NaN]}}', "/api/devices/phone_li_na/call/notify"),
+    ):
+        message = error_of(owner.post(url, content=raw, headers=json_headers), 422, "invalid")
+        assert "not a finite number" in message, message
+    rows = owner.get("/api/audit", params={"limit": 20}).json()
+    assert any(
+        r["device"] == "back_door_lock" and r["what"]["action"] == "unlock" and r["result"] == "ok"
+        for r in rows
+    ), rows
+    assert owner.get("/api/devices/car").json()["state"]["cabin_target_temp"] is not None
+    owner.post("/api/devices/back_door_lock/set", json={"property": "locked", "value": True})

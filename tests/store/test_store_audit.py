@@ -88,3 +88,50 @@ def test_many_audit_rows_are_all_refused_for_one_bad_row(store: StateStore) -> N
     with pytest.raises(StoreError, match="result"):
         store.audit_many([good, ("hub", "lamp", "set", {}, "maybe", "", 2.0)])
     assert store.audit_log() == []
+
+
+def test_a_value_json_cannot_hold_never_costs_a_row_or_the_batch(store: StateStore) -> None:
+    """The attack of the hardening probe: a NaN in a rejected command's audit row used to
+    make the whole pending batch unstorable, a confirmed unlock sent just before included."""
+    unlock = (
+        "api:owner",
+        "front_door_lock",
+        "call",
+        {"action": "unlock", "args": {}},
+        "ok",
+        "",
+        1.0,
+    )
+    nan = (
+        "api:t1",
+        "car",
+        "set",
+        {"property": "cabin_target_temp", "value": float("nan")},
+        "error",
+        "rejected",
+        2.0,
+    )
+    odd = ("api:t1", "car", "call", {"action": "honk", "args": {"x": object()}}, "error", "", 3.0)
+    assert store.audit_many([unlock, nan, odd]) == 3
+
+    by_ts = {e.ts: e for e in store.audit_log()}
+    assert by_ts[1.0].what == {"action": "unlock", "args": {}} and by_ts[1.0].result == "ok"
+    assert by_ts[2.0].what == {"property": "cabin_target_temp", "value": "unstorable value: nan"}
+    assert by_ts[3.0].what["action"] == "honk"
+    assert by_ts[3.0].what["args"].startswith("unstorable value: {'x': <object object")
+    store.audit("cli", "car", "set", {"property": "x", "value": float("inf")}, "error")
+    assert store.audit_log(limit=1)[0].what["value"] == "unstorable value: inf"
+
+
+def test_long_values_and_messages_are_cut_and_say_how_long_they_were(store: StateStore) -> None:
+    huge = "A" * 60_000
+    store.audit(
+        "api:t1", "tv", "set", {"property": "source", "value": huge}, "error", "bad " + huge
+    )
+    entry = store.audit_log()[0]
+    assert entry.what["property"] == "source"
+    assert entry.what["value"].startswith('"AAAA') and entry.what["value"].endswith(
+        "(60,002 characters)"
+    )
+    assert len(entry.what["value"]) < 1100
+    assert len(entry.message) < 1100 and entry.message.endswith("(60,004 characters)")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+
+from hyperhub.values import non_finite, non_finite_message
 
 ScopeName = Literal["read", "control", "control:risky", "admin"]
 Name = Field(min_length=1, max_length=64)
@@ -113,15 +115,32 @@ class DeviceDetail(DeviceOut):
 # -- commands ------------------------------------------------------------------------------
 
 
+def _finite(value: Any, where: str) -> Any:
+    found = non_finite(value, where)
+    if found is not None:
+        raise ValueError(non_finite_message(found))
+    return value
+
+
 class SetBody(_In):
     property: str = Name
     value: JsonValue = None
     confirm: bool = False
 
+    @field_validator("value")
+    @classmethod
+    def _finite_value(cls, value: Any) -> Any:
+        return _finite(value, "value")  # Python's JSON parser takes NaN and Infinity
+
 
 class CallBody(_In):
     args: dict[str, JsonValue] = Field(default_factory=dict, max_length=32)
     confirm: bool = False
+
+    @field_validator("args")
+    @classmethod
+    def _finite_args(cls, args: dict[str, Any]) -> dict[str, Any]:
+        return _finite(args, "args")
 
 
 class CommandOut(_Out):

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hyperhub.errors import HyperHubError
 from hyperhub.spec import DeviceType
+from hyperhub.values import non_finite, non_finite_message
 
 MAX_PAYLOAD = 256 * 1024  # bytes; the embedded broker refuses larger messages too
 ONLINE, OFFLINE = "online", "offline"
@@ -28,6 +29,19 @@ class Malformed(HyperHubError):
 
 class _Msg(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # fields whose values are checked one by one downstream (a state's values against the
+    # spec: a NaN reading is dropped and counted there, the rest of the state is kept)
+    _checked_later: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _finite(self) -> _Msg:
+        # pydantic reads NaN, Infinity and 1e400 as floats; no other field may carry one
+        for name in type(self).model_fields:
+            if name not in self._checked_later:
+                found = non_finite(getattr(self, name), name)
+                if found is not None:
+                    raise ValueError(non_finite_message(found))
+        return self
 
 
 class StateMsg(_Msg):
@@ -35,6 +49,7 @@ class StateMsg(_Msg):
 
     ts: float = Field(ge=0)
     state: dict[str, Any]
+    _checked_later: ClassVar[frozenset[str]] = frozenset({"state"})
 
 
 class SetMsg(_Msg):

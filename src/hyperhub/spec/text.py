@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from hyperhub.errors import ValueNotAllowed
@@ -37,6 +38,7 @@ def _number(raw: str) -> Any:
     except ValueError:
         pass
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         return raw
+    return value if math.isfinite(value) else raw  # "nan", "inf": refused as the text they are

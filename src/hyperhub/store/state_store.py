@@ -39,6 +39,7 @@ from hyperhub.store.schema import audit, current_state, history, meta, rule_runs
 
 AUDIT_KINDS = ("set", "call")
 AUDIT_RESULTS = ("ok", "error", "timeout")
+AUDIT_TEXT_MAX = 1000  # characters of one value (or the message) an audit row keeps
 # one row of `audit_many`: actor, device, kind, what, result, message, ts
 AuditRow = tuple[str, str, str, dict[str, Any], str, str, float | None]
 # how a rule run ended ("running": written before it did); the rule_runs table checks it too
@@ -405,10 +406,39 @@ def _audit_row(
         "actor": actor,
         "device_id": device,
         "kind": kind,
-        "what": _encode(device, what),
+        "what": audit_what(what),
         "result": result,
-        "message": message,
+        "message": cut(str(message), AUDIT_TEXT_MAX),
     }
+
+
+def audit_what(what: Any) -> str:
+    """An audit row's `what` as JSON, whatever it holds: the audit log must never lose a row
+    (nor a batch of them) to one value. A value JSON cannot hold (NaN, an object) is kept as
+    "unstorable value: <repr>"; a long one is cut to `AUDIT_TEXT_MAX` characters, saying how
+    long it was (a 60 kB rejected value must not grow the database by 60 kB a request)."""
+    try:
+        text = dumps(what)
+    except (TypeError, ValueError):
+        text = None
+    if text is not None and len(text) <= AUDIT_TEXT_MAX:
+        return text
+    items = what.items() if isinstance(what, dict) else [("value", what)]
+    safe: dict[str, Any] = {}
+    for key, value in items:
+        try:
+            part = dumps(value)
+        except (TypeError, ValueError):
+            safe[cut(str(key), 64)] = "unstorable value: " + cut(repr(value), 200)
+            continue
+        short = len(part) <= AUDIT_TEXT_MAX
+        safe[cut(str(key), 64)] = value if short else cut(part, AUDIT_TEXT_MAX)
+    return dumps(safe)
+
+
+def cut(text: str, limit: int) -> str:
+    """`text`, or its first `limit` characters and how long it was."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
 def _run_row(
