@@ -455,3 +455,33 @@ def test_set_message_carries_the_checked_value(broker, run) -> None:
     assert all(c["ts"] == T0 and len(c["cid"]) == 16 for c in got)
     # the deadline: wall-clock time of sending plus the hub's timeout (3 s by default)
     assert all(c["expires"] >= sent_after + 3 for c in got)
+
+
+def test_a_state_from_the_future_is_taken_as_now_and_cannot_freeze_the_device(
+    broker, run, tmp_path: Path
+) -> None:
+    """A state stamped ten years ahead used to win every later comparison: true states were
+    then 'stale' and the device looked frozen while its commands were acknowledged."""
+    store = StateStore.open(data_dir=tmp_path)
+
+    async def main() -> None:
+        async with fabric(broker, store) as (hub, devices):
+            await join(hub, devices, "lamp", "light")
+            now = hub.clock.now()
+            far = now + 10 * 365 * 86400
+            await devices.publish(TOPICS.state("lamp"), state(far, on=True, brightness=7))
+            await until(lambda: hub.registry.get("lamp").state.get("brightness") == 7, "far")
+            assert hub.stats.future_ts == 1
+            assert hub.registry.get("lamp").ts <= hub.clock.now()  # clamped to the hub's now
+            await devices.publish(TOPICS.state("lamp"), state(now + 1, on=True, brightness=60))
+            await until(lambda: hub.registry.get("lamp").state.get("brightness") == 60, "now")
+            # within the allowed skew a device's own time is kept
+            ahead = hub.clock.now() + 30
+            await devices.publish(TOPICS.state("lamp"), state(ahead, on=True, brightness=61))
+            await until(lambda: hub.registry.get("lamp").ts == ahead, "ahead")
+            assert hub.stats.future_ts == 1 and hub.stats.stale == 0
+            await hub.flush()
+        assert store.current_all()["lamp"]["brightness"] == 61
+
+    run(main())
+    store.close()

@@ -64,6 +64,9 @@ def tune_gc() -> None:
         gc.set_threshold(GC_THRESHOLD, second, third)
 
 
+MAX_CLOCK_SKEW = 60.0  # seconds a device's `ts` may run ahead of the hub's clock
+
+
 @dataclass
 class HubStats:
     """Counters of what the hub received and did."""
@@ -74,6 +77,7 @@ class HubStats:
     unknown_type: int = 0  # discoveries of a type we do not know, without a usable spec
     invalid_values: int = 0  # property values dropped because they do not fit the spec
     stale: int = 0  # states older than the one we have
+    future_ts: int = 0  # states stamped beyond MAX_CLOCK_SKEW ahead, taken as the hub's now
     written: int = 0  # state updates committed to the store
     write_dropped: int = 0  # state updates dropped because the store fell behind
     commands: int = 0  # commands sent
@@ -243,6 +247,18 @@ class Ingest:
             except Malformed as exc:
                 return self.malformed("state", topic, exc)
             ts, values = msg.ts, msg.state
+        now = self.clock.now()
+        if ts > now + MAX_CLOCK_SKEW:
+            # last writer wins by `ts`: a time far ahead would make every later (true) state
+            # look stale and freeze the device; it is taken as the hub's now, and counted
+            self.stats.future_ts += 1
+            self.warn(
+                "future",
+                "%s sent a state %.0f s ahead of the hub's clock; taken as now (is its clock set?)",
+                device,
+                ts - now,
+            )
+            ts = now
         if record.ts is not None and ts < record.ts:
             self.stats.stale += 1
             return
