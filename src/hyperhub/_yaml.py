@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ruamel.yaml import YAML
+
+MAX_DEPTH = 100  # nesting levels a space or rule file may use (they need about ten)
+_BLOCK_SCALAR = re.compile(r"(?:^|[\s:-])[|>][-+0-9]*\s*(?:#.*)?$")
 
 
 def yaml_12(*, lines: bool = False) -> YAML:
@@ -50,3 +54,85 @@ def to_plain(node: Any) -> Any:
     if isinstance(node, float):
         return float(node)
     return node
+
+
+def too_deep(text: str, limit: int = MAX_DEPTH) -> tuple[int, str] | None:
+    """(line, message) where `text` nests collections more than `limit` levels deep, else
+    None. Called before parsing: ruamel's C parser recurses once per level and a 60 kB file
+    of brackets overflows the C stack (a segfault no `except` can catch).
+
+    An estimate from the text alone, erring high: block levels from indentation and leading
+    `- `, flow levels from `[` and `{` outside quotes and comments, block scalars skipped."""
+    indents: list[int] = []
+    flow = 0
+    scalar_indent: int | None = None  # inside a `|` / `>` block scalar started at this indent
+    for number, line in enumerate(text.splitlines(), 1):
+        body = line.lstrip(" ")
+        indent = len(line) - len(body)
+        if scalar_indent is not None:
+            if not body.strip() or indent > scalar_indent:
+                continue
+            scalar_indent = None
+        if flow == 0:
+            if not body.strip() or body.startswith("#"):
+                continue
+            while indents and indents[-1] > indent:
+                indents.pop()
+            if not indents or indents[-1] < indent:
+                indents.append(indent)
+            dashes = 0
+            while body.startswith(("- ", "? ")) or body in ("-", "?"):
+                dashes += 1
+                body = body[2:].lstrip(" ")
+            if len(indents) + dashes > limit:
+                return number, f"the file nests more than {limit} levels deep"
+            block = len(indents) + dashes
+        flow, deep = _flow_depth(body, flow, block, limit)
+        if deep:
+            return number, f"the file nests more than {limit} levels deep"
+        if flow == 0 and _BLOCK_SCALAR.search(_without_comment(body)):
+            scalar_indent = indent
+    return None
+
+
+def _flow_depth(text: str, flow: int, block: int, limit: int) -> tuple[int, bool]:
+    """The flow depth after `text` (brackets outside quotes and comments), and whether
+    block + flow depth went over `limit` on the way."""
+    quote = ""
+    start = True  # at the start of a token: a quote here opens a quoted scalar
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if quote:
+            if ch == "\\" and quote == '"':
+                i += 2
+                continue
+            if ch == quote:
+                if quote == "'" and i + 1 < n and text[i + 1] == "'":
+                    i += 2
+                    continue
+                quote = ""
+            i += 1
+            continue
+        if ch in "[{" and (start or flow):
+            flow += 1
+            if block + flow > limit:
+                return flow, True
+        elif ch in "]}" and flow:
+            flow -= 1
+        elif ch in "\"'" and start:
+            quote = ch
+        elif ch == "#" and (i == 0 or text[i - 1] in " \t"):
+            break
+        if flow:
+            start = ch in " \t[{,:"
+        else:  # block context: a value starts after "key: ", "- " or "? "; the rest of a
+            # plain scalar ("see [docs") is text
+            start = ch in " \t" and (start or (i > 0 and text[i - 1] in ":-?"))
+        i += 1
+    return flow, False
+
+
+def _without_comment(text: str) -> str:
+    cut = text.find(" #")
+    return text if cut < 0 else text[:cut]

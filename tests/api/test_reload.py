@@ -68,6 +68,15 @@ def test_reload_through_the_api(hub: Hub, folder: Path) -> None:
         assert error["code"] == "invalid_automations"
         assert "extra.yaml:5:" in error["message"] and "garden_lightz" in error["message"]
         assert "porch_at_dusk" in {r["id"] for r in client.get("/api/rules").json()}
+        # 60 kB of brackets once segfaulted the hub here (ruamel's C parser): now a problem
+        extra.write_text("rules: " + "[" * 30000 + "]" * 30000 + "\n", encoding="utf-8")
+        deep = client.post("/api/automations/reload")
+        assert deep.status_code == 422, deep.text
+        assert (
+            "extra.yaml:1: the file nests more than 100 levels deep"
+            in deep.json()["error"]["message"]
+        )
+        assert "porch_at_dusk" in {r["id"] for r in client.get("/api/rules").json()}
         extra.unlink()
         answer = client.post("/api/automations/reload")
         assert answer.json()["removed"] == ["porch_at_dusk"]

@@ -218,3 +218,41 @@ def test_ids_the_topic_layout_uses_are_refused_as_device_ids():
     assert problems("space: X\nareas: []\ndevices:\n  - {id: discovery, type: switch}\n") == [
         "s.yaml:4: device id 'discovery' is reserved by the fabric's topic layout"
     ]
+
+
+DEEP_FILES = {
+    "brackets": "space: x\nareas: " + "[" * 30000 + "]" * 30000 + "\n",
+    "braces": "space: x\nareas: " + "{a: " * 20000 + "}" * 20000 + "\n",
+    "dashes": "space: x\nareas:\n" + "- " * 30000 + "x\n",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DEEP_FILES))
+def test_deep_nesting_is_a_located_problem_not_a_crash(kind: str, tmp_path: Path) -> None:
+    """60 kB of brackets used to overflow ruamel's C parser's stack: `hyperhub check` died
+    with SIGSEGV (exit 139) and no message. Run as a process: a crash must not take pytest."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "deep.yaml"
+    path.write_text(DEEP_FILES[kind])
+    proc = subprocess.run(
+        [sys.executable, "-m", "hyperhub", "check", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1, (proc.returncode, proc.stderr[-500:])
+    lines = proc.stderr.strip().splitlines()
+    assert lines == [
+        f"{path}:{2 if kind != 'dashes' else 3}: the file nests more than 100 levels deep"
+    ]
+
+
+def test_nesting_that_real_files_use_is_fine() -> None:
+    text = (
+        "space: x\nareas:\n  - {id: a, name: A, aliases: ['[', \"{{\"]}  # [[[[\n"
+        "devices:\n  - id: l\n    type: light\n    name: see [docs [[[[[[[\n    area: a\n"
+    )
+    space = parse_space(text)
+    assert space.devices["l"].name == "see [docs [[[[[[["

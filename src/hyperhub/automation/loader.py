@@ -24,7 +24,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from hyperhub._yaml import to_plain, too_big, yaml_12
+from hyperhub._yaml import to_plain, too_big, too_deep, yaml_12
 from hyperhub.automation import templates, when
 from hyperhub.automation.model import (
     Action,
@@ -222,6 +222,10 @@ class _Loader:
         self.add_text(text, name)
 
     def add_text(self, text: str, name: str) -> None:
+        deep = too_deep(text)
+        if deep is not None:  # before any parser: deep nesting overflows ruamel's C stack
+            self.file_problem(name, *deep)
+            return
         try:
             doc = yaml_12(lines=not self.fast).load(text)
         except MarkedYAMLError as exc:
@@ -967,6 +971,9 @@ def _load_for_append(path: Path, old: bytes | None) -> Any:
     if old is None:
         return CommentedMap()
     name = str(path)
+    deep = too_deep(old.decode("utf-8", "replace"))
+    if deep is not None:  # before any parser: deep nesting overflows ruamel's C stack
+        raise AutomationError(name, [(name, Problem(*deep))])
     try:
         text = old.decode("utf-8")
         doc = yaml_12(lines=True).load(text)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ruamel.yaml.error import MarkedYAMLError
 
-from hyperhub._yaml import to_plain, yaml_12
+from hyperhub._yaml import to_plain, too_deep, yaml_12
 from hyperhub.errors import HyperHubError, Problem, SpaceError
 from hyperhub.space.model import Area, Device, Location, Route, Space
 from hyperhub.spec import DeviceType, TypeRegistry, builtin_types
@@ -47,6 +47,9 @@ def parse_space(
     again, keeping lines, so that every problem can name its line.
     """
     types = types or builtin_types()
+    deep = too_deep(text)
+    if deep is not None:  # before any parser: deep nesting overflows ruamel's C stack
+        raise SpaceError(name, [Problem(*deep)])
     try:
         fast = yaml_12().load(text)
     except Exception:
