@@ -216,3 +216,28 @@ def test_an_unsure_llm_that_agrees_with_the_matchers_partial_reading_runs(demo: 
     differs = llm(Step("kids_room_heater", property="target_temp", delta=-2), confidence=0.3)
     answer = Assistant(demo, llm=differs, llm_threshold=0.8).ask(text, sim)
     assert answer.changes == {} and answer.reply.startswith("Did you mean")
+
+
+@pytest.mark.parametrize(
+    ("text", "guess"),
+    [
+        ("open the car park barrier", None),  # the matcher's partial reading: unlock the car
+        ("let the visitor in", Step("front_door_lock", action="unlock")),  # an unsure LLM
+        ("把停车场的杆抬起来", Step("front_door_lock", action="unlock")),
+    ],
+)
+def test_a_guess_never_offers_a_risky_action(demo: Space, text: str, guess: Step | None) -> None:
+    """ "open the car park barrier" once came back as "Did you mean: unlock SU7? Say yes", not
+    marked as needing confirmation, and a bare "yes" then unlocked the car."""
+    engine = llm(guess, confidence=0.4) if guess is not None else None
+    a = Assistant(demo, llm=engine, llm_threshold=0.8)
+    sim = Simulator(demo, ManualClock())
+    conv = Conversation()
+    answer = a.ask(text, sim, conversation=conv)
+    assert answer.changes == {} and not answer.actions and not answer.needs_confirmation
+    assert "Did you mean" not in answer.reply and "你是想" not in answer.reply
+    if engine is not None or "open" in text:
+        assert "risky" in answer.reply or "有风险的操作我不会猜" in answer.reply, answer.reply
+    yes = a.ask("yes", sim, conversation=conv)
+    assert yes.changes == {}
+    assert sim.state("car")["locked"] is True and sim.state("front_door_lock")["locked"] is True

@@ -337,9 +337,13 @@ class Assistant:
         if chosen is None:
             if fallback is not None:
                 answer.engine = fallback.engine
-                described = self.executor.describe(
-                    self.executor.resolve(fallback, devices)[0], lang
-                )
+                guessed = self.executor.resolve(fallback, devices)[0]
+                described = self.executor.describe(guessed, lang)
+                if described and any(self.executor.is_risky(s) for s in guessed):
+                    # a guess never offers a risky action ("open the car park barrier" →
+                    # "unlock SU7?"): a yes would run what nobody asked for
+                    answer.reply = say(lang, "no_risky_guess", actions=described)
+                    return final
                 if described:
                     answer.reply = say(lang, "did_you_mean", actions=described)
                     if conv is not None:
