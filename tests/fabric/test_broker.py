@@ -38,7 +38,7 @@ from hyperhub.fabric.broker import (
     start_default_broker,
 )
 from hyperhub.fabric.broker_url import BrokerURL
-from hyperhub.fabric.credentials import CredentialStore
+from hyperhub.fabric.credentials import CredentialStore, hub_client_id, node_client_id
 from hyperhub.fabric.messages import MAX_PAYLOAD
 
 requires_mosquitto = pytest.mark.skipif(
@@ -47,7 +47,11 @@ requires_mosquitto = pytest.mark.skipif(
 Received = list[tuple[str, bytes]]
 
 
-def client(url: BrokerURL, **kwargs: Any) -> aiomqtt.Client:
+def client(url: BrokerURL, space: str = "test", **kwargs: Any) -> aiomqtt.Client:
+    """A client of `url`'s login; a node's with the client id only it can name (the amqtt
+    fallback refuses it any other)."""
+    if url.username not in (None, "hub") and "identifier" not in kwargs:
+        kwargs["identifier"] = node_client_id(space, url.username, url.password)
     return aiomqtt.Client(**url.client_kwargs(), **kwargs)
 
 
@@ -678,3 +682,78 @@ def test_snapshot_subscriptions_iterate_over_a_copy() -> None:
     for topic_filter in subs:
         del subs[topic_filter]
     assert subs == {} and isinstance(subs, dict)
+
+
+# -- client ids: no node can knock another client off ------------------------------------
+
+
+def _still_connected(sock: socket.socket) -> bool:
+    """PINGREQ → PINGRESP on a raw connection; False once the broker has closed it."""
+    try:
+        sock.sendall(b"\xc0\x00")
+        return sock.recv(2) == b"\xd0\x00"
+    except OSError:
+        return False
+
+
+@requires_mosquitto
+def test_a_node_cannot_knock_another_client_off_by_naming_its_id(broker) -> None:
+    """The hardening probe's attack: `mosquitto_pub -i hyperhub-node-<space>-local` in a loop
+    disconnected the hub's own node. Client ids now end in an HMAC of the owner's password."""
+    victim = broker.add_node("a_node", ["lamp"])
+    attacker = broker.add_node("b_node", ["fan"])
+    own_id = node_client_id("test", "a_node", victim.password)
+    assert own_id.startswith("hyperhub-node-test-a_node-") and len(own_id) > 30
+    assert node_client_id("test", "a_node", victim.password) == own_id  # stable: its session
+    assert node_client_id("test", "a_node", attacker.password) != own_id
+    socks = [raw_connect(broker.host, broker.port, "a_node", victim.password, own_id)]
+    try:
+        for guess in (
+            "hyperhub-node-test-a_node",  # the old, guessable id
+            node_client_id("test", "a_node", attacker.password),  # derived without its password
+            node_client_id("test", "a_node", None),
+        ):
+            socks.append(raw_connect(broker.host, broker.port, "b_node", attacker.password, guess))
+            assert _still_connected(socks[0]), f"{guess} knocked the node off"
+        hub_id = hub_client_id("test")
+        assert len(hub_id) >= len("hyperhub-hub-test-") + 16 and hub_id != hub_client_id("test")
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_amqtt_fallback_binds_client_ids_to_logins(tmp_path: Path, run) -> None:
+    credentials = CredentialStore(tmp_path)
+    car = credentials.add_node("car_node", ["car"])
+    phone = credentials.add_node("phone_node", ["phone"])
+    car_id = node_client_id("test", "car_node", car.password)
+
+    async def connects(principal: Any, identifier: str) -> bool:
+        try:
+            async with aiomqtt.Client(
+                **broker.url(principal).client_kwargs(), identifier=identifier, timeout=5
+            ):
+                return True
+        except aiomqtt.MqttError:
+            return False
+
+    async def main() -> dict[str, bool]:
+        nonlocal broker
+        async with AmqttBroker(tmp_path, "test", credentials) as running:
+            broker = running
+            return {
+                "own id": await connects(car, car_id),
+                "another node's id": await connects(phone, car_id),
+                "a made-up id": await connects(phone, "hyperhub-node-test-car_node"),
+                "hub as a node": await connects(credentials.hub(), car_id),
+                "hub": await connects(credentials.hub(), hub_client_id("test")),
+            }
+
+    broker: Any = None
+    assert run(main()) == {
+        "own id": True,
+        "another node's id": False,
+        "a made-up id": False,
+        "hub as a node": False,
+        "hub": True,
+    }

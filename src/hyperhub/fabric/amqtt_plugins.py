@@ -36,7 +36,12 @@ from amqtt.contexts import Action, BaseContext
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
-from hyperhub.fabric.credentials import AclIndex, CredentialStore, acl_rules
+from hyperhub.fabric.credentials import (
+    AclIndex,
+    CredentialStore,
+    acl_rules,
+    client_id_allowed,
+)
 
 
 @dataclass
@@ -88,6 +93,12 @@ class CredentialAuthPlugin(BaseAuthPlugin):
     async def authenticate(self, *, session: Session) -> bool | None:
         principal = self._credentials.verify(_text(session.username), _text(session.password))
         if principal is None:
+            return False
+        if not client_id_allowed(principal, self.config.space, session.client_id or ""):
+            # a node names only its own id: another's would knock that client off
+            self.context.logger.warning(
+                "refused %s: client id %r is not its own", principal.name, session.client_id
+            )
             return False
         if session.will_flag and not self._rules.of(principal.name).allows_write(
             session.will_topic or ""

@@ -158,6 +158,41 @@ def acl_rules(principal: Principal, space: str) -> list[AclRule]:
     return rules
 
 
+NODE_ID_PREFIX = "hyperhub-node-"
+HUB_ID_PREFIX = "hyperhub-hub-"
+
+
+def node_client_id(space: str, name: str, password: str | None) -> str:
+    """The MQTT client id of node `name`: stable (the broker keeps its persistent session)
+    and known only to whoever knows the node's password.
+
+    An MQTT broker disconnects a client when another connects with the same id, whatever
+    login it uses: with a guessable id ("hyperhub-node-home-local") any node could knock
+    any other off the broker, and take over its session. The id's last part is an HMAC of
+    the node's password, so a node can only name its own. (Without a password, on an open
+    external broker, the id is the plain one: that broker must bind ids to logins itself;
+    docs/fabric.md.) The amqtt fallback also refuses a node any other id."""
+    base = f"{NODE_ID_PREFIX}{space}-{name}"
+    if not password:
+        return base
+    tag = hmac.new(password.encode(), f"client-id/{space}/{name}".encode(), "sha256")
+    return f"{base}-{tag.hexdigest()[:16]}"
+
+
+def hub_client_id(space: str) -> str:
+    """A fresh client id for one of the hub's connections (the hub opens several: its own,
+    each CLI command's): unguessable, so no node can name it to knock it off."""
+    return f"{HUB_ID_PREFIX}{space}-{secrets.token_hex(8)}"
+
+
+def client_id_allowed(principal: Principal, space: str, client_id: str) -> bool:
+    """Whether `principal` may connect as `client_id` (a broker that can check it: amqtt):
+    a node only as its own id, the hub as any id but a node's."""
+    if principal.role == "node":
+        return client_id == node_client_id(space, principal.name, principal.password)
+    return not client_id.startswith(NODE_ID_PREFIX)
+
+
 def mosquitto_hash(password: str, *, salt: bytes | None = None) -> str:
     """A password hash in Mosquitto 2.0's `$7$` format (PBKDF2-HMAC-SHA512, 12-byte salt)."""
     salt = salt if salt is not None else secrets.token_bytes(12)

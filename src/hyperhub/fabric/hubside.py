@@ -34,6 +34,7 @@ from hyperhub.fabric.commands import (
     may_still_run,
     unavailable,
 )
+from hyperhub.fabric.credentials import hub_client_id
 from hyperhub.fabric.feed import Availability, Change, Event, Feed, Subscription
 from hyperhub.fabric.ingest import HubStats, Ingest, tune_gc
 from hyperhub.fabric.messages import AckMsg, Malformed, parse
@@ -93,7 +94,7 @@ class HubFabric:
         )
         self.client = FabricClient(
             client_kwargs,
-            client_id=f"hyperhub-hub-{space_slug}-{secrets.token_hex(3)}",
+            client_id=hub_client_id(space_slug),
             keepalive=keepalive,
         )
         self.client.on_disconnect(self._lost_broker)

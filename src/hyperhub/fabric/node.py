@@ -69,6 +69,7 @@ from hyperhub.devices.sim import Clock, SimEvent, Simulator, SystemClock
 from hyperhub.errors import FabricDisconnected, HyperHubError
 from hyperhub.fabric.backend import DeviceBackend
 from hyperhub.fabric.client import FabricClient, LastWill, Outgoing
+from hyperhub.fabric.credentials import node_client_id
 from hyperhub.fabric.hosting import CommandExpired, apply_command, discovery_of, parse_command
 from hyperhub.fabric.messages import (
     EXPIRED,
@@ -155,7 +156,7 @@ class DeviceNode:
             client_kwargs,
             # one stable id and a persistent session: the broker keeps our command
             # subscriptions, and the commands for them, while the link is down
-            client_id=f"hyperhub-node-{self.topics.space}-{name}",
+            client_id=node_client_id(self.topics.space, name, client_kwargs.get("password")),
             will=LastWill(self.topics.node_availability(name), OFFLINE, retain=True),
             keepalive=keepalive,
             clean_session=False,
