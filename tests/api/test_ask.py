@@ -101,3 +101,34 @@ def test_ask_is_rate_limited_per_token(hub: Hub):
             assert b.post("/api/ask", json={"text": "is the car locked?"}).status_code == 200
     finally:
         hub.ctx.ask_limit = RateLimit(hub.ctx.settings.ask_per_minute)
+
+
+def test_a_control_only_token_can_act_but_not_read_state(hub: Hub, reader):
+    """Scopes do not imply each other: "where is the car?" through /api/ask told a
+    control-only token the car's coordinates, and set / call echoed the whole state."""
+    car = reader.get("/api/devices/car").json()["state"]
+    with hub.client(hub.token("control", name="control-only")) as blind:
+        for text in ("where is the car?", "车在哪里？", "is the front door locked?"):
+            answer = blind.post("/api/ask", json={"text": text})
+            assert answer.status_code == 200, answer.text
+            body = answer.json()
+            assert body["changes"] == {} and body["actions"] == []
+            assert (
+                "may control them but not read" in body["reply"] or "不能读取状态" in body["reply"]
+            )
+            assert str(car["location"]["lat"])[:6] not in body["reply"]
+        acted = blind.post("/api/ask", json={"text": "turn off the kids room light"}).json()
+        assert acted["changes"] == {"kids_room_light": {"on": False}}
+        done = blind.post(
+            "/api/devices/kids_room_light/set", json={"property": "on", "value": True}
+        )
+        assert done.status_code == 200, done.text
+        assert done.json()["state"] == done.json()["changes"] == {"on": True}
+        assert blind.get("/api/devices/car").status_code == 403
+    with hub.client(hub.token("read", "control", name="both")) as both:
+        full = both.post(
+            "/api/devices/kids_room_light/set", json={"property": "on", "value": False}
+        )
+        assert set(full.json()["state"]) > {"on"}  # with read: the whole state
+        located = both.post("/api/ask", json={"text": "where is the car?"}).json()
+        assert "may control them but not read" not in located["reply"]

@@ -140,11 +140,14 @@ class Assistant:
         area: str | None = None,
         conversation: Conversation | None = None,
         rules: RuleSaver | None = None,
+        may_read: bool = True,
     ) -> Answer:
         """Answer one sentence, running its plan on devices that answer at once; a confirmed
-        rule is saved through `rules`."""
+        rule is saved through `rules`. Without `may_read` (an API token that may control
+        devices but not read them) a question is not answered."""
         t0 = time.perf_counter()
         decision = self.decide(text, devices, area=area, conversation=conversation, rules=rules)
+        _keep_state_private(decision, may_read)
         if decision.save is not None:
             self._saved(decision, *_save(rules, decision.save))
         if decision.plan is not None:
@@ -163,10 +166,12 @@ class Assistant:
         area: str | None = None,
         conversation: Conversation | None = None,
         rules: RuleSaver | None = None,
+        may_read: bool = True,
     ) -> Answer:
         """Answer one sentence on a running hub: engines run in a worker thread on a snapshot
         of the state (the LLM is slow), the plan runs on the event loop, command by command;
-        a confirmed rule is saved through `rules` (its `asave` when it has one)."""
+        a confirmed rule is saved through `rules` (its `asave` when it has one); `may_read`
+        as for `ask`."""
         t0 = time.perf_counter()
         snapshot = {d: devices.state(d) for d in self.space.devices}
         decision = await asyncio.to_thread(
@@ -177,6 +182,7 @@ class Assistant:
             conversation=conversation,
             rules=rules,
         )
+        _keep_state_private(decision, may_read)
         if decision.save is not None:
             self._saved(decision, *(await _asave(rules, decision.save)))
         if decision.plan is not None:
@@ -438,3 +444,11 @@ def _problem(exc: Exception) -> str:
     if isinstance(exc, OSError):
         return f"the automation file cannot be written ({exc.strerror or type(exc).__name__})"
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+
+
+def _keep_state_private(decision: Decision, may_read: bool) -> None:
+    """A plan with questions is not run for someone who may not read the devices' state
+    ("where is the car?" from a control-only token would tell its coordinates)."""
+    if not may_read and decision.plan is not None and decision.plan.questions:
+        decision.plan = None
+        decision.answer.reply = say(decision.lang, "needs_read")

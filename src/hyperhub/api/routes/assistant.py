@@ -113,5 +113,6 @@ async def ask(ctx: Ctx, token: Controller, body: AskBody) -> AskOut:
             area=body.area,
             conversation=conv,
             rules=HubRuleSaver(ctx, f"ask:{token.name}"),
+            may_read=token.has("read"),  # scopes do not imply each other: questions read
         )
     return AskOut(**answer.as_contract(), conversation=conversation_id)

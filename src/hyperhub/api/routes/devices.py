@@ -156,7 +156,8 @@ async def _send(
         device=dev.id,
         command=command.what(),
         changes=dict(ack.changes),
-        state={**ctx.state(dev.id), **ack.changes},
+        # the whole state only for a token that may read it; else only what changed
+        state={**ctx.state(dev.id), **ack.changes} if token.has("read") else dict(ack.changes),
     )
 
 
