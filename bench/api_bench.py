@@ -138,6 +138,8 @@ def _start_hub(data_dir: Path) -> subprocess.Popen[bytes]:
         "--port",
         "0",
         "--no-llm",
+        "--commands-per-minute",
+        "0",  # one token drives the whole load: the per-token limit would measure itself
     ]
     log = (data_dir / "hub.log").open("wb")
     hub = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)

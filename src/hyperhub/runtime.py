@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import signal
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hyperhub.runtime")
 RUNTIME_FILE = "hub.json"
+DAY = 86400.0
 LOCAL_NODE = "local"  # the hub process's own node ("hub" is the hub's broker user)
 DEFAULT_BROKER_PORT = 18830  # not 1883: leave that to a system Mosquitto
 
@@ -97,6 +99,42 @@ def read_hub_info(data_dir: Path) -> HubInfo | None:
         return None
 
 
+@dataclass(frozen=True)
+class Retention:
+    """How long the store keeps history and the audit log (days; 0: for ever), and how often
+    the hub prunes them (the first time at start)."""
+
+    history_days: float = 90.0
+    audit_days: float = 365.0
+    every_s: float = 3600.0
+
+
+@contextlib.asynccontextmanager
+async def _pruning(
+    fabric: HubFabric, store: StateStore, keep: Retention, clock: Clock | None
+) -> AsyncIterator[None]:
+    """A task, owned here, that deletes history and audit rows older than `keep` says (by
+    the hub's clock), through the fabric's store writer (after the writes queued before),
+    every `keep.every_s`."""
+
+    async def prune() -> None:
+        while True:
+            now = clock.now() if clock is not None else time.time()
+            if keep.history_days > 0:
+                fabric.submit("prune history", store.prune_history, now - keep.history_days * DAY)
+            if keep.audit_days > 0:
+                fabric.submit("prune the audit log", store.prune_audit, now - keep.audit_days * DAY)
+            await asyncio.sleep(keep.every_s)
+
+    task = asyncio.create_task(prune(), name="retention")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def serve(
     space: Space,
     store: StateStore,
@@ -115,6 +153,7 @@ async def serve(
     automations: Book | None = None,
     automations_path: Path | None = None,
     clock: Clock | None = None,
+    retention: Retention | None = None,
 ) -> ServeStatus:
     """Run the hub until `stop` is set (or SIGINT/SIGTERM).
 
@@ -125,6 +164,7 @@ async def serve(
     is where they were read from (the assistant saves the rules it is asked for there;
     default: `automations/` next to the space file). `clock` (tests:
     a `ManualClock`) drives the simulated devices and the rules; default: the wall clock.
+    `retention` says how long history and the audit log are kept (default: `Retention()`).
     """
     stop = stop or asyncio.Event()
     slug = space_slug(space.name)
@@ -180,6 +220,9 @@ async def serve(
                 )
             )
             await node.wait_ready(15)
+            await stack.enter_async_context(
+                _pruning(fabric, store, retention or Retention(), clock)
+            )
             engine = None
             if automations is not None:
                 engine = await _start_engine(stack, space, automations, fabric, store, clock)

@@ -25,7 +25,7 @@ from hyperhub.auth import AuthStore
 from hyperhub.automation import Book
 from hyperhub.config import demo_space
 from hyperhub.fabric.broker import mosquitto_binary
-from hyperhub.runtime import ServeStatus, serve
+from hyperhub.runtime import Retention, ServeStatus, serve
 from hyperhub.space import Space, load_space
 from hyperhub.store import StateStore
 
@@ -92,6 +92,7 @@ def start_hub(
     *,
     automations: Book | None = None,
     automations_path: Path | None = None,
+    retention: Retention | None = None,
     **settings: Any,
 ) -> Hub:
     """Start a hub (bounded wait), with these rules and scenes if given; stop it with
@@ -124,6 +125,7 @@ def start_hub(
                     api=ApiSettings(port=0, **settings),
                     automations=automations,
                     automations_path=automations_path,
+                    retention=retention,
                 )
             except BaseException as exc:
                 box["error"] = exc

@@ -260,3 +260,36 @@ def test_nan_and_infinity_are_refused_at_the_edge_and_lose_no_audit_row(hub: Hub
     ), rows
     assert owner.get("/api/devices/car").json()["state"]["cabin_target_temp"] is not None
     owner.post("/api/devices/back_door_lock/set", json={"property": "locked", "value": True})
+
+
+def test_writes_are_rate_limited_per_token_and_big_rejected_values_are_cut(hub: Hub, owner):
+    """300 rejected 60 kB writes once grew the database by 38 MB: writes are limited per
+    token (600 a minute by default, `hyperhub run --commands-per-minute`), and a rejected
+    value is stored cut to 1,000 characters."""
+    from hyperhub.api.limits import RateLimit
+
+    assert hub.ctx.settings.commands_per_minute == 600
+    hub.ctx.command_limit = RateLimit(3)
+    try:
+        with (
+            hub.client(hub.token("control", name="flooder")) as a,
+            hub.client(hub.token("control")) as b,
+        ):
+            url = "/api/devices/living_room_tv/set"
+            huge = {"property": "source", "value": "x" * 60_000}
+            for _ in range(2):
+                error_of(a.post(url, json=huge), 422, "value_not_allowed")
+            assert a.post(url, json={"property": "volume", "value": 20}).status_code == 200
+            limited = a.post(url, json={"property": "volume", "value": 10})
+            error_of(limited, 429, "rate_limited")
+            assert int(limited.headers["Retry-After"]) >= 1
+            error_of(a.post("/api/devices/kitchen_light/call/toggle"), 429, "rate_limited")
+            assert b.post(url, json={"property": "volume", "value": 10}).status_code == 200
+    finally:
+        hub.ctx.command_limit = RateLimit(hub.ctx.settings.commands_per_minute)
+    rows = owner.get("/api/audit", params={"device": "living_room_tv", "limit": 10}).json()
+    rejected = [r for r in rows if r["who"] == "api:flooder" and r["result"] == "error"]
+    assert len(rejected) == 2
+    for row in rejected:
+        assert len(row["what"]["value"]) < 1_100 and row["what"]["value"].endswith("characters)")
+        assert len(row["message"]) < 1_100

@@ -135,3 +135,10 @@ def test_long_values_and_messages_are_cut_and_say_how_long_they_were(store: Stat
     )
     assert len(entry.what["value"]) < 1100
     assert len(entry.message) < 1100 and entry.message.endswith("(60,004 characters)")
+
+
+def test_prune_audit_deletes_only_older_rows(store: StateStore) -> None:
+    for ts in (10.0, 20.0, 30.0):
+        store.audit("cli", "lamp", "set", {"property": "on", "value": True}, "ok", ts=ts)
+    assert store.prune_audit(20.0) == 1
+    assert [e.ts for e in store.audit_log()] == [30.0, 20.0]

@@ -36,6 +36,7 @@ class ApiSettings:
     web_dir: Path | None = None  # the dashboard's files (default: the `hyperhub.web` package)
     login_per_minute: int = 10  # per client address, for login and setup
     ask_per_minute: int = 60  # per token
+    commands_per_minute: int = 600  # set / call / scene / rule run, per token (0: no limit)
     ws_queue: int = 1000  # messages queued per WebSocket client before the oldest are dropped
     conversation_ttl: float = 1800.0  # seconds a conversation is kept after its last use
     max_conversations: int = 1000
@@ -64,12 +65,15 @@ class ApiContext:
     fallback: dict[str, dict[str, Any]] = field(init=False)
     login_limit: RateLimit = field(init=False)
     ask_limit: RateLimit = field(init=False)
+    command_limit: RateLimit | None = field(init=False)
     # one sentence at a time: engines share state (the local LLM is not thread-safe)
     ask_lock: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         self.login_limit = RateLimit(self.settings.login_per_minute)
         self.ask_limit = RateLimit(self.settings.ask_per_minute)
+        per_minute = self.settings.commands_per_minute
+        self.command_limit = RateLimit(per_minute) if per_minute > 0 else None
         self.conversations = Conversations(
             self.settings.conversation_ttl, self.settings.max_conversations
         )
@@ -78,6 +82,11 @@ class ApiContext:
         self.fallback = {
             d.id: {**d.state, **stored.get(d.id, {})} for d in self.space.devices.values()
         }
+
+    def take_command(self, token_id: str) -> None:
+        """Count one write of the token against its command rate (429 when over it)."""
+        if self.command_limit is not None:
+            self.command_limit.take(token_id)
 
     def device(self, device_id: str) -> Device:
         """The space's device (`UnknownDevice`, a 404, when there is none)."""

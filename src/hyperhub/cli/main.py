@@ -372,6 +372,18 @@ def run(
     no_api: Annotated[
         bool, typer.Option("--no-api", help="Serve no API or dashboard (fabric only).")
     ] = False,
+    commands_per_minute: Annotated[
+        int,
+        typer.Option(
+            min=0, help="API writes (set, call, scene, rule run) per token a minute (0: no limit)."
+        ),
+    ] = 600,
+    history_days: Annotated[
+        float, typer.Option(min=0, help="Days of history kept (0: for ever).")
+    ] = 90,
+    audit_days: Annotated[
+        float, typer.Option(min=0, help="Days of the audit log kept (0: for ever).")
+    ] = 365,
     no_llm: NoLlmOptRun = False,
     broker: Annotated[
         str | None,
@@ -401,7 +413,7 @@ def run(
     and the dashboard, until Ctrl-C."""
     from hyperhub.fabric.broker_url import BrokerURL
     from hyperhub.hub import HubLock
-    from hyperhub.runtime import ServeStatus, serve
+    from hyperhub.runtime import Retention, ServeStatus, serve
 
     if broker_kind not in ("auto", "mosquitto", "amqtt"):
         raise HyperHubError(f"--broker-kind must be auto, mosquitto or amqtt, not {broker_kind!r}")
@@ -418,7 +430,12 @@ def run(
                 from hyperhub.api import ApiSettings
                 from hyperhub.cli.assistant_cmd import EngineOptions, Session
 
-                api_settings = ApiSettings(host=host, port=port, cors_origins=origins)
+                api_settings = ApiSettings(
+                    host=host,
+                    port=port,
+                    cors_origins=origins,
+                    commands_per_minute=commands_per_minute,
+                )
                 opts = EngineOptions(no_llm=no_llm, adapter=os.environ.get("HYPERHUB_ADAPTER"))
                 opts.check()
                 session = Session(ctx.space, opts, warn=_note)
@@ -483,6 +500,7 @@ def run(
                         automations_path=None
                         if book is None
                         else ctx.automations_path(automations),
+                        retention=Retention(history_days=history_days, audit_days=audit_days),
                     )
                 finally:
                     if timer:

@@ -40,6 +40,7 @@ CALLS = frozenset(
         "write_state",
         "write_states",
         "prune_history",
+        "prune_audit",
         "write_runs",
         "prune_runs",
     }

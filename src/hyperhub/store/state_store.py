@@ -220,6 +220,11 @@ class StateStore:
         with self._writing("prune history in") as conn:
             return conn.execute(sa.delete(history).where(history.c.ts < older_than)).rowcount
 
+    def prune_audit(self, older_than: float) -> int:
+        """Delete audit rows with ts < `older_than`; returns how many."""
+        with self._writing("prune the audit log in") as conn:
+            return conn.execute(sa.delete(audit).where(audit.c.ts < older_than)).rowcount
+
     # -- audit log ----------------------------------------------------------------------------
 
     def audit(

@@ -163,6 +163,7 @@ async def run_rule(
     """Run a rule now, as if triggered; its conditions are skipped unless `check_conditions`.
     A rule with risky writes or calls needs `control:risky` too; a disabled one cannot run
     (403 `not_allowed`). The run goes on after the answer: see its runs or the WebSocket."""
+    ctx.take_command(token.id)
     engine, state = _engine_for_rule(ctx, rule_id)
     rule = state.rule.id
     _check_risky(engine, token, f"rule:{rule}", f"running rule {rule!r}")
@@ -212,6 +213,7 @@ async def apply_scene(ctx: Ctx, token: Controller, scene_id: str) -> SceneReport
     """Apply a scene (by id, name or alias), devices in parallel; the report lists every
     command and which failed (a failure does not stop the rest). A scene with risky writes
     or calls needs `control:risky` too."""
+    ctx.take_command(token.id)
     engine = ctx.engine
     if engine is None:
         raise UnknownScene(f"no scene {scene_id!r}: {NO_AUTOMATIONS}")

@@ -136,6 +136,7 @@ async def _send(
     ctx: ApiContext, token: Token, dev: Device, command: Command, confirm: bool
 ) -> CommandOut:
     """Send a command for the token; a confirmation needs `control:risky` as well."""
+    ctx.take_command(token.id)
     may_confirm = confirm and token.has("control:risky")
     try:
         ack = await ctx.fabric.send_command(
