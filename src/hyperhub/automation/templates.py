@@ -13,22 +13,39 @@ from __future__ import annotations
 import functools
 import math
 import re
+import sys
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
 from jinja2 import TemplateError, Undefined, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import Namespace
 
 from hyperhub.errors import HyperHubError
 
 _ONE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$", re.S)
 MAX_TEMPLATE = 2000  # characters
-MAX_OUTPUT = 10_000  # characters of a rendered text
+MAX_OUTPUT = 10_000  # characters of a rendered text, or of any string or list made on the way
+MAX_STEPS = 100_000  # lines of template code one render may run (loops: ~10-50 ms here)
 
 
 class TemplateFailed(HyperHubError):
     """A template does not compile, or fails when rendered (names the template)."""
+
+
+class _TooMuchWork(RuntimeError):
+    """Raised inside a render that ran more than `MAX_STEPS` lines of template code."""
+
+
+class _BoundedNamespace(Namespace):
+    """`namespace()`, whose attributes may not grow past `MAX_OUTPUT` (a loop doubling
+    `ns.x ~ ns.x` 26 times built 64 MB)."""
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        if isinstance(value, str | list | tuple | dict) and len(value) > MAX_OUTPUT:
+            raise ValueError(f"a template may not build more than {MAX_OUTPUT} characters or items")
+        super().__setitem__(name, value)
 
 
 class _Strict(Undefined):
@@ -51,6 +68,8 @@ class _Env(ImmutableSandboxedEnvironment):
         """Calls as the sandbox allows them, but no padding or width beyond `MAX_OUTPUT`
         (`"x".ljust(10**9)`, `"{:>999999999}".format(1)`, `"x" | center(10**9)`)."""
         name = getattr(__obj, "__name__", "")
+        if name in _GROWING_CALLS:
+            _check_growth(name, getattr(__obj, "__self__", None), args)
         if name in _WIDTH_CALLS:
             bound = getattr(__obj, "__wrapped__", __obj)  # the sandbox wraps str.format
             for value in (getattr(bound, "__self__", None), *args, *kwargs.values()):
@@ -88,6 +107,25 @@ _WIDTH_CALLS = frozenset(
     ]
 )
 _WIDE_FORMAT = re.compile(r"\d{6,}")  # a width or precision of 100,000 or more
+_GROWING_CALLS = frozenset(["replace", "join"])
+
+
+def _check_growth(name: str, self_: Any, args: tuple[Any, ...]) -> None:
+    """Refuse `str.replace` / `str.join` (and the filters) whose result would be over
+    `MAX_OUTPUT`, before it is built (`'x' * 9000 | replace('', 'y' * 9000)`: 81 MB)."""
+    size = 0
+    if name == "replace" and isinstance(self_, str) and len(args) >= 2:
+        old, new = str(args[0]), str(args[1])
+        count = self_.count(old) if old else len(self_) + 1
+        if len(args) >= 3 and isinstance(args[2], int) and args[2] >= 0:
+            count = min(count, args[2])
+        size = len(self_) + count * (len(new) - len(old))
+    elif name == "join" and isinstance(self_, str) and args:
+        items = args[0]
+        if isinstance(items, str | list | tuple):
+            size = sum(len(str(x)) for x in items[: MAX_OUTPUT + 1]) + len(self_) * len(items)
+    if size > MAX_OUTPUT:
+        raise ValueError(f"a template may not build more than {MAX_OUTPUT} characters")
 
 
 def _too_wide(value: Any) -> bool:
@@ -125,6 +163,28 @@ def _bounded(filter_fn: Callable[..., Any], name: str) -> Callable[..., Any]:
 
 for _name in ("center", "indent", "wordwrap", "format", "truncate"):
     _ENV.filters[_name] = _bounded(_ENV.filters[_name], _name)
+
+
+def _growth_bounded(filter_fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """The `replace` and `join` filters, refused before they build too much."""
+
+    @functools.wraps(filter_fn)
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        rest = [a for a in args if not hasattr(a, "autoescape")]  # the eval context
+        if name == "replace" and len(rest) >= 3:
+            _check_growth("replace", str(rest[0]), tuple(rest[1:]))
+        elif name == "join" and rest:
+            items = list(rest[0]) if not isinstance(rest[0], str) else rest[0]
+            sep = rest[1] if len(rest) > 1 else kwargs.get("d", "")
+            _check_growth("join", str(sep), (items,))
+        return filter_fn(*args, **kwargs)
+
+    return bounded
+
+
+for _name in ("replace", "join"):
+    _ENV.filters[_name] = _growth_bounded(_ENV.filters[_name], _name)
+_ENV.globals["namespace"] = _BoundedNamespace
 
 
 def is_template(value: Any) -> bool:
@@ -174,7 +234,11 @@ def render(value: Any, names: Mapping[str, Any]) -> Any:
     if not is_template(value):
         return value
     try:
-        out = _compile(value)(names)
+        out = _bounded_run(_compile(value), names)
+    except _TooMuchWork:
+        raise TemplateFailed(
+            f"template {value!r} does too much work (over {MAX_STEPS:,} steps)"
+        ) from None
     except TemplateError as exc:
         raise TemplateFailed(f"template {value!r}: {exc.message or exc}") from None
     except (ArithmeticError, TypeError, ValueError, LookupError) as exc:
@@ -186,3 +250,28 @@ def render(value: Any, names: Mapping[str, Any]) -> Any:
     if isinstance(out, str) and len(out) > MAX_OUTPUT:
         raise TemplateFailed(f"template {value!r} gives more than {MAX_OUTPUT} characters")
     return out
+
+
+def _bounded_run(fn: Callable[[Mapping[str, Any]], Any], names: Mapping[str, Any]) -> Any:
+    """`fn(names)`, stopped after `MAX_STEPS` lines of template code (loops in a rule file
+    once ran 90 million times, stalling the hub for 4.9 s). A trace function on this thread
+    counts the lines of the template's own code ("<template>" frames) only."""
+    steps = 0
+
+    def count(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal steps
+        if event == "line":
+            steps += 1
+            if steps > MAX_STEPS:
+                raise _TooMuchWork
+        return count
+
+    def calls(frame: Any, event: str, arg: Any) -> Any:
+        return count if frame.f_code.co_filename == "<template>" else None
+
+    before = sys.gettrace()
+    sys.settrace(calls)
+    try:
+        return fn(names)
+    finally:
+        sys.settrace(before)
