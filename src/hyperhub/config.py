@@ -35,3 +35,29 @@ def space_from_env() -> Path | None:
     """$HYPERHUB_SPACE as a path, if set."""
     env = os.environ.get(ENV_SPACE)
     return Path(env).expanduser() if env else None
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and its parents) readable by its owner only (0700), and tighten an
+    existing one: a data dir holds location history, the audit log and credentials."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    except OSError:
+        pass  # not ours to change (a shared folder): the files in it are still 0600
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create `path` empty with mode 0600 if missing (before a database opens it: SQLite gives
+    its -wal and -shm files the same mode), or tighten an existing one."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        try:
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+        except OSError:
+            pass
+    return path

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hyperhub.config import private_dir
 from hyperhub.devices.sim import Clock, SimEvent, Simulator, SystemClock
 from hyperhub.errors import HyperHubError, NeedsConfirmation, NotAllowed
 from hyperhub.fabric.commands import describe, jsonable
@@ -34,7 +35,7 @@ class HubLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hyperhub.runtime")
 RUNTIME_FILE = "hub.json"
+LAST_BROKER_FILE = "broker-address.json"  # the last embedded broker's host and port
 DAY = 86400.0
 LOCAL_NODE = "local"  # the hub process's own node ("hub" is the hub's broker user)
 DEFAULT_BROKER_PORT = 18830  # not 1883: leave that to a system Mosquitto
@@ -376,6 +377,22 @@ def _write_info(data_dir: Path, info: HubInfo) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(asdict(info), indent=2))
     tmp.replace(path)
+    if info.broker_kind != "external":  # kept after the hub stops: `nodes add` names it
+        last = data_dir / LAST_BROKER_FILE
+        last.write_text(json.dumps({"host": info.broker_host, "port": info.broker_port}))
+
+
+def _broker_address(data_dir: Path) -> tuple[str, int]:
+    """Where the hub of `data_dir` has its embedded broker: the running hub's, else the last
+    one's, else the default."""
+    info = read_hub_info(data_dir)
+    if info is not None and info.broker_kind != "external":
+        return info.broker_host, info.broker_port
+    try:
+        last = json.loads((data_dir / LAST_BROKER_FILE).read_text())
+        return str(last["host"]), int(last["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "127.0.0.1", DEFAULT_BROKER_PORT
 
 
 def _remove_info(data_dir: Path) -> None:
@@ -519,19 +536,45 @@ async def _wait_discovered(fabric: HubFabric, devices: list[str], timeout: float
 
 
 def add_node(data_dir: Path, space: Space, name: str, devices: list[str]) -> tuple[str, bool]:
-    """Register node credentials; reload a running embedded Mosquitto. Returns (URL, reloaded)."""
+    """Register node credentials; reload a running embedded Mosquitto. Returns (URL, reloaded).
+
+    Devices the hub's own node hosts (every device not on another node, once the hub has run)
+    are taken from it: its login may no longer publish for them, and the hub stops
+    simulating them at its next start."""
+    if name == LOCAL_NODE:
+        raise HyperHubError(f"node name {name!r} is the hub's own node; choose another")
     credentials = CredentialStore(data_dir)
+    local = next((n for n in credentials.nodes() if n.name == LOCAL_NODE), None)
+    if local is not None and set(local.devices) & set(devices):
+        credentials.add_node(LOCAL_NODE, [d for d in local.devices if d not in devices])
     principal = credentials.add_node(name, devices)
+    host, port = _broker_address(data_dir)
+    return local_url(host, port, principal).render(show_password=True), _reload_broker(
+        data_dir, credentials, space
+    )
+
+
+def remove_node(data_dir: Path, space: Space, name: str) -> tuple[list[str], bool]:
+    """Forget node `name` (its login is refused from the broker's reload on); its devices go
+    back to the hub's own node at the hub's next start. Returns (its devices, reloaded)."""
+    if name == LOCAL_NODE:
+        raise HyperHubError(f"node {name!r} is the hub's own node; it cannot be removed")
+    credentials = CredentialStore(data_dir)
+    node = next((n for n in credentials.nodes() if n.name == name), None)
+    if node is None:
+        known = ", ".join(n.name for n in credentials.nodes() if n.name != LOCAL_NODE)
+        raise HyperHubError(f"no node {name!r}; nodes: {known or 'none'}")
+    credentials.remove_node(name)
+    return list(node.devices), _reload_broker(data_dir, credentials, space)
+
+
+def _reload_broker(data_dir: Path, credentials: CredentialStore, space: Space) -> bool:
+    """Rewrite the Mosquitto files and make a running embedded Mosquitto read them."""
     credentials.write_mosquitto_files(space_slug(space.name))
     info = read_hub_info(data_dir)
-    host, port = (
-        (info.broker_host, info.broker_port) if info else ("127.0.0.1", DEFAULT_BROKER_PORT)
-    )
-    url = local_url(host, port, principal)
-    reloaded = False
     pid_file = data_dir / "broker" / "mosquitto.pid"
     if info is not None and info.broker_kind == "mosquitto" and pid_file.exists():
         with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
             os.kill(int(pid_file.read_text().strip()), signal.SIGHUP)
-            reloaded = True
-    return url.render(show_password=True), reloaded
+            return True
+    return False

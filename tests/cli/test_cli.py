@@ -361,3 +361,31 @@ def test_node_with_a_bad_backend_or_broker_url_is_a_one_line_error(tmp_path):
         ),
         "cannot load backend 'no_such_module:make'",
     )
+
+
+def test_nodes_add_after_a_run_takes_devices_from_the_hub_and_remove_gives_them_back(tmp_path):
+    """`nodes add` failed once `run` had used the data dir ("already belongs to node
+    'local'"), printed port 18830 whatever the hub used, and there was no `nodes remove`."""
+    hub = start_hub(tmp_path)
+    port = json.loads((tmp_path / "hub.json").read_text())["broker_port"]
+    stop_hub(hub)
+    assert not (tmp_path / "hub.json").exists()
+    added = as_json(hyperhub(tmp_path, "nodes", "add", "car_node", "--only", "car", "--json"))
+    assert added["devices"] == ["car"] and added["broker"].endswith(f"@127.0.0.1:{port}")
+    nodes = {
+        n["node"]: n["devices"] for n in as_json(hyperhub(tmp_path, "nodes", "list", "--json"))
+    }
+    assert nodes["car_node"] == ["car"] and "car" not in nodes["local"]
+    assert_one_line_error(
+        hyperhub(tmp_path, "nodes", "add", "local", "--only", "car"), "hub's own node"
+    )
+    removed = as_json(hyperhub(tmp_path, "nodes", "remove", "car_node", "--json"))
+    assert removed["devices"] == ["car"]
+    assert_one_line_error(hyperhub(tmp_path, "nodes", "remove", "car_node"), "no node 'car_node'")
+    assert_one_line_error(hyperhub(tmp_path, "nodes", "remove", "local"), "cannot be removed")
+    hub = start_hub(tmp_path)  # the car is the hub's own again
+    try:
+        info = json.loads((tmp_path / "hub.json").read_text())
+        assert info["local_devices"] == len(as_json(hyperhub(tmp_path, "devices", "--json")))
+    finally:
+        stop_hub(hub)

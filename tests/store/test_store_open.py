@@ -123,3 +123,28 @@ def test_wrong_postgresql_password_is_refused_without_showing_it(pg_url: str) ->
         StateStore.open(url.render_as_string(hide_password=False))
     assert "not-the-password" not in str(caught.value)
     assert "password authentication failed" in str(caught.value)
+
+
+def test_the_data_dir_and_its_databases_are_private(tmp_path: Path) -> None:
+    """hyperhub.db (location history, the audit log) was created 0644 in a 0755 folder."""
+    import stat
+
+    from hyperhub.auth import AuthStore
+
+    fresh = tmp_path / "fresh" / "data"
+    with StateStore.open(data_dir=fresh) as store:
+        store.write_state("lamp", {"on": True})
+    AuthStore(fresh).close()
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
+    for name in ("hyperhub.db", "auth.db"):
+        assert stat.S_IMODE((fresh / name).stat().st_mode) == 0o600, name
+    for extra in fresh.glob("hyperhub.db-*"):  # SQLite's -wal / -shm take the db's mode
+        assert not stat.S_IMODE(extra.stat().st_mode) & 0o077, extra
+    old = tmp_path / "old"
+    old.mkdir(mode=0o755)
+    (old / "hyperhub.db").touch(mode=0o644)
+    old.chmod(0o755)
+    (old / "hyperhub.db").chmod(0o644)
+    StateStore.open(data_dir=old).close()
+    assert stat.S_IMODE(old.stat().st_mode) == 0o700
+    assert stat.S_IMODE((old / "hyperhub.db").stat().st_mode) == 0o600

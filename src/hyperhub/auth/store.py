@@ -22,6 +22,7 @@ from typing import Self
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from hyperhub.config import private_dir, private_file
 from hyperhub.errors import HyperHubError
 
 AUTH_DB = "auth.db"
@@ -130,9 +131,7 @@ class AuthStore:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.path = data_dir / AUTH_DB
-        data_dir.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):  # created private before SQLite opens it
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        private_file(private_dir(data_dir) / AUTH_DB)  # created private before SQLite opens it
         self._lock = threading.Lock()
         self._hasher = PasswordHasher()
         self._dummy_hash: str | None = None

@@ -611,6 +611,30 @@ def nodes_add(
     )
 
 
+@nodes_app.command("remove")
+def nodes_remove(
+    name: Annotated[str, typer.Argument(help="The node to forget.")],
+    space: SpaceOpt = None,
+    data_dir: DataOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Forget a node: its login is refused from now on; the hub hosts its devices again
+    from its next start."""
+    from hyperhub.runtime import remove_node
+
+    with Context(space, data_dir, db) as ctx:
+        devices, reloaded = remove_node(ctx.data_dir, ctx.space, name)
+    if as_json:
+        _json({"node": name, "devices": devices, "reloaded": reloaded})
+        return
+    note = "the running broker refuses it now" if reloaded else "its login is refused"
+    out.print(
+        f"Removed node {name}; {note}. The hub hosts "
+        f"{', '.join(devices) or 'its devices'} again from its next start."
+    )
+
+
 @nodes_app.command("list")
 def nodes_list(data_dir: DataOpt = None, as_json: JsonOpt = False) -> None:
     """The registered nodes and their devices."""

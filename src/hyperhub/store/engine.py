@@ -24,6 +24,7 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
+from hyperhub.config import private_dir, private_file
 from hyperhub.errors import StoreError
 
 Synchronous = Literal["NORMAL", "FULL"]
@@ -50,7 +51,7 @@ def resolve_url(url: str | None, data_dir: Path | None) -> URL:
             ) from None
     directory = data_dir if data_dir is not None else default_data_dir()
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        private_file(private_dir(directory) / DB_FILE)  # history and audit: owner only
     except OSError as err:
         raise StoreError(
             f"cannot create data directory {directory}: {err.strerror or err}"
