@@ -94,3 +94,29 @@ def test_a_bad_cors_origin_is_refused(tmp_path: Path):
     hub = run_hub(tmp_path, "--port", "0", "--cors-origin", "panel.example/path")
     stderr = hub.communicate(timeout=60)[1]
     assert hub.returncode == 1 and "must be an origin like" in stderr
+
+
+def test_a_hub_killed_hard_takes_its_mosquitto_with_it(tmp_path: Path):
+    """`kill -9` of the hub left Mosquitto running (and its port taken) until the next start;
+    now Mosquitto gets the parent-death signal."""
+    import psutil
+
+    hub = run_hub(tmp_path, "--port", "0")
+    try:
+        api_url(hub, tmp_path)
+        broker_pid = int((tmp_path / "broker" / "mosquitto.pid").read_text())
+        broker = psutil.Process(broker_pid)
+        assert "mosquitto" in broker.name()
+        hub.send_signal(signal.SIGKILL)
+        hub.wait(timeout=10)
+        gone, _ = psutil.wait_procs([broker], timeout=10)
+        assert gone, "mosquitto outlived the hub"
+    finally:
+        if hub.poll() is None:
+            hub.kill()
+        hub.communicate(timeout=10)
+    again = run_hub(tmp_path, "--port", "0")  # and the data dir serves again at once
+    try:
+        assert api_url(again, tmp_path).startswith("http://127.0.0.1:")
+    finally:
+        stop(again)

@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import struct
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,15 @@ def mosquitto_binary() -> str | None:
         if os.access(candidate, os.X_OK):
             return str(candidate)
     return None
+
+
+def _dies_with_parent() -> list[str]:
+    """A prefix that makes the command get SIGTERM when the hub dies, even by `kill -9`
+    (Linux's parent-death signal, set by util-linux's `setpriv`, which then execs it): a
+    hub killed hard left its Mosquitto running until the next start. Empty elsewhere; the
+    next start still stops a Mosquitto left behind (its pid file)."""
+    setpriv = shutil.which("setpriv") or shutil.which("setpriv", path="/usr/bin:/bin")
+    return [setpriv, "--pdeathsig", "TERM"] if setpriv and sys.platform == "linux" else []
 
 
 def free_port(host: str) -> int:
@@ -288,6 +298,7 @@ class MosquittoBroker:
         self._started_at = asyncio.get_running_loop().time()
         try:
             self._proc = await asyncio.create_subprocess_exec(
+                *_dies_with_parent(),
                 self._binary or "mosquitto",
                 "-c",
                 str(self.conf_path),
