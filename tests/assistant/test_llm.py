@@ -597,3 +597,45 @@ def test_without_gguf_the_adapter_is_applied_at_run_time(
     finally:
         engine.close()
     assert not list(tmp_path.glob("merged-*.gguf"))
+
+
+BANNERS = """
+import os, sys, threading, time
+from pathlib import Path
+from hyperhub.assistant.llm import LlmEngine
+from hyperhub.space import load_space
+
+engine = LlmEngine(load_space(Path(sys.argv[1])), Path(sys.argv[2]), cache_dir=Path(sys.argv[3]))
+done = threading.Event()
+threading.Thread(target=lambda: (engine.load(), done.set())).start()
+n, deadline = 0, time.monotonic() + 60
+while not done.is_set() and time.monotonic() < deadline:
+    n += 1
+    print(f"line {n}", file=sys.stderr, flush=True)
+    os.write(2, f"fd line {n}\\n".encode())
+    time.sleep(0.002)
+print(n, flush=True)
+"""
+
+
+@needs_model
+def test_loading_the_model_mutes_no_other_thread(model_path: Path, cache_dir: Path, tmp_path):
+    """The hub's setup-code banner went missing in 3 of 5 starts: llama-cpp-python's
+    `verbose=False` points the process's fds 1 and 2 at /dev/null while it loads."""
+    import subprocess
+
+    script = tmp_path / "banners.py"
+    script.write_text(BANNERS)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(HOME), str(model_path), str(cache_dir)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    n = int(proc.stdout.strip())
+    lines = proc.stderr.splitlines()
+    assert n > 10
+    assert [x for x in lines if x.startswith("line ")] == [f"line {i}" for i in range(1, n + 1)]
+    assert sum(x.startswith("fd line ") for x in lines) == n
+    assert all("line" in x for x in lines), [x for x in lines if "line" not in x][:5]

@@ -257,8 +257,8 @@ class LlmEngine:
         self.stats.load_s = time.perf_counter() - t0
 
     def _open(self, llama_cpp: Any, path: Path | str, n_ctx: int, lora: Path | None) -> Any:
-        with quiet_llama():  # an adapter logs a line per weight, whatever `verbose` says
-            return llama_cpp.Llama(
+        with quiet_llama():  # this thread's output only (verbose=False would mute them all)
+            llm = llama_cpp.Llama(
                 model_path=str(path),
                 n_ctx=n_ctx,
                 n_batch=512,
@@ -266,9 +266,11 @@ class LlmEngine:
                 n_threads=self.threads,
                 n_threads_batch=self.threads,
                 logits_all=False,
-                verbose=False,
+                verbose=True,
                 lora_path=str(lora) if lora is not None else None,
             )
+        llm.verbose = False  # nothing more to say, whatever it does later
+        return llm
 
     def _cache_root(self) -> Path:
         return self.cache_dir if self.cache_dir is not None else models_dir() / "cache"

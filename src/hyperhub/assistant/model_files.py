@@ -14,6 +14,8 @@ import ctypes
 import hashlib
 import json
 import os
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -214,14 +216,43 @@ def read_vocabulary(llm: Any) -> list[str | None]:
 
 @contextlib.contextmanager
 def quiet_llama() -> Iterator[None]:
-    """Silence llama.cpp's log while loading (with an adapter it writes one line per adapted
-    repacked weight, and `verbose=False` does not stop those)."""
+    """Silence llama.cpp and llama-cpp-python while this thread loads a model — this thread
+    only. Load with `Llama(..., verbose=True)` inside it: `verbose=False` makes
+    llama-cpp-python point the whole process's stdout and stderr (file descriptors 1 and 2)
+    at /dev/null while it loads, and whatever another thread wrote meanwhile was lost (the
+    hub's setup-code banner, while the LLM warmed up). Here llama.cpp's log goes to a no-op
+    callback (with an adapter it writes a line per adapted weight), and the Python prints of
+    a verbose load are dropped when they come from this thread."""
     import llama_cpp
     from llama_cpp import _logger
 
     quiet = llama_cpp.llama_log_callback(lambda _level, _text, _data: None)
     llama_cpp.llama_log_set(quiet, ctypes.c_void_p(0))
+    out, err = sys.stdout, sys.stderr
+    me = threading.get_ident()
+    sys.stdout, sys.stderr = _Muted(out, me), _Muted(err, me)
     try:
         yield
     finally:
+        if isinstance(sys.stdout, _Muted) and sys.stdout.thread == me:
+            sys.stdout = out
+        if isinstance(sys.stderr, _Muted) and sys.stderr.thread == me:
+            sys.stderr = err
+        _logger.set_verbose(False)  # the default callback prints nothing from now on
         llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
+
+
+class _Muted:
+    """A text stream that drops what one thread writes and passes on the others'."""
+
+    def __init__(self, stream: Any, thread: int) -> None:
+        self.stream = stream
+        self.thread = thread
+
+    def write(self, text: str) -> int:
+        if threading.get_ident() == self.thread:
+            return len(text)
+        return int(self.stream.write(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
