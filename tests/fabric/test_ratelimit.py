@@ -73,3 +73,23 @@ def test_a_feed_listener_that_always_fails_neither_floods_nor_stops_the_others(
             feed.publish(Change("lamp", {"brightness": i}, float(i)))
     assert len(got) == 1000
     assert [r.getMessage() for r in caplog.records] == ["a listener of Change failed"]
+
+
+def test_on_a_loop_the_count_is_said_when_the_period_ends_without_another_message(
+    caplog,
+) -> None:
+    """The summary of skipped warnings appeared only with the next bad message."""
+    import asyncio
+
+    async def main() -> None:
+        limit = WarnEvery(logging.getLogger("t.summary"), 0.05)
+        for i in range(5):
+            limit("bad", "dropping payload %d", i)
+        await asyncio.sleep(0.3)  # bounded: the period is 0.05 s
+
+    with caplog.at_level(logging.WARNING, "t.summary"):
+        asyncio.run(main())
+    assert [r.getMessage() for r in caplog.records] == [
+        "dropping payload 0",
+        "dropping payload 4 (the last of 4 like it in the last 0.05 s)",
+    ]
