@@ -241,3 +241,35 @@ def test_a_guess_never_offers_a_risky_action(demo: Space, text: str, guess: Step
     yes = a.ask("yes", sim, conversation=conv)
     assert yes.changes == {}
     assert sim.state("car")["locked"] is True and sim.state("front_door_lock")["locked"] is True
+
+
+def test_a_bare_yes_or_no_with_nothing_asked_is_never_a_request(demo: Space) -> None:
+    """A bare "yes" once reached the LLM, which guessed an action to suggest."""
+    engine = llm(Step("kitchen_light", property="on", value=True), confidence=0.4)
+    a = Assistant(demo, llm=engine, llm_threshold=0.8)
+    sim = Simulator(demo, ManualClock())
+    for text, reply in (("yes", "There's nothing waiting"), ("好的", "现在没有需要确认的事")):
+        conv = Conversation()
+        answer = a.ask(text, sim, conversation=conv)
+        assert answer.reply.startswith(reply) and answer.changes == {}
+        assert conv.pending is None and engine.asked == []
+
+
+def test_which_one_then_its_name_runs_the_first_request(demo: Space) -> None:
+    """ "unlock the door" → "which door?" → "the front door" was read as a new request (and
+    by the LLM as *lock*); now it answers the question."""
+    a = Assistant(demo)
+    sim = Simulator(demo, ManualClock())
+    conv = Conversation()
+    which = a.ask("unlock the door", sim, conversation=conv)
+    assert which.reply.startswith("Which door do you mean") and which.changes == {}
+    picked = a.ask("the front door", sim, conversation=conv)
+    assert picked.needs_confirmation and picked.actions == [
+        {"device": "front_door_lock", "action": "unlock"}
+    ]
+    assert a.ask("yes", sim, conversation=conv).changes == {"front_door_lock": {"locked": False}}
+    assert sim.state("back_door_lock")["locked"] is True
+    # an answer that names none of them (or both) is a new request, and the question is over
+    a.ask("unlock the door", sim, conversation=conv)
+    other = a.ask("turn off the kitchen light", sim, conversation=conv)
+    assert other.changes == {"kitchen_light": {"on": False}} and conv.clarify is None

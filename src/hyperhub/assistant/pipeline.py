@@ -107,6 +107,8 @@ class Conversation:
     context: Context = field(default_factory=Context)
     pending: Plan | None = None  # waiting for a yes
     pending_rule: Rule | None = None  # a rule proposed, waiting for a yes to be saved
+    # "Which door do you mean: …?" asked: (the sentence, its ambiguous word, the candidates)
+    clarify: tuple[str, str, list[str]] | None = None
 
 
 class Assistant:
@@ -289,6 +291,14 @@ class Assistant:
             confirmation = self._confirmation(norm, conv, final)
             if confirmation is not None:
                 return confirmation
+        elif self.reply_kind(norm) is not None:
+            # a bare yes / no with nothing asked: never a request (an engine would guess one)
+            answer.reply = say(lang, "nothing_pending")
+            return final
+        if conv is not None and conv.clarify is not None:
+            raw = self._clarified(raw, conv.clarify)
+            conv.clarify = None
+            norm = normalize(raw[: MAX_TEXT + 1])
         plan, context = self.matcher.parse(
             raw, area=area, context=conv.context if conv else None, normalized=norm
         )
@@ -307,6 +317,8 @@ class Assistant:
             word, candidates = plan.ambiguous
             names = [self.executor.name(d, lang) for d in candidates]
             answer.reply = say(lang, "which", what=word, options=_or(names, lang))
+            if conv is not None:
+                conv.clarify = (raw, word, list(candidates))
             return final
         chosen: Plan | None = None
         fallback: Plan | None = None
@@ -398,6 +410,29 @@ class Assistant:
             return final
         return None
 
+    def _clarified(self, raw: str, clarify: tuple[str, str, list[str]]) -> str:
+        """The answer to "Which door do you mean?" ("the front door", "前门") as the first
+        sentence with the ambiguous word replaced by the chosen device's name — so "unlock
+        the door" → "the front door" unlocks the front door (it was once read as a new
+        request, and as *lock*). `raw` itself when it names no single candidate."""
+        said, word, candidates = clarify
+        words = _words(raw)
+        if not words:
+            return raw
+        scores = {}
+        for device in candidates:
+            dev = self.space.devices.get(device)
+            if dev is None:
+                continue
+            names = [dev.name, *dev.aliases]
+            scores[device] = max(len(words & _words(n)) for n in names)
+        best = max(scores.values(), default=0)
+        chosen = [d for d, score in scores.items() if score == best]
+        at = said.lower().find(word.lower())
+        if best == 0 or len(chosen) != 1 or at < 0:
+            return raw
+        return said[:at] + self.space.devices[chosen[0]].name + said[at + len(word) :]
+
     @staticmethod
     def _fill(answer: Answer, outcome: Outcome) -> None:
         answer.actions = outcome.actions
@@ -452,3 +487,18 @@ def _keep_state_private(decision: Decision, may_read: bool) -> None:
     if not may_read and decision.plan is not None and decision.plan.questions:
         decision.plan = None
         decision.answer.reply = say(decision.lang, "needs_read")
+
+
+def _words(text: str) -> set[str]:
+    """Lower-case words of `text`, and each CJK character as a word ("前门" → 前, 门)."""
+    out: set[str] = set()
+    for part in normalize(text).lower().replace("-", " ").split():
+        cjk = [ch for ch in part if is_cjk(ch)]
+        out.update(cjk)
+        rest = "".join(ch for ch in part if not is_cjk(ch)).strip(".,!?;:'\"")
+        if rest and rest not in _FILLERS:
+            out.add(rest)
+    return out
+
+
+_FILLERS = frozenset({"the", "a", "an", "one", "please", "that", "this", "i", "mean", "的"})
