@@ -930,3 +930,49 @@ def test_the_gate_holds_numbers_on_the_quiet_side_and_opens_for_the_rest(space: 
     w.on_changes([("bathroom_sensor", {"humidity": 50}, 0.0)])
     assert w.quiet("bathroom_sensor", {"humidity": 60})
     assert not w.quiet("bathroom_sensor", {"temperature": 20})  # a state trigger's property
+
+
+def test_an_action_template_at_its_step_limit_renders_off_the_loop_and_fails_named(
+    space: Space,
+) -> None:
+    """90 million loop iterations in a template once stalled the hub's loop for 4.9 s: an
+    action's templates now render in a worker thread, and stop at the step limit."""
+    import threading
+
+    from hyperhub.automation import engine as engine_module
+    from hyperhub.automation import templates
+
+    loop_threads: set[int] = set()
+    render_threads: set[int] = set()
+
+    def recording(value, names):
+        render_threads.add(threading.get_ident())
+        return templates.render(value, names)
+
+    yaml = """
+rules:
+  - id: busy
+    triggers: [{state: {device: hallway_motion, property: motion, to: true}}]
+    actions:
+      - set: {device: living_room_ac, property: target_temp, value: "{% for a in range(3000) %}{% for b in range(3000) %}{% endfor %}{% endfor %}22"}
+  - id: fine
+    triggers: [{state: {device: hallway_motion, property: motion, to: true}}]
+    actions:
+      - set: {device: living_room_ac, property: mode, value: "{{ 'cool' if state.living_room_climate_sensor.temperature > 10 else 'heat' }}"}
+"""
+
+    async def body(rig: Rig) -> None:
+        loop_threads.add(threading.get_ident())
+        rig.hub.push("hallway_motion", motion=True)
+        await rig.settle()
+
+    original = engine_module.render
+    engine_module.render = recording
+    try:
+        rig = run(space, yaml, body)
+    finally:
+        engine_module.render = original
+    assert rig.results("busy") == ["error"]
+    assert "does too much work" in rig.last("busy").message
+    assert rig.results("fine") == ["ok"] and rig.hub.states["living_room_ac"]["mode"] == "cool"
+    assert render_threads and not render_threads & loop_threads

@@ -32,7 +32,7 @@ from hyperhub.automation import when
 from hyperhub.automation.hub import Hub
 from hyperhub.automation.loader import Book
 from hyperhub.automation.model import Action, Condition, Rule, Scene
-from hyperhub.automation.templates import render
+from hyperhub.automation.templates import has_templates, render
 from hyperhub.automation.watch import Fired, Watches, _is_number, _same
 from hyperhub.devices.sim import Clock, SystemClock
 from hyperhub.errors import HyperHubError, RuleDisabled, UnknownRule, UnknownScene
@@ -638,17 +638,17 @@ class Engine:
     async def _action(self, a: Action, trace: RunTrace, names: dict[str, Any]) -> None:
         actor = f"rule:{trace.rule}"
         if a.set is not None:
-            value = self._render(a.set.value, trace, names, f"set {a.set.property}")
+            value = await self._render(a.set.value, trace, names, f"set {a.set.property}")
             commands = [
                 (d, {"property": a.set.property, "value": value}) for d in _ids(a.set.device)
             ]
             _raise_failed(await self._send_all(commands, trace, actor))
         elif a.call is not None:
-            args = self._render(a.call.args, trace, names, f"call {a.call.action}")
+            args = await self._render(a.call.args, trace, names, f"call {a.call.action}")
             commands = [(d, {"action": a.call.action, "args": args}) for d in _ids(a.call.device)]
             _raise_failed(await self._send_all(commands, trace, actor))
         elif a.notify is not None:
-            message = self._render(a.notify.message, trace, names, "notify")
+            message = await self._render(a.notify.message, trace, names, "notify")
             devices = self._watches.devices(a.notify)
             args = {"message": str(message)}
             commands = [(d, {"action": "notify", "args": args}) for d in devices]
@@ -666,9 +666,13 @@ class Engine:
             if branch:
                 await self._actions(branch, trace, names)
 
-    def _render(self, value: Any, trace: RunTrace, names: dict[str, Any], what: str) -> Any:
+    async def _render(self, value: Any, trace: RunTrace, names: dict[str, Any], what: str) -> Any:
+        """An action's value with its templates rendered — in a worker thread, so that even
+        a template at its step limit (~10-50 ms) never holds up the hub's loop."""
         try:
-            return render(value, names)
+            if not has_templates(value):
+                return value
+            return await asyncio.to_thread(render, value, names)
         except HyperHubError as exc:
             trace.step("action", what, False, str(exc))
             raise _Failed(str(exc)) from None
