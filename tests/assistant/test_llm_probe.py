@@ -83,7 +83,10 @@ def crashing_llama(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     stub = tmp_path / "stub" / "llama_cpp"
     stub.mkdir(parents=True)
     (stub / "__init__.py").write_text(STUB)
-    (stub / "_logger.py").write_text("def llama_log_callback(level, text, data):\n    pass\n")
+    (stub / "_logger.py").write_text(
+        "def llama_log_callback(level, text, data):\n    pass\n\n\n"
+        "def set_verbose(verbose):\n    pass\n"
+    )
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(stub.parent), str(ROOT / "src")]))
     return stub.parent
 
