@@ -349,6 +349,41 @@ def test_phone_size_and_dark_mode(browser, hub, sign_in):
         context.close()
 
 
+@pytest.mark.parametrize(("size", "scheme"), [(DESKTOP, "light"), (PHONE, "dark")])
+def test_the_chat_fits_the_screen_with_chips_and_long_messages(browser, hub, sign_in, size, scheme):
+    """At 1280 px the suggestion chips once pushed the page to ~1,330 px, cutting off Send,
+    New conversation and the user's own messages; at 390 px the page slid sideways."""
+    context = browser.new_context(viewport=size, color_scheme=scheme, is_mobile=size is PHONE)
+    page = context.new_page()
+    try:
+        sign_in(page)
+        page.goto(f"{hub.url}#chat")
+        box = page.get_by_role("textbox", name="Message to the assistant")
+        log = page.get_by_role("log", name="Conversation")
+        for text in (
+            "把客厅的灯打开，然后把卧室的空调调到二十四度，谢谢你",
+            "x" * 300,
+            "Is the car locked?",
+        ):
+            box.fill(text)
+            box.press("Enter")
+            expect(log).to_contain_text(text[:20])
+        expect(log).to_contain_text("SU7 is locked")
+        wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert wide <= 0, f"the chat is {wide}px wider than the screen"
+        width = size["width"]
+        for name in ("Send", "New conversation"):
+            button = page.get_by_role("button", name=name)
+            if button.count():
+                box_ = button.bounding_box()
+                assert box_ is not None and box_["x"] + box_["width"] <= width, name
+        for bubble in page.locator(".msg").all():
+            edge = bubble.bounding_box()
+            assert edge is not None and edge["x"] >= 0 and edge["x"] + edge["width"] <= width
+    finally:
+        context.close()
+
+
 def test_screenshots_of_each_view(signed_in, hub):
     """docs/screenshots/*.png: each main view at desktop size, and Home on a phone."""
     page = signed_in
