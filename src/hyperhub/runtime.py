@@ -471,6 +471,54 @@ async def send_to_running_hub(
     return ack
 
 
+class HubDevices:
+    """A running hub's devices for `Assistant.aask` in another process (`hyperhub ask` and
+    `chat`): state from the hub's mirror (the store's where the mirror has none yet),
+    commands through the hub's broker like `set` and `call` — checked, acknowledged by the
+    device, and audited in the store as `actor`. The assistant asks for a yes before a risky
+    plan, so its commands go out confirmed. An ack's changes are overlaid on the mirror at
+    once, so the reply's report of what changed is exact."""
+
+    def __init__(
+        self,
+        fabric: HubFabric,
+        store: StateStore,
+        actor: str,
+        stored: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.fabric = fabric
+        self.store = store
+        self.actor = actor
+        self.stored = stored or {}
+        self._overlay: dict[str, dict[str, Any]] = {}
+
+    def state(self, device_id: str) -> dict[str, Any]:
+        record = self.fabric.registry.get(device_id)
+        base = dict(record.state) if record is not None and record.state else {}
+        return {**self.stored.get(device_id, {}), **base, **self._overlay.get(device_id, {})}
+
+    async def set(self, device_id: str, prop: str, value: Any) -> Any:
+        return await self._send(Command(device_id, property=prop, value=value))
+
+    async def call(self, device_id: str, action: str, args: dict[str, Any] | None = None) -> Any:
+        return await self._send(Command(device_id, action=action, args=args or {}))
+
+    async def _send(self, cmd: Command) -> dict[str, Any]:
+        what: dict[str, Any] = (
+            {"property": cmd.property, "value": cmd.value}
+            if cmd.action is None
+            else {"action": cmd.action, "args": cmd.args or {}}
+        )
+        try:
+            ack = await self.fabric.send_command(cmd.device, actor=self.actor, confirm=True, **what)
+        except HyperHubError as exc:
+            audit_command(self.store, self.actor, cmd, exc)
+            raise
+        audit_command(self.store, self.actor, cmd, ack.changes)
+        self._overlay.setdefault(cmd.device, {}).update(ack.changes)
+        return dict(ack.changes)
+
+
 def connect_to_running_hub(
     info: HubInfo,
     data_dir: Path,

@@ -389,3 +389,44 @@ def test_nodes_add_after_a_run_takes_devices_from_the_hub_and_remove_gives_them_
         assert info["local_devices"] == len(as_json(hyperhub(tmp_path, "devices", "--json")))
     finally:
         stop_hub(hub)
+
+
+def test_ask_and_chat_act_on_a_running_hub_and_dry_run_changes_nothing(tmp_path):
+    """With a hub running, `ask` claimed "OK, … unlocked" while nothing happened (it only
+    simulated); now it acts through the hub, audited, and `--dry-run` simulates."""
+    hub = start_hub(tmp_path)
+    try:
+        hyperhub(tmp_path, "set", "kitchen_light", "on", "true", check=True)
+        done = hyperhub(tmp_path, "ask", "turn off the kitchen light", check=True)
+        assert "sent through the hub" in done.stdout and "kitchen_light.on → false" in done.stdout
+        assert (
+            as_json(hyperhub(tmp_path, "state", "kitchen_light", "--json"))["state"]["on"] is False
+        )
+        dry = hyperhub(tmp_path, "ask", "turn on the kitchen light", "--dry-run", check=True)
+        assert "simulated: nothing was sent" in dry.stdout
+        assert (
+            as_json(hyperhub(tmp_path, "state", "kitchen_light", "--json"))["state"]["on"] is False
+        )
+        env = {**os.environ, "HYPERHUB_DATA_DIR": str(tmp_path)}
+        env.pop("HYPERHUB_SPACE", None)
+        chat = subprocess.run(
+            [sys.executable, "-m", "hyperhub", "chat", "--json"],
+            input="unlock the front door\nyes\n",
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert chat.returncode == 0, chat.stderr
+        first, second = (json.loads(line) for line in chat.stdout.splitlines())
+        assert first["needs_confirmation"] and first["changes"] == {}
+        assert second["changes"] == {"front_door_lock": {"locked": False}}
+        lock = as_json(hyperhub(tmp_path, "state", "front_door_lock", "--json"))["state"]
+        assert lock["locked"] is False
+    finally:
+        stderr = stop_hub(hub)
+    assert "Traceback" not in stderr
+    with StateStore.open(data_dir=tmp_path) as store:
+        actors = {(e.actor, e.device_id, e.result) for e in store.audit_log(limit=20)}
+    assert ("ask:cli", "kitchen_light", "ok") in actors
+    assert ("chat:cli", "front_door_lock", "ok") in actors

@@ -14,12 +14,14 @@ only when `--remote-url` is given. `--engine` forces one stage (benchmarks).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -252,6 +254,26 @@ class Session:
         answer = self.assistant.ask(
             text, devices, area=area, conversation=conversation, rules=rules
         )
+        return self._said_remote_failure(answer)
+
+    async def aask(
+        self,
+        text: str,
+        devices: Any,
+        *,
+        area: str | None = None,
+        conversation: Conversation | None = None,
+        rules: RuleSaver | None = None,
+    ) -> Answer:
+        """`ask` on the devices of a running hub (`runtime.HubDevices`)."""
+        if self.remote is not None:
+            self.remote.last_error = None
+        answer = await self.assistant.aask(
+            text, devices, area=area, conversation=conversation, rules=rules
+        )
+        return self._said_remote_failure(answer)
+
+    def _said_remote_failure(self, answer: Answer) -> Answer:
         error = getattr(self.remote, "last_error", None)
         if error:
             if self.opts.engine == "remote" and not answer.changes and not answer.actions:
@@ -265,6 +287,30 @@ class Session:
             self.llm.close()
         if self.remote is not None:
             self.remote.close()
+
+
+@dataclass
+class LiveHub:
+    """The hub running on the data dir: `ask` and `chat` act on its devices (checked,
+    acknowledged, audited like `set` and `call`) instead of a simulation."""
+
+    info: Any  # runtime.HubInfo
+    data_dir: Path
+    store: Any  # the data dir's StateStore (the audit rows are written there)
+    stored: dict[str, dict[str, Any]]  # the stored state, for devices not heard yet
+
+    @contextlib.asynccontextmanager
+    async def devices(self, space: Space, actor: str) -> AsyncIterator[Any]:
+        from hyperhub.runtime import HubDevices, connect_to_running_hub
+
+        connection = connect_to_running_hub(
+            self.info, self.data_dir, space, devices=list(space.devices), timeout=3.0
+        )
+        async with connection as fabric:
+            yield HubDevices(fabric, self.store, actor, self.stored)
+
+
+SIMULATED = "simulated: nothing was sent to devices"
 
 
 def fresh_devices(space: Space, state: dict[str, dict[str, Any]] | None = None) -> Simulator:
@@ -387,22 +433,32 @@ def run_one(
     as_json: bool,
     out: Console,
     warn: Warn,
+    live: LiveHub | None = None,
 ) -> Answer:
-    """Answer one sentence on a simulated copy of `state` (the space's initial state if None)."""
+    """Answer one sentence: on the running hub's devices (`live`), else on a simulated copy
+    of `state` (the space's initial state if None)."""
     check_area(space, area)
     session = Session(space, opts, warn)
+    rules = FileRuleSaver(space)
     try:
-        answer = session.ask(
-            text, fresh_devices(space, state), area=area, rules=FileRuleSaver(space)
-        )
+        if live is not None:
+
+            async def on_hub() -> Answer:
+                async with live.devices(space, "ask:cli") as devices:
+                    return await session.aask(text, devices, area=area, rules=rules)
+
+            answer = asyncio.run(on_hub())
+        else:
+            answer = session.ask(text, fresh_devices(space, state), area=area, rules=rules)
     finally:
         session.close()
     if as_json:
         _write_json(answer.as_contract(), sys.stdout.buffer)
     else:
         show(answer, out)
+        where = "sent through the hub" if live is not None else SIMULATED
         out.print(
-            f"[dim]{answer.engine}, {answer.ms:.1f} ms — simulated: nothing was sent to devices"
+            f"[dim]{answer.engine}, {answer.ms:.1f} ms — {where}"
             + ("; confirm in `hyperhub chat`" if answer.needs_confirmation else "")
             + "[/]"
         )
@@ -448,24 +504,55 @@ def run_chat(
     out: Console,
     warn: Warn,
     stdin: IO[bytes] | None = None,
+    live: LiveHub | None = None,
 ) -> int:
-    """A conversation on one simulated state until EOF or an exit word; returns the turns."""
+    """A conversation until EOF or an exit word, on the running hub's devices (`live`) or
+    on one simulated state; returns the turns."""
     check_area(space, area)
     session = Session(space, opts, warn)
-    devices = fresh_devices(space, state)
     conversation = Conversation()
     rules = FileRuleSaver(space)
     src = stdin if stdin is not None else sys.stdin.buffer
     interactive = stdin is None and sys.stdin.isatty() and not as_json
     if interactive:
         where = f" in {space.areas[area].name}" if area else ""
+        mode = "acting on the running hub" if live is not None else "simulated"
         out.print(
             f"[bold]HyperHub assistant[/] — space {escape(space.name)!r}{escape(where)}, "
-            "simulated. Type exit to leave."
+            f"{mode}. Type exit to leave."
         )
+    lines = _chat_lines(src, interactive, out)
     turns = 0
+
+    def told(answer: Answer) -> None:
+        if as_json:
+            _write_json(answer.as_contract(), sys.stdout.buffer)
+        else:
+            show(answer, out)
+
+    async def on_hub(live: LiveHub) -> int:
+        count = 0
+        async with live.devices(space, "chat:cli") as devices:
+            while (line := await asyncio.to_thread(next, lines, None)) is not None:
+                if line.strip().casefold() in EXIT_WORDS:
+                    break
+                if not line.strip() and not as_json:
+                    continue
+                try:
+                    answer = await session.aask(
+                        line, devices, area=area, conversation=conversation, rules=rules
+                    )
+                except HyperHubError as exc:
+                    answer = Answer(text=line, reply=FAILED.format(problem=str(exc).rstrip(".")))
+                count += 1
+                told(answer)
+        return count
+
     try:
-        for line in _chat_lines(src, interactive, out):
+        if live is not None:
+            return asyncio.run(on_hub(live))
+        devices = fresh_devices(space, state)
+        for line in lines:
             if line.strip().casefold() in EXIT_WORDS:
                 break
             if not line.strip() and not as_json:
@@ -477,10 +564,7 @@ def run_chat(
             except HyperHubError as exc:
                 answer = Answer(text=line, reply=FAILED.format(problem=str(exc).rstrip(".")))
             turns += 1
-            if as_json:
-                _write_json(answer.as_contract(), sys.stdout.buffer)
-            else:
-                show(answer, out)
+            told(answer)
     finally:
         session.close()
     return turns

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -931,6 +933,34 @@ def _assistant_space(
         return ctx.space, ctx.states()
 
 
+@contextlib.contextmanager
+def _assistant_target(
+    space: Path | None, data_dir: Path | None, db: str | None, dry_run: bool
+) -> Iterator[tuple[Any, dict[str, dict[str, Any]] | None, Any]]:
+    """(space, stored state, live hub or None) for `ask` and `chat`: the running hub of the
+    data dir when there is one (unless `--dry-run`, or `--space FILE`, which simulates that
+    file), else a simulation."""
+    from hyperhub.cli.assistant_cmd import LiveHub
+
+    if space is not None or dry_run:
+        loaded, stored = _assistant_space(space, data_dir, db)
+        yield loaded, stored, None
+        return
+    with Context(None, data_dir, db) as ctx:
+        info = ctx.running_hub()
+        stored = ctx.states()
+        live = None if info is None else LiveHub(info, ctx.data_dir, ctx.store, stored)
+        yield ctx.space, stored, live
+
+
+DryRunOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run", help="Simulate: change nothing, even when a hub runs on the data dir."
+    ),
+]
+
+
 def _note(message: str) -> None:
     err.print(f"note: {message}", markup=False, highlight=False)
 
@@ -959,12 +989,15 @@ def ask(
     remote_key: RemoteKeyOpt = None,
     remote_timeout: RemoteTimeoutOpt = 10.0,
     llm_threshold: ThresholdOpt = None,
+    dry_run: DryRunOpt = False,
     data_dir: DataOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Ask the assistant: a command or a question, in English or Chinese, run on simulated
-    devices (design.md, "The assistant contract")."""
+    """Ask the assistant: a command or a question, in English or Chinese. With a hub running
+    on the data dir it acts on the hub's devices (checked, confirmed, audited like `set`);
+    otherwise, with `--dry-run` or `--space FILE`, on a simulated copy (--jsonl always:
+    design.md, "The assistant contract")."""
     from hyperhub.cli import assistant_cmd
 
     opts = _engine_options(locals())
@@ -978,8 +1011,10 @@ def ask(
         return
     if text is None:
         raise HyperHubError('give a sentence (hyperhub ask "turn on the light") or --jsonl')
-    loaded, stored = _assistant_space(space, data_dir, db)
-    assistant_cmd.run_one(loaded, stored, text, area, opts, as_json=as_json, out=out, warn=_note)
+    with _assistant_target(space, data_dir, db, dry_run) as (loaded, stored, live):
+        assistant_cmd.run_one(
+            loaded, stored, text, area, opts, as_json=as_json, out=out, warn=_note, live=live
+        )
 
 
 @app.command()
@@ -995,19 +1030,23 @@ def chat(
     remote_key: RemoteKeyOpt = None,
     remote_timeout: RemoteTimeoutOpt = 10.0,
     llm_threshold: ThresholdOpt = None,
+    dry_run: DryRunOpt = False,
     data_dir: DataOpt = None,
     db: DbOpt = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print each answer as a contract JSON line.")
     ] = False,
 ) -> None:
-    """Talk to the assistant: follow-ups ("make it dimmer") and yes / no confirmations, on one
-    simulated state, until EOF or "exit"."""
+    """Talk to the assistant: follow-ups ("make it dimmer") and yes / no confirmations, until
+    EOF or "exit" — on the running hub's devices, or simulated (`--dry-run`, `--space FILE`,
+    or no hub running)."""
     from hyperhub.cli import assistant_cmd
 
     opts = _engine_options(locals())
-    loaded, stored = _assistant_space(space, data_dir, db)
-    assistant_cmd.run_chat(loaded, stored, area, opts, as_json=as_json, out=out, warn=_note)
+    with _assistant_target(space, data_dir, db, dry_run) as (loaded, stored, live):
+        assistant_cmd.run_chat(
+            loaded, stored, area, opts, as_json=as_json, out=out, warn=_note, live=live
+        )
 
 
 @bench_app.command("assistant")
