@@ -245,7 +245,7 @@ def test_ask_without_a_space_uses_the_demo(hyperhub_cli) -> None:
 
 def test_ask_usage_errors_are_one_line(hyperhub_cli, home_space_path, tmp_path) -> None:
     space = ("--space", str(home_space_path))
-    one_line_error(hyperhub_cli("ask", "hi", "--area", "attic", *space), "unknown area 'attic'")
+    one_line_error(hyperhub_cli("ask", "hi", "--area", "attic", *space), "no area 'attic' in space")
     one_line_error(
         hyperhub_cli("ask", "hi", "--engine", "remote", *space),
         "--engine remote needs --remote-url",

@@ -79,7 +79,9 @@ def test_devices_filters_by_type_and_area(tmp_path):
 
 
 def test_devices_with_unknown_area_is_a_one_line_error(tmp_path):
-    assert_one_line_error(hyperhub(tmp_path, "devices", "--area", "attic"), "unknown area 'attic'")
+    assert_one_line_error(
+        hyperhub(tmp_path, "devices", "--area", "attic"), "no area 'attic' in space"
+    )
 
 
 def test_set_persists_and_applies_side_effects(tmp_path):
@@ -109,7 +111,7 @@ def test_set_read_only_and_unknown_things_are_named(tmp_path):
 
 def test_risky_action_needs_yes_and_both_attempts_are_audited(tmp_path):
     refused = hyperhub(tmp_path, "call", "front_door_lock", "unlock")
-    assert_one_line_error(refused, "front_door_lock.unlock is risky")
+    assert_one_line_error(refused, "Unlock Front Door Lock is a risky action; add --yes")
     assert as_json(hyperhub(tmp_path, "state", "front_door_lock", "--json"))["state"]["locked"]
     out = as_json(hyperhub(tmp_path, "call", "front_door_lock", "unlock", "--yes", "--json"))
     assert out["changes"] == {"locked": False}
@@ -243,7 +245,7 @@ def test_commands_go_through_a_running_hub_and_a_second_hub_is_refused(tmp_path)
         }
         assert_one_line_error(
             hyperhub(tmp_path, "call", "front_door_lock", "unlock"),
-            "is risky; it needs confirmation",
+            "is a risky action; add --yes to do it",
         )
         assert_one_line_error(
             hyperhub(tmp_path, "set", "living_room_light", "brightness", "101"), "0 to 100"
@@ -430,3 +432,44 @@ def test_ask_and_chat_act_on_a_running_hub_and_dry_run_changes_nothing(tmp_path)
         actors = {(e.actor, e.device_id, e.result) for e in store.audit_log(limit=20)}
     assert ("ask:cli", "kitchen_light", "ok") in actors
     assert ("chat:cli", "front_door_lock", "ok") in actors
+
+
+def test_the_readme_examples_say_what_they_print(tmp_path):
+    """The README's examples (the demo space, a fresh data dir): each `$ hyperhub …` line is
+    run; the output lines under it are what it prints (`…` ends a line early)."""
+    import shlex
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("Examples (the demo space):", 1)[1].split("```console\n", 1)[1]
+    block = block.split("```", 1)[0]
+    runs: list[tuple[list[str], list[str]]] = []
+    for line in block.splitlines():
+        if line.startswith("$ hyperhub "):
+            runs.append((shlex.split(line[len("$ hyperhub ") :]), []))
+        else:
+            runs[-1][1].append(line)
+    assert len(runs) >= 4
+    for args, expected in runs:
+        proc = hyperhub(tmp_path, *args)
+        got = (proc.stdout + proc.stderr).strip().splitlines()
+        assert proc.returncode == (1 if any(e.startswith("error:") for e in expected) else 0)
+        for want, line in zip(expected, got, strict=False):
+            assert line.startswith(want.removesuffix("…}").removesuffix("…")), (args, line)
+        assert len(got) >= len(expected), (args, got)
+
+
+def test_devices_and_areas_by_name_alias_or_id_and_helpful_misses(tmp_path):
+    by_name = as_json(hyperhub(tmp_path, "state", "Living Room Thermometer", "--json"))
+    assert by_name["device"] == "living_room_climate_sensor"
+    assert as_json(hyperhub(tmp_path, "state", "living_room_thermometer", "--json")) == by_name
+    kitchen = as_json(hyperhub(tmp_path, "devices", "--area", "Kitchen", "--json"))
+    assert kitchen and {d["area"] for d in kitchen} == {"kitchen"}
+    assert as_json(hyperhub(tmp_path, "devices", "--area", "厨房", "--json")) == kitchen
+    assert_one_line_error(
+        hyperhub(tmp_path, "state", "living_room_thermomter"),
+        "did you mean Living Room Thermometer (living_room_climate_sensor)",
+    )
+    assert_one_line_error(hyperhub(tmp_path, "devices", "--area", "Kichen"), "did you mean Kitchen")
+    assert_one_line_error(
+        hyperhub(tmp_path, "set", "garage door", "position", "100"), "add --yes to do it"
+    )

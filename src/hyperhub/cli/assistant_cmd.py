@@ -437,7 +437,7 @@ def run_one(
 ) -> Answer:
     """Answer one sentence: on the running hub's devices (`live`), else on a simulated copy
     of `state` (the space's initial state if None)."""
-    check_area(space, area)
+    area = check_area(space, area)
     session = Session(space, opts, warn)
     rules = FileRuleSaver(space)
     try:
@@ -465,9 +465,9 @@ def run_one(
     return answer
 
 
-def check_area(space: Space, area: str | None) -> None:
-    if area is not None and area not in space.areas:
-        raise HyperHubError(f"unknown area {area!r}; areas: {', '.join(space.areas)}")
+def check_area(space: Space, area: str | None) -> str | None:
+    """The area's id for `--area` given as an id, a name or an alias ("Kitchen", 厨房)."""
+    return None if area is None else space.find_area(area).id
 
 
 def show(answer: Answer, out: Console) -> None:
@@ -508,7 +508,7 @@ def run_chat(
 ) -> int:
     """A conversation until EOF or an exit word, on the running hub's devices (`live`) or
     on one simulated state; returns the turns."""
-    check_area(space, area)
+    area = check_area(space, area)
     session = Session(space, opts, warn)
     conversation = Conversation()
     rules = FileRuleSaver(space)

@@ -133,9 +133,7 @@ def parse_device_list(space: Space, text: str) -> list[str]:
     devices = list(dict.fromkeys(d.strip() for d in text.split(",") if d.strip()))
     if not devices:
         raise HyperHubError("no devices given; list device ids separated by commas")
-    for device in devices:
-        space.device(device)
-    return devices
+    return list(dict.fromkeys(space.find_device(device).id for device in devices))
 
 
 def parse_duration(text: str) -> float:

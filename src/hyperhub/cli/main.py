@@ -27,7 +27,7 @@ from hyperhub.cli.context import (
 from hyperhub.cli.options import AutomationsOpt, DataOpt, DbOpt, JsonOpt, SpaceOpt
 from hyperhub.cli.rules_cmd import rules_app, scenes_app
 from hyperhub.cli.train_cmd import train as train_cmd
-from hyperhub.errors import HyperHubError, SpaceError
+from hyperhub.errors import HyperHubError, NeedsConfirmation, SpaceError
 from hyperhub.space import load_space
 
 app = typer.Typer(
@@ -151,8 +151,8 @@ def devices(
     """List the space's devices with their current state."""
     with Context(space, data_dir, db) as ctx:
         loaded = ctx.space
-        if area is not None and area not in loaded.areas:
-            raise HyperHubError(f"unknown area {area!r}; areas: {', '.join(loaded.areas)}")
+        if area is not None:
+            area = loaded.find_area(area).id
         if type is not None:
             loaded.types.get(type)  # names the known types when it is unknown
         chosen = loaded.select(area=area, type=type)
@@ -193,7 +193,7 @@ def _fmt(v: Any) -> str:
 
 @app.command()
 def state(
-    device: Annotated[str, typer.Argument(help="Device id.")],
+    device: Annotated[str, typer.Argument(metavar="DEVICE", help="Device: id, name or alias.")],
     space: SpaceOpt = None,
     data_dir: DataOpt = None,
     db: DbOpt = None,
@@ -201,7 +201,7 @@ def state(
 ) -> None:
     """Show one device's current state."""
     with Context(space, data_dir, db) as ctx:
-        dev = ctx.space.device(device)
+        dev = ctx.space.find_device(device)
         current = ctx.states().get(dev.id, dev.state)
         updated = ctx.store.last_updated(dev.id)
     if as_json:
@@ -220,7 +220,7 @@ def state(
 
 @app.command("set")
 def set_cmd(
-    device: Annotated[str, typer.Argument(help="Device id.")],
+    device: Annotated[str, typer.Argument(metavar="DEVICE", help="Device: id, name or alias.")],
     prop: Annotated[str, typer.Argument(metavar="PROPERTY", help="Property name.")],
     value: Annotated[str, typer.Argument(help="New value (true/false, a number, an enum value…).")],
     space: SpaceOpt = None,
@@ -233,14 +233,14 @@ def set_cmd(
 ) -> None:
     """Set a property of a device (through the running hub if there is one)."""
     with Context(space, data_dir, db) as ctx:
-        dev = ctx.space.device(device)
+        dev = ctx.space.find_device(device)
         parsed = ctx.parse_value(dev, prop, value)
         _command(ctx, dev.id, yes, as_json, property=prop, value=parsed)
 
 
 @app.command()
 def call(
-    device: Annotated[str, typer.Argument(help="Device id.")],
+    device: Annotated[str, typer.Argument(metavar="DEVICE", help="Device: id, name or alias.")],
     action: Annotated[str, typer.Argument(help="Action name.")],
     args: Annotated[list[str] | None, typer.Argument(help="Arguments as name=value.")] = None,
     space: SpaceOpt = None,
@@ -251,13 +251,29 @@ def call(
 ) -> None:
     """Run an action on a device, e.g. `hyperhub call phone notify message=hello`."""
     with Context(space, data_dir, db) as ctx:
-        dev = ctx.space.device(device)
+        dev = ctx.space.find_device(device)
         parsed = parse_call_args(dev, action, args or [])
         _command(ctx, dev.id, yes, as_json, action=action, args=parsed)
 
 
 def _command(ctx: Context, device: str, confirm: bool, as_json: bool, **command: Any) -> None:
-    """Send a command through a running hub, or apply it to the stored state when none runs."""
+    """Send a command through a running hub, or apply it to the stored state when none runs.
+    A risky one without `--yes` is refused in words that say how to confirm it."""
+    try:
+        _send_command(ctx, device, confirm, as_json, **command)
+    except NeedsConfirmation:
+        dev = ctx.space.devices[device]
+        if "action" in command:
+            what = f"{command['action'].replace('_', ' ')} {dev.name}"
+        else:
+            what = f"set {dev.name}'s {command['property'].replace('_', ' ')} to {command['value']}"
+        raise NeedsConfirmation(
+            f"{what[0].upper()}{what[1:]} is a risky action; add --yes to do it "
+            f"(hyperhub {'call' if 'action' in command else 'set'} … --yes)"
+        ) from None
+
+
+def _send_command(ctx: Context, device: str, confirm: bool, as_json: bool, **command: Any) -> None:
     info = ctx.running_hub()
     if info is not None:
         from hyperhub.runtime import send_to_running_hub
@@ -319,7 +335,7 @@ def _report(
 
 @app.command()
 def history(
-    device: Annotated[str, typer.Argument(help="Device id.")],
+    device: Annotated[str, typer.Argument(metavar="DEVICE", help="Device: id, name or alias.")],
     prop: Annotated[str, typer.Argument(metavar="PROPERTY")],
     since: Annotated[
         str, typer.Option(help="How far back: 30s, 15m, 1h, 2d, or an ISO time.")
@@ -335,7 +351,7 @@ def history(
 ) -> None:
     """Show a property's history over a time window."""
     with Context(space, data_dir, db) as ctx:
-        dev = ctx.space.device(device)
+        dev = ctx.space.find_device(device)
         dev.dtype.prop(prop, dev.id)
         now = ctx.clock.now()
         start = parse_when(since, now)
@@ -1119,6 +1135,11 @@ def run_cli() -> None:
     except typer.exceptions.TyperException as exc:  # usage errors: bad option, missing argument
         render = getattr(exc, "format_message", None)
         message = render() if callable(render) else str(exc)
+        usage_ctx = getattr(exc, "ctx", None)
+        if usage_ctx is not None:  # "Missing argument 'DEVICE'." alone said too little
+            usage = " ".join(usage_ctx.get_usage().split()).removeprefix("Usage: ")
+            usage = usage.replace("{", "").replace("}", "")
+            message = f"{message.rstrip('.')}. Usage: {usage} (--help says more)"
         err.print(f"error: {message}", markup=False, highlight=False)
         sys.exit(getattr(exc, "exit_code", 2))
     if isinstance(code, int) and code:

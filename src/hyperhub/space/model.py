@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hyperhub.errors import UnknownDevice
+from hyperhub.errors import HyperHubError, UnknownDevice
 from hyperhub.spec import DeviceType, TypeRegistry
 
 
@@ -87,6 +87,42 @@ class Space:
                 f"{_did_you_mean(device_id, self.devices)}"
             ) from None
 
+    def find_device(self, text: str) -> Device:
+        """A device by id, name or alias, as people write them (any case, spaces or
+        underscores: "Living Room Thermometer", "living_room_thermometer", "客厅温度计") —
+        what the CLI takes. `UnknownDevice` names the closest devices by name and id, or
+        the candidates when several match."""
+        if text in self.devices:
+            return self.devices[text]
+        key = _key(text)
+        found = [d for d in self.devices.values() if key in _keys(d.id, d.name, d.aliases)]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            options = ", ".join(f"{d.name} ({d.id})" for d in found)
+            raise UnknownDevice(f"{text!r} could be {options}: give the id")
+        labels: dict[str, Device] = {}
+        for d in self.devices.values():
+            for label in _keys(d.id, d.name, d.aliases):
+                labels.setdefault(label, d)
+        close = _close(key, labels)
+        hint = f"; did you mean {close}?" if close else ""
+        raise UnknownDevice(f"no device {text!r} in space {self.name!r}{hint}")
+
+    def find_area(self, text: str) -> Area:
+        """An area by id, name or alias (any case, spaces or underscores: "Kitchen", 厨房)."""
+        if text in self.areas:
+            return self.areas[text]
+        key = _key(text)
+        found = [a for a in self.areas.values() if key in _keys(a.id, a.name, a.aliases)]
+        if len(found) == 1:
+            return found[0]
+        labels = {label: a for a in self.areas.values() for label in _keys(a.id, a.name, a.aliases)}
+        close = _close(key, labels)
+        names = ", ".join(a.name for a in self.areas.values())
+        hint = f"did you mean {close}? " if close else ""
+        raise HyperHubError(f"no area {text!r} in space {self.name!r}; {hint}areas: {names}")
+
     def select(
         self, *, area: str | None = None, type: str | None = None, floor: str | None = None
     ) -> list[Device]:
@@ -114,3 +150,23 @@ def _did_you_mean(name: str, known: Iterable[str]) -> str:
 
     close = difflib.get_close_matches(name, list(known), n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _key(text: str) -> str:
+    """How a name is compared: lower case, `_` and `-` as spaces, spaces collapsed."""
+    return " ".join(text.casefold().replace("_", " ").replace("-", " ").split())
+
+
+def _keys(ident: str, name: str, aliases: Iterable[str]) -> set[str]:
+    return {_key(ident), _key(name), *(_key(a) for a in aliases)}
+
+
+def _close(key: str, labels: dict[str, Any]) -> str:
+    """The closest things by label, as "Name (id)", or ""."""
+    import difflib
+
+    seen: list[Any] = []
+    for label in difflib.get_close_matches(key, list(labels), n=5, cutoff=0.6):
+        if labels[label] not in seen:
+            seen.append(labels[label])
+    return " or ".join(f"{x.name} ({x.id})" for x in seen[:2])
