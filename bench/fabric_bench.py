@@ -51,7 +51,7 @@ from bench.synthetic import synthetic_space_yaml
 from hyperhub.fabric.broker import AmqttBroker, Broker, MosquittoBroker, mosquitto_binary
 from hyperhub.fabric.broker_url import BrokerURL
 from hyperhub.fabric.client import FabricClient, Outgoing
-from hyperhub.fabric.credentials import HUB, CredentialStore
+from hyperhub.fabric.credentials import HUB, CredentialStore, node_client_id
 from hyperhub.fabric.hosting import discovery_of
 from hyperhub.fabric.hubside import HubFabric
 from hyperhub.fabric.messages import ONLINE, dump
@@ -455,7 +455,7 @@ class Bench:
             "port": url.port,
             "username": url.username,
             "password": url.password,
-            "client_id": "bench-flood",
+            "client_id": self._client_id(url, "bench-flood"),
             "data": str(flood.data),
             "ends": str(flood.ends),
             "control": str(control.path),
@@ -501,7 +501,16 @@ class Bench:
         return Control(Path(tempfile.mktemp(prefix="control-", dir=self.scratch)), create=True)
 
     def _client(self, url: BrokerURL, client_id: str) -> _Connected:
-        return _Connected(FabricClient(url.client_kwargs(), client_id=client_id))
+        return _Connected(
+            FabricClient(url.client_kwargs(), client_id=self._client_id(url, client_id))
+        )
+
+    def _client_id(self, url: BrokerURL, name: str) -> str:
+        """A node logs in with the one client id its password gives it (the amqtt broker
+        refuses any other; `credentials.node_client_id`); the hub's login with any."""
+        if url.username in (None, HUB):
+            return name
+        return node_client_id(self.topics.space, url.username, url.password)
 
     async def _settle(self) -> None:
         """Let amqtt forget clients that left before a flood starts.

@@ -965,6 +965,10 @@ rules:
         loop_threads.add(threading.get_ident())
         rig.hub.push("hallway_motion", motion=True)
         await rig.settle()
+        for _ in range(600):  # bounded: the render runs in a thread, slower on a busy machine
+            if rig.results("busy") and rig.results("busy")[-1] != "running":
+                break
+            await asyncio.sleep(0.05)
 
     original = engine_module.render
     engine_module.render = recording
