@@ -162,13 +162,14 @@ def test_saving_needs_control_and_a_risky_rule_needs_control_risky(
     assert set(parse_automations(text, "assistant.yaml", space).rules) == set(saved_ids(space_dir))
 
 
-def test_a_hub_without_automations_proposes_but_cannot_save(hub: Hub, controller) -> None:
+def test_a_hub_without_automations_says_so_before_asking(hub: Hub, controller) -> None:
+    """It used to ask "Say yes to save it" and then refuse the yes."""
     asked = controller.post(
         "/api/ask", json={"text": "when I get home turn on the hallway light"}
     ).json()
-    assert asked["needs_confirmation"] is True and asked["rule"] is not None
+    assert asked["reply"].startswith("I can't save the rule: this hub runs no automations")
+    assert asked["needs_confirmation"] is False and asked["rule"] is None
     done = controller.post(
         "/api/ask", json={"text": "yes", "conversation": asked["conversation"]}
     ).json()
-    assert done["reply"].startswith("I can't save the rule: this hub runs no automations")
-    assert done["changes"] == {}
+    assert done["reply"].startswith("There's nothing waiting") and done["changes"] == {}

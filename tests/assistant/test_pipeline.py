@@ -273,3 +273,17 @@ def test_which_one_then_its_name_runs_the_first_request(demo: Space) -> None:
     a.ask("unlock the door", sim, conversation=conv)
     other = a.ask("turn off the kitchen light", sim, conversation=conv)
     assert other.changes == {"kitchen_light": {"on": False}} and conv.clarify is None
+
+
+def test_a_room_that_is_not_there_is_said_not_guessed_as_every_light(demo: Space) -> None:
+    """ "turn on the lights in the attic" (no attic) offered all twelve lights."""
+    a = Assistant(demo)
+    sim = Simulator(demo, ManualClock())
+    for text, reply in (
+        ("turn on the lights in the attic", 'there is no "attic" here'),
+        ("打开阁楼的灯", "这里没有阁楼"),
+    ):
+        answer = a.ask(text, sim, conversation=Conversation())
+        assert reply in answer.reply and answer.changes == {} and not answer.actions
+    garage = a.ask("turn on the lights in the garage", sim)
+    assert garage.changes == {"garage_light": {"on": True}}

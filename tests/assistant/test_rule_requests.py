@@ -81,6 +81,9 @@ class MemorySaver:
         self.saved.append(rule)
         return "memory"
 
+    def cannot_save(self) -> str | None:
+        return None  # a failure here shows only when saving (`fail`), as a disk error would
+
 
 # -- phrasings -----------------------------------------------------------------------------------
 
@@ -548,15 +551,6 @@ def test_the_file_saver_appends_to_the_automations_folder(demo: Space, tmp_path:
     ]
 
 
-def test_the_file_saver_does_not_write_into_the_packaged_demo(demo: Space) -> None:
-    a = Assistant(demo, engine="matcher")
-    conv = Conversation()
-    ask(a, "when I leave home, lock the door", conv, FileRuleSaver(demo))
-    refused = ask(a, "yes", conv, FileRuleSaver(demo))
-    assert refused.reply.startswith("I can't save the rule: the demo that ships inside HyperHub")
-    assert not (DEMO.parent / "automations" / "assistant.yaml").exists()
-
-
 # -- the CLI -------------------------------------------------------------------------------------
 
 
@@ -583,3 +577,23 @@ def test_chat_saves_a_confirmed_rule_into_the_space_folder(
     assert "the hub runs it from its next start" in proc.stdout
     space = load_space(tmp_path / "space.yaml")
     assert list(load_automations(space).rules) == ["when_phone_chen_wei_arrives_home_turn_on"]
+
+
+def test_a_rule_that_cannot_be_saved_is_refused_before_asking_for_a_yes(demo: Space) -> None:
+    """The demo that ships inside HyperHub is read-only: "when I leave home, lock the door"
+    asked "Say yes to save it", then refused the yes."""
+    from hyperhub.assistant.rules import FileRuleSaver
+
+    saver = FileRuleSaver(demo)  # the packaged demo's automations folder
+    assert saver.cannot_save() is not None and "read-only" in saver.cannot_save()
+    a = Assistant(demo)
+    conv = Conversation()
+    answer = a.ask(
+        "when I leave home, lock the door",
+        Simulator(demo, ManualClock()),
+        conversation=conv,
+        rules=saver,
+    )
+    assert answer.reply.startswith("I can't save the rule: the demo that ships inside HyperHub")
+    assert not answer.needs_confirmation and answer.rule is None and conv.pending_rule is None
+    assert not (DEMO.parent / "automations" / "assistant.yaml").exists()

@@ -36,6 +36,7 @@ from hyperhub.space import Space
 ENGINES = ("auto", "matcher", "llm", "remote")
 DEFAULT_LLM_THRESHOLD = 0.75  # on dev.jsonl: 8 of 78 LLM plans accepted, all 8 right
 MAX_TEXT = 1000  # characters; longer input is refused, not truncated
+MAX_GUESSED_DEVICES = 3  # a guess that ignored words never offers more devices than this
 
 
 def _or(names: list[str], lang: Lang) -> str:
@@ -244,6 +245,12 @@ class Assistant:
             else:
                 answer.reply = proposal.reply
             return final
+        # in a conversation, decided before asking: a yes would only be refused (without
+        # one, as `ask` and the contract, the rule is only proposed)
+        refused = rules.cannot_save() if rules is not None and conv is not None else None
+        if refused is not None:
+            answer.reply = say(lang, "rule_not_saved", problem=refused.rstrip("."))
+            return final
         answer.reply = proposal.reply
         answer.needs_confirmation = True
         answer.rule = rule_data(proposal.rule)
@@ -356,6 +363,11 @@ class Assistant:
             if fallback is not None:
                 answer.engine = fallback.engine
                 guessed = self.executor.resolve(fallback, devices)[0]
+                if plan.unknown and len({s.device for s in guessed}) > MAX_GUESSED_DEVICES:
+                    # "the lights in the attic" with no attic is not every light of the home
+                    answer.engine = plan.engine
+                    answer.reply = self._not_understood(raw, plan, lang)
+                    return final
                 described = self.executor.describe(guessed, lang)
                 if described and any(self.executor.is_risky(s) for s in guessed):
                     # a guess never offers a risky action ("open the car park barrier" →

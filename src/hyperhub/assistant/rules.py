@@ -73,6 +73,8 @@ class RuleSaver(Protocol):
 
     def save(self, rule: Rule) -> str: ...
 
+    def cannot_save(self) -> str | None: ...
+
 
 class FileRuleSaver:
     """Saves into the space's automations: `path` is the automations folder (default: the
@@ -102,6 +104,15 @@ class FileRuleSaver:
         if self.path.suffix in SUFFIXES:
             return self.path
         return self.path / RULES_FILE
+
+    def cannot_save(self) -> str | None:
+        """Why a rule could not be saved here, in words, or None: asked before proposing a
+        rule, so that nobody is asked to say yes to what will then be refused."""
+        try:
+            self.target()
+        except HyperHubError as exc:
+            return str(exc)
+        return None
 
     def rule_ids(self) -> set[str]:
         if self.path is None or not self.path.exists():

@@ -46,6 +46,13 @@ class HubRuleSaver(FileRuleSaver):
         if self.ctx.engine is None:
             raise HyperHubError("this hub runs no automations (it was started without them)")
 
+    def cannot_save(self) -> str | None:
+        try:
+            self._check()
+        except HyperHubError as exc:
+            return str(exc)
+        return super().cannot_save()
+
     def save(self, rule: Rule) -> str:
         """Save and start the rule (call it on the hub's event loop)."""
         self._check()
