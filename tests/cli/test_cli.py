@@ -473,3 +473,37 @@ def test_devices_and_areas_by_name_alias_or_id_and_helpful_misses(tmp_path):
     assert_one_line_error(
         hyperhub(tmp_path, "set", "garage door", "position", "100"), "add --yes to do it"
     )
+
+
+SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
+NARROW = [
+    ("devices", ["devices"]),
+    ("devices-garage", ["devices", "--area", "Garage", "--wide"]),
+    ("rules-list", ["rules", "list"]),
+    ("scenes-list", ["scenes", "list"]),
+]
+
+
+@pytest.mark.parametrize(("name", "args"), NARROW, ids=[n for n, _ in NARROW])
+def test_tables_at_80_columns_match_their_snapshots(tmp_path, name, args):
+    """At 80 columns the tables squeezed columns to nothing and split ids and numbers
+    mid-token. HYPERHUB_UPDATE_SNAPSHOTS=1 rewrites tests/cli/snapshots/ (look at the diff)."""
+    env = {**os.environ, "HYPERHUB_DATA_DIR": str(tmp_path), "COLUMNS": "80"}
+    env.pop("HYPERHUB_SPACE", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hyperhub", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],  # paths show relative to it, in any clone
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text or name.startswith("devices")  # names cut only in the device table
+    snapshot = SNAPSHOTS / f"{name}.txt"
+    if os.environ.get("HYPERHUB_UPDATE_SNAPSHOTS"):
+        SNAPSHOTS.mkdir(exist_ok=True)
+        snapshot.write_text(text)
+    assert text == snapshot.read_text()

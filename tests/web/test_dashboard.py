@@ -384,6 +384,21 @@ def test_the_chat_fits_the_screen_with_chips_and_long_messages(browser, hub, sig
         context.close()
 
 
+def test_a_chinese_answer_has_chinese_labels_and_buttons(signed_in, hub):
+    """Chinese replies asked to say 确定 while the buttons read Yes / No."""
+    page = signed_in
+    page.get_by_role("link", name="Chat").click()
+    box = page.get_by_role("textbox", name="Message to the assistant")
+    log = page.get_by_role("log", name="Conversation")
+    box.fill("把前门解锁")
+    box.press("Enter")
+    expect(log).to_contain_text("确定要解锁前门吗")
+    expect(log.locator(".msg.bot").last.get_by_text("计划")).to_be_visible()
+    log.get_by_role("button", name="取消").last.click()
+    expect(log).to_contain_text("好的，已取消。")
+    assert hub.state("front_door_lock")["locked"] is True
+
+
 def test_screenshots_of_each_view(signed_in, hub):
     """docs/screenshots/*.png: each main view at desktop size, and Home on a phone."""
     page = signed_in

@@ -24,7 +24,15 @@ from hyperhub.cli.context import (
     parse_duration,
     parse_when,
 )
-from hyperhub.cli.options import AutomationsOpt, DataOpt, DbOpt, JsonOpt, SpaceOpt
+from hyperhub.cli.options import (
+    WIDE_COLUMNS,
+    AutomationsOpt,
+    DataOpt,
+    DbOpt,
+    JsonOpt,
+    SpaceOpt,
+    WideOpt,
+)
 from hyperhub.cli.rules_cmd import rules_app, scenes_app
 from hyperhub.cli.train_cmd import train as train_cmd
 from hyperhub.errors import HyperHubError, NeedsConfirmation, SpaceError
@@ -144,8 +152,11 @@ def devices(
     space: SpaceOpt = None,
     data_dir: DataOpt = None,
     db: DbOpt = None,
-    area: Annotated[str | None, typer.Option(help="Only devices in this area (id).")] = None,
+    area: Annotated[
+        str | None, typer.Option(help="Only devices in this area (id, name or alias).")
+    ] = None,
     type: Annotated[str | None, typer.Option("--type", help="Only devices of this type.")] = None,
+    wide: WideOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List the space's devices with their current state."""
@@ -172,17 +183,33 @@ def devices(
     if as_json:
         _json(rows)
         return
-    table = Table(title=f"{loaded.name}: {len(rows)} devices")
-    for col in ("id", "name", "type", "area", "state"):
-        table.add_column(col, overflow="fold")
-    for row in rows:
+    wide = wide or out.width >= WIDE_COLUMNS
+    table = Table(title=f"{loaded.name}: {len(rows)} device{'' if len(rows) == 1 else 's'}")
+    table.add_column("device", no_wrap=True, overflow="ellipsis", max_width=22)
+    if wide:  # ids are for scripts; the CLI takes names too
+        table.add_column("id", no_wrap=True)
+    table.add_column("type", no_wrap=True, overflow="ellipsis", max_width=15)
+    table.add_column("area", no_wrap=True, overflow="ellipsis", max_width=13)
+    table.add_column("state", ratio=1, overflow="fold")
+    for row, dev in zip(rows, chosen, strict=True):
         kind = f"{row['type']} ({row['class']})" if row["class"] else row["type"]
-        table.add_row(row["id"], row["name"], kind, row["area"] or "", _brief(row["state"]))
+        place = loaded.areas[dev.area].name if dev.area else ""
+        cells = [row["name"], *([row["id"]] if wide else []), kind, place]
+        table.add_row(*cells, _brief(dev, row["state"], wide))
     out.print(table)
 
 
-def _brief(state: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={_fmt(v)}" for k, v in state.items())
+def _brief(dev: Any, state: dict[str, Any], wide: bool) -> str:
+    """A device's state for a table: each value in its unit, one a line (joined with " · "
+    when wide), so that no value is split mid-way."""
+    from hyperhub.spec.model import label
+
+    parts = []
+    for prop, value in state.items():
+        spec = dev.dtype.properties.get(prop)
+        shown = spec.text(value, prop) if spec is not None else _fmt(value)
+        parts.append(shown if isinstance(value, bool) else f"{label(prop)} {shown}")
+    return (" · " if wide else "\n").join(parts)
 
 
 def _fmt(v: Any) -> str:

@@ -31,3 +31,11 @@ AutomationsOpt = Annotated[
         "(default: automations/ next to the space file)."
     ),
 ]
+
+WIDE_COLUMNS = 120  # a terminal this wide shows ids and file paths without --wide
+WideOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wide", help="Show ids and file paths too (shown anyway on a terminal 120+ wide)."
+    ),
+]

@@ -27,7 +27,15 @@ from rich.table import Table
 from rich.text import Text
 
 from hyperhub.cli.context import Context
-from hyperhub.cli.options import AutomationsOpt, DataOpt, DbOpt, JsonOpt, SpaceOpt
+from hyperhub.cli.options import (
+    WIDE_COLUMNS,
+    AutomationsOpt,
+    DataOpt,
+    DbOpt,
+    JsonOpt,
+    SpaceOpt,
+    WideOpt,
+)
 from hyperhub.errors import AutomationError, HyperHubError
 
 if TYPE_CHECKING:
@@ -77,8 +85,13 @@ def _print_problems(exc: AutomationError) -> None:
 
 
 def _where(ctx: Context, given: Path | None) -> str:
+    """The automations folder, relative to the working directory when inside it."""
     path = ctx.automations_path(given)
-    return "<automations>" if path is None else str(path)
+    if path is None:
+        return "<automations>"
+    with contextlib.suppress(OSError, ValueError):
+        return str(path.resolve().relative_to(Path.cwd()))
+    return str(path)
 
 
 def _source(book: Book, key: str) -> str:
@@ -128,10 +141,11 @@ def rules_list(
     data_dir: DataOpt = None,
     db: DbOpt = None,
     automations: AutomationsOpt = None,
+    wide: WideOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Every rule of the space's automations: whether it is enabled (in its file), its mode,
-    triggers, last run (from the stored traces) and where it is written."""
+    triggers, last run (from the stored traces) and where it is written (--wide)."""
     with Context(space, data_dir, db) as ctx:
         book = _book(ctx, automations)
         tz = ctx.space.tz()
@@ -140,19 +154,27 @@ def rules_list(
     if as_json:
         _json(rows)
         return
-    table = Table(title=f"{len(rows)} rules from {where}")
-    for col in ("id", "name", "enabled", "mode", "triggers", "last run", "source"):
-        table.add_column(col, overflow="fold", no_wrap=col in ("id", "source"))
+    wide = wide or out.width >= WIDE_COLUMNS
+    table = Table(title=f"{len(rows)} rule{'' if len(rows) == 1 else 's'} from {where}")
+    table.add_column("rule", max_width=24, overflow="fold")
+    if wide:
+        table.add_column("id", no_wrap=True)
+    table.add_column("on", no_wrap=True)
+    table.add_column("when", ratio=2, overflow="fold")
+    table.add_column("last run", ratio=1, overflow="fold")
+    if wide:
+        table.add_column("mode", no_wrap=True)
+        table.add_column("source", no_wrap=True)
     for row in rows:
-        table.add_row(
-            Text(row["id"]),
-            Text(row["name"]),
+        cells = [Text(row["name"] or row["id"])]
+        cells += [Text(row["id"])] if wide else []
+        cells += [
             Text("yes", "green") if row["enabled"] else Text("no", "dim"),
-            row["mode"],
             Text("; ".join(row["triggers"])),
             _last_run_text(row["last_run"], tz),
-            Text(_near(row["source"])),
-        )
+        ]
+        cells += [Text(row["mode"]), Text(_near(row["source"]))] if wide else []
+        table.add_row(*cells)
     out.print(table)
 
 
@@ -351,9 +373,10 @@ def scenes_list(
     data_dir: DataOpt = None,
     db: DbOpt = None,
     automations: AutomationsOpt = None,
+    wide: WideOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Every scene: its names, what it sets and does, its risky commands, its file."""
+    """Every scene: its names, what it sets and does, its risky commands, its file (--wide)."""
     from hyperhub.automation.describe import value_text
 
     with Context(space, data_dir, db) as ctx:
@@ -363,22 +386,25 @@ def scenes_list(
     if as_json:
         _json(rows)
         return
-    table = Table(title=f"{len(rows)} scenes from {where}")
-    for col in ("id", "name", "aliases", "does", "risky", "source"):
-        table.add_column(col, overflow="fold", no_wrap=col in ("id", "source"))
+    wide = wide or out.width >= WIDE_COLUMNS
+    table = Table(title=f"{len(rows)} scene{'' if len(rows) == 1 else 's'} from {where}")
+    table.add_column("scene", max_width=24, overflow="fold")
+    if wide:
+        table.add_column("id", no_wrap=True)
+    table.add_column("does", ratio=1, overflow="fold")
+    table.add_column("risky", max_width=20, overflow="fold")
+    if wide:
+        table.add_column("source", no_wrap=True)
     for row in rows:
         does = [
             f"{d}: {', '.join(f'{p}={value_text(v)}' for p, v in s.items())}"
             for d, s in row["states"].items()
         ]
-        table.add_row(
-            Text(row["id"]),
-            Text(row["name"]),
-            Text(", ".join(row["aliases"])),
-            Text("; ".join(does + row["actions"])),
-            Text(", ".join(row["risky"]), "yellow"),
-            Text(_near(row["source"])),
-        )
+        names = ", ".join([row["name"], *row["aliases"]])
+        cells = [Text(names)] + ([Text(row["id"])] if wide else [])
+        cells += [Text("\n".join(does + row["actions"])), Text(", ".join(row["risky"]), "yellow")]
+        cells += [Text(_near(row["source"]))] if wide else []
+        table.add_row(*cells)
     out.print(table)
 
 

@@ -66,12 +66,46 @@ class ValueSpec(_Strict):
             "location": "a location {lat: -90..90, lon: -180..180}",
         }[self.kind]
 
+    def text(self, value: Any, name: str = "") -> str:
+        """`value` for people, in this spec's unit, rounded to what the unit needs: "70 %",
+        "21.5 °C", "3500 K", "12.3 km"; a true/false property by its name ("on" / "off",
+        "locked" / "not locked"); a location as "31.2036, 121.5875"."""
+        if isinstance(value, bool):
+            if name == "on" or name.endswith("_on"):  # on, hvac_on: "hvac off"
+                return f"{label(name[:-2])} {'on' if value else 'off'}".strip()
+            word = label(name) or "yes"
+            return word if value else f"not {word}"
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            digits = _DIGITS.get(self.unit or "", 0 if self.kind == "int" else 2)
+            number = f"{value:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:.0f}"
+            return f"{number} {self.unit}" if self.unit else number
+        if isinstance(value, dict) and set(value) == {"lat", "lon"}:
+            return f"{value['lat']:.4f}, {value['lon']:.4f}"
+        if value is None:
+            return "—"
+        return str(value)
+
     def check(self, value: Any, where: str) -> Any:
         """Return `value` normalised to this spec, or raise `ValueNotAllowed` naming `where`."""
         ok, norm = _normalise(self, value)
         if not ok:
             raise ValueNotAllowed(f"{where}: {value!r} is not allowed; it must be {self.allowed()}")
         return norm
+
+
+_UNIT_WORDS = ("_kmh", "_km", "_pct", "_soc", "_w")  # range_km → "range": the unit says it
+
+
+def label(name: str) -> str:
+    """A property's name as words: "color_temp" → "color temp", "range_km" → "range"."""
+    for suffix in _UNIT_WORDS:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name.replace("_", " ").strip()
+
+
+_DIGITS = {"%": 0, "K": 0, "°C": 1, "km": 1, "km/h": 0, "W": 1, "kWh": 1, "µg/m³": 0, "lx": 0}
 
 
 def _num(x: float) -> str:

@@ -15,6 +15,16 @@ const SUGGESTIONS = [
   '车锁了吗？',
 ];
 
+const CJK = /[\u3400-\u9fff]/;
+const EN = {
+  plan: 'Plan', changed: 'Changed', yes: 'Yes', no: 'No', yesWord: 'yes', noWord: 'no',
+  confirm: 'Confirm', noReply: '(no reply)',
+};
+const ZH = {
+  plan: '计划', changed: '已改变', yes: '确定', no: '取消', yesWord: '确定', noWord: '取消',
+  confirm: '确认', noReply: '（没有回复）',
+};
+
 // kept across tab switches for this page
 const chat = { conversation: null, area: '', items: [] };
 
@@ -52,18 +62,20 @@ function bubble(item, send) {
   if (item.pending) return h('div', { class: 'msg bot', 'aria-busy': 'true' }, '…');
   if (item.error) return h('div', { class: 'msg bot' }, h('span', { class: 'state-bad' }, item.error));
   const a = item.answer;
-  const el = h('div', { class: 'msg bot' },
-    h('div', {}, a.reply || '(no reply)'),
-    list('Plan', (a.actions || []).map(describeAction)),
-    list('Changed', describeChanges(a.changes)),
+  // the answer's own language: a Chinese reply asks to say 确定, so its buttons say it too
+  const words = CJK.test(a.reply || '') ? ZH : EN;
+  const el = h('div', { class: 'msg bot', lang: words === ZH ? 'zh-CN' : 'en' },
+    h('div', {}, a.reply || words.noReply),
+    list(words.plan, (a.actions || []).map(describeAction)),
+    list(words.changed, describeChanges(a.changes)),
     h('div', { class: 'meta' }, `${a.engine || ''}${a.ms != null ? ` · ${Math.round(a.ms)} ms` : ''}`));
   if (a.needs_confirmation) {
-    const buttons = [['Yes', 'yes', 'danger'], ['No', 'no', '']].map(([text, word, cls]) =>
-      h('button', {
+    const buttons = [[words.yes, words.yesWord, 'danger'], [words.no, words.noWord, '']].map(
+      ([text, word, cls]) => h('button', {
         type: 'button', class: cls, disabled: item.answered,
         onclick: () => { item.answered = true; send(word); },
       }, text));
-    el.append(h('div', { class: 'row', role: 'group', 'aria-label': 'Confirm' }, buttons));
+    el.append(h('div', { class: 'row', role: 'group', 'aria-label': words.confirm }, buttons));
   }
   return el;
 }
