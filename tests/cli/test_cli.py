@@ -425,6 +425,13 @@ def test_ask_and_chat_act_on_a_running_hub_and_dry_run_changes_nothing(tmp_path)
         assert second["changes"] == {"front_door_lock": {"locked": False}}
         lock = as_json(hyperhub(tmp_path, "state", "front_door_lock", "--json"))["state"]
         assert lock["locked"] is False
+        # what a command did, in words: "nothing to change" was printed while curtains moved
+        moving = hyperhub(tmp_path, "set", "living_room_curtain", "position", "100", check=True)
+        assert "accepted; it reports the change as it happens" in moving.stdout
+        same = hyperhub(tmp_path, "set", "kitchen_light", "on", "false", check=True)
+        assert "nothing to change (already so)" in same.stdout
+        notified = hyperhub(tmp_path, "call", "phone_li_na", "notify", "message=hi", check=True)
+        assert "notify done" in notified.stdout
     finally:
         stderr = stop_hub(hub)
     assert "Traceback" not in stderr

@@ -303,6 +303,8 @@ def _command(ctx: Context, device: str, confirm: bool, as_json: bool, **command:
 def _send_command(ctx: Context, device: str, confirm: bool, as_json: bool, **command: Any) -> None:
     info = ctx.running_hub()
     if info is not None:
+        current = ctx.states().get(device, {})
+        already = "property" in command and current.get(command["property"]) == command["value"]
         from hyperhub.runtime import send_to_running_hub
 
         ack = asyncio.run(
@@ -317,7 +319,7 @@ def _send_command(ctx: Context, device: str, confirm: bool, as_json: bool, **com
                 **command,
             )
         )
-        _report(device, ack.changes, None, as_json, via="hub")
+        _report(device, ack.changes, None, as_json, via="hub", asked=command, already=already)
         return
     local = ctx.local()
     if "action" in command:
@@ -330,7 +332,7 @@ def _send_command(ctx: Context, device: str, confirm: bool, as_json: bool, **com
         )
     changes = _merge(changes, local.settle().get(device, {}))
     events = [e.name for e in local.events() if e.device == device]
-    _report(device, changes, local.sim.state(device), as_json, events)
+    _report(device, changes, local.sim.state(device), as_json, events, asked=command)
 
 
 def _merge(first: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
@@ -344,7 +346,10 @@ def _report(
     as_json: bool,
     events: list[str] | None = None,
     via: str = "store",
+    asked: dict[str, Any] | None = None,
+    already: bool = False,
 ) -> None:
+    """What a `set` / `call` did, in one line: the changes, else what happened instead."""
     if as_json:
         _json(
             {"device": device, "changes": changes, "state": now, "events": events or [], "via": via}
@@ -354,8 +359,12 @@ def _report(
         out.print(
             f"[green]OK[/] {device}: " + ", ".join(f"{k} → {_fmt(v)}" for k, v in changes.items())
         )
+    elif asked is not None and "action" in asked:
+        out.print(f"[green]OK[/] {device}: {asked['action'].replace('_', ' ')} done")
+    elif via == "hub" and not already:  # a cover on its way: it reports as it moves
+        out.print(f"[green]OK[/] {device}: accepted; it reports the change as it happens")
     else:
-        out.print(f"[green]OK[/] {device}: nothing to change")
+        out.print(f"[green]OK[/] {device}: nothing to change (already so)")
     for name in events or []:
         out.print(f"  event: {name}")
 
