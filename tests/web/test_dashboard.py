@@ -345,6 +345,13 @@ def test_phone_size_and_dark_mode(browser, hub, sign_in):
             assert wide <= 0, f"the {view} view is {wide}px wider than a phone"
         background = page.evaluate("getComputedStyle(document.body).backgroundColor")
         assert background == "rgb(15, 19, 25)"  # the dark palette
+        # the views are a bottom tab bar in one row, with thumb-sized targets
+        boxes = [a.bounding_box() for a in page.locator("#tabs a").all()]
+        assert len(boxes) == 8 and all(b is not None for b in boxes)
+        assert len({round(b["y"]) for b in boxes}) == 1, "the tabs wrap into two rows"
+        assert all(b["height"] >= 44 and b["width"] >= 44 for b in boxes)
+        assert boxes[0]["y"] + boxes[0]["height"] >= PHONE["height"] - 2  # at the bottom
+        assert all(b["x"] >= 0 and b["x"] + b["width"] <= PHONE["width"] for b in boxes)
     finally:
         context.close()
 
