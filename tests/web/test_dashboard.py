@@ -306,12 +306,23 @@ def test_rules_view_runs_a_rule_and_applies_a_scene(signed_in, hub):
 
     rule.get_by_role("button", name="Disable Welcome home").click()
     expect(rule.locator(".status")).to_contain_text("Disabled")
-    expect(rule.get_by_role("button", name="Run Welcome home")).to_be_disabled()
+    skip = rule.get_by_role(
+        "button", name="Run the actions of Welcome home, skipping its conditions"
+    )
+    expect(skip).to_be_disabled()
     assert hub.api("GET", "rules/welcome_home")[1]["enabled"] is False
     rule.get_by_role("button", name="Enable Welcome home").click()
     expect(rule.locator(".status")).to_contain_text("Enabled")
 
-    rule.get_by_role("button", name="Run Welcome home").click()  # conditions skipped
+    # "Run" once skipped the conditions without a word: now it says so and asks first
+    expect(skip).to_have_text("Run actions — skip conditions")
+    skip.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Its conditions are skipped (time 17:00–23:30")
+    dialog.get_by_role("button", name="Cancel").click()
+    assert hub.state("study_desk_lamp")["on"] is False
+    skip.click()
+    dialog.get_by_role("button", name="Confirm").click()  # conditions skipped
     hub.wait_until(lambda: hub.state("study_desk_lamp")["on"] is True, "the study lamp on")
     # the hub's rule_run message refreshes the card: its last run, ok
     expect(rule.locator(".status")).to_contain_text("last run")

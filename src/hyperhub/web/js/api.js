@@ -84,7 +84,8 @@ export async function command(path, body, title) {
   try {
     return await post(path, body);
   } catch (e) {
-    if (e.status !== 409) throw e;
+    // the code decides, not the status: a device that refused a command is a 409 too
+    if (e.code !== 'needs_confirmation') throw e;
     const ok = await confirmDialog(title, e.message);
     if (!ok) return null;
     return post(path, { ...body, confirm: true });

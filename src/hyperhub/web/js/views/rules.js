@@ -80,7 +80,16 @@ function ruleCard(initial) {
   const status = h('div', { class: 'status' });
   const heading = h('h3', {});
   const stopped = h('p', { class: 'error', role: 'note' });
-  const runBtn = h('button', { type: 'button', class: 'primary' }, 'Run');
+  // "Run" once ran the actions with real effects whatever the conditions said: now the
+  // buttons say what they do, and skipping conditions is confirmed
+  const hasConditions = (initial.conditions || []).length > 0;
+  const testBtn = hasConditions
+    ? h('button', { type: 'button', class: 'primary', title: 'Run the actions only if the conditions hold now' },
+      'Run if conditions hold')
+    : null;
+  const runBtn = h('button', { type: 'button', class: hasConditions ? '' : 'primary',
+    title: hasConditions ? 'Run the actions now, skipping the conditions' : 'Run the actions now' },
+  hasConditions ? 'Run actions — skip conditions' : 'Run actions');
   const onBtn = h('button', { type: 'button' });
   const runs = runsBox(initial);
   const el = h('article', { class: 'card', 'aria-label': initial.name, 'data-rule': initial.id },
@@ -90,7 +99,7 @@ function ruleCard(initial) {
     lines('When', initial.triggers),
     lines('Only if', initial.conditions),
     lines('Then', initial.actions),
-    h('div', { class: 'row' }, runBtn, onBtn, h('span', { class: 'spacer' }),
+    h('div', { class: 'row' }, testBtn, runBtn, onBtn, h('span', { class: 'spacer' }),
       initial.source ? h('span', { class: 'hint' }, initial.source) : null),
     runs.box);
 
@@ -105,9 +114,14 @@ function ruleCard(initial) {
     stopped.hidden = !r.stopped;
     onBtn.textContent = r.enabled ? 'Disable' : 'Enable';
     onBtn.setAttribute('aria-label', `${r.enabled ? 'Disable' : 'Enable'} ${r.name}`);
-    runBtn.setAttribute('aria-label', `Run ${r.name}`);
+    runBtn.setAttribute('aria-label', hasConditions
+      ? `Run the actions of ${r.name}, skipping its conditions` : `Run the actions of ${r.name}`);
     const mayRun = session.can('control') && (!r.risky || session.can('control:risky'));
     runBtn.disabled = !r.enabled || !mayRun;
+    if (testBtn) {
+      testBtn.setAttribute('aria-label', `Run ${r.name} if its conditions hold`);
+      testBtn.disabled = !r.enabled || !mayRun;
+    }
     onBtn.disabled = !session.can('control');
   };
 
@@ -116,18 +130,26 @@ function ruleCard(initial) {
     runs.reload();
   };
 
-  runBtn.addEventListener('click', async () => {
-    if (rule.risky && !(await confirmDialog(`Run ${rule.name}?`,
-      `It does risky things: ${rule.actions.join('; ')}`))) return;
-    runBtn.disabled = true;
+  const start = async (button, checkConditions) => {
+    const warnings = [];
+    if (!checkConditions && hasConditions) {
+      warnings.push(`Its conditions are skipped (${rule.conditions.join('; ')}): the actions run whatever they say.`);
+    }
+    if (rule.risky) warnings.push(`It does risky things: ${rule.actions.join('; ')}.`);
+    if (warnings.length && !(await confirmDialog(`Run ${rule.name} now?`, warnings.join(' ')))) return;
+    button.disabled = true;
     try {
-      const res = await post(`rules/${enc(rule.id)}/run`);
-      toast(res.started ? `${rule.name}: started` : `${rule.name}: ${res.message || res.result}`);
+      const res = await post(`rules/${enc(rule.id)}/run`, { check_conditions: checkConditions });
+      if (res.started) toast(`${rule.name}: started`);
+      else if (res.result === 'conditions_false') toast(`${rule.name}: not run — its conditions do not hold now`);
+      else toast(`${rule.name}: ${res.message || res.result}`);
     } catch (e) {
       toast(`${rule.name}: ${e.message}`, 'error');
     }
     refresh();
-  });
+  };
+  runBtn.addEventListener('click', () => start(runBtn, false));
+  if (testBtn) testBtn.addEventListener('click', () => start(testBtn, true));
   onBtn.addEventListener('click', async () => {
     onBtn.disabled = true;
     try {
