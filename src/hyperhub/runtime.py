@@ -284,6 +284,7 @@ async def _start_engine(
 
     hub = FabricHub(fabric)
     engine = Engine(space, book, hub, clock=clock, traces=store_sink(fabric, store))
+    engine.remember_last_runs(lambda rule: next(iter(store.rule_runs(rule, limit=1)), None))
     await engine.start()
     stack.push_async_callback(engine.close)
     return engine

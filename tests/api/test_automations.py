@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -319,3 +320,27 @@ def test_a_hub_without_automations_has_no_rules_or_scenes(reader, controller):
     message = error_of(reader.get("/api/rules/anything"), 404, "unknown_rule")
     assert "no automations" in message
     error_of(controller.post("/api/scenes/anything/apply"), 404, "unknown_scene")
+
+
+def test_a_rules_last_run_is_remembered_across_a_restart(tmp_path: Path) -> None:
+    """A rule card said "never ran" after a restart while its runs list showed a run."""
+    space = load_space(demo_space())
+    book = parse_automations(YAML, "t.yaml", space)
+    rule = next(iter(book.rules))
+    first = start_hub(tmp_path, space, automations=book)
+    try:
+        with first.client(first.token("read", "control", "control:risky")) as client:
+            assert client.post(f"/api/rules/{rule}/run").status_code == 200
+            ran = manual_runs(client, rule, 1)[0]
+    finally:
+        first.auth.close()
+        first._stop()
+    again = start_hub(tmp_path, space, automations=book)
+    try:
+        with again.client(again.token("read")) as client:
+            last = client.get(f"/api/rules/{rule}").json()["last_run"]
+    finally:
+        again.auth.close()
+        again._stop()
+    assert last is not None, "the restarted hub forgot the rule's last run"
+    assert last["started"] == ran["started"] and last["result"] == ran["result"]

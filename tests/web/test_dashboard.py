@@ -100,6 +100,24 @@ def test_move_a_slider_and_pick_a_mode(signed_in, hub):
     hub.wait_until(lambda: hub.state("living_room_ac")["mode"] == "cool", "the AC cooling")
 
 
+def test_arrow_keys_on_a_slider_send_one_command_for_the_burst(signed_in, hub):
+    """Each arrow-key press on a slider sent a command of its own."""
+    page = signed_in
+    lamp = card(page, "Bedside Lamp")
+    slider = lamp.get_by_role("slider", name="Bedside Lamp brightness")
+    slider.fill("40")
+    hub.wait_until(lambda: hub.state("bedside_lamp")["brightness"] == 40, "brightness 40")
+    before = len(hub.api("GET", "audit?device=bedside_lamp&limit=100")[1])
+    slider.focus()
+    for _ in range(6):
+        page.keyboard.press("ArrowRight")
+    hub.wait_until(lambda: hub.state("bedside_lamp")["brightness"] == 46, "brightness 46")
+    expect(lamp.locator(".status")).to_contain_text("46%")
+    rows = hub.api("GET", "audit?device=bedside_lamp&limit=100")[1]
+    sent = [r["what"]["value"] for r in rows[: len(rows) - before]]
+    assert sent and sent[0] == 46 and len(sent) <= 2, sent  # not six
+
+
 def test_unlocking_asks_for_confirmation(signed_in, hub):
     page = signed_in
     lock = card(page, "Front Door Lock")
@@ -204,6 +222,26 @@ def test_offline_devices_are_greyed_and_disabled(signed_in):
     page.evaluate("import('./js/store.js').then((m) => m.setOnline('kettle_plug', true))")
     expect(power).to_be_enabled()
     expect(plug).not_to_have_class(re.compile(r"\boffline\b"))
+
+
+def test_with_the_hub_away_a_banner_says_so_and_the_controls_are_off(signed_in, hub):
+    """With the hub down every control stayed live on stale values and failed with
+    "(Failed to fetch)"."""
+    page = signed_in
+    toggle = card(page, "Kitchen Light").get_by_role("switch")
+    expect(toggle).to_be_enabled()
+    page.context.set_offline(True)  # the hub no longer answers (its WebSocket drops)
+    try:
+        page.evaluate("window.dispatchEvent(new Event('offline'))")
+        banner = page.get_by_role("alert")
+        expect(banner).to_contain_text("The hub does not answer")
+        assert page.locator("#view").evaluate("(el) => el.inert") is True
+        expect(page.locator("#live")).to_have_text("Reconnecting…")
+    finally:
+        page.context.set_offline(False)
+    expect(page.locator("#live")).to_have_text("Live", timeout=30_000)
+    expect(page.get_by_role("alert")).to_be_hidden()
+    assert page.locator("#view").evaluate("(el) => el.inert") is False
 
 
 def test_a_revoked_token_ends_the_session(page, hub):

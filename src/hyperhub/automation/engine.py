@@ -195,6 +195,25 @@ class Engine:
 
     # -- lifecycle --------------------------------------------------------------------------
 
+    def remember_last_runs(self, latest: Callable[[str], Any]) -> None:
+        """Each rule's last run as the store has it (`latest(rule_id)`: a `RunEntry` or
+        None), for rules that have not run since this engine started: after a restart a
+        rule said "never ran" while its stored runs showed one."""
+        for rule_id, state in self.rules.items():
+            if state.last is not None:
+                continue
+            entry = latest(rule_id)
+            if entry is not None:
+                state.last = RunTrace(
+                    rule_id,
+                    entry.started,
+                    dict(entry.trigger),
+                    steps=list(entry.steps),
+                    result=entry.result,
+                    message=entry.message,
+                    finished=entry.finished,
+                )
+
     async def start(self) -> None:
         """Arm every enabled rule from the current state and start listening."""
         for state in self.rules.values():

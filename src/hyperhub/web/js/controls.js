@@ -58,6 +58,8 @@ export function toggle(dev, prop = 'on', what) {
   return input;
 }
 
+const DEBOUNCE_MS = 350;
+
 export function slider(dev, prop, text) {
   const p = propSpec(dev, prop);
   const step = p.kind === 'int' ? 1 : 0.5;
@@ -83,12 +85,27 @@ export function slider(dev, prop, text) {
     input.addEventListener(ev, () => { dragging = false; });
   }
   input.addEventListener('input', () => show(Number(input.value)));
-  input.addEventListener('change', async () => {
-    sending = true;
-    await setProp(dev, prop, Number(input.value));
-    sending = false;
+  // one command for a burst of changes (each arrow-key press is a change): the last value,
+  // DEBOUNCE_MS after the last change; a change while one is sent goes out after it
+  let timer = null;
+  let latest = null;
+  const flush = async () => {
+    timer = null;
+    if (sending) return; // the send under way takes `latest` when it is done
+    while (latest !== null) {
+      const value = latest;
+      latest = null;
+      sending = true;
+      await setProp(dev, prop, value);
+      sending = false;
+    }
     dragging = false;
     update(store.devices.get(dev.id));
+  };
+  input.addEventListener('change', () => {
+    latest = Number(input.value);
+    clearTimeout(timer);
+    timer = setTimeout(flush, DEBOUNCE_MS);
   });
   watch(dev.id, input, update);
   return field(text || label(prop), input, out);

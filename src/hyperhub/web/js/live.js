@@ -66,9 +66,13 @@ export function connectLive(onStatus, onRefused) {
       resync().catch(() => {}); // a 401 here ends the session
     });
   };
+  // the browser knows before the socket does when the network went away
+  const offline = () => { if (ws) ws.close(); };
+  window.addEventListener('offline', offline);
   open();
   return {
     close() {
+      window.removeEventListener('offline', offline);
       stopped = true;
       clearTimeout(timer);
       if (ws) ws.close();

@@ -20,6 +20,9 @@ let started = false;
 
 function showLogin(message = '') {
   started = false;
+  wasUp = false;
+  $('#hub-down').hidden = true;
+  $('#view').inert = false;
   if (live) live.close();
   live = null;
   $('#app').hidden = true;
@@ -38,7 +41,14 @@ function setLive(state) {
   const el = $('#live');
   el.textContent = LIVE_TEXT[state];
   el.className = `live ${state}`;
+  // with the hub away every control would fail with "Failed to fetch" on stale values:
+  // say so, and make the view inert (no clicks, no keys) until it is back
+  if (state === 'up') wasUp = true;
+  const down = state !== 'up' && wasUp; // (not before the first connection)
+  $('#hub-down').hidden = !down;
+  $('#view').inert = down;
 }
+let wasUp = false;
 
 function route() {
   if (!started) return;
