@@ -455,6 +455,25 @@ def test_a_chinese_answer_has_chinese_labels_and_buttons(signed_in, hub):
     assert hub.state("front_door_lock")["locked"] is True
 
 
+def test_the_log_speaks_in_words_and_actions_say_they_were_done(signed_in, hub):
+    """The audit log showed raw JSON and on=True, a cancelled confirmation as an error, and
+    notify / ring showed no sign of success."""
+    page = signed_in
+    page.get_by_role("link", name="Car").click()
+    page.get_by_role("button", name="Honk SU7").click()
+    expect(page.locator(".toast").last).to_contain_text("SU7: honk — done")
+    page.get_by_role("link", name="Home").click()
+    card(page, "Front Door Lock").get_by_role("button", name="Unlock Front Door Lock").click()
+    page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+    hub.api("POST", "devices/study_desk_lamp/set", {"property": "brightness", "value": 30})
+    page.get_by_role("link", name="Log").click()
+    table = page.get_by_role("table")
+    expect(table).to_contain_text("brightness → 30")
+    expect(table).to_contain_text("asked for a yes")
+    expect(table).to_contain_text("done")
+    assert "=True" not in table.inner_text() and '{"' not in table.inner_text()
+
+
 def test_screenshots_of_each_view(signed_in, hub):
     """docs/screenshots/*.png: each main view at desktop size, and Home on a phone."""
     page = signed_in

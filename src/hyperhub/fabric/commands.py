@@ -6,6 +6,7 @@ risky write or action needs `confirm`.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -142,10 +143,20 @@ def ack_error(device: str, ack: AckMsg) -> HyperHubError:
 
 
 def describe(changes: dict[str, Any]) -> str:
-    """What changed, for the audit log."""
+    """What changed, for the audit log, as JSON writes values: "on → true, brightness → 30"
+    (it said on=True: Python, not words)."""
     if not changes:
         return "no change"
-    return ", ".join(f"{k}={v!r}" for k, v in changes.items())
+    return ", ".join(f"{k} → {_plain(v)}" for k, v in changes.items())
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(jsonable(value), ensure_ascii=False, separators=(", ", ": "))
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def jsonable(value: Any) -> Any:

@@ -34,9 +34,12 @@ export function setProp(dev, prop, value) {
 }
 
 /** Run an action; asks for confirmation when the hub says it is risky. */
-export function callAction(dev, action, args = {}) {
+export async function callAction(dev, action, args = {}) {
   const path = `devices/${enc(dev.id)}/call/${enc(action)}`;
-  return run(dev, () => command(path, { args }, `${label(action)} ${dev.name}?`));
+  const res = await run(dev, () => command(path, { args }, `${label(action)} ${dev.name}?`));
+  // an action that changes no state (notify, ring, honk) showed no sign it worked
+  if (res && !Object.keys(res.changes || {}).length) toast(`${dev.name}: ${label(action).toLowerCase()} — done`);
+  return res;
 }
 
 function named(dev, what) { return `${dev.name} ${what}`; }

@@ -1,7 +1,7 @@
 // Log: what just happened (live events, availability, rule runs) and the audit log (admins).
 
 import { api, session } from '../api.js';
-import { fmtTime, h } from '../dom.js';
+import { fmtTime, h, label } from '../dom.js';
 import { store, watchFeed } from '../store.js';
 
 const nameOf = (id) => (store.devices.get(id) || {}).name || id || '';
@@ -16,15 +16,31 @@ function feedLine(item) {
   return h('li', {}, h('span', { class: 'muted' }, `${fmtTime(item.ts || Date.now())}  `), text);
 }
 
+/** What a command asked for, in words: "brightness → 30", "notify (message: hi)". */
+function whatText(r) {
+  const w = r.what || {};
+  const plain = (v) => (typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v));
+  if (w.property) return `${label(w.property).toLowerCase()} → ${plain(w.value)}`;
+  const args = w.args && Object.keys(w.args).length
+    ? ` (${Object.entries(w.args).map(([k, v]) => `${k}: ${plain(v)}`).join(', ')})` : '';
+  return `${label(w.action || '?').toLowerCase()}${args}`;
+}
+
+/** How it ended, in words: a refusal that only asked for a yes is not an error. */
+function resultText(r) {
+  if (r.result === 'error' && /needs confirmation/.test(r.message || '')) return 'asked for a yes';
+  return { ok: 'done', error: 'failed', timeout: 'no answer' }[r.result] || r.result;
+}
+
 function auditTable(rows) {
-  const cols = ['ts', 'who', 'device', 'kind', 'what', 'result', 'message'];
+  const cols = [['time', (r) => fmtTime(r.ts)], ['who', (r) => r.who],
+    ['device', (r) => nameOf(r.device)], ['asked', whatText], ['result', resultText],
+    ['details', (r) => r.message || '']];
   return h('div', { class: 'table-wrap' }, h('table', {},
-    h('thead', {}, h('tr', {}, cols.map((c) => h('th', { scope: 'col' }, c === 'ts' ? 'time' : c)))),
-    h('tbody', {}, rows.map((r) => h('tr', {}, cols.map((c) => {
-      const v = c === 'ts' ? fmtTime(r.ts) : c === 'device' ? nameOf(r.device) : r[c];
-      const text = v == null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
-      return h('td', { class: c === 'ts' ? 'nowrap' : '' }, text);
-    }))))));
+    h('thead', {}, h('tr', {}, cols.map(([name]) => h('th', { scope: 'col' }, name)))),
+    h('tbody', {}, rows.map((r) => h('tr', {}, cols.map(([name, get]) =>
+      h('td', { class: name === 'time' ? 'nowrap' : name === 'result' ? `result-${r.result}` : '' },
+        String(get(r) ?? ''))))))));
 }
 
 export function render(root) {
