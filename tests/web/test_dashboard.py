@@ -378,7 +378,7 @@ def test_rules_view_runs_a_rule_and_applies_a_scene(signed_in, hub):
     expect(report).to_contain_text("2/3 done, 1 failed")
     failed = report.locator(".state-bad", has_text="kitchen_light.brightness = 150")
     expect(failed).to_be_visible()
-    assert failed.evaluate("(el) => getComputedStyle(el).color") == "rgb(217, 58, 63)"  # red
+    assert failed.evaluate("(el) => getComputedStyle(el).color") == "rgb(198, 47, 52)"  # red
     hub.wait_until(lambda: hub.state("dining_pendant")["brightness"] == 40, "the pendant at 40")
 
 
@@ -472,6 +472,56 @@ def test_the_log_speaks_in_words_and_actions_say_they_were_done(signed_in, hub):
     expect(table).to_contain_text("asked for a yes")
     expect(table).to_contain_text("done")
     assert "=True" not in table.inner_text() and '{"' not in table.inner_text()
+
+
+AXE = Path(__file__).resolve().parents[2] / ".cache/web-test/node_modules/axe-core/axe.min.js"
+VIEWS = ("home", "car", "human", "robot", "chat", "history", "rules", "log")
+
+
+@pytest.mark.skipif(not AXE.is_file(), reason="axe-core is not installed (./hub test installs it)")
+@pytest.mark.parametrize(("size", "scheme"), [(DESKTOP, "light"), (PHONE, "dark")])
+def test_no_serious_accessibility_violations_in_any_view(browser, hub, sign_in, size, scheme):
+    """axe-core (WCAG 2 A and AA rules) on every view, light at desktop size and dark on a
+    phone: no violation of impact serious or critical (contrast, names, roles…)."""
+    context = browser.new_context(viewport=size, color_scheme=scheme, is_mobile=size is PHONE)
+    page = context.new_page()
+    source = AXE.read_text()
+    found = []
+    try:
+        sign_in(page)
+        for view in VIEWS:
+            page.goto(f"{hub.url}#{view}")
+            expect(page.locator("main")).not_to_be_empty()
+            page.wait_for_timeout(300)  # bounded: let the view's first data arrive
+            page.evaluate(source)  # CDP evaluation: the page's CSP does not apply to tests
+            result = page.evaluate(
+                "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa']}})"
+            )
+            for v in result["violations"]:
+                if v["impact"] in ("serious", "critical"):
+                    targets = [" ".join(n["target"]) for n in v["nodes"][:3]]
+                    found.append(f"{view}: {v['id']} ({v['impact']}): {v['help']} — {targets}")
+    finally:
+        context.close()
+    assert not found, "\n".join(found)
+
+
+def test_keyboard_users_get_a_skip_link_titles_and_focus_back_after_a_dialog(signed_in, hub):
+    """No skip link, the title never changed, and focus was lost after dialogs."""
+    page = signed_in
+    expect(page).to_have_title("Home · Chen family · HyperHub")
+    page.get_by_role("link", name="Car").click()
+    expect(page).to_have_title("Car · Chen family · HyperHub")
+    page.goto(f"{hub.url}#home")
+    page.reload()  # the first Tab of a fresh page
+    expect(page.get_by_role("heading", name="ground floor")).to_be_visible()
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to the content")
+    expect(skip).to_be_focused()
+    unlock = card(page, "Front Door Lock").get_by_role("button", name="Unlock Front Door Lock")
+    unlock.click()
+    page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+    expect(unlock).to_be_focused()
 
 
 def test_screenshots_of_each_view(signed_in, hub):

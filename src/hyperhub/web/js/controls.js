@@ -44,6 +44,23 @@ export async function callAction(dev, action, args = {}) {
 
 function named(dev, what) { return `${dev.name} ${what}`; }
 
+/**
+ * Run `work` with `control` disabled (no double sends), then give the focus back to it if
+ * it had it: disabling a focused control drops the focus, and keyboard users were left at
+ * the top of the page after every command and dialog.
+ */
+async function busy(control, work) {
+  control.disabled = true;
+  try {
+    return await work();
+  } finally {
+    control.disabled = false;
+    const now = document.activeElement;
+    const lost = !now || now === document.body || Boolean(now.closest('dialog:not([open])'));
+    if (lost && control.isConnected) control.focus();
+  }
+}
+
 /** A labelled row: "Brightness [control] 80%". */
 export function field(text, control, output) {
   return h('label', { class: 'field' }, h('span', {}, text), control, output || h('span'));
@@ -52,11 +69,7 @@ export function field(text, control, output) {
 export function toggle(dev, prop = 'on', what) {
   const name = named(dev, what || (prop === 'on' ? 'power' : label(prop).toLowerCase()));
   const input = h('input', { type: 'checkbox', role: 'switch', 'aria-label': name });
-  input.addEventListener('change', async () => {
-    input.disabled = true;
-    await setProp(dev, prop, input.checked);
-    input.disabled = false;
-  });
+  input.addEventListener('change', () => busy(input, () => setProp(dev, prop, input.checked)));
   watch(dev.id, input, (d) => { input.checked = Boolean(d.state[prop]); });
   return input;
 }
@@ -134,11 +147,7 @@ export function colorInput(dev, prop) {
 export function actionButton(dev, action, { text, args, cls } = {}) {
   const btn = h('button', { type: 'button', class: cls, 'aria-label': `${text || label(action)} ${dev.name}` },
     text || label(action));
-  btn.addEventListener('click', async () => {
-    btn.disabled = true;
-    await callAction(dev, action, args ? args() : {});
-    btn.disabled = false;
-  });
+  btn.addEventListener('click', () => busy(btn, () => callAction(dev, action, args ? args() : {})));
   return btn;
 }
 
@@ -155,13 +164,11 @@ export function lockControl(dev, prop = 'locked') {
     btn.setAttribute('aria-label', `${locked ? 'Unlock' : 'Lock'} ${dev.name}`);
     btn.className = locked ? '' : 'primary';
   });
-  btn.addEventListener('click', async () => {
-    btn.disabled = true;
+  btn.addEventListener('click', () => busy(btn, () => {
     const action = locked ? 'unlock' : 'lock';
-    if (dev.spec.actions && dev.spec.actions[action]) await callAction(dev, action);
-    else await setProp(dev, prop, !locked);
-    btn.disabled = false;
-  });
+    if (dev.spec.actions && dev.spec.actions[action]) return callAction(dev, action);
+    return setProp(dev, prop, !locked);
+  }));
   return h('div', { class: 'row' }, icon('lock'), text, h('span', { class: 'spacer' }), btn);
 }
 

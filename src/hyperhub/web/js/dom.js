@@ -142,8 +142,12 @@ export function confirmDialog(title, text) {
   dlg.querySelector('#confirm-title').textContent = title;
   dlg.querySelector('#confirm-text').textContent = text || 'This is a risky action.';
   dlg.returnValue = '';
+  const back = document.activeElement; // focus goes back there (it was lost after a dialog)
   return new Promise((resolve) => {
-    dlg.addEventListener('close', () => resolve(dlg.returnValue === 'ok'), { once: true });
+    dlg.addEventListener('close', () => {
+      if (back && back.isConnected && typeof back.focus === 'function') back.focus();
+      resolve(dlg.returnValue === 'ok');
+    }, { once: true });
     dlg.showModal();
     dlg.querySelector('button[value="cancel"]').focus();
   });

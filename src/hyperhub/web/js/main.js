@@ -55,8 +55,11 @@ function route() {
   const [name, ...args] = (window.location.hash.slice(1) || 'home').split('/');
   const view = VIEWS[name] ? name : 'home';
   for (const a of document.querySelectorAll('#tabs a')) {
-    if (a.getAttribute('href') === `#${view}`) a.setAttribute('aria-current', 'page');
-    else a.removeAttribute('aria-current');
+    if (a.getAttribute('href') === `#${view}`) {
+      a.setAttribute('aria-current', 'page');
+      // the window's title says where one is (it was "HyperHub" on every view)
+      document.title = `${a.textContent.trim()} · ${document.querySelector('#app .brand')?.textContent.trim() || ''} · HyperHub`;
+    } else a.removeAttribute('aria-current');
   }
   const main = $('#view');
   main.replaceChildren();

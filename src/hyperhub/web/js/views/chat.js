@@ -81,7 +81,7 @@ function bubble(item, send) {
 }
 
 export function render(root) {
-  const log = h('div', { class: 'chat-log', role: 'log', 'aria-label': 'Conversation', 'aria-live': 'polite' });
+  const log = h('div', { class: 'chat-log', role: 'log', tabindex: 0, 'aria-label': 'Conversation', 'aria-live': 'polite' });
   const input = h('input', {
     'aria-label': 'Message to the assistant', placeholder: 'Ask or command… 说点什么…', autocomplete: 'off', maxlength: 500,
   });

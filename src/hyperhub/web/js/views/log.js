@@ -36,7 +36,7 @@ function auditTable(rows) {
   const cols = [['time', (r) => fmtTime(r.ts)], ['who', (r) => r.who],
     ['device', (r) => nameOf(r.device)], ['asked', whatText], ['result', resultText],
     ['details', (r) => r.message || '']];
-  return h('div', { class: 'table-wrap' }, h('table', {},
+  return h('div', { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': 'Audit log' }, h('table', {},
     h('thead', {}, h('tr', {}, cols.map(([name]) => h('th', { scope: 'col' }, name)))),
     h('tbody', {}, rows.map((r) => h('tr', {}, cols.map(([name, get]) =>
       h('td', { class: name === 'time' ? 'nowrap' : name === 'result' ? `result-${r.result}` : '' },
@@ -44,7 +44,7 @@ function auditTable(rows) {
 }
 
 export function render(root) {
-  const feed = h('ul', { class: 'feed', 'aria-label': 'Live events' }, store.feed.slice(0, 50).map(feedLine));
+  const feed = h('ul', { class: 'feed', tabindex: 0, 'aria-label': 'Live events' }, store.feed.slice(0, 50).map(feedLine));
   const empty = h('p', { class: 'hint' }, 'Nothing yet: events appear here as they happen.');
   if (store.feed.length) empty.hidden = true;
   watchFeed(feed, (item) => { empty.hidden = true; feed.prepend(feedLine(item)); });

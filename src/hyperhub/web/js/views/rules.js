@@ -65,7 +65,7 @@ function runsBox(rule) {
       const runs = await api(`rules/${enc(rule.id)}/runs`, { query: { limit: 20 } });
       if (mine !== token) return;
       list.replaceChildren(runs.length
-        ? h('ol', { class: 'run-list', 'aria-label': `Runs of ${rule.name}` }, runs.map(runItem))
+        ? h('ol', { class: 'run-list', tabindex: 0, 'aria-label': `Runs of ${rule.name}` }, runs.map(runItem))
         : h('p', { class: 'hint' }, 'No runs yet.'));
     } catch (e) {
       if (mine === token) list.replaceChildren(h('p', { class: 'error' }, e.message));
