@@ -18,8 +18,10 @@ from hyperhub.store import StateStore
 EVAL_SPACE = Path(__file__).resolve().parents[2] / "examples" / "second_space.yaml"
 
 
-def hyperhub(data_dir: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HYPERHUB_DATA_DIR": str(data_dir), "COLUMNS": "200"}
+def hyperhub(
+    data_dir: Path, *args: str, check: bool = False, columns: int = 200, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HYPERHUB_DATA_DIR": str(data_dir), "COLUMNS": str(columns)}
     env.pop("HYPERHUB_SPACE", None)
     env.pop("HYPERHUB_DB", None)
     proc = subprocess.run(
@@ -28,6 +30,7 @@ def hyperhub(data_dir: Path, *args: str, check: bool = False) -> subprocess.Comp
         text=True,
         env=env,
         timeout=60,
+        cwd=cwd,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"hyperhub {args} failed: {proc.stderr}")
@@ -495,16 +498,8 @@ NARROW = [
 def test_tables_at_80_columns_match_their_snapshots(tmp_path, name, args):
     """At 80 columns the tables squeezed columns to nothing and split ids and numbers
     mid-token. HYPERHUB_UPDATE_SNAPSHOTS=1 rewrites tests/cli/snapshots/ (look at the diff)."""
-    env = {**os.environ, "HYPERHUB_DATA_DIR": str(tmp_path), "COLUMNS": "80"}
-    env.pop("HYPERHUB_SPACE", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "hyperhub", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        cwd=Path(__file__).resolve().parents[2],  # paths show relative to it, in any clone
-    )
+    # paths show relative to the working directory: run from the repository, as in any clone
+    proc = hyperhub(tmp_path, *args, columns=80, cwd=Path(__file__).resolve().parents[2])
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
     assert max(len(line) for line in text.splitlines()) <= 80

@@ -92,33 +92,20 @@ class Space:
         underscores: "Living Room Thermometer", "living_room_thermometer", "客厅温度计") —
         what the CLI takes. `UnknownDevice` names the closest devices by name and id, or
         the candidates when several match."""
-        if text in self.devices:
-            return self.devices[text]
-        key = _key(text)
-        found = [d for d in self.devices.values() if key in _keys(d.id, d.name, d.aliases)]
-        if len(found) == 1:
-            return found[0]
+        found, close = _find(text, self.devices)
+        if isinstance(found, Device):
+            return found
         if found:
             options = ", ".join(f"{d.name} ({d.id})" for d in found)
             raise UnknownDevice(f"{text!r} could be {options}: give the id")
-        labels: dict[str, Device] = {}
-        for d in self.devices.values():
-            for label in _keys(d.id, d.name, d.aliases):
-                labels.setdefault(label, d)
-        close = _close(key, labels)
         hint = f"; did you mean {close}?" if close else ""
         raise UnknownDevice(f"no device {text!r} in space {self.name!r}{hint}")
 
     def find_area(self, text: str) -> Area:
         """An area by id, name or alias (any case, spaces or underscores: "Kitchen", 厨房)."""
-        if text in self.areas:
-            return self.areas[text]
-        key = _key(text)
-        found = [a for a in self.areas.values() if key in _keys(a.id, a.name, a.aliases)]
-        if len(found) == 1:
-            return found[0]
-        labels = {label: a for a in self.areas.values() for label in _keys(a.id, a.name, a.aliases)}
-        close = _close(key, labels)
+        found, close = _find(text, self.areas)
+        if isinstance(found, Area):
+            return found
         names = ", ".join(a.name for a in self.areas.values())
         hint = f"did you mean {close}? " if close else ""
         raise HyperHubError(f"no area {text!r} in space {self.name!r}; {hint}areas: {names}")
@@ -159,6 +146,22 @@ def _key(text: str) -> str:
 
 def _keys(ident: str, name: str, aliases: Iterable[str]) -> set[str]:
     return {_key(ident), _key(name), *(_key(a) for a in aliases)}
+
+
+def _find(text: str, things: dict[str, Any]) -> tuple[Any, str]:
+    """(the one thing `text` names by id, name or alias, or the list of those it could be;
+    the closest by label, as "Name (id)", when it names none)."""
+    if text in things:
+        return things[text], ""
+    key = _key(text)
+    found = [t for t in things.values() if key in _keys(t.id, t.name, t.aliases)]
+    if len(found) == 1:
+        return found[0], ""
+    labels: dict[str, Any] = {}
+    for thing in things.values():
+        for label in _keys(thing.id, thing.name, thing.aliases):
+            labels.setdefault(label, thing)
+    return found, "" if found else _close(key, labels)
 
 
 def _close(key: str, labels: dict[str, Any]) -> str:
