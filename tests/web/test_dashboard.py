@@ -315,9 +315,16 @@ def test_human_and_robot_views(signed_in, hub):
 def test_history_rules_and_log(signed_in, hub):
     page = signed_in
     page.goto(f"{hub.url}#history/living_room_climate_sensor/temperature")
-    expect(
-        page.get_by_role("img", name=re.compile("Living Room Thermometer temperature"))
-    ).to_be_visible()
+    chart = page.get_by_role("img", name=re.compile("Living Room Thermometer temperature"))
+    expect(chart).to_be_visible()
+    # the axis spans at least 2 °C (it zoomed to ±0.05 °C: noise looked like swings), and
+    # every point tells its value on hover
+    ticks = [
+        float(t.rstrip("°")) for t in chart.locator("text").all_text_contents() if t.endswith("°")
+    ]
+    assert len(ticks) >= 2 and max(ticks) - min(ticks) >= 2, ticks
+    hover = chart.locator(".hit title").first.text_content()
+    assert hover is not None and re.search(r": -?\d+(\.\d)? °C$", hover), hover
     page.get_by_role("combobox", name="Device").select_option("car")
     page.get_by_role("combobox", name="Property").select_option("battery_soc")
     expect(page.get_by_role("img", name=re.compile("SU7 battery"))).to_be_visible()

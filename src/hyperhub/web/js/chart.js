@@ -22,6 +22,8 @@ function timeLabel(ms, span) {
  * points: [[Date, number], ...] sorted by time. opts: unit, title (accessible text), width in
  * CSS pixels (the chart is drawn at that size so its text keeps its size).
  */
+const MIN_SPAN = { '°C': 2, '%': 10, K: 500, km: 1, 'km/h': 10, W: 10, lx: 50, 'µg/m³': 10, bpm: 10 };
+
 export function lineChart(points, { unit = '', title = 'Chart', width = 760 } = {}) {
   const W = Math.max(300, Math.round(width));
   const H = W < 560 ? 220 : 300;
@@ -34,7 +36,14 @@ export function lineChart(points, { unit = '', title = 'Chart', width = 760 } = 
   if (t1 - t0 < 10e3) { t0 -= 5e3; t1 += 5e3; }
   let lo = Math.min(...vs);
   let hi = Math.max(...vs);
-  if (hi - lo < 1e-9) { lo -= 1; hi += 1; }
+  // never zoom in past what the unit makes meaningful (±0.05 °C made sensor noise look like
+  // swings): the axis spans at least MIN_SPAN of the unit, around the data
+  const least = Math.max(MIN_SPAN[unit] ?? 1, 1e-9);
+  if (hi - lo < least) {
+    const mid = (hi + lo) / 2;
+    lo = mid - least / 2;
+    hi = mid + least / 2;
+  }
   const step = niceStep(hi - lo, 4);
   lo = Math.floor(lo / step) * step;
   hi = Math.ceil(hi / step) * step;
@@ -61,6 +70,11 @@ export function lineChart(points, { unit = '', title = 'Chart', width = 760 } = 
       s('path', { class: 'fill', d: `M${x(ts[0]).toFixed(1)},${base}L${xy.join('L')}L${x(ts[ts.length - 1]).toFixed(1)},${base}Z` }),
       s('polyline', { class: 'line', points: xy.join(' ') }),
       s('circle', { class: 'dot', r: 4, cx: x(ts[ts.length - 1]), cy: y(vs[vs.length - 1]) }));
+    // each point tells its time and value on hover (a tooltip; invisible until pointed at)
+    const shown = (v) => `${Number(v.toFixed(Math.max(digits, 1)))}${unit ? ` ${unit}` : ''}`;
+    svg.append(s('g', { class: 'hover' }, points.map(([d, v]) =>
+      s('circle', { class: 'hit', r: 7, cx: x(d.getTime()), cy: y(v) },
+        s('title', {}, `${d.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' })}: ${shown(v)}`)))));
   }
   return svg;
 }
