@@ -18,8 +18,8 @@ from typing import Any
 
 from hyperhub.config import private_dir
 from hyperhub.devices.sim import Clock, SimEvent, Simulator, SystemClock
-from hyperhub.errors import HyperHubError, NeedsConfirmation, NotAllowed
-from hyperhub.fabric.commands import describe, jsonable
+from hyperhub.errors import HyperHubError, NotAllowed
+from hyperhub.fabric.commands import describe, jsonable, needs_confirmation
 from hyperhub.space import Space
 from hyperhub.store import StateStore, StateUpdate
 
@@ -119,8 +119,8 @@ class LocalSpace:
             device = self.space.device(device_id)
             checked = device.dtype.check_write(prop, value, device_id)
             if device.is_risky_write(prop, checked) and not confirm:
-                raise NeedsConfirmation(
-                    f"setting {device_id}.{prop} to {checked!r} is risky; it needs confirmation"
+                raise needs_confirmation(
+                    device_id, device.name, device.dtype, prop=prop, value=checked
                 )
             return self.sim.set(device_id, prop, checked)
 
@@ -142,7 +142,7 @@ class LocalSpace:
             device = self.space.device(device_id)
             checked = device.dtype.check_args(action, args or {}, device_id)
             if device.is_risky_call(action) and not confirm:
-                raise NeedsConfirmation(f"{device_id}.{action} is risky; it needs confirmation")
+                raise needs_confirmation(device_id, device.name, device.dtype, action=action)
             return self.sim.call(device_id, action, checked)
 
         return self._command(device_id, "call", what, actor, apply)

@@ -114,14 +114,17 @@ def test_set_read_only_and_unknown_things_are_named(tmp_path):
 
 def test_risky_action_needs_yes_and_both_attempts_are_audited(tmp_path):
     refused = hyperhub(tmp_path, "call", "front_door_lock", "unlock")
-    assert_one_line_error(refused, "Unlock Front Door Lock is a risky action; add --yes")
+    assert_one_line_error(
+        refused,
+        "Unlock Front Door Lock needs confirmation: anyone could walk in (front_door_lock.unlock); add --yes to do it",
+    )
     assert as_json(hyperhub(tmp_path, "state", "front_door_lock", "--json"))["state"]["locked"]
     out = as_json(hyperhub(tmp_path, "call", "front_door_lock", "unlock", "--yes", "--json"))
     assert out["changes"] == {"locked": False}
     with StateStore.open(data_dir=tmp_path) as store:
         entries = store.audit_log(device="front_door_lock")
     assert [(e.actor, e.result) for e in entries] == [("cli", "ok"), ("cli", "error")]
-    assert "risky" in entries[1].message
+    assert "needs confirmation" in entries[1].message
 
 
 def test_cover_travel_completes_for_one_shot_commands(tmp_path):
@@ -248,7 +251,7 @@ def test_commands_go_through_a_running_hub_and_a_second_hub_is_refused(tmp_path)
         }
         assert_one_line_error(
             hyperhub(tmp_path, "call", "front_door_lock", "unlock"),
-            "is a risky action; add --yes to do it",
+            "needs confirmation: anyone could walk in (front_door_lock.unlock); add --yes to do it",
         )
         assert_one_line_error(
             hyperhub(tmp_path, "set", "living_room_light", "brightness", "101"), "0 to 100"

@@ -288,16 +288,8 @@ def _command(ctx: Context, device: str, confirm: bool, as_json: bool, **command:
     A risky one without `--yes` is refused in words that say how to confirm it."""
     try:
         _send_command(ctx, device, confirm, as_json, **command)
-    except NeedsConfirmation:
-        dev = ctx.space.devices[device]
-        if "action" in command:
-            what = f"{command['action'].replace('_', ' ')} {dev.name}"
-        else:
-            what = f"set {dev.name}'s {command['property'].replace('_', ' ')} to {command['value']}"
-        raise NeedsConfirmation(
-            f"{what[0].upper()}{what[1:]} is a risky action; add --yes to do it "
-            f"(hyperhub {'call' if 'action' in command else 'set'} … --yes)"
-        ) from None
+    except NeedsConfirmation as exc:  # the hub's words, and how to confirm here
+        raise NeedsConfirmation(f"{exc}; add --yes to do it") from None
 
 
 def _send_command(ctx: Context, device: str, confirm: bool, as_json: bool, **command: Any) -> None:

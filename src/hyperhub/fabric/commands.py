@@ -25,6 +25,8 @@ from hyperhub.errors import (
 from hyperhub.fabric.messages import EXPIRED, AckMsg, CallMsg, Malformed, SetMsg, dump
 from hyperhub.fabric.registry import DeviceRecord, Offline
 from hyperhub.fabric.topics import Topics
+from hyperhub.spec import DeviceType
+from hyperhub.spec.model import label
 
 # Error names a device may answer with, mapped back to our classes (anything else: CommandFailed)
 _ERRORS: dict[str, type[HyperHubError]] = {
@@ -104,15 +106,45 @@ def check_command(topics: Topics, record: DeviceRecord, cmd: Command, confirm: b
             )
         value = dtype.check_write(prop, cmd.value, device)
         if dtype.write_is_risky(prop, value, record.cls) and not confirm:
-            raise NeedsConfirmation(
-                f"setting {device}.{prop} to {value!r} is risky; it needs confirmation"
-            )
+            raise needs_confirmation(device, record.info.name, dtype, prop=prop, value=value)
         return Checked(topics.set(device), property=prop, value=value)
     assert cmd.action is not None
     args = dtype.check_args(cmd.action, cmd.args or {}, device)
     if dtype.action(cmd.action, device).is_risky(record.cls) and not confirm:
-        raise NeedsConfirmation(f"{device}.{cmd.action} is risky; it needs confirmation")
+        raise needs_confirmation(device, record.info.name, dtype, action=cmd.action)
     return Checked(topics.call(device, cmd.action), args=args)
+
+
+def needs_confirmation(
+    device: str,
+    name: str,
+    dtype: DeviceType,
+    *,
+    prop: str | None = None,
+    value: Any = None,
+    action: str | None = None,
+) -> NeedsConfirmation:
+    """The one refusal of a risky command sent without a yes, in words, with what could
+    happen (the spec's `why`) and the command's id for scripts: "Unlock Front Door Lock
+    needs confirmation: anyone could walk in (front_door_lock.unlock)"."""
+    if action is not None:
+        what, rule, ref = f"{label(action)} {name}", dtype.actions[action].risky, action
+    else:
+        assert prop is not None
+        spec = dtype.properties[prop]
+        rule, ref = spec.risky, prop
+        if prop == "locked" and isinstance(value, bool):
+            what = f"{'lock' if value else 'unlock'} {name}"
+        elif prop.endswith("_open") and isinstance(value, bool):
+            what = f"{'open' if value else 'close'} {name}'s {label(prop[:-5])}"
+        elif isinstance(value, bool):
+            what = f"set {name}'s {label(prop)} to {'yes' if value else 'no'}"
+        else:
+            what = f"set {name}'s {label(prop)} to {spec.text(value, prop)}"
+    why = rule.why if rule is not None and rule.why else "it is a risky action"
+    return NeedsConfirmation(
+        f"{what[:1].upper()}{what[1:]} needs confirmation: {why} ({device}.{ref})"
+    )
 
 
 def unavailable(device: str, offline: Offline | None) -> DeviceUnavailable:

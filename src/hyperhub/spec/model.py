@@ -152,6 +152,7 @@ class RiskRule(_Strict):
 
     values: tuple[Any, ...] | None = None  # writing one of these values is risky
     above: float | None = None  # writing a value above this is risky
+    why: str = ""  # what could happen, for people: "anyone could walk in"
     classes: tuple[str, ...] | None = None  # only devices of these classes
 
     def applies(self, device_class: str | None, value: Any = None) -> bool:
