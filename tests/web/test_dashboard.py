@@ -408,6 +408,18 @@ def test_phone_size_and_dark_mode(browser, hub, sign_in):
         assert all(b["height"] >= 44 and b["width"] >= 44 for b in boxes)
         assert boxes[0]["y"] + boxes[0]["height"] >= PHONE["height"] - 2  # at the bottom
         assert all(b["x"] >= 0 and b["x"] + b["width"] <= PHONE["width"] for b in boxes)
+        # and every control of Home is at least 44 × 44 px (touch targets)
+        page.goto(f"{hub.url}#home")
+        expect(page.get_by_role("heading", name="ground floor")).to_be_visible()
+        small = page.evaluate(
+            """() => [...document.querySelectorAll('main button, main input, main select')]
+                .filter((el) => el.offsetParent !== null)
+                .map((el) => [el.getAttribute('aria-label') || el.textContent.trim(),
+                              el.getBoundingClientRect()])
+                .filter(([, r]) => r.height < 44 || (r.width < 44))
+                .map(([name, r]) => `${name}: ${Math.round(r.width)}×${Math.round(r.height)}`)"""
+        )
+        assert not small, small[:10]
     finally:
         context.close()
 
