@@ -118,6 +118,18 @@ def test_arrow_keys_on_a_slider_send_one_command_for_the_burst(signed_in, hub):
     assert sent and sent[0] == 46 and len(sent) <= 2, sent  # not six
 
 
+def test_a_player_that_is_off_says_off_only(signed_in, hub):
+    """A speaker showed "Off" and "Playing: Playing" at once."""
+    page = signed_in
+    tv = card(page, "TV")
+    hub.set("living_room_tv", "on", True)
+    hub.api("POST", "devices/living_room_tv/call/play", {})
+    expect(tv.locator(".status")).to_contain_text("Playing")
+    hub.set("living_room_tv", "on", False)
+    expect(tv.locator(".status")).to_have_text("Off")
+    assert "Playing" not in tv.inner_text()
+
+
 def test_unlocking_asks_for_confirmation(signed_in, hub):
     page = signed_in
     lock = card(page, "Front Door Lock")

@@ -37,6 +37,8 @@ export function statusText(d) {
   }
 }
 
+const IN_STATUS = { media_player: ['playing'], vacuum: ['status', 'battery'] };
+
 function mood(d) {
   const st = d.state;
   if (d.type === 'lock') return st.locked ? 'ok' : 'alert';
@@ -52,7 +54,9 @@ export function homeCard(dev, level = 'h4') {
   const body = [];
   if (dev.type === 'lock') body.push(lockControl(dev));
   body.push(...controlsFor(dev, ['on', 'locked']));
-  const ro = Object.keys(dev.state || {}).filter((p) => !writable(dev, p));
+  // readings the status line already says are not repeated ("Off" beside "Playing: Playing")
+  const said = IN_STATUS[dev.type] || [];
+  const ro = Object.keys(dev.state || {}).filter((p) => !writable(dev, p) && !said.includes(p));
   if (ro.length) body.push(readings(dev, ro));
   const actions = simpleActions(dev).filter((a) => !['toggle', 'lock', 'unlock'].includes(a));
   if (actions.length) body.push(h('div', { class: 'row' }, actions.map((a) => actionButton(dev, a))));
