@@ -59,6 +59,21 @@ def test_sign_in_with_a_password_then_sign_out(page, hub):
     assert hub.api("GET", "auth/me", token=token)[0] == 401  # logging out revoked it
 
 
+def test_before_any_account_exists_the_setup_code_has_the_focus(page, hub):
+    """The sign-in button had the focus before any account existed. (The hub's answer to
+    "is setup needed?" is made yes here: this hub has its admin already.)"""
+    page.route(
+        "**/api/auth/setup",
+        lambda route: (
+            route.fulfill(json={"needed": True})
+            if route.request.method == "GET"
+            else route.continue_()
+        ),
+    )
+    page.goto(hub.url)
+    expect(page.get_by_role("textbox", name="Setup code")).to_be_focused()
+
+
 def test_a_bad_pasted_token_is_refused(page, hub):
     page.goto(hub.url)
     page.get_by_text("Use an API token").click()

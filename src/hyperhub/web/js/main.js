@@ -146,7 +146,11 @@ window.addEventListener('hashchange', route);
 async function offerSetup() {
   try {
     const res = await api('auth/setup');
-    if (res && res.needed) $('#setup-form').closest('details').open = true;
+    if (res && res.needed) {
+      $('#setup-form').closest('details').open = true;
+      // no account exists yet: the setup code comes first, not the sign-in form
+      $('#setup-form [name=code]').focus();
+    }
   } catch { /* an older hub: the form stays folded */ }
 }
 
