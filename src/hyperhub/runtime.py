@@ -462,9 +462,27 @@ async def send_to_running_hub(
     """
     connection = connect_to_running_hub(info, data_dir, space, devices=[device], timeout=timeout)
     cmd = Command(device, **command)  # what HubFabric audits: normalised `what`, its kind
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            fabric = await stack.enter_async_context(connection)
+        except HyperHubError as exc:  # no connection: the attempt is audited all the same
+            audit_command(store, actor, cmd, exc)
+            raise
+        return await send_audited(fabric, store, actor, cmd, confirm=confirm)
+
+
+async def send_audited(
+    fabric: HubFabric, store: StateStore, actor: str, cmd: Command, *, confirm: bool
+) -> AckMsg:
+    """Send `cmd` through `fabric` — a connection of this process, with no store — and audit
+    it in `store` as the hub audits its own (`audit_command`), failed or not."""
+    fields: dict[str, Any] = (
+        {"property": cmd.property, "value": cmd.value}
+        if cmd.action is None
+        else {"action": cmd.action, "args": cmd.args or {}}
+    )
     try:
-        async with connection as fabric:
-            ack = await fabric.send_command(device, actor=actor, confirm=confirm, **command)
+        ack = await fabric.send_command(cmd.device, actor=actor, confirm=confirm, **fields)
     except HyperHubError as exc:
         audit_command(store, actor, cmd, exc)
         raise
@@ -505,17 +523,7 @@ class HubDevices:
         return await self._send(Command(device_id, action=action, args=args or {}))
 
     async def _send(self, cmd: Command) -> dict[str, Any]:
-        what: dict[str, Any] = (
-            {"property": cmd.property, "value": cmd.value}
-            if cmd.action is None
-            else {"action": cmd.action, "args": cmd.args or {}}
-        )
-        try:
-            ack = await self.fabric.send_command(cmd.device, actor=self.actor, confirm=True, **what)
-        except HyperHubError as exc:
-            audit_command(self.store, self.actor, cmd, exc)
-            raise
-        audit_command(self.store, self.actor, cmd, ack.changes)
+        ack = await send_audited(self.fabric, self.store, self.actor, cmd, confirm=True)
         self._overlay.setdefault(cmd.device, {}).update(ack.changes)
         return dict(ack.changes)
 
