@@ -87,11 +87,7 @@ def _print_problems(exc: AutomationError) -> None:
 def _where(ctx: Context, given: Path | None) -> str:
     """The automations folder, relative to the working directory when inside it."""
     path = ctx.automations_path(given)
-    if path is None:
-        return "<automations>"
-    with contextlib.suppress(OSError, ValueError):
-        return str(path.resolve().relative_to(Path.cwd()))
-    return str(path)
+    return "<automations>" if path is None else _relative(path)
 
 
 def _source(book: Book, key: str) -> str:
@@ -102,11 +98,14 @@ def _source(book: Book, key: str) -> str:
 def _near(source: str) -> str:
     """A file:line as short as it can be: relative to the working directory when inside it."""
     file, sep, line = source.rpartition(":")
-    if not sep:
-        return source
+    return f"{_relative(Path(file))}:{line}" if sep else source
+
+
+def _relative(path: Path) -> str:
+    """`path` relative to the working directory when inside it, else as it is."""
     with contextlib.suppress(OSError, ValueError):
-        file = str(Path(file).resolve().relative_to(Path.cwd()))
-    return f"{file}:{line}"
+        return str(path.resolve().relative_to(Path.cwd()))
+    return str(path)
 
 
 def _local_time(ts: float | None, tz: tzinfo) -> str:
