@@ -367,6 +367,11 @@ def problem_answer(text: str, problem: str) -> Answer:
     return Answer(text=text, reply=BAD_LINE.format(problem=problem))
 
 
+def failed(text: str, exc: HyperHubError) -> Answer:
+    """The answer to a sentence whose handling failed with a named error."""
+    return Answer(text=text, reply=FAILED.format(problem=str(exc).rstrip(".")))
+
+
 def _write_json(data: dict[str, Any], stream: IO[bytes]) -> None:
     stream.write((json.dumps(data, ensure_ascii=False, default=str) + "\n").encode("utf-8"))
     stream.flush()
@@ -411,7 +416,7 @@ def answer_line(session: Session, line: str, rules: RuleSaver | None = None) -> 
     try:
         return session.ask(text, fresh_devices(session.space), area=area, rules=rules)
     except HyperHubError as exc:
-        return Answer(text=text, reply=FAILED.format(problem=str(exc).rstrip(".")))
+        return failed(text, exc)
     except Exception as exc:  # the contract: one answer per line, whatever happens
         log.exception("assistant failed on %r", text[:200])
         session.warn_once(f"internal error: {type(exc).__name__}: {exc}")
@@ -530,22 +535,27 @@ def run_chat(
         else:
             show(answer, out)
 
+    def wanted(line: str) -> bool | None:
+        """None: the person said goodbye; False: nothing to answer; True: answer it."""
+        if line.strip().casefold() in EXIT_WORDS:
+            return None
+        return bool(line.strip()) or as_json
+
     async def on_hub(live: LiveHub) -> int:
         count = 0
         async with live.devices(space, "chat:cli") as devices:
             while (line := await asyncio.to_thread(next, lines, None)) is not None:
-                if line.strip().casefold() in EXIT_WORDS:
+                if (go := wanted(line)) is None:
                     break
-                if not line.strip() and not as_json:
-                    continue
-                try:
-                    answer = await session.aask(
-                        line, devices, area=area, conversation=conversation, rules=rules
-                    )
-                except HyperHubError as exc:
-                    answer = Answer(text=line, reply=FAILED.format(problem=str(exc).rstrip(".")))
-                count += 1
-                told(answer)
+                if go:
+                    try:
+                        answer = await session.aask(
+                            line, devices, area=area, conversation=conversation, rules=rules
+                        )
+                    except HyperHubError as exc:
+                        answer = failed(line, exc)
+                    count += 1
+                    told(answer)
         return count
 
     try:
@@ -553,18 +563,17 @@ def run_chat(
             return asyncio.run(on_hub(live))
         devices = fresh_devices(space, state)
         for line in lines:
-            if line.strip().casefold() in EXIT_WORDS:
+            if (go := wanted(line)) is None:
                 break
-            if not line.strip() and not as_json:
-                continue
-            try:
-                answer = session.ask(
-                    line, devices, area=area, conversation=conversation, rules=rules
-                )
-            except HyperHubError as exc:
-                answer = Answer(text=line, reply=FAILED.format(problem=str(exc).rstrip(".")))
-            turns += 1
-            told(answer)
+            if go:
+                try:
+                    answer = session.ask(
+                        line, devices, area=area, conversation=conversation, rules=rules
+                    )
+                except HyperHubError as exc:
+                    answer = failed(line, exc)
+                turns += 1
+                told(answer)
     finally:
         session.close()
     return turns
