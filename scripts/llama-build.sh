@@ -68,12 +68,15 @@ llama_cmake_args() {
   esac
 }
 
-# Install the portable llama-cpp-python into the venv unless it is there already.
+# Install the portable llama-cpp-python into the venv unless it is there already; leaves the
+# level it found in LLAMA_LEVEL (the probe compiles C: once per set-up is enough).
+LLAMA_LEVEL=""
 ensure_llama() {
   local version level want dir wheel
   version=$(llama_version)
   [ -n "$version" ] || { say "pyproject.toml pins no llama-cpp-python version"; exit 1; }
   level=$(llama_level)
+  LLAMA_LEVEL=$level
   want="llama-cpp-python $version $level portable"
   if [ -f "$LLAMA_MARK" ] && [ "$(cat "$LLAMA_MARK")" = "$want" ]; then return 0; fi
   dir="$HYPERHUB_WHEELS/llama-cpp-python-$version-$level"
