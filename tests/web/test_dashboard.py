@@ -6,9 +6,11 @@ the screenshots come last (they show what the earlier tests left on).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,19 @@ SCREENSHOTS = Path(
 )
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
+VIEWS = ("home", "car", "human", "robot", "chat", "history", "rules", "log")
+
+
+@contextlib.contextmanager
+def seen_as(browser, sign_in, size: dict, scheme: str) -> Iterator:
+    """A signed-in page of its own at `size` (a phone is mobile) in `scheme`, closed after."""
+    context = browser.new_context(viewport=size, color_scheme=scheme, is_mobile=size is PHONE)
+    try:
+        page = context.new_page()
+        sign_in(page)
+        yield page
+    finally:
+        context.close()
 
 
 def card(page, name: str):
@@ -417,11 +432,8 @@ def test_rules_view_runs_a_rule_and_applies_a_scene(signed_in, hub):
 
 
 def test_phone_size_and_dark_mode(browser, hub, sign_in):
-    context = browser.new_context(viewport=PHONE, color_scheme="dark", is_mobile=True)
-    page = context.new_page()
-    try:
-        sign_in(page)
-        for view in ("home", "car", "human", "robot", "chat", "history", "rules", "log"):
+    with seen_as(browser, sign_in, PHONE, "dark") as page:
+        for view in VIEWS:
             page.goto(f"{hub.url}#{view}")
             expect(page.locator("main")).not_to_be_empty()
             wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -447,18 +459,13 @@ def test_phone_size_and_dark_mode(browser, hub, sign_in):
                 .map(([name, r]) => `${name}: ${Math.round(r.width)}×${Math.round(r.height)}`)"""
         )
         assert not small, small[:10]
-    finally:
-        context.close()
 
 
 @pytest.mark.parametrize(("size", "scheme"), [(DESKTOP, "light"), (PHONE, "dark")])
 def test_the_chat_fits_the_screen_with_chips_and_long_messages(browser, hub, sign_in, size, scheme):
     """At 1280 px the suggestion chips once pushed the page to ~1,330 px, cutting off Send,
     New conversation and the user's own messages; at 390 px the page slid sideways."""
-    context = browser.new_context(viewport=size, color_scheme=scheme, is_mobile=size is PHONE)
-    page = context.new_page()
-    try:
-        sign_in(page)
+    with seen_as(browser, sign_in, size, scheme) as page:
         page.goto(f"{hub.url}#chat")
         box = page.get_by_role("textbox", name="Message to the assistant")
         log = page.get_by_role("log", name="Conversation")
@@ -482,8 +489,6 @@ def test_the_chat_fits_the_screen_with_chips_and_long_messages(browser, hub, sig
         for bubble in page.locator(".msg").all():
             edge = bubble.bounding_box()
             assert edge is not None and edge["x"] >= 0 and edge["x"] + edge["width"] <= width
-    finally:
-        context.close()
 
 
 def test_a_chinese_answer_has_chinese_labels_and_buttons(signed_in, hub):
@@ -521,7 +526,6 @@ def test_the_log_speaks_in_words_and_actions_say_they_were_done(signed_in, hub):
 
 
 AXE = Path(__file__).resolve().parents[2] / ".cache/web-test/node_modules/axe-core/axe.min.js"
-VIEWS = ("home", "car", "human", "robot", "chat", "history", "rules", "log")
 
 
 @pytest.mark.skipif(not AXE.is_file(), reason="axe-core is not installed (./hub test installs it)")
@@ -529,12 +533,9 @@ VIEWS = ("home", "car", "human", "robot", "chat", "history", "rules", "log")
 def test_no_serious_accessibility_violations_in_any_view(browser, hub, sign_in, size, scheme):
     """axe-core (WCAG 2 A and AA rules) on every view, light at desktop size and dark on a
     phone: no violation of impact serious or critical (contrast, names, roles…)."""
-    context = browser.new_context(viewport=size, color_scheme=scheme, is_mobile=size is PHONE)
-    page = context.new_page()
     source = AXE.read_text()
     found = []
-    try:
-        sign_in(page)
+    with seen_as(browser, sign_in, size, scheme) as page:
         for view in VIEWS:
             page.goto(f"{hub.url}#{view}")
             expect(page.locator("main")).not_to_be_empty()
@@ -547,8 +548,6 @@ def test_no_serious_accessibility_violations_in_any_view(browser, hub, sign_in, 
                 if v["impact"] in ("serious", "critical"):
                     targets = [" ".join(n["target"]) for n in v["nodes"][:3]]
                     found.append(f"{view}: {v['id']} ({v['impact']}): {v['help']} — {targets}")
-    finally:
-        context.close()
     assert not found, "\n".join(found)
 
 
