@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 from hyperhub_tests_api import Hub, error_of
 
 
@@ -19,6 +20,17 @@ def test_the_space_lists_its_areas_and_location(reader):
         "floor": "ground floor",
     }
     assert set(space["location"]) == {"lat", "lon"}
+    assert space["timezone"] == "Asia/Shanghai"  # the dashboard shows every time in it
+
+
+def test_the_vocabulary_is_public_and_follows_the_language_tag(hub: Hub):
+    with httpx.Client(base_url=hub.url) as anyone:  # no token: the sign-in page needs it
+        zh = anyone.get("/api/words/zh-CN").json()
+        en = anyone.get("/api/words/en").json()
+        other = anyone.get("/api/words/fr").json()
+    assert zh["properties"]["target_temp"]["label"] == "目标温度"
+    assert en["properties"]["target_temp"] == {"label": "Target temperature", "short": "Target"}
+    assert other == en  # a language HyperHub does not have reads as English
 
 
 def test_devices_list_with_state_and_availability_and_filter(hub: Hub, reader):

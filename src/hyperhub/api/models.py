@@ -64,6 +64,9 @@ class SpaceOut(_Out):
     name: str
     areas: list[AreaOut]
     location: LocationOut | None
+    timezone: str | None = Field(
+        None, description="IANA name of the space's timezone, in which times are shown"
+    )
 
 
 class DeviceOut(_Out):
@@ -265,11 +268,13 @@ class RuleOut(_Out):
     running: bool
     runs: int  # started since the hub started
     last_run: LastRunOut | None
+    # in sentences, in the request's language (Accept-Language): "Nobody is home"
     triggers: list[str]
     conditions: list[str]
     actions: list[str]
     risky: bool  # running it needs `control:risky`
     source: str | None  # file:line
+    definition: dict[str, Any]  # the rule as the hub read it: ids, raw templates
 
 
 class RunOut(_Out):
@@ -308,9 +313,11 @@ class SceneOut(_Out):
     name: str
     aliases: list[str]
     states: dict[str, dict[str, Any]]
-    actions: list[str]
+    sets: list[str]  # `states` in sentences, one per device: "Hallway Light: on, brightness 80 %"
+    actions: list[str]  # in sentences, in the request's language (Accept-Language)
     risky: bool  # applying it needs `control:risky`
     source: str | None
+    definition: dict[str, Any]  # the scene as the hub read it: ids, raw templates
 
 
 class SceneItemOut(_Out):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -76,6 +77,13 @@ class Space:
         local = datetime.now().astimezone().tzinfo
         assert local is not None
         return local
+
+    def timezone_name(self) -> str | None:
+        """The IANA name of the space's timezone: its `timezone`, else the machine's own
+        (TZ, else /etc/localtime's target), "UTC" for an unnamed zero offset, else None."""
+        if self.timezone:
+            return self.timezone
+        return local_zone_name()
 
     def device(self, device_id: str) -> Device:
         """The device `device_id`, or `UnknownDevice` naming the space."""
@@ -173,3 +181,24 @@ def _close(key: str, labels: dict[str, Any]) -> str:
         if labels[label] not in seen:
             seen.append(labels[label])
     return " or ".join(f"{x.name} ({x.id})" for x in seen[:2])
+
+
+def local_zone_name() -> str | None:
+    """This machine's IANA timezone name, or None when it has none that a browser knows."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    try:
+        target = os.path.realpath("/etc/localtime")
+        if "zoneinfo/" in target:
+            candidates.append(target.split("zoneinfo/", 1)[1])
+    except OSError:
+        pass
+    for name in candidates:
+        if not name:
+            continue
+        try:
+            ZoneInfo(name)
+        except (ValueError, KeyError, OSError):
+            continue
+        return name
+    offset = datetime.now().astimezone().utcoffset()
+    return "UTC" if offset is not None and not offset else None

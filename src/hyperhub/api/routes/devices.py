@@ -35,6 +35,7 @@ from hyperhub.errors import NeedsConfirmation
 from hyperhub.fabric.commands import Command
 from hyperhub.space import Device
 from hyperhub.spec.model import ValueSpec
+from hyperhub.spec.words import lang_of, vocabulary
 
 router = APIRouter(prefix="/api", tags=["devices"])
 Ctx = Annotated[ApiContext, Depends(context)]
@@ -56,7 +57,15 @@ async def get_space(ctx: Ctx, token: Reader) -> SpaceOut:
             for a in space.areas.values()
         ],
         location=None if location is None else LocationOut(lat=location.lat, lon=location.lon),
+        timezone=space.timezone_name(),
     )
+
+
+@router.get("/words/{lang}")
+async def get_words(lang: str) -> Response:
+    """What properties, values, actions, events and device types are called in `lang`
+    ("en" or "zh"; any other tag reads as English) — public, like the dashboard's files."""
+    return json_answer(vocabulary(lang_of(lang)))
 
 
 def device_fields(ctx: ApiContext, dev: Device) -> dict[str, Any]:

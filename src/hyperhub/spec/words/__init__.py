@@ -1,0 +1,121 @@
+"""What the capability vocabulary's names are called for people, per language (en.yaml,
+zh.yaml): the one place the dashboard (through the API), the CLI, rule descriptions and the
+assistant's replies take a property's, a value's, an action's or a type's name from.
+
+A name missing from a language reads as its id in words ("charge_limit" → "Charge limit"),
+so a new property works before anyone names it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+from hyperhub._yaml import yaml_12
+
+Lang = Literal["en", "zh"]
+LANGS: tuple[Lang, ...] = ("en", "zh")
+
+__all__ = [
+    "LANGS",
+    "Lang",
+    "action_label",
+    "env_lang",
+    "event_text",
+    "label",
+    "lang_of",
+    "noun",
+    "state_word",
+    "type_label",
+    "unit_word",
+    "value_word",
+    "vocabulary",
+]
+
+
+@cache
+def vocabulary(lang: str) -> dict[str, Any]:
+    """All the names of `lang` as plain data (sections: properties, states, values,
+    actions, events, types); English for a language HyperHub does not have."""
+    code = lang_of(lang)
+    text = resources.files(__package__).joinpath(f"{code}.yaml").read_text(encoding="utf-8")
+    data = yaml_12().load(text)
+    return _plain(data)
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, Mapping):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_plain(v) for v in x]
+    return x
+
+
+def lang_of(tag: str | None) -> Lang:
+    """A language tag ("zh-CN", "zh_CN.UTF-8", "en-GB", None) → "zh" or "en"."""
+    return "zh" if tag and tag.strip().lower().startswith("zh") else "en"
+
+
+def env_lang(environ: Mapping[str, str] | None = None) -> Lang:
+    """The language of a terminal: HYPERHUB_LANG, else LC_ALL, LC_MESSAGES, LANG (POSIX)."""
+    env = os.environ if environ is None else environ
+    for key in ("HYPERHUB_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = env.get(key)
+        if value:
+            return lang_of(value)
+    return "en"
+
+
+def _words(name: str) -> str:
+    text = name.replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def label(lang: str, prop: str, *, short: bool = False) -> str:
+    """A property's name: "Target temperature" / "目标温度"; `short` for a card: "Target"."""
+    entry = vocabulary(lang).get("properties", {}).get(prop) or {}
+    return str((short and entry.get("short")) or entry.get("label") or _words(prop))
+
+
+def noun(lang: str, prop: str) -> str:
+    """A property's name inside a sentence: "target temperature", but "PM2.5"."""
+    text = label(lang, prop)
+    if lang_of(lang) == "en" and text[1:2].islower():
+        return text[:1].lower() + text[1:]
+    return text
+
+
+def state_word(lang: str, prop: str, value: bool) -> str:
+    """A true/false property's state: locked → "Locked" / "Unlocked", on → "On" / "Off"."""
+    states = vocabulary(lang).get("states", {})
+    pair = states.get(prop) or states.get("_default") or ["On", "Off"]
+    return str(pair[0] if value else pair[1])
+
+
+def unit_word(lang: str, unit: str) -> str:
+    """A unit as written in `lang`: "bpm" → "次/分" in Chinese; symbols stay ("°C")."""
+    return str(vocabulary(lang).get("units", {}).get(unit) or unit)
+
+
+def value_word(lang: str, value: str) -> str:
+    """An enum value: "cool" → "Cool" / "制冷"."""
+    return str(vocabulary(lang).get("values", {}).get(value) or _words(value))
+
+
+def action_label(lang: str, action: str) -> str:
+    """An action's name on a button: "flash_lights" → "Flash lights" / "闪灯"."""
+    return str(vocabulary(lang).get("actions", {}).get(action) or _words(action))
+
+
+def event_text(lang: str, event: str) -> str:
+    """What a device did, after its name: "charge_complete" → "finished charging"."""
+    found = vocabulary(lang).get("events", {}).get(event)
+    return str(found or event.replace("_", " "))
+
+
+def type_label(lang: str, type_: str) -> str:
+    """A device type's name: "robot_dog" → "Robot dog" / "机器狗"."""
+    return str(vocabulary(lang).get("types", {}).get(type_) or _words(type_))

@@ -1,0 +1,88 @@
+"""The vocabulary for people (spec/words): every name of the built-in types in both
+languages, the fallbacks, and the language of a browser tag or a terminal."""
+
+from __future__ import annotations
+
+import pytest
+
+from hyperhub.spec import builtin_types
+from hyperhub.spec.words import (
+    LANGS,
+    action_label,
+    env_lang,
+    event_text,
+    label,
+    lang_of,
+    noun,
+    state_word,
+    type_label,
+    unit_word,
+    value_word,
+    vocabulary,
+)
+
+
+def _names() -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {
+        k: set() for k in ("properties", "values", "actions", "events", "types")
+    }
+    for type_ in builtin_types():
+        found["types"].add(type_.type)
+        for name, prop in type_.properties.items():
+            found["properties"].add(name)
+            found["values"].update(prop.values or ())
+        found["actions"].update(type_.actions)
+        found["events"].update(type_.events)
+    return found
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_name_of_the_built_in_types_has_words_in_each_language(lang):
+    words = vocabulary(lang)
+    missing = {
+        section: sorted(names - set(words.get(section) or {}))
+        for section, names in _names().items()
+    }
+    assert not any(missing.values()), f"{lang}: no words for {missing}"
+
+
+def test_the_names_read_as_people_say_them():
+    assert label("en", "target_temp") == "Target temperature"
+    assert label("en", "target_temp", short=True) == "Target"
+    assert label("en", "brightness", short=True) == "Brightness"  # no short form: the label
+    assert noun("en", "target_temp") == "target temperature"
+    assert noun("en", "pm25") == "PM2.5"  # not "pM2.5"
+    assert label("zh", "target_temp") == "目标温度" and noun("zh", "target_temp") == "目标温度"
+    assert state_word("en", "locked", False) == "Unlocked"
+    assert state_word("zh", "locked", True) == "已上锁"
+    assert state_word("en", "oscillate", True) == "On"
+    assert value_word("zh", "cool") == "制冷"
+    assert action_label("zh", "flash_lights") == "闪灯"
+    assert event_text("en", "charge_complete") == "finished charging"
+    assert type_label("zh", "robot_dog") == "机器狗"
+    assert unit_word("zh", "bpm") == "次/分" and unit_word("zh", "°C") == "°C"
+
+
+def test_a_name_nobody_wrote_down_reads_as_its_id_in_words():
+    assert label("zh", "filter_life_pct") == "Filter life pct"
+    assert value_word("en", "turbo_boost") == "Turbo boost"
+    assert action_label("en", "self_clean") == "Self clean"
+    assert event_text("en", "filter_worn") == "filter worn"
+    assert state_word("en", "child_lock", True) == "On"  # the default pair
+
+
+@pytest.mark.parametrize(
+    ("tag", "lang"),
+    [("zh-CN", "zh"), ("zh_TW.UTF-8", "zh"), ("ZH", "zh"), ("en-GB", "en"), ("fr", "en"),
+     ("", "en"), (None, "en")],
+)  # fmt: skip
+def test_a_language_tag_is_chinese_or_english(tag, lang):
+    assert lang_of(tag) == lang
+
+
+def test_a_terminal_language_follows_posix_order():
+    assert env_lang({}) == "en"
+    assert env_lang({"LANG": "zh_CN.UTF-8"}) == "zh"
+    assert env_lang({"LANG": "zh_CN.UTF-8", "LC_ALL": "C"}) == "en"  # LC_ALL wins
+    assert env_lang({"LC_MESSAGES": "zh_CN.UTF-8", "LANG": "en_US.UTF-8"}) == "zh"
+    assert env_lang({"HYPERHUB_LANG": "zh", "LC_ALL": "en_US.UTF-8"}) == "zh"
