@@ -64,13 +64,13 @@ def test_sign_in_with_a_password_then_sign_out(page, hub):
     expect(page.get_by_role("navigation", name="Views")).to_be_visible()
     expect(page.locator("#live")).to_have_text("Live")
     expect(page.locator("#user")).to_have_text("admin")
-    token = page.evaluate("sessionStorage.getItem('hyperhub.token')")
+    token = page.evaluate("localStorage.getItem('hyperhub.token')")
     assert token and token.startswith("hh_")
     assert hub.api("GET", "auth/me", token=token)[0] == 200
 
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
-    assert page.evaluate("sessionStorage.getItem('hyperhub.token')") is None
+    assert page.evaluate("localStorage.getItem('hyperhub.token')") is None
     assert hub.api("GET", "auth/me", token=token)[0] == 401  # logging out revoked it
 
 
@@ -345,7 +345,7 @@ def test_human_and_robot_views(signed_in, hub):
     dog.get_by_role("button", name="Stand CyberDog").click()
     expect(
         dog.get_by_role("group", name="CyberDog posture").locator("[aria-current]")
-    ).to_have_text("Stand")
+    ).to_have_text("Standing")
     dog.get_by_role("combobox", name="CyberDog patrol target").select_option("garden")
     dog.get_by_role("button", name="Patrol CyberDog").click()
     expect(dog.locator(".status")).to_contain_text("Patrol")

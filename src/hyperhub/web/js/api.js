@@ -1,6 +1,7 @@
 // The hub's REST API (docs/api.md): the token, JSON requests, errors, confirmed commands.
 
 import { confirmDialog } from './dom.js';
+import { locale } from './i18n.js';
 
 const TOKEN = 'hyperhub.token';
 const SESSION = 'hyperhub.session';
@@ -13,20 +14,26 @@ export class ApiError extends Error {
   }
 }
 
+// The session is kept in localStorage: every tab of the browser shares it (a new tab used to
+// ask to sign in again); signing out clears it for all of them.
 export const session = {
-  get token() { return sessionStorage.getItem(TOKEN); },
-  get info() { return JSON.parse(sessionStorage.getItem(SESSION) || '{}'); },
+  get token() { return localStorage.getItem(TOKEN); },
+  get info() { return JSON.parse(localStorage.getItem(SESSION) || '{}'); },
   save(token, info = {}) {
-    sessionStorage.setItem(TOKEN, token);
-    sessionStorage.setItem(SESSION, JSON.stringify(info));
+    localStorage.setItem(TOKEN, token);
+    localStorage.setItem(SESSION, JSON.stringify(info));
   },
   clear() {
-    sessionStorage.removeItem(TOKEN);
-    sessionStorage.removeItem(SESSION);
+    localStorage.removeItem(TOKEN);
+    localStorage.removeItem(SESSION);
   },
   can(scope) {
     const scopes = this.info.scopes;
     return !scopes || scopes.includes(scope); // scopes do not imply each other
+  },
+  /** Call fn when another tab signs in or out. */
+  onChange(fn) {
+    window.addEventListener('storage', (e) => { if (e.key === TOKEN || e.key === null) fn(); });
   },
 };
 
@@ -46,7 +53,7 @@ function errorOf(status, data, statusText) {
 
 /** A JSON request to `api/<path>`; resolves to the answer's JSON or throws an ApiError. */
 export async function api(path, { method = 'GET', body, query } = {}) {
-  const headers = { Accept: 'application/json' };
+  const headers = { Accept: 'application/json', 'Accept-Language': locale };
   if (session.token) headers.Authorization = `Bearer ${session.token}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let url = `api/${path}`;

@@ -3,9 +3,18 @@
 
 import { command } from './api.js';
 import { fmt, h, icon, label, toast } from './dom.js';
+import { actionLabel, lowerFirst as lower, noun, stateWord, translator } from './i18n.js';
 import { applyState, propSpec, renotify, store, watch, writable } from './store.js';
 
 const enc = encodeURIComponent;
+const t = translator({
+  'Unlock {name}?': '解锁{name}？', 'Open {name} to {value}%?': '把{name}打开到 {value}%？',
+  'Open the trunk of {name}?': '打开{name}的后备箱？', 'Set {name} {what} to {value}?': '把{name}的{what}设为{value}？',
+  '{action} {name}?': '{name}：{action}？', '{name}: {action} — done': '{name}：{action}，完成',
+  '{name} {what}': '{name}{what}', power: '电源', colour: '颜色', Lock: '上锁', Unlock: '解锁',
+  '{action} {name}': '{action}{name}', 'History of {what}': '{what}的历史', Offline: '离线',
+  'Offline · {text}': '离线 · {text}', '{name}: {message}': '{name}：{message}',
+});
 
 async function run(dev, send) {
   try {
@@ -14,17 +23,17 @@ async function run(dev, send) {
     else renotify(dev.id);
     return res;
   } catch (e) {
-    toast(`${dev.name}: ${e.message}`, 'error');
+    toast(t('{name}: {message}', { name: dev.name, message: e.message }), 'error');
     renotify(dev.id);
     return null;
   }
 }
 
 function setTitle(dev, prop, value) {
-  if (prop === 'locked' && value === false) return `Unlock ${dev.name}?`;
-  if (prop === 'position') return `Open ${dev.name} to ${value}%?`;
-  if (prop === 'trunk_open' && value) return `Open the trunk of ${dev.name}?`;
-  return `Set ${dev.name} ${label(prop).toLowerCase()} to ${fmt(value, propSpec(dev, prop), prop)}?`;
+  if (prop === 'locked' && value === false) return t('Unlock {name}?', { name: dev.name });
+  if (prop === 'position') return t('Open {name} to {value}%?', { name: dev.name, value });
+  if (prop === 'trunk_open' && value) return t('Open the trunk of {name}?', { name: dev.name });
+  return t('Set {name} {what} to {value}?', { name: dev.name, what: noun(prop), value: fmt(value, propSpec(dev, prop), prop) });
 }
 
 /** Write a property; asks for confirmation when the hub says it is risky. */
@@ -36,13 +45,13 @@ export function setProp(dev, prop, value) {
 /** Run an action; asks for confirmation when the hub says it is risky. */
 export async function callAction(dev, action, args = {}) {
   const path = `devices/${enc(dev.id)}/call/${enc(action)}`;
-  const res = await run(dev, () => command(path, { args }, `${label(action)} ${dev.name}?`));
+  const res = await run(dev, () => command(path, { args }, t('{action} {name}?', { action: actionLabel(action), name: dev.name })));
   // an action that changes no state (notify, ring, honk) showed no sign it worked
-  if (res && !Object.keys(res.changes || {}).length) toast(`${dev.name}: ${label(action).toLowerCase()} — done`);
+  if (res && !Object.keys(res.changes || {}).length) toast(t('{name}: {action} — done', { name: dev.name, action: lower(actionLabel(action)) }));
   return res;
 }
 
-function named(dev, what) { return `${dev.name} ${what}`; }
+function named(dev, what) { return t('{name} {what}', { name: dev.name, what }); }
 
 /**
  * Run `work` with `control` disabled (no double sends), then give the focus back to it if
@@ -67,7 +76,7 @@ export function field(text, control, output) {
 }
 
 export function toggle(dev, prop = 'on', what) {
-  const name = named(dev, what || (prop === 'on' ? 'power' : label(prop).toLowerCase()));
+  const name = named(dev, what || (prop === 'on' ? t('power') : noun(prop)));
   const input = h('input', { type: 'checkbox', role: 'switch', 'aria-label': name });
   input.addEventListener('change', () => busy(input, () => setProp(dev, prop, input.checked)));
   watch(dev.id, input, (d) => { input.checked = Boolean(d.state[prop]); });
@@ -79,7 +88,7 @@ const DEBOUNCE_MS = 350;
 export function slider(dev, prop, text) {
   const p = propSpec(dev, prop);
   const step = p.kind === 'int' ? 1 : 0.5;
-  const what = (text || label(prop)).toLowerCase();
+  const what = text ? lower(text) : noun(prop);
   const input = h('input', {
     type: 'range', min: p.min ?? 0, max: p.max ?? 100, step, 'aria-label': named(dev, what),
   });
@@ -129,15 +138,15 @@ export function slider(dev, prop, text) {
 
 export function picker(dev, prop, text) {
   const p = propSpec(dev, prop);
-  const sel = h('select', { 'aria-label': named(dev, (text || label(prop)).toLowerCase()) },
-    (p.values || []).map((v) => h('option', { value: v }, fmt(v))));
+  const sel = h('select', { 'aria-label': named(dev, text ? lower(text) : noun(prop)) },
+    (p.values || []).map((v) => h('option', { value: v }, fmt(v, p, prop))));
   sel.addEventListener('change', () => setProp(dev, prop, sel.value));
   watch(dev.id, sel, (d) => { sel.value = d.state[prop]; });
   return field(text || label(prop), sel);
 }
 
 export function colorInput(dev, prop) {
-  const input = h('input', { type: 'color', 'aria-label': named(dev, 'colour') });
+  const input = h('input', { type: 'color', 'aria-label': named(dev, t('colour')) });
   input.addEventListener('change', () => setProp(dev, prop, input.value));
   watch(dev.id, input, (d) => { if (d.state[prop]) input.value = d.state[prop]; });
   return field(label(prop), input);
@@ -145,8 +154,9 @@ export function colorInput(dev, prop) {
 
 /** A button for an action: visible "Dock", accessible name "Dock CyberDog". */
 export function actionButton(dev, action, { text, args, cls } = {}) {
-  const btn = h('button', { type: 'button', class: cls, 'aria-label': `${text || label(action)} ${dev.name}` },
-    text || label(action));
+  const shown = text || actionLabel(action);
+  const btn = h('button', { type: 'button', class: cls, 'aria-label': t('{action} {name}', { action: shown, name: dev.name }) },
+    shown);
   btn.addEventListener('click', () => busy(btn, () => callAction(dev, action, args ? args() : {})));
   return btn;
 }
@@ -158,10 +168,10 @@ export function lockControl(dev, prop = 'locked') {
   let locked = true;
   watch(dev.id, btn, (d) => {
     locked = Boolean(d.state[prop]);
-    text.textContent = locked ? 'Locked' : 'Unlocked';
+    text.textContent = stateWord(prop, locked);
     text.className = locked ? 'state-ok' : 'state-bad';
-    btn.textContent = locked ? 'Unlock' : 'Lock';
-    btn.setAttribute('aria-label', `${locked ? 'Unlock' : 'Lock'} ${dev.name}`);
+    btn.textContent = locked ? t('Unlock') : t('Lock');
+    btn.setAttribute('aria-label', t('{action} {name}', { action: btn.textContent, name: dev.name }));
     btn.className = locked ? '' : 'primary';
   });
   btn.addEventListener('click', () => busy(btn, () => {
@@ -183,7 +193,7 @@ export function readings(dev, props) {
     const dd = h('dd');
     const numeric = NUMERIC.has(p.kind) || typeof dev.state[prop] === 'number';
     cells[prop] = numeric
-      ? h('a', { href: `#history/${dev.id}/${prop}`, title: `History of ${label(prop).toLowerCase()}` })
+      ? h('a', { href: `#history/${dev.id}/${prop}`, title: t('History of {what}', { what: noun(prop) }) })
       : dd;
     if (numeric) dd.append(cells[prop]);
     dl.append(h('div', {}, h('dt', {}, label(prop)), dd));
@@ -223,14 +233,14 @@ export function card(dev, opts = {}) {
     h('header', {}, h('span', { class: 'badge' }, badgeUse),
       h('div', { class: 'title' }, h(level, {}, title || dev.name), st), head),
     body);
-  const name = title ? `${dev.name} ${title.toLowerCase()}` : dev.name;
+  const name = title ? named(dev, lower(title)) : dev.name;
   const el = h('article', { class: `card ${cls}`, 'aria-label': name, 'data-device': dev.id }, fs);
   watch(dev.id, el, (d) => {
     const offline = d.online === false;
     el.classList.toggle('offline', offline);
     fs.disabled = offline;
     const text = status ? status(d) : '';
-    st.textContent = offline ? `Offline${text ? ` · ${text}` : ''}` : text;
+    st.textContent = offline ? (text ? t('Offline · {text}', { text }) : t('Offline')) : text;
     for (const c of ['on', 'ok', 'alert']) el.classList.remove(c);
     const m = mood ? mood(d) : d.state.on === true ? 'on' : '';
     if (m) el.classList.add(m);
@@ -254,7 +264,7 @@ export function controlsFor(dev, skip = []) {
 }
 
 /** A bar for a 0–100 value (battery), red below 20. */
-export function meter(dev, prop, what = 'battery') {
+export function meter(dev, prop, what = noun(prop)) {
   const fill = h('div');
   const bar = h('div', {
     class: 'meter', role: 'meter', 'aria-label': named(dev, what), 'aria-valuemin': 0, 'aria-valuemax': 100,

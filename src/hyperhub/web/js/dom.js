@@ -1,5 +1,14 @@
 // Small DOM helpers: element builders, labels and value formatting, toasts, the confirm dialog.
 
+import {
+  label as i18nLabel, locale, longLabel as i18nLong, stateWord, translator, unitWord, valueWord,
+} from './i18n.js';
+
+const t = translator({
+  'at home': '在家', '{km} km from home': '离家 {km} 公里', 'This is a risky action.': '这是有风险的操作。',
+  'Times in {zone}': '时间为{zone}时间', 'this browser’s time zone': '本浏览器所在时区',
+});
+
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
 function setAttrs(el, attrs) {
@@ -39,65 +48,31 @@ export function icon(name, cls = 'icon') {
   return s('svg', { class: cls, 'aria-hidden': 'true' }, s('use', { href: `icons.svg#${name}` }));
 }
 
-const LABELS = {
-  on: 'Power', brightness: 'Brightness', color_temp: 'Colour temp.', color: 'Colour',
-  mode: 'Mode', target_temp: 'Target', fan_speed: 'Fan', current_temp: 'Now',
-  speed: 'Speed', oscillate: 'Oscillate', pm25: 'PM2.5', position: 'Position',
-  locked: 'Lock', status: 'Status', battery: 'Battery', volume: 'Volume', muted: 'Mute',
-  playing: 'Playing', source: 'Source', temperature: 'Temperature', humidity: 'Humidity',
-  motion: 'Motion', contact: 'Contact', illuminance: 'Light level', power_w: 'Power',
-  hvac_on: 'Climate', cabin_target_temp: 'Cabin target', cabin_temp: 'Cabin',
-  trunk_open: 'Trunk', windows_position: 'Windows', charging: 'Charging',
-  charge_limit: 'Charge limit', battery_soc: 'Battery', range_km: 'Range', location: 'Location',
-  speed_kmh: 'Speed', gear: 'Gear', dnd: 'Do not disturb', ringer: 'Ringer',
-  heart_rate: 'Heart rate', steps: 'Steps', sleeping: 'Sleeping', posture: 'Posture',
-  lie_down: 'Lie down', flash_lights: 'Flash lights',
-};
-
-/** A property or action name for people: "target_temp" → "Target". */
-export function label(name) {
-  if (LABELS[name]) return LABELS[name];
-  const t = String(name).replace(/_/g, ' ');
-  return t.charAt(0).toUpperCase() + t.slice(1);
-}
-
-const LONG_LABELS = {
-  current_temp: 'Current temperature', target_temp: 'Target temperature',
-  cabin_temp: 'Cabin temperature', cabin_target_temp: 'Cabin target temperature',
-  color_temp: 'Colour temperature', battery_soc: 'Battery charge', power_w: 'Power draw',
-  fan_speed: 'Fan speed', windows_position: 'Windows position',
-};
+/** A property or action name for people, short, as on a card: "target_temp" → "Target". */
+export const label = (name) => i18nLabel(name);
 
 /** A name that makes sense without its card: "current_temp" → "Current temperature". */
-export function longLabel(name) { return LONG_LABELS[name] || label(name); }
-
-const BOOL_WORDS = {
-  locked: ['Locked', 'Unlocked'], contact: ['Closed', 'Open'], motion: ['Motion', 'Clear'],
-  trunk_open: ['Open', 'Closed'], playing: ['Playing', 'Stopped'], sleeping: ['Asleep', 'Awake'],
-  muted: ['Muted', 'Sound on'], charging: ['Charging', 'Not charging'],
-};
+export const longLabel = (name) => i18nLong(name);
 
 export function unitText(unit) {
   if (!unit) return '';
-  return unit === '%' ? '%' : ` ${unit}`;
+  return unit === '%' ? '%' : ` ${unitWord(unit)}`;
 }
 
-/** A value as text, in the spec's unit: 22.5 °C, 80%, Locked, 31.2036, 121.5875. */
+/** A value as text, in the spec's unit: 22.5 °C, 80%, Locked, Cool, 31.2036, 121.5875. */
 export function fmt(value, spec = {}, prop = '') {
   if (value == null) return '—';
-  if (typeof value === 'boolean') {
-    const [yes, no] = BOOL_WORDS[prop] || ['On', 'Off'];
-    return value ? yes : no;
-  }
+  if (typeof value === 'boolean') return stateWord(prop, value);
   if (typeof value === 'number') {
     const digits = spec.kind === 'int' || Number.isInteger(value) ? 0 : 1;
-    const n = Math.abs(value) >= 1000 ? Math.round(value).toLocaleString('en') : value.toFixed(digits);
+    const n = Math.abs(value) >= 1000 ? Math.round(value).toLocaleString(locale) : value.toFixed(digits);
     return n + unitText(spec.unit);
   }
   if (typeof value === 'object' && 'lat' in value) {
     return `${Number(value.lat).toFixed(4)}, ${Number(value.lon).toFixed(4)}`;
   }
   if (value === '') return '—';
+  if (spec.kind === 'enum' || (spec.values && spec.values.includes(value))) return valueWord(value);
   return String(value).charAt(0).toUpperCase() + String(value).slice(1);
 }
 
@@ -111,8 +86,8 @@ export function distanceKm(a, b) {
 }
 
 export function fmtDistance(km) {
-  if (km < 0.15) return 'at home';
-  return km < 10 ? `${km.toFixed(1)} km from home` : `${Math.round(km)} km from home`;
+  if (km < 0.15) return t('at home');
+  return t('{km} km from home', { km: km < 10 ? km.toFixed(1) : Math.round(km) });
 }
 
 /** A timestamp (epoch seconds, ms, or ISO text) as a Date. */
@@ -121,10 +96,34 @@ export function toDate(ts) {
   return new Date(ts);
 }
 
-export function fmtTime(ts) {
+// every time on the dashboard is in the space's time zone (the hub's when the space names
+// none), whatever the browser's: one convention, labelled by zoneLabel()
+let zone;
+/** Use the space's IANA time zone for every time shown (null: the browser's). */
+export function setZone(tz) {
+  try {
+    new Intl.DateTimeFormat(locale, { timeZone: tz || undefined });
+    zone = tz || undefined;
+  } catch { zone = undefined; }
+}
+
+/** A date and time in the space's zone: "7 Dec, 14:05:09" / "12月7日 14:05:09". */
+export function fmtTime(ts, opts = {}) {
   const d = toDate(ts);
   if (Number.isNaN(d.getTime())) return String(ts ?? '');
-  return d.toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return d.toLocaleString(locale, {
+    timeZone: zone, month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
+    second: '2-digit', hourCycle: 'h23', ...opts,
+  });
+}
+
+/** What the times shown are in: "Times in Asia/Shanghai (GMT+8)". */
+export function zoneLabel() {
+  const parts = new Intl.DateTimeFormat(locale, { timeZone: zone, timeZoneName: 'short' })
+    .formatToParts(new Date());
+  const short = (parts.find((p) => p.type === 'timeZoneName') || {}).value || '';
+  const name = zone ? `${zone}${short ? ` (${short})` : ''}` : t('this browser’s time zone');
+  return t('Times in {zone}', { zone: name });
 }
 
 /** A short message at the bottom of the screen. */
@@ -140,7 +139,7 @@ export function confirmDialog(title, text) {
   const dlg = document.getElementById('confirm');
   if (dlg.open) return Promise.resolve(false); // one question at a time
   dlg.querySelector('#confirm-title').textContent = title;
-  dlg.querySelector('#confirm-text').textContent = text || 'This is a risky action.';
+  dlg.querySelector('#confirm-text').textContent = text || t('This is a risky action.');
   dlg.returnValue = '';
   const back = document.activeElement; // focus goes back there (it was lost after a dialog)
   return new Promise((resolve) => {

@@ -2,6 +2,12 @@
 
 import { session } from './api.js';
 import { applyState, pushFeed, resync, setOnline } from './store.js';
+import { translator } from './i18n.js';
+
+const t = translator({
+  'Your session ended. Please sign in again.': '会话已结束，请重新登录。',
+  'This token may not read the live feed (it needs the read scope).': '这个令牌不能读取实时状态（需要 read 权限）。',
+});
 
 const MIN_DELAY = 500;
 const MAX_DELAY = 15000;
@@ -55,8 +61,8 @@ export function connectLive(onStatus, onRefused) {
       if (ev.code === CLOSE_UNAUTHORIZED || ev.code === CLOSE_FORBIDDEN) {
         onStatus('down');
         onRefused(ev.code === CLOSE_UNAUTHORIZED
-          ? 'Your session ended. Please sign in again.'
-          : 'This token may not read the live feed (it needs the read scope).');
+          ? t('Your session ended. Please sign in again.')
+          : t('This token may not read the live feed (it needs the read scope).'));
         return;
       }
       onStatus('down');

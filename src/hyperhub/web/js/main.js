@@ -1,7 +1,8 @@
 // The dashboard's entry point: sign-in, the views behind the tabs, live updates.
 
 import { api, onUnauthorized, post, session } from './api.js';
-import { h } from './dom.js';
+import { h, setZone } from './dom.js';
+import { lang, loadWords, setLang, translatePage, translator } from './i18n.js';
 import { connectLive } from './live.js';
 import { loadAll, store } from './store.js';
 import * as car from './views/car.js';
@@ -14,6 +15,13 @@ import * as robot from './views/robot.js';
 import * as rules from './views/rules.js';
 
 const VIEWS = { home, car, human, robot, chat, history, rules, log };
+const t = translator({
+  Live: '已连接', 'Reconnecting…': '重新连接中…', 'Connecting…': '连接中…',
+  'That sign-in is no longer valid. Please sign in again.': '登录已失效，请重新登录。',
+  'Signed out.': '已退出。', 'Your session ended. Please sign in again.': '会话已结束，请重新登录。',
+  'This view failed: {message}': '这个视图出错了：{message}', 'API token': 'API 令牌',
+  'Signed out in another tab.': '已在另一个标签页退出。', 'Language: {name}': '语言：{name}',
+});
 const $ = (sel) => document.querySelector(sel);
 let live = null;
 let started = false;
@@ -36,7 +44,7 @@ function endSession(message) {
   showLogin(message);
 }
 
-const LIVE_TEXT = { connecting: 'Connecting…', up: 'Live', down: 'Reconnecting…' };
+const LIVE_TEXT = { connecting: t('Connecting…'), up: t('Live'), down: t('Reconnecting…') };
 function setLive(state) {
   const el = $('#live');
   el.textContent = LIVE_TEXT[state];
@@ -68,7 +76,7 @@ function route() {
     VIEWS[view].render(main, args.map(decodeURIComponent));
   } catch (e) {
     console.error(e);
-    main.append(h('p', { class: 'error' }, `This view failed: ${e.message}`));
+    main.append(h('p', { class: 'error' }, t('This view failed: {message}', { message: e.message })));
   }
 }
 
@@ -79,9 +87,10 @@ async function startApp() {
     session.save(session.token, { scopes: me.scopes, user: me.user || me.name || session.info.user });
     await loadAll();
   } catch (e) {
-    if (e.status === 401) return endSession('That sign-in is no longer valid. Please sign in again.');
+    if (e.status === 401) return endSession(t('That sign-in is no longer valid. Please sign in again.'));
     return showLogin(e.message);
   }
+  setZone(store.space.timezone);
   $('#space-name').textContent = store.space.name || 'HyperHub';
   document.title = `${store.space.name || 'HyperHub'} · HyperHub`;
   $('#user').textContent = session.info.user || '';
@@ -122,7 +131,7 @@ function formHandler(form, fn) {
 
 formHandler($('#login-form'), (d) => signIn(d.username, d.password));
 formHandler($('#token-form'), async (d) => {
-  session.save(d.token.trim(), { user: 'API token' });
+  session.save(d.token.trim(), { user: t('API token') });
   await startApp();
 });
 formHandler($('#setup-form'), async (d) => {
@@ -137,9 +146,9 @@ formHandler($('#setup-form'), async (d) => {
 
 $('#logout').addEventListener('click', async () => {
   try { await post('auth/logout'); } catch { /* the token may be gone already */ }
-  endSession('Signed out.');
+  endSession(t('Signed out.'));
 });
-onUnauthorized(() => { if (started) endSession('Your session ended. Please sign in again.'); });
+onUnauthorized(() => { if (started) endSession(t('Your session ended. Please sign in again.')); });
 window.addEventListener('hashchange', route);
 
 /** Open the first-run form when the hub has no admin yet. */
@@ -154,4 +163,23 @@ async function offerSetup() {
   } catch { /* an older hub: the form stays folded */ }
 }
 
-if (session.token) startApp(); else { showLogin(); offerSetup(); }
+// one language switch in the header and one on the sign-in card: the other language,
+// written in itself
+for (const id of ['#lang', '#login-lang']) {
+  const btn = $(id);
+  const other = lang === 'zh' ? 'en' : 'zh';
+  btn.textContent = other === 'zh' ? '中文' : 'English';
+  btn.lang = other;
+  btn.setAttribute('aria-label', t('Language: {name}', { name: btn.textContent }));
+  btn.addEventListener('click', () => setLang(other));
+}
+translatePage();
+// signing out in one tab signs out every tab (the session is shared by the browser's tabs)
+session.onChange(() => { if (started && !session.token) showLogin(t('Signed out in another tab.')); });
+
+const wordsReady = loadWords();
+async function begin() {
+  await wordsReady;
+  if (session.token) startApp(); else { showLogin(); offerSetup(); }
+}
+begin();

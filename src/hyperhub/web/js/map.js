@@ -2,6 +2,9 @@
 // a compass, the home marker, trails of positions seen and a marker per device.
 
 import { s } from './dom.js';
+import { translator } from './i18n.js';
+
+const t = translator({ Map: '地图', Home: '家', N: '北' });
 
 const W = 480;
 const H = 320;
@@ -36,7 +39,7 @@ function metres(m) { return m >= 1000 ? `${m / 1000} km` : `${m} m`; }
  * The map as an <svg>. opts: home {lat, lon} or null; markers [{label, loc, kind}];
  * trails [[{lat, lon}, ...]]; title (the accessible description).
  */
-export function mapSvg({ home, markers = [], trails = [], title = 'Map' }) {
+export function mapSvg({ home, markers = [], trails = [], title = t('Map') }) {
   const located = markers.filter((m) => m.loc && typeof m.loc.lat === 'number');
   const origin = home || (located[0] && located[0].loc) || { lat: 0, lon: 0 };
   const pts = [...located.map((m) => project(origin, m.loc)), ...trails.flat().map((p) => project(origin, p))];
@@ -78,7 +81,7 @@ export function mapSvg({ home, markers = [], trails = [], title = 'Map' }) {
     const [hx, hy] = at({ x: 0, y: 0 });
     svg.append(s('g', { transform: `translate(${hx.toFixed(1)} ${hy.toFixed(1)})` },
       s('path', { class: 'home', d: 'M-10 2 0-9 10 2V11H-10Z' })));
-    svg.append(placeLabel(labels, hx, hy + 8, 'Home'));
+    svg.append(placeLabel(labels, hx, hy + 8, t('Home')));
   }
   // markers, a label each
   for (const m of located) {
@@ -92,7 +95,7 @@ export function mapSvg({ home, markers = [], trails = [], title = 'Map' }) {
   svg.append(s('g', { transform: `translate(${W - 26} 30)` },
     s('circle', { r: 15, fill: 'none', stroke: 'currentColor', 'stroke-opacity': 0.25 }),
     s('path', { class: 'compass', d: 'M0-12 5 4 0 1-5 4Z' }),
-    s('text', { x: -4, y: -17 }, 'N')));
+    s('text', { x: -4, y: -17 }, t('N'))));
   const bar = step * scale;
   svg.append(s('g', { transform: `translate(14 ${H - 16})` },
     s('path', { d: `M0-5V0H${bar.toFixed(1)}V-5`, fill: 'none', stroke: 'currentColor', 'stroke-width': 1.5 }),

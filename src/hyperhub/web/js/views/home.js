@@ -1,6 +1,7 @@
 // Home: a summary, then the areas grouped by floor with a card per device.
 
 import { fmt, h, label } from '../dom.js';
+import { stateWord, translator } from '../i18n.js';
 import {
   actionButton, card, controlsFor, lockControl, readings, simpleActions, toggle,
 } from '../controls.js';
@@ -12,25 +13,37 @@ const HOME_TYPES = new Set([
 ]);
 
 const v = (d, prop) => fmt(d.state[prop], propSpec(d, prop), prop);
+const t = translator({
+  On: '开', Off: '关', 'On · {what}': '开 · {what}', '{mode} to {temp}': '{mode} {temp}',
+  '{what} · now {temp}': '{what} · 当前 {temp}', Closed: '关闭', Open: '打开', 'Open {n}%': '打开 {n}%',
+  Playing: '播放中', 'PM2.5 {n}': 'PM2.5 {n}', Summary: '概况',
+  '{n} light on': '{n} 盏灯开着', '{n} lights on': '{n} 盏灯开着',
+  '{n} door unlocked': '{n} 个门没锁', '{n} doors unlocked': '{n} 个门没锁', 'All doors locked': '门都锁好了',
+  '{n} cover open': '{n} 个窗帘开着', '{n} covers open': '{n} 个窗帘开着', 'Inside {temp}': '室内 {temp}',
+  '{n} offline': '{n} 个离线', Home: '家', Other: '其他',
+});
 
 /** The one-line status of a device card. */
 export function statusText(d) {
   const st = d.state;
   switch (d.type) {
-    case 'light': return st.on ? `On · ${v(d, 'brightness')}` : 'Off';
-    case 'switch': return st.on ? 'On' : 'Off';
-    case 'plug': return st.on ? `On · ${v(d, 'power_w')}` : 'Off';
-    case 'climate':
-      return `${st.on ? `${fmt(st.mode)} to ${v(d, 'target_temp')}` : 'Off'} · now ${v(d, 'current_temp')}`;
-    case 'fan': return st.on ? `On · ${v(d, 'speed')}` : 'Off';
-    case 'air_purifier': return `${st.on ? `On · ${v(d, 'speed')}` : 'Off'} · PM2.5 ${fmt(st.pm25)}`;
+    case 'light': return st.on ? t('On · {what}', { what: v(d, 'brightness') }) : t('Off');
+    case 'switch': return st.on ? t('On') : t('Off');
+    case 'plug': return st.on ? t('On · {what}', { what: v(d, 'power_w') }) : t('Off');
+    case 'climate': {
+      const what = st.on ? t('{mode} to {temp}', { mode: v(d, 'mode'), temp: v(d, 'target_temp') }) : t('Off');
+      return t('{what} · now {temp}', { what, temp: v(d, 'current_temp') });
+    }
+    case 'fan': return st.on ? t('On · {what}', { what: v(d, 'speed') }) : t('Off');
+    case 'air_purifier':
+      return `${st.on ? t('On · {what}', { what: v(d, 'speed') }) : t('Off')} · ${t('PM2.5 {n}', { n: fmt(st.pm25) })}`;
     case 'cover':
-      return st.position === 0 ? 'Closed' : st.position === 100 ? 'Open' : `Open ${st.position}%`;
-    case 'lock': return st.locked ? 'Locked' : 'Unlocked';
-    case 'vacuum': return `${fmt(st.status)} · ${v(d, 'battery')}`;
+      return st.position === 0 ? t('Closed') : st.position === 100 ? t('Open') : t('Open {n}%', { n: st.position });
+    case 'lock': return stateWord('locked', Boolean(st.locked));
+    case 'vacuum': return `${v(d, 'status')} · ${v(d, 'battery')}`;
     case 'media_player':
-      if (!st.on) return 'Off';
-      return `${st.playing ? 'Playing' : 'On'}${st.source ? ` · ${st.source}` : ''}`;
+      if (!st.on) return t('Off');
+      return `${st.playing ? t('Playing') : t('On')}${st.source ? ` · ${st.source}` : ''}`;
     case 'sensor':
       return Object.keys(st).map((p) => (typeof st[p] === 'boolean' ? fmt(st[p], {}, p) : v(d, p))).join(' · ');
     default: return '';
@@ -64,7 +77,7 @@ export function homeCard(dev, level = 'h4') {
 }
 
 function summary() {
-  const box = h('div', { class: 'summary', 'aria-label': 'Summary' });
+  const box = h('div', { class: 'summary', 'aria-label': t('Summary') });
   const render = () => {
     const devs = [...store.devices.values()];
     const lights = devs.filter((d) => d.type === 'light' && d.state.on).length;
@@ -74,15 +87,15 @@ function summary() {
     const covers = devs.filter((d) => d.type === 'cover' && d.state.position > 0).length;
     const offline = devs.filter((d) => d.online === false).length;
     const items = [
-      `${lights} light${lights === 1 ? '' : 's'} on`,
-      open ? `${open} door${open === 1 ? '' : 's'} unlocked` : 'All doors locked',
-      `${covers} cover${covers === 1 ? '' : 's'} open`,
+      t(lights === 1 ? '{n} light on' : '{n} lights on', { n: lights }),
+      open ? t(open === 1 ? '{n} door unlocked' : '{n} doors unlocked', { n: open }) : t('All doors locked'),
+      t(covers === 1 ? '{n} cover open' : '{n} covers open', { n: covers }),
     ];
     if (temps.length) {
       const avg = temps.reduce((a, d) => a + d.state.temperature, 0) / temps.length;
-      items.push(`Inside ${avg.toFixed(1)} °C`);
+      items.push(t('Inside {temp}', { temp: `${avg.toFixed(1)} °C` }));
     }
-    if (offline) items.push(`${offline} offline`);
+    if (offline) items.push(t('{n} offline', { n: offline }));
     box.replaceChildren(...items.map((t) => h('span', { class: 'pill' }, t)));
   };
   watch('*', box, render);
@@ -113,11 +126,11 @@ export function render(root) {
   }
   const floors = new Map();
   for (const a of areas) {
-    const f = a.floor || 'Other';
+    const f = a.floor || t('Other');
     if (!floors.has(f)) floors.set(f, []);
     floors.get(f).push(a);
   }
-  root.append(h('h1', { class: 'sr-only' }, 'Home'), summary());
+  root.append(h('h1', { class: 'sr-only' }, t('Home')), summary());
   for (const [floor, list] of floors) {
     const sec = h('section', { 'aria-label': floor }, h('h2', { class: 'floor-title' }, floor));
     root.append(sec);
