@@ -20,7 +20,7 @@ import pytest
 from hyperhub_tests_fabric import until
 
 from hyperhub.devices.sim import ManualClock
-from hyperhub.errors import DeviceUnavailable, NeedsConfirmation
+from hyperhub.errors import DeviceUnavailable, NeedsConfirmation, ValueNotAllowed
 from hyperhub.fabric.hubside import HubFabric
 from hyperhub.fabric.node import DeviceNode
 from hyperhub.space import Space, load_space
@@ -251,3 +251,37 @@ def test_hub_and_node_ride_out_a_broker_restart(broker, run, space_file, tmp_pat
         assert store.current("lamp") == {"on": False, "brightness": 15}
 
     run(main(), timeout=60)
+
+
+def test_a_device_that_takes_fewer_values_than_its_type_refuses_the_others(
+    broker, run, tmp_path
+) -> None:
+    """An oil heater is a climate that only heats: the node announces the narrowing, and the
+    hub refuses "cool" before anything reaches the device."""
+    path = tmp_path / "heater.yaml"
+    path.write_text(
+        "space: test\nareas: [{id: home, name: Home}]\ndevices:\n"
+        "  - {id: heater, type: climate, name: Oil Heater, area: home,"
+        " values: {mode: [heat], fan_speed: [auto]}}\n"
+    )
+    space = load_space(path)
+
+    async def main() -> None:
+        login = broker.add_node("home", ["heater"])
+        async with (
+            hub_on(broker) as hub,
+            DeviceNode("home", space, ["heater"], broker.url(login).client_kwargs()) as node,
+        ):
+            await node.wait_ready(10)
+            await until(lambda: hub.registry.is_online("heater"), "the heater to join")
+            mode = hub.registry.get("heater").dtype.properties["mode"]
+            assert mode.values == ("heat",) and mode.default == "heat"
+            with pytest.raises(
+                ValueNotAllowed,
+                match=r"heater\.mode: 'cool' is not allowed; it must be one of heat",
+            ):
+                await hub.send_command("heater", property="mode", value="cool", actor="test")
+            ack = await hub.send_command("heater", property="mode", value="heat", actor="test")
+            assert ack.ok and node.backend.state("heater")["mode"] == "heat"
+
+    run(main())

@@ -84,6 +84,49 @@ def test_lights_are_tunable_or_coloured_only_where_the_space_says_so():
     assert space.device("strip").state["color"] == "#ff0000"
 
 
+def test_a_device_may_take_fewer_named_values_than_its_type():
+    space = parse_space(
+        "space: X\nareas: []\ndevices:\n"
+        "  - {id: heater, type: climate, values: {mode: [heat], fan_speed: [auto]}}\n"
+        "  - {id: ac, type: climate}\n"
+    )
+    heater = space.device("heater")
+    assert heater.dtype.properties["mode"].values == ("heat",)
+    assert heater.state["mode"] == "heat"  # the type's default (auto) is not allowed here
+    assert space.device("ac").dtype.properties["mode"].values == (
+        "cool",
+        "heat",
+        "auto",
+        "dry",
+        "fan",
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [
+        ("{mode: [cool, freeze]}", "mode can only be narrowed to some of cool, heat, auto, dry, fan; not 'freeze'"),
+        ("{mode: []}", "mode can only be narrowed to some of cool, heat, auto, dry, fan; none were given"),
+        ("{target_temp: [20]}", "only a property with named values can be narrowed; target_temp is a number"),
+        ("{colour: [red]}", "has no property 'colour'"),
+        ("[heat]", "`values` must map a property to a list of its values"),
+    ],
+)  # fmt: skip
+def test_a_narrowing_that_is_not_one_is_refused_with_its_line(values, problem):
+    lines = problems(
+        f"space: X\nareas: []\ndevices:\n  - {{id: heater, type: climate, values: {values}}}\n"
+    )
+    assert len(lines) == 1 and lines[0].startswith("s.yaml:4: ") and problem in lines[0], lines
+
+
+def test_a_state_outside_the_narrowed_values_is_refused():
+    lines = problems(
+        "space: X\nareas: []\ndevices:\n"
+        "  - {id: heater, type: climate, values: {mode: [heat]}, state: {mode: cool}}\n"
+    )
+    assert any("'cool' is not allowed; it must be one of heat" in line for line in lines), lines
+
+
 def test_every_problem_is_listed_with_its_line():
     bad = """\
 space: Bad
@@ -116,7 +159,7 @@ devices:
         + ", ".join(builtin_types().names()),
         "s.yaml:15: device without `id`",
         "s.yaml:16: device g1: missing field `class` for a cover; one of: curtain, blind, garage, gate, window, door",
-        "s.yaml:18: unknown key 'colour' in a device; expected one of: id, type, name, aliases, area, class, state, properties, route",
+        "s.yaml:18: unknown key 'colour' in a device; expected one of: id, type, name, aliases, area, class, values, state, properties, route",
     ]
 
 

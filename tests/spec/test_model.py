@@ -239,3 +239,16 @@ def test_unparseable_text_names_what_is_allowed():
     spec = builtin_types().get("light").properties["brightness"]
     with pytest.raises(ValueNotAllowed, match=r"d\.brightness: 'bright' is not allowed"):
         parse_text(spec, "bright", "d.brightness")
+
+
+def test_narrowing_a_type_keeps_its_order_and_moves_a_lost_default():
+    climate = builtin_types().get("climate")
+    heater = climate.narrowed({"mode": ["heat"], "fan_speed": ["high", "auto"]})
+    assert heater.properties["mode"].values == ("heat",)
+    assert heater.properties["mode"].default == "heat"  # auto is not allowed any more
+    assert heater.properties["fan_speed"].values == ("auto", "high")  # the type's order
+    assert heater.narrowing(climate) == {"mode": ["heat"], "fan_speed": ["auto", "high"]}
+    assert climate.narrowed({}) is climate and climate.narrowing(climate) == {}
+    with pytest.raises(ValueNotAllowed, match="must be one of heat"):
+        heater.check_write("mode", "cool", "heater")
+    assert climate.check_write("mode", "cool") == "cool"  # the type itself is untouched

@@ -28,7 +28,9 @@ def _shipped() -> dict[str, DeviceType]:
 
 def discovery_of(device: Device, node: str) -> DiscoveryMsg:
     """The device's discovery message; a type the hub does not ship travels with its spec."""
-    shipped = _shipped().get(device.type) == device.dtype
+    base = _shipped().get(device.type)
+    values = device.dtype.narrowing(base) if base is not None else {}
+    shipped = base is not None and base.narrowed(values) == device.dtype
     return DiscoveryMsg(
         device=device.id,
         type=device.type,
@@ -39,6 +41,7 @@ def discovery_of(device: Device, node: str) -> DiscoveryMsg:
         aliases=list(device.aliases),
         properties=list(device.properties),
         spec=None if shipped else type_spec(device.dtype),
+        values=values,
         version=__version__,
     )
 

@@ -156,6 +156,11 @@ class Ingest:
         if info.device != device:
             return self.malformed("discovery", topic, f"it describes {info.device!r}")
         dtype = self._type_of(info)
+        if dtype is not None and info.values:
+            try:
+                dtype = dtype.narrowed(info.values, f"device {device}")
+            except SpecError as exc:
+                return self.malformed("discovery", topic, str(exc))
         if dtype is not None:
             self.registry.join(info, dtype)
             log.debug("device %s (%s) joined from node %s", device, info.type, info.node)

@@ -92,6 +92,9 @@ class DiscoveryMsg(_Msg):
     aliases: list[str] = Field(default_factory=list)
     properties: list[str] = Field(default_factory=list)
     spec: dict[str, Any] | None = None  # the full type spec, for types the hub may not know
+    # enum values this device leaves out of its type (an oil heater's mode: [heat]); the
+    # hub narrows its own type with them (never widens it)
+    values: dict[str, list[str]] = Field(default_factory=dict)
     version: str = ""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

@@ -17,7 +17,9 @@ from hyperhub.spec import DeviceType, TypeRegistry, builtin_types
 ID = re.compile(r"^[a-z0-9_]+$")
 SPACE_KEYS = ("space", "location", "timezone", "areas", "devices")
 AREA_KEYS = ("id", "name", "aliases", "floor")
-DEVICE_KEYS = ("id", "type", "name", "aliases", "area", "class", "state", "properties", "route")
+DEVICE_KEYS = (
+    "id", "type", "name", "aliases", "area", "class", "values", "state", "properties", "route",
+)  # fmt: skip
 MAX_BYTES = 5_000_000
 RESERVED_IDS = ("discovery", "node")  # hyperhub/<space>/discovery/… and …/node/… are not devices
 
@@ -303,6 +305,7 @@ class _Reader:
         if dtype is None or ident is None:
             return None
         cls = self.device_class(node, line, label, dtype)
+        dtype = self.narrowed(node, line, label, dtype)
         props = self.exposed(node, line, label, dtype)
         state = self.state(node, line, ident, dtype, props)
         route = self.route(node, line, label, dtype)
@@ -329,6 +332,21 @@ class _Reader:
             )
             return None
         return str(cls)
+
+    def narrowed(self, node: dict, line: int, label: str, dtype: DeviceType) -> DeviceType:
+        """The type with the enum values this device takes (`values: {mode: [heat]}`)."""
+        given = node.get("values")
+        if given is None:
+            return dtype
+        where = _value_line(node, "values", line)
+        if not isinstance(given, dict) or not all(isinstance(v, list) for v in given.values()):
+            self.problem(where, f"{label}: `values` must map a property to a list of its values")
+            return dtype
+        try:
+            return dtype.narrowed({str(k): [str(x) for x in v] for k, v in given.items()}, label)
+        except HyperHubError as exc:
+            self.problem(where, str(exc))
+            return dtype
 
     def exposed(self, node: dict, line: int, label: str, dtype: DeviceType) -> tuple[str, ...]:
         listed = set(self.text_list(node, "properties", line, label))

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from hyperhub.errors import ValueNotAllowed
+from hyperhub.errors import SpecError, ValueNotAllowed
 
 Kind = Literal["bool", "int", "float", "enum", "str", "color", "location"]
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -377,6 +378,47 @@ class DeviceType(_Strict):
                 out[name] = arg.check(args[name], f"{where}({name})")
             elif arg.required:
                 raise ValueNotAllowed(f"{where}: missing argument {name!r} ({arg.allowed()})")
+        return out
+
+    def narrowed(self, values: Mapping[str, Sequence[str]], where: str = "") -> DeviceType:
+        """This type for one device that takes only some of an enum's values (an oil heater
+        is a climate that only heats: `{mode: [heat]}`). Narrowing never widens: each list
+        must be a non-empty part of the property's values; a `SpecError` names the problem.
+        The default moves to the first allowed value when the type's is not among them."""
+        if not values:
+            return self
+        subject = where or f"type {self.type}"
+        props = dict(self.properties)
+        for name, allowed in values.items():
+            spec = props.get(name)
+            if spec is None:
+                raise _unknown("property", name, self.properties, self.type, where or None)
+            if spec.kind != "enum":
+                raise SpecError(
+                    f"{subject}: only a property with named values can be narrowed; "
+                    f"{name} is {spec.allowed()}"
+                )
+            given = [str(v) for v in allowed]
+            wrong = [v for v in given if v not in (spec.values or ())]
+            if wrong or not given:
+                raise SpecError(
+                    f"{subject}: {name} can only be narrowed to some of "
+                    f"{', '.join(spec.values or ())}"
+                    + (f"; not {', '.join(map(repr, wrong))}" if wrong else "; none were given")
+                )
+            kept = tuple(v for v in spec.values or () if v in given)  # the type's order
+            default = spec.default if spec.default in kept else kept[0]
+            props[name] = spec.model_copy(update={"values": kept, "default": default})
+        return self.model_copy(update={"properties": props})
+
+    def narrowing(self, base: DeviceType) -> dict[str, list[str]]:
+        """The enum values this type leaves out of `base` (of the same name): what
+        `narrowed` was given, for a discovery message."""
+        out = {}
+        for name, spec in self.properties.items():
+            wide = base.properties.get(name)
+            if wide is not None and spec.kind == "enum" and spec.values != wide.values:
+                out[name] = list(spec.values or ())
         return out
 
     def write_is_risky(self, prop: str, value: Any, device_class: str | None = None) -> bool:

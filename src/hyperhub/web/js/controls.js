@@ -217,6 +217,9 @@ export function iconFor(dev) {
   if (dev.type === 'media_player' && /tv|電視|电视/i.test(dev.name)) return 'tv';
   if (dev.type === 'sensor' && 'temperature' in st) return 'thermo';
   if (dev.type === 'lock') return st.locked === false ? 'unlock' : 'lock';
+  // a climate that cannot cool (an oil heater: its spec or the space narrowed its modes)
+  // is not drawn as a snowflake
+  if (dev.type === 'climate' && !(propSpec(dev, 'mode').values || ['cool']).includes('cool')) return 'heater';
   return dev.type;
 }
 
@@ -257,7 +260,7 @@ export function controlsFor(dev, skip = []) {
     const p = propSpec(dev, prop);
     if (p.kind === 'bool') out.push(field(label(prop), toggle(dev, prop)));
     else if (NUMERIC.has(p.kind) && p.min != null && p.max != null) out.push(slider(dev, prop));
-    else if (p.kind === 'enum') out.push(picker(dev, prop));
+    else if (p.kind === 'enum' && (p.values || []).length > 1) out.push(picker(dev, prop)); // one value: nothing to pick
     else if (p.kind === 'color') out.push(colorInput(dev, prop));
   }
   return out;
