@@ -51,6 +51,13 @@ def card(page, name: str):
     return page.get_by_role("article", name=name, exact=True)
 
 
+def open_device(page, name: str):
+    """Open a Home tile's detail view (every control of the device); its card."""
+    page.get_by_role("link", name=f"Details of {name}", exact=True).click()
+    expect(page.get_by_role("link", name="← Back to Home")).to_be_visible()
+    return card(page, name)
+
+
 def test_sign_in_with_a_password_then_sign_out(page, hub):
     page.goto(hub.url)
     page.get_by_label("Username", exact=True).fill("admin")
@@ -118,12 +125,13 @@ def test_toggle_a_light_and_see_its_card_change(signed_in, hub):
 
 def test_move_a_slider_and_pick_a_mode(signed_in, hub):
     page = signed_in
-    light = card(page, "Ceiling Light")
+    light = open_device(page, "Ceiling Light")
     light.get_by_role("slider", name="Ceiling Light brightness").fill("30")
     expect(light.locator(".status")).to_have_text("On · 30%")
     hub.wait_until(lambda: hub.state("living_room_light")["brightness"] == 30, "brightness 30")
 
-    ac = card(page, "Living Room AC")
+    page.go_back()
+    ac = open_device(page, "Living Room AC")
     ac.get_by_role("combobox", name="Living Room AC mode").select_option("cool")
     expect(ac.get_by_role("switch", name="Living Room AC power")).to_be_checked()  # implied on
     expect(ac.locator(".status")).to_contain_text("Cool to 22 °C")
@@ -133,7 +141,7 @@ def test_move_a_slider_and_pick_a_mode(signed_in, hub):
 def test_arrow_keys_on_a_slider_send_one_command_for_the_burst(signed_in, hub):
     """Each arrow-key press on a slider sent a command of its own."""
     page = signed_in
-    lamp = card(page, "Bedside Lamp")
+    lamp = open_device(page, "Bedside Lamp")
     slider = lamp.get_by_role("slider", name="Bedside Lamp brightness")
     slider.fill("40")
     hub.wait_until(lambda: hub.state("bedside_lamp")["brightness"] == 40, "brightness 40")
@@ -146,6 +154,25 @@ def test_arrow_keys_on_a_slider_send_one_command_for_the_burst(signed_in, hub):
     rows = hub.api("GET", "audit?device=bedside_lamp&limit=100")[1]
     sent = [r["what"]["value"] for r in rows[: len(rows) - before]]
     assert sent and sent[0] == 46 and len(sent) <= 2, sent  # not six
+
+
+def test_home_is_compact_tiles_that_open_a_detail_view(signed_in, hub):
+    """Home was a wall of 44 expanded cards; now a tile per device (name, status, one quick
+    control) opens the device with every control, at an address of its own."""
+    page = signed_in
+    assert page.locator("main .card.tile").count() >= 30
+    assert page.locator("main input[type=range], main select").count() == 0  # no sliders
+    heater = card(page, "Oil Heater")
+    assert heater.locator("use").get_attribute("href").endswith("#heater")  # not a snowflake
+    detail = open_device(page, "Oil Heater")
+    assert page.url.endswith("#home/kids_room_heater")
+    expect(detail.get_by_role("slider", name="Oil Heater target temperature")).to_be_visible()
+    # it only heats and has no fan: no mode or fan picker to offer cooling
+    expect(detail.get_by_role("combobox")).to_have_count(0)
+    page.get_by_role("link", name="← Back to Home").click()
+    expect(page.get_by_role("heading", name="ground floor")).to_be_visible()
+    page.goto(f"{hub.url}#home/no_such_device")
+    expect(page.locator("main")).to_contain_text("No device no_such_device here.")
 
 
 def test_a_player_that_is_off_says_off_only(signed_in, hub):

@@ -161,15 +161,12 @@ export function actionButton(dev, action, { text, args, cls } = {}) {
   return btn;
 }
 
-/** Lock state and one button: "Unlock" (confirmed) or "Lock". */
-export function lockControl(dev, prop = 'locked') {
-  const text = h('span');
+/** One button that locks or unlocks (asking first): "Unlock" or "Lock". */
+export function lockButton(dev, prop = 'locked') {
   const btn = h('button', { type: 'button' });
   let locked = true;
   watch(dev.id, btn, (d) => {
     locked = Boolean(d.state[prop]);
-    text.textContent = stateWord(prop, locked);
-    text.className = locked ? 'state-ok' : 'state-bad';
     btn.textContent = locked ? t('Unlock') : t('Lock');
     btn.setAttribute('aria-label', t('{action} {name}', { action: btn.textContent, name: dev.name }));
     btn.className = locked ? '' : 'primary';
@@ -179,7 +176,18 @@ export function lockControl(dev, prop = 'locked') {
     if (dev.spec.actions && dev.spec.actions[action]) return callAction(dev, action);
     return setProp(dev, prop, !locked);
   }));
-  return h('div', { class: 'row' }, icon('lock'), text, h('span', { class: 'spacer' }), btn);
+  return btn;
+}
+
+/** Lock state and its button: "Locked [Unlock]". */
+export function lockControl(dev, prop = 'locked') {
+  const text = h('span');
+  watch(dev.id, text, (d) => {
+    const locked = Boolean(d.state[prop]);
+    text.textContent = stateWord(prop, locked);
+    text.className = locked ? 'state-ok' : 'state-bad';
+  });
+  return h('div', { class: 'row' }, icon('lock'), text, h('span', { class: 'spacer' }), lockButton(dev, prop));
 }
 
 const NUMERIC = new Set(['int', 'float']);
@@ -229,15 +237,16 @@ export function iconFor(dev) {
  * title and iconName (a panel about one side of a device), level (heading tag).
  */
 export function card(dev, opts = {}) {
-  const { status, body = [], head, mood, level = 'h4', cls = '', title, iconName } = opts;
+  const { status, body = [], head, mood, level = 'h4', cls = '', title, iconName, link } = opts;
   const st = h('div', { class: 'status' });
   const badgeUse = icon(iconName || iconFor(dev));
+  // a tile's name is a link that covers the tile (CSS), so the whole tile opens the detail
+  const name = link ? h('a', { class: 'open', href: link.href, 'aria-label': link.label }, title || dev.name) : title || dev.name;
   const fs = h('fieldset', {},
     h('header', {}, h('span', { class: 'badge' }, badgeUse),
-      h('div', { class: 'title' }, h(level, {}, title || dev.name), st), head),
+      h('div', { class: 'title' }, h(level, {}, name), st), head),
     body);
-  const name = title ? named(dev, lower(title)) : dev.name;
-  const el = h('article', { class: `card ${cls}`, 'aria-label': name, 'data-device': dev.id }, fs);
+  const el = h('article', { class: `card ${cls}`, 'aria-label': title ? named(dev, lower(title)) : dev.name, 'data-device': dev.id }, fs);
   watch(dev.id, el, (d) => {
     const offline = d.online === false;
     el.classList.toggle('offline', offline);

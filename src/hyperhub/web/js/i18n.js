@@ -47,7 +47,7 @@ const t = translator({
     '集线器首次启动时打印了一次性设置码（也保存在数据目录的 setup-code 文件里）。',
   'Setup code': '设置码', 'Admin username': '管理员用户名', 'Admin password': '管理员密码',
   'Create admin': '创建管理员', 'Skip to the content': '跳到正文', Views: '视图',
-  Home: '家', Car: '汽车', Human: '人', Robot: '机器狗', Chat: '对话', History: '历史',
+  Home: '家', Car: '汽车', Human: '家人', Robot: '机器人', Chat: '对话', History: '历史',
   Rules: '规则', Log: '日志', 'Log out': '退出', 'Connecting…': '连接中…',
   'The hub does not answer — reconnecting. Controls are off until it is back; what you see may be out of date.':
     '集线器没有响应，正在重新连接。恢复之前控件不可用，看到的状态可能已过时。',

@@ -1,9 +1,11 @@
-// Home: a summary, then the areas grouped by floor with a card per device.
+// Home: a summary, then the areas grouped by floor with a compact tile per device (name,
+// status, one quick control); a tile opens the device's detail view (#home/<id>) with every
+// control, as Mi Home does. Home was a wall of 44 expanded cards.
 
 import { fmt, h, label } from '../dom.js';
 import { stateWord, translator } from '../i18n.js';
 import {
-  actionButton, card, controlsFor, lockControl, readings, simpleActions, toggle,
+  actionButton, card, controlsFor, lockButton, lockControl, readings, simpleActions, toggle,
 } from '../controls.js';
 import { propSpec, store, watch, writable } from '../store.js';
 
@@ -20,7 +22,8 @@ const t = translator({
   '{n} light on': '{n} 盏灯开着', '{n} lights on': '{n} 盏灯开着',
   '{n} door unlocked': '{n} 个门没锁', '{n} doors unlocked': '{n} 个门没锁', 'All doors locked': '门都锁好了',
   '{n} cover open': '{n} 个窗帘开着', '{n} covers open': '{n} 个窗帘开着', 'Inside {temp}': '室内 {temp}',
-  '{n} offline': '{n} 个离线', Home: '家', Other: '其他',
+  '{n} offline': '{n} 个离线', Home: '家', Other: '其他', 'Back to Home': '返回首页',
+  'No device {id} here.': '这里没有设备 {id}。', 'Details of {name}': '{name}的详情',
 });
 
 /** The one-line status of a device card. */
@@ -61,9 +64,15 @@ function mood(d) {
   return st.on === true ? 'on' : '';
 }
 
-/** The card of any home device, built from its spec. */
+/** The quick control of a tile: power, or lock / unlock; none for a sensor. */
+function quickControl(dev) {
+  if (dev.type === 'lock') return lockButton(dev);
+  return writable(dev, 'on') && propSpec(dev, 'on').kind === 'bool' ? toggle(dev, 'on') : null;
+}
+
+/** The card of any home device with every control, built from its spec (the detail view). */
 export function homeCard(dev, level = 'h4') {
-  const head = writable(dev, 'on') && propSpec(dev, 'on').kind === 'bool' ? toggle(dev, 'on') : null;
+  const head = dev.type === 'lock' ? null : quickControl(dev);
   const body = [];
   if (dev.type === 'lock') body.push(lockControl(dev));
   body.push(...controlsFor(dev, ['on', 'locked']));
@@ -74,6 +83,27 @@ export function homeCard(dev, level = 'h4') {
   const actions = simpleActions(dev).filter((a) => !['toggle', 'lock', 'unlock'].includes(a));
   if (actions.length) body.push(h('div', { class: 'row' }, actions.map((a) => actionButton(dev, a))));
   return card(dev, { status: statusText, body, head, mood, level });
+}
+
+/** A compact tile: badge, name (a link to the detail view), status, one quick control. */
+export function homeTile(dev) {
+  return card(dev, {
+    status: statusText, head: quickControl(dev), mood, level: 'h4', cls: 'tile',
+    link: { href: `#home/${encodeURIComponent(dev.id)}`, label: t('Details of {name}', { name: dev.name }) },
+  });
+}
+
+function detail(root, id) {
+  const dev = store.devices.get(id);
+  const back = h('a', { class: 'back', href: '#home' }, `← ${t('Back to Home')}`);
+  if (!dev) {
+    root.append(back, h('p', { class: 'empty' }, t('No device {id} here.', { id })));
+    return;
+  }
+  const area = (store.space.areas || []).find((a) => a.id === dev.area);
+  root.append(back, h('h1', { class: 'sr-only' }, dev.name),
+    area ? h('p', { class: 'muted' }, area.name) : null,
+    h('div', { class: 'detail' }, homeCard(dev, 'h2')));
 }
 
 function summary() {
@@ -118,7 +148,11 @@ function areaClimate(areaId) {
   return span;
 }
 
-export function render(root) {
+export function render(root, [id] = []) {
+  if (id) {
+    detail(root, id);
+    return;
+  }
   const areas = store.space.areas || [];
   const byArea = new Map(areas.map((a) => [a.id, []]));
   for (const d of store.devices.values()) {
@@ -139,9 +173,9 @@ export function render(root) {
       if (!devs.length) continue;
       const area = h('section', { class: 'area', 'aria-label': a.name },
         h('header', {}, h('h3', {}, a.name), areaClimate(a.id)),
-        h('div', { class: 'grid' }));
+        h('div', { class: 'grid tiles' }));
       sec.append(area);
-      area.lastChild.append(...devs.map((d) => homeCard(d)));
+      area.lastChild.append(...devs.map((d) => homeTile(d)));
     }
   }
 }

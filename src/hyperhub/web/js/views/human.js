@@ -13,7 +13,7 @@ const t = translator({
   'Message to {name}': '发给{name}的消息', 'Send a notification…': '发送通知…', 'Notify {name}': '通知{name}',
   Notify: '发送', 'Do not disturb': '勿扰模式', 'do not disturb': '勿扰模式', Ringer: '铃声',
   Asleep: '睡着', Awake: '醒着', steps: '步', 'Steps history': '步数历史', 'Heart rate history': '心率历史',
-  'Map: {where}': '地图：{where}', 'Where people are': '大家在哪里', Human: '人',
+  'Map: {where}': '地图：{where}', 'Where people are': '大家在哪里', Human: '家人',
   'This space has no phones or wearables.': '这里没有手机或手环。', Phones: '手机', Wearables: '手环',
 });
 

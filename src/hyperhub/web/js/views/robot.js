@@ -8,7 +8,7 @@ import { homeCard } from './home.js';
 
 const t = translator({
   '{name} {what}': '{name}{what}', '{name} {action} target': '{name}{action}的目标', me: '我',
-  battery: '电量', Posture: '姿势', Mode: '模式', Robot: '机器狗', Robots: '机器人',
+  battery: '电量', Posture: '姿势', Mode: '模式', Robot: '机器人', Robots: '机器人',
   'This space has no robots.': '这里没有机器人。',
 });
 const word = (d, prop) => fmt(d.state[prop], propSpec(d, prop), prop);
