@@ -272,9 +272,12 @@ def test_a_change_made_elsewhere_appears_live(signed_in, hub):
     expect(garage.locator(".status")).to_have_text("On")
 
     hub.set("study_fan", "speed", 75)  # and the REST API
-    fan = card(page, "Desk Fan")
+    expect(card(page, "Desk Fan").locator(".status")).to_have_text("On · 75%")
+    fan = open_device(page, "Desk Fan")  # the detail view, live too
     expect(fan.get_by_role("slider", name="Desk Fan speed")).to_have_value("75")
-    expect(fan.locator(".status")).to_have_text("On · 75%")
+    hub.set("study_fan", "speed", 60)
+    expect(fan.get_by_role("slider", name="Desk Fan speed")).to_have_value("60")
+    expect(fan.locator(".status")).to_have_text("On · 60%")
     assert page.evaluate("window.notReloaded") is True
 
 

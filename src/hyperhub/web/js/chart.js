@@ -1,6 +1,12 @@
 // A line chart as inline SVG: time on x, a number on y, with gridlines and tick labels.
+// Times are in the space's time zone (fmtTime), like every time on the dashboard.
 
-import { s } from './dom.js';
+import { fmtTime, s } from './dom.js';
+import { translator } from './i18n.js';
+
+const t = translator({ Chart: '图表' });
+const NO_DATE = { month: undefined, day: undefined };
+const NO_TIME = { hour: undefined, minute: undefined, second: undefined };
 
 const M = { l: 52, r: 18, t: 14, b: 30 };
 
@@ -12,10 +18,8 @@ function niceStep(span, count) {
 }
 
 function timeLabel(ms, span) {
-  const d = new Date(ms);
-  if (span > 36 * 3600e3) return d.toLocaleDateString([], { month: 'short', day: 'numeric' });
-  const seconds = span < 15 * 60e3 ? { second: '2-digit' } : {};
-  return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', ...seconds });
+  if (span > 36 * 3600e3) return fmtTime(ms, NO_TIME);
+  return fmtTime(ms, { ...NO_DATE, second: span < 15 * 60e3 ? '2-digit' : undefined });
 }
 
 /**
@@ -24,7 +28,7 @@ function timeLabel(ms, span) {
  */
 const MIN_SPAN = { '°C': 2, '%': 10, K: 500, km: 1, 'km/h': 10, W: 10, lx: 50, 'µg/m³': 10, bpm: 10 };
 
-export function lineChart(points, { unit = '', title = 'Chart', width = 760 } = {}) {
+export function lineChart(points, { unit = '', title = t('Chart'), width = 760 } = {}) {
   const W = Math.max(300, Math.round(width));
   const H = W < 560 ? 220 : 300;
   const svg = s('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': title },
@@ -47,7 +51,7 @@ export function lineChart(points, { unit = '', title = 'Chart', width = 760 } = 
   const step = niceStep(hi - lo, 4);
   lo = Math.floor(lo / step) * step;
   hi = Math.ceil(hi / step) * step;
-  const x = (t) => M.l + ((t - t0) / (t1 - t0)) * (W - M.l - M.r);
+  const x = (ms) => M.l + ((ms - t0) / (t1 - t0)) * (W - M.l - M.r);
   const y = (v) => H - M.b - ((v - lo) / (hi - lo)) * (H - M.t - M.b);
   const digits = step < 1 ? Math.min(3, Math.ceil(-Math.log10(step))) : 0;
 
@@ -57,9 +61,9 @@ export function lineChart(points, { unit = '', title = 'Chart', width = 760 } = 
   }
   const ticks = W < 560 ? 2 : 4;
   for (let i = 0; i <= ticks; i += 1) {
-    const t = t0 + ((t1 - t0) * i) / ticks;
+    const at = t0 + ((t1 - t0) * i) / ticks;
     const anchor = i === 0 ? 'start' : i === ticks ? 'end' : 'middle';
-    svg.append(s('text', { x: x(t), y: H - 8, 'text-anchor': anchor }, timeLabel(t, t1 - t0)));
+    svg.append(s('text', { x: x(at), y: H - 8, 'text-anchor': anchor }, timeLabel(at, t1 - t0)));
   }
   svg.append(s('line', { class: 'axis', x1: M.l, x2: W - M.r, y1: H - M.b, y2: H - M.b }));
 
@@ -74,7 +78,7 @@ export function lineChart(points, { unit = '', title = 'Chart', width = 760 } = 
     const shown = (v) => `${Number(v.toFixed(Math.max(digits, 1)))}${unit ? ` ${unit}` : ''}`;
     svg.append(s('g', { class: 'hover' }, points.map(([d, v]) =>
       s('circle', { class: 'hit', r: 7, cx: x(d.getTime()), cy: y(v) },
-        s('title', {}, `${d.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' })}: ${shown(v)}`)))));
+        s('title', {}, `${fmtTime(d.getTime(), { second: undefined })}: ${shown(v)}`)))));
   }
   return svg;
 }

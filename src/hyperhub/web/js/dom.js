@@ -6,7 +6,7 @@ import {
 
 const t = translator({
   'at home': '在家', '{km} km from home': '离家 {km} 公里', 'This is a risky action.': '这是有风险的操作。',
-  'Times in {zone}': '时间为{zone}时间', 'this browser’s time zone': '本浏览器所在时区',
+  'Times in {zone}': '时区：{zone}', 'this browser’s time zone': '本浏览器所在时区',
 });
 
 const SVG_NS = 'http://www.w3.org/2000/svg';

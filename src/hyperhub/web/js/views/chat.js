@@ -1,11 +1,31 @@
 // Chat: talk to the assistant in English or Chinese; shows the plan it ran and what changed,
 // and asks Yes / No for risky actions (the answer goes back in the same conversation).
+// The hub answers in the language of the message; the page's own words follow the page.
 
 import { post } from '../api.js';
-import { fmt, h, label, longLabel } from '../dom.js';
+import { fmt, h } from '../dom.js';
+import { actionLabel, lang, noun, translator } from '../i18n.js';
 import { applyState, propSpec, store } from '../store.js';
+import { argsText } from './log.js';
 
-const SUGGESTIONS = [
+const t = translator({
+  Conversation: '对话', 'Message to the assistant': '发给助手的消息',
+  'Ask or command… 说点什么…': '说点什么…', 'I am in': '我在', Anywhere: '不指定位置', Send: '发送',
+  'Try a command or a question, in English or 中文.': '试试说一句命令或问个问题，中文或英文都可以。',
+  Suggestions: '试试这样说', 'New conversation': '新对话', Assistant: '助手',
+  '{device}: {property} → {value}': '{device}：{property} → {value}', '{device}: {action}': '{device}：{action}',
+  '{ms} ms': '{ms} 毫秒', matcher: '本地理解', llm: '大模型', remote: '远程助手',
+});
+
+// in English both languages, to show that either works
+const SUGGESTIONS = lang === 'zh' ? [
+  '打开卧室的灯',
+  '把客厅的空调调到24度',
+  '车锁了吗？',
+  '把前门解锁',
+  '打开客厅的灯',
+  '把卧室的灯调暗一点',
+] : [
   'Turn on the bedroom light',
   'Set the living room AC to 24 degrees',
   'Is the car locked?',
@@ -16,6 +36,8 @@ const SUGGESTIONS = [
 ];
 
 const CJK = /[\u3400-\u9fff]/;
+// a reply's labels and Yes / No: Chinese on a Chinese page, and for a Chinese reply (it asks
+// to say 确定, so its buttons say it too); a button sends what it says
 const EN = {
   plan: 'Plan', changed: 'Changed', yes: 'Yes', no: 'No', yesWord: 'yes', noWord: 'no',
   confirm: 'Confirm', noReply: '(no reply)',
@@ -34,11 +56,12 @@ function describeAction(a) {
   if (a.property) {
     const dev = store.devices.get(a.device);
     const spec = dev ? propSpec(dev, a.property) : {};
-    return `${nameOf(a.device)}: ${longLabel(a.property).toLowerCase()} → ${fmt(a.value, spec, a.property)}`;
+    return t('{device}: {property} → {value}',
+      { device: nameOf(a.device), property: noun(a.property), value: fmt(a.value, spec, a.property) });
   }
-  const args = a.args && Object.keys(a.args).length
-    ? ` (${Object.entries(a.args).map(([k, v]) => `${k}: ${v}`).join(', ')})` : '';
-  return `${nameOf(a.device)}: ${label(a.action || '?').toLowerCase()}${args}`;
+  const action = actionLabel(a.action || '?');
+  return t('{device}: {action}', { device: nameOf(a.device), action: lang === 'zh' ? action : action.toLowerCase() })
+    + argsText(a.args);
 }
 
 function describeChanges(changes) {
@@ -46,7 +69,8 @@ function describeChanges(changes) {
   for (const [id, props] of Object.entries(changes || {})) {
     const dev = store.devices.get(id);
     for (const [p, v] of Object.entries(props)) {
-      out.push(`${nameOf(id)}: ${longLabel(p).toLowerCase()} → ${fmt(v, dev ? propSpec(dev, p) : {}, p)}`);
+      out.push(t('{device}: {property} → {value}',
+        { device: nameOf(id), property: noun(p), value: fmt(v, dev ? propSpec(dev, p) : {}, p) }));
     }
   }
   return out;
@@ -62,13 +86,15 @@ function bubble(item, send) {
   if (item.pending) return h('div', { class: 'msg bot', 'aria-busy': 'true' }, '…');
   if (item.error) return h('div', { class: 'msg bot' }, h('span', { class: 'state-bad' }, item.error));
   const a = item.answer;
-  // the answer's own language: a Chinese reply asks to say 确定, so its buttons say it too
-  const words = CJK.test(a.reply || '') ? ZH : EN;
+  const zhReply = CJK.test(a.reply || '');
+  const words = zhReply || lang === 'zh' ? ZH : EN;
   const el = h('div', { class: 'msg bot', lang: words === ZH ? 'zh-CN' : 'en' },
-    h('div', {}, a.reply || words.noReply),
+    h('div', { lang: a.reply && !zhReply && words === ZH ? 'en' : null }, // an English reply on a Chinese page
+      a.reply || words.noReply),
     list(words.plan, (a.actions || []).map(describeAction)),
     list(words.changed, describeChanges(a.changes)),
-    h('div', { class: 'meta' }, `${a.engine || ''}${a.ms != null ? ` · ${Math.round(a.ms)} ms` : ''}`));
+    h('div', { class: 'meta' }, `${a.engine ? t(a.engine) : ''}${a.ms != null
+      ? ` · ${t('{ms} ms', { ms: Math.round(a.ms) })}` : ''}`));
   if (a.needs_confirmation) {
     const buttons = [[words.yes, words.yesWord, 'danger'], [words.no, words.noWord, '']].map(
       ([text, word, cls]) => h('button', {
@@ -81,21 +107,21 @@ function bubble(item, send) {
 }
 
 export function render(root) {
-  const log = h('div', { class: 'chat-log', role: 'log', tabindex: 0, 'aria-label': 'Conversation', 'aria-live': 'polite' });
+  const log = h('div', { class: 'chat-log', role: 'log', tabindex: 0, 'aria-label': t('Conversation'), 'aria-live': 'polite' });
   const input = h('input', {
-    'aria-label': 'Message to the assistant', placeholder: 'Ask or command… 说点什么…', autocomplete: 'off', maxlength: 500,
+    'aria-label': t('Message to the assistant'), placeholder: t('Ask or command… 说点什么…'), autocomplete: 'off', maxlength: 500,
   });
-  const area = h('select', { 'aria-label': 'I am in' },
-    h('option', { value: '' }, 'Anywhere'),
+  const area = h('select', { 'aria-label': t('I am in') },
+    h('option', { value: '' }, t('Anywhere')),
     (store.space.areas || []).map((a) => h('option', { value: a.id }, a.name)));
   area.value = chat.area;
   area.addEventListener('change', () => { chat.area = area.value; });
-  const form = h('form', {}, area, input, h('button', { type: 'submit', class: 'primary' }, 'Send'));
+  const form = h('form', {}, area, input, h('button', { type: 'submit', class: 'primary' }, t('Send')));
 
   const draw = () => {
     log.replaceChildren(...chat.items.map((it) => bubble(it, send)));
     if (!chat.items.length) {
-      log.append(h('p', { class: 'hint' }, 'Try a command or a question, in English or 中文.'));
+      log.append(h('p', { class: 'hint' }, t('Try a command or a question, in English or 中文.')));
     }
     log.scrollTop = log.scrollHeight;
   };
@@ -126,13 +152,13 @@ export function render(root) {
     input.value = '';
     send(text);
   });
-  const chips = h('div', { class: 'suggest', role: 'group', 'aria-label': 'Suggestions' },
-    SUGGESTIONS.map((t) => h('button', { type: 'button', onclick: () => send(t) }, t)));
+  const chips = h('div', { class: 'suggest', role: 'group', 'aria-label': t('Suggestions') },
+    SUGGESTIONS.map((text) => h('button', { type: 'button', onclick: () => send(text) }, text)));
   const reset = h('button', {
     type: 'button',
     onclick: () => { chat.items = []; chat.conversation = null; draw(); },
-  }, 'New conversation');
-  root.append(h('section', { class: 'chat', 'aria-label': 'Assistant' },
+  }, t('New conversation'));
+  root.append(h('section', { class: 'chat', 'aria-label': t('Assistant') },
     log, h('div', { class: 'row' }, chips, h('span', { class: 'spacer' }), reset), form));
   draw();
   input.focus();

@@ -1,11 +1,21 @@
 // History: a chart of any numeric property over a time window, extended live.
 
 import { api } from '../api.js';
-import { fmt, h, longLabel, toDate } from '../dom.js';
+import { fmt, h, longLabel, toDate, zoneLabel } from '../dom.js';
 import { lineChart } from '../chart.js';
+import { noun, translator } from '../i18n.js';
 import { propSpec, store, watch } from '../store.js';
 
-const RANGES = [['1h', 3600], ['6h', 6 * 3600], ['24h', 24 * 3600], ['7d', 7 * 24 * 3600]];
+const t = translator({
+  'No device has a numeric property.': '没有设备有可画成曲线的数值。',
+  Device: '设备', Property: '属性', 'Time window': '时间范围', Window: '时间范围',
+  'Last 1h': '最近 1 小时', 'Last 6h': '最近 6 小时', 'Last 24h': '最近 24 小时', 'Last 7d': '最近 7 天',
+  'History chart': '历史曲线', History: '历史', '{device} {property}': '{device}{property}',
+  'No history of {title} yet.': '还没有{title}的历史数据。',
+  Now: '当前', Min: '最低', Max: '最高', Average: '平均',
+  '{title}, {count} points, from {min} to {max}': '{title}，{count} 个数据点，从 {min} 到 {max}',
+});
+const RANGES = [['Last 1h', 3600], ['Last 6h', 6 * 3600], ['Last 24h', 24 * 3600], ['Last 7d', 7 * 24 * 3600]];
 const last = { device: 'living_room_climate_sensor', prop: 'temperature', range: 24 * 3600 };
 
 function numericProps(dev) {
@@ -19,7 +29,7 @@ export function render(root, [deviceArg, propArg] = []) {
   const devices = [...store.devices.values()].filter((d) => numericProps(d).length)
     .sort((a, b) => a.name.localeCompare(b.name));
   if (!devices.length) {
-    root.append(h('p', { class: 'empty' }, 'No device has a numeric property.'));
+    root.append(h('p', { class: 'empty' }, t('No device has a numeric property.')));
     return;
   }
   if (deviceArg && store.devices.has(deviceArg)) last.device = deviceArg;
@@ -28,16 +38,18 @@ export function render(root, [deviceArg, propArg] = []) {
   }
   if (propArg) last.prop = propArg;
 
-  const devSel = h('select', { 'aria-label': 'Device' }, devices.map((d) => h('option', { value: d.id }, d.name)));
-  const propSel = h('select', { 'aria-label': 'Property' });
-  const rangeSel = h('select', { 'aria-label': 'Time window' },
-    RANGES.map(([t, sec]) => h('option', { value: sec }, `Last ${t}`)));
+  const devSel = h('select', { 'aria-label': t('Device') }, devices.map((d) => h('option', { value: d.id }, d.name)));
+  const propSel = h('select', { 'aria-label': t('Property') });
+  const rangeSel = h('select', { 'aria-label': t('Time window') },
+    RANGES.map(([text, sec]) => h('option', { value: sec }, t(text))));
   const chartBox = h('div', { class: 'chart-box' });
   const stats = h('div', { class: 'stats' });
-  const panel = h('article', { class: 'card', 'aria-label': 'History chart' }, stats, chartBox);
-  root.append(h('h1', { class: 'sr-only' }, 'History'),
+  const panel = h('article', { class: 'card', 'aria-label': t('History chart') }, stats, chartBox,
+    h('p', { class: 'hint' }, zoneLabel()));
+  root.append(h('h1', { class: 'sr-only' }, t('History')),
     h('div', { class: 'toolbar' },
-      h('label', {}, 'Device', devSel), h('label', {}, 'Property', propSel), h('label', {}, 'Window', rangeSel)),
+      h('label', {}, t('Device'), devSel), h('label', {}, t('Property'), propSel),
+      h('label', {}, t('Window'), rangeSel)),
     panel);
 
   let points = [];
@@ -45,9 +57,9 @@ export function render(root, [deviceArg, propArg] = []) {
   const draw = () => {
     const dev = store.devices.get(last.device);
     const spec = propSpec(dev, last.prop);
-    const title = `${dev.name} ${longLabel(last.prop).toLowerCase()}`;
+    const title = t('{device} {property}', { device: dev.name, property: noun(last.prop) });
     if (!points.length) {
-      chartBox.replaceChildren(h('p', { class: 'empty' }, `No history of ${title} yet.`));
+      chartBox.replaceChildren(h('p', { class: 'empty' }, t('No history of {title} yet.', { title })));
       stats.replaceChildren();
       return;
     }
@@ -57,11 +69,12 @@ export function render(root, [deviceArg, propArg] = []) {
     stats.replaceChildren(...[
       ['Now', vs[vs.length - 1]], ['Min', Math.min(...vs)], ['Max', Math.max(...vs)],
       ['Average', vs.reduce((a, b) => a + b, 0) / vs.length],
-    ].map(([k, v]) => h('span', {}, h('span', { class: 'muted' }, `${k} `), h('strong', {}, f(v)))));
+    ].map(([k, v]) => h('span', {}, h('span', { class: 'muted' }, `${t(k)} `), h('strong', {}, f(v)))));
     chartBox.replaceChildren(lineChart(points, {
       unit: spec.unit || '',
       width: chartBox.clientWidth || 760,
-      title: `${title}, ${points.length} points, from ${f(Math.min(...vs))} to ${f(Math.max(...vs))}`,
+      title: t('{title}, {count} points, from {min} to {max}',
+        { title, count: points.length, min: f(Math.min(...vs)), max: f(Math.max(...vs)) }),
     }));
   };
 
@@ -85,7 +98,7 @@ export function render(root, [deviceArg, propArg] = []) {
       chartBox.replaceChildren(h('p', { class: 'error' }, e.message));
     }
     if (mine !== token) return;
-    points = raw.map(([t, v]) => [toDate(t), Number(v)]).filter(([d, v]) => !Number.isNaN(d.getTime()) && Number.isFinite(v));
+    points = raw.map(([ts, v]) => [toDate(ts), Number(v)]).filter(([d, v]) => !Number.isNaN(d.getTime()) && Number.isFinite(v));
     const now = dev.state[last.prop];
     if (typeof now === 'number') points.push([new Date(), now]);
     draw();
