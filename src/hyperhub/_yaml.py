@@ -56,6 +56,14 @@ def to_plain(node: Any) -> Any:
     return node
 
 
+def package_data(package: str, name: str) -> Any:
+    """A YAML 1.2 file shipped in `package` (word lists, vocabularies) as plain data."""
+    from importlib import resources
+
+    text = resources.files(package).joinpath(name).read_text(encoding="utf-8")
+    return to_plain(yaml_12().load(text))
+
+
 def too_deep(text: str, limit: int = MAX_DEPTH) -> tuple[int, str] | None:
     """(line, message) where `text` nests collections more than `limit` levels deep, else
     None. Called before parsing: ruamel's C parser recurses once per level and a 60 kB file

@@ -91,12 +91,13 @@ class Gazetteer:
             self.add(str(p), meaning)
 
     def _add_lexicon(self) -> None:
-        space_types = {d.dtype.type: d.dtype for d in self.space.devices.values()}
-        props = {p for t in space_types.values() for p in t.properties}
-        actions = {a for t in space_types.values() for a in t.actions}
-        values = {
-            v for t in space_types.values() for p in t.properties.values() for v in p.values or ()
-        }
+        # every device's own type: a device may take fewer values than others of its type
+        # (an oil heater's modes), so one per type name would lose the others' values
+        dtypes = {id(d.dtype): d.dtype for d in self.space.devices.values()}.values()
+        space_types = {t.type for t in dtypes}
+        props = {p for t in dtypes for p in t.properties}
+        actions = {a for t in dtypes for a in t.actions}
+        values = {v for t in dtypes for p in t.properties.values() for v in p.values or ()}
         for lang in LANGS:
             lex = lexicon(lang)
             for verb, ws in (lex.get("verbs") or {}).items():

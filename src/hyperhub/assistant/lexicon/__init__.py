@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 from typing import Any
 
-from hyperhub._yaml import yaml_12
+from hyperhub._yaml import package_data
 
 LANGS = ("en", "zh")
 
@@ -14,17 +13,8 @@ LANGS = ("en", "zh")
 @cache
 def lexicon(lang: str) -> dict[str, Any]:
     """The word lists of `lang` (a plain mapping; see en.yaml for the sections)."""
-    text = resources.files(__package__).joinpath(f"{lang}.yaml").read_text(encoding="utf-8")
-    data = yaml_12().load(text)
-    return _plain(data)
-
-
-def _plain(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _plain(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_plain(v) for v in x]
-    return x
+    data: dict[str, Any] = package_data(__package__, f"{lang}.yaml")
+    return data
 
 
 def words(lang: str, section: str, key: str) -> list[str]:

@@ -11,10 +11,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import cache
-from importlib import resources
 from typing import Any, Literal
 
-from hyperhub._yaml import yaml_12
+from hyperhub._yaml import package_data
 
 Lang = Literal["en", "zh"]
 LANGS: tuple[Lang, ...] = ("en", "zh")
@@ -40,18 +39,8 @@ __all__ = [
 def vocabulary(lang: str) -> dict[str, Any]:
     """All the names of `lang` as plain data (sections: properties, states, values,
     actions, events, types); English for a language HyperHub does not have."""
-    code = lang_of(lang)
-    text = resources.files(__package__).joinpath(f"{code}.yaml").read_text(encoding="utf-8")
-    data = yaml_12().load(text)
-    return _plain(data)
-
-
-def _plain(x: Any) -> Any:
-    if isinstance(x, Mapping):
-        return {str(k): _plain(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_plain(v) for v in x]
-    return x
+    data: dict[str, Any] = package_data(__package__, f"{lang_of(lang)}.yaml")
+    return data
 
 
 def lang_of(tag: str | None) -> Lang:
