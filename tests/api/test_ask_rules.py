@@ -99,7 +99,7 @@ def test_a_rule_request_is_proposed_then_saved_and_runs_on_the_live_hub(
     listed = {r["id"]: r for r in owner.get("/api/rules").json()}
     assert listed[rule["id"]]["enabled"] is True
     assert listed[rule["id"]]["source"].startswith("assistant.yaml:")
-    assert listed[rule["id"]]["triggers"] == ["phone_chen_wei leaves home (0.2 km)"]
+    assert listed[rule["id"]]["triggers"] == ["Chen Wei's Phone leaves Home (within 200 m)"]
 
     # the phone leaves home: the rule runs on the hub and locks the door
     rules_hub.call(

@@ -1,6 +1,7 @@
 """Rules and scenes over REST and the WebSocket, on a real hub running a small book of
-automations: listing, one rule, runs, enable / disable / run, scopes, scenes by id and by
-Chinese alias with a failed item, and the `rule_run` message."""
+automations: listing (in sentences, in the language the request asks for), one rule, runs,
+enable / disable / run, scopes, scenes by id and by Chinese alias with a failed item, and the
+`rule_run` message."""
 
 from __future__ import annotations
 
@@ -70,7 +71,9 @@ RULE_FIELDS = {
     "actions",
     "risky",
     "source",
+    "definition",
 }
+ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
 
 
 @pytest.fixture(scope="module")
@@ -140,18 +143,45 @@ def test_rules_are_listed_with_their_status_and_lines(read):
     assert evening["description"] == "The dining light when the car drives off"
     assert evening["enabled"] is True and evening["stopped"] is None
     assert evening["mode"] == "single" and evening["risky"] is False
-    assert evening["triggers"] == ["car leaves home (2 km)"]
-    assert evening["conditions"] == ["study_desk_lamp.on is true"]
+    assert evening["triggers"] == ["SU7 leaves Home (within 2 km)"]
+    assert evening["conditions"] == ["Desk Lamp is on"]
     assert evening["actions"] == [
-        "set dining_pendant.on = true",
-        "set dining_pendant.brightness = 60",
+        "Turn on Dining Pendant",
+        "Dining Pendant: set brightness to 60 %",
     ]
     assert evening["source"] == "t.yaml:15"
     assert guests["name"] == "Let guests in"  # from the id
     assert guests["mode"] == "queue" and guests["risky"] is True
-    assert guests["triggers"] == ["study_desk_lamp.on changes to true for 5 min"]
-    assert guests["conditions"] == [] and guests["actions"] == ["call back_door_lock.unlock()"]
+    assert guests["triggers"] == ["Desk Lamp turns on for 5 min"]
+    assert guests["conditions"] == [] and guests["actions"] == ["Back Door Lock: unlock"]
     assert read.get("/api/rules/let_guests_in").json()["triggers"] == guests["triggers"]
+
+
+def test_rules_are_in_the_language_the_request_asks_for(read):
+    answer = read.get("/api/rules/evening_lights", headers=ZH)
+    assert answer.headers["content-language"] == "zh"
+    assert "Accept-Language" in answer.headers["vary"]
+    rule = answer.json()
+    assert rule["triggers"] == ["车离开家（2 公里内）"]
+    assert rule["conditions"] == ["台灯开着"]
+    assert rule["actions"] == ["打开餐厅灯", "把餐厅灯的亮度设为 60 %"]
+    assert rule["name"] == "Evening lights"  # the file's own words stay as written
+    english = read.get("/api/rules/evening_lights", headers={"Accept-Language": "en-GB"})
+    assert english.headers["content-language"] == "en"
+    assert english.json()["conditions"] == ["Desk Lamp is on"]
+    assert read.get("/api/rules/evening_lights").json()["conditions"] == ["Desk Lamp is on"]
+
+
+def test_a_rule_keeps_its_definition_for_developers(read):
+    rule = read.get("/api/rules/let_guests_in").json()
+    assert rule["definition"] == {
+        "id": "let_guests_in",
+        "mode": "queue",
+        "triggers": [
+            {"state": {"device": "study_desk_lamp", "property": "on", "to": True, "for": 300.0}}
+        ],
+        "actions": [{"call": {"device": "back_door_lock", "action": "unlock"}}],
+    }
 
 
 def test_an_unknown_rule_or_scene_is_a_404_with_a_suggestion(read, control):
@@ -253,20 +283,50 @@ def test_scenes_are_listed(read):
             "name": "Coming home",
             "aliases": ["回家模式", "welcome"],
             "states": {"kitchen_light": {"on": True, "brightness": 40}},
-            "actions": ["set bedside_lamp.brightness = {{ 100 + 50 }}"],
+            "sets": ["Kitchen Light: on, brightness 40 %"],
+            # a template is never shown in a sentence: it stays in the definition
+            "actions": ["Bedside Lamp: set brightness to a computed value"],
             "risky": False,
             "source": "t.yaml:2",
+            "definition": {
+                "id": "coming_home",
+                "name": "Coming home",
+                "aliases": ["回家模式", "welcome"],
+                "states": {"kitchen_light": {"on": True, "brightness": 40}},
+                "actions": [
+                    {
+                        "set": {
+                            "device": "bedside_lamp",
+                            "property": "brightness",
+                            "value": "{{ 100 + 50 }}",
+                        }
+                    }
+                ],
+            },
         },
         {
             "id": "open_up",
             "name": "Open up",
             "aliases": [],
             "states": {"garage_door": {"position": 100}},
+            "sets": ["Garage Door: position 100 %"],
             "actions": [],
             "risky": True,
             "source": "t.yaml:9",
+            "definition": {
+                "id": "open_up",
+                "name": "Open up",
+                "states": {"garage_door": {"position": 100}},
+            },
         },
     ]
+
+
+def test_scenes_are_in_the_language_the_request_asks_for(read):
+    coming_home, open_up = read.get("/api/scenes", headers=ZH).json()
+    assert coming_home["sets"] == ["厨房灯：开，亮度 40 %"]
+    assert coming_home["actions"] == ["把床头灯的亮度设为计算出的值"]
+    assert open_up["sets"] == ["车库门：开合度 100 %"]
 
 
 @pytest.mark.parametrize("scene", ["coming_home", "回家模式", "Coming home"])

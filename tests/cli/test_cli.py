@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from rich.cells import cell_len
 
 from hyperhub.config import demo_space
 from hyperhub.store import StateStore
@@ -19,9 +20,15 @@ EVAL_SPACE = Path(__file__).resolve().parents[2] / "examples" / "second_space.ya
 
 
 def hyperhub(
-    data_dir: Path, *args: str, check: bool = False, columns: int = 200, cwd: Path | None = None
+    data_dir: Path,
+    *args: str,
+    check: bool = False,
+    columns: int = 200,
+    cwd: Path | None = None,
+    lang: str = "en",
 ) -> subprocess.CompletedProcess:
     env = {**os.environ, "HYPERHUB_DATA_DIR": str(data_dir), "COLUMNS": str(columns)}
+    env["HYPERHUB_LANG"] = lang  # whatever the machine's locale
     env.pop("HYPERHUB_SPACE", None)
     env.pop("HYPERHUB_DB", None)
     proc = subprocess.run(
@@ -494,6 +501,8 @@ NARROW = [
     ("devices-garage", ["devices", "--area", "Garage", "--wide"]),
     ("rules-list", ["rules", "list"]),
     ("scenes-list", ["scenes", "list"]),
+    ("rules-list-zh", ["rules", "list"]),
+    ("scenes-list-zh", ["scenes", "list"]),
 ]
 
 
@@ -502,10 +511,11 @@ def test_tables_at_80_columns_match_their_snapshots(tmp_path, name, args):
     """At 80 columns the tables squeezed columns to nothing and split ids and numbers
     mid-token. HYPERHUB_UPDATE_SNAPSHOTS=1 rewrites tests/cli/snapshots/ (look at the diff)."""
     # paths show relative to the working directory: run from the repository, as in any clone
-    proc = hyperhub(tmp_path, *args, columns=80, cwd=Path(__file__).resolve().parents[2])
+    lang = "zh" if name.endswith("-zh") else "en"
+    proc = hyperhub(tmp_path, *args, columns=80, cwd=Path(__file__).resolve().parents[2], lang=lang)
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
-    assert max(len(line) for line in text.splitlines()) <= 80
+    assert max(cell_len(line) for line in text.splitlines()) <= 80  # a Chinese character: 2
     assert "…" not in text or name.startswith("devices")  # names cut only in the device table
     snapshot = SNAPSHOTS / f"{name}.txt"
     if os.environ.get("HYPERHUB_UPDATE_SNAPSHOTS"):

@@ -98,14 +98,17 @@ class Home:
         return {
             "HYPERHUB_DATA_DIR": str(self.data),
             "HYPERHUB_SPACE": str(self.space),
+            "HYPERHUB_LANG": "en",
             "COLUMNS": "250",
         }
 
-    def run(self, *args: str) -> Ran:
-        """`hyperhub ARGS` in this process, as the entry point runs it."""
+    def run(self, *args: str, env: dict[str, str | None] | None = None) -> Ran:
+        """`hyperhub ARGS` in this process, as the entry point runs it (`env`: more variables
+        or, None, fewer)."""
         runner = CliRunner()
         saved = sys.argv
-        with runner.isolation(env={**self.env(), "HYPERHUB_DB": None}) as (stdout, stderr, _):
+        env = {**self.env(), "HYPERHUB_DB": None, **(env or {})}
+        with runner.isolation(env=env) as (stdout, stderr, _):
             sys.argv = ["hyperhub", *args]
             try:
                 run_cli()
@@ -217,8 +220,8 @@ def test_rules_list_shows_every_rule_with_its_file_and_line(home):
         "arrive_home",
         "restart",
         "hood_off",
-        "time 18:30",
-        "min_phone enters home",
+        "Every day at 18:30",
+        "张敏的手机 enters Home",
         "home.yaml:13",
         "night.yaml:2",
         "never",
@@ -233,13 +236,33 @@ def test_rules_list_shows_every_rule_with_its_file_and_line(home):
         "description": None,
         "enabled": True,
         "mode": "single",
-        "triggers": ["time 18:30"],
+        "triggers": ["Every day at 18:30"],
         "last_run": None,
         "source": f"{home.automations / 'home.yaml'}:13",
+        "definition": {
+            "id": "evening_lights",
+            "name": "Evening lights",
+            "triggers": [{"time": {"at": ["18:30"]}}],
+            "conditions": [{"someone_home": True}],
+            "actions": [{"set": {"device": "keting_dadeng", "property": "on", "value": True}}],
+        },
     }
     assert rows["hood_off"]["enabled"] is False
-    assert rows["hood_off"]["triggers"] == ["chufang_renti.motion changes to false for 10 min"]
+    assert rows["hood_off"]["triggers"] == ["厨房人体传感器: motion becomes clear for 10 min"]
     assert rows["arrive_home"]["name"] == "Arrive home"  # from the id, when it has no name
+
+
+def test_rules_and_scenes_are_in_the_terminals_language(home):
+    chinese = {"HYPERHUB_LANG": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": "zh_CN.UTF-8"}
+    rows = {r["id"]: r for r in home.run("rules", "list", "--json", env=chinese).json()}
+    assert rows["evening_lights"]["triggers"] == ["每天 18:30"]
+    assert rows["arrive_home"]["triggers"] == ["张敏的手机进入家（200 米内）"]
+    assert rows["hood_off"]["triggers"] == ["厨房人体传感器的人体感应变为无人并持续 10 分钟"]
+    [scene] = home.run("scenes", "list", "--json", env={"HYPERHUB_LANG": "zh"}).json()
+    assert scene["sets"] == ["客厅大灯：开，亮度 80 %", "落地窗帘：开合度 0 %"]
+    assert scene["actions"] == ["让智能门锁解锁", "通知张敏的手机：“Welcome home”"]
+    table = home.run("scenes", "list", env={"HYPERHUB_LANG": "zh-CN"}).stdout
+    assert "让智能门锁解锁" in table
 
 
 def test_rules_list_shows_the_last_run_in_the_space_timezone(home):
@@ -351,7 +374,9 @@ def test_scenes_list(home):
         "huijia",
         "回家模式",
         "coming home",
-        "keting_dadeng: on=true, brightness=80",
+        "客厅大灯: on, brightness 80 %",
+        "智能门锁: unlock",
+        "Notify 张敏的手机: “Welcome home”",
         "smart_door.unlock",
         "home.yaml:2",
     ):
@@ -359,6 +384,11 @@ def test_scenes_list(home):
     [scene] = home.run("scenes", "list", "--json").json()
     assert scene["id"] == "huijia" and scene["aliases"] == ["coming home"]
     assert scene["states"]["keting_chuanglian"] == {"position": 0}
+    assert scene["sets"] == ["客厅大灯: on, brightness 80 %", "落地窗帘: position 0 %"]
+    assert scene["actions"] == ["智能门锁: unlock", "Notify 张敏的手机: “Welcome home”"]
+    assert scene["definition"]["actions"][0] == {
+        "call": {"device": "smart_door", "action": "unlock"}
+    }
     assert scene["risky"] == ["smart_door.unlock"]
     assert len(scene["actions"]) == 2
     assert scene["source"] == f"{home.automations / 'home.yaml'}:2"

@@ -416,9 +416,11 @@ def test_rules_view_runs_a_rule_and_applies_a_scene(signed_in, hub):
     page = signed_in
     page.get_by_role("link", name="Rules").click()
     rule = card(page, "Welcome home")
-    expect(rule).to_contain_text("car enters home (2 km)")
-    expect(rule).to_contain_text("time 17:00–23:30")
-    expect(rule).to_contain_text("set study_desk_lamp.on = true")
+    # the rule in sentences, with names (it was "car enters home (2 km)", "time 17:00–23:30",
+    # "set study_desk_lamp.on = true")
+    expect(rule).to_contain_text("SU7 enters Home (within 2 km)")
+    expect(rule).to_contain_text("Between 17:00 and 23:30")
+    expect(rule).to_contain_text("Turn on Desk Lamp")
     expect(rule.locator(".status")).to_contain_text("Enabled")
 
     rule.get_by_role("button", name="Disable Welcome home").click()
@@ -435,7 +437,7 @@ def test_rules_view_runs_a_rule_and_applies_a_scene(signed_in, hub):
     expect(skip).to_have_text("Run actions — skip conditions")
     skip.click()
     dialog = page.get_by_role("dialog")
-    expect(dialog).to_contain_text("Its conditions are skipped (time 17:00–23:30")
+    expect(dialog).to_contain_text("Its conditions are skipped (Between 17:00 and 23:30)")
     dialog.get_by_role("button", name="Cancel").click()
     assert hub.state("study_desk_lamp")["on"] is False
     skip.click()

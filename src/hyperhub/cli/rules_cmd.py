@@ -3,6 +3,10 @@
     rules list / trace RULE / check [PATH]      what the files hold, what the rules did
     scenes list / apply NAME                    the scenes, and applying one now
 
+Triggers, actions and scene states are sentences in the terminal's language (HYPERHUB_LANG,
+LC_ALL, LC_MESSAGES, LANG: zh… → Chinese, else English); `--json` adds each one's
+`definition` as the hub read it (ids, raw templates).
+
 Rules run inside `hyperhub run`; their traces are read back from the store. A scene is applied
 through the running hub when one runs (over its broker, like `set` and `call`), else on the
 simulated space kept in the store.
@@ -14,6 +18,7 @@ import asyncio
 import contextlib
 import difflib
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
@@ -22,7 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.cells import cell_len, chop_cells
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -39,6 +46,7 @@ from hyperhub.cli.options import (
 from hyperhub.errors import AutomationError, HyperHubError
 
 if TYPE_CHECKING:
+    from hyperhub.automation.describe import Names
     from hyperhub.automation.engine import SceneReport
     from hyperhub.automation.hub import ChangeItem, Hub
     from hyperhub.automation.loader import Book
@@ -127,6 +135,53 @@ def _count(n: int, what: str) -> str:
     return f"{n} {what}" if n == 1 else f"{n} {what}s"
 
 
+# the space between a number and its unit in a sentence: no line break there
+_BEFORE_UNIT = re.compile(
+    r"(?<=\d) (?=°C|%|µg/m³|km/h|kWh|(?:km|m|min|s|h|K|lx|W|bpm)\b|次/分|公里|米|分钟|秒|小时)"
+)
+
+
+class Sentences:
+    """Sentences in a table cell, one a line, wrapped at spaces and between Chinese
+    characters but never inside a word or between a number and its unit ("within 200 m").
+    Rich breaks at any space, a no-break space too, so the cell wraps its lines itself."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self.lines = [_BEFORE_UNIT.sub("\u00a0", line) for line in lines]
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        words = [w for line in self.lines for _, w in _pieces(line)]
+        widest = max((cell_len(line) for line in self.lines), default=1)
+        return Measurement(min(max((cell_len(w) for w in words), default=1), widest), widest)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = max(2, options.max_width)
+        out: list[str] = []
+        for line in self.lines:
+            row = ""
+            for spaced, word in _pieces(line):
+                joined = f"{row} {word}" if spaced and row else row + word
+                if row and cell_len(joined) > width:
+                    out.append(row)
+                    joined = word
+                *full, row = chop_cells(joined, width) or [""]  # a word wider than the cell
+                out += full
+            out.append(row)
+        yield Text("\n".join(out).replace("\u00a0", " "))
+
+
+_WORD = r"[^ \u00a0\u2e80-\uffef]+"  # letters, digits and signs up to a space or a wide character
+_WIDE = r"[\u2e80-\uffef][，。、；：）」”’!,.;:)]*"  # one wide character and what must follow it
+_UNIT = r"\u00a0(?:[^ \u00a0\u2e80-\uffef]+|[\u2e80-\uffef]{1,2})"  # after a number
+_PIECE = re.compile(rf"( ?)([（「“‘(]*(?:{_WORD}|{_WIDE})(?:{_UNIT})?)")
+
+
+def _pieces(line: str) -> list[tuple[bool, str]]:
+    """A line's unbreakable pieces, each with whether a space comes before it: a word, one
+    wide (Chinese) character, a number with its unit."""
+    return [(bool(m.group(1)), m.group(2)) for m in _PIECE.finditer(line)]
+
+
 def _changes(changes: dict[str, Any]) -> str:
     return ", ".join(f"{k} → {_value(v)}" for k, v in changes.items())
 
@@ -145,10 +200,14 @@ def rules_list(
 ) -> None:
     """Every rule of the space's automations: whether it is enabled (in its file), its mode,
     triggers, last run (from the stored traces) and where it is written (--wide)."""
+    from hyperhub.automation.describe import Names
+    from hyperhub.spec.words import env_lang
+
     with Context(space, data_dir, db) as ctx:
         book = _book(ctx, automations)
         tz = ctx.space.tz()
-        rows = [_rule_row(book, r, ctx.store) for r in book.rules.values()]
+        names = Names.of(env_lang(), ctx.space, book)
+        rows = [_rule_row(book, r, ctx.store, names) for r in book.rules.values()]
         where = _where(ctx, automations)
     if as_json:
         _json(rows)
@@ -169,7 +228,7 @@ def rules_list(
         cells += [Text(row["id"])] if wide else []
         cells += [
             Text("yes", "green") if row["enabled"] else Text("no", "dim"),
-            Text("; ".join(row["triggers"])),
+            Sentences(row["triggers"]),
             _last_run_text(row["last_run"], tz),
         ]
         cells += [Text(row["mode"]), Text(_near(row["source"]))] if wide else []
@@ -177,8 +236,8 @@ def rules_list(
     out.print(table)
 
 
-def _rule_row(book: Book, rule: Rule, store: StateStore) -> dict[str, Any]:
-    from hyperhub.automation.describe import describe_trigger
+def _rule_row(book: Book, rule: Rule, store: StateStore, names: Names) -> dict[str, Any]:
+    from hyperhub.automation.describe import as_read, describe_trigger
 
     runs = store.rule_runs(rule=rule.id, limit=1)
     last = None
@@ -196,9 +255,10 @@ def _rule_row(book: Book, rule: Rule, store: StateStore) -> dict[str, Any]:
         "description": rule.description,
         "enabled": rule.enabled,
         "mode": rule.mode,
-        "triggers": [describe_trigger(t, book.places) for t in rule.triggers],
+        "triggers": [describe_trigger(t, names) for t in rule.triggers],
         "last_run": last,
         "source": _source(book, f"rule:{rule.id}"),
+        "definition": as_read(rule),
     }
 
 
@@ -376,12 +436,14 @@ def scenes_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Every scene: its names, what it sets and does, its risky commands, its file (--wide)."""
-    from hyperhub.automation.describe import value_text
+    from hyperhub.automation.describe import Names
+    from hyperhub.spec.words import env_lang
 
     with Context(space, data_dir, db) as ctx:
         book = _book(ctx, automations)
         where = _where(ctx, automations)
-    rows = [_scene_row(book, s) for s in book.scenes.values()]
+        names = Names.of(env_lang(), ctx.space, book)
+    rows = [_scene_row(book, s, names) for s in book.scenes.values()]
     if as_json:
         _json(rows)
         return
@@ -395,20 +457,16 @@ def scenes_list(
     if wide:
         table.add_column("source", no_wrap=True)
     for row in rows:
-        does = [
-            f"{d}: {', '.join(f'{p}={value_text(v)}' for p, v in s.items())}"
-            for d, s in row["states"].items()
-        ]
-        names = ", ".join([row["name"], *row["aliases"]])
-        cells = [Text(names)] + ([Text(row["id"])] if wide else [])
-        cells += [Text("\n".join(does + row["actions"])), Text(", ".join(row["risky"]), "yellow")]
+        called = ", ".join([row["name"], *row["aliases"]])
+        cells = [Text(called)] + ([Text(row["id"])] if wide else [])
+        cells += [Sentences(row["sets"] + row["actions"]), Text(", ".join(row["risky"]), "yellow")]
         cells += [Text(_near(row["source"]))] if wide else []
         table.add_row(*cells)
     out.print(table)
 
 
-def _scene_row(book: Book, scene: Scene) -> dict[str, Any]:
-    from hyperhub.automation.describe import describe_action
+def _scene_row(book: Book, scene: Scene, names: Names) -> dict[str, Any]:
+    from hyperhub.automation.describe import as_read, describe_action, describe_states
 
     key = f"scene:{scene.id}"
     return {
@@ -416,9 +474,11 @@ def _scene_row(book: Book, scene: Scene) -> dict[str, Any]:
         "name": scene.name,
         "aliases": list(scene.aliases),
         "states": {d: dict(values) for d, values in scene.states.items()},
-        "actions": [describe_action(a) for a in scene.actions],
+        "sets": [describe_states(d, values, names) for d, values in scene.states.items()],
+        "actions": [describe_action(a, names) for a in scene.actions],
         "risky": [what for owner, what in book.risky if owner == key],
         "source": _source(book, key),
+        "definition": as_read(scene),
     }
 
 

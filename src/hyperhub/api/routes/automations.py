@@ -1,5 +1,8 @@
 """Rules and scenes: list them, see a rule's runs, enable / disable / run a rule, apply a
-scene. Without automations (`ctx.engine` None) the lists are empty and every id is unknown."""
+scene. Without automations (`ctx.engine` None) the lists are empty and every id is unknown.
+
+A rule's triggers, conditions and actions, and a scene's states and actions, are sentences
+in the request's language (`Accept-Language`: zh… → Chinese, else English)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import contextlib
 from pathlib import PurePath
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from hyperhub.api.context import ApiContext
 from hyperhub.api.errors import ApiError
@@ -25,9 +28,17 @@ from hyperhub.api.models import (
 )
 from hyperhub.api.security import context, missing_scope, require
 from hyperhub.auth import Token
-from hyperhub.automation.describe import describe_action, describe_condition, describe_trigger
+from hyperhub.automation.describe import (
+    Names,
+    as_read,
+    describe_action,
+    describe_condition,
+    describe_states,
+    describe_trigger,
+)
 from hyperhub.automation.engine import Engine, RuleState, UnknownRule, UnknownScene
 from hyperhub.errors import HyperHubError
+from hyperhub.spec.words import lang_of
 
 router = APIRouter(prefix="/api", tags=["automations"])
 Ctx = Annotated[ApiContext, Depends(context)]
@@ -35,6 +46,24 @@ Reader = Annotated[Token, Depends(require("read"))]
 Controller = Annotated[Token, Depends(require("control"))]
 Admin = Annotated[Token, Depends(require("admin"))]
 NO_AUTOMATIONS = "this hub runs no automations"
+
+
+async def language(
+    response: Response, accept_language: Annotated[str | None, Header()] = None
+) -> str:
+    """The language the answer's sentences are in: "zh" for a zh… Accept-Language, else "en"
+    (said in Content-Language; Vary tells caches the answer depends on it)."""
+    lang = lang_of(accept_language)
+    response.headers["Content-Language"] = lang
+    response.headers["Vary"] = "Accept-Language"
+    return lang
+
+
+Language = Annotated[str, Depends(language)]
+
+
+def _names(engine: Engine, lang: str) -> Names:
+    return Names.of(lang, engine.space, engine.book)
 
 
 def _engine_for_rule(ctx: ApiContext, rule_id: str) -> tuple[Engine, RuleState]:
@@ -62,7 +91,7 @@ def _check_risky(engine: Engine, token: Token, key: str, doing: str) -> None:
         raise missing_scope(token, "control:risky", f"{doing} (risky: {', '.join(risky)})")
 
 
-def rule_out(engine: Engine, state: RuleState) -> RuleOut:
+def rule_out(engine: Engine, state: RuleState, names: Names) -> RuleOut:
     rule = state.rule
     last = state.last
     last_run = None
@@ -75,7 +104,6 @@ def rule_out(engine: Engine, state: RuleState) -> RuleOut:
             message=last.message,
             trigger=str(trigger.get("description") or trigger.get("kind") or ""),
         )
-    places = engine.book.places
     key = f"rule:{rule.id}"
     return RuleOut(
         id=rule.id,
@@ -87,29 +115,31 @@ def rule_out(engine: Engine, state: RuleState) -> RuleOut:
         running=state.running,
         runs=state.runs,
         last_run=last_run,
-        triggers=[describe_trigger(t, places) for t in rule.triggers],
-        conditions=[describe_condition(c) for c in rule.conditions],
-        actions=[describe_action(a) for a in rule.actions],
+        triggers=[describe_trigger(t, names) for t in rule.triggers],
+        conditions=[describe_condition(c, names) for c in rule.conditions],
+        actions=[describe_action(a, names) for a in rule.actions],
         risky=bool(_risky(engine, key)),
         source=_source(engine, key),
+        definition=as_read(rule),
     )
 
 
 @router.get("/rules", response_model=list[RuleOut])
-async def list_rules(ctx: Ctx, token: Reader) -> list[RuleOut]:
+async def list_rules(ctx: Ctx, token: Reader, lang: Language) -> list[RuleOut]:
     """Every rule with its status (enabled, stopped by loop protection, running), its last
-    run, and its triggers, conditions and actions in words."""
+    run, and its triggers, conditions and actions in sentences."""
     engine = ctx.engine
     if engine is None:
         return []
-    return [rule_out(engine, state) for state in engine.rules.values()]
+    names = _names(engine, lang)
+    return [rule_out(engine, state, names) for state in engine.rules.values()]
 
 
 @router.get("/rules/{rule_id}", response_model=RuleOut)
-async def get_rule(ctx: Ctx, token: Reader, rule_id: str) -> RuleOut:
+async def get_rule(ctx: Ctx, token: Reader, lang: Language, rule_id: str) -> RuleOut:
     """One rule, as in the list."""
     engine, state = _engine_for_rule(ctx, rule_id)
-    return rule_out(engine, state)
+    return rule_out(engine, state, _names(engine, lang))
 
 
 @router.get("/rules/{rule_id}/runs", response_model=list[RunOut])
@@ -141,19 +171,19 @@ async def rule_runs(
 
 
 @router.post("/rules/{rule_id}/enable", response_model=RuleOut)
-async def enable_rule(ctx: Ctx, token: Controller, rule_id: str) -> RuleOut:
+async def enable_rule(ctx: Ctx, token: Controller, lang: Language, rule_id: str) -> RuleOut:
     """Turn a rule on (also one that loop protection stopped); answers its new status. A rule
     with risky actions needs `control:risky` too (once on, it runs them by itself)."""
     engine, state = _engine_for_rule(ctx, rule_id)
     _check_risky(engine, token, f"rule:{state.rule.id}", f"enabling rule {state.rule.id}")
-    return rule_out(engine, engine.enable(state.rule.id, True))
+    return rule_out(engine, engine.enable(state.rule.id, True), _names(engine, lang))
 
 
 @router.post("/rules/{rule_id}/disable", response_model=RuleOut)
-async def disable_rule(ctx: Ctx, token: Controller, rule_id: str) -> RuleOut:
+async def disable_rule(ctx: Ctx, token: Controller, lang: Language, rule_id: str) -> RuleOut:
     """Turn a rule off (a run in progress is cancelled); answers its new status."""
     engine, state = _engine_for_rule(ctx, rule_id)
-    return rule_out(engine, engine.enable(state.rule.id, False))
+    return rule_out(engine, engine.enable(state.rule.id, False), _names(engine, lang))
 
 
 @router.post("/rules/{rule_id}/run", response_model=RunStartedOut)
@@ -189,20 +219,23 @@ async def reload_automations(ctx: Ctx, token: Admin) -> ReloadOut:
 
 
 @router.get("/scenes", response_model=list[SceneOut])
-async def list_scenes(ctx: Ctx, token: Reader) -> list[SceneOut]:
+async def list_scenes(ctx: Ctx, token: Reader, lang: Language) -> list[SceneOut]:
     """Every scene: its target states and actions, and whether applying it is risky."""
     engine = ctx.engine
     if engine is None:
         return []
+    names = _names(engine, lang)
     return [
         SceneOut(
             id=scene.id,
             name=scene.name,
             aliases=list(scene.aliases),
             states={device: dict(values) for device, values in scene.states.items()},
-            actions=[describe_action(a) for a in scene.actions],
+            sets=[describe_states(d, values, names) for d, values in scene.states.items()],
+            actions=[describe_action(a, names) for a in scene.actions],
             risky=bool(_risky(engine, f"scene:{scene.id}")),
             source=_source(engine, f"scene:{scene.id}"),
+            definition=as_read(scene),
         )
         for scene in engine.book.scenes.values()
     ]
