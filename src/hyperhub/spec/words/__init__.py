@@ -35,11 +35,16 @@ __all__ = [
 ]
 
 
-@cache
 def vocabulary(lang: str) -> dict[str, Any]:
     """All the names of `lang` as plain data (sections: properties, states, values,
     actions, events, types); English for a language HyperHub does not have."""
-    data: dict[str, Any] = package_data(__package__, f"{lang_of(lang)}.yaml")
+    return _load(lang_of(lang))
+
+
+@cache
+def _load(code: Lang) -> dict[str, Any]:
+    # one load per language, whatever tags ("zh-CN", "zh_CN.UTF-8") ask for it
+    data: dict[str, Any] = package_data(__package__, f"{code}.yaml")
     return data
 
 

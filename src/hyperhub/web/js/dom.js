@@ -1,7 +1,7 @@
 // Small DOM helpers: element builders, labels and value formatting, toasts, the confirm dialog.
 
 import {
-  label as i18nLabel, locale, longLabel as i18nLong, stateWord, translator, unitWord, valueWord,
+  locale, stateWord, translator, unitWord, valueWord,
 } from './i18n.js';
 
 const t = translator({
@@ -48,11 +48,9 @@ export function icon(name, cls = 'icon') {
   return s('svg', { class: cls, 'aria-hidden': 'true' }, s('use', { href: `icons.svg#${name}` }));
 }
 
-/** A property or action name for people, short, as on a card: "target_temp" → "Target". */
-export const label = (name) => i18nLabel(name);
-
-/** A name that makes sense without its card: "current_temp" → "Current temperature". */
-export const longLabel = (name) => i18nLong(name);
+// a property's name for people, short as on a card ("Target") or on its own ("Target
+// temperature"): the hub's vocabulary, through i18n.js
+export { label, longLabel } from './i18n.js';
 
 export function unitText(unit) {
   if (!unit) return '';

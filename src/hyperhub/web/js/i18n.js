@@ -119,4 +119,3 @@ export function translatePage(root = document) {
   }
 }
 
-export { t as pageText };
