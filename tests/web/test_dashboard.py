@@ -51,6 +51,12 @@ def card(page, name: str):
     return page.get_by_role("article", name=name, exact=True)
 
 
+def chat(page):
+    """The open Chat view's message box and its conversation log."""
+    box = page.get_by_role("textbox", name="Message to the assistant")
+    return box, page.get_by_role("log", name="Conversation")
+
+
 def open_device(page, name: str):
     """Open a Home tile's detail view (every control of the device); its card."""
     page.get_by_role("link", name=f"Details of {name}", exact=True).click()
@@ -215,8 +221,7 @@ def test_unlocking_asks_for_confirmation(signed_in, hub):
 def test_a_chat_command_changes_the_home(signed_in, hub):
     page = signed_in
     page.get_by_role("link", name="Chat").click()
-    box = page.get_by_role("textbox", name="Message to the assistant")
-    log = page.get_by_role("log", name="Conversation")
+    box, log = chat(page)
 
     box.fill("turn on the bathroom light")
     box.press("Enter")
@@ -247,8 +252,7 @@ def test_a_chat_command_changes_the_home(signed_in, hub):
 def test_a_rule_request_in_the_chat_is_shown_with_yes_and_no(signed_in, hub):
     page = signed_in
     page.get_by_role("link", name="Chat").click()
-    box = page.get_by_role("textbox", name="Message to the assistant")
-    log = page.get_by_role("log", name="Conversation")
+    box, log = chat(page)
     box.fill("when I get home turn on the hallway light")
     box.press("Enter")
     expect(log).to_contain_text(
@@ -499,8 +503,7 @@ def test_the_chat_fits_the_screen_with_chips_and_long_messages(browser, hub, sig
     New conversation and the user's own messages; at 390 px the page slid sideways."""
     with seen_as(browser, sign_in, size, scheme) as page:
         page.goto(f"{hub.url}#chat")
-        box = page.get_by_role("textbox", name="Message to the assistant")
-        log = page.get_by_role("log", name="Conversation")
+        box, log = chat(page)
         for text in (
             "把客厅的灯打开，然后把卧室的空调调到二十四度，谢谢你",
             "x" * 300,
@@ -527,8 +530,7 @@ def test_a_chinese_answer_has_chinese_labels_and_buttons(signed_in, hub):
     """Chinese replies asked to say 确定 while the buttons read Yes / No."""
     page = signed_in
     page.get_by_role("link", name="Chat").click()
-    box = page.get_by_role("textbox", name="Message to the assistant")
-    log = page.get_by_role("log", name="Conversation")
+    box, log = chat(page)
     box.fill("把前门解锁")
     box.press("Enter")
     expect(log).to_contain_text("确定要解锁前门吗")
@@ -620,8 +622,7 @@ def test_screenshots_of_each_view(signed_in, hub):
         page.screenshot(path=SCREENSHOTS / f"{view}.png")
 
     page.get_by_role("link", name="Chat").click()
-    box = page.get_by_role("textbox", name="Message to the assistant")
-    log = page.get_by_role("log", name="Conversation")
+    box, log = chat(page)
     for text, answer in (
         ("Set the living room AC to 24 degrees", "target temperature 24"),
         ("Is the car locked?", "SU7 is locked"),
