@@ -232,6 +232,8 @@ def test_malformed_payloads_are_counted_and_never_stored(make_broker, run, tmp_p
                 (TOPICS.node_availability("home"), b"\xff\xfe"),
                 (TOPICS.discovery("lamp"), b'{"device": "lamp"}'),
                 (TOPICS.discovery("lamp"), discovery("other", "light")),
+                # a "narrowing" of a property that has no named values: refused, not joined
+                (TOPICS.discovery("lamp"), discovery("lamp", "light", values={"on": ["yes"]})),
                 (TOPICS.ack("lamp"), b'{"cid": "a b", "ok": true}'),
                 (TOPICS.event("lamp", "toggled"), dump(EventMsg(ts=T0))),
                 (TOPICS.event("lamp", "x"), b"[]"),
@@ -241,7 +243,7 @@ def test_malformed_payloads_are_counted_and_never_stored(make_broker, run, tmp_p
             await until(lambda: hub.registry.get("lamp").ts == T0, "the sentinel state")
             await hub.flush()
             stats = hub.stats
-            assert (stats.malformed, stats.unknown_device) == (12, 1)
+            assert (stats.malformed, stats.unknown_device) == (13, 1)
             assert hub.registry.is_online("lamp") and hub.client.connected.is_set()
         assert store.current_all() == {"lamp": {"on": True, "brightness": 5}}
 

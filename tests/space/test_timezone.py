@@ -58,3 +58,13 @@ def test_the_timezone_key_is_listed_among_the_known_keys():
 
 def test_the_demo_space_is_in_shanghai():
     assert load_space(demo_space()).timezone == "Asia/Shanghai"
+
+
+def test_without_a_timezone_the_machines_zone_is_named_for_the_dashboard(monkeypatch):
+    space = parse_space("space: X\nareas: []\ndevices: []\n")
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    assert space.timezone_name() == "Europe/Berlin"
+    monkeypatch.setenv("TZ", "Mars/Base")  # not a zone: /etc/localtime's, UTC, or none
+    name = space.timezone_name()
+    assert name != "Mars/Base" and (name is None or ZoneInfo(name) is not None)
+    assert parse_space(BASE % "Asia/Shanghai").timezone_name() == "Asia/Shanghai"
