@@ -457,7 +457,7 @@ def test_rules_view_runs_a_rule_and_applies_a_scene(signed_in, hub):
 
     scene = card(page, "Dinner")
     expect(scene).to_contain_text("晚餐模式")
-    expect(scene).to_contain_text("Dining Pendant: on = true, brightness = 40")
+    expect(scene).to_contain_text("Dining Pendant: on, brightness 40 %")  # was "on = true"
     scene.get_by_role("button", name="Apply Dinner").click()
     report = scene.get_by_role("status", name="Dinner report")
     expect(report).to_contain_text("2/3 done, 1 failed")

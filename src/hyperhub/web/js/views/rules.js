@@ -3,9 +3,9 @@
 // What a trigger, condition, action or step says comes from the hub in the page's language.
 
 import { api, post, session } from '../api.js';
-import { confirmDialog, fmt, fmtTime, h, toast, zoneLabel } from '../dom.js';
-import { lang, noun, translator } from '../i18n.js';
-import { propSpec, store, watchFeed } from '../store.js';
+import { confirmDialog, fmtTime, h, toast, zoneLabel } from '../dom.js';
+import { lang, translator } from '../i18n.js';
+import { watchFeed } from '../store.js';
 
 const t = translator({
   ok: '成功', failed: '失败', 'conditions not met': '条件不满足', skipped: '已跳过',
@@ -69,8 +69,6 @@ const BAD = new Set(['error', 'loop']);
 export function resultWord(result) {
   return RESULT_TEXT[result] ? t(RESULT_TEXT[result]) : kindWord(String(result ?? ''));
 }
-
-const nameOf = (id) => (store.devices.get(id) || {}).name || id;
 
 function resultBadge(result) {
   const cls = GOOD.has(result) ? 'pill ok' : BAD.has(result) ? 'pill bad' : 'pill';
@@ -229,18 +227,6 @@ function ruleCard(initial) {
 
 /** What a scene sets on one device: "Dining Pendant: on = true, brightness = 40" (in
  * Chinese in words: "餐厅吊灯：电源 开、亮度 40%"). */
-function stateLine(device, values) {
-  const raw = (v) => (typeof v === 'object' ? JSON.stringify(v) : v);
-  if (lang !== 'zh') {
-    const what = Object.entries(values).map(([k, v]) => `${k} = ${raw(v)}`);
-    return `${nameOf(device)}: ${what.join(', ')}`;
-  }
-  const dev = store.devices.get(device);
-  const what = Object.entries(values).map(([k, v]) => `${noun(k)} ${
-    typeof v === 'object' && v !== null && !('lat' in v) ? raw(v) : fmt(v, dev ? propSpec(dev, k) : {}, k)}`);
-  return `${nameOf(device)}：${what.join('、')}`;
-}
-
 function reportView(report) {
   const done = report.items.filter((i) => i.ok).length;
   const total = report.items.length;
@@ -258,7 +244,7 @@ function sceneCard(scene) {
   const report = h('div', { class: 'report', role: 'status', 'aria-label': t('{name} report', { name }) });
   const btn = h('button', { type: 'button', class: 'primary', 'aria-label': t('Apply {name}', { name }) }, t('Apply'));
   btn.disabled = !session.can('control') || (scene.risky && !session.can('control:risky'));
-  const states = Object.entries(scene.states || {}).map(([d, v]) => stateLine(d, v));
+  const states = scene.sets || []; // the hub's sentences, in the page's language
   btn.addEventListener('click', async () => {
     if (scene.risky && !(await confirmDialog(t('Apply {name}?', { name }),
       t('This scene does risky things (opens or unlocks something).')))) return;
