@@ -18,6 +18,7 @@ from hyperhub.assistant.lexicon import lexicon, property_label
 from hyperhub.assistant.plan import Lang, Plan, Question, Step
 from hyperhub.errors import HyperHubError
 from hyperhub.space import Device, Space
+from hyperhub.spec.words import has_cjk
 
 
 class Devices(Protocol):
@@ -246,9 +247,9 @@ class Executor:
 
     def name(self, device_id: str, lang: Lang) -> str:
         dev = self.space.devices[device_id]
-        if lang == "zh":
+        if lang == "zh":  # a reply to the speaker: their first word for it (我的手机)
             for alias in dev.aliases:
-                if any("\u4e00" <= ch <= "\u9fff" for ch in alias):
+                if has_cjk(alias):
                     return alias
         return dev.name
 

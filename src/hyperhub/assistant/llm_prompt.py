@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from hyperhub.space.model import Device, Space
 from hyperhub.spec import PropertySpec
+from hyperhub.spec.words import has_cjk
 
 # property → (English words, Chinese words); unknown properties fall back to their name.
 PROP_WORDS: dict[str, tuple[str, str]] = {
@@ -152,11 +153,10 @@ NONSENSE: tuple[tuple[str, str], ...] = (
 )
 
 AREA_BONUS = 0.3  # similarity added to examples said in the speaker's room
-_CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 def is_chinese(text: str) -> bool:
-    return bool(_CJK.search(text))
+    return has_cjk(text)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,9 @@ from hyperhub.spec.words import (
     Lang,
     action_label,
     event_text,
+    is_cjk,
     lang_of,
+    name_in,
     noun,
     state_word,
     type_label,
@@ -320,11 +322,11 @@ class Names:
 
     def device(self, device_id: str) -> str:
         dev = self.space.devices.get(device_id) if self.space is not None else None
-        return _id_words(device_id) if dev is None else _in_lang(self.lang, dev.name, dev.aliases)
+        return _id_words(device_id) if dev is None else dev.name_in(self.lang)
 
     def area(self, area_id: str) -> str:
         area = self.space.areas.get(area_id) if self.space is not None else None
-        return _id_words(area_id) if area is None else _in_lang(self.lang, area.name, area.aliases)
+        return _id_words(area_id) if area is None else area.name_in(self.lang)
 
     def place(self, place_id: str) -> str:
         place = self.places.get(place_id)
@@ -337,7 +339,7 @@ class Names:
         scene = self.scenes.get(scene_id)
         if scene is None:
             return _id_words(scene_id)
-        return _in_lang(self.lang, scene.name, scene.aliases)
+        return name_in(self.lang, scene.name, scene.aliases)
 
     def spec(self, devices: Iterable[str], prop: str) -> ValueSpec | None:
         """The spec of `prop` on the first of `devices` that has it."""
@@ -358,28 +360,6 @@ class Names:
                 if spec.name == arg:
                     return spec
         return None
-
-
-def _in_lang(lang: str, name: str, aliases: Sequence[str]) -> str:
-    """A thing's name in `lang`: in Chinese, when its name is not, its first Chinese alias
-    that everyone would say ("陈伟的手机", not "我的手机" or "老婆的手机")."""
-    if lang != "zh" or _has_cjk(name):
-        return name
-    chinese = [a for a in aliases if _has_cjk(a)]
-    everyones = [a for a in chinese if not a.startswith(_ONE_SPEAKER)]
-    return (everyones or chinese or [name])[0]
-
-
-# aliases that start so name a thing for one speaker only (me, my wife, my husband)
-_ONE_SPEAKER = ("我", "咱", "老婆", "老公", "媳妇")
-
-
-def _has_cjk(text: str) -> bool:
-    return any(_is_cjk(ch) for ch in text)
-
-
-def _is_cjk(ch: str) -> bool:
-    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf"
 
 
 def _id_words(ident: str) -> str:
@@ -407,7 +387,7 @@ def _joined(left: str, right: str) -> str:
     if not left or not right:
         return left + right
     a, b = left[-1], right[0]
-    if (_is_cjk(a) and _is_latin(b)) or (_is_latin(a) and _is_cjk(b)):
+    if (is_cjk(a) and _is_latin(b)) or (_is_latin(a) and is_cjk(b)):
         return f"{left} {right}"
     return left + right
 

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from hyperhub.errors import HyperHubError, UnknownDevice
 from hyperhub.spec import DeviceType, TypeRegistry
+from hyperhub.spec.words import name_in
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,10 @@ class Area:
     name: str
     aliases: tuple[str, ...] = ()
     floor: str | None = None
+
+    def name_in(self, lang: str) -> str:
+        """What people call it in `lang` (in Chinese, a Chinese alias everyone would say)."""
+        return name_in(lang, self.name, self.aliases)
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,10 @@ class Device:
     properties: tuple[str, ...] = ()  # the properties this device exposes
     state: dict[str, Any] = field(default_factory=dict)  # initial state, complete and valid
     route: Route | None = None
+
+    def name_in(self, lang: str) -> str:
+        """What people call it in `lang` (in Chinese, a Chinese alias everyone would say)."""
+        return name_in(lang, self.name, self.aliases)
 
     def is_risky_write(self, prop: str, value: Any) -> bool:
         return self.dtype.write_is_risky(prop, value, self.cls)

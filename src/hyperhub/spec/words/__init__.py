@@ -9,7 +9,7 @@ so a new property works before anyone names it.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, Literal
 
@@ -24,8 +24,12 @@ __all__ = [
     "action_label",
     "env_lang",
     "event_text",
+    "has_cjk",
+    "is_cjk",
     "label",
     "lang_of",
+    "lower_first",
+    "name_in",
     "noun",
     "state_word",
     "type_label",
@@ -76,7 +80,11 @@ def label(lang: str, prop: str, *, short: bool = False) -> str:
 
 def noun(lang: str, prop: str) -> str:
     """A property's name inside a sentence: "target temperature", but "PM2.5"."""
-    text = label(lang, prop)
+    return lower_first(lang, label(lang, prop))
+
+
+def lower_first(lang: str, text: str) -> str:
+    """English words inside a sentence: "Charge limit" → "charge limit" (but "PM2.5")."""
     if lang_of(lang) == "en" and text[1:2].islower():
         return text[:1].lower() + text[1:]
     return text
@@ -113,3 +121,28 @@ def event_text(lang: str, event: str) -> str:
 def type_label(lang: str, type_: str) -> str:
     """A device type's name: "robot_dog" → "Robot dog" / "机器狗"."""
     return str(vocabulary(lang).get("types", {}).get(type_) or _words(type_))
+
+
+def is_cjk(ch: str) -> bool:
+    """A Chinese character (CJK unified ideographs and extension A)."""
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf"
+
+
+def has_cjk(text: str) -> bool:
+    """Whether `text` holds a Chinese character: "客厅灯", "SU7 车钥匙", not "SU7"."""
+    return any(is_cjk(ch) for ch in text)
+
+
+# aliases that start so name a thing for one speaker only (me, my wife, my husband)
+_ONE_SPEAKER = ("我", "咱", "老婆", "老公", "媳妇")
+
+
+def name_in(lang: str, name: str, aliases: Sequence[str]) -> str:
+    """What people call a thing (a device, an area, a scene) in `lang`: its name, but in
+    Chinese, when its name is not, its first Chinese alias that everyone would say ("陈伟的
+    手机", not "我的手机" or "老婆的手机")."""
+    if lang_of(lang) != "zh" or has_cjk(name):
+        return name
+    chinese = [a for a in aliases if has_cjk(a)]
+    everyones = [a for a in chinese if not a.startswith(_ONE_SPEAKER)]
+    return (everyones or chinese or [name])[0]
