@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -499,6 +500,8 @@ SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 NARROW = [
     ("devices", ["devices"]),
     ("devices-garage", ["devices", "--area", "Garage", "--wide"]),
+    ("devices-zh", ["devices", "--area", "Entrance"]),
+    ("state-zh", ["state", "car"]),
     ("rules-list", ["rules", "list"]),
     ("scenes-list", ["scenes", "list"]),
     ("rules-list-zh", ["rules", "list"]),
@@ -522,3 +525,20 @@ def test_tables_at_80_columns_match_their_snapshots(tmp_path, name, args):
         SNAPSHOTS.mkdir(exist_ok=True)
         snapshot.write_text(text)
     assert text == snapshot.read_text()
+
+
+def test_commands_speak_in_names_and_words_in_the_terminals_language(tmp_path):
+    """`set` said "OK living_room_light: brightness → 30", `call` "locked → false" and
+    `history` printed ids and the machine's local ISO times."""
+    done = hyperhub(tmp_path, "set", "living_room_light", "brightness", "30", check=True)
+    assert done.stdout.strip() == "OK Ceiling Light: brightness → 30 %"
+    zh = hyperhub(tmp_path, "call", "front_door", "unlock", "--yes", check=True, lang="zh")
+    assert zh.stdout.strip() == "好的 前门: 未上锁"  # its Chinese alias, its state in words
+    honk = hyperhub(tmp_path, "call", "car", "honk", check=True)
+    assert honk.stdout.splitlines() == ["OK SU7: honk done", "  event: honked"]
+    hist = hyperhub(tmp_path, "history", "Ceiling Light", "brightness", "--since", "1d", lang="zh")
+    assert hist.returncode == 0, hist.stderr
+    lines = hist.stdout.splitlines()
+    assert lines[0] == "客厅灯 · 亮度：1 个点"
+    assert "时间（Asia/Shanghai）" in lines[2]  # the space's zone, labelled
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d .* 30 %", hist.stdout)

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hyperhub import __version__
+from hyperhub.cli.cells import Sentences
 from hyperhub.cli.context import (
     Context,
     parse_call_args,
@@ -34,9 +35,19 @@ from hyperhub.cli.options import (
     WideOpt,
 )
 from hyperhub.cli.rules_cmd import rules_app, scenes_app
+from hyperhub.cli.say import lang, translator
 from hyperhub.cli.train_cmd import train as train_cmd
 from hyperhub.errors import HyperHubError, NeedsConfirmation, SpaceError
-from hyperhub.space import load_space
+from hyperhub.space import Space, load_space
+from hyperhub.spec.words import (
+    action_label,
+    event_text,
+    label,
+    lower_first,
+    noun,
+    state_word,
+    type_label,
+)
 
 app = typer.Typer(
     name="hyperhub",
@@ -52,6 +63,27 @@ app.add_typer(scenes_app, name="scenes")
 app.command("train")(train_cmd)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+t = translator(
+    {
+        "{space}: {n} device": "{space}：{n} 个设备",
+        "{space}: {n} devices": "{space}：{n} 个设备",
+        "device": "设备",
+        "type": "类型",
+        "area": "区域",
+        "state": "状态",
+        "property": "属性",
+        "value": "值",
+        "(read-only)": "（只读）",
+        "time ({zone})": "时间（{zone}）",
+        "{name} · {what}: {n} point": "{name} · {what}：{n} 个点",
+        "{name} · {what}: {n} points": "{name} · {what}：{n} 个点",
+        "OK": "好的",
+        "{action} done": "{action}完成",
+        "accepted; it reports the change as it happens": "已接受；变化会随时上报",
+        "nothing to change (already so)": "不需要改动（已经是这样）",
+        "event: {name}": "事件：{name}",
+    }
+)
 
 
 NoLlmOptRun = Annotated[
@@ -184,32 +216,43 @@ def devices(
         _json(rows)
         return
     wide = wide or out.width >= WIDE_COLUMNS
-    table = Table(title=f"{loaded.name}: {len(rows)} device{'' if len(rows) == 1 else 's'}")
-    table.add_column("device", no_wrap=True, overflow="ellipsis", max_width=22)
+    n = len(rows)
+    table = Table(title=t("{space}: {n} device" if n == 1 else "{space}: {n} devices",
+                          space=loaded.name, n=n))  # fmt: skip
+    table.add_column(t("device"), no_wrap=True, overflow="ellipsis", max_width=22)
     if wide:  # ids are for scripts; the CLI takes names too
         table.add_column("id", no_wrap=True)
-    table.add_column("type", no_wrap=True, overflow="ellipsis", max_width=15)
-    table.add_column("area", no_wrap=True, overflow="ellipsis", max_width=13)
-    table.add_column("state", ratio=1, overflow="fold")
+    table.add_column(t("type"), no_wrap=True, overflow="ellipsis", max_width=15)
+    table.add_column(t("area"), no_wrap=True, overflow="ellipsis", max_width=13)
+    table.add_column(t("state"), ratio=1, overflow="fold")
     for row, dev in zip(rows, chosen, strict=True):
-        kind = f"{row['type']} ({row['class']})" if row["class"] else row["type"]
-        place = loaded.areas[dev.area].name if dev.area else ""
-        cells = [row["name"], *([row["id"]] if wide else []), kind, place]
+        kind = type_label(lang(), row["type"])
+        kind = f"{kind} ({row['class']})" if row["class"] else kind
+        place = loaded.areas[dev.area].name_in(lang()) if dev.area else ""
+        cells = [dev.name_in(lang()), *([row["id"]] if wide else []), kind, place]
         table.add_row(*cells, _brief(dev, row["state"], wide))
     out.print(table)
 
 
-def _brief(dev: Any, state: dict[str, Any], wide: bool) -> str:
-    """A device's state for a table: each value in its unit, one a line (joined with " · "
-    when wide), so that no value is split mid-way."""
-    from hyperhub.spec.model import label
-
+def _brief(dev: Any, state: dict[str, Any], wide: bool) -> Sentences:
+    """A device's state for a table: each value in words and its unit, one a line (joined
+    with " · " when wide), never split inside a word or between a number and its unit."""
     parts = []
     for prop, value in state.items():
-        spec = dev.dtype.properties.get(prop)
-        shown = spec.text(value, prop) if spec is not None else _fmt(value)
-        parts.append(shown if isinstance(value, bool) else f"{label(prop)} {shown}")
-    return (" · " if wide else "\n").join(parts)
+        shown = _value(dev, prop, value)
+        named = isinstance(value, bool)  # a state says itself: "Locked", "Climate off"
+        parts.append(shown if named else f"{label(lang(), prop, short=True)} {shown}")
+    return Sentences([" · ".join(parts)] if wide else parts)
+
+
+def _value(dev: Any, prop: str, value: Any, *, beside_label: bool = False) -> str:
+    """A value of a device's property in words, in the terminal's language; beside its
+    label (the `state` table), a true/false state is its word alone ("Off", not "Climate
+    off")."""
+    if beside_label and isinstance(value, bool):
+        return state_word(lang(), prop, value)
+    spec = dev.dtype.properties.get(prop)
+    return spec.text(value, prop, lang()) if spec is not None else _fmt(value)
 
 
 def _fmt(v: Any) -> str:
@@ -234,14 +277,12 @@ def state(
     if as_json:
         _json({"device": dev.id, "state": current, "updated": updated})
         return
-    table = Table(title=f"{dev.name} ({dev.id}, {dev.type})")
-    table.add_column("property")
-    table.add_column("value")
-    table.add_column("unit")
+    table = Table(title=f"{dev.name_in(lang())} ({type_label(lang(), dev.type)})")
+    table.add_column(t("property"))
+    table.add_column(t("value"))
     for prop, value in current.items():
-        spec = dev.dtype.properties[prop]
-        ro = "" if spec.writable else " [dim](read-only)[/]"
-        table.add_row(prop + ro, _fmt(value), spec.unit or "")
+        ro = "" if dev.dtype.properties[prop].writable else f" [dim]{t('(read-only)')}[/]"
+        table.add_row(label(lang(), prop) + ro, _value(dev, prop, value, beside_label=True))
     out.print(table)
 
 
@@ -311,7 +352,9 @@ def _send_command(ctx: Context, device: str, confirm: bool, as_json: bool, **com
                 **command,
             )
         )
-        _report(device, ack.changes, None, as_json, via="hub", asked=command, already=already)
+        _report(
+            ctx.space, device, ack.changes, None, as_json, via="hub", asked=command, already=already
+        )
         return
     local = ctx.local()
     if "action" in command:
@@ -324,7 +367,7 @@ def _send_command(ctx: Context, device: str, confirm: bool, as_json: bool, **com
         )
     changes = _merge(changes, local.settle().get(device, {}))
     events = [e.name for e in local.events() if e.device == device]
-    _report(device, changes, local.sim.state(device), as_json, events, asked=command)
+    _report(ctx.space, device, changes, local.sim.state(device), as_json, events, asked=command)
 
 
 def _merge(first: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
@@ -332,6 +375,7 @@ def _merge(first: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
 
 
 def _report(
+    space: Space,
     device: str,
     changes: dict[str, Any],
     now: dict[str, Any] | None,
@@ -347,18 +391,28 @@ def _report(
             {"device": device, "changes": changes, "state": now, "events": events or [], "via": via}
         )
         return
+    # names and words, not ids and JSON ("OK front_door_lock: locked → false")
+    dev = space.devices[device]
+    said = f"[green]{t('OK')}[/] {dev.name_in(lang())}: "
     if changes:
-        out.print(
-            f"[green]OK[/] {device}: " + ", ".join(f"{k} → {_fmt(v)}" for k, v in changes.items())
-        )
+        out.print(said + ", ".join(_change(dev, k, v) for k, v in changes.items()))
     elif asked is not None and "action" in asked:
-        out.print(f"[green]OK[/] {device}: {asked['action'].replace('_', ' ')} done")
+        action = lower_first(lang(), action_label(lang(), asked["action"]))
+        out.print(said + t("{action} done", action=action))
     elif via == "hub" and not already:  # a cover on its way: it reports as it moves
-        out.print(f"[green]OK[/] {device}: accepted; it reports the change as it happens")
+        out.print(said + t("accepted; it reports the change as it happens"))
     else:
-        out.print(f"[green]OK[/] {device}: nothing to change (already so)")
+        out.print(said + t("nothing to change (already so)"))
     for name in events or []:
-        out.print(f"  event: {name}")
+        out.print("  " + t("event: {name}", name=event_text(lang(), name)))
+
+
+def _change(dev: Any, prop: str, value: Any) -> str:
+    """One change: "unlocked", "brightness → 30 %" (a state says itself)."""
+    shown = _value(dev, prop, value)
+    if isinstance(value, bool):
+        return lower_first(lang(), shown)
+    return f"{noun(lang(), prop)} → {shown}"
 
 
 @app.command()
@@ -390,11 +444,18 @@ def history(
         return
     from datetime import datetime
 
-    table = Table(title=f"{dev.id}.{prop}: {len(rows)} points")
-    table.add_column("time")
-    table.add_column("value")
+    # one time convention, labelled: the space's zone (as the dashboard's)
+    zone = ctx.space.tz()
+    n = len(rows)
+    what = label(lang(), prop)
+    title = t("{name} · {what}: {n} point" if n == 1 else "{name} · {what}: {n} points",
+              name=dev.name_in(lang()), what=what, n=n)  # fmt: skip
+    table = Table(title=title)
+    table.add_column(t("time ({zone})", zone=ctx.space.timezone_name() or str(zone)))
+    table.add_column(t("value"))
     for p in rows:
-        table.add_row(datetime.fromtimestamp(p.ts).isoformat(timespec="seconds"), _fmt(p.value))
+        when = datetime.fromtimestamp(p.ts, tz=zone).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(when, _value(dev, prop, p.value))
     out.print(table)
 
 

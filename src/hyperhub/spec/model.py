@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hyperhub.errors import SpecError, ValueNotAllowed
+from hyperhub.spec import words
 
 Kind = Literal["bool", "int", "float", "enum", "str", "color", "location"]
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -67,19 +68,23 @@ class ValueSpec(_Strict):
             "location": "a location {lat: -90..90, lon: -180..180}",
         }[self.kind]
 
-    def text(self, value: Any, name: str = "") -> str:
-        """`value` for people, in this spec's unit, rounded to what the unit needs: "70 %",
-        "21.5 °C", "3500 K", "12.3 km"; a true/false property by its name ("on" / "off",
-        "locked" / "not locked"); a location as "31.2036, 121.5875"."""
+    def text(self, value: Any, name: str = "", lang: str = "en") -> str:
+        """`value` for people in `lang`, in this spec's unit, rounded to what the unit needs:
+        "70 %", "21.5 °C", "3500 K", "12.3 km"; a true/false property in its state words
+        ("Locked" / "Unlocked", "Clear"), named when the words alone say nothing ("Climate
+        off", not "Off"); an enum value in words ("Heat" / "制热"); a location as "31.2036,
+        121.5875". The words come from `hyperhub.spec.words`."""
         if isinstance(value, bool):
-            if name == "on" or name.endswith("_on"):  # on, hvac_on: "hvac off"
-                return f"{label(name[:-2])} {'on' if value else 'off'}".strip()
-            word = label(name) or "yes"
-            return word if value else f"not {word}"
-        if isinstance(value, int | float) and not isinstance(value, bool):
+            word = words.state_word(lang, name, value)
+            if name and name != "on" and word == words.state_word(lang, "on", value):
+                return f"{words.label(lang, name, short=True)} {words.lower_first(lang, word)}"
+            return word
+        if isinstance(value, int | float):
             digits = _DIGITS.get(self.unit or "", 0 if self.kind == "int" else 2)
             number = f"{value:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:.0f}"
-            return f"{number} {self.unit}" if self.unit else number
+            return f"{number} {words.unit_word(lang, self.unit)}" if self.unit else number
+        if isinstance(value, str) and self.kind == "enum":
+            return words.value_word(lang, value)
         if isinstance(value, dict) and set(value) == {"lat", "lon"}:
             return f"{value['lat']:.4f}, {value['lon']:.4f}"
         if value is None:

@@ -1,0 +1,31 @@
+"""The CLI's own words in the terminal's language (HYPERHUB_LANG, LC_ALL, LC_MESSAGES,
+LANG; see `hyperhub.spec.words.env_lang`). Names of properties, values and types come
+from `hyperhub.spec.words`; each command module passes its Chinese to `translator` beside
+the English it prints, as the dashboard's modules do. Error messages from the hub's core
+stay English.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from hyperhub.spec.words import Lang, env_lang
+
+__all__ = ["lang", "translator"]
+
+
+def lang() -> Lang:
+    """The terminal's language, read when a command prints (tests set it per run)."""
+    return env_lang()
+
+
+def translator(zh: Mapping[str, str]) -> Callable[..., str]:
+    """t("{n} devices", n=3) → "3 devices", or its Chinese ("3 个设备") in a Chinese
+    terminal; English is the key, and a sentence without Chinese stays English."""
+
+    def t(text: str, **values: Any) -> str:
+        chosen = zh.get(text, text) if lang() == "zh" else text
+        return chosen.format(**values) if values else chosen
+
+    return t
