@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -89,7 +90,17 @@ class AutomationError(HyperHubError):
 
 
 class NeedsConfirmation(NotAllowed):
-    """A risky write or action was asked for without confirmation."""
+    """A risky write or action was asked for without confirmation. `said(lang)` gives the
+    refusal in another language when whoever raised it knows how (the API answers in the
+    request's, the CLI in the terminal's); the message is English."""
+
+    def __init__(self, message: str, said: Callable[[str], str] | None = None) -> None:
+        super().__init__(message)
+        self._said = said
+
+    def in_lang(self, lang: str) -> str:
+        """The refusal in `lang` ("en", "zh"), else the English message."""
+        return self._said(lang) if self._said is not None else str(self)
 
 
 class BrokerError(HyperHubError):

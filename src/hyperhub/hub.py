@@ -120,7 +120,12 @@ class LocalSpace:
             checked = device.dtype.check_write(prop, value, device_id)
             if device.is_risky_write(prop, checked) and not confirm:
                 raise needs_confirmation(
-                    device_id, device.name, device.dtype, prop=prop, value=checked
+                    device_id,
+                    device.name,
+                    device.dtype,
+                    prop=prop,
+                    value=checked,
+                    aliases=device.aliases,
                 )
             return self.sim.set(device_id, prop, checked)
 
@@ -142,7 +147,9 @@ class LocalSpace:
             device = self.space.device(device_id)
             checked = device.dtype.check_args(action, args or {}, device_id)
             if device.is_risky_call(action) and not confirm:
-                raise needs_confirmation(device_id, device.name, device.dtype, action=action)
+                raise needs_confirmation(
+                    device_id, device.name, device.dtype, action=action, aliases=device.aliases
+                )
             return self.sim.call(device_id, action, checked)
 
         return self._command(device_id, "call", what, actor, apply)

@@ -156,6 +156,24 @@ def test_risky_commands_need_confirm_and_the_risky_scope(hub: Hub, controller, o
     )
 
 
+def test_the_risky_question_is_asked_in_the_requests_language(controller):
+    """A Chinese dashboard showed "Unlock … needs confirmation: anyone could walk in"."""
+    unlock = "/api/devices/back_door_lock/call/unlock"
+    zh = controller.post(unlock, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert error_of(zh, 409, "needs_confirmation") == (
+        "解锁后门需要确认：任何人都能走进来（back_door_lock.unlock）"
+    )
+    en = controller.post(unlock, headers={"Accept-Language": "en-GB"})
+    assert error_of(en, 409, "needs_confirmation") == (
+        "Unlock Back Door Lock needs confirmation: anyone could walk in (back_door_lock.unlock)"
+    )
+    garage = {"property": "position", "value": 100}
+    zh = controller.post(
+        "/api/devices/garage_door/set", json=garage, headers={"Accept-Language": "zh"}
+    )
+    assert error_of(zh, 409, "needs_confirmation").startswith("把车库门的开合度设为 100 %需要确认")
+
+
 def test_every_command_is_audited_with_its_tokens_name(hub: Hub, owner):
     with hub.client(hub.token("control", name="audit-me")) as client:
         client.post("/api/devices/bathroom_light/set", json={"property": "on", "value": True})

@@ -532,6 +532,10 @@ def test_commands_speak_in_names_and_words_in_the_terminals_language(tmp_path):
     `history` printed ids and the machine's local ISO times."""
     done = hyperhub(tmp_path, "set", "living_room_light", "brightness", "30", check=True)
     assert done.stdout.strip() == "OK Ceiling Light: brightness → 30 %"
+    asked = hyperhub(tmp_path, "call", "front_door", "unlock", lang="zh")
+    assert asked.returncode == 1 and asked.stderr.strip() == (
+        "error: 解锁前门需要确认：任何人都能走进来（front_door_lock.unlock）；加上 --yes 即可执行"
+    )
     zh = hyperhub(tmp_path, "call", "front_door", "unlock", "--yes", check=True, lang="zh")
     assert zh.stdout.strip() == "好的 前门: 未上锁"  # its Chinese alias, its state in words
     honk = hyperhub(tmp_path, "call", "car", "honk", check=True)

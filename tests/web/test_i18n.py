@@ -140,3 +140,17 @@ def test_the_language_switch_is_remembered_by_every_tab(page, hub):
     other.get_by_role("button", name="Log out").click()
     expect(page.locator("#login")).to_be_visible()
     other.close()
+
+
+def test_a_risky_command_is_asked_about_in_chinese(zh_page, hub):
+    """The confirmation's text is the hub's refusal, in the page's language."""
+    page = zh_page
+    page.goto(f"{hub.url}#home")
+    tile = page.get_by_role("article", name="Front Door Lock", exact=True)
+    tile.get_by_role("button", name="解锁Front Door Lock").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Front Door Lock：解锁？")  # the dashboard's own title
+    expect(dialog).to_contain_text("需要确认：任何人都能走进来")  # the hub's words, in Chinese
+    dialog.get_by_role("button", name="取消").click()
+    expect(dialog).to_be_hidden()
+    assert hub.state("front_door_lock")["locked"] is True

@@ -35,6 +35,7 @@ from hyperhub.errors import (
     UnknownScene,
     ValueNotAllowed,
 )
+from hyperhub.spec.words import lang_of
 
 log = logging.getLogger("hyperhub.api")
 
@@ -132,7 +133,10 @@ def install(app: FastAPI) -> None:
     async def named_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HyperHubError)
         err = error_of(exc)
-        return error_response(err.status, err.code, err.message, err.headers)
+        message = err.message
+        if isinstance(exc, NeedsConfirmation):  # the question in the asker's language
+            message = exc.in_lang(lang_of(request.headers.get("accept-language")))
+        return error_response(err.status, err.code, message, err.headers)
 
     async def invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

@@ -82,6 +82,7 @@ t = translator(
         "accepted; it reports the change as it happens": "已接受；变化会随时上报",
         "nothing to change (already so)": "不需要改动（已经是这样）",
         "event: {name}": "事件：{name}",
+        "; add --yes to do it": "；加上 --yes 即可执行",
     }
 )
 
@@ -330,7 +331,7 @@ def _command(ctx: Context, device: str, confirm: bool, as_json: bool, **command:
     try:
         _send_command(ctx, device, confirm, as_json, **command)
     except NeedsConfirmation as exc:  # the hub's words, and how to confirm here
-        raise NeedsConfirmation(f"{exc}; add --yes to do it") from None
+        raise NeedsConfirmation(exc.in_lang(lang()) + t("; add --yes to do it")) from None
 
 
 def _send_command(ctx: Context, device: str, confirm: bool, as_json: bool, **command: Any) -> None:

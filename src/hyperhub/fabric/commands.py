@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +26,9 @@ from hyperhub.errors import (
 from hyperhub.fabric.messages import EXPIRED, AckMsg, CallMsg, Malformed, SetMsg, dump
 from hyperhub.fabric.registry import DeviceRecord, Offline
 from hyperhub.fabric.topics import Topics
-from hyperhub.spec import DeviceType
+from hyperhub.spec import DeviceType, words
 from hyperhub.spec.model import label
+from hyperhub.spec.words import lang_of, name_in
 
 # Error names a device may answer with, mapped back to our classes (anything else: CommandFailed)
 _ERRORS: dict[str, type[HyperHubError]] = {
@@ -106,12 +108,16 @@ def check_command(topics: Topics, record: DeviceRecord, cmd: Command, confirm: b
             )
         value = dtype.check_write(prop, cmd.value, device)
         if dtype.write_is_risky(prop, value, record.cls) and not confirm:
-            raise needs_confirmation(device, record.info.name, dtype, prop=prop, value=value)
+            raise needs_confirmation(
+                device, record.info.name, dtype, prop=prop, value=value, aliases=record.info.aliases
+            )
         return Checked(topics.set(device), property=prop, value=value)
     assert cmd.action is not None
     args = dtype.check_args(cmd.action, cmd.args or {}, device)
     if dtype.action(cmd.action, device).is_risky(record.cls) and not confirm:
-        raise needs_confirmation(device, record.info.name, dtype, action=cmd.action)
+        raise needs_confirmation(
+            device, record.info.name, dtype, action=cmd.action, aliases=record.info.aliases
+        )
     return Checked(topics.call(device, cmd.action), args=args)
 
 
@@ -123,28 +129,58 @@ def needs_confirmation(
     prop: str | None = None,
     value: Any = None,
     action: str | None = None,
+    aliases: Sequence[str] = (),
 ) -> NeedsConfirmation:
     """The one refusal of a risky command sent without a yes, in words, with what could
     happen (the spec's `why`) and the command's id for scripts: "Unlock Front Door Lock
-    needs confirmation: anyone could walk in (front_door_lock.unlock)"."""
+    needs confirmation: anyone could walk in (front_door_lock.unlock)"; in Chinese
+    "解锁前门需要确认：任何人都能走进来（front_door_lock.unlock）"."""
     if action is not None:
-        what, rule, ref = f"{label(action)} {name}", dtype.actions[action].risky, action
+        rule, ref = dtype.actions[action].risky, action
     else:
         assert prop is not None
-        spec = dtype.properties[prop]
-        rule, ref = spec.risky, prop
-        if prop == "locked" and isinstance(value, bool):
-            what = f"{'lock' if value else 'unlock'} {name}"
-        elif prop.endswith("_open") and isinstance(value, bool):
-            what = f"{'open' if value else 'close'} {name}'s {label(prop[:-5])}"
-        elif isinstance(value, bool):
-            what = f"set {name}'s {label(prop)} to {'yes' if value else 'no'}"
-        else:
-            what = f"set {name}'s {label(prop)} to {spec.text(value, prop)}"
+        rule, ref = dtype.properties[prop].risky, prop
     why = rule.why if rule is not None and rule.why else "it is a risky action"
-    return NeedsConfirmation(
-        f"{what[:1].upper()}{what[1:]} needs confirmation: {why} ({device}.{ref})"
-    )
+
+    def said(lang: str) -> str:
+        if lang_of(lang) == "zh":
+            what = _risky_zh(name_in("zh", name, aliases), dtype, prop, value, action)
+            return f"{what}需要确认：{words.risk_why('zh', why)}（{device}.{ref}）"
+        what = _risky_en(name, dtype, prop, value, action)
+        return f"{what[:1].upper()}{what[1:]} needs confirmation: {why} ({device}.{ref})"
+
+    return NeedsConfirmation(said("en"), said)
+
+
+def _risky_en(
+    name: str, dtype: DeviceType, prop: str | None, value: Any, action: str | None
+) -> str:
+    if action is not None:
+        return f"{label(action)} {name}"
+    assert prop is not None
+    if prop == "locked" and isinstance(value, bool):
+        return f"{'lock' if value else 'unlock'} {name}"
+    if prop.endswith("_open") and isinstance(value, bool):
+        return f"{'open' if value else 'close'} {name}'s {label(prop[:-5])}"
+    if isinstance(value, bool):
+        return f"set {name}'s {label(prop)} to {'yes' if value else 'no'}"
+    return f"set {name}'s {label(prop)} to {dtype.properties[prop].text(value, prop)}"
+
+
+def _risky_zh(
+    name: str, dtype: DeviceType, prop: str | None, value: Any, action: str | None
+) -> str:
+    if action is not None:
+        return f"{words.action_label('zh', action)}{name}"
+    assert prop is not None
+    if prop == "locked" and isinstance(value, bool):
+        return f"{words.action_label('zh', 'lock' if value else 'unlock')}{name}"
+    if prop.endswith("_open") and isinstance(value, bool):
+        verb = words.action_label("zh", "open" if value else "close")
+        return f"{verb}{name}的{words.label('zh', prop)}"
+    shown = dtype.properties[prop].text(value, prop, "zh")
+    space = " " if shown[:1].isascii() else ""  # "设为 100 %", "设为制热"
+    return f"把{name}的{words.label('zh', prop)}设为{space}{shown}"
 
 
 def unavailable(device: str, offline: Offline | None) -> DeviceUnavailable:

@@ -31,6 +31,7 @@ __all__ = [
     "lower_first",
     "name_in",
     "noun",
+    "risk_why",
     "state_word",
     "type_label",
     "unit_word",
@@ -116,6 +117,11 @@ def event_text(lang: str, event: str) -> str:
     """What a device did, after its name: "charge_complete" → "finished charging"."""
     found = vocabulary(lang).get("events", {}).get(event)
     return str(found or event.replace("_", " "))
+
+
+def risk_why(lang: str, why: str) -> str:
+    """What could happen after a risky command (a spec's English `why`) in `lang`."""
+    return str(vocabulary(lang).get("risks", {}).get(why) or why)
 
 
 def type_label(lang: str, type_: str) -> str:
