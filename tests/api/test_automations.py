@@ -267,7 +267,7 @@ def test_scopes_read_cannot_run_and_risky_needs_control_risky(auto_hub: Hub, rea
         "items": [
             {
                 "device": "garage_door",
-                "what": "garage_door.position = 100",
+                "what": "Garage Door: set position to 100 %",
                 "ok": True,
                 "message": "",
             }
@@ -337,17 +337,19 @@ def test_a_scene_applies_by_id_name_or_chinese_alias_and_reports_failures(
     assert answer.status_code == 200, answer.text
     report = answer.json()
     assert report["scene"] == "coming_home" and report["ok"] is False
-    items = {i["what"]: i for i in report["items"]}
+    items = {i["what"]: i for i in report["items"]}  # each command in words, with names
     assert set(items) == {
-        "kitchen_light.on = True",
-        "kitchen_light.brightness = 40",
-        "bedside_lamp.brightness = 150",
+        "Turn on Kitchen Light",
+        "Kitchen Light: set brightness to 40 %",
+        "Bedside Lamp: set brightness to 150 %",
     }
-    assert items["kitchen_light.on = True"]["ok"] is True
-    assert items["kitchen_light.brightness = 40"]["ok"] is True
-    failed = items["bedside_lamp.brightness = 150"]
+    assert items["Turn on Kitchen Light"]["ok"] is True
+    assert items["Kitchen Light: set brightness to 40 %"]["ok"] is True
+    failed = items["Bedside Lamp: set brightness to 150 %"]
     assert failed["ok"] is False and failed["device"] == "bedside_lamp"
     assert "150" in failed["message"]
+    zh = control.post(f"/api/scenes/{quote(scene)}/apply", headers={"Accept-Language": "zh-CN"})
+    assert "把床头灯的亮度设为 150 %" in {i["what"] for i in zh.json()["items"]}
     state = control.get("/api/devices/kitchen_light").json()["state"]
     assert state["on"] is True and state["brightness"] == 40
 

@@ -398,9 +398,10 @@ def test_scenes_apply_without_a_hub_changes_the_stored_state(home):
     assert home.run("state", "smart_door", "--json").json()["state"]["locked"] is True
     ran = home.run("scenes", "apply", "回家模式")  # by its name; its risky unlock runs
     assert ran.code == 0, ran.stderr
-    assert "✓ smart_door.unlock()" in ran.stdout
-    assert "✓ keting_dadeng.brightness = 80" in ran.stdout
-    assert "scene huijia (回家模式): 5/5 done (on the simulated space)" in ran.stdout
+    # each command in words, with the devices' names (it was "✓ smart_door.unlock()")
+    assert "✓ 智能门锁: unlock" in ran.stdout
+    assert "✓ 客厅大灯: set brightness to 80 %" in ran.stdout
+    assert "Scene 回家模式: 5/5 done (on the simulated space)" in ran.stdout
 
     assert home.run("state", "smart_door", "--json").json()["state"]["locked"] is False
     light = home.run("state", "keting_dadeng", "--json").json()["state"]
@@ -414,6 +415,9 @@ def test_scenes_apply_without_a_hub_changes_the_stored_state(home):
     again = home.run("scenes", "apply", "Coming Home", "--json").json()  # an alias, any case
     assert again["scene"] == "huijia" and again["ok"] is True and again["via"] == "store"
     assert len(again["items"]) == 5
+    door = next(i for i in again["items"] if i["device"] == "smart_door")
+    assert door["what"] == "smart_door.unlock()"  # --json keeps the ids, and the command
+    assert door["command"] == {"action": "unlock", "args": {}}
 
 
 def test_scenes_apply_reports_a_failed_command_and_exits_1(home):
@@ -427,8 +431,8 @@ def test_scenes_apply_reports_a_failed_command_and_exits_1(home):
     )
     ran = home.run("scenes", "apply", "too_bright")
     assert ran.code == 1
-    assert "✓ keting_dadeng.on = True" in ran.stdout
-    assert "✗ keting_dadeng.brightness = 150: keting_dadeng.brightness: 150 is not allowed" in (
+    assert "✓ Turn on 客厅大灯" in ran.stdout
+    assert "✗ 客厅大灯: set brightness to 150 %: keting_dadeng.brightness: 150 is not allowed" in (
         ran.stdout
     )
     assert "1/2 done, 1 failed" in ran.stdout

@@ -461,7 +461,7 @@ def test_rules_view_runs_a_rule_and_applies_a_scene(signed_in, hub):
     scene.get_by_role("button", name="Apply Dinner").click()
     report = scene.get_by_role("status", name="Dinner report")
     expect(report).to_contain_text("2/3 done, 1 failed")
-    failed = report.locator(".state-bad", has_text="kitchen_light.brightness = 150")
+    failed = report.locator(".state-bad", has_text="Kitchen Light: set brightness to 150 %")
     expect(failed).to_be_visible()
     assert failed.evaluate("(el) => getComputedStyle(el).color") == "rgb(198, 47, 52)"  # red
     hub.wait_until(lambda: hub.state("dining_pendant")["brightness"] == 40, "the pendant at 40")

@@ -57,6 +57,7 @@ __all__ = [
     "Names",
     "as_read",
     "describe_action",
+    "describe_command",
     "describe_condition",
     "describe_states",
     "describe_trigger",
@@ -812,6 +813,16 @@ def _geo(c: Condition, n: Names) -> str:
 
 
 # ---------------------------------------------------------------------------- actions
+
+
+def describe_command(device: str, command: Mapping[str, Any], names: Names) -> str:
+    """A command as sent ({"property", "value"} or {"action", "args"}), as a sentence:
+    "Kitchen Light: set brightness to 40 %" (a scene report's line)."""
+    if "property" in command:
+        body = {"device": device, "property": command["property"], "value": command["value"]}
+        return describe_action(Action.model_validate({"set": body}), names)
+    body = {"device": device, "action": command["action"], "args": command.get("args") or {}}
+    return describe_action(Action.model_validate({"call": body}), names)
 
 
 def describe_action(action: Action, names: Names) -> str:

@@ -128,9 +128,12 @@ class RuleState:
 @dataclass(frozen=True)
 class SceneItem:
     device: str
-    what: str
+    what: str  # for developers: "kitchen_light.brightness = 150"
     ok: bool
     message: str = ""
+    # the command sent ({"property", "value"} or {"action", "args"}), for saying it in words
+    # (`describe.describe_command`); None when nothing was sent
+    command: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -732,11 +735,11 @@ class Engine:
         except HyperHubError as exc:
             if trace is not None:
                 trace.step("action", what, False, str(exc), device=device)
-            return SceneItem(device, what, False, str(exc))
+            return SceneItem(device, what, False, str(exc), command)
         if trace is not None:
             self._mark_caused(trace, device, changes)  # side effects the spec did not say
             trace.step("action", what, True, device=device, changes=changes)
-        return SceneItem(device, what, True)
+        return SceneItem(device, what, True, command=command)
 
     def _mark_caused(self, trace: RunTrace, device: str, props: Iterable[str]) -> None:
         """Changes of these properties of `device` within `CAUSE_WINDOW_S` are this run's

@@ -41,7 +41,9 @@ from hyperhub.cli.options import (
     SpaceOpt,
     WideOpt,
 )
+from hyperhub.cli.say import translator
 from hyperhub.errors import AutomationError, HyperHubError
+from hyperhub.spec.words import name_in
 
 if TYPE_CHECKING:
     from hyperhub.automation.describe import Names
@@ -63,6 +65,16 @@ rules_app = typer.Typer(
 scenes_app = typer.Typer(help="The space's scenes: list them, apply one now.", no_args_is_help=True)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+t = translator(
+    {
+        "through the running hub": "通过正在运行的集线器",
+        "on the simulated space": "在模拟的空间里",
+        "Scene {name}: ": "场景“{name}”：",
+        "{done}/{n} done": "完成 {done}/{n}",
+        ", {n} failed": "，失败 {n}",
+        " ({where})": "（{where}）",
+    }
+)
 
 RESULT_STYLE = {"ok": "green", "error": "red", "loop": "red", "running": "cyan"}
 OK_MARK, FAILED_MARK = "✓", "✗"
@@ -464,7 +476,7 @@ def scenes_apply(
         else:
             report = asyncio.run(_apply_through_hub(ctx, info, book, scene))
             via = "hub"
-    _scene_report(scene, report, via, as_json)
+    _scene_report(scene, report, via, as_json, _scene_names(ctx.space, book))
     if not report.ok:
         raise typer.Exit(1)
 
@@ -498,12 +510,24 @@ def scene_devices(space: Space, scene: Scene) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def _scene_report(scene: Scene, report: SceneReport, via: str, as_json: bool) -> None:
+def _scene_names(space: Space, book: Book) -> Names:
+    from hyperhub.automation.describe import Names as SceneNames
+    from hyperhub.spec.words import env_lang
+
+    return SceneNames.of(env_lang(), space, book)
+
+
+def _scene_report(scene: Scene, report: SceneReport, via: str, as_json: bool, names: Names) -> None:
+    """Each command in words ("✓ Kitchen Light: set brightness to 40 %"), then the count;
+    --json keeps the ids (`what`, `command`)."""
+    from hyperhub.automation.describe import describe_command
+
     if as_json:
         items = [
-            {"device": i.device, "what": i.what, "ok": i.ok, "message": i.message}
+            {"device": i.device, "what": i.what, "command": i.command, "ok": i.ok,
+             "message": i.message}
             for i in report.items
-        ]
+        ]  # fmt: skip
         _json(
             {
                 "scene": scene.id,
@@ -517,17 +541,19 @@ def _scene_report(scene: Scene, report: SceneReport, via: str, as_json: bool) ->
         return
     for item in report.items:
         line = Text(OK_MARK if item.ok else FAILED_MARK, "green" if item.ok else "red")
-        line.append(f" {item.what}")
+        said = item.command and describe_command(item.device, item.command, names)
+        line.append(f" {said or item.what}")
         if item.message:
             line.append(f": {item.message}", "" if item.ok else "red")
         out.print(line)
     done = len(report.items) - len(report.failed)
-    where = "through the running hub" if via == "hub" else "on the simulated space"
-    summary = Text(f"scene {scene.id} ({scene.name}): ")
-    summary.append(f"{done}/{len(report.items)} done", "green" if report.ok else "red")
+    where = t("through the running hub" if via == "hub" else "on the simulated space")
+    summary = Text(t("Scene {name}: ", name=name_in(names.lang, scene.name, scene.aliases)))
+    count = t("{done}/{n} done", done=done, n=len(report.items))
+    summary.append(count, "green" if report.ok else "red")
     if report.failed:
-        summary.append(f", {len(report.failed)} failed")
-    summary.append(f" ({where})")
+        summary.append(t(", {n} failed", n=len(report.failed)))
+    summary.append(t(" ({where})", where=where))
     out.print(summary)
 
 

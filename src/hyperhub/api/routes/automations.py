@@ -32,6 +32,7 @@ from hyperhub.automation.describe import (
     Names,
     as_read,
     describe_action,
+    describe_command,
     describe_condition,
     describe_states,
     describe_trigger,
@@ -242,7 +243,7 @@ async def list_scenes(ctx: Ctx, token: Reader, lang: Language) -> list[SceneOut]
 
 
 @router.post("/scenes/{scene_id}/apply", response_model=SceneReportOut)
-async def apply_scene(ctx: Ctx, token: Controller, scene_id: str) -> SceneReportOut:
+async def apply_scene(ctx: Ctx, token: Controller, scene_id: str, lang: Language) -> SceneReportOut:
     """Apply a scene (by id, name or alias), devices in parallel; the report lists every
     command and which failed (a failure does not stop the rest). A scene with risky writes
     or calls needs `control:risky` too."""
@@ -253,11 +254,17 @@ async def apply_scene(ctx: Ctx, token: Controller, scene_id: str) -> SceneReport
     scene = engine.scene(scene_id)
     _check_risky(engine, token, f"scene:{scene.id}", f"applying scene {scene.id!r}")
     report = await engine.apply_scene(scene.id, actor=f"api:{token.name}")
+    names = _names(engine, lang)
     return SceneReportOut(
         scene=report.scene,
         ok=report.ok,
         items=[
-            SceneItemOut(device=i.device, what=i.what, ok=i.ok, message=i.message)
+            SceneItemOut(
+                device=i.device,
+                what=i.what if i.command is None else describe_command(i.device, i.command, names),
+                ok=i.ok,
+                message=i.message,
+            )
             for i in report.items
         ],
     )
