@@ -209,9 +209,14 @@ def test_a_manual_run_is_traced_and_listed(auto_hub: Hub, control):
     assert run["result"] == "ok", run
     assert run["trigger"]["by"] == "api:auto-controller"
     assert [(s["kind"], s["what"], s["ok"]) for s in run["steps"]] == [
-        ("action", "dining_pendant.on = True", True),
-        ("action", "dining_pendant.brightness = 60", True),
+        ("action", "Turn on Dining Pendant", True),  # in words, by name
+        ("action", "Dining Pendant: set brightness to 60 %", True),
     ]  # the conditions were skipped
+    assert run["steps"][1]["command"] == {"property": "brightness", "value": 60}
+    zh = control.get(
+        "/api/rules/evening_lights/runs", params={"limit": 1}, headers={"Accept-Language": "zh"}
+    ).json()[0]
+    assert [s["what"] for s in zh["steps"]][-1] == "把餐厅灯的亮度设为 60 %"
     rule = control.get("/api/rules/evening_lights").json()
     assert rule["runs"] == before + 1
     assert rule["last_run"]["result"] == "ok"

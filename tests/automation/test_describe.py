@@ -15,8 +15,10 @@ from hyperhub.automation.describe import (
     Names,
     as_read,
     describe_action,
+    describe_command,
     describe_condition,
     describe_states,
+    describe_step,
     describe_trigger,
     duration_text,
 )
@@ -362,3 +364,18 @@ def test_every_line_of_the_demo_is_for_people(space: Space, book: Book, lang: st
     assert not [d for d in space.devices if d in text]
     if lang == "zh":
         assert "Home" not in text and "every" not in text
+
+
+def test_a_command_sent_and_a_stored_step_say_themselves(en: Names, zh: Names):
+    sent = {"property": "brightness", "value": 150}
+    assert describe_command("kitchen_light", sent, en) == "Kitchen Light: set brightness to 150 %"
+    assert describe_command("kitchen_light", sent, zh) == "把厨房灯的亮度设为 150 %"
+    call = {"action": "notify", "args": {"message": "hi"}}
+    assert describe_command("phone_chen_wei", call, zh) == "让陈伟的手机通知（内容：hi）"
+    step = {"kind": "action", "what": "kitchen_light.brightness = 150", "device": "kitchen_light"}
+    assert describe_step({**step, "command": sent}, en) == "Kitchen Light: set brightness to 150 %"
+    assert describe_step(step, en) == "kitchen_light.brightness = 150"  # an older trace
+    broken = {**step, "command": {"property": "brightness"}}  # no value: as it was written
+    assert describe_step(broken, en) == "kitchen_light.brightness = 150"
+    condition = {"kind": "condition", "what": "someone home: True", "ok": True}
+    assert describe_step(condition, en) == "someone home: True"

@@ -453,7 +453,7 @@ def test_rules_view_runs_a_rule_and_applies_a_scene(signed_in, hub):
     rule.get_by_text("Runs", exact=True).click()
     runs = rule.get_by_role("list", name="Runs of Welcome home")
     expect(runs).to_contain_text("run by api:web-tests")
-    expect(runs).to_contain_text("✓ action: study_desk_lamp.brightness = 35")
+    expect(runs).to_contain_text("✓ action: Desk Lamp: set brightness to 35 %")
 
     scene = card(page, "Dinner")
     expect(scene).to_contain_text("晚餐模式")

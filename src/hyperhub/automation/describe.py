@@ -60,6 +60,7 @@ __all__ = [
     "describe_command",
     "describe_condition",
     "describe_states",
+    "describe_step",
     "describe_trigger",
     "duration_text",
 ]
@@ -823,6 +824,18 @@ def describe_command(device: str, command: Mapping[str, Any], names: Names) -> s
         return describe_action(Action.model_validate({"set": body}), names)
     body = {"device": device, "action": command["action"], "args": command.get("args") or {}}
     return describe_action(Action.model_validate({"call": body}), names)
+
+
+def describe_step(step: Mapping[str, Any], names: Names) -> str:
+    """A step of a rule's stored run trace for people: a command it sent in words (a trace
+    keeps the `device` and `command`), any other step as the engine wrote it."""
+    command, device = step.get("command"), step.get("device")
+    if step.get("kind") == "action" and isinstance(command, Mapping) and isinstance(device, str):
+        try:
+            return describe_command(device, command, names)
+        except (KeyError, TypeError, ValueError):  # a trace not of this hub's making
+            pass
+    return str(step.get("what", ""))
 
 
 def describe_action(action: Action, names: Names) -> str:

@@ -734,11 +734,11 @@ class Engine:
             changes = await self.hub.send(device, actor=actor, **command)
         except HyperHubError as exc:
             if trace is not None:
-                trace.step("action", what, False, str(exc), device=device)
+                trace.step("action", what, False, str(exc), device=device, command=command)
             return SceneItem(device, what, False, str(exc), command)
         if trace is not None:
             self._mark_caused(trace, device, changes)  # side effects the spec did not say
-            trace.step("action", what, True, device=device, changes=changes)
+            trace.step("action", what, True, device=device, command=command, changes=changes)
         return SceneItem(device, what, True, command=command)
 
     def _mark_caused(self, trace: RunTrace, device: str, props: Iterable[str]) -> None:

@@ -35,6 +35,7 @@ from hyperhub.automation.describe import (
     describe_command,
     describe_condition,
     describe_states,
+    describe_step,
     describe_trigger,
 )
 from hyperhub.automation.engine import Engine, RuleState, UnknownRule, UnknownScene
@@ -148,15 +149,18 @@ async def rule_runs(
     ctx: Ctx,
     token: Reader,
     rule_id: str,
+    lang: Language,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> list[RunOut]:
-    """The rule's latest finished runs, newest first, each with its trigger and steps."""
+    """The rule's latest finished runs, newest first, each with its trigger and steps (a
+    command sent says itself in words, in the request's language; `command` keeps it)."""
     engine, state = _engine_for_rule(ctx, rule_id)
     # traces reach the store in batches: hand over the engine's, then wait for the writer
     engine.flush_traces()
     with contextlib.suppress(HyperHubError, TimeoutError):
         await ctx.fabric.flush(5.0)
     rows = await asyncio.to_thread(ctx.store.rule_runs, state.rule.id, None, limit)
+    names = _names(engine, lang)
     return [
         RunOut(
             id=r.id,
@@ -165,7 +169,7 @@ async def rule_runs(
             result=r.result,
             message=r.message,
             trigger=r.trigger,
-            steps=r.steps,
+            steps=[{**step, "what": describe_step(step, names)} for step in r.steps],
         )
         for r in rows
     ]
