@@ -7,47 +7,71 @@ from dataclasses import dataclass
 
 
 class HyperHubError(Exception):
-    """Base of every error HyperHub raises on purpose; the CLI prints these in one line."""
+    """Base of every error HyperHub raises on purpose; the CLI prints these in one line.
+    `code` names the kind of error for machines (the API's error code, the audit log's):
+    one name per class, written here only."""
+
+    code: str = "error"
 
 
 class SpecError(HyperHubError):
     """A capability spec is broken, or a type / property / action is unknown."""
 
+    code: str = "invalid"
+
 
 class ValueNotAllowed(SpecError):
     """A value does not fit its property: wrong type, out of range, not in the enum, read-only."""
+
+    code: str = "value_not_allowed"
 
 
 class NotAllowed(HyperHubError):
     """The caller may not do this (read-only property, missing scope, hub busy)."""
 
+    code: str = "not_allowed"
+
 
 class UnknownDevice(HyperHubError):
     """No device with this id exists in the space."""
+
+    code: str = "unknown_device"
 
 
 class ModelUnavailable(HyperHubError):
     """The local LLM cannot run: llama-cpp-python or the model file is missing or unreadable."""
 
+    code: str = "assistant_unavailable"
+
 
 class DeviceTimeout(HyperHubError):
     """A device did not answer a command within the timeout."""
+
+    code: str = "device_timeout"
 
 
 class UnknownRule(HyperHubError):
     """No rule with this id is loaded."""
 
+    code: str = "unknown_rule"
+
 
 class UnknownScene(HyperHubError):
     """No scene with this id, name or alias is loaded."""
+
+    code: str = "unknown_scene"
 
 
 class RuleDisabled(HyperHubError):
     """The rule cannot run now: it is disabled, or loop protection stopped it."""
 
+    code: str = "rule_disabled"
+
 
 class StoreError(HyperHubError):
     """The state store cannot be opened or written."""
+
+    code: str = "store_unavailable"
 
 
 @dataclass(frozen=True)
@@ -64,6 +88,8 @@ class Problem:
 class SpaceError(HyperHubError):
     """A space file is refused; `problems` lists every problem found, each with its line."""
 
+    code: str = "invalid_space"
+
     def __init__(self, path: str, problems: list[Problem]) -> None:
         self.path = path
         self.problems = sorted(problems, key=lambda p: p.line)
@@ -78,6 +104,8 @@ class AutomationError(HyperHubError):
     """Automation files are refused; `problems` lists every problem of every file as
     (file, problem), sorted by file then line. `path` is what was loaded (a directory or
     a file)."""
+
+    code: str = "invalid_automations"
 
     def __init__(self, path: str, problems: list[tuple[str, Problem]]) -> None:
         self.path = path
@@ -94,6 +122,8 @@ class NeedsConfirmation(NotAllowed):
     refusal in another language when whoever raised it knows how (the API answers in the
     request's, the CLI in the terminal's); the message is English."""
 
+    code: str = "needs_confirmation"
+
     def __init__(self, message: str, said: Callable[[str], str] | None = None) -> None:
         super().__init__(message)
         self._said = said
@@ -106,14 +136,22 @@ class NeedsConfirmation(NotAllowed):
 class BrokerError(HyperHubError):
     """The MQTT broker cannot be started, reached or configured (bad URL, credentials, ACL)."""
 
+    code: str = "fabric_unavailable"
+
 
 class DeviceUnavailable(HyperHubError):
     """A device (or the node hosting it) is offline, so a command cannot reach it."""
+
+    code: str = "device_unavailable"
 
 
 class FabricDisconnected(BrokerError):
     """The fabric client is not connected to the MQTT broker right now (it keeps retrying)."""
 
+    code: str = "fabric_unavailable"
+
 
 class CommandFailed(HyperHubError):
     """A device answered a command with an error that has no more specific class here."""
+
+    code: str = "command_failed"

@@ -19,7 +19,7 @@ from typing import Any
 from hyperhub.config import private_dir
 from hyperhub.devices.sim import Clock, SimEvent, Simulator, SystemClock
 from hyperhub.errors import HyperHubError, NotAllowed
-from hyperhub.fabric.commands import describe, jsonable, needs_confirmation
+from hyperhub.fabric.commands import Command, audit_row, needs_confirmation
 from hyperhub.space import Space
 from hyperhub.store import StateStore, StateUpdate
 
@@ -113,7 +113,6 @@ class LocalSpace:
         self, device_id: str, prop: str, value: Any, *, actor: str, confirm: bool = False
     ) -> dict[str, Any]:
         """Write one property; returns the properties that changed."""
-        what = {"property": prop, "value": jsonable(value)}
 
         def apply() -> dict[str, Any]:
             device = self.space.device(device_id)
@@ -129,7 +128,7 @@ class LocalSpace:
                 )
             return self.sim.set(device_id, prop, checked)
 
-        return self._command(device_id, "set", what, actor, apply)
+        return self._command(Command(device_id, prop, value), actor, apply)
 
     def call(
         self,
@@ -141,7 +140,6 @@ class LocalSpace:
         confirm: bool = False,
     ) -> dict[str, Any]:
         """Run one action; returns the properties that changed."""
-        what = {"action": action, "args": jsonable(args or {})}
 
         def apply() -> dict[str, Any]:
             device = self.space.device(device_id)
@@ -152,23 +150,18 @@ class LocalSpace:
                 )
             return self.sim.call(device_id, action, checked)
 
-        return self._command(device_id, "call", what, actor, apply)
+        return self._command(Command(device_id, action=action, args=args), actor, apply)
 
     def _command(
-        self,
-        device_id: str,
-        kind: str,
-        what: dict[str, Any],
-        actor: str,
-        apply: Callable[[], dict[str, Any]],
+        self, cmd: Command, actor: str, apply: Callable[[], dict[str, Any]]
     ) -> dict[str, Any]:
         try:
             changes = apply()
         except HyperHubError as exc:
-            self.store.audit(actor, device_id, kind, what, "error", str(exc))
+            self.store.audit_many([audit_row(actor, cmd, exc)])
             raise
-        self.persist({device_id: changes} if changes else {})
-        self.store.audit(actor, device_id, kind, what, "ok", describe(changes))
+        self.persist({cmd.device: changes} if changes else {})
+        self.store.audit_many([audit_row(actor, cmd, changes)])
         return changes
 
     def tick(self) -> dict[str, dict[str, Any]]:

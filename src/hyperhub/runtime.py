@@ -21,15 +21,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from hyperhub import __version__
 from hyperhub.devices.sim import Clock, Simulator
-from hyperhub.errors import DeviceTimeout, HyperHubError
+from hyperhub.errors import HyperHubError
 from hyperhub.fabric.backend import DeviceBackend
 from hyperhub.fabric.broker import local_url, start_default_broker
 from hyperhub.fabric.broker_url import BrokerURL
-from hyperhub.fabric.commands import Command, describe
+from hyperhub.fabric.commands import Command, audit_row
 from hyperhub.fabric.credentials import CredentialStore
 from hyperhub.fabric.hubside import HubFabric
 from hyperhub.fabric.messages import AckMsg
@@ -573,15 +573,9 @@ async def _connected(
 def audit_command(
     store: StateStore, actor: str, cmd: Command, outcome: dict[str, Any] | HyperHubError
 ) -> None:
-    """Audit a command sent from this process (its `HubFabric` has no store) with the same
-    `kind`, `what` and result rule (ok / error / timeout) as `HubFabric` writes them;
-    `outcome` is the changes, or the error."""
-    kind: Literal["set", "call"] = "set" if cmd.action is None else "call"
-    if isinstance(outcome, HyperHubError):
-        result = "timeout" if isinstance(outcome, DeviceTimeout) else "error"
-        store.audit(actor, cmd.device, kind, cmd.what(), result, str(outcome))
-    else:
-        store.audit(actor, cmd.device, kind, cmd.what(), "ok", describe(outcome))
+    """Audit a command sent from this process (its `HubFabric` has no store) with the row
+    `HubFabric` writes (`audit_row`); `outcome` is the changes, or the error."""
+    store.audit_many([audit_row(actor, cmd, outcome)])
 
 
 async def _wait_discovered(fabric: HubFabric, devices: list[str], timeout: float) -> None:

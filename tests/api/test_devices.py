@@ -17,6 +17,7 @@ def test_the_space_lists_its_areas_and_location(reader):
         "id": "kitchen",
         "name": "Kitchen",
         "aliases": ["厨房"],
+        "names": {"en": "Kitchen", "zh": "厨房"},
         "floor": "ground floor",
     }
     assert set(space["location"]) == {"lat", "lon"}
@@ -44,11 +45,14 @@ def test_devices_list_with_state_and_availability_and_filter(hub: Hub, reader):
         "class",
         "area",
         "aliases",
+        "names",
         "online",
         "state",
         "updated",
     }
     assert light["online"] is True and "brightness" in light["state"]
+    # what people call it per language: the rule the CLI and the sentences follow too
+    assert light["names"] == {"en": "Ceiling Light", "zh": "客厅灯"}
     kitchen_lights = reader.get("/api/devices", params={"area": "kitchen", "type": "light"}).json()
     assert [d["id"] for d in kitchen_lights] == ["kitchen_light"]
     assert "areas: entrance" in error_of(reader.get("/api/devices?area=attic"), 404, "unknown_area")
@@ -174,6 +178,25 @@ def test_the_risky_question_is_asked_in_the_requests_language(controller):
     assert error_of(zh, 409, "needs_confirmation").startswith("把车库门的开合度设为 100 %需要确认")
 
 
+def test_every_error_says_why_in_the_requests_language(controller):
+    """A Chinese page showed the hub's English refusals; now the reason comes first in
+    Chinese, the English details after it (they name ids and ranges)."""
+    zh = {"Accept-Language": "zh-CN"}
+    url = "/api/devices/bathroom_light/set"
+    too_bright = {"property": "brightness", "value": 500}
+    said = error_of(controller.post(url, json=too_bright, headers=zh), 422, "value_not_allowed")
+    assert said.startswith("这个值不允许（bathroom_light.brightness: 500 is not allowed")
+    english = error_of(controller.post(url, json=too_bright), 422, "value_not_allowed")
+    assert said == f"这个值不允许（{english}）"
+    nowhere = controller.post("/api/devices/attic_light/set", json=too_bright, headers=zh)
+    assert error_of(nowhere, 404, "unknown_device").startswith("没有这个设备（")
+    broken = controller.post(url, content=b"{", headers={**zh, "Content-Type": "application/json"})
+    assert (
+        error_of(broken, 400, "bad_json")
+        == "请求不是有效的 JSON（the request body is not valid JSON）"
+    )
+
+
 def test_every_command_is_audited_with_its_tokens_name(hub: Hub, owner):
     with hub.client(hub.token("control", name="audit-me")) as client:
         client.post("/api/devices/bathroom_light/set", json={"property": "on", "value": True})
@@ -182,10 +205,11 @@ def test_every_command_is_audited_with_its_tokens_name(hub: Hub, owner):
         )
     rows = owner.get("/api/audit", params={"device": "bathroom_light", "limit": 10}).json()
     mine = [r for r in rows if r["who"] == "api:audit-me"]
-    assert [(r["kind"], r["what"], r["result"]) for r in mine] == [
-        ("set", {"property": "brightness", "value": 500}, "error"),
-        ("set", {"property": "on", "value": True}, "ok"),
+    assert [(r["kind"], r["what"], r["result"], r["code"]) for r in mine] == [
+        ("set", {"property": "brightness", "value": 500}, "error", "value_not_allowed"),
+        ("set", {"property": "on", "value": True}, "ok", ""),
     ]
+    assert mine[0]["changes"] is None and mine[1]["changes"] in ({"on": True}, {})
     error_of(owner.get("/api/audit", params={"limit": 0}), 422, "invalid")
 
 

@@ -282,17 +282,18 @@ def test_invalid_or_risky_commands_never_reach_the_wire(broker, run, tmp_path: P
             assert [c["topic"] for c in garage_got] == [TOPICS.call("garage", "open")]
             await hub.flush()
         log = store.audit_log(limit=10)
-        assert [(e.device_id, e.kind, e.result) for e in reversed(log)] == [
-            ("lamp", "set", "error"),
-            ("lamp", "set", "error"),
-            ("lamp", "call", "error"),
-            ("garage", "call", "error"),
-            ("garage", "set", "error"),
-            ("garage", "call", "ok"),
-            ("lamp", "set", "ok"),
+        assert [(e.device_id, e.kind, e.result, e.code) for e in reversed(log)] == [
+            ("lamp", "set", "error", "value_not_allowed"),
+            ("lamp", "set", "error", "invalid"),
+            ("lamp", "call", "error", "invalid"),
+            ("garage", "call", "error", "needs_confirmation"),
+            ("garage", "set", "error", "needs_confirmation"),
+            ("garage", "call", "ok", ""),
+            ("lamp", "set", "ok", ""),
         ]
         assert log[0].actor == "test" and log[0].what == {"property": "brightness", "value": 5}
-        assert log[0].message == "brightness → 5"
+        assert log[0].message == "brightness → 5" and log[0].changes == {"brightness": 5}
+        assert log[-1].changes is None  # a refused command changed nothing
 
     run(main())
     store.close()

@@ -10,6 +10,7 @@ from hyperhub.spec.words import (
     LANGS,
     action_label,
     env_lang,
+    error_text,
     event_text,
     label,
     lang_of,
@@ -44,6 +45,41 @@ def test_every_name_of_the_built_in_types_has_words_in_each_language(lang):
         for section, names in _names().items()
     }
     assert not any(missing.values()), f"{lang}: no words for {missing}"
+
+
+def _error_codes() -> set[str]:
+    """Every error code the hub answers with: its named errors' and the API's own."""
+    from hyperhub.api.errors import HTTP_CODES
+    from hyperhub.auth.store import AuthError  # noqa: F401  (a subclass: found below)
+    from hyperhub.errors import HyperHubError
+
+    codes, todo = set(HTTP_CODES.values()), [HyperHubError]
+    while todo:
+        cls = todo.pop()
+        codes.add(cls.code)
+        todo.extend(cls.__subclasses__())
+    return codes | {
+        "bad_json",
+        "internal",
+        "network",
+        "token_revoked",
+        "token_expired",
+        "bad_credentials",
+        "setup_done",
+        "starting",
+    }
+
+
+def test_every_error_code_says_why_in_chinese():
+    reasons = vocabulary("zh")["errors"]
+    assert sorted(_error_codes() - set(reasons)) == []
+    assert error_text("zh", "device_unavailable", "device lamp is offline") == (
+        "设备离线（device lamp is offline）"
+    )
+    assert error_text("en", "device_unavailable", "device lamp is offline") == (
+        "device lamp is offline"
+    )
+    assert error_text("zh", "no_such_code", "odd") == "odd"  # no reason: the message alone
 
 
 def test_the_names_read_as_people_say_them():

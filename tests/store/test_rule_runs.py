@@ -16,7 +16,7 @@ from hyperhub.errors import StoreError
 from hyperhub.fabric.store_process import CALLS
 from hyperhub.fabric.store_writer import BatchWriter
 from hyperhub.store import RUN_RESULTS, RunEntry, RunRow, StateStore
-from hyperhub.store.migrate import alembic_config, head_revision
+from hyperhub.store.migrate import HEAD, alembic_config, head_revision
 
 T0 = 1_700_000_000.0
 TRIGGER = {"kind": "state", "device": "hall_sensor", "property": "motion", "to": True}
@@ -197,7 +197,28 @@ def test_a_database_at_0001_is_upgraded_with_its_data(store_url: str) -> None:
         "ix_rule_runs_rule_started": ["rule_id", "started"],
         "ix_rule_runs_started": ["started"],
     }
-    assert version == head_revision() == "0002"
+    assert version == head_revision() == HEAD
+
+
+def test_audit_rows_written_at_0002_read_back_at_head(store_url: str) -> None:
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "0002")
+            conn.execute(
+                sa.text(
+                    "INSERT INTO audit (ts, actor, device_id, kind, what, result, message) "
+                    "VALUES (1.0, 'cli', 'lamp', 'set', '{}', 'ok', 'on → true')"
+                )
+            )
+    finally:
+        engine.dispose()
+
+    with StateStore.open(store_url) as store:  # 0002 -> head at open; the old row kept
+        [old] = store.audit_log()
+        assert (old.message, old.code, old.changes) == ("on → true", "", None)
+        store.audit("cli", "lamp", "set", {}, "error", "x", code="value_not_allowed")
+        assert store.audit_log()[0].code == "value_not_allowed"
 
 
 def test_0002_downgrades_to_0001_and_back(store_url: str) -> None:

@@ -17,6 +17,25 @@ def test_audit_entry_reads_back_as_written(store: StateStore) -> None:
     ]
 
 
+def test_audit_entry_keeps_the_code_and_the_changes_for_machines(store: StateStore) -> None:
+    lamp = {"property": "on", "value": True}
+    store.audit("cli", "lamp", "set", lamp, "ok", "on → true", changes={"on": True}, ts=1.0)
+    store.audit(
+        "cli",
+        "door",
+        "call",
+        {"action": "unlock"},
+        "error",
+        "no",
+        ts=2.0,
+        code="needs_confirmation",
+    )
+
+    refused, done = store.audit_log()
+    assert (refused.code, refused.changes) == ("needs_confirmation", None)
+    assert (done.code, done.changes) == ("", {"on": True})
+
+
 def test_audit_what_keeps_value_types(store: StateStore) -> None:
     what = {"property": "location", "value": {"lat": 39.9, "lon": 116.3}, "flag": False}
     store.audit("assistant", "car", "set", what, "ok")

@@ -143,14 +143,39 @@ def test_the_language_switch_is_remembered_by_every_tab(page, hub):
 
 
 def test_a_risky_command_is_asked_about_in_chinese(zh_page, hub):
-    """The confirmation's text is the hub's refusal, in the page's language."""
+    """The confirmation's text is the hub's refusal, in the page's language; the lock is
+    called what the hub's sentences call it ("前门", its Chinese alias), not "Front Door Lock"."""
     page = zh_page
     page.goto(f"{hub.url}#home")
-    tile = page.get_by_role("article", name="Front Door Lock", exact=True)
-    tile.get_by_role("button", name="解锁Front Door Lock").click()
+    tile = page.get_by_role("article", name="前门", exact=True)
+    tile.get_by_role("button", name="解锁前门").click()
     dialog = page.get_by_role("dialog")
-    expect(dialog).to_contain_text("Front Door Lock：解锁？")  # the dashboard's own title
+    expect(dialog).to_contain_text("前门：解锁？")  # the dashboard's own title, its name in Chinese
     expect(dialog).to_contain_text("需要确认：任何人都能走进来")  # the hub's words, in Chinese
     dialog.get_by_role("button", name="取消").click()
     expect(dialog).to_be_hidden()
     assert hub.state("front_door_lock")["locked"] is True
+
+
+def test_a_refusal_says_why_in_chinese_with_the_details_folded(zh_page, hub):
+    """The log matched the hub's English messages to guess a Chinese reason; now the audit
+    row carries the error's code, and the API says the reason in the page's language."""
+    page = zh_page
+    status, _ = hub.api(
+        "POST", "devices/study_desk_lamp/set", {"property": "brightness", "value": 900}
+    )
+    assert status == 422
+    hub.api("POST", "devices/study_desk_lamp/set", {"property": "brightness", "value": 40})
+    said = page.evaluate(
+        "import('./js/api.js').then((m) => m.post('devices/study_desk_lamp/set',"
+        " {property: 'brightness', value: 900}).catch((e) => e.message))"
+    )
+    assert said.startswith("这个值不允许（study_desk_lamp.brightness: 900")
+    page.goto(f"{hub.url}#log")
+    table = page.get_by_role("table")
+    expect(table).to_contain_text("亮度 → 40%")  # the changes, in words
+    fold = table.locator("details", has_text="这个值不允许").first
+    expect(fold).to_be_visible()
+    expect(fold.locator("span[lang=en]")).to_be_hidden()  # the English details, folded
+    fold.locator("summary").click()
+    expect(fold.locator("span[lang=en]")).to_contain_text("900 is not allowed")

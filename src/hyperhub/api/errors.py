@@ -33,29 +33,28 @@ from hyperhub.errors import (
     UnknownDevice,
     UnknownRule,
     UnknownScene,
-    ValueNotAllowed,
 )
-from hyperhub.spec.words import lang_of
+from hyperhub.spec.words import error_text, lang_of
 
 log = logging.getLogger("hyperhub.api")
 
-# most specific first: the first class an error is an instance of decides
-STATUS: tuple[tuple[type[HyperHubError], int, str], ...] = (
-    (NeedsConfirmation, 409, "needs_confirmation"),
-    (NotAllowed, 403, "not_allowed"),
-    (RuleDisabled, 409, "rule_disabled"),
-    (AutomationError, 422, "invalid_automations"),
-    (UnknownDevice, 404, "unknown_device"),
-    (UnknownRule, 404, "unknown_rule"),
-    (UnknownScene, 404, "unknown_scene"),
-    (ValueNotAllowed, 422, "value_not_allowed"),
-    (SpecError, 422, "invalid"),
-    (DeviceTimeout, 503, "device_timeout"),
-    (DeviceUnavailable, 503, "device_unavailable"),
-    (BrokerError, 503, "fabric_unavailable"),
-    (StoreError, 503, "store_unavailable"),
-    (ModelUnavailable, 503, "assistant_unavailable"),
-    (CommandFailed, 409, "command_failed"),
+# most specific first: the first class an error is an instance of decides its status; its
+# code is the class's own (`HyperHubError.code`, named in hyperhub.errors only)
+STATUS: tuple[tuple[type[HyperHubError], int], ...] = (
+    (NeedsConfirmation, 409),
+    (NotAllowed, 403),
+    (RuleDisabled, 409),
+    (AutomationError, 422),
+    (UnknownDevice, 404),
+    (UnknownRule, 404),
+    (UnknownScene, 404),
+    (SpecError, 422),
+    (DeviceTimeout, 503),
+    (DeviceUnavailable, 503),
+    (BrokerError, 503),
+    (StoreError, 503),
+    (ModelUnavailable, 503),
+    (CommandFailed, 409),
 )
 HTTP_CODES = {
     400: "bad_request",
@@ -92,8 +91,15 @@ class ApiError(Exception):
 
 
 def error_response(
-    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    lang: str = "en",
 ) -> JSONResponse:
+    """The JSON error answer; `message` is English, said in `lang` (the request's
+    Accept-Language) by `words.error_text`."""
+    message = error_text(lang, code, message)
     body = {"error": {"status": status, "code": code, "message": message}}
     return JSONResponse(body, status_code=status, headers=dict(headers or {}))
 
@@ -103,10 +109,10 @@ def error_of(exc: HyperHubError) -> ApiError:
     if isinstance(exc, AuthError):
         status = 409 if exc.code == "setup_done" else 401
         return ApiError(status, exc.code, str(exc), {"WWW-Authenticate": "Bearer"})
-    for cls, status, code in STATUS:
+    for cls, status in STATUS:
         if isinstance(exc, cls):
-            return ApiError(status, code, str(exc))
-    return ApiError(400, "bad_request", str(exc))
+            return ApiError(status, exc.code, str(exc))
+    return ApiError(400, "bad_request" if exc.code == HyperHubError.code else exc.code, str(exc))
 
 
 def validation_message(errors: list[Any]) -> tuple[int, str, str]:
@@ -123,25 +129,30 @@ def validation_message(errors: list[Any]) -> tuple[int, str, str]:
     return 422, "invalid", "; ".join(parts) + more
 
 
+def lang_in(request: Request) -> str:
+    """The language a request asks its answers in (Accept-Language): "en" or "zh"."""
+    return lang_of(request.headers.get("accept-language"))
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that make every error a JSON error."""
 
     async def api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
-        return error_response(exc.status, exc.code, exc.message, exc.headers)
+        return error_response(exc.status, exc.code, exc.message, exc.headers, lang_in(request))
 
     async def named_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HyperHubError)
         err = error_of(exc)
-        message = err.message
-        if isinstance(exc, NeedsConfirmation):  # the question in the asker's language
-            message = exc.in_lang(lang_of(request.headers.get("accept-language")))
-        return error_response(err.status, err.code, message, err.headers)
+        if isinstance(exc, NeedsConfirmation):  # the question itself, in the asker's language
+            said = exc.in_lang(lang_in(request))
+            return error_response(err.status, err.code, said, err.headers)
+        return error_response(err.status, err.code, err.message, err.headers, lang_in(request))
 
     async def invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         status, code, message = validation_message(list(exc.errors()))
-        return error_response(status, code, message)
+        return error_response(status, code, message, lang=lang_in(request))
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -151,11 +162,12 @@ def install(app: FastAPI) -> None:
             message = f"nothing at {request.url.path}"
         elif exc.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path}"
-        return error_response(exc.status_code, code, message, exc.headers)
+        return error_response(exc.status_code, code, message, exc.headers, lang_in(request))
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal", "the hub hit an unexpected error; it is logged")
+        message = "the hub hit an unexpected error; it is logged"
+        return error_response(500, "internal", message, lang=lang_in(request))
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(HyperHubError, named_error)

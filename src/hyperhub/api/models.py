@@ -52,6 +52,7 @@ class AreaOut(_Out):
     id: str
     name: str
     aliases: list[str]
+    names: dict[str, str]  # what people call it per language (the name, or an alias)
     floor: str | None
 
 
@@ -76,6 +77,7 @@ class DeviceOut(_Out):
     cls: str | None = Field(alias="class", serialization_alias="class")
     area: str | None
     aliases: list[str]
+    names: dict[str, str]  # what people call it per language: "Back Door Lock", "后门"
     online: bool
     state: dict[str, Any]
     updated: float | None
@@ -167,7 +169,9 @@ class AuditOut(_Out):
     kind: str
     what: dict[str, Any]
     result: str
-    message: str
+    message: str  # in English, for people: what changed, or why it failed
+    code: str  # why it failed, for machines (the API's error codes); "" when it went through
+    changes: dict[str, Any] | None  # what it changed; None when it failed (or in older rows)
 
 
 # -- the assistant ------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from hyperhub.errors import HyperHubError, NeedsConfirmation, SpaceError
 from hyperhub.space import Space, load_space
 from hyperhub.spec.words import (
     action_label,
+    error_text,
     event_text,
     label,
     lower_first,
@@ -65,6 +66,7 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 t = translator(
     {
+        "error: {message}": "错误：{message}",
         "{space}: {n} device": "{space}：{n} 个设备",
         "{space}: {n} devices": "{space}：{n} 个设备",
         "device": "设备",
@@ -1213,7 +1215,11 @@ def run_cli() -> None:
             err.print(line, markup=False, highlight=False)
         sys.exit(1)
     except HyperHubError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        if isinstance(exc, NeedsConfirmation):
+            said = exc.in_lang(lang())
+        else:  # in a Chinese terminal: why, in Chinese, then the English details
+            said = error_text(lang(), exc.code, str(exc))
+        err.print(t("error: {message}", message=said), markup=False, highlight=False)
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

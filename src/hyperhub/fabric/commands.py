@@ -29,6 +29,7 @@ from hyperhub.fabric.topics import Topics
 from hyperhub.spec import DeviceType, words
 from hyperhub.spec.model import label
 from hyperhub.spec.words import lang_of, name_in
+from hyperhub.store.state_store import AuditRow
 
 # Error names a device may answer with, mapped back to our classes (anything else: CommandFailed)
 _ERRORS: dict[str, type[HyperHubError]] = {
@@ -208,6 +209,20 @@ def ack_error(device: str, ack: AckMsg) -> HyperHubError:
         return cls(ack.message or f"device {device} refused the command ({ack.error})")
     reason = ack.message or "no reason given"
     return CommandFailed(f"device {device} refused the command: {ack.error or 'error'}: {reason}")
+
+
+def audit_row(
+    actor: str, cmd: Command, outcome: dict[str, Any] | HyperHubError, ts: float | None = None
+) -> AuditRow:
+    """The audit log's row for a command and how it ended: the changes it made, or the error
+    that stopped it (a timeout is its own result). Every path that carries out a command
+    audits through here, so every row says the same things the same way."""
+    kind = "set" if cmd.action is None else "call"
+    if isinstance(outcome, HyperHubError):
+        result = "timeout" if isinstance(outcome, DeviceTimeout) else "error"
+        return (actor, cmd.device, kind, cmd.what(), result, str(outcome), ts, outcome.code, None)
+    changes = jsonable(outcome)
+    return (actor, cmd.device, kind, cmd.what(), "ok", describe(outcome), ts, "", changes)
 
 
 def describe(changes: dict[str, Any]) -> str:

@@ -29,8 +29,8 @@ from hyperhub.fabric.commands import (
     Checked,
     Command,
     ack_error,
+    audit_row,
     check_command,
-    describe,
     may_still_run,
     unavailable,
 )
@@ -219,9 +219,9 @@ class HubFabric:
             if not ack.ok:
                 raise ack_error(device, ack)
         except HyperHubError as exc:
-            self._audit(actor, cmd, "timeout" if isinstance(exc, DeviceTimeout) else "error", exc)
+            self._audit(actor, cmd, exc)
             raise
-        self._audit(actor, cmd, "ok", describe(ack.changes))
+        self._audit(actor, cmd, ack.changes)
         return ack
 
     def _record(self, device: str) -> DeviceRecord:
@@ -263,21 +263,13 @@ class HubFabric:
         finally:
             self._waiting.pop(cid, None)
 
-    def _audit(
-        self,
-        actor: str,
-        cmd: Command,
-        result: Literal["ok", "error", "timeout"],
-        message: object,
-    ) -> None:
+    def _audit(self, actor: str, cmd: Command, outcome: dict[str, Any] | HyperHubError) -> None:
         """Queue one audit row: the rows of one writer interval go to the store in one
         transaction (a transaction per command cost more than the command); `flush` and
         `close` hand over what is queued first."""
         if self._writer is None or self.store is None:
             return
-        kind = "set" if cmd.action is None else "call"
-        row = (actor, cmd.device, kind, cmd.what(), result, str(message), self.clock.now())
-        self._audits.append(row)
+        self._audits.append(audit_row(actor, cmd, outcome, self.clock.now()))
         if self._audit_at is None:
             loop = asyncio.get_running_loop()
             self._audit_at = loop.call_later(self._writer.interval, self._submit_audits)

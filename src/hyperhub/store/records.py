@@ -42,7 +42,9 @@ class AuditEntry(NamedTuple):
     kind: str  # "set" | "call"
     what: dict[str, Any]
     result: str  # "ok" | "error" | "timeout"
-    message: str
+    message: str  # for people, in English: what changed, or why it failed
+    code: str = ""  # for machines: the error's code (`HyperHubError.code`); "" when ok
+    changes: dict[str, Any] | None = None  # what an ok command changed; None in older rows
 
 
 RunRow = tuple[str, float, float | None, str, str, dict[str, Any], list[dict[str, Any]]]

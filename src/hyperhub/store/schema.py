@@ -63,6 +63,8 @@ audit = sa.Table(
     sa.Column("what", sa.Text, nullable=False),  # JSON
     sa.Column("result", sa.String(8), nullable=False),
     sa.Column("message", sa.Text, nullable=False, server_default=""),
+    sa.Column("code", sa.String(40), nullable=False, server_default=""),  # the error's code
+    sa.Column("changes", sa.Text, nullable=True),  # JSON: what an ok command changed
     sa.CheckConstraint("kind IN ('set', 'call')", name="ck_audit_kind"),
     sa.CheckConstraint("result IN ('ok', 'error', 'timeout')", name="ck_audit_result"),
     sa.Index("ix_audit_ts", "ts"),

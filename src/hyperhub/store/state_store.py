@@ -40,8 +40,8 @@ from hyperhub.store.schema import audit, current_state, history, meta, rule_runs
 AUDIT_KINDS = ("set", "call")
 AUDIT_RESULTS = ("ok", "error", "timeout")
 AUDIT_TEXT_MAX = 1000  # characters of one value (or the message) an audit row keeps
-# one row of `audit_many`: actor, device, kind, what, result, message, ts
-AuditRow = tuple[str, str, str, dict[str, Any], str, str, float | None]
+# one row of `audit_many`: actor, device, kind, what, result, message, ts, code, changes
+AuditRow = tuple[str, str, str, dict[str, Any], str, str, float | None, str, dict[str, Any] | None]
 # how a rule run ended ("running": written before it did); the rule_runs table checks it too
 RUN_RESULTS = ("ok", "error", "conditions_false", "skipped", "cancelled", "loop", "running")
 _RULE_ID_MAX = 100  # rule_runs.rule_id is a String(100): checked here, not only by PostgreSQL
@@ -236,15 +236,18 @@ class StateStore:
         result: Literal["ok", "error", "timeout"],
         message: str = "",
         ts: float | None = None,
+        code: str = "",
+        changes: dict[str, Any] | None = None,
     ) -> int:
-        """Record one command (actor e.g. "cli", "api:<token-id>", "rule:<id>"); returns its id."""
-        row = _audit_row(actor, device, kind, what, result, message, ts)
+        """Record one command (actor e.g. "cli", "api:<token-id>", "rule:<id>"); returns its id.
+        `message` says the outcome to people, `code` (an error's) and `changes` to machines."""
+        row = _audit_row(actor, device, kind, what, result, message, ts, code, changes)
         with self._writing("write the audit log to") as conn:
             return int(conn.execute(audit.insert().values(row)).inserted_primary_key[0])
 
     def audit_many(self, rows: Iterable[AuditRow]) -> int:
         """Record many commands in one transaction; returns how many. Each row holds the
-        arguments of `audit`: (actor, device, kind, what, result, message, ts)."""
+        arguments of `audit`: (actor, device, kind, what, result, message, ts, code, changes)."""
         values = [_audit_row(*row) for row in rows]
         if values:
             with self._writing("write the audit log to") as conn:
@@ -263,7 +266,18 @@ class StateStore:
         with self._reading("read the audit log from") as conn:
             rows = conn.execute(stmt).all()
         return [
-            AuditEntry(r.id, r.ts, r.actor, r.device_id, r.kind, loads(r.what), r.result, r.message)
+            AuditEntry(
+                r.id,
+                r.ts,
+                r.actor,
+                r.device_id,
+                r.kind,
+                loads(r.what),
+                r.result,
+                r.message,
+                r.code,
+                None if r.changes is None else loads(r.changes),
+            )
             for r in rows
         ]
 
@@ -400,6 +414,8 @@ def _audit_row(
     result: str,
     message: str,
     ts: float | None,
+    code: str = "",
+    changes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One audit row checked and ready to insert."""
     if kind not in AUDIT_KINDS:
@@ -414,6 +430,8 @@ def _audit_row(
         "what": audit_what(what),
         "result": result,
         "message": cut(str(message), AUDIT_TEXT_MAX),
+        "code": cut(str(code), 40),
+        "changes": None if changes is None else audit_what(changes),
     }
 
 

@@ -58,6 +58,8 @@ async def audit(
             "what": r.what,
             "result": r.result,
             "message": r.message,
+            "code": r.code,
+            "changes": r.changes,
         }
         for r in rows
     ]

@@ -33,9 +33,9 @@ from hyperhub.api.security import context, missing_scope, require
 from hyperhub.auth import Token
 from hyperhub.errors import NeedsConfirmation
 from hyperhub.fabric.commands import Command
-from hyperhub.space import Device
+from hyperhub.space import Area, Device
 from hyperhub.spec.model import ValueSpec
-from hyperhub.spec.words import lang_of, vocabulary
+from hyperhub.spec.words import LANGS, lang_of, vocabulary
 
 router = APIRouter(prefix="/api", tags=["devices"])
 Ctx = Annotated[ApiContext, Depends(context)]
@@ -53,7 +53,13 @@ async def get_space(ctx: Ctx, token: Reader) -> SpaceOut:
     return SpaceOut(
         name=space.name,
         areas=[
-            AreaOut(id=a.id, name=a.name, aliases=list(a.aliases), floor=a.floor)
+            AreaOut(
+                id=a.id,
+                name=a.name,
+                aliases=list(a.aliases),
+                names=names_of(a),
+                floor=a.floor,
+            )
             for a in space.areas.values()
         ],
         location=None if location is None else LocationOut(lat=location.lat, lon=location.lon),
@@ -68,6 +74,12 @@ async def get_words(lang: str) -> Response:
     return json_answer(vocabulary(lang_of(lang)))
 
 
+def names_of(thing: Device | Area) -> dict[str, str]:
+    """What people call a device or an area in each language (`name_in`: the one rule the
+    CLI, sentences and the dashboard share)."""
+    return {lang: thing.name_in(lang) for lang in LANGS}
+
+
 def device_fields(ctx: ApiContext, dev: Device) -> dict[str, Any]:
     return {
         "id": dev.id,
@@ -76,6 +88,7 @@ def device_fields(ctx: ApiContext, dev: Device) -> dict[str, Any]:
         "class": dev.cls,
         "area": dev.area,
         "aliases": list(dev.aliases),
+        "names": names_of(dev),
         "online": ctx.online(dev.id),
         "state": ctx.state(dev.id),
         "updated": ctx.updated(dev.id),

@@ -23,6 +23,7 @@ __all__ = [
     "Lang",
     "action_label",
     "env_lang",
+    "error_text",
     "event_text",
     "has_cjk",
     "is_cjk",
@@ -51,6 +52,19 @@ def _load(code: Lang) -> dict[str, Any]:
     # one load per language, whatever tags ("zh-CN", "zh_CN.UTF-8") ask for it
     data: dict[str, Any] = package_data(__package__, f"{code}.yaml")
     return data
+
+
+def error_text(lang: str, code: str, message: str) -> str:
+    """An English error `message` for people in `lang`: as it is in English, else the reason
+    its `code` (`HyperHubError.code`, the API's codes) gives, the message after it in
+    brackets for its details ("设备离线（device lamp is offline since 14:03）"). A message
+    said in `lang` already (`NeedsConfirmation.in_lang`) does not come here."""
+    if lang_of(lang) == "en":
+        return message
+    reason = vocabulary(lang).get("errors", {}).get(code)
+    if not reason:
+        return message
+    return f"{reason}（{message}）" if message else str(reason)
 
 
 def lang_of(tag: str | None) -> Lang:

@@ -1,7 +1,7 @@
 // The hub's REST API (docs/api.md): the token, JSON requests, errors, confirmed commands.
 
 import { confirmDialog } from './dom.js';
-import { locale } from './i18n.js';
+import { errorWord, locale } from './i18n.js';
 
 const TOKEN = 'hyperhub.token';
 const SESSION = 'hyperhub.session';
@@ -65,7 +65,9 @@ export async function api(path, { method = 'GET', body, query } = {}) {
   try {
     res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (e) {
-    throw new ApiError(0, 'network', `The hub does not answer (${e.message}).`);
+    // the one message the hub cannot say itself: in the page's words when it has them
+    const why = errorWord('network');
+    throw new ApiError(0, 'network', why ? `${why}（${e.message}）` : `The hub does not answer (${e.message}).`);
   }
   const text = await res.text();
   let data = null;

@@ -55,7 +55,7 @@ const t = translator({
   'Language': '语言', '中文': '中文', English: 'English',
 });
 
-let words = { properties: {}, states: {}, values: {}, actions: {}, events: {}, types: {}, units: {} };
+let words = { properties: {}, states: {}, values: {}, actions: {}, events: {}, types: {}, units: {}, errors: {} };
 
 /** Load the hub's vocabulary in the page's language (before the first view is drawn). */
 export async function loadWords() {
@@ -104,6 +104,10 @@ export function actionLabel(action) { return words.actions[action] || asWords(ac
 
 /** What a device did: "charge_complete" → "finished charging". */
 export function eventText(event) { return words.events[event] || String(event).replace(/_/g, ' '); }
+
+/** Why something failed, by its error code (the hub's words): "设备离线"; "" in English,
+ *  where the hub's own message says it. */
+export function errorWord(code) { return (words.errors || {})[code] || ''; }
 
 /** A device type's name: "robot_dog" → "Robot dog". */
 export function typeLabel(type) { return words.types[type] || asWords(type); }

@@ -1,6 +1,7 @@
 // The dashboard's picture of the space: devices with spec and live state, and who watches what.
 
 import { api } from './api.js';
+import { lang } from './i18n.js';
 
 export const store = {
   space: { name: '', areas: [], location: null },
@@ -16,16 +17,20 @@ const MAX_TRAIL = 500;
 /** Load the space and every device with its spec. */
 export async function loadAll() {
   const [space, list] = await Promise.all([api('space'), api('devices')]);
-  store.space = { areas: [], location: null, ...space };
+  store.space = { location: null, ...space, areas: (space.areas || []).map(said) };
   const details = await Promise.all(
     list.map((d) => api(`devices/${encodeURIComponent(d.id)}`).catch(() => d)),
   );
   store.devices.clear();
   for (const d of details) {
-    store.devices.set(d.id, { ...d, spec: d.spec || inferSpec(d.state) });
+    store.devices.set(d.id, { ...said(d), spec: d.spec || inferSpec(d.state) });
     addTrail(d.id, d.state);
   }
 }
+
+// a device or an area by what people call it in the page's language: the hub decides that
+// (`names`: "Back Door Lock" is "后门" on a Chinese page, as in the hub's sentences)
+const said = (thing) => ({ ...thing, name: (thing.names || {})[lang] || thing.name });
 
 /** Refresh every device's state (after a reconnect) and tell the watchers. */
 export async function resync() {

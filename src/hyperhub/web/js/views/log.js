@@ -2,7 +2,7 @@
 
 import { api, session } from '../api.js';
 import { fmt, fmtTime, h, zoneLabel } from '../dom.js';
-import { actionLabel, eventText, lang, noun, translator } from '../i18n.js';
+import { actionLabel, errorWord, eventText, lang, noun, translator } from '../i18n.js';
 import { propSpec, store, watchFeed } from '../store.js';
 import { resultWord } from './rules.js';
 
@@ -17,10 +17,6 @@ const t = translator({
   'Only admins can read the audit log.': '只有管理员可以查看操作记录。',
   'No commands yet.': '还没有操作记录。',
   'no change': '没有变化', 'Assistant ({name})': '助手（{name}）', 'Rule {name}': '规则“{name}”', cli: '命令行',
-  'Needs confirmation: it is risky': '有风险，需要确认', 'Value not allowed': '取值不允许',
-  'Read-only: it cannot be set': '只读，不能设置', 'Wrong arguments': '参数不对',
-  'The device did not answer': '设备没有响应', 'The device is offline': '设备离线',
-  'The device refused the command': '设备拒绝了命令', 'No such device': '没有这个设备', 'Failed': '失败',
   // an action's or event's arguments (the device types' arg names)
   message: '内容', target: '目标', area: '区域', ', ': '，', ': ': '：',
 });
@@ -72,44 +68,29 @@ function whatText(r) {
   return `${lang === 'zh' ? action : action.toLowerCase()}${argsText(w.args)}`;
 }
 
-/** A value as the audit log's message writes it (JSON values, text as is) → its value. */
-function parsed(text) {
-  try { return JSON.parse(text); } catch { return text; }
-}
-
-/** What changed, in words: "on → true, brightness → 30" → "power → On, brightness → 30%". */
+/** What changed, in words: {on: true, brightness: 30} → "power → On, brightness → 30%". */
 function changesText(r) {
-  const message = r.message || '';
-  if (message === 'no change') return t('no change');
-  const parts = message.split(/, (?=[a-z][a-z0-9_]* → )/);
-  const pairs = parts.map((p) => /^([a-z][a-z0-9_]*) → (.*)$/s.exec(p));
-  if (!message || pairs.some((m) => !m)) return message;
+  const changes = r.changes;
+  if (!changes) return r.message || ''; // a row written before the hub kept its changes
+  const entries = Object.entries(changes);
+  if (!entries.length) return t('no change');
   const dev = store.devices.get(r.device);
-  return pairs.map(([, prop, text]) => {
-    const v = parsed(text);
+  return entries.map(([prop, v]) => {
     const value = typeof v === 'object' && v !== null && !('lat' in v)
-      ? text : fmt(v, dev ? propSpec(dev, prop) : {}, prop);
+      ? JSON.stringify(v) : fmt(v, dev ? propSpec(dev, prop) : {}, prop);
     return `${noun(prop)} → ${value}`;
   }).join(t(', '));
 }
 
-// why a command failed, for a Chinese page: the hub's message is English (it is written when
-// the command fails), so a short Chinese reason shows, the hub's words folded under it
-const WHY = [
-  [/needs confirmation/, 'Needs confirmation: it is risky'], [/is not allowed/, 'Value not allowed'],
-  [/read-only/, 'Read-only: it cannot be set'], [/(unknown|missing) argument/, 'Wrong arguments'],
-  [/did not answer|deadline/, 'The device did not answer'], [/is offline|not on the fabric/, 'The device is offline'],
-  [/refused the command/, 'The device refused the command'], [/^no device/, 'No such device'],
-];
-
+// why a command failed: on a Chinese page the reason its code gives, the hub's English
+// message (it names ids and ranges) folded under it
 function detailsCell(r) {
   if (r.result === 'ok') return changesText(r);
   const message = r.message || '';
-  if (lang !== 'zh' || !message) return message;
-  const found = WHY.find(([re]) => re.test(message));
-  const why = found ? found[1] : r.result === 'timeout' ? 'The device did not answer' : 'Failed';
+  const why = lang === 'zh' ? errorWord(r.code || (r.result === 'timeout' ? 'device_timeout' : 'error')) : '';
+  if (!why || !message) return why || message;
   const original = h('span', { lang: 'en', hidden: true }, message);
-  const fold = h('details', {}, h('summary', {}, t(why)), original);
+  const fold = h('details', {}, h('summary', {}, why), original);
   fold.addEventListener('toggle', () => { original.hidden = !fold.open; });
   return fold;
 }
@@ -133,7 +114,7 @@ function whoCell(r) {
 
 /** How it ended, in words: a refusal that only asked for a yes is not an error. */
 function resultText(r) {
-  if (r.result === 'error' && /needs confirmation/.test(r.message || '')) return t('asked for a yes');
+  if (r.code === 'needs_confirmation') return t('asked for a yes');
   const word = { ok: 'done', error: 'failed', timeout: 'no answer' }[r.result];
   return word ? t(word) : r.result;
 }
