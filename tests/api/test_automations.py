@@ -220,7 +220,8 @@ def test_a_manual_run_is_traced_and_listed(auto_hub: Hub, control):
     rule = control.get("/api/rules/evening_lights").json()
     assert rule["runs"] == before + 1
     assert rule["last_run"]["result"] == "ok"
-    assert rule["last_run"]["trigger"] == "run by api:auto-controller"
+    assert rule["last_run"]["trigger"] == "Run now by auto-controller"  # the token's name
+    assert zh["trigger"]["description"] == "由 auto-controller 手动运行"
     assert rule["last_run"]["finished"] >= rule["last_run"]["started"]
 
     # asked to, the run checks the conditions: the desk lamp is off
@@ -233,7 +234,8 @@ def test_a_manual_run_is_traced_and_listed(auto_hub: Hub, control):
             **newest["steps"][0],
             "kind": "condition",
             "ok": False,
-            "what": "study_desk_lamp.on is False",
+            "what": "Desk Lamp is on",  # the rule's condition, as the rule says it
+            "condition": 0,
         }
     ]
     error_of(control.post("/api/rules/evening_lights/run", json={"check": True}), 422, "invalid")

@@ -534,7 +534,13 @@ def test_commands_speak_in_names_and_words_in_the_terminals_language(tmp_path):
     assert done.stdout.strip() == "OK Ceiling Light: brightness → 30 %"
     asked = hyperhub(tmp_path, "call", "front_door", "unlock", lang="zh")
     assert asked.returncode == 1 and asked.stderr.strip() == (
-        "error: 解锁前门需要确认：任何人都能走进来（front_door_lock.unlock）；加上 --yes 即可执行"
+        "错误：解锁前门需要确认：任何人都能走进来（front_door_lock.unlock）；加上 --yes 即可执行"
+    )
+    # any other error: why, in Chinese, then the English details
+    wrong = hyperhub(tmp_path, "set", "Ceiling Light", "brightness", "500", lang="zh")
+    assert wrong.returncode == 1 and wrong.stderr.strip() == (
+        "错误：这个值不允许（living_room_light.brightness: 500 is not allowed; it must be an "
+        "integer from 0 to 100 %）"
     )
     zh = hyperhub(tmp_path, "call", "front_door", "unlock", "--yes", check=True, lang="zh")
     assert zh.stdout.strip() == "好的 前门: 未上锁"  # its Chinese alias, its state in words

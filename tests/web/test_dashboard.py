@@ -452,7 +452,7 @@ def test_rules_view_runs_a_rule_and_applies_a_scene(signed_in, hub):
     expect(rule.locator(".status .pill.ok").last).to_have_text("ok")
     rule.get_by_text("Runs", exact=True).click()
     runs = rule.get_by_role("list", name="Runs of Welcome home")
-    expect(runs).to_contain_text("run by api:web-tests")
+    expect(runs).to_contain_text("Run now by web-tests")  # was "run by api:web-tests"
     expect(runs).to_contain_text("✓ action: Desk Lamp: set brightness to 35 %")
 
     scene = card(page, "Dinner")

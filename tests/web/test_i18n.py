@@ -179,3 +179,23 @@ def test_a_refusal_says_why_in_chinese_with_the_details_folded(zh_page, hub):
     expect(fold.locator("span[lang=en]")).to_be_hidden()  # the English details, folded
     fold.locator("summary").click()
     expect(fold.locator("span[lang=en]")).to_contain_text("900 is not allowed")
+
+
+def test_a_rules_runs_say_what_happened_in_chinese(zh_page, hub):
+    """A run's trigger ("run by api:web-tests") and its condition steps ("study_desk_lamp.on
+    is False") were the engine's English; now they are the rule's sentences."""
+    page = zh_page
+    status, _ = hub.api("POST", "rules/steamy_bathroom/run", {"check_conditions": True})
+    assert status == 200
+    hub.wait_until(
+        lambda: hub.api("GET", "rules/steamy_bathroom/runs?limit=1")[1], "the run is stored"
+    )
+    page.goto(f"{hub.url}#rules")
+    rule = page.get_by_role("article", name="Steamy bathroom", exact=True)
+    rule.get_by_text("运行记录", exact=True).click()
+    runs = rule.get_by_role("list", name="Steamy bathroom的运行记录")
+    expect(runs).to_contain_text("条件不满足")
+    expect(runs).to_contain_text("由 web-tests 手动运行")
+    expect(runs).to_contain_text("✗ 条件：车的车内温度低于-30 °C")
+    assert "condition" not in runs.inner_text()  # no English line of the engine
+    assert hub.state("bathroom_exhaust_fan")["on"] is False

@@ -59,6 +59,7 @@ __all__ = [
     "describe_action",
     "describe_command",
     "describe_condition",
+    "describe_fired",
     "describe_states",
     "describe_step",
     "describe_trigger",
@@ -108,6 +109,10 @@ _SENTENCES: dict[str, dict[str, str]] = {
         "enters": "{who} enters {place}",
         "leaves": "{who} leaves {place}",
         "within": "{text} (within {distance})",
+        "run_by": "run now by {who}",
+        "the_cli": "the command line",
+        "the_assistant": "the assistant ({who})",
+        "a_rule": "rule {who}",
         "offline": "{who} goes offline",
         "for": "{text} for {duration}",
         # conditions
@@ -219,6 +224,10 @@ _SENTENCES: dict[str, dict[str, str]] = {
         "enters": "{who}进入{place}",
         "leaves": "{who}离开{place}",
         "within": "{text}（{distance}内）",
+        "run_by": "由{who}手动运行",
+        "the_cli": "命令行",
+        "the_assistant": "助手（{who}）",
+        "a_rule": "规则“{who}”",
         "offline": "{who}离线",
         "for": "{text}并持续{duration}",
         "is_on": "{who}开着",
@@ -314,13 +323,14 @@ class Names:
     space: Space | None = None
     places: Mapping[str, Place] = field(default_factory=dict)
     scenes: Mapping[str, Scene] = field(default_factory=dict)
+    rules: Mapping[str, Rule] = field(default_factory=dict)
 
     @classmethod
     def of(cls, lang: str | None, space: Space | None = None, book: Book | None = None) -> Names:
         """`lang` is a tag ("zh-CN", "en", an Accept-Language header, None: English)."""
         if book is None:
             return cls(lang_of(lang), space)
-        return cls(lang_of(lang), space, book.places, book.scenes)
+        return cls(lang_of(lang), space, book.places, book.scenes, book.rules)
 
     def device(self, device_id: str) -> str:
         dev = self.space.devices.get(device_id) if self.space is not None else None
@@ -336,6 +346,19 @@ class Names:
         if place_id == HOME and name in (None, "Home"):  # the loader's own name for home
             return "家" if self.lang == "zh" else "Home"
         return name or _id_words(place_id)
+
+    def actor(self, actor: str) -> str:
+        """Who sent a command or ran a rule: "api:<token name>" → the token's name, "cli" →
+        the command line, "ask:<token name>" → the assistant, "rule:<id>" → the rule."""
+        kind, _, rest = actor.partition(":")
+        if kind == "cli" and not rest:
+            return _say(self, "the_cli")
+        if kind == "ask" and rest:
+            return _say(self, "the_assistant", who=rest)
+        if kind == "rule" and rest:
+            rule = self.rules.get(rest)
+            return _say(self, "a_rule", who=rule.title if rule is not None else _id_words(rest))
+        return rest if kind == "api" and rest else actor
 
     def scene(self, scene_id: str) -> str:
         scene = self.scenes.get(scene_id)
@@ -826,9 +849,27 @@ def describe_command(device: str, command: Mapping[str, Any], names: Names) -> s
     return describe_action(Action.model_validate({"call": body}), names)
 
 
-def describe_step(step: Mapping[str, Any], names: Names) -> str:
+def describe_fired(trigger: Mapping[str, Any], rule: Rule | None, names: Names) -> str:
+    """What set a stored run off, for people: the rule's trigger (a trace keeps its `index`)
+    in words, or who ran it now; else the line the engine wrote."""
+    kind, index = trigger.get("kind"), trigger.get("index")
+    if kind == "manual" and isinstance(trigger.get("by"), str):
+        return _cap(names, _say(names, "run_by", who=names.actor(trigger["by"])))
+    triggers = rule.triggers if rule is not None else []
+    # the same kind at that index: the rule may have changed since
+    if isinstance(index, int) and 0 <= index < len(triggers) and triggers[index].kind == kind:
+        return describe_trigger(triggers[index], names)
+    return str(trigger.get("description") or kind or "")
+
+
+def describe_step(step: Mapping[str, Any], names: Names, rule: Rule | None = None) -> str:
     """A step of a rule's stored run trace for people: a command it sent in words (a trace
-    keeps the `device` and `command`), any other step as the engine wrote it."""
+    keeps the `device` and `command`), one of the rule's conditions (it keeps the index)
+    as the rule says it, any other step as the engine wrote it."""
+    index = step.get("condition")
+    conditions = rule.conditions if rule is not None and step.get("kind") == "condition" else []
+    if isinstance(index, int) and 0 <= index < len(conditions):
+        return describe_condition(conditions[index], names)
     command, device = step.get("command"), step.get("device")
     if step.get("kind") == "action" and isinstance(command, Mapping) and isinstance(device, str):
         try:

@@ -551,8 +551,8 @@ class Engine:
         try:
             names = self._names(trace.trigger)
             check = trace.trigger.get("check_conditions", True)
-            if check and not self._all(rule.conditions, trace, names):
-                self._end(trace, "conditions_false", "a condition does not hold")
+            if check and not self._all(rule.conditions, trace, names, numbered=True):
+                self._end(trace, "conditions_false")  # the steps say which one
                 return
             await self._actions(rule.actions, trace, names)
         except asyncio.CancelledError:
@@ -582,12 +582,22 @@ class Engine:
 
     # -- conditions -------------------------------------------------------------------------
 
-    def _all(self, conditions: list[Condition], trace: RunTrace, names: dict[str, Any]) -> bool:
+    def _all(
+        self,
+        conditions: list[Condition],
+        trace: RunTrace,
+        names: dict[str, Any],
+        numbered: bool = False,
+    ) -> bool:
         """Whether every condition holds (each evaluated one is a step; stops at the first
-        that does not)."""
-        for condition in conditions:
+        that does not). `numbered`: they are the rule's own, and each step keeps its index
+        (the API says it as the rule does)."""
+        for i, condition in enumerate(conditions):
             ok, what = self._holds(condition, names)
-            trace.step("condition", what, ok)
+            if numbered:
+                trace.step("condition", what, ok, condition=i)
+            else:
+                trace.step("condition", what, ok)
             if not ok:
                 return False
         return True
@@ -734,7 +744,9 @@ class Engine:
             changes = await self.hub.send(device, actor=actor, **command)
         except HyperHubError as exc:
             if trace is not None:
-                trace.step("action", what, False, str(exc), device=device, command=command)
+                trace.step(
+                    "action", what, False, str(exc), device=device, command=command, code=exc.code
+                )
             return SceneItem(device, what, False, str(exc), command)
         if trace is not None:
             self._mark_caused(trace, device, changes)  # side effects the spec did not say

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import PurePath
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
@@ -34,13 +34,15 @@ from hyperhub.automation.describe import (
     describe_action,
     describe_command,
     describe_condition,
+    describe_fired,
     describe_states,
     describe_step,
     describe_trigger,
 )
 from hyperhub.automation.engine import Engine, RuleState, UnknownRule, UnknownScene
+from hyperhub.automation.model import Rule
 from hyperhub.errors import HyperHubError
-from hyperhub.spec.words import lang_of
+from hyperhub.spec.words import error_text, lang_of
 
 router = APIRouter(prefix="/api", tags=["automations"])
 Ctx = Annotated[ApiContext, Depends(context)]
@@ -104,7 +106,7 @@ def rule_out(engine: Engine, state: RuleState, names: Names) -> RuleOut:
             finished=last.finished,
             result=last.result,
             message=last.message,
-            trigger=str(trigger.get("description") or trigger.get("kind") or ""),
+            trigger=describe_fired(trigger, rule, names),
         )
     key = f"rule:{rule.id}"
     return RuleOut(
@@ -159,7 +161,8 @@ async def rule_runs(
     engine.flush_traces()
     with contextlib.suppress(HyperHubError, TimeoutError):
         await ctx.fabric.flush(5.0)
-    rows = await asyncio.to_thread(ctx.store.rule_runs, state.rule.id, None, limit)
+    rule = state.rule
+    rows = await asyncio.to_thread(ctx.store.rule_runs, rule.id, None, limit)
     names = _names(engine, lang)
     return [
         RunOut(
@@ -168,11 +171,20 @@ async def rule_runs(
             finished=r.finished,
             result=r.result,
             message=r.message,
-            trigger=r.trigger,
-            steps=[{**step, "what": describe_step(step, names)} for step in r.steps],
+            trigger={**r.trigger, "description": describe_fired(r.trigger, rule, names)},
+            steps=[said_step(step, names, rule) for step in r.steps],
         )
         for r in rows
     ]
+
+
+def said_step(step: dict[str, Any], names: Names, rule: Rule) -> dict[str, Any]:
+    """A stored step for people in the request's language: what it did in words, why a
+    command failed by its error code (the English message in brackets)."""
+    said = {**step, "what": describe_step(step, names, rule)}
+    if step.get("message") and step.get("code"):
+        said["message"] = error_text(names.lang, str(step["code"]), str(step["message"]))
+    return said
 
 
 @router.post("/rules/{rule_id}/enable", response_model=RuleOut)
