@@ -356,7 +356,8 @@ def test_a_scene_applies_by_id_name_or_chinese_alias_and_reports_failures(
     assert failed["ok"] is False and failed["device"] == "bedside_lamp"
     assert "150" in failed["message"]
     zh = control.post(f"/api/scenes/{quote(scene)}/apply", headers={"Accept-Language": "zh-CN"})
-    assert "把床头灯的亮度设为 150 %" in {i["what"] for i in zh.json()["items"]}
+    said = {i["what"]: i["message"] for i in zh.json()["items"]}
+    assert said["把床头灯的亮度设为 150 %"] == f"这个值不允许（{failed['message']}）"
     state = control.get("/api/devices/kitchen_light").json()["state"]
     assert state["on"] is True and state["brightness"] == 40
 

@@ -436,6 +436,8 @@ def test_scenes_apply_reports_a_failed_command_and_exits_1(home):
         ran.stdout
     )
     assert "1/2 done, 1 failed" in ran.stdout
+    zh = home.run("scenes", "apply", "too_bright", env={"HYPERHUB_LANG": "zh"})
+    assert "把客厅大灯的亮度设为 150 %：这个值不允许（keting_dadeng.brightness: 150" in zh.stdout
     report = home.run("scenes", "apply", "too_bright", "--json")
     assert report.code == 1 and json.loads(report.stdout)["ok"] is False
     assert home.run("state", "keting_dadeng", "--json").json()["state"]["on"] is True

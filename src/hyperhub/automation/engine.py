@@ -134,6 +134,7 @@ class SceneItem:
     # the command sent ({"property", "value"} or {"action", "args"}), for saying it in words
     # (`describe.describe_command`); None when nothing was sent
     command: dict[str, Any] | None = None
+    code: str = ""  # why it failed, for machines (`HyperHubError.code`)
 
 
 @dataclass(frozen=True)
@@ -747,7 +748,7 @@ class Engine:
                 trace.step(
                     "action", what, False, str(exc), device=device, command=command, code=exc.code
                 )
-            return SceneItem(device, what, False, str(exc), command)
+            return SceneItem(device, what, False, str(exc), command, exc.code)
         if trace is not None:
             self._mark_caused(trace, device, changes)  # side effects the spec did not say
             trace.step("action", what, True, device=device, command=command, changes=changes)
@@ -793,7 +794,8 @@ class Engine:
             try:
                 commands += self._scene_commands(action, names)
             except HyperHubError as exc:
-                return SceneReport(scene.id, (SceneItem("", f"scene {scene.id}", False, str(exc)),))
+                failed = SceneItem("", f"scene {scene.id}", False, str(exc), code=exc.code)
+                return SceneReport(scene.id, (failed,))
         items = await self._send_all(commands, trace, actor)
         return SceneReport(scene.id, tuple(items))
 

@@ -43,7 +43,7 @@ from hyperhub.cli.options import (
 )
 from hyperhub.cli.say import translator
 from hyperhub.errors import AutomationError, HyperHubError
-from hyperhub.spec.words import name_in
+from hyperhub.spec.words import error_text, name_in
 
 if TYPE_CHECKING:
     from hyperhub.automation.describe import Names
@@ -68,6 +68,7 @@ err = Console(stderr=True, soft_wrap=True)
 t = translator(
     {
         "through the running hub": "通过正在运行的集线器",
+        ": {why}": "：{why}",
         "on the simulated space": "在模拟的空间里",
         "Scene {name}: ": "场景“{name}”：",
         "{done}/{n} done": "完成 {done}/{n}",
@@ -544,7 +545,8 @@ def _scene_report(scene: Scene, report: SceneReport, via: str, as_json: bool, na
         said = item.command and describe_command(item.device, item.command, names)
         line.append(f" {said or item.what}")
         if item.message:
-            line.append(f": {item.message}", "" if item.ok else "red")
+            why = error_text(names.lang, item.code, item.message) if item.code else item.message
+            line.append(t(": {why}", why=why), "" if item.ok else "red")
         out.print(line)
     done = len(report.items) - len(report.failed)
     where = t("through the running hub" if via == "hub" else "on the simulated space")

@@ -279,7 +279,7 @@ async def apply_scene(ctx: Ctx, token: Controller, scene_id: str, lang: Language
                 device=i.device,
                 what=i.what if i.command is None else describe_command(i.device, i.command, names),
                 ok=i.ok,
-                message=i.message,
+                message=error_text(lang, i.code, i.message) if i.code else i.message,
             )
             for i in report.items
         ],
