@@ -86,6 +86,13 @@ def test_a_risky_ask_waits_for_a_yes_that_needs_the_risky_scope(hub: Hub, owner)
             assert stolen["conversation"] != again["conversation"] and stolen["changes"] == {}
     rows = owner.get("/api/audit", params={"device": "front_door_lock", "limit": 5}).json()
     assert rows[0]["who"] == "ask:trusted" and rows[0]["result"] == "ok"
+    assert rows[0]["by"] == "the assistant (trusted)"  # who, in words
+    zh = owner.get(
+        "/api/audit",
+        params={"device": "front_door_lock", "limit": 5},
+        headers={"Accept-Language": "zh"},
+    ).json()
+    assert zh[0]["by"] == "助手（trusted）"
     owner.post("/api/devices/front_door_lock/set", json={"property": "locked", "value": True})
 
 

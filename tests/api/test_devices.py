@@ -205,6 +205,7 @@ def test_every_command_is_audited_with_its_tokens_name(hub: Hub, owner):
         )
     rows = owner.get("/api/audit", params={"device": "bathroom_light", "limit": 10}).json()
     mine = [r for r in rows if r["who"] == "api:audit-me"]
+    assert {r["by"] for r in mine} == {"audit-me"}  # a token by its name
     assert [(r["kind"], r["what"], r["result"], r["code"]) for r in mine] == [
         ("set", {"property": "brightness", "value": 500}, "error", "value_not_allowed"),
         ("set", {"property": "on", "value": True}, "ok", ""),

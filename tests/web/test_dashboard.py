@@ -411,7 +411,7 @@ def test_history_rules_and_log(signed_in, hub):
 
     hub.set("garden_lights", "on", True)
     page.get_by_role("link", name="Log").click()
-    expect(page.get_by_role("table")).to_contain_text("api:web-tests")
+    expect(page.get_by_role("table")).to_contain_text("web-tests")  # the token, by its name
     expect(page.get_by_role("table")).to_contain_text("Garden Lights")
 
 

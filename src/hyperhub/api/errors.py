@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hyperhub.api.language import lang_in
 from hyperhub.auth import AuthError
 from hyperhub.errors import (
     AutomationError,
@@ -34,7 +35,7 @@ from hyperhub.errors import (
     UnknownRule,
     UnknownScene,
 )
-from hyperhub.spec.words import error_text, lang_of
+from hyperhub.spec.words import error_text
 
 log = logging.getLogger("hyperhub.api")
 
@@ -127,11 +128,6 @@ def validation_message(errors: list[Any]) -> tuple[int, str, str]:
         parts.append(f"{where}: {e.get('msg', 'invalid')}" if where else str(e.get("msg")))
     more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
     return 422, "invalid", "; ".join(parts) + more
-
-
-def lang_in(request: Request) -> str:
-    """The language a request asks its answers in (Accept-Language): "en" or "zh"."""
-    return lang_of(request.headers.get("accept-language"))
 
 
 def install(app: FastAPI) -> None:

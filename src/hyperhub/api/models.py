@@ -164,7 +164,8 @@ class HistoryOut(_Out):
 
 class AuditOut(_Out):
     ts: float
-    who: str
+    who: str  # the actor: "api:<token name>", "ask:<token name>", "rule:<id>", "cli"
+    by: str  # who, in words in the request's language: "web-tests", "助手（phone）", "命令行"
     device: str
     kind: str
     what: dict[str, Any]

@@ -11,9 +11,11 @@ from fastapi import APIRouter, Depends, Query
 from hyperhub import __version__
 from hyperhub.api.context import ApiContext
 from hyperhub.api.errors import ApiError
+from hyperhub.api.language import Language
 from hyperhub.api.models import AuditOut, Health
 from hyperhub.api.security import context, require
 from hyperhub.auth import Token
+from hyperhub.automation.describe import Names
 from hyperhub.errors import HyperHubError
 
 router = APIRouter(prefix="/api")
@@ -41,6 +43,7 @@ async def health(ctx: Ctx) -> Health:
 async def audit(
     ctx: Ctx,
     token: Admin,
+    lang: Language,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     device: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[dict[str, Any]]:
@@ -49,10 +52,13 @@ async def audit(
     with contextlib.suppress(HyperHubError, TimeoutError):
         await ctx.fabric.flush(5.0)
     rows = await asyncio.to_thread(ctx.store.audit_log, device, None, limit)
+    engine = ctx.engine
+    names = Names.of(lang, ctx.space, None if engine is None else engine.book)
     return [
         {
             "ts": r.ts,
             "who": r.actor,
+            "by": names.actor(r.actor),
             "device": r.device_id,
             "kind": r.kind,
             "what": r.what,

@@ -11,10 +11,11 @@ import contextlib
 from pathlib import PurePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query
 
 from hyperhub.api.context import ApiContext
 from hyperhub.api.errors import ApiError
+from hyperhub.api.language import Language
 from hyperhub.api.models import (
     LastRunOut,
     ReloadOut,
@@ -42,7 +43,7 @@ from hyperhub.automation.describe import (
 from hyperhub.automation.engine import Engine, RuleState, UnknownRule, UnknownScene
 from hyperhub.automation.model import Rule
 from hyperhub.errors import HyperHubError
-from hyperhub.spec.words import error_text, lang_of
+from hyperhub.spec.words import error_text
 
 router = APIRouter(prefix="/api", tags=["automations"])
 Ctx = Annotated[ApiContext, Depends(context)]
@@ -50,20 +51,6 @@ Reader = Annotated[Token, Depends(require("read"))]
 Controller = Annotated[Token, Depends(require("control"))]
 Admin = Annotated[Token, Depends(require("admin"))]
 NO_AUTOMATIONS = "this hub runs no automations"
-
-
-async def language(
-    response: Response, accept_language: Annotated[str | None, Header()] = None
-) -> str:
-    """The language the answer's sentences are in: "zh" for a zh… Accept-Language, else "en"
-    (said in Content-Language; Vary tells caches the answer depends on it)."""
-    lang = lang_of(accept_language)
-    response.headers["Content-Language"] = lang
-    response.headers["Vary"] = "Accept-Language"
-    return lang
-
-
-Language = Annotated[str, Depends(language)]
 
 
 def _names(engine: Engine, lang: str) -> Names:

@@ -16,7 +16,7 @@ const t = translator({
   'Loading…': '加载中…', Refresh: '刷新', Log: '日志',
   'Only admins can read the audit log.': '只有管理员可以查看操作记录。',
   'No commands yet.': '还没有操作记录。',
-  'no change': '没有变化', 'Assistant ({name})': '助手（{name}）', 'Rule {name}': '规则“{name}”', cli: '命令行',
+  'no change': '没有变化',
   // an action's or event's arguments (the device types' arg names)
   message: '内容', target: '目标', area: '区域', ', ': '，', ': ': '：',
 });
@@ -95,21 +95,10 @@ function detailsCell(r) {
   return fold;
 }
 
-/** Who sent it: "api:web-tests" (a token), "ask:…" (the assistant), "rule:…", "cli". */
+/** Who sent it, in words (the hub says it: a token's name, "the assistant (phone)", a
+ *  rule by its name, "the command line"). */
 function whoCell(r) {
-  const who = r.who || '';
-  if (lang !== 'zh') return who;
-  const [kind, ...rest] = who.split(':');
-  const name = rest.join(':');
-  const proper = (text) => h('span', { translate: 'no' }, text); // a token's name, as given
-  if (kind === 'api' && name) return proper(name);
-  if (kind === 'ask' && name) {
-    const [before, after] = t('Assistant ({name})').split('{name}');
-    return h('span', {}, before, proper(name), after);
-  }
-  if (kind === 'rule' && name) return t('Rule {name}', { name: ruleNames.get(name) || name });
-  if (who === 'cli') return t('cli');
-  return who;
+  return r.by || r.who || '';
 }
 
 /** How it ended, in words: a refusal that only asked for a yes is not an error. */
