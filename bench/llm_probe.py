@@ -29,6 +29,7 @@ from hyperhub.assistant.plan import Plan
 from hyperhub.errors import HyperHubError
 from hyperhub.space import Space
 from hyperhub.space.loader import load_space
+from hyperhub.spec.policy import Command
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 
@@ -64,7 +65,7 @@ def apply_naively(space: Space, plan: Plan) -> tuple[dict[str, dict[str, Any]], 
             value = dev.dtype.check_write(prop, value, dev.id)
         except HyperHubError:
             return {}, False
-        risky = risky or dev.is_risky_write(prop, value)
+        risky = risky or dev.is_risky(Command(dev.id, prop, value))
         cur[prop] = value
         if spec.implies_on and "on" in cur and cur["on"] is False:
             cur["on"] = True

@@ -19,8 +19,9 @@ from typing import Any
 from hyperhub.config import private_dir
 from hyperhub.devices.sim import Clock, SimEvent, Simulator, SystemClock
 from hyperhub.errors import HyperHubError, NotAllowed
-from hyperhub.fabric.commands import Command, audit_row, needs_confirmation
+from hyperhub.fabric.commands import audit_row
 from hyperhub.space import Space
+from hyperhub.spec.policy import Command, check_command
 from hyperhub.store import StateStore, StateUpdate
 
 log = logging.getLogger("hyperhub.hub")
@@ -114,21 +115,13 @@ class LocalSpace:
     ) -> dict[str, Any]:
         """Write one property; returns the properties that changed."""
 
-        def apply() -> dict[str, Any]:
-            device = self.space.device(device_id)
-            checked = device.dtype.check_write(prop, value, device_id)
-            if device.is_risky_write(prop, checked) and not confirm:
-                raise needs_confirmation(
-                    device_id,
-                    device.name,
-                    device.dtype,
-                    prop=prop,
-                    value=checked,
-                    aliases=device.aliases,
-                )
-            return self.sim.set(device_id, prop, checked)
+        cmd = Command(device_id, prop, value)
 
-        return self._command(Command(device_id, prop, value), actor, apply)
+        def apply() -> dict[str, Any]:
+            checked = check_command(self.space.device(device_id).target, cmd, confirm)
+            return self.sim.set(device_id, prop, checked.value)
+
+        return self._command(cmd, actor, apply)
 
     def call(
         self,
@@ -141,16 +134,13 @@ class LocalSpace:
     ) -> dict[str, Any]:
         """Run one action; returns the properties that changed."""
 
-        def apply() -> dict[str, Any]:
-            device = self.space.device(device_id)
-            checked = device.dtype.check_args(action, args or {}, device_id)
-            if device.is_risky_call(action) and not confirm:
-                raise needs_confirmation(
-                    device_id, device.name, device.dtype, action=action, aliases=device.aliases
-                )
-            return self.sim.call(device_id, action, checked)
+        cmd = Command(device_id, action=action, args=args)
 
-        return self._command(Command(device_id, action=action, args=args), actor, apply)
+        def apply() -> dict[str, Any]:
+            checked = check_command(self.space.device(device_id).target, cmd, confirm)
+            return self.sim.call(device_id, action, checked.args or {})
+
+        return self._command(cmd, actor, apply)
 
     def _command(
         self, cmd: Command, actor: str, apply: Callable[[], dict[str, Any]]

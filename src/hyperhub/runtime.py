@@ -29,7 +29,7 @@ from hyperhub.errors import HyperHubError
 from hyperhub.fabric.backend import DeviceBackend
 from hyperhub.fabric.broker import local_url, start_default_broker
 from hyperhub.fabric.broker_url import BrokerURL
-from hyperhub.fabric.commands import Command, audit_row
+from hyperhub.fabric.commands import audit_row
 from hyperhub.fabric.credentials import CredentialStore
 from hyperhub.fabric.hubside import HubFabric
 from hyperhub.fabric.messages import AckMsg
@@ -37,6 +37,7 @@ from hyperhub.fabric.node import DeviceNode
 from hyperhub.fabric.topics import space_slug
 from hyperhub.hub import restored_state
 from hyperhub.space import Space
+from hyperhub.spec.policy import Command
 from hyperhub.store import StateStore
 
 if TYPE_CHECKING:

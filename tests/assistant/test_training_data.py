@@ -33,6 +33,7 @@ from hyperhub.assistant.training.spaces import TYPES
 from hyperhub.errors import HyperHubError
 from hyperhub.space import load_space
 from hyperhub.spec import builtin_types
+from hyperhub.spec.policy import Command
 
 from .conftest import DATA, FLAT_SPACE, ROOT
 
@@ -123,11 +124,14 @@ def test_risky_requests_have_ordinary_plans(made) -> None:
     assert len(risky) > 20
     for space, e in risky:
         steps, _, _ = parse_compact(e.completion, space)
-        assert any(
-            space.devices[st.device].is_risky_write(st.property, st.value)
+        commands = [
+            Command(st.device, action=st.action)
+            if st.action
+            else Command(st.device, st.property, st.value)
             for st in steps
-            if st.property and st.value is not None
-        ) or any(space.devices[st.device].is_risky_call(st.action) for st in steps if st.action)
+            if st.action or (st.property and st.value is not None)
+        ]
+        assert any(space.devices[c.device].is_risky(c) for c in commands)
 
 
 def _case_sentences(path: Path) -> set[str]:

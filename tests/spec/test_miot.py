@@ -7,6 +7,7 @@ import pytest
 
 from hyperhub.errors import SpecError, ValueNotAllowed
 from hyperhub.spec.miot import MiotCall, MiotType, MiotWrite, load_miot_instance
+from hyperhub.spec.policy import Command, is_risky
 
 FIXTURES = Path(__file__).parent / "fixtures" / "miot"
 RW = ["read", "write", "notify"]
@@ -356,9 +357,9 @@ def test_motor_control_is_not_kept_as_an_extra():
 
 def test_cover_keeps_its_risky_rules_for_garage_doors():
     cover = load("curtain").device_type
-    assert cover.action("open").is_risky("garage")
-    assert cover.write_is_risky("position", 50, "gate")
-    assert not cover.action("open").is_risky("curtain")
+    assert is_risky(cover, "garage", Command("c", action="open"))
+    assert is_risky(cover, "gate", Command("c", "position", 50))
+    assert not is_risky(cover, "curtain", Command("c", action="open"))
 
 
 # --- lock --------------------------------------------------------------------------------------
@@ -377,9 +378,9 @@ def test_locked_from_a_read_only_status_cannot_be_written():
 
 def test_lock_keeps_its_risky_flags():
     lock = load("lock").device_type
-    assert lock.write_is_risky("locked", False)
-    assert lock.action("unlock").is_risky(None)
-    assert not lock.action("lock").is_risky(None)
+    assert is_risky(lock, None, Command("l", "locked", False))
+    assert is_risky(lock, None, Command("l", action="unlock"))
+    assert not is_risky(lock, None, Command("l", action="lock"))
 
 
 def test_unlock_calls_the_miot_unlock_action():

@@ -4,6 +4,7 @@ import pytest
 
 from hyperhub.errors import SpecError, ValueNotAllowed
 from hyperhub.spec import builtin_types, parse_text, parse_type
+from hyperhub.spec.policy import Command, is_risky
 
 VOCABULARY = {
     "light": {"on", "brightness", "color_temp", "color"},
@@ -176,20 +177,20 @@ def test_location_needs_lat_and_lon_in_range():
 def test_risky_writes_and_actions_follow_the_design():
     types = builtin_types()
     lock, car, cover = types.get("lock"), types.get("car"), types.get("cover")
-    assert lock.write_is_risky("locked", False)
-    assert not lock.write_is_risky("locked", True)
-    assert lock.actions["unlock"].is_risky(None)
-    assert not lock.actions["lock"].is_risky(None)
-    assert car.actions["unlock"].is_risky(None)
-    assert car.write_is_risky("trunk_open", True)
-    assert not car.write_is_risky("trunk_open", False)
+    assert is_risky(lock, None, Command("l", "locked", False))
+    assert not is_risky(lock, None, Command("l", "locked", True))
+    assert is_risky(lock, None, Command("l", action="unlock"))
+    assert not is_risky(lock, None, Command("l", action="lock"))
+    assert is_risky(car, None, Command("c", action="unlock"))
+    assert is_risky(car, None, Command("c", "trunk_open", True))
+    assert not is_risky(car, None, Command("c", "trunk_open", False))
     for cls in ("garage", "gate", "door"):
-        assert cover.actions["open"].is_risky(cls)
-        assert cover.write_is_risky("position", 30, cls)
-        assert not cover.write_is_risky("position", 0, cls)
+        assert is_risky(cover, cls, Command("c", action="open"))
+        assert is_risky(cover, cls, Command("c", "position", 30))
+        assert not is_risky(cover, cls, Command("c", "position", 0))
     for cls in ("curtain", "blind", "window"):
-        assert not cover.actions["open"].is_risky(cls)
-        assert not cover.write_is_risky("position", 100, cls)
+        assert not is_risky(cover, cls, Command("c", action="open"))
+        assert not is_risky(cover, cls, Command("c", "position", 100))
 
 
 def test_action_arguments_are_checked():

@@ -72,6 +72,20 @@ def missing_scope(token: Token, scope: str, doing: str = "this") -> ApiError:
     )
 
 
+RISKY_SCOPE = "control:risky"
+
+
+def may_confirm(token: Token) -> bool:
+    """Whether the token may say yes to a risky command, rule, scene or plan (what is risky:
+    `spec.policy`); every route that confirms asks here."""
+    return token.has(RISKY_SCOPE)
+
+
+def confirm_refused(token: Token, doing: str) -> ApiError:
+    """The 403 for a yes (or a risky rule or scene) from a token that may not give it."""
+    return missing_scope(token, RISKY_SCOPE, doing)
+
+
 def require(scope: str) -> Callable[..., Awaitable[Token]]:
     """A dependency: the caller's token, which must have `scope` (else 403)."""
 

@@ -18,6 +18,7 @@ from hyperhub.assistant.lexicon import lexicon, property_label
 from hyperhub.assistant.plan import Lang, Plan, Question, Step
 from hyperhub.errors import HyperHubError
 from hyperhub.space import Device, Space
+from hyperhub.spec.policy import Command
 from hyperhub.spec.words import has_cjk
 
 
@@ -114,10 +115,11 @@ class Executor:
         return Step(dev.id, property=prop, value=value)
 
     def is_risky(self, step: Step) -> bool:
+        """Whether `step` needs a yes first (`spec.policy`, as for every command)."""
         dev = self.space.devices[step.device]
         if step.action is not None:
-            return dev.is_risky_call(step.action)
-        return dev.is_risky_write(step.property or "", step.value)
+            return dev.is_risky(Command(dev.id, action=step.action, args=step.args))
+        return dev.is_risky(Command(dev.id, step.property or "", step.value))
 
     # -- running -------------------------------------------------------------------------------
 

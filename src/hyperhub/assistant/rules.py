@@ -48,6 +48,7 @@ from hyperhub.automation.model import (
 )
 from hyperhub.errors import HyperHubError
 from hyperhub.space import Space
+from hyperhub.spec.policy import Command
 
 RULES_FILE = "assistant.yaml"  # where the assistant's rules go, in the automations folder
 MAX_ID = 96  # characters of a generated id (ids may have 100: room for "_2", "_3", …)
@@ -142,13 +143,13 @@ def rule_risks(space: Space, rule: Rule) -> list[str]:
             if a.set is not None:
                 for d in _ids(a.set.device):
                     dev = space.devices.get(d)
-                    if dev is not None and dev.is_risky_write(a.set.property, a.set.value):
+                    cmd = Command(d, a.set.property, a.set.value)
+                    if dev is not None and dev.is_risky(cmd):
                         out.append(f"{d}.{a.set.property}={json.dumps(a.set.value)}")
             elif a.call is not None:
                 for d in _ids(a.call.device):
                     dev = space.devices.get(d)
-                    known = dev is not None and a.call.action in dev.dtype.actions
-                    if known and dev.is_risky_call(a.call.action):  # type: ignore[union-attr]
+                    if dev is not None and dev.is_risky(Command(d, action=a.call.action)):
                         out.append(f"{d}.{a.call.action}")
             walk(a.then or [])
             walk(a.else_ or [])

@@ -40,6 +40,7 @@ from hyperhub.automation.model import (
     Trigger,
 )
 from hyperhub.errors import AutomationError, HyperHubError, Problem, UnknownDevice
+from hyperhub.spec.policy import Command, may_be_risky
 
 if TYPE_CHECKING:
     from hyperhub.space.model import Device, Space
@@ -648,13 +649,10 @@ class _Checker:
         norm = self.value(loc, device, prop, value, write=True)
         if norm is None:
             return
-        spec = device.dtype.properties[prop]
         if templates.has_templates(norm):  # unknown until run: risky if it could be
-            risky = spec.risky is not None and (
-                spec.risky.classes is None or device.cls in spec.risky.classes
-            )
+            risky = may_be_risky(device.dtype, device.cls, prop)
         else:
-            risky = device.is_risky_write(prop, norm)
+            risky = device.is_risky(Command(device.id, prop, norm))
         if risky:
             self.risky.setdefault(self.owner, []).append(f"{device.id}.{prop}={_text(norm)}")
 
@@ -843,7 +841,7 @@ class _Checker:
                     device.dtype.check_args(body.action, body.args, device.id)
                 except HyperHubError as exc:
                     self.problem((*at, "args"), str(exc))
-            if device.is_risky_call(body.action):
+            if device.is_risky(Command(device.id, action=body.action)):
                 self.risky.setdefault(self.owner, []).append(where)
 
     def notify(self, at: Loc, body: NotifyAction | None) -> None:

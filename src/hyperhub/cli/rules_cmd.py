@@ -643,8 +643,8 @@ class AuditedHub:
         args: dict[str, Any] | None = None,
         actor: str,
     ) -> dict[str, Any]:
-        from hyperhub.fabric.commands import Command
         from hyperhub.runtime import audit_command
+        from hyperhub.spec.policy import Command
 
         cmd = Command(device, property, value, action, args)
         try:

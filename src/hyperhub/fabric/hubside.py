@@ -27,7 +27,6 @@ from hyperhub.errors import DeviceTimeout, FabricDisconnected, HyperHubError, Un
 from hyperhub.fabric.client import FabricClient
 from hyperhub.fabric.commands import (
     Checked,
-    Command,
     ack_error,
     audit_row,
     check_command,
@@ -44,6 +43,7 @@ from hyperhub.fabric.store_writer import BatchWriter
 from hyperhub.fabric.topics import Topics
 from hyperhub.space import Space
 from hyperhub.spec import TypeRegistry
+from hyperhub.spec.policy import Command
 from hyperhub.store import StateStore
 from hyperhub.store.state_store import AuditRow
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from hyperhub.fabric.messages import DiscoveryMsg
 from hyperhub.spec import DeviceType
+from hyperhub.spec.policy import Target
 
 
 @dataclass
@@ -38,6 +39,13 @@ class DeviceRecord:
     @property
     def cls(self) -> str | None:
         return self.info.cls
+
+    @property
+    def target(self) -> Target:
+        """What the command policy needs of it (`spec.policy`): only what it exposes."""
+        return Target(
+            self.id, self.dtype, self.cls, self.info.name, self.info.aliases, self.properties
+        )
 
 
 @dataclass

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from hyperhub.errors import HyperHubError, UnknownDevice
 from hyperhub.spec import DeviceType, TypeRegistry
+from hyperhub.spec.policy import Command, Target, is_risky
 from hyperhub.spec.words import name_in
 
 
@@ -62,11 +63,15 @@ class Device:
         """What people call it in `lang` (in Chinese, a Chinese alias everyone would say)."""
         return name_in(lang, self.name, self.aliases)
 
-    def is_risky_write(self, prop: str, value: Any) -> bool:
-        return self.dtype.write_is_risky(prop, value, self.cls)
+    @property
+    def target(self) -> Target:
+        """What the command policy needs of it (`spec.policy`): only what it exposes."""
+        exposes = self.properties or None
+        return Target(self.id, self.dtype, self.cls, self.name, self.aliases, exposes)
 
-    def is_risky_call(self, action: str) -> bool:
-        return self.dtype.action(action, self.id).is_risky(self.cls)
+    def is_risky(self, cmd: Command) -> bool:
+        """Whether `cmd` on this device needs a yes first (`spec.policy.is_risky`)."""
+        return is_risky(self.dtype, self.cls, cmd)
 
 
 @dataclass(frozen=True)

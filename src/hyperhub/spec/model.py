@@ -160,19 +160,7 @@ class RiskRule(_Strict):
     above: float | None = None  # writing a value above this is risky
     why: str = ""  # what could happen, for people: "anyone could walk in"
     classes: tuple[str, ...] | None = None  # only devices of these classes
-
-    def applies(self, device_class: str | None, value: Any = None) -> bool:
-        if self.classes is not None and device_class not in self.classes:
-            return False
-        if self.values is not None and not any(
-            value == v and type(value) is type(v) for v in self.values
-        ):
-            return False
-        return not (self.above is not None and not (_is_number(value) and value > self.above))
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    # whether a command is risky by this rule is decided in one place: `spec.policy`
 
 
 class PropertySpec(ValueSpec):
@@ -244,9 +232,6 @@ class ActionSpec(_Strict):
     # the action has nothing to do while the device's state holds these values (a vacuum
     # told to dock while docked): it changes nothing and emits nothing
     already: dict[str, Any] = Field(default_factory=dict)
-
-    def is_risky(self, device_class: str | None) -> bool:
-        return self.risky is not None and self.risky.applies(device_class)
 
 
 class EventSpec(_Strict):
@@ -425,10 +410,6 @@ class DeviceType(_Strict):
             if wide is not None and spec.kind == "enum" and spec.values != wide.values:
                 out[name] = list(spec.values or ())
         return out
-
-    def write_is_risky(self, prop: str, value: Any, device_class: str | None = None) -> bool:
-        spec = self.properties.get(prop)
-        return bool(spec and spec.risky and spec.risky.applies(device_class, value))
 
 
 def _effect_props(eff: Effect) -> list[str]:

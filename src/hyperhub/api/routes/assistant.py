@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends
 from hyperhub.api.context import ApiContext, FabricDevices
 from hyperhub.api.errors import ApiError
 from hyperhub.api.models import AskBody, AskOut
-from hyperhub.api.security import context, missing_scope, require
+from hyperhub.api.security import confirm_refused, context, may_confirm, require
 from hyperhub.assistant.pipeline import Assistant, Conversation
 from hyperhub.assistant.rules import FileRuleSaver, rule_risks
 from hyperhub.auth import Token
@@ -105,15 +105,16 @@ async def ask(ctx: Ctx, token: Controller, body: AskBody) -> AskOut:
     conversation_id, conv = ctx.conversations.get(body.conversation, token.id)
     async with ctx.ask_lock:
         yes = confirms(ctx.assistant, conv, body.text)
-        may_confirm = yes and token.has("control:risky")
-        devices = FabricDevices(ctx, f"ask:{token.name}", confirm=may_confirm)
-        if yes and not may_confirm and pending_is_risky(ctx.assistant, conv, devices):
-            raise missing_scope(token, "control:risky", "confirming a risky plan")
-        if yes and not may_confirm and conv.pending_rule is not None:
+        allowed = yes and may_confirm(token)
+        devices = FabricDevices(ctx, f"ask:{token.name}", confirm=allowed)
+        if yes and not allowed and pending_is_risky(ctx.assistant, conv, devices):
+            raise confirm_refused(token, "confirming a risky plan")
+        if yes and not allowed and conv.pending_rule is not None:
             risky = rule_risks(ctx.space, conv.pending_rule)
             if risky:
-                doing = f"saving a rule with risky actions ({', '.join(risky)})"
-                raise missing_scope(token, "control:risky", doing)
+                raise confirm_refused(
+                    token, f"saving a rule with risky actions ({', '.join(risky)})"
+                )
         answer = await ctx.assistant.aask(
             body.text,
             devices,

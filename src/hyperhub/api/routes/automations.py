@@ -27,7 +27,7 @@ from hyperhub.api.models import (
     SceneOut,
     SceneReportOut,
 )
-from hyperhub.api.security import context, missing_scope, require
+from hyperhub.api.security import confirm_refused, context, may_confirm, require
 from hyperhub.auth import Token
 from hyperhub.automation.describe import (
     Names,
@@ -78,8 +78,8 @@ def _source(engine: Engine, key: str) -> str | None:
 def _check_risky(engine: Engine, token: Token, key: str, doing: str) -> None:
     """A rule or scene that makes risky writes or calls needs `control:risky` too."""
     risky = _risky(engine, key)
-    if risky and not token.has("control:risky"):
-        raise missing_scope(token, "control:risky", f"{doing} (risky: {', '.join(risky)})")
+    if risky and not may_confirm(token):
+        raise confirm_refused(token, f"{doing} (risky: {', '.join(risky)})")
 
 
 def rule_out(engine: Engine, state: RuleState, names: Names) -> RuleOut:

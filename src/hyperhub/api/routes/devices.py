@@ -29,12 +29,12 @@ from hyperhub.api.models import (
     SpaceOut,
     SpecOut,
 )
-from hyperhub.api.security import context, missing_scope, require
+from hyperhub.api.security import confirm_refused, context, may_confirm, require
 from hyperhub.auth import Token
 from hyperhub.errors import NeedsConfirmation
-from hyperhub.fabric.commands import Command
 from hyperhub.space import Area, Device
 from hyperhub.spec.model import ValueSpec
+from hyperhub.spec.policy import Command, is_risky, may_be_risky
 from hyperhub.spec.words import LANGS, lang_of, vocabulary
 
 router = APIRouter(prefix="/api", tags=["devices"])
@@ -132,12 +132,12 @@ def device_spec(dev: Device) -> dict[str, Any]:
     properties = {}
     for name in dev.properties:
         p = t.properties[name]
-        risky = p.risky is not None and (p.risky.classes is None or dev.cls in p.risky.classes)
+        risky = may_be_risky(t, dev.cls, name)
         properties[name] = PropertyOut(**_range(p), access=p.access, risky=risky)
     actions = {
         name: ActionOut(
             args=[ArgOut(**_range(a), name=a.name, required=a.required) for a in spec.args],
-            risky=spec.is_risky(dev.cls),
+            risky=is_risky(t, dev.cls, Command(dev.id, action=name)),
         )
         for name, spec in t.actions.items()
     }
@@ -159,7 +159,7 @@ async def _send(
 ) -> CommandOut:
     """Send a command for the token; a confirmation needs `control:risky` as well."""
     ctx.take_command(token.id)
-    may_confirm = confirm and token.has("control:risky")
+    allowed = confirm and may_confirm(token)
     try:
         ack = await ctx.fabric.send_command(
             dev.id,
@@ -168,11 +168,11 @@ async def _send(
             action=command.action,
             args=command.args,
             actor=f"api:{token.name}",
-            confirm=may_confirm,
+            confirm=allowed,
         )
     except NeedsConfirmation:
-        if confirm and not may_confirm:
-            raise missing_scope(token, "control:risky", f"confirming {command.summary()}") from None
+        if confirm and not allowed:
+            raise confirm_refused(token, f"confirming {command.summary()}") from None
         raise
     return CommandOut(
         ok=True,

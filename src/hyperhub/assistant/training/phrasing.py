@@ -24,6 +24,7 @@ from hyperhub.assistant.llm import parse_compact
 from hyperhub.assistant.llm_prompt import device_props, is_chinese
 from hyperhub.space.model import Device, Space
 from hyperhub.spec import PropertySpec
+from hyperhub.spec.policy import Command
 
 KINDS: dict[str, float] = {
     "switch": 14,  # on / off and other true/false properties
@@ -1957,9 +1958,13 @@ class Phraser:
         steps, _, _ = parse_compact(";".join(items) + "\n", self.space)
         for s in steps:
             d = self.space.devices[s.device]
-            if s.action and d.is_risky_call(s.action):
+            if s.action and d.is_risky(Command(d.id, action=s.action)):
                 return True
-            if s.property and s.value is not None and d.is_risky_write(s.property, s.value):
+            if (
+                s.property
+                and s.value is not None
+                and d.is_risky(Command(d.id, s.property, s.value))
+            ):
                 return True
         return False
 
