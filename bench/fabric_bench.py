@@ -788,14 +788,23 @@ def _rate(count: int, got: int, control: Control, end_ns: int, done: bool) -> di
 
 def node_process() -> None:
     """Entry point of a node process: host the devices until stdin closes."""
+    from hyperhub.clock import SystemClock
+    from hyperhub.devices.sim import Simulator
     from hyperhub.fabric.node import DeviceNode
 
     spec = json.loads(sys.argv[1])
     space = parse_space(Path(spec["space"]).read_text(encoding="utf-8"), spec["space"])
 
     async def main() -> None:
+        sim = Simulator(space, SystemClock(), only=spec["devices"])
         node = DeviceNode(
-            spec["name"], space, spec["devices"], spec["url"], slug=SLUG, tick_s=NODE_TICK_S
+            spec["name"],
+            space,
+            spec["devices"],
+            spec["url"],
+            backend=sim,
+            slug=SLUG,
+            tick_s=NODE_TICK_S,
         )
         async with node:
             await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 
 from bench.synthetic import synthetic_space
-from hyperhub.devices.sim import ManualClock
+from hyperhub.clock import ManualClock
 from hyperhub.hub import LocalSpace
 from hyperhub.store import StateStore
 

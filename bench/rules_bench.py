@@ -675,6 +675,8 @@ async def _node_process(
 def node_process() -> None:
     """Entry point of the node process: host the devices; on a `go` line, run the traffic
     and answer with what it sent and which commands came when; exit when stdin closes."""
+    from hyperhub.clock import SystemClock
+    from hyperhub.devices.sim import Simulator
     from hyperhub.fabric.node import DeviceNode
 
     spec = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
@@ -683,8 +685,15 @@ def node_process() -> None:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
+        sim = Simulator(space, SystemClock(), only=spec["devices"])
         node = DeviceNode(
-            spec["name"], space, spec["devices"], spec["url"], slug=SLUG, tick_s=NODE_TICK_S
+            spec["name"],
+            space,
+            spec["devices"],
+            spec["url"],
+            backend=sim,
+            slug=SLUG,
+            tick_s=NODE_TICK_S,
         )
         received: list[tuple[int, str, bytes]] = []
         on_command = node._on_command

@@ -16,11 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hyperhub.clock import Clock, SystemClock
 from hyperhub.config import private_dir
-from hyperhub.devices.sim import Clock, SimEvent, Simulator, SystemClock
+from hyperhub.devices.sim import Simulator
 from hyperhub.errors import HyperHubError, NotAllowed
 from hyperhub.fabric.commands import audit_row
 from hyperhub.space import Space
+from hyperhub.spec.backend import DeviceEvent
 from hyperhub.spec.policy import Command, check_command
 from hyperhub.store import StateStore, StateUpdate
 
@@ -174,5 +176,5 @@ class LocalSpace:
             StateUpdate(dev, self.sim.state(dev), changed, now) for dev, changed in changes.items()
         )
 
-    def events(self) -> list[SimEvent]:
+    def events(self) -> list[DeviceEvent]:
         return self.sim.drain_events()

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hyperhub import __version__
-from hyperhub.devices.sim import Clock, Simulator
+from hyperhub.clock import Clock, SystemClock
+from hyperhub.devices.sim import Simulator
 from hyperhub.errors import HyperHubError
-from hyperhub.fabric.backend import DeviceBackend
 from hyperhub.fabric.broker import local_url, start_default_broker
 from hyperhub.fabric.broker_url import BrokerURL
 from hyperhub.fabric.commands import audit_row
@@ -37,6 +37,7 @@ from hyperhub.fabric.node import DeviceNode
 from hyperhub.fabric.topics import space_slug
 from hyperhub.hub import restored_state
 from hyperhub.space import Space
+from hyperhub.spec.backend import DeviceBackend
 from hyperhub.spec.policy import Command
 from hyperhub.store import StateStore
 
@@ -229,7 +230,7 @@ async def serve(
             if automations is not None:
                 engine = await _start_engine(stack, space, automations, fabric, store, clock)
                 if automations_path is not None:
-                    _reload_on_hangup(stack, engine, space, automations_path)
+                    _reload_on_hangup(stack, engine, automations_path)
             server = setup_code = None
             if api is not None:
                 server, setup_code = await _start_api(
@@ -291,17 +292,7 @@ async def _start_engine(
     return engine
 
 
-async def reload_automations(engine: Engine, space: Space, path: Path) -> dict[str, Any]:
-    """Read the automation files again and run them (`Engine.reload`); `AutomationError`
-    (every problem, nothing changed) when they do not load."""
-    from hyperhub.automation.loader import load_automations
-
-    book = await asyncio.to_thread(load_automations, space, path)
-    changes = engine.reload(book)
-    return {**changes, "rules": len(book.rules), "scenes": len(book.scenes)}
-
-
-def _reload_on_hangup(stack: AsyncExitStack, engine: Engine, space: Space, path: Path) -> None:
+def _reload_on_hangup(stack: AsyncExitStack, engine: Engine, path: Path) -> None:
     """SIGHUP (`hyperhub rules reload`) reads the automations again; a broken file is
     logged and changes nothing. The reload task is the stack's: cancelled when it closes."""
     loop = asyncio.get_running_loop()
@@ -309,7 +300,7 @@ def _reload_on_hangup(stack: AsyncExitStack, engine: Engine, space: Space, path:
 
     async def reload() -> None:
         try:
-            await reload_automations(engine, space, path)
+            await engine.reload_files(path)
         except HyperHubError as exc:
             log.error("automations not reloaded (the old ones keep running):\n%s", exc)
 
@@ -429,6 +420,8 @@ async def run_node(
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     installed = _stop_on_signals(loop, stop)
+    if backend is None:  # simulated devices, unless the node is given real ones
+        backend = Simulator(space, SystemClock(), only=devices)
     try:
         async with DeviceNode(
             name, space, devices, broker.client_kwargs(), backend=backend, tick_s=tick_s

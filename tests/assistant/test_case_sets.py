@@ -13,7 +13,8 @@ import pytest
 
 from hyperhub.assistant.cases import same
 from hyperhub.assistant.pipeline import Answer, Assistant
-from hyperhub.devices.sim import ManualClock, Simulator
+from hyperhub.clock import ManualClock
+from hyperhub.devices.sim import Simulator
 from hyperhub.space import load_space
 
 DATA = Path(__file__).resolve().parent / "data"

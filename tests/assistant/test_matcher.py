@@ -12,7 +12,8 @@ from hyperhub.assistant.matcher import Matcher
 from hyperhub.assistant.numbers import cn_int, normalize
 from hyperhub.assistant.pipeline import Answer, Assistant, Conversation
 from hyperhub.assistant.scan import floor_levels
-from hyperhub.devices.sim import ManualClock, Simulator
+from hyperhub.clock import ManualClock
+from hyperhub.devices.sim import Simulator
 from hyperhub.space import Space, load_space
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,8 @@ import pytest
 
 from hyperhub.assistant.pipeline import Assistant, Conversation
 from hyperhub.assistant.plan import Plan, Question, Step
-from hyperhub.devices.sim import ManualClock, Simulator
+from hyperhub.clock import ManualClock
+from hyperhub.devices.sim import Simulator
 from hyperhub.space import Space, load_space
 
 DEMO = Path(__file__).resolve().parents[2] / "src/hyperhub/demo/space.yaml"

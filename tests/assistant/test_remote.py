@@ -23,7 +23,8 @@ from hyperhub.assistant.remote import (
     chat_url,
     parse_reply,
 )
-from hyperhub.devices.sim import ManualClock, Simulator
+from hyperhub.clock import ManualClock
+from hyperhub.devices.sim import Simulator
 from hyperhub.space import Space, load_space
 
 HOME = Path(__file__).resolve().parent / "data" / "home_space.yaml"

@@ -18,7 +18,8 @@ from hyperhub.assistant.pipeline import Answer, Assistant, Conversation
 from hyperhub.assistant.rules import FileRuleSaver, rule_risks
 from hyperhub.automation import load_automations, parse_automations
 from hyperhub.automation.model import Rule
-from hyperhub.devices.sim import ManualClock, Simulator
+from hyperhub.clock import ManualClock
+from hyperhub.devices.sim import Simulator
 from hyperhub.errors import HyperHubError
 from hyperhub.space import Space, load_space
 

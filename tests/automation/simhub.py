@@ -11,7 +11,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from hyperhub.devices.sim import ManualClock, Simulator
+from hyperhub.clock import ManualClock
+from hyperhub.devices.sim import Simulator
 from hyperhub.errors import DeviceUnavailable
 from hyperhub.fabric.feed import Availability, Event
 from hyperhub.space import Space

@@ -15,7 +15,7 @@ import pytest
 
 from hyperhub.automation.engine import Engine, RunRow, UnknownRule, UnknownScene
 from hyperhub.automation.loader import parse_automations
-from hyperhub.devices.sim import ManualClock
+from hyperhub.clock import ManualClock
 from hyperhub.errors import RuleDisabled
 from hyperhub.space import Space, load_space
 from hyperhub.store import StateStore
@@ -709,7 +709,7 @@ rules:
 def test_a_short_for_wakes_the_scheduler(space: Space) -> None:
     """With the real scheduler (wall clock), a 0.2 s `for` fires long before the scheduler's
     30 s nap would have ended."""
-    from hyperhub.devices.sim import SystemClock
+    from hyperhub.clock import SystemClock
 
     yaml = """
 rules:

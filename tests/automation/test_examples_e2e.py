@@ -21,7 +21,8 @@ import pytest
 
 from hyperhub import config
 from hyperhub.automation.loader import load_automations
-from hyperhub.devices.sim import ManualClock, Simulator
+from hyperhub.clock import ManualClock
+from hyperhub.devices.sim import Simulator
 from hyperhub.runtime import ServeStatus, serve
 from hyperhub.space import load_space
 from hyperhub.store import StateStore

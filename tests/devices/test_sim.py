@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from hyperhub.devices.sim import ManualClock, SimEvent, Simulator, SystemClock
+from hyperhub.clock import ManualClock, SystemClock
+from hyperhub.devices.sim import Simulator
 from hyperhub.errors import SpecError, UnknownDevice, ValueNotAllowed
 from hyperhub.space import parse_space
+from hyperhub.spec.backend import DeviceEvent
 
 HOME = """
 space: Test home
@@ -33,7 +35,7 @@ def home(**kwargs) -> Simulator:
     return Simulator(parse_space(HOME), ManualClock(), **kwargs)
 
 
-def events(sim: Simulator, name: str) -> list[SimEvent]:
+def events(sim: Simulator, name: str) -> list[DeviceEvent]:
     return [e for e in sim.drain_events() if e.name == name]
 
 

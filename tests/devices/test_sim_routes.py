@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hyperhub.devices.sim import ManualClock, Simulator, haversine_km
+from hyperhub.clock import ManualClock
+from hyperhub.devices.sim import Simulator, haversine_km
 from hyperhub.errors import SpecError, ValueNotAllowed
 from hyperhub.space import Location, parse_space
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from hyperhub.devices.sim import ManualClock, Simulator
+from hyperhub.clock import ManualClock
+from hyperhub.devices.sim import Simulator
 from hyperhub.space import parse_space
 from hyperhub.spec import DeviceType, ValueSpec, builtin_types
 

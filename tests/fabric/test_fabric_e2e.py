@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from hyperhub_tests_fabric import until
 
-from hyperhub.devices.sim import ManualClock
+from hyperhub.clock import ManualClock, SystemClock
+from hyperhub.devices.sim import Simulator
 from hyperhub.errors import DeviceUnavailable, NeedsConfirmation, ValueNotAllowed
 from hyperhub.fabric.hubside import HubFabric
 from hyperhub.fabric.node import DeviceNode
@@ -41,6 +42,8 @@ devices:
 """
 NODE_PROCESS = """
 import asyncio, json, os, signal
+from hyperhub.clock import SystemClock
+from hyperhub.devices.sim import Simulator
 from hyperhub.fabric.broker_url import BrokerURL
 from hyperhub.fabric.node import DeviceNode
 from hyperhub.space import load_space
@@ -50,8 +53,9 @@ async def main():
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     kwargs = BrokerURL.parse(cfg["url"]).client_kwargs()
-    node = DeviceNode(cfg["name"], load_space(cfg["space"]), cfg["devices"], kwargs,
-                      keepalive=cfg["keepalive"], tick_s=0.2)
+    space = load_space(cfg["space"])
+    node = DeviceNode(cfg["name"], space, cfg["devices"], kwargs, keepalive=cfg["keepalive"],
+                      tick_s=0.2, backend=Simulator(space, SystemClock(), only=cfg["devices"]))
     async with node:
         await stop.wait()
 
@@ -113,6 +117,8 @@ async def hub_on(
 @asynccontextmanager
 async def node_on(broker: Any, space: Space, **kwargs: Any) -> AsyncIterator[DeviceNode]:
     login = broker.add_node("home", DEVICES)
+    clock = kwargs.setdefault("clock", SystemClock())
+    kwargs.setdefault("backend", Simulator(space, clock, only=DEVICES))
     async with DeviceNode(
         "home", space, DEVICES, broker.url(login).client_kwargs(), **kwargs
     ) as node:
@@ -270,7 +276,13 @@ def test_a_device_that_takes_fewer_values_than_its_type_refuses_the_others(
         login = broker.add_node("home", ["heater"])
         async with (
             hub_on(broker) as hub,
-            DeviceNode("home", space, ["heater"], broker.url(login).client_kwargs()) as node,
+            DeviceNode(
+                "home",
+                space,
+                ["heater"],
+                broker.url(login).client_kwargs(),
+                backend=Simulator(space, SystemClock(), only=["heater"]),
+            ) as node,
         ):
             await node.wait_ready(10)
             await until(lambda: hub.registry.is_online("heater"), "the heater to join")

@@ -17,7 +17,7 @@ import aiomqtt
 import pytest
 from hyperhub_tests_fabric import until
 
-from hyperhub.devices.sim import ManualClock
+from hyperhub.clock import ManualClock
 from hyperhub.errors import (
     CommandFailed,
     DeviceTimeout,

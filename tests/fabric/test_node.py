@@ -20,7 +20,8 @@ import aiomqtt
 import pytest
 from hyperhub_tests_fabric import until
 
-from hyperhub.devices.sim import ManualClock
+from hyperhub.clock import ManualClock, SystemClock
+from hyperhub.devices.sim import Simulator
 from hyperhub.errors import HyperHubError
 from hyperhub.fabric.client import FabricClient
 from hyperhub.fabric.messages import (
@@ -73,8 +74,16 @@ def make_space() -> Space:
 
 
 def home_node(kwargs: dict[str, Any], **options: Any) -> DeviceNode:
-    """Node "home", hosting every device of the test space."""
-    return DeviceNode("home", make_space(), DEVICES, kwargs, **options)
+    """Node "home", hosting every device of the test space (simulated, on its clock)."""
+    space = make_space()
+    return DeviceNode("home", space, DEVICES, kwargs, **simulated(space, DEVICES, options))
+
+
+def simulated(space: Space, devices: list[str], options: dict[str, Any]) -> dict[str, Any]:
+    """`options` for a `DeviceNode` with a simulator of `devices` on the node's clock."""
+    clock = options.setdefault("clock", SystemClock())
+    options.setdefault("backend", Simulator(space, clock, only=devices))
+    return options
 
 
 def node_login(broker: Any) -> dict[str, Any]:
@@ -219,7 +228,8 @@ def test_node_announces_its_devices_retained(broker, run) -> None:
 
     async def main() -> None:
         space = make_space()
-        async with DeviceNode("home", space, DEVICES, login, clock=ManualClock(T0)) as node:
+        options = simulated(space, DEVICES, {"clock": ManualClock(T0)})
+        async with DeviceNode("home", space, DEVICES, login, **options) as node:
             await node.wait_ready(10)
         # after a clean stop, a newcomer still finds discovery and the last state retained
         async with Recorder(hub, "hyperhub/test/#") as rec:
@@ -521,7 +531,8 @@ def test_a_fresh_node_restores_the_retained_state(broker, run) -> None:
 
 def test_node_refuses_a_name_that_is_not_a_topic_level() -> None:
     with pytest.raises(HyperHubError, match="node name"):
-        DeviceNode("Home Node", make_space(), DEVICES, {})
+        space = make_space()
+        DeviceNode("Home Node", space, DEVICES, {}, **simulated(space, DEVICES, {}))
 
 
 def test_retained_garbage_does_not_stop_a_resync(broker, run) -> None:

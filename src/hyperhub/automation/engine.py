@@ -26,15 +26,16 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from hyperhub.automation import when
 from hyperhub.automation.hub import Hub
-from hyperhub.automation.loader import Book
+from hyperhub.automation.loader import Book, load_automations
 from hyperhub.automation.model import Action, Condition, Rule, Scene
 from hyperhub.automation.templates import has_templates, render
 from hyperhub.automation.watch import Fired, Watches, _is_number, _same
-from hyperhub.devices.sim import Clock, SystemClock
+from hyperhub.clock import Clock, SystemClock
 from hyperhub.errors import HyperHubError, RuleDisabled, UnknownRule, UnknownScene
 from hyperhub.fabric.feed import Availability, Event, Feed
 from hyperhub.space import Space
@@ -335,6 +336,14 @@ class Engine:
         if rule.enabled:
             self.enable(rule.id)
         return state
+
+    async def reload_files(self, path: Path) -> dict[str, Any]:
+        """Read the automation files at `path` again and run them (`reload`): the ids
+        added, changed and removed, and how many rules and scenes there are now;
+        `AutomationError` (every problem, nothing changed) when they do not load."""
+        book = await asyncio.to_thread(load_automations, self.space, path)
+        changes = self.reload(book)
+        return {**changes, "rules": len(book.rules), "scenes": len(book.scenes)}
 
     def reload(self, book: Book) -> dict[str, list[str]]:
         """Run a new book (the files read again): rules that did not change keep running

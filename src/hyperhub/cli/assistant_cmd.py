@@ -38,7 +38,8 @@ from hyperhub.assistant.pipeline import (
 )
 from hyperhub.assistant.plan import Plan
 from hyperhub.assistant.rules import FileRuleSaver, RuleSaver
-from hyperhub.devices.sim import ManualClock, Simulator
+from hyperhub.clock import ManualClock
+from hyperhub.devices.sim import Simulator
 from hyperhub.errors import HyperHubError, ModelUnavailable
 from hyperhub.space import Space
 

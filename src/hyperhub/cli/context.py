@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from hyperhub import config
-from hyperhub.devices.sim import SystemClock
+from hyperhub.clock import SystemClock
 from hyperhub.errors import HyperHubError, NotAllowed
 from hyperhub.hub import LocalSpace, restored_state, running_hub
 from hyperhub.space import Device, Space, load_space

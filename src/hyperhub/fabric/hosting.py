@@ -13,10 +13,10 @@ from typing import Literal
 
 from hyperhub import __version__
 from hyperhub.errors import HyperHubError, SpecError
-from hyperhub.fabric.backend import DeviceBackend
 from hyperhub.fabric.messages import AckMsg, CallMsg, DiscoveryMsg, SetMsg, parse, type_spec
 from hyperhub.space import Device
 from hyperhub.spec import DeviceType, builtin_types
+from hyperhub.spec.backend import DeviceBackend
 
 log = logging.getLogger("hyperhub.fabric.node")
 

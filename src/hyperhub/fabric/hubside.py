@@ -22,7 +22,7 @@ from typing import Any, Literal, Self
 
 import aiomqtt
 
-from hyperhub.devices.sim import Clock, SystemClock
+from hyperhub.clock import Clock, SystemClock
 from hyperhub.errors import DeviceTimeout, FabricDisconnected, HyperHubError, UnknownDevice
 from hyperhub.fabric.client import FabricClient
 from hyperhub.fabric.commands import (

@@ -17,7 +17,7 @@ from typing import Any
 import aiomqtt
 from pydantic_core import from_json
 
-from hyperhub.devices.sim import Clock
+from hyperhub.clock import Clock
 from hyperhub.errors import HyperHubError, SpecError
 from hyperhub.fabric.feed import Availability, Change, Event, Feed
 from hyperhub.fabric.messages import (

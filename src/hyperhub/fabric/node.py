@@ -65,9 +65,8 @@ from typing import Any, Self
 
 import aiomqtt
 
-from hyperhub.devices.sim import Clock, SimEvent, Simulator, SystemClock
+from hyperhub.clock import Clock, SystemClock
 from hyperhub.errors import FabricDisconnected, HyperHubError
-from hyperhub.fabric.backend import DeviceBackend
 from hyperhub.fabric.client import FabricClient, LastWill, Outgoing
 from hyperhub.fabric.credentials import node_client_id
 from hyperhub.fabric.hosting import CommandExpired, apply_command, discovery_of, parse_command
@@ -87,6 +86,7 @@ from hyperhub.fabric.node_memory import NodeMemory
 from hyperhub.fabric.ratelimit import WarnEvery
 from hyperhub.fabric.topics import Topics, parse_topic, space_slug
 from hyperhub.space import Device, Space
+from hyperhub.spec.backend import DeviceBackend, DeviceEvent
 
 log = logging.getLogger("hyperhub.fabric.node")
 _NAME = re.compile(r"^[a-z0-9_]+$")
@@ -118,8 +118,8 @@ class DeviceNode:
         device_ids: list[str],
         client_kwargs: dict[str, Any],
         *,
+        backend: DeviceBackend,
         clock: Clock | None = None,
-        backend: DeviceBackend | None = None,
         tick_s: float = 1.0,
         slug: str | None = None,
         keepalive: int = 10,
@@ -133,7 +133,7 @@ class DeviceNode:
         self.space = space
         self.devices: dict[str, Device] = {d: space.device(d) for d in dict.fromkeys(device_ids)}
         self.clock: Clock = clock or SystemClock()
-        self.backend: DeviceBackend = backend or Simulator(space, self.clock, only=self.devices)
+        self.backend = backend  # the simulator, an adapter: the fabric knows only the protocol
         self.tick_s = tick_s
         self.resync_timeout = resync_timeout
         self.topics = Topics(slug or space_slug(space.name))
@@ -256,7 +256,7 @@ class DeviceNode:
         msg = StateMsg(ts=memory.changed_at[device_id], state=memory.states[device_id])
         return Outgoing(self.topics.state(device_id), dump(msg), True)
 
-    def _event_msg(self, event: SimEvent) -> Outgoing:
+    def _event_msg(self, event: DeviceEvent) -> Outgoing:
         payload = dump(EventMsg(ts=event.ts, args=event.args))
         return Outgoing(self.topics.event(event.device, event.name), payload)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Literal
 
-from hyperhub.devices.sim import SimEvent
 from hyperhub.fabric.messages import StateMsg
+from hyperhub.spec.backend import DeviceEvent
 
 State = dict[str, Any]
 Verdict = Literal["adopt", "publish", "keep"]
@@ -24,7 +24,7 @@ class NodeMemory:
         self.states = states
         self.changed_at = dict.fromkeys(states, 0.0)
         self.dirty: set[str] = set()  # devices whose state is not on the broker yet
-        self.events: deque[SimEvent] = deque()
+        self.events: deque[DeviceEvent] = deque()
         self.max_events = max_events
         self.dropped = 0  # events dropped, oldest first, while the queue was full
 
@@ -40,20 +40,20 @@ class NodeMemory:
         self.dirty.add(device)
         return True
 
-    def queue_event(self, event: SimEvent) -> None:
+    def queue_event(self, event: DeviceEvent) -> None:
         if len(self.events) >= self.max_events:
             self.events.popleft()
             self.dropped += 1
         self.events.append(event)
 
-    def take(self) -> tuple[list[str], list[SimEvent]]:
+    def take(self) -> tuple[list[str], list[DeviceEvent]]:
         """Everything still to publish (devices with unpublished state, queued events)."""
         devices, self.dirty = sorted(self.dirty), set()
         events = list(self.events)
         self.events.clear()
         return devices, events
 
-    def put_back(self, devices: list[str], events: list[SimEvent]) -> None:
+    def put_back(self, devices: list[str], events: list[DeviceEvent]) -> None:
         """A publish failed: keep it for the next connection (newer events win the room)."""
         self.dirty.update(devices)
         for event in reversed(events):

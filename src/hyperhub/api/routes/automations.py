@@ -215,11 +215,9 @@ async def run_rule(
 async def reload_automations(ctx: Ctx, token: Admin) -> ReloadOut:
     """Read the automation files again: unchanged rules keep running, changed and new ones
     start, removed ones stop. A broken file: 422 with every problem, nothing changed."""
-    from hyperhub.runtime import reload_automations as reload
-
     if ctx.engine is None or ctx.automations_path is None:
         raise ApiError(409, "no_automations", f"{NO_AUTOMATIONS} from files to read again")
-    return ReloadOut(**await reload(ctx.engine, ctx.space, ctx.automations_path))
+    return ReloadOut(**await ctx.engine.reload_files(ctx.automations_path))
 
 
 @router.get("/scenes", response_model=list[SceneOut])

@@ -5,8 +5,7 @@ effects, and integrates the specs' processes (approach, random walk, timer, rati
 and scripted routes over time from an injectable `Clock`.
 """
 
-from hyperhub.devices.sim.clock import Clock, ManualClock, SystemClock
 from hyperhub.devices.sim.routes import haversine_km
-from hyperhub.devices.sim.simulator import SimEvent, Simulator
+from hyperhub.devices.sim.simulator import Simulator
 
-__all__ = ["Clock", "ManualClock", "SimEvent", "Simulator", "SystemClock", "haversine_km"]
+__all__ = ["Simulator", "haversine_km"]

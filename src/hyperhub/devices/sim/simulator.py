@@ -7,31 +7,21 @@ import math
 import random
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from hyperhub.clock import Clock, SystemClock
 from hyperhub.devices.sim import processes, tuning
-from hyperhub.devices.sim.clock import Clock, SystemClock
 from hyperhub.devices.sim.device import DeviceSim
 from hyperhub.devices.sim.processes import ProcessMemory
 from hyperhub.devices.sim.routes import Point, RouteFollower, as_point
 from hyperhub.errors import SpecError, UnknownDevice, ValueNotAllowed
 from hyperhub.space import Location, Space
+from hyperhub.spec.backend import DeviceEvent
 
 log = logging.getLogger(__name__)
 
 State = dict[str, Any]
 Changes = dict[str, dict[str, Any]]
-
-
-@dataclass
-class SimEvent:
-    """An event a simulated device emitted: `args` are the action's arguments, if any."""
-
-    device: str
-    name: str
-    args: dict[str, Any]
-    ts: float
 
 
 class Simulator:
@@ -57,7 +47,7 @@ class Simulator:
         ids = list(space.devices) if only is None else [space.device(d).id for d in only]
         self._sims: dict[str, DeviceSim] = {}
         self._memory: dict[str, ProcessMemory] = {}
-        self._events: deque[SimEvent] = deque(maxlen=tuning.MAX_QUEUED_EVENTS)
+        self._events: deque[DeviceEvent] = deque(maxlen=tuning.MAX_QUEUED_EVENTS)
         overrides = state or {}
         for dev_id in dict.fromkeys(ids):
             device = space.devices[dev_id]
@@ -91,7 +81,7 @@ class Simulator:
         sim = self._sim(device_id)
         return sim.route is not None or bool(sim.travels)
 
-    def drain_events(self) -> list[SimEvent]:
+    def drain_events(self) -> list[DeviceEvent]:
         """The events emitted since the last drain, oldest first."""
         out = list(self._events)
         self._events.clear()
@@ -240,7 +230,7 @@ class Simulator:
 
     def _collect(self, sim: DeviceSim, ts: float) -> None:
         for name, args in sim.events:
-            self._events.append(SimEvent(sim.device.id, name, args, ts))
+            self._events.append(DeviceEvent(sim.device.id, name, args, ts))
         sim.events.clear()
 
     def _changes(self, before: dict[str, State]) -> Changes:

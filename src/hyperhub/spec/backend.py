@@ -1,14 +1,26 @@
-"""What a node needs from the devices it hosts: `DeviceBackend`.
+"""What a node needs from the devices it hosts: `DeviceBackend`, and the `DeviceEvent`s they
+emit — the contract between the fabric and any implementation of the capability model.
 
-`Simulator` is one (the default); an adapter for real devices (Zigbee, KUKSA, a phone) only
-has to offer these few methods. Values arrive already checked against the spec.
+The simulator (`devices.sim.Simulator`) is one; an adapter for real devices (Zigbee, KUKSA,
+a phone) only has to offer these few methods. Values arrive already checked against the
+spec. The fabric knows only this protocol, never an implementation.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from hyperhub.devices.sim import SimEvent
+
+@dataclass
+class DeviceEvent:
+    """An event a device emitted (the spec's `events`): `args` are its arguments (an
+    action's, when an action emitted it), `ts` when, in UNIX seconds."""
+
+    device: str
+    name: str
+    args: dict[str, Any]
+    ts: float
 
 
 @runtime_checkable
@@ -40,6 +52,6 @@ class DeviceBackend(Protocol):
         """Bring the devices up to now (simulated time, or a poll of real devices)."""
         ...
 
-    def drain_events(self) -> list[SimEvent]:
+    def drain_events(self) -> list[DeviceEvent]:
         """Events since the last drain, oldest first."""
         ...

@@ -1,4 +1,5 @@
-"""Where simulated time comes from: the wall clock for a running hub, a manual one for tests."""
+"""Where time comes from: the wall clock for a running hub, a manual one for tests (every
+layer that tells the time takes a `Clock`, so tests never sleep)."""
 
 from __future__ import annotations
 
