@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 
@@ -155,3 +155,17 @@ class CommandFailed(HyperHubError):
     """A device answered a command with an error that has no more specific class here."""
 
     code: str = "command_failed"
+
+
+def closest(name: str, known: Iterable[str]) -> str | None:
+    """The known name most like `name` (a typo's fix), or None when none is close."""
+    import difflib  # only when a name is wrong
+
+    close = difflib.get_close_matches(name, sorted(set(known)), n=1)
+    return close[0] if close else None
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """The end of an error message for a wrong name: "; did you mean 'kitchen'?", or ""."""
+    close = closest(name, known)
+    return f"; did you mean {close!r}?" if close is not None else ""

@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from hyperhub.api.live import LiveClient
+from hyperhub.fabric.feed import Availability
 from hyperhub.runtime import send_to_running_hub
 from hyperhub.store import StateStore
 
@@ -143,3 +144,18 @@ def test_a_slow_client_loses_its_oldest_messages_and_they_are_counted(hub: Hub):
         client.push(str(i))
     assert list(client.queue) == ["2", "3", "4"]
     assert client.dropped == 2 and feed.dropped == before + 2
+
+
+def test_availability_comes_from_the_fabrics_feed_once_per_change(hub: Hub):
+    """The live feed looked at the registry four times a second; now it listens to the
+    fabric's availability feed and says each change once."""
+    _, _, availability = hub.ctx.fabric.feeds
+    with open_ws(hub, hub.token("read")) as ws:
+        next_messages(ws)
+        subscribe(ws, devices=["garden_lights"])
+        for online in (False, False, True):  # the second "offline" is not news
+            hub.call(lambda o=online: availability.publish(Availability("garden_lights", o, 1.0)))
+        gone, _ = wait_for(ws, lambda m: m["type"] == "availability")
+        back, between = wait_for(ws, lambda m: m["type"] == "availability")
+    assert (gone["device"], gone["online"], back["online"]) == ("garden_lights", False, True)
+    assert not [m for m in between if m["type"] == "availability"]

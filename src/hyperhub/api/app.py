@@ -46,7 +46,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
         responses=ERRORS,  # type: ignore[arg-type]
     )
     app.state.ctx = ctx
-    ctx.live = LiveFeed(ctx)
+    ctx.live = LiveFeed(
+        ctx.space, ctx.fabric, ctx.auth, None if ctx.engine is None else ctx.engine.runs
+    )
     errors.install(app)
     for router in (admin.router, auth.router, devices.router, assistant.router, automations.router):
         app.include_router(router)

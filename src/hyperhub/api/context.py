@@ -41,7 +41,6 @@ class ApiSettings:
     conversation_ttl: float = 1800.0  # seconds a conversation is kept after its last use
     max_conversations: int = 1000
     max_body: int = 64 * 1024  # bytes of a request body
-    availability_every: float = 0.25  # seconds between looks at the devices' availability
 
 
 @dataclass

@@ -24,7 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from hyperhub.api.context import ApiContext
-from hyperhub.auth import AuthError, Token
+from hyperhub.auth import AuthError, AuthStore, Token
+from hyperhub.fabric.feed import Feed
+from hyperhub.fabric.hubside import HubFabric
+from hyperhub.space import Space
 
 if TYPE_CHECKING:
     from hyperhub.automation.engine import RunTrace
@@ -69,10 +72,21 @@ class LiveClient:
 
 
 class LiveFeed:
-    """Fans the hub's changes, events and availability out to the connected clients."""
+    """Fans the hub's changes, events and availability out to the connected clients. It
+    needs only the space (what a subscription may name), the fabric's feeds, the sign-in
+    (revoked tokens close their sockets) and the rule runs, if the hub runs rules."""
 
-    def __init__(self, ctx: ApiContext) -> None:
-        self.ctx = ctx
+    def __init__(
+        self,
+        space: Space,
+        fabric: HubFabric,
+        auth: AuthStore,
+        runs: Feed[RunTrace] | None = None,
+    ) -> None:
+        self.space = space
+        self.fabric = fabric
+        self.auth = auth
+        self.runs = runs
         self.clients: set[LiveClient] = set()
         self.dropped = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -81,9 +95,10 @@ class LiveFeed:
 
     def start(self) -> None:
         if not self._tasks:
-            self._online = {d: self.ctx.online(d) for d in self.ctx.space.devices}
-            if self.ctx.engine is not None and self._stop_runs is None:
-                self._stop_runs = self.ctx.engine.runs.listen(self.rule_run)
+            registry = self.fabric.registry
+            self._online = {d: registry.is_online(d) for d in self.space.devices}
+            if self.runs is not None and self._stop_runs is None:
+                self._stop_runs = self.runs.listen(self.rule_run)
             self._tasks = [
                 asyncio.create_task(self._changes(), name="api-live-changes"),
                 asyncio.create_task(self._events(), name="api-live-events"),
@@ -131,7 +146,7 @@ class LiveFeed:
             client.push(text)
 
     async def _changes(self) -> None:
-        fabric = self.ctx.fabric
+        fabric = self.fabric
         with fabric.changes(maxsize=10_000) as changes:
             async for change in changes:
                 if not self.clients:
@@ -150,7 +165,7 @@ class LiveFeed:
                 )
 
     async def _events(self) -> None:
-        with self.ctx.fabric.events(maxsize=10_000) as events:
+        with self.fabric.events(maxsize=10_000) as events:
             async for event in events:
                 self.publish(
                     event.device,
@@ -164,22 +179,19 @@ class LiveFeed:
                 )
 
     async def _availability(self) -> None:
-        """The registry has no availability feed: look at it a few times a second."""
-        while True:
-            await asyncio.sleep(self.ctx.settings.availability_every)
-            for device, was in self._online.items():
-                now = self.ctx.online(device)
-                if now != was:
-                    self._online[device] = now
-                    self.publish(
-                        device,
-                        {
-                            "type": "availability",
-                            "device": device,
-                            "online": now,
-                            "ts": time.time(),
-                        },
-                    )
+        """Each device that came or went (the fabric's availability feed), once per change."""
+        with self.fabric.availability(maxsize=10_000) as changes:
+            async for change in changes:
+                if self._online.get(change.device) == change.online:
+                    continue  # said already (a node and its device both reported it)
+                self._online[change.device] = change.online
+                message = {
+                    "type": "availability",
+                    "device": change.device,
+                    "online": change.online,
+                    "ts": time.time(),
+                }
+                self.publish(change.device, message)
 
     async def _check_tokens(self) -> None:
         """Revocation counts for open sockets too: look at their tokens every second."""
@@ -189,14 +201,14 @@ class LiveFeed:
             for client in list(self.clients):
                 token_id = client.token.id
                 if token_id not in live:
-                    live[token_id] = self.ctx.auth.is_live(token_id)
+                    live[token_id] = self.auth.is_live(token_id)
                 if not live[token_id]:
                     client.revoked = True
                     client.wake.set()
 
     def matching(self, wanted: Subscribe) -> frozenset[str] | None:
         """The devices a subscription covers (None: all); `ValueError` naming an unknown id."""
-        space = self.ctx.space
+        space = self.space
         if wanted.devices is None and wanted.areas is None and wanted.types is None:
             return None
         chosen = set(space.devices)
@@ -304,7 +316,7 @@ def _subscribe(text: str, client: LiveClient, feed: LiveFeed) -> dict[str, Any]:
     except ValueError as exc:
         return {"type": "error", "message": str(exc)}
     client.devices = devices
-    covered = sorted(feed.ctx.space.devices if devices is None else devices)
+    covered = sorted(feed.space.devices if devices is None else devices)
     return {"type": "subscribed", "devices": covered}
 
 

@@ -36,7 +36,13 @@ from hyperhub.automation.model import Action, Condition, Rule, Scene
 from hyperhub.automation.templates import has_templates, render
 from hyperhub.automation.watch import Fired, Watches, _is_number, _same
 from hyperhub.clock import Clock, SystemClock
-from hyperhub.errors import HyperHubError, RuleDisabled, UnknownRule, UnknownScene
+from hyperhub.errors import (
+    HyperHubError,
+    RuleDisabled,
+    UnknownRule,
+    UnknownScene,
+    did_you_mean,
+)
 from hyperhub.fabric.feed import Availability, Event, Feed
 from hyperhub.space import Space
 
@@ -309,7 +315,7 @@ class Engine:
         try:
             return self.rules[rule_id]
         except KeyError:
-            raise UnknownRule(f"no rule {rule_id!r}{_suggest(rule_id, self.rules)}") from None
+            raise UnknownRule(f"no rule {rule_id!r}{did_you_mean(rule_id, self.rules)}") from None
 
     def scene(self, scene_id: str) -> Scene:
         found = self.book.scenes.get(scene_id)
@@ -318,7 +324,7 @@ class Engine:
                 names = [scene.name.lower(), *(a.lower() for a in scene.aliases)]
                 if scene_id.lower() in names:
                     return scene
-            raise UnknownScene(f"no scene {scene_id!r}{_suggest(scene_id, self.book.scenes)}")
+            raise UnknownScene(f"no scene {scene_id!r}{did_you_mean(scene_id, self.book.scenes)}")
         return found
 
     def add_rule(self, rule: Rule, book: Book | None = None) -> RuleState:
@@ -920,10 +926,3 @@ def _what(device: str, command: dict[str, Any]) -> str:
     args = command.get("args") or {}
     inside = ", ".join(f"{k}={v!r}" for k, v in args.items())
     return f"{device}.{command['action']}({inside})"
-
-
-def _suggest(name: str, known: Iterable[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""

@@ -9,7 +9,6 @@ problem anywhere and nothing is loaded: `AutomationError` lists them all.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import io
 import os
 import re
@@ -39,7 +38,14 @@ from hyperhub.automation.model import (
     StateCondition,
     Trigger,
 )
-from hyperhub.errors import AutomationError, HyperHubError, Problem, UnknownDevice
+from hyperhub.errors import (
+    AutomationError,
+    HyperHubError,
+    Problem,
+    UnknownDevice,
+    closest,
+    did_you_mean,
+)
 from hyperhub.spec.policy import Command, may_be_risky
 
 if TYPE_CHECKING:
@@ -470,8 +476,8 @@ def _short(value: Any) -> str:
 
 
 def _unknown_key(key: str, allowed: list[str]) -> str:
-    close = difflib.get_close_matches(key, allowed, n=1)
-    hint = f" (did you mean `{close[0]}`?)" if close else ""
+    close = closest(key, allowed)
+    hint = f" (did you mean `{close}`?)" if close is not None else ""
     expected = f"; expected one of: {', '.join(allowed)}" if allowed else ""
     return f"unknown key `{key}`{hint}{expected}"
 
@@ -618,7 +624,7 @@ class _Checker:
             self.problem(
                 loc,
                 f"device {device.id} ({device.type}) {what} {name!r}; it has: {has}"
-                f"{_did_you_mean(name, device.properties)}",
+                f"{did_you_mean(name, device.properties)}",
             )
             return None
         spec = device.dtype.properties[name]
@@ -663,7 +669,7 @@ class _Checker:
             self.problem(loc, "place 'home' needs the space's `location` (or a place `home`)")
             return
         known = ", ".join(sorted(self.places)) or "none defined"
-        self.problem(loc, f"no place {place!r}; places: {known}{_did_you_mean(place, self.places)}")
+        self.problem(loc, f"no place {place!r}; places: {known}{did_you_mean(place, self.places)}")
 
     def located(self, loc: Loc, target: GeofenceTrigger | GeoCondition) -> None:
         """The device(s) or type have a `location`; the place exists."""
@@ -685,7 +691,7 @@ class _Checker:
             self.problem(
                 loc,
                 f"no device of type {name!r} in space {self.space.name!r}; "
-                f"types here: {known}{_did_you_mean(name, here)}",
+                f"types here: {known}{did_you_mean(name, here)}",
             )
         elif prop is not None and prop not in here[name].properties:
             self.problem(loc, f"a {name} has no `{prop}`")
@@ -726,7 +732,7 @@ class _Checker:
                 event = device.dtype.events.get(body.event)
                 if event is None:
                     has = ", ".join(device.dtype.events) or "none"
-                    hint = _did_you_mean(body.event, device.dtype.events)
+                    hint = did_you_mean(body.event, device.dtype.events)
                     self.problem(
                         (*at, "event"),
                         f"device {device.id} ({device.type}) has no event {body.event!r}; "
@@ -800,7 +806,7 @@ class _Checker:
             assert action.scene is not None
             if action.scene not in self.scenes:
                 known = ", ".join(sorted(self.scenes)) or "none defined"
-                hint = _did_you_mean(action.scene, self.scenes)
+                hint = did_you_mean(action.scene, self.scenes)
                 self.problem(at, f"no scene {action.scene!r}; scenes: {known}{hint}")
             else:
                 self.uses.setdefault(self.owner, []).append(action.scene)
@@ -819,7 +825,7 @@ class _Checker:
             spec = device.dtype.actions.get(body.action)
             if spec is None:
                 has = ", ".join(device.dtype.actions) or "none"
-                hint = _did_you_mean(body.action, device.dtype.actions)
+                hint = did_you_mean(body.action, device.dtype.actions)
                 self.problem(
                     (*at, "action"),
                     f"device {device.id} ({device.type}) has no action {body.action!r}; "
@@ -872,11 +878,6 @@ def _strings(node: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:
             yield from _strings(value, (*loc, i))
     elif isinstance(node, str):
         yield loc, node
-
-
-def _did_you_mean(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _text(value: Any) -> str:

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import difflib
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -42,7 +41,7 @@ from hyperhub.cli.options import (
     WideOpt,
 )
 from hyperhub.cli.say import translator
-from hyperhub.errors import AutomationError, HyperHubError
+from hyperhub.errors import AutomationError, HyperHubError, did_you_mean
 from hyperhub.spec.words import error_text, name_in
 
 if TYPE_CHECKING:
@@ -131,11 +130,6 @@ def _local_time(ts: float | None, tz: tzinfo) -> str:
     if ts is None:
         return ""
     return datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _did_you_mean(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(set(known)), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _value(v: Any) -> str:
@@ -263,7 +257,7 @@ def rules_trace(
         runs = ctx.store.rule_runs(rule=rule, limit=limit)
         if not runs and rule not in known:
             stored = {r.rule for r in ctx.store.rule_runs(limit=1000)}
-            raise UnknownRule(f"no rule {rule!r}{_did_you_mean(rule, [*known, *stored])}")
+            raise UnknownRule(f"no rule {rule!r}{did_you_mean(rule, [*known, *stored])}")
         tz = ctx.space.tz()
     if as_json:
         _json([asdict(r) for r in runs])
@@ -468,7 +462,7 @@ def scenes_apply(
             scene = engine.scene(name)  # by id, or by name or alias (any case)
         except UnknownScene:
             names = [n for s in book.scenes.values() for n in (s.id, s.name, *s.aliases)]
-            raise UnknownScene(f"no scene {name!r}{_did_you_mean(name, names)}") from None
+            raise UnknownScene(f"no scene {name!r}{did_you_mean(name, names)}") from None
         info = ctx.running_hub()
         if info is None:
             report = asyncio.run(engine.apply_scene(scene.id, actor="cli"))

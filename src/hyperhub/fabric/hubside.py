@@ -121,6 +121,10 @@ class HubFabric:
         """Subscribe to device events; close when done."""
         return self._ingest.events.subscribe(maxsize)
 
+    def availability(self, maxsize: int = 1000) -> Subscription[Availability]:
+        """Subscribe to availability changes (a device, or its node, came or went)."""
+        return self._ingest.availability.subscribe(maxsize)
+
     @property
     def feeds(self) -> tuple[Feed[Change], Feed[Event], Feed[Availability]]:
         """The feeds of state changes, events and availability changes (for `Feed.listen`)."""

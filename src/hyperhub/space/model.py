@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hyperhub.errors import HyperHubError, UnknownDevice
+from hyperhub.errors import HyperHubError, UnknownDevice, did_you_mean
 from hyperhub.spec import DeviceType, TypeRegistry
 from hyperhub.spec.policy import Command, Target, is_risky
 from hyperhub.spec.words import name_in
@@ -106,7 +106,7 @@ class Space:
         except KeyError:
             raise UnknownDevice(
                 f"no device {device_id!r} in space {self.name!r}"
-                f"{_did_you_mean(device_id, self.devices)}"
+                f"{did_you_mean(device_id, self.devices)}"
             ) from None
 
     def find_device(self, text: str) -> Device:
@@ -152,13 +152,6 @@ class Space:
 
 def _copy_state(state: dict[str, Any]) -> dict[str, Any]:
     return {k: dict(v) if isinstance(v, dict) else v for k, v in state.items()}
-
-
-def _did_you_mean(name: str, known: Iterable[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _key(text: str) -> str:
