@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from hyperhub.fabric import fastpath
 from hyperhub.fabric.broker import MosquittoBroker, mosquitto_binary
 from hyperhub.fabric.broker_url import BrokerURL
 from hyperhub.fabric.credentials import CredentialStore, Principal
@@ -143,7 +144,14 @@ def make_broker(tmp_path: Path) -> Iterator[Callable[..., RunningBroker]]:
         loop.close()
 
 
-@pytest.fixture
-def broker(make_broker: Callable[..., RunningBroker]) -> RunningBroker:
-    """A real Mosquitto on 127.0.0.1 (free port), supervised, for space "test"."""
+@pytest.fixture(params=["fast path", "paho"])
+def broker(
+    request: pytest.FixtureRequest,
+    make_broker: Callable[..., RunningBroker],
+    monkeypatch: pytest.MonkeyPatch,
+) -> RunningBroker:
+    """A real Mosquitto on 127.0.0.1 (free port), supervised, for space "test". Every test
+    with a broker runs twice: with the MQTT fast path (fabric/fastpath.py) and with paho's
+    own reads and writes (HYPERHUB_MQTT_FASTPATH=0; node processes inherit it)."""
+    monkeypatch.setenv(fastpath.ENV, "1" if request.param == "fast path" else "0")
     return make_broker()
