@@ -3,17 +3,10 @@ fan-out loses nothing. The figures' shape is checked, never their speed."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+from bench.api_bench import results_table, run_api_bench
 
 from hyperhub.fabric.broker import mosquitto_binary
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))  # `bench` is a folder of the checkout, not a package we install
-
-from bench.api_bench import results_table, run_api_bench  # noqa: E402
 
 
 @pytest.mark.skipif(mosquitto_binary() is None, reason="needs Debian's mosquitto")

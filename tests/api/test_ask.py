@@ -3,7 +3,7 @@ confirmation (which needs `control:risky`) and a rate limit."""
 
 from __future__ import annotations
 
-from hyperhub_tests_api import Hub, error_of
+from tests.helpers.api_hub import Hub, error_of
 
 from hyperhub.api.limits import RateLimit
 

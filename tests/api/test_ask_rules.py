@@ -8,14 +8,13 @@ demo inside the package is never written to)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from hyperhub_tests_api import Hub, copy_demo_space, error_of, start_hub
+from tests.helpers.api_hub import Hub, copy_demo_space, error_of, start_hub
+from tests.helpers.wait import wait_until
 
 from hyperhub.automation import load_automations, parse_automations
 from hyperhub.space import load_space
@@ -47,16 +46,6 @@ def owner(rules_hub: Hub) -> Iterator[httpx.Client]:
     token = rules_hub.token("read", "control", "control:risky", name="rules-owner")
     with rules_hub.client(token) as client:
         yield client
-
-
-def until(check: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def saved_ids(space_dir: Path) -> list[str]:
@@ -105,11 +94,11 @@ def test_a_rule_request_is_proposed_then_saved_and_runs_on_the_live_hub(
     rules_hub.call(
         lambda: rules_hub.status.node.backend.report("phone_chen_wei", {"location": AWAY})
     )
-    until(
+    wait_until(
         lambda: owner.get("/api/devices/front_door_lock").json()["state"]["locked"],
         "the rule to lock the front door",
     )
-    runs = until(
+    runs = wait_until(
         lambda: owner.get(f"/api/rules/{rule['id']}/runs").json(), "the rule's run to be stored"
     )
     assert runs[0]["result"] == "ok"

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from hyperhub_tests_api import Hub, error_of
+from tests.helpers.api_hub import Hub, error_of
 
 from hyperhub.api.limits import RateLimit
 

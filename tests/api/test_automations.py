@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hyperhub_tests_api import Hub, error_of, start_hub
+from tests.helpers.api_hub import Hub, error_of, start_hub
 from websockets.sync.client import ClientConnection, connect
 
 from hyperhub.automation import parse_automations

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import httpx
-from hyperhub_tests_api import Hub, error_of
+from tests.helpers.api_hub import Hub, error_of
 
 
 def test_the_space_lists_its_areas_and_location(reader):

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from hyperhub_tests_api import Hub, start_hub
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from tests.helpers.api_hub import Hub, start_hub
 
 from hyperhub.config import demo_space
 from hyperhub.space import load_space

@@ -8,11 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.helpers.api_hub import Hub, copy_demo_space, start_hub
 
 from hyperhub.automation import load_automations
 from hyperhub.space import load_space
-
-from .conftest import Hub, copy_demo_space, start_hub
 
 EXTRA = """
 rules:

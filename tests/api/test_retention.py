@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from tests.helpers.api_hub import start_hub
+
 from hyperhub.config import demo_space
 from hyperhub.runtime import Retention
 from hyperhub.space import load_space
 from hyperhub.store import StateStore
-
-from .conftest import start_hub
 
 DAY = 86400.0
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hyperhub_tests_api import Hub
+from tests.helpers.api_hub import Hub
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 

@@ -4,7 +4,6 @@ kind, conditions, actions, modes, loop protection and traces."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from tests.helpers import simhub
 
 from hyperhub.automation.engine import Engine, RunRow, UnknownRule, UnknownScene
 from hyperhub.automation.loader import parse_automations
@@ -22,10 +22,6 @@ from hyperhub.store import StateStore
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo" / "space.yaml"
-_spec = importlib.util.spec_from_file_location("simhub", Path(__file__).with_name("simhub.py"))
-assert _spec and _spec.loader
-simhub = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(simhub)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 

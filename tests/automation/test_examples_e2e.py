@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from tests.helpers.wait import until
 
 from hyperhub import config
 from hyperhub.automation.loader import load_automations
@@ -55,12 +56,7 @@ class Demo:
         return {} if record is None else dict(record.state)
 
     async def until(self, check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-        try:
-            async with asyncio.timeout(timeout):
-                while not check():
-                    await asyncio.sleep(0.01)
-        except TimeoutError:
-            raise AssertionError(f"timed out waiting for {what}") from None
+        await until(check, what, timeout, every=0.01)
 
     async def sync(self) -> None:
         """Publish what the simulator changed and wait until the hub has what the node last

@@ -10,13 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from bench.rules_bench import results_table
 
 from hyperhub.fabric.broker import mosquitto_binary
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))  # `bench` is a folder of the checkout, not a package we install
-
-from bench.rules_bench import results_table  # noqa: E402
 
 HEADLINE = (
     "rule_p50_ms",

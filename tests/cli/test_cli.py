@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from rich.cells import cell_len
+from tests.helpers.wait import wait_until
 
 from hyperhub.config import demo_space
 from hyperhub.store import StateStore
@@ -240,14 +241,6 @@ def stop_hub(hub: subprocess.Popen) -> str:
     return stderr or ""
 
 
-def wait_for(check, what: str, tries: int = 100) -> None:
-    for _ in range(tries):  # bounded polling, 0.1 s apart
-        if check():
-            return
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def test_commands_go_through_a_running_hub_and_a_second_hub_is_refused(tmp_path):
     hub = start_hub(tmp_path)
     try:
@@ -272,7 +265,9 @@ def test_commands_go_through_a_running_hub_and_a_second_hub_is_refused(tmp_path)
             state = as_json(hyperhub(tmp_path, "state", "living_room_light", "--json"))["state"]
             return state["brightness"] == 41
 
-        wait_for(stored, "the hub to store the new brightness", tries=50)
+        wait_until(
+            stored, "the hub to store the new brightness", timeout=60.0
+        )  # each look runs a `hyperhub`: ~1 s
     finally:
         stderr = stop_hub(hub)
     assert hub.returncode == 0, stderr
@@ -314,7 +309,7 @@ def test_a_separate_node_process_hosts_the_car_and_the_hub_reaches_it(tmp_path):
             proc = hyperhub(tmp_path, "call", "car", "honk", "--json")
             return proc.returncode == 0 and json.loads(proc.stdout)["via"] == "hub"
 
-        wait_for(car_answers, "the car node to join", tries=100)
+        wait_until(car_answers, "the car node to join", timeout=120.0)
         out = as_json(hyperhub(tmp_path, "set", "car", "charge_limit", "90", "--json"))
         assert out["changes"] == {"charge_limit": 90}
         node.send_signal(signal.SIGTERM)

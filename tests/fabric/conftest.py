@@ -3,105 +3,24 @@
 `broker` runs on its own event-loop thread, so a test can drive clients with `run(coro)`
 (a fresh `asyncio.run`) and the broker keeps running, supervised, between those calls.
 
-Plain helpers for the test modules live here too. The tests are no package (pytest runs
-with `--import-mode=importlib`), so this module also registers itself as
-`hyperhub_tests_fabric`; pytest loads it before any test module of this directory, which
-then says `from hyperhub_tests_fabric import until`.
+Plain helpers for the test modules (`until`, `RunningBroker`, ...) live in tests/helpers.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
-import threading
 from collections.abc import Callable, Coroutine, Iterator
-from concurrent.futures import Future
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from tests.helpers.broker import NO_MOSQUITTO, SPACE, LoopThread, RunningBroker
 
 from hyperhub.fabric import fastpath
 from hyperhub.fabric.broker import MosquittoBroker, mosquitto_binary
-from hyperhub.fabric.broker_url import BrokerURL
-from hyperhub.fabric.credentials import CredentialStore, Principal
+from hyperhub.fabric.credentials import CredentialStore
 
 T = TypeVar("T")
-SPACE = "test"
-NO_MOSQUITTO = "mosquitto is not installed (Debian: apt-get install mosquitto mosquitto-clients)"
-sys.modules.setdefault("hyperhub_tests_fabric", sys.modules[__name__])
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Poll `condition` (every 20 ms) until true, at most `timeout` seconds; then fail the
-    test naming `what`."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not condition():
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
-
-
-class LoopThread:
-    """An asyncio event loop running on a daemon thread; `call()` runs a coroutine there."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self.loop.run_forever, name="broker-loop", daemon=True
-        )
-        self._thread.start()
-
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
-        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        return future.result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        self.loop.close()
-
-
-@dataclass
-class RunningBroker:
-    """A supervised Mosquitto for one test, with the hub's login and a way to add nodes."""
-
-    mosquitto: MosquittoBroker
-    credentials: CredentialStore
-    data_dir: Path
-    space: str = SPACE
-    _loop: LoopThread = field(repr=False, default_factory=LoopThread)
-
-    @property
-    def host(self) -> str:
-        return self.mosquitto.host
-
-    @property
-    def port(self) -> int:
-        return self.mosquitto.port
-
-    @property
-    def hub(self) -> Principal:
-        return self.credentials.hub()
-
-    @property
-    def log_path(self) -> Path:
-        return self.mosquitto.log_path
-
-    def url(self, principal: Principal) -> BrokerURL:
-        return self.mosquitto.url(principal)
-
-    def add_node(self, name: str, devices: list[str]) -> Principal:
-        """Give node `name` these devices and reload the broker so it can log in now."""
-        principal = self.credentials.add_node(name, devices)
-        self._loop.call(self.mosquitto.reload())
-        return principal
-
-    def remove_node(self, name: str) -> None:
-        self.credentials.remove_node(name)
-        self._loop.call(self.mosquitto.reload())
 
 
 @pytest.fixture

@@ -15,9 +15,7 @@ import signal
 import socket
 import struct
 import subprocess
-import time
 from collections import deque
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ import pytest
 from amqtt.broker import Broker as PlainAmqtt
 from amqtt.contexts import Action
 from amqtt.session import Session
+from tests.helpers.wait import wait_until
 
 from hyperhub.errors import BrokerError
 from hyperhub.fabric.amqtt_plugins import PatchedBroker, SnapshotSubscriptions, broker_class
@@ -66,15 +65,6 @@ async def receive_until(
             if got[-1] == (topic, payload):
                 return got
     raise AssertionError("unreachable")
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    """Poll `condition` until true; fail naming `what` if it never is."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def mqtt_packet(kind: int, body: bytes) -> bytes:
@@ -237,9 +227,10 @@ def test_will_on_a_foreign_topic_is_never_published(broker, run) -> None:
                 will_topic="hyperhub/test/front_door/availability",
             ).close()
             await asyncio.to_thread(
-                wait_for,
+                wait_until,
                 lambda: b"forger closed its connection" in broker.log_path.read_bytes(),
                 "the broker to see the drop",
+                timeout=20.0,
             )
             raw_connect(
                 broker.host,
@@ -313,7 +304,9 @@ def test_killed_mosquitto_is_restarted_and_clients_reconnect(broker, run) -> Non
     old_pid = broker.mosquitto.pid
     with pytest.raises(aiomqtt.MqttError):
         run(connected_until_broker_dies())
-    wait_for(lambda: broker.mosquitto.restarts == 1, "the supervisor to restart mosquitto")
+    wait_until(
+        lambda: broker.mosquitto.restarts == 1, "the supervisor to restart mosquitto", timeout=20.0
+    )
     assert broker.mosquitto.pid not in (None, old_pid)
 
     async def reconnect() -> Received:
@@ -358,7 +351,7 @@ def test_mosquitto_left_behind_by_a_crashed_hub_is_stopped(tmp_path: Path, run) 
             with socket.socket() as probe:
                 return probe.connect_ex(("127.0.0.1", port)) == 0
 
-        wait_for(listening, "the stale mosquitto to listen")
+        wait_until(listening, "the stale mosquitto to listen", timeout=20.0)
 
         async def main() -> None:
             async with MosquittoBroker(tmp_path, "test", port=port) as mosquitto:
@@ -430,9 +423,10 @@ def test_packet_over_max_packet_size_disconnects_the_client(broker) -> None:
             assert sock.recv(1) == b""
     finally:
         sock.close()
-    wait_for(
+    wait_until(
         lambda: b"disconnected due to oversize packet" in broker.log_path.read_bytes(),
         "mosquitto to log the oversize packet",
+        timeout=20.0,
     )
 
 

@@ -6,17 +6,11 @@ The figures' shape is checked, never their speed (tests do not assert on time).
 from __future__ import annotations
 
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
+from bench.fabric_bench import results_table, run_fabric_bench
 
 from hyperhub.fabric.broker import mosquitto_binary
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))  # `bench` is a folder of the checkout, not a package we install
-
-from bench.fabric_bench import results_table, run_fabric_bench  # noqa: E402
 
 HEADLINE = ("state_msgs_per_s", "cmd_ack_p50_ms", "cmd_ack_p99_ms", "devices", "hub_rss_mb")
 

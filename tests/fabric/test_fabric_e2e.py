@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hyperhub_tests_fabric import until
+from tests.helpers.wait import until
 
 from hyperhub.clock import ManualClock, SystemClock
 from hyperhub.devices.sim import Simulator

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from hyperhub_tests_fabric import until
+from tests.helpers.wait import until
 
 from hyperhub.clock import ManualClock
 from hyperhub.errors import (

@@ -18,7 +18,7 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from hyperhub_tests_fabric import until
+from tests.helpers.wait import until
 
 from hyperhub.clock import ManualClock, SystemClock
 from hyperhub.devices.sim import Simulator

@@ -1,5 +1,5 @@
 """Fixtures for the store tests: a real SQLite file in a temporary directory, and the same
-behaviour tests against a real PostgreSQL server (one per session, see pg.py).
+behaviour tests against a real PostgreSQL server (one per session, see tests/helpers/pg.py).
 
 `store` and `store_url` are parametrised over both backends (test ids `[sqlite]` and
 `[postgresql]`); `sqlite_store` is for the tests of SQLite-only settings. The PostgreSQL
@@ -8,14 +8,12 @@ cases skip, with the reason, where PostgreSQL isn't installed (./hub installs it
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from tests.helpers import pg
 
 from hyperhub.store import StateStore
 from hyperhub.store.schema import metadata
@@ -38,22 +36,9 @@ def store(request: pytest.FixtureRequest) -> StateStore:
 # -- PostgreSQL --------------------------------------------------------------------------------
 
 
-def _load_pg() -> ModuleType:
-    """tests/store/pg.py (the tests are no package, so it is loaded by path)."""
-    name = "hyperhub_tests_store_pg"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("pg.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[Any]:
     """A PostgreSQL server of our own for the session (skips if PostgreSQL isn't installed)."""
-    pg = _load_pg()
     bin_dir = pg.find_bin_dir()
     if bin_dir is None:
         pytest.skip(

@@ -13,13 +13,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.helpers.wait import wait_until
 
 CHROMIUM = Path(os.environ.get("HYPERHUB_CHROMIUM", "/usr/bin/chromium"))
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +58,7 @@ class Hub:
         return hyperhub(*args, data_dir=self.data_dir)
 
     def wait_until(self, check, what: str, timeout: float = 15.0):
+        """Poll `check()` until it is truthy (bounded); return its value."""
         return wait_until(check, what, timeout)
 
     def api(self, method: str, path: str, body: dict | None = None, token: str | None = None):
@@ -86,18 +87,6 @@ class Hub:
         body = {"property": prop, "value": value, "confirm": confirm}
         status, answer = self.api("POST", f"devices/{device}/set", body)
         assert status == 200, answer
-
-
-def wait_until(check, what: str, timeout: float = 15.0):
-    """Poll `check()` until it is truthy (bounded); return its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.1)
 
 
 def _log_tail(log: Path) -> str:
