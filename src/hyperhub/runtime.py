@@ -177,6 +177,7 @@ async def serve(
     node_principal = credentials.add_node(LOCAL_NODE, local)
     loop = asyncio.get_running_loop()
     installed = _stop_on_signals(loop, stop)
+    kind: str  # the broker's: mosquitto, amqtt or external
     try:
         async with AsyncExitStack() as stack:
             if broker is None:
@@ -357,7 +358,7 @@ async def _start_api(
 
 
 def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[int]:
-    installed = []
+    installed: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)

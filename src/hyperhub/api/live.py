@@ -277,9 +277,9 @@ async def live(websocket: WebSocket, token: str | None = None) -> None:
         await asyncio.wait({sender, receiver}, timeout=5)
         for task in (sender, receiver):
             if task.done() and not task.cancelled() and task.exception() is not None:
-                exc = task.exception()
-                if not isinstance(exc, WebSocketDisconnect | RuntimeError | OSError):
-                    log.warning("WebSocket client failed: %r", exc)
+                error = task.exception()
+                if not isinstance(error, WebSocketDisconnect | RuntimeError | OSError):
+                    log.warning("WebSocket client failed: %r", error)
         if websocket.client_state == WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 await websocket.close()

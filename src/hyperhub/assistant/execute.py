@@ -22,6 +22,13 @@ from hyperhub.spec.policy import Command
 from hyperhub.spec.words import has_cjk
 
 
+class States(Protocol):
+    """What checking a plan reads: the current state of a device (`Devices` and
+    `AsyncDevices` are both; so is a snapshot, or no state at all for a rule's steps)."""
+
+    def state(self, device_id: str) -> dict[str, Any]: ...
+
+
 class Devices(Protocol):
     """Where plans run at once: a simulator (ask, chat, tests)."""
 
@@ -59,7 +66,7 @@ class Executor:
 
     # -- checking ------------------------------------------------------------------------------
 
-    def resolve(self, plan: Plan, devices: Devices | AsyncDevices) -> tuple[list[Step], str | None]:
+    def resolve(self, plan: Plan, devices: States) -> tuple[list[Step], str | None]:
         """The plan's steps made absolute and checked; or the first problem, in words."""
         out: list[Step] = []
         for step in self._relevant(plan.steps, devices):
@@ -72,7 +79,7 @@ class Executor:
                 return [], str(exc)
         return out, None
 
-    def _relevant(self, steps: list[Step], devices: Devices | AsyncDevices) -> list[Step]:
+    def _relevant(self, steps: list[Step], devices: States) -> list[Step]:
         """Relative changes to several devices leave out those that are off when some are on
         ("dim the living room lights" dims the lit ones, it does not light the others)."""
 
@@ -89,7 +96,7 @@ class Executor:
             return [s for s in steps if not any(s is o for o in off)]
         return steps
 
-    def _check(self, dev: Device, step: Step, devices: Devices | AsyncDevices) -> Step:
+    def _check(self, dev: Device, step: Step, devices: States) -> Step:
         t = dev.dtype
         if step.action is not None:
             args = t.check_args(step.action, dict(step.args), dev.id)

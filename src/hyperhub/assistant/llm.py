@@ -66,7 +66,7 @@ from hyperhub.assistant.model_files import (
     models_dir,
     quiet_llama,
 )
-from hyperhub.assistant.plan import Plan, Question, Step
+from hyperhub.assistant.plan import Lang, Plan, Question, Step
 from hyperhub.errors import ModelUnavailable
 from hyperhub.space.model import Space
 
@@ -306,7 +306,7 @@ class LlmEngine:
         """Read `text` (said in `area`, if known) into a plan. `state` is the current state;
         this engine does not need it (relative changes come out as `delta`)."""
         del state
-        lang = "zh" if is_chinese(text) else "en"
+        lang: Lang = "zh" if is_chinese(text) else "en"
         if not text.strip():
             self.stats.last_output = ""
             self.stats.last_choices = []

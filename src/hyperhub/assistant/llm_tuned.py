@@ -246,13 +246,13 @@ def candidates(space: Space, text: str, area: str | None = None) -> Candidates:
     want = rng.randint(0, 2) if chosen else rng.randint(2, 3)
     names = {d: _names(space.devices[d], used.get(d, [])) for d in space.devices}
     size = estimate_tokens(text) + 12 + sum(_size(index, names, d) for d in chosen)
-    for d in rest:
+    for device_id in rest:
         if want <= 0 or len(chosen) >= MAX_DEVICES:
             break
-        extra = _size(index, names, d)
+        extra = _size(index, names, device_id)
         if size + extra > TOKEN_BUDGET and chosen:
             continue
-        chosen.add(d)
+        chosen.add(device_id)
         size += extra
         want -= 1
     order = [d.id for d in devices if d.id in chosen]

@@ -407,7 +407,7 @@ class Matcher:
         pool = list(devices.values())
         scoped = False
         if c.here and not c.areas and speaker_area in self.space.areas:
-            c.areas = [speaker_area]  # type: ignore[list-item]
+            c.areas = [speaker_area]
         if c.areas:
             pool = [d for d in pool if d.area in c.areas]
             scoped = True

@@ -18,7 +18,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hyperhub.config import data_dir
 from hyperhub.errors import ModelUnavailable
@@ -208,7 +208,8 @@ def read_vocabulary(llm: Any) -> list[str | None]:
             continue
         size = llama_cpp.llama_token_to_piece(vocab, i, buf, len(buf), 0, False)
         try:
-            pieces.append(bytes(buf[:size]).decode("utf-8") if size > 0 else None)
+            # a c_char array's slice is bytes (typeshed says list[bytes])
+            pieces.append(cast(bytes, buf[:size]).decode("utf-8") if size > 0 else None)
         except UnicodeDecodeError:
             pieces.append(None)
     return pieces

@@ -349,16 +349,16 @@ class Assistant:
                 continue
             if state is None:
                 state = {d: devices.state(d) for d in self.space.devices}
-            proposed = engine.parse(raw, area=area, state=state)
-            proposed.lang = lang
-            if proposed.empty:
+            reading = engine.parse(raw, area=area, state=state)
+            reading.lang = lang
+            if reading.empty:
                 continue
-            if proposed.confidence >= threshold or self.engine == name:
-                chosen = proposed
-            elif partial is not None and self._agree(partial, proposed, devices):
-                chosen = proposed  # two readings, one by rule and one learned, say the same
+            if reading.confidence >= threshold or self.engine == name:
+                chosen = reading
+            elif partial is not None and self._agree(partial, reading, devices):
+                chosen = reading  # two readings, one by rule and one learned, say the same
             elif fallback is None:
-                fallback = proposed
+                fallback = reading
         if chosen is None:
             if fallback is not None:
                 answer.engine = fallback.engine

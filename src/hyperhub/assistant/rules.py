@@ -469,7 +469,9 @@ class RuleReader:
                 if p in d.properties and d.dtype.properties[p].kind in ("int", "float")
             ]
             readings = [p for p in numeric if not d.dtype.properties[p].writable]
-            return (readings or numeric or [None])[0]
+            if readings:
+                return readings[0]
+            return numeric[0] if numeric else None
 
         found = [(d, p) for d in pool if (p := prop_of(d)) is not None]
         if not named:  # "PM2.5", "the living room temperature": the sensors, if any

@@ -634,8 +634,8 @@ class Engine:
             if self.space.location is None:
                 return False, "sun: the space has no location"
             held = when.sun_condition(c.sun, now, self.space.location, self.tz)
-            parts = [f"{k} {v}" for k, v in (("after", c.sun.after), ("before", c.sun.before))]
-            return held, "sun " + " ".join(p for p in parts if not p.endswith("None"))
+            bounds = [f"{k} {v}" for k, v in (("after", c.sun.after), ("before", c.sun.before))]
+            return held, "sun " + " ".join(b for b in bounds if not b.endswith("None"))
         if c.geo is not None:
             g = c.geo
             location = (self.hub.state_of(g.device) or {}).get("location")

@@ -16,9 +16,10 @@ import types
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Union, cast, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
@@ -291,9 +292,9 @@ class _Loader:
         """Check ids and names across files; the book, or `AutomationError`."""
         places: dict[str, Place] = {}
         if self.space.location is not None:
-            loc = self.space.location
+            home = self.space.location
             places[HOME] = Place(
-                id=HOME, name="Home", lat=loc.lat, lon=loc.lon, radius_km=HOME_RADIUS_KM
+                id=HOME, name="Home", lat=home.lat, lon=home.lon, radius_km=HOME_RADIUS_KM
             )
         found: dict[str, dict[str, Any]] = {"places": {}, "scenes": {}, "rules": {}}
         sources: dict[str, tuple[str, int]] = {}
@@ -362,14 +363,14 @@ def _line_at(doc: Any, loc: Loc) -> int:
                 break
             if part not in node:
                 break
-            with contextlib.suppress(Exception):
-                line = int(node.lc.key(part)[0]) + 1
+            with contextlib.suppress(Exception):  # ruamel's nodes have `.lc`, plain dicts not
+                line = int(cast(Any, node).lc.key(part)[0]) + 1
             node = node[part]
         elif isinstance(node, list):
             if not isinstance(part, int) or not 0 <= part < len(node):
                 break
             with contextlib.suppress(Exception):
-                line = int(node.lc.item(part)[0]) + 1
+                line = int(cast(Any, node).lc.item(part)[0]) + 1
             node = node[part]
         else:
             break
@@ -394,7 +395,7 @@ def _pydantic_problems(
     exc: ValidationError, prefix: Loc, model: type[BaseModel], file: _File
 ) -> list[tuple[int, str]]:
     """(line, message) for each error; errors of one union's members are merged."""
-    groups: dict[Loc, list[dict[str, Any]]] = {}
+    groups: dict[Loc, list[ErrorDetails]] = {}
     for err in exc.errors():
         loc = _clean_loc((*prefix, *err["loc"]), file.plain)
         groups.setdefault(loc, []).append(err)
@@ -439,7 +440,7 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> Loc:
     return tuple(out)
 
 
-def _friendly(errs: list[dict[str, Any]], loc: Loc) -> str:
+def _friendly(errs: list[ErrorDetails], loc: Loc) -> str:
     """A user's message for one (or several union members') pydantic error(s)."""
     err = errs[0]
     kind, value = err["type"], err.get("input")

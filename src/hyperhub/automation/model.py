@@ -45,8 +45,8 @@ def parse_duration(value: Any) -> float:
     else:
         match = _DURATION.match(text)
         if match and any(match.groups()):
-            h, m, s = (float(g) if g else 0.0 for g in match.groups())
-            return sign * (h * 3600 + m * 60 + s)
+            hours, mins, secs = (float(g) if g else 0.0 for g in match.groups())
+            return sign * (hours * 3600 + mins * 60 + secs)
     raise ValueError(f"{value!r} is not a duration (e.g. 90, '90s', '5m', '1h30m', '-30m')")
 
 

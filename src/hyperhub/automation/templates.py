@@ -54,9 +54,9 @@ class _Strict(Undefined):
     def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> Any:
         raise UndefinedError(f"{self._undefined_name!r} is not defined here")
 
-    __str__ = __iter__ = __bool__ = __len__ = _fail_with_undefined_error  # type: ignore[assignment]
-    __add__ = __radd__ = __sub__ = __rsub__ = _fail_with_undefined_error  # type: ignore[assignment]
-    __mul__ = __lt__ = __gt__ = _fail_with_undefined_error  # type: ignore[assignment]
+    __str__ = __iter__ = __bool__ = __len__ = _fail_with_undefined_error
+    __add__ = __radd__ = __sub__ = __rsub__ = _fail_with_undefined_error
+    __mul__ = __lt__ = __gt__ = _fail_with_undefined_error
 
 
 class _Env(ImmutableSandboxedEnvironment):

@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from typing import Any
+from typing import Any, TypeGuard
 
 from hyperhub.automation import when
 from hyperhub.automation.model import (
@@ -164,14 +164,15 @@ class Watches:
             if not props:
                 del self.by_device[device]
                 self.unseen.discard(device)
-        for index in (self.by_event, self.by_offline):
+        indexes: tuple[dict[Any, list[_Watch]], ...] = (self.by_event, self.by_offline)
+        for index in indexes:
             for key in list(index):
                 index[key] = [w for w in index[key] if w.rule != rule_id]
                 if not index[key]:
                     del index[key]
         self.timed = [t for t in self.timed if t.rule != rule_id]
-        for key in [k for k in self.pending if k[0] == rule_id]:
-            del self.pending[key]
+        for pending_key in [k for k in self.pending if k[0] == rule_id]:
+            del self.pending[pending_key]
 
     def devices(self, body: Any) -> list[str]:
         """The device ids a trigger (or notify) names: its `device`, or all of its `type`."""
@@ -265,8 +266,8 @@ class Watches:
                 continue
             if unseen and device in unseen:
                 unseen.discard(device)
-                for watches in props.values():
-                    for watch in watches:
+                for group in props.values():
+                    for watch in group:
                         self._arm(watch, changed)
                 continue
             last = last_of(device)
@@ -526,7 +527,7 @@ def _same(a: Any, b: Any) -> bool:
     return a == b and isinstance(a, bool) == isinstance(b, bool)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 

@@ -361,7 +361,8 @@ def _kind(value: Any) -> str:
         return "true/false"
     if isinstance(value, int | float):
         return "a number"
-    return {list: "a list", dict: "an object"}.get(type(value), f"a {type(value).__name__}")
+    kinds: dict[type, str] = {list: "a list", dict: "an object"}
+    return kinds.get(type(value), f"a {type(value).__name__}")
 
 
 def problem_answer(text: str, problem: str) -> Answer:

@@ -26,6 +26,7 @@ from hyperhub.config import data_dir as resolve_data_dir
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 _FEATURES = re.compile(r"\b([A-Z][A-Z0-9_]*) = 1\b")
 _WIDE = ("AVX512", "AVX512_VBMI", "AVX512_VNNI", "AVX512_BF16", "AMX_INT8", "AMX_TILE", "AMX_BF16")
+_SHOWN: tuple[str, ...]  # grows by the ARM names below
 _SHOWN = ("SSE3", "SSSE3", "AVX", "AVX2", "F16C", "FMA", "BMI2", "AVX_VNNI", *_WIDE)
 _SHOWN += ("NEON", "ARM_FMA", "FP16_VA", "DOTPROD", "SVE", "MATMUL_INT8")
 

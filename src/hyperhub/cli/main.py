@@ -133,19 +133,20 @@ def check(
             )
             raise typer.Exit(1) from None
         raise
+    type_names = sorted({d.type for d in loaded.devices.values()})
     summary = {
         "ok": True,
         "space": loaded.name,
         "areas": len(loaded.areas),
         "devices": len(loaded.devices),
-        "types": sorted({d.type for d in loaded.devices.values()}),
+        "types": type_names,
     }
     if as_json:
         _json(summary)
     else:
         out.print(
             f"[green]OK[/] {space}: space {loaded.name!r}, {len(loaded.devices)} devices in "
-            f"{len(loaded.areas)} areas ({len(summary['types'])} types)"
+            f"{len(loaded.areas)} areas ({len(type_names)} types)"
         )
 
 
@@ -203,7 +204,7 @@ def devices(
             loaded.types.get(type)  # names the known types when it is unknown
         chosen = loaded.select(area=area, type=type)
         states = ctx.states()
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id": d.id,
                 "name": d.name,
@@ -751,7 +752,7 @@ def nodes_list(data_dir: DataOpt = None, as_json: JsonOpt = False) -> None:
     from hyperhub import config
     from hyperhub.fabric.credentials import CredentialStore
 
-    nodes = [
+    nodes: list[dict[str, Any]] = [
         {"node": p.name, "devices": list(p.devices)}
         for p in CredentialStore(config.data_dir(data_dir)).nodes()
     ]
@@ -817,10 +818,10 @@ def token_list(data_dir: DataOpt = None, as_json: JsonOpt = False) -> None:
         table.add_row(
             str(t["id"]),
             str(t["name"]),
-            ",".join(t["scopes"]),  # type: ignore[arg-type]
+            ",".join(t["scopes"]),
             str(t["user"] or ""),
-            when(t["created"]),  # type: ignore[arg-type]
-            when(t["last_used"]),  # type: ignore[arg-type]
+            when(t["created"]),
+            when(t["last_used"]),
             state,
         )
     out.print(table)

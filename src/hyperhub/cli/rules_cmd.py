@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -182,7 +182,7 @@ def rules_list(
         table.add_column("mode", no_wrap=True)
         table.add_column("source", no_wrap=True)
     for row in rows:
-        cells = [Text(row["name"] or row["id"])]
+        cells: list[RenderableType] = [Text(row["name"] or row["id"])]
         cells += [Text(row["id"])] if wide else []
         cells += [
             Text("yes", "green") if row["enabled"] else Text("no", "dim"),
@@ -416,7 +416,8 @@ def scenes_list(
         table.add_column("source", no_wrap=True)
     for row in rows:
         called = ", ".join([row["name"], *row["aliases"]])
-        cells = [Text(called)] + ([Text(row["id"])] if wide else [])
+        cells: list[RenderableType] = [Text(called)]
+        cells += [Text(row["id"])] if wide else []
         cells += [Sentences(row["sets"] + row["actions"]), Text(", ".join(row["risky"]), "yellow")]
         cells += [Text(_near(row["source"]))] if wide else []
         table.add_row(*cells)

@@ -168,7 +168,7 @@ class PatchedBroker(Broker):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._subscriptions = SnapshotSubscriptions(self._subscriptions)
+        self._subscriptions: SnapshotSubscriptions = SnapshotSubscriptions(self._subscriptions)
 
     async def _publish_retained_messages_for_subscription(
         self, subscription: tuple[str, int], session: Session

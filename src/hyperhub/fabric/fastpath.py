@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 import paho.mqtt.client as paho
@@ -25,6 +25,9 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from hyperhub.errors import BrokerError
+
+if TYPE_CHECKING:
+    from paho.mqtt.client import _OutPacket
 
 log = logging.getLogger("hyperhub.fabric.client")
 ENV = "HYPERHUB_MQTT_FASTPATH"  # "0": paho's own reads and writes
@@ -259,7 +262,7 @@ class FastPath:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def recv(self, size: int) -> bytes:
+    def recv(self, bufsize: int) -> bytes:
         """paho's reads: from the buffer, refilled from the socket when empty."""
         if self._pos >= len(self._buf):
             data = self._recv(_READ_SIZE)  # raises BlockingIOError when there is nothing
@@ -267,7 +270,7 @@ class FastPath:
                 return data  # the connection closed
             self._buf, self._pos = data, 0
             self._client._last_bytes_received = time.monotonic()  # for paho's keepalive
-        chunk = self._buf[self._pos : self._pos + size]
+        chunk = self._buf[self._pos : self._pos + bufsize]
         self._pos += len(chunk)
         return chunk
 
@@ -363,7 +366,7 @@ class FastPath:
                 client._do_on_publish(mid, _PUBACK_OK, _NO_PROPERTIES)
 
 
-def _packet(command: int, data: bytes | bytearray) -> dict[str, Any]:
+def _packet(command: int, data: bytes | bytearray) -> _OutPacket:
     """An entry of paho's outgoing queue that paho has nothing to do for once it is sent."""
     return {
         "command": command,

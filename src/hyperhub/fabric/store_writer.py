@@ -189,7 +189,7 @@ class BatchWriter:
             if process is not None:
                 job = process.request("states", batch)
                 self._jobs.add(job)
-                job.add_done_callback(lambda done, what=what: self._job_done(what, done))
+                job.add_done_callback(functools.partial(self._job_done, what))
             else:
                 job = self.submit(what, self.store.write_states, batch)
             job.add_done_callback(functools.partial(self._count, size=len(batch)))
@@ -330,8 +330,8 @@ class WriterProcess:
             proc = await self._spawn()
             assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
             reader = asyncio.create_task(self._log_stderr(proc.stderr), name="store-stderr")
-            for request in self._unanswered:  # what was asked before the process was up
-                proc.stdin.write(request.frame)
+            for asked in self._unanswered:  # what was asked before the process was up
+                proc.stdin.write(asked.frame)
             async with asyncio.timeout(self.start_timeout):
                 seq, ok, value = await _read_answer(proc.stdout)
             if seq != READY:

@@ -350,7 +350,8 @@ class _Reader:
 
     def exposed(self, node: dict, line: int, label: str, dtype: DeviceType) -> tuple[str, ...]:
         listed = set(self.text_list(node, "properties", line, label))
-        state = node.get("state") if isinstance(node.get("state"), dict) else {}
+        given = node.get("state")
+        state = given if isinstance(given, dict) else {}
         for name in sorted(listed - set(dtype.properties)):
             self.problem(
                 _value_line(node, "properties", line),

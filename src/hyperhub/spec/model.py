@@ -312,9 +312,9 @@ class DeviceType(_Strict):
                         f"action {action.name}: `already` names unknown property {name}"
                     )
             for eff in action.effects:
-                for prop in _effect_props(eff):
-                    if prop not in props:
-                        raise ValueError(f"action {action.name} touches unknown property {prop}")
+                for touched in _effect_props(eff):
+                    if touched not in props:
+                        raise ValueError(f"action {action.name} touches unknown property {touched}")
                 if eff.event and eff.event not in self.events:
                     raise ValueError(f"action {action.name} emits unknown event {eff.event}")
                 if eff.set_arg:
@@ -323,9 +323,9 @@ class DeviceType(_Strict):
                         if arg not in names:
                             raise ValueError(f"action {action.name} has no argument {arg}")
         for proc in self.simulation:
-            for prop in (proc.property, proc.source, *proc.when):
-                if prop is not None and prop not in props:
-                    raise ValueError(f"simulation {proc.kind} names unknown property {prop}")
+            for named in (proc.property, proc.source, *proc.when):
+                if named is not None and named not in props:
+                    raise ValueError(f"simulation {proc.kind} names unknown property {named}")
             if isinstance(proc.target, str) and proc.target not in props:
                 raise ValueError(f"simulation {proc.kind} targets unknown property {proc.target}")
         return self

@@ -6,14 +6,17 @@ SQLAlchemy's per-row parameter handling costs about as much as SQLite's own work
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 Row = tuple[Any, ...]
-UPSERT_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+UPSERT_INSERTS: dict[str, Callable[[sa.Table], sqlite.Insert | postgresql.Insert]] = {
+    "sqlite": sqlite.insert,
+    "postgresql": postgresql.insert,
+}
 
 
 def insert_many(

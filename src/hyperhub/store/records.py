@@ -29,7 +29,8 @@ class HistoryPoint(NamedTuple):
     value: Any
     min: float | None = None
     max: float | None = None
-    count: int = 1
+    # the field shadows tuple.count, which mypy rejects; renaming it would change the API
+    count: int = 1  # type: ignore[assignment]
 
 
 class AuditEntry(NamedTuple):
@@ -71,7 +72,7 @@ dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=Fa
 """Compact JSON, unicode kept as is; raises TypeError/ValueError for what JSON can't hold."""
 
 loads = json.loads
-_encode_str = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_encode_str = json.encoder.encode_basestring
 
 
 def encode_value(value: Any) -> tuple[float | None, str | None]:

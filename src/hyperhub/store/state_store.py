@@ -243,7 +243,9 @@ class StateStore:
         `message` says the outcome to people, `code` (an error's) and `changes` to machines."""
         row = _audit_row(actor, device, kind, what, result, message, ts, code, changes)
         with self._writing("write the audit log to") as conn:
-            return int(conn.execute(audit.insert().values(row)).inserted_primary_key[0])
+            key = conn.execute(audit.insert().values(row)).inserted_primary_key
+            assert key is not None  # a single-row INSERT always has one
+            return int(key[0])
 
     def audit_many(self, rows: Iterable[AuditRow]) -> int:
         """Record many commands in one transaction; returns how many. Each row holds the
@@ -397,8 +399,8 @@ def _create_series(conn: sa.Connection, keys: list[SeriesKey]) -> dict[SeriesKey
     created: dict[SeriesKey, int] = {}
     if insert is not None and conn.dialect.insert_executemany_returning:
         stmt = insert(series).on_conflict_do_nothing()
-        stmt = stmt.returning(series.c.device_id, series.c.property, series.c.id)
-        created = {(d, p): i for d, p, i in conn.execute(stmt, rows)}
+        returning = stmt.returning(series.c.device_id, series.c.property, series.c.id)
+        created = {(d, p): i for d, p, i in conn.execute(returning, rows)}
     else:
         conn.execute(series.insert(), rows)
     if len(created) < len(keys):

@@ -328,7 +328,8 @@ def exact_match(
             verbose=False,
             lora_path=str(lora_path) if lora_path else None,
         )
-    correct, misses = 0, []
+    correct = 0
+    misses: list[tuple[str, str, str]] = []
     t0 = time.perf_counter()
     try:
         eos = llm.token_eos()

@@ -44,7 +44,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hyperhub.errors import HyperHubError
 
@@ -201,8 +201,10 @@ def load_base(gguf_path: Path, cache_dir: Path | None = None) -> Any:
     # weights are plain fp32 now: forget where they came from.
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    model.hf_quantizer = None
-    model.is_quantized = False
+    # torch types Module.__setattr__ for tensors and modules only; these are plain attributes
+    loaded: Any = model
+    loaded.hf_quantizer = None
+    loaded.is_quantized = False
     model.config.use_cache = False
     if cached is not None:
         try:
@@ -311,7 +313,7 @@ def train(
     if epochs < 1 or batch_size < 1 or (max_steps is not None and max_steps < 1):
         raise HyperHubError("epochs, batch size and max steps must be at least 1")
     import torch
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, PeftModel, get_peft_model
 
     with thread_mode(threads, deterministic=deterministic):
         if resume is not None:
@@ -330,19 +332,18 @@ def train(
         torch.manual_seed(seed)
         config = LoraConfig(
             r=settings.rank,
-            lora_alpha=settings.alpha,
+            lora_alpha=cast(int, settings.alpha),  # peft says int; a float works (alpha / r)
             lora_dropout=settings.dropout,
             target_modules=list(settings.targets),
             bias="none",
             task_type="CAUSAL_LM",
         )
+        peft_model: PeftModel
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # transformers 5 deprecations peft calls
             if resume is None:
                 peft_model = get_peft_model(model, config)
             else:
-                from peft import PeftModel
-
                 peft_model = PeftModel.from_pretrained(model, str(resume), is_trainable=True)
         trainable = [p for p in peft_model.parameters() if p.requires_grad]
         n_trainable = sum(p.numel() for p in trainable)
@@ -401,7 +402,7 @@ def train(
         out_dir.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():  # transformers' deprecations; peft looking for config.json
             warnings.simplefilter("ignore")
-            peft_model.save_pretrained(out_dir)
+            peft_model.save_pretrained(str(out_dir))
         _note_base(out_dir / "adapter_config.json", Path(base_model_path))
         return TrainResult(
             adapter_dir=out_dir,

@@ -1508,7 +1508,7 @@ class Phraser:
             en, zh = _BOOL_Q.get(
                 prop, (("is {r} " + prop.replace("_", " ") + "?",), ("{r}" + prop + "吗",))
             )
-            pool = en if self._lang == "en" else zh
+            pool: tuple[str, ...] | list[str] = en if self._lang == "en" else zh
         else:
             en_p, zh_p = PROP[prop]
             if self._lang == "en":
@@ -1598,13 +1598,8 @@ class Phraser:
                 where_en = name
                 where_zh = name
         elif scope == "floor":
-            floors = sorted(
-                {
-                    self.space.areas[d.area].floor
-                    for d in members
-                    if d.area and self.space.areas[d.area].floor
-                }
-            )
+            area_floors = (self.space.areas[d.area].floor for d in members if d.area)
+            floors = sorted({fl for fl in area_floors if fl})
             if len({a.floor for a in self.space.areas.values()}) < 2 or not floors:
                 return None
             f = rng.choice(floors)

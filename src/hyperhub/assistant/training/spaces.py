@@ -637,7 +637,7 @@ def random_space(
     areas = builder.areas()
     devices = builder.devices(areas)
     owner = rng.choice(OWNERS)[0].replace("my ", "").replace("the ", "")
-    doc = {
+    doc: dict[str, Any] = {
         "space": rng.choice((f"{owner}'s home", f"{owner}的家", f"{owner}'s flat", "Test home")),
         "areas": areas,
         "devices": devices,

@@ -178,11 +178,13 @@ class _Builder:
             )
             links[name] = MiotActionLink(name, a.siid, aiid=a.iid, ins=ins)
         for raw, word in _words(motor):
-            name = _MOTOR.get(word)
-            if motor and name in base_actions and name not in specs:
-                effects = self._effects(base_actions[name].effects)
-                specs[name] = base_actions[name].model_copy(update={"effects": effects})
-                links[name] = MiotActionLink(name, motor.siid, piid=motor.piid, value=raw)
+            motor_name = _MOTOR.get(word)
+            if motor and motor_name in base_actions and motor_name not in specs:
+                effects = self._effects(base_actions[motor_name].effects)
+                specs[motor_name] = base_actions[motor_name].model_copy(update={"effects": effects})
+                links[motor_name] = MiotActionLink(
+                    motor_name, motor.siid, piid=motor.piid, value=raw
+                )
         for name, action in base_actions.items():  # no MIoT command: kept if effects are writes
             if (
                 name not in specs

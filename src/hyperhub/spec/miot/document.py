@@ -121,6 +121,7 @@ def _description(entry: dict) -> str:
 def _parse(data: dict, source: str) -> _Instance:
     urn = data.get("type")
     kind = _urn_name(urn, "device", f"{source}: type")
+    assert isinstance(urn, str)  # _urn_name raised otherwise
     services = _entries(data, "services", source)
     if not services:
         raise SpecError(f"{source}: services: the instance has no services")

@@ -118,7 +118,8 @@ class MiotMapping:
         link = self.events.get((siid, eiid))
         if link is None:
             raise SpecError(f"{self.device_type.origin}: no event siid={siid} eiid={eiid}")
-        by_piid = {a.piid: a for a in link.args}
+        # keyed by int, looked up with whatever the JSON held (None or another type finds none)
+        by_piid: dict[Any, MiotPropertyLink] = {a.piid: a for a in link.args}
         out: dict[str, Any] = {}
         for item in arguments:
             arg = by_piid.get(item.get("piid"))
