@@ -3,7 +3,7 @@ rules cost state ingestion.
 
 One run (about 1.5 min at the defaults on 2 cores; `--quick`: seconds) against a real
 Mosquitto, with the hub's `HubFabric` and a real SQLite store, and the rule engine on it
-through `FabricHub`, wired as `hyperhub run` wires it:
+through `FabricAccess`, wired as `hyperhub run` wires it:
 
 - **ingest**: the fabric benchmark's paced flood of state messages into the hub, without the
   engine and with the engine holding `rules` rules that watch the flooded devices. No rule
@@ -61,8 +61,8 @@ from rich.table import Table
 from bench.fabric_bench import SLUG, Bench, Flood, _wait_until, end_process, sized_main
 from bench.synthetic import synthetic_space_yaml
 from hyperhub.automation import Book, parse_automations
+from hyperhub.automation.access import FabricAccess, store_sink
 from hyperhub.automation.engine import Engine, RunTrace
-from hyperhub.automation.hub import FabricHub, store_sink
 from hyperhub.fabric.broker import MosquittoBroker, mosquitto_binary
 from hyperhub.fabric.credentials import CredentialStore
 from hyperhub.fabric.hubside import HubFabric
@@ -322,7 +322,7 @@ def _engine_on(
 
     @contextlib.asynccontextmanager
     async def attach(hub: HubFabric, store: StateStore) -> AsyncIterator[Engine]:
-        engine = Engine(space, book, FabricHub(hub), traces=store_sink(hub, store))
+        engine = Engine(space, book, FabricAccess(hub), traces=store_sink(hub, store))
 
         def count(_trace: RunTrace) -> None:
             fired[0] += 1
@@ -391,7 +391,7 @@ async def _latency(
                         f"the hub has {len(hub.registry)} devices of "
                         f"{len(space.devices)} from the node"
                     )
-                engine = Engine(space, book, FabricHub(hub), traces=store_sink(hub, store))
+                engine = Engine(space, book, FabricAccess(hub), traces=store_sink(hub, store))
                 _stamp_fired(engine, hub, arrived)
                 engine.runs.listen(traces.append)
                 await engine.start()

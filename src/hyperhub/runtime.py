@@ -282,10 +282,10 @@ async def _start_engine(
     clock: Clock | None,
 ) -> Engine:
     """Run the rules (stopped when `stack` closes, before the fabric)."""
+    from hyperhub.automation.access import FabricAccess, store_sink
     from hyperhub.automation.engine import Engine
-    from hyperhub.automation.hub import FabricHub, store_sink
 
-    hub = FabricHub(fabric)
+    hub = FabricAccess(fabric)
     engine = Engine(space, book, hub, clock=clock, traces=store_sink(fabric, store))
     engine.remember_last_runs(lambda rule: next(iter(store.rule_runs(rule, limit=1)), None))
     await engine.start()

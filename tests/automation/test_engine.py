@@ -894,7 +894,7 @@ def test_changes_the_gate_leaves_out_would_have_changed_nothing(space: Space, se
             fired_full += [
                 (f.rule, f.info.get("value")) for f in full.on_changes([(device, changed, 0.0)])
             ]
-            if gated.quiet(device, changed):  # as FabricHub's collect: judged as it arrives
+            if gated.quiet(device, changed):  # as FabricAccess's collect: judged as it arrives
                 skipped += 1
             else:
                 batch.append((device, changed, 0.0))

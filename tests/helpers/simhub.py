@@ -58,7 +58,7 @@ class SimHub:
         on_av: Callable,
         quiet: Callable | None = None,
     ) -> Callable:
-        """As `FabricHub.listen`: changes `quiet` calls quiet are not handed over (counted in
+        """As `FabricAccess.listen`: changes `quiet` calls quiet are not handed over (counted in
         `skipped`), so the engine tests run with the gate the live hub uses."""
         entry = (on_changes, on_event, on_av, quiet)
         self._listeners.append(entry)

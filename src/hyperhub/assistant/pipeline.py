@@ -46,7 +46,7 @@ def _or(names: list[str], lang: Lang) -> str:
     return ", ".join(names[:-1]) + joiner + names[-1]
 
 
-class Engine(Protocol):
+class PlanEngine(Protocol):
     def parse(self, text: str, *, area: str | None, state: dict[str, dict[str, Any]]) -> Plan: ...
 
 
@@ -118,8 +118,8 @@ class Assistant:
         space: Space,
         *,
         engine: str = "auto",
-        llm: Engine | None = None,
-        remote: Engine | None = None,
+        llm: PlanEngine | None = None,
+        remote: PlanEngine | None = None,
         llm_threshold: float = DEFAULT_LLM_THRESHOLD,
         remote_threshold: float = DEFAULT_LLM_THRESHOLD,
     ) -> None:

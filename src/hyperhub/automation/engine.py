@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperhub.automation import when
-from hyperhub.automation.hub import Hub
+from hyperhub.automation.access import DeviceAccess
 from hyperhub.automation.loader import Book, load_automations
 from hyperhub.automation.model import Action, Condition, Rule, Scene
 from hyperhub.automation.templates import has_templates, render
@@ -174,7 +174,7 @@ class Engine:
         self,
         space: Space,
         book: Book,
-        hub: Hub,
+        hub: DeviceAccess,
         *,
         clock: Clock | None = None,
         traces: TraceSink | None = None,
@@ -874,7 +874,7 @@ class Engine:
 class _StateView(Mapping[str, Any]):
     """`state.<device>.<property>` in templates: the hub's current state, read-only."""
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: DeviceAccess) -> None:
         self._hub = hub
 
     def __getitem__(self, device: str) -> Any:

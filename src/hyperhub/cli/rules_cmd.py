@@ -45,9 +45,9 @@ from hyperhub.errors import AutomationError, HyperHubError, did_you_mean
 from hyperhub.spec.words import error_text, name_in
 
 if TYPE_CHECKING:
+    from hyperhub.automation.access import ChangeItem, DeviceAccess
     from hyperhub.automation.describe import Names
     from hyperhub.automation.engine import SceneReport
-    from hyperhub.automation.hub import ChangeItem, Hub
     from hyperhub.automation.loader import Book
     from hyperhub.automation.model import Rule, Scene
     from hyperhub.fabric.feed import Availability, Event
@@ -457,7 +457,7 @@ def scenes_apply(
 
     with Context(space, data_dir, db) as ctx:
         book = _book(ctx, automations)
-        local = LocalHub(ctx.local)
+        local = LocalAccess(ctx.local)
         engine = Engine(ctx.space, book, local, schedule=False)
         try:
             scene = engine.scene(name)  # by id, or by name or alias (any case)
@@ -480,13 +480,13 @@ def scenes_apply(
 async def _apply_through_hub(ctx: Context, info: HubInfo, book: Book, scene: Scene) -> SceneReport:
     """Apply the scene over the running hub's broker (its engine is not involved: this
     process sends the commands, as `set` and `call` do, and audits them)."""
+    from hyperhub.automation.access import FabricAccess
     from hyperhub.automation.engine import Engine
-    from hyperhub.automation.hub import FabricHub
     from hyperhub.runtime import connect_to_running_hub
 
     devices = scene_devices(ctx.space, scene)
     async with connect_to_running_hub(info, ctx.data_dir, ctx.space, devices=devices) as fabric:
-        hub = AuditedHub(FabricHub(fabric), ctx.store)
+        hub = AuditedAccess(FabricAccess(fabric), ctx.store)
         engine = Engine(ctx.space, book, hub, schedule=False)
         return await engine.apply_scene(scene.id, actor="cli")
 
@@ -557,9 +557,9 @@ def _scene_report(scene: Scene, report: SceneReport, via: str, as_json: bool, na
 # ---------------------------------------------------------------------------- hubs
 
 
-class LocalHub:
-    """`Hub` over the simulated space kept in the store, when no hub runs: commands apply at
-    once (confirmed: scenes are the owner's) and are persisted and audited like `set` and
+class LocalAccess:
+    """`DeviceAccess` over the simulated space kept in the store, when no hub runs: commands
+    apply at once (confirmed: scenes are the owner's) and are persisted and audited like `set` and
     `call`; nothing is listened to (no engine runs here). The `LocalSpace` is made on first
     use."""
 
@@ -614,11 +614,12 @@ class LocalHub:
             self._local.events()  # drop the events: nothing listens to them here
 
 
-class AuditedHub:
-    """A `Hub` whose commands are audited in `store`: for the running hub's `FabricHub` in a
-    one-shot command, whose `HubFabric` has no store (`runtime.audit_command`)."""
+class AuditedAccess:
+    """A `DeviceAccess` whose commands are audited in `store`: for the running hub's
+    `FabricAccess` in a one-shot command, whose `HubFabric` has no store
+    (`runtime.audit_command`)."""
 
-    def __init__(self, hub: Hub, store: StateStore) -> None:
+    def __init__(self, hub: DeviceAccess, store: StateStore) -> None:
         self.hub = hub
         self.store = store
 

@@ -1,7 +1,8 @@
-"""What the rule engine needs of a hub, and the adapter that gives it a `HubFabric`.
+"""What the rule engine needs to reach devices (`DeviceAccess`), and the adapter that gives
+it over a `HubFabric` (`FabricAccess`).
 
 The engine reads current state, sends commands and listens to changes, events and
-availability. `FabricHub` does that over the fabric (the running hub); tests may give the
+availability. `FabricAccess` does that over the fabric (the running hub); tests may give the
 engine anything with the same methods.
 """
 
@@ -18,7 +19,7 @@ from hyperhub.store import RunRow, StateStore
 ChangeItem = tuple[str, dict[str, Any], float]  # device, changed properties, ts
 
 
-class Hub(Protocol):
+class DeviceAccess(Protocol):
     """The engine's view of the hub."""
 
     def state_of(self, device: str) -> dict[str, Any] | None:
@@ -54,8 +55,8 @@ class Hub(Protocol):
         ...
 
 
-class FabricHub:
-    """`Hub` over a running `HubFabric`."""
+class FabricAccess:
+    """`DeviceAccess` over a running `HubFabric`."""
 
     def __init__(self, fabric: HubFabric) -> None:
         self.fabric = fabric
