@@ -11,14 +11,13 @@ import contextlib
 import logging
 import socket
 from collections.abc import Iterator
-from types import TracebackType
-from typing import Self
 
 import uvicorn
 
 from hyperhub.api.app import create_app
 from hyperhub.api.context import ApiContext
 from hyperhub.errors import HyperHubError
+from hyperhub.service import Service
 
 log = logging.getLogger("hyperhub.api")
 START_TIMEOUT = 15.0
@@ -60,7 +59,7 @@ def url_of(host: str, port: int) -> str:
     return f"http://{shown}:{port}/"
 
 
-class ApiServer:
+class ApiServer(Service):
     """`async with ApiServer(ctx) as api:` serves until the block ends; `api.url` says where."""
 
     def __init__(self, ctx: ApiContext) -> None:
@@ -74,15 +73,6 @@ class ApiServer:
     @property
     def url(self) -> str:
         return url_of(self.ctx.settings.host, self.port)
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Listen, start serving, start the live feed; then `ctx.ready` (health answers 200)."""

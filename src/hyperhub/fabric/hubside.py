@@ -17,8 +17,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import fields
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 import aiomqtt
 
@@ -41,6 +40,7 @@ from hyperhub.fabric.ratelimit import WarnEvery
 from hyperhub.fabric.registry import DeviceRecord, DeviceRegistry
 from hyperhub.fabric.store_writer import BatchWriter
 from hyperhub.fabric.topics import Topics
+from hyperhub.service import Service
 from hyperhub.space import Space
 from hyperhub.spec import TypeRegistry
 from hyperhub.spec.policy import Command
@@ -52,7 +52,7 @@ log = logging.getLogger("hyperhub.fabric.hub")
 __all__ = ["HubFabric", "HubStats"]
 
 
-class HubFabric:
+class HubFabric(Service):
     """The hub on the fabric: `async with HubFabric(slug, kwargs, types=..., store=...)`."""
 
     def __init__(
@@ -156,15 +156,6 @@ class HubFabric:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
     async def start(self) -> None:
         """Register the subscriptions and start connecting (in the background, retrying)."""
         tune_gc()  # for floods of state messages (see `ingest.tune_gc`)
@@ -192,6 +183,8 @@ class HubFabric:
         self._submit_audits()
         if self._writer is not None:
             await self._writer.close()
+
+    stop = close  # for `async with` (Service)
 
     # -- commands ---------------------------------------------------------------------------
 

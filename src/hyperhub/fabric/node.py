@@ -60,8 +60,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import aiomqtt
 
@@ -85,6 +84,7 @@ from hyperhub.fabric.messages import (
 from hyperhub.fabric.node_memory import NodeMemory
 from hyperhub.fabric.ratelimit import WarnEvery
 from hyperhub.fabric.topics import Topics, parse_topic, space_slug
+from hyperhub.service import Service
 from hyperhub.space import Device, Space
 from hyperhub.spec.backend import DeviceBackend, DeviceEvent
 
@@ -108,7 +108,7 @@ class NodeStats:
     retained_commands: int = 0  # commands found retained on the broker: stale, not run
 
 
-class DeviceNode:
+class DeviceNode(Service):
     """Some devices of a space, on the fabric: `async with DeviceNode(...) as node: ...`."""
 
     def __init__(
@@ -184,15 +184,6 @@ class DeviceNode:
         return self.memory.changed_at[device_id]
 
     # -- lifecycle --------------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Connect (in the background, retrying) and start ticking."""
