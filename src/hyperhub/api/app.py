@@ -8,10 +8,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from hyperhub import __version__
 from hyperhub.api import errors, web
 from hyperhub.api.context import ApiContext
-from hyperhub.api.live import LiveFeed
-from hyperhub.api.live import router as live_router
 from hyperhub.api.models import ErrorOut
-from hyperhub.api.routes import admin, assistant, auth, automations, devices
+from hyperhub.api.routes import admin, assistant, auth, automations, devices, ws
 from hyperhub.api.security import Guard
 
 DESCRIPTION = """The REST and WebSocket API of a HyperHub (docs/api.md is the contract).
@@ -46,13 +44,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
         responses=ERRORS,  # type: ignore[arg-type]
     )
     app.state.ctx = ctx
-    ctx.live = LiveFeed(
-        ctx.space, ctx.fabric, ctx.auth, None if ctx.engine is None else ctx.engine.runs
-    )
     errors.install(app)
-    for router in (admin.router, auth.router, devices.router, assistant.router, automations.router):
-        app.include_router(router)
-    app.include_router(live_router)
+    routers = (admin, auth, devices, assistant, automations, ws)
+    for module in routers:
+        app.include_router(module.router)
     web.install(app, ctx.settings.web_dir)
     if ctx.settings.cors_origins:
         app.add_middleware(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hyperhub.api.limits import RateLimit
+from hyperhub.api.live import LiveFeed
 from hyperhub.assistant.pipeline import Assistant, Conversation
 from hyperhub.auth import AuthStore
 from hyperhub.fabric.hubside import HubFabric
@@ -20,7 +21,6 @@ from hyperhub.space import Device, Space
 from hyperhub.store import StateStore
 
 if TYPE_CHECKING:
-    from hyperhub.api.live import LiveFeed
     from hyperhub.automation.engine import Engine
 
 DEFAULT_PORT = 8321
@@ -58,7 +58,7 @@ class ApiContext:
     # makes are saved there (default: `automations/` next to the space file)
     automations_path: Path | None = None
     ready: bool = False
-    live: LiveFeed | None = None  # set by `create_app`
+    live: LiveFeed = field(init=False)  # the WebSocket clients' feed
     specs: dict[str, Any] = field(default_factory=dict)  # device id → its spec, as answered
     conversations: Conversations = field(init=False)
     fallback: dict[str, dict[str, Any]] = field(init=False)
@@ -76,6 +76,8 @@ class ApiContext:
         self.conversations = Conversations(
             self.settings.conversation_ttl, self.settings.max_conversations
         )
+        runs = None if self.engine is None else self.engine.runs
+        self.live = LiveFeed(self.space, self.fabric, self.auth, runs)
         # the state of a device that has not joined the fabric yet: what the store last had
         stored = restored_state(self.space, self.store.current_all())
         self.fallback = {

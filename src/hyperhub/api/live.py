@@ -1,8 +1,8 @@
-"""`/api/ws`: live state changes, availability, events and rule runs, fanned out to WebSocket
-clients.
+"""Live state changes, availability, events and rule runs, fanned out to WebSocket clients
+(the endpoint, `/api/ws`, is `routes/ws.py`).
 
-One `LiveFeed` per app reads the hub's change and event feeds (and looks at availability a few
-times a second), encodes each message once, and hands it to every client whose subscription
+One `LiveFeed` per hub reads the hub's change, event and availability feeds, encodes each
+message once, and hands it to every client whose subscription
 covers the device. Each client has a bounded queue: a slow client loses its oldest messages
 (counted), it never slows the hub or the other clients. A client's sender packs what queued
 up meanwhile into one frame (a JSON array) so a burst costs one send, not hundreds.
@@ -11,7 +11,6 @@ up meanwhile into one frame (a JSON array) so a burst costs one send, not hundre
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -19,12 +18,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, WebSocket
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.websockets import WebSocketDisconnect, WebSocketState
+from pydantic import BaseModel, ConfigDict, Field
 
-from hyperhub.api.context import ApiContext
-from hyperhub.auth import AuthError, AuthStore, Token
+from hyperhub.auth import AuthStore, Token
 from hyperhub.fabric.feed import Feed
 from hyperhub.fabric.hubside import HubFabric
 from hyperhub.space import Space
@@ -33,11 +29,8 @@ if TYPE_CHECKING:
     from hyperhub.automation.engine import RunTrace
 
 log = logging.getLogger("hyperhub.api.live")
-router = APIRouter()
-CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN = 4401, 4403
-MAX_BATCH = 500  # messages packed into one frame at most
 TOKEN_CHECK_EVERY = 1.0  # seconds between checks that a client's token is still live
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 
 
 class Subscribe(BaseModel):
@@ -120,7 +113,7 @@ class LiveFeed:
         """Queue a message for every client whose subscription covers `device`."""
         if not self.clients:
             return
-        text = _encode(message)
+        text = encode(message)
         for client in self.clients:
             if client.devices is None or device in client.devices:
                 client.push(text)
@@ -131,7 +124,7 @@ class LiveFeed:
         if not self.clients:
             return
         trigger = trace.trigger
-        text = _encode(
+        text = encode(
             {
                 "type": "rule_run",
                 "rule": trace.rule,
@@ -228,112 +221,3 @@ class LiveFeed:
                 raise ValueError(f"no device type {unknown[0]!r}")
             chosen &= {d.id for d in space.devices.values() if d.type in wanted.types}
         return frozenset(chosen)
-
-
-def _origin_ok(websocket: WebSocket, ctx: ApiContext) -> bool:
-    """Browsers send Origin: it must be this server (or an allowed CORS origin)."""
-    origin = websocket.headers.get("origin")
-    if origin is None:
-        return True  # not a browser
-    if origin in ctx.settings.cors_origins:
-        return True
-    host = websocket.headers.get("host", "")
-    return origin in (f"http://{host}", f"https://{host}")
-
-
-@router.websocket("/api/ws")
-async def live(websocket: WebSocket, token: str | None = None) -> None:
-    """Live messages; see docs/api.md. Auth with `?token=`; closes 4401 / 4403 when refused."""
-    ctx: ApiContext = websocket.app.state.ctx
-    feed = ctx.live
-    assert feed is not None
-    if not _origin_ok(websocket, ctx):
-        await websocket.close(code=CLOSE_FORBIDDEN)  # before accept: the browser gets a 403
-        return
-    await websocket.accept()
-    try:
-        caller = ctx.auth.verify(token or "")
-    except AuthError as exc:
-        await websocket.close(code=CLOSE_UNAUTHORIZED, reason=str(exc)[:120])
-        return
-    if not caller.has("read"):
-        await websocket.close(code=CLOSE_FORBIDDEN, reason="the token lacks the scope 'read'")
-        return
-    hello = {"type": "hello", "space": ctx.space.name, "devices": len(ctx.space.devices)}
-    try:
-        await websocket.send_text(_encode(hello))
-    except (WebSocketDisconnect, RuntimeError):
-        return
-    client = LiveClient(feed, caller, ctx.settings.ws_queue)
-    feed.clients.add(client)
-    sender = asyncio.create_task(_send(websocket, client))
-    receiver = asyncio.create_task(_receive(websocket, client, feed))
-    try:
-        await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        feed.clients.discard(client)
-        for task in (sender, receiver):
-            task.cancel()
-        await asyncio.wait({sender, receiver}, timeout=5)
-        for task in (sender, receiver):
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                error = task.exception()
-                if not isinstance(error, WebSocketDisconnect | RuntimeError | OSError):
-                    log.warning("WebSocket client failed: %r", error)
-        if websocket.client_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(Exception):
-                await websocket.close()
-
-
-async def _receive(websocket: WebSocket, client: LiveClient, feed: LiveFeed) -> None:
-    """Read subscribe messages until the client goes; answer a bad one with an error."""
-    while True:
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        text = message.get("text")
-        if text is None:
-            raw = message.get("bytes") or b""
-            text = raw.decode("utf-8", "replace")
-        reply = _subscribe(text, client, feed)
-        client.push(_encode(reply))
-
-
-def _subscribe(text: str, client: LiveClient, feed: LiveFeed) -> dict[str, Any]:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return {"type": "error", "message": 'a message must be JSON: {"subscribe": {...}}'}
-    if not isinstance(data, dict) or set(data) != {"subscribe"}:
-        return {"type": "error", "message": 'send {"subscribe": {"devices", "areas", "types"}}'}
-    try:
-        wanted = Subscribe.model_validate(data["subscribe"])
-        devices = feed.matching(wanted)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "subscribe"
-        return {"type": "error", "message": f"subscribe.{where}: {first['msg']}"}
-    except ValueError as exc:
-        return {"type": "error", "message": str(exc)}
-    client.devices = devices
-    covered = sorted(feed.space.devices if devices is None else devices)
-    return {"type": "subscribed", "devices": covered}
-
-
-async def _send(websocket: WebSocket, client: LiveClient) -> None:
-    """Send what queues up (several messages in one frame as an array); close with 4401 once
-    the token is revoked or expired."""
-    queue = client.queue
-    while True:
-        await client.wake.wait()
-        client.wake.clear()
-        if client.revoked:
-            await websocket.close(code=CLOSE_UNAUTHORIZED, reason="the token was revoked")
-            return
-        while queue:
-            if len(queue) == 1:
-                text = queue.popleft()
-            else:
-                batch = [queue.popleft() for _ in range(min(len(queue), MAX_BATCH))]
-                text = "[" + ",".join(batch) + "]"
-            await websocket.send_text(text)

@@ -106,7 +106,6 @@ class ApiServer(Service):
         if not self._server.started:
             await self.stop()
             raise HyperHubError(f"the API could not start on {self.url}")
-        assert self.ctx.live is not None
         self.ctx.live.start()
         self.ctx.ready = True
 
@@ -120,8 +119,7 @@ class ApiServer(Service):
     async def stop(self) -> None:
         """Stop taking requests, close the WebSockets, wait for the server (bounded)."""
         self.ctx.ready = False
-        if self.ctx.live is not None:
-            await self.ctx.live.stop()
+        await self.ctx.live.stop()
         task, self._task = self._task, None
         if task is not None and self._server is not None:
             self._server.should_exit = True

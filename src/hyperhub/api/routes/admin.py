@@ -28,14 +28,13 @@ async def health(ctx: Ctx) -> Health:
     """200 once the hub is ready (no token needed); 503 `starting` before."""
     if not ctx.ready:
         raise ApiError(503, "starting", "the hub is starting", {"Retry-After": "1"})
-    live = ctx.live
     return Health(
         status="ok",
         space=ctx.space.name,
         devices=len(ctx.space.devices),
         version=__version__,
-        ws_clients=0 if live is None else len(live.clients),
-        ws_dropped=0 if live is None else live.dropped,
+        ws_clients=len(ctx.live.clients),
+        ws_dropped=ctx.live.dropped,
     )
 
 
