@@ -641,3 +641,28 @@ def test_screenshots_of_each_view(signed_in, hub):
     page.set_viewport_size(DESKTOP)
     for name in ("home", "car", "human", "robot", "chat", "history", "rules", "phone-home"):
         assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000
+
+
+def test_a_device_that_refuses_a_command_is_an_error_not_a_question(signed_in, hub):
+    """Every 409 read as "needs confirmation": a device's refusal (`command_failed`, a 409
+    too) asked "Confirm?" and sent the command again with confirm: true. The simulator never
+    refuses, so the hub's answer to this one request is the refusal a real device sends."""
+    page = signed_in
+    sent: list[dict] = []
+
+    def refuse(route) -> None:
+        sent.append(route.request.post_data_json)
+        error = {
+            "status": 409,
+            "code": "command_failed",
+            "message": "device garden_lights refused the command: error: the relay is stuck",
+        }
+        route.fulfill(status=409, json={"error": error})
+
+    page.route("**/api/devices/garden_lights/set", refuse)
+    page.get_by_role("link", name="Home").click()
+    card(page, "Garden Lights").get_by_role("switch").click()
+    toast = page.locator(".toast").last
+    expect(toast).to_contain_text("the relay is stuck")
+    expect(page.get_by_role("dialog")).to_be_hidden()  # nobody was asked to confirm
+    assert len(sent) == 1 and not sent[0].get("confirm")
