@@ -144,6 +144,12 @@ class LocalSpace:
 
         return self._command(cmd, actor, apply)
 
+    def send(self, cmd: Command, *, actor: str, confirm: bool = False) -> dict[str, Any]:
+        """`set` or `call`, as `cmd` says."""
+        if cmd.action is not None:
+            return self.call(cmd.device, cmd.action, cmd.args, actor=actor, confirm=confirm)
+        return self.set(cmd.device, cmd.property or "", cmd.value, actor=actor, confirm=confirm)
+
     def _command(
         self, cmd: Command, actor: str, apply: Callable[[], dict[str, Any]]
     ) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from hyperhub.devices.sim import Simulator
 from hyperhub.errors import DeviceUnavailable
 from hyperhub.fabric.feed import Availability, Event
 from hyperhub.space import Space
+from hyperhub.spec.policy import Command
 
 
 class SimHub:
@@ -36,8 +37,9 @@ class SimHub:
     def is_online(self, device: str) -> bool:
         return device not in self.down
 
-    async def send(self, device: str, *, actor: str, **command: Any) -> dict[str, Any]:
-        command = {k: v for k, v in command.items() if v is not None}
+    async def send(self, cmd: Command, *, actor: str) -> dict[str, Any]:
+        device = cmd.device
+        command = {k: v for k, v in vars(cmd).items() if k != "device" and v is not None}
         self.sent.append((actor, device, command))
         await asyncio.sleep(0)
         if device in self.down:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from hyperhub.fabric.feed import Availability, Event
 from hyperhub.fabric.hubside import HubFabric
+from hyperhub.spec.policy import Command
 from hyperhub.store import RunRow, StateStore
 
 ChangeItem = tuple[str, dict[str, Any], float]  # device, changed properties, ts
@@ -28,16 +29,7 @@ class DeviceAccess(Protocol):
 
     def is_online(self, device: str) -> bool: ...
 
-    async def send(
-        self,
-        device: str,
-        *,
-        property: str | None = None,
-        value: Any = None,
-        action: str | None = None,
-        args: dict[str, Any] | None = None,
-        actor: str,
-    ) -> dict[str, Any]:
+    async def send(self, cmd: Command, *, actor: str) -> dict[str, Any]:
         """Send one command (risky ones confirmed: rules and scenes are the owner's); return
         the properties that changed. Raises the command's error."""
         ...
@@ -68,25 +60,8 @@ class FabricAccess:
     def is_online(self, device: str) -> bool:
         return self.fabric.registry.is_online(device)
 
-    async def send(
-        self,
-        device: str,
-        *,
-        property: str | None = None,
-        value: Any = None,
-        action: str | None = None,
-        args: dict[str, Any] | None = None,
-        actor: str,
-    ) -> dict[str, Any]:
-        ack = await self.fabric.send_command(
-            device,
-            property=property,
-            value=value,
-            action=action,
-            args=args,
-            actor=actor,
-            confirm=True,
-        )
+    async def send(self, cmd: Command, *, actor: str) -> dict[str, Any]:
+        ack = await self.fabric.send(cmd, actor=actor, confirm=True)
         return dict(ack.changes)
 
     def listen(

@@ -45,6 +45,7 @@ from hyperhub.errors import (
 )
 from hyperhub.fabric.feed import Availability, Event, Feed
 from hyperhub.space import Space
+from hyperhub.spec.policy import Command
 
 log = logging.getLogger("hyperhub.automation")
 
@@ -757,7 +758,7 @@ class Engine:
             if trace.first_sent is None:
                 trace.first_sent = time.perf_counter()
         try:
-            changes = await self.hub.send(device, actor=actor, **command)
+            changes = await self.hub.send(Command(device, **command), actor=actor)
         except HyperHubError as exc:
             if trace is not None:
                 trace.step(

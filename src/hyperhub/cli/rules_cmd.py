@@ -42,6 +42,7 @@ from hyperhub.cli.options import (
 )
 from hyperhub.cli.say import translator
 from hyperhub.errors import AutomationError, HyperHubError, did_you_mean
+from hyperhub.spec.policy import Command
 from hyperhub.spec.words import error_text, name_in
 
 if TYPE_CHECKING:
@@ -582,21 +583,8 @@ class LocalAccess:
     def is_online(self, device: str) -> bool:
         return device in self.local.space.devices
 
-    async def send(
-        self,
-        device: str,
-        *,
-        property: str | None = None,
-        value: Any = None,
-        action: str | None = None,
-        args: dict[str, Any] | None = None,
-        actor: str,
-    ) -> dict[str, Any]:
-        if action is not None:
-            return self.local.call(device, action, args or {}, actor=actor, confirm=True)
-        if property is None:
-            raise HyperHubError(f"a command for {device} needs a property or an action")
-        return self.local.set(device, property, value, actor=actor, confirm=True)
+    async def send(self, cmd: Command, *, actor: str) -> dict[str, Any]:
+        return self.local.send(cmd, actor=actor, confirm=True)
 
     def listen(
         self,
@@ -629,24 +617,11 @@ class AuditedAccess:
     def is_online(self, device: str) -> bool:
         return self.hub.is_online(device)
 
-    async def send(
-        self,
-        device: str,
-        *,
-        property: str | None = None,
-        value: Any = None,
-        action: str | None = None,
-        args: dict[str, Any] | None = None,
-        actor: str,
-    ) -> dict[str, Any]:
+    async def send(self, cmd: Command, *, actor: str) -> dict[str, Any]:
         from hyperhub.runtime import audit_command
-        from hyperhub.spec.policy import Command
 
-        cmd = Command(device, property, value, action, args)
         try:
-            changes = await self.hub.send(
-                device, property=property, value=value, action=action, args=args, actor=actor
-            )
+            changes = await self.hub.send(cmd, actor=actor)
         except HyperHubError as exc:
             audit_command(self.store, actor, cmd, exc)
             raise

@@ -206,6 +206,11 @@ class HubFabric(Service):
         no ack in time; the device's own error (or `CommandFailed`) when it refuses.
         """
         cmd = Command(device, property, value, action, args)
+        return await self.send(cmd, actor=actor, confirm=confirm)
+
+    async def send(self, cmd: Command, *, actor: str, confirm: bool = False) -> AckMsg:
+        """`send_command` for a `Command` already made."""
+        device = cmd.device
         try:
             record = self._record(device)
             checked = check_command(self.topics, record, cmd, confirm)
