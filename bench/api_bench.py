@@ -34,6 +34,7 @@ import httpx
 import psutil
 from rich.table import Table
 
+from bench.harness import percentile
 from bench.mqtt_flood import connect_packet, publish_packet
 from hyperhub.auth import AuthStore
 from hyperhub.config import demo_space
@@ -238,17 +239,10 @@ async def _http_load(
         "clients": clients,
         "requests": len(latencies),
         "req_per_s": round(len(latencies) / elapsed),
-        "p50_ms": round(_pct(latencies, 50) * 1000, 2),
-        "p99_ms": round(_pct(latencies, 99) * 1000, 2),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 2),
         "errors": errors,
     }
-
-
-def _pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))]
 
 
 # -- WebSocket fan-out -----------------------------------------------------------------------
@@ -304,8 +298,8 @@ async def _fan_out(
         "frames": sum(p["frames"] for p in parts),
         "clients_cpu_s": round(sum(p["cpu_s"] for p in parts), 2),
         "seconds": seconds,
-        "p50_ms": round(_pct(latencies, 50) * 1000, 2),
-        "p99_ms": round(_pct(latencies, 99) * 1000, 2),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 2),
         "max_ms": round(max(latencies, default=float("nan")) * 1000, 2),
     }
 

@@ -33,7 +33,6 @@ import logging
 import os
 import resource
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
@@ -46,6 +45,7 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
+from bench.harness import child, distribution
 from bench.mqtt_flood import Control, publish_packet, write_flood
 from bench.synthetic import synthetic_space_yaml
 from hyperhub.fabric.broker import AmqttBroker, Broker, MosquittoBroker, mosquitto_binary
@@ -583,13 +583,13 @@ class Bench:
         await self._clear(
             None, *self._retained_of([light.id]), self.topics.node_availability("cmd_node")
         )
-        qs = statistics.quantiles(times, n=100, method="inclusive")
+        dist = distribution(times)
         return {
             "commands": count,
-            "p50_ms": round(statistics.median(times), 3),
-            "p99_ms": round(qs[98], 3),
-            "max_ms": round(max(times), 3),
-            "mean_ms": round(statistics.fmean(times), 3),
+            "p50_ms": dist["p50"],
+            "p99_ms": dist["p99"],
+            "max_ms": dist["max"],
+            "mean_ms": dist["mean"],
             "audited": audited,
             "state_first": state_first,
             # CPU time per command of each process on the path (load-independent, unlike
@@ -606,9 +606,9 @@ class Bench:
         broker_pid = getattr(self.broker, "pid", None)
         if broker_pid:
             pids["broker"] = broker_pid
-        for child in psutil.Process().children():
-            if child.pid not in pids.values() and "store_process" in " ".join(child.cmdline()):
-                pids["store_writer"] = child.pid
+        for kid in psutil.Process().children():
+            if kid.pid not in pids.values() and "store_process" in " ".join(kid.cmdline()):
+                pids["store_writer"] = kid.pid
         return pids
 
     # -- many nodes -----------------------------------------------------------------------
@@ -703,30 +703,8 @@ async def _node_process(
         "url": bench.url_of(name).client_kwargs(),
     }
     code = "from bench.fabric_bench import node_process; node_process()"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        code,
-        json.dumps(spec),
-        cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.DEVNULL,
-    )
-    try:
+    async with child(code, json.dumps(spec)) as proc:
         yield proc
-    finally:
-        await end_process(proc)
-
-
-async def end_process(proc: asyncio.subprocess.Process) -> None:
-    """Close a node process's stdin (it says goodbye and exits); kill it after 15 s."""
-    assert proc.stdin is not None
-    proc.stdin.close()
-    try:
-        await asyncio.wait_for(proc.wait(), 15)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
 
 
 class _Connected:

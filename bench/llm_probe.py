@@ -23,6 +23,7 @@ from typing import Any
 
 import psutil
 
+from bench.harness import percentile
 from hyperhub.assistant.cases import same
 from hyperhub.assistant.llm import LlmEngine
 from hyperhub.assistant.plan import Plan
@@ -156,7 +157,7 @@ def run_probe(
         "by_lang": _groups(results, "lang"),
         "by_kind": _groups(results, "kind"),
         "p50_ms": statistics.median(ms_all),
-        "p95_ms": ms_all[int(0.95 * (len(ms_all) - 1))],
+        "p95_ms": percentile(ms_all, 95),
         "p50_cpu_ms": statistics.median(r["cpu_ms"] for r in results),
         "load_s": load_s,
         "prefix_tokens": engine.stats.prefix_tokens,

@@ -58,7 +58,8 @@ from typing import Any, Generic, TypeVar
 
 from rich.table import Table
 
-from bench.fabric_bench import SLUG, Bench, Flood, _wait_until, end_process, sized_main
+from bench.fabric_bench import SLUG, Bench, Flood, _wait_until, sized_main
+from bench.harness import child, distribution
 from bench.synthetic import synthetic_space_yaml
 from hyperhub.automation import Book, parse_automations
 from hyperhub.automation.access import FabricAccess, store_sink
@@ -549,12 +550,12 @@ def _latency_figures(
         "results": dict(results),
         "commands_at_node": len(node["commands"]),
         "unanswered": len(node["fires"]) - len(end_to_end),
-        "in_hub_ms": _dist(in_hub),
-        "evaluate_ms": _dist(evaluated),
-        "dispatch_ms": _dist(dispatched),
-        "end_to_end_ms": _dist(end_to_end),
-        "node_to_hub_ms": _dist(to_hub),
-        "hub_to_node_ms": _dist(to_node),
+        "in_hub_ms": distribution(in_hub),
+        "evaluate_ms": distribution(evaluated),
+        "dispatch_ms": distribution(dispatched),
+        "end_to_end_ms": distribution(end_to_end),
+        "node_to_hub_ms": distribution(to_hub),
+        "hub_to_node_ms": distribution(to_node),
         "quiet_sent": node["quiet"],
         "quiet_per_s": round(node["quiet"] / o["seconds"]),
         "ready_sent": node["ready"],
@@ -580,22 +581,6 @@ class _Queue(Generic[T]):
             return None
         self.next += 1
         return self.items[self.next - 1]
-
-
-def _dist(values: list[float]) -> dict[str, Any]:
-    """Count, p50, p99, max and mean of some milliseconds."""
-    if not values:
-        return {"count": 0, "p50": None, "p99": None, "max": None, "mean": None}
-    p99 = values[0]
-    if len(values) > 1:
-        p99 = statistics.quantiles(values, n=100, method="inclusive")[98]
-    return {
-        "count": len(values),
-        "p50": round(statistics.median(values), 3),
-        "p99": round(p99, 3),
-        "max": round(max(values), 3),
-        "mean": round(statistics.fmean(values), 3),
-    }
 
 
 def _headline(f: dict[str, Any]) -> dict[str, Any]:
@@ -652,24 +637,12 @@ async def _node_process(
     spec_file = bench.scratch / "node.json"
     spec_file.write_text(json.dumps(spec), encoding="utf-8")
     code = "from bench.rules_bench import node_process; node_process()"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        code,
-        str(spec_file),
-        cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        limit=1 << 26,
-    )
-    node = _Node(proc)
-    try:
+    async with child(code, str(spec_file), stdout=asyncio.subprocess.PIPE) as proc:
+        node = _Node(proc)
         ready = await node.line(60)
         if ready.get("ready") is not True:
             raise RuntimeError(f"the node process did not start: {ready!r}")
         yield node
-    finally:
-        await end_process(proc)
 
 
 def node_process() -> None:

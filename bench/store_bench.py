@@ -15,7 +15,6 @@ import math
 import random
 import resource
 import sqlite3
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
+from bench.harness import percentile
 from hyperhub.store import StateStore, StateUpdate
 
 DAY = 86_400.0
@@ -267,10 +267,8 @@ def _timed(fn: Callable[[Batch], object], batch: Batch) -> float:
     return time.perf_counter() - t0
 
 
-def _ms(samples: list[float], percentile: int) -> float:
-    if len(samples) == 1:
-        return samples[0] * 1e3
-    return statistics.quantiles(samples, n=100, method="inclusive")[percentile - 1] * 1e3
+def _ms(samples: list[float], p: int) -> float:
+    return percentile(samples, p) * 1e3
 
 
 def _size_mb(path: Path) -> float:
