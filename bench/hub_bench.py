@@ -13,7 +13,7 @@ import psutil
 
 from bench.synthetic import synthetic_space
 from hyperhub.clock import ManualClock
-from hyperhub.hub import LocalSpace
+from hyperhub.local import LocalSpace
 from hyperhub.store import StateStore
 
 

@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"devices"},
     {"automation"},
     {"assistant"},
-    {"hub"},
+    {"hub", "local"},
     {"api"},
     {"runtime"},
     {"cli", "__main__"},

@@ -35,7 +35,6 @@ from hyperhub.fabric.hubside import HubFabric
 from hyperhub.fabric.messages import AckMsg
 from hyperhub.fabric.node import DeviceNode
 from hyperhub.fabric.topics import space_slug
-from hyperhub.hub import restored_state
 from hyperhub.space import Space
 from hyperhub.spec.backend import DeviceBackend
 from hyperhub.spec.policy import Command
@@ -210,7 +209,7 @@ async def serve(
             )
             await fabric.wait_connected(15)
             backend = Simulator(
-                space, clock, only=local, state=restored_state(space, store.current_all())
+                space, clock, only=local, state=space.restored_state(store.current_all())
             )
             node = await stack.enter_async_context(
                 DeviceNode(

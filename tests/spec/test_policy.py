@@ -23,7 +23,7 @@ from hyperhub.fabric.commands import check_command as fabric_check
 from hyperhub.fabric.messages import DiscoveryMsg
 from hyperhub.fabric.registry import DeviceRecord
 from hyperhub.fabric.topics import Topics
-from hyperhub.hub import LocalSpace
+from hyperhub.local import LocalSpace
 from hyperhub.space import Space, load_space
 from hyperhub.spec import builtin_types
 from hyperhub.spec.policy import Command, check, check_command, is_risky, may_be_risky

@@ -16,7 +16,6 @@ from hyperhub.api.live import LiveFeed
 from hyperhub.assistant.pipeline import Assistant, Conversation
 from hyperhub.auth import AuthStore
 from hyperhub.fabric.hubside import HubFabric
-from hyperhub.hub import restored_state
 from hyperhub.space import Device, Space
 from hyperhub.store import StateStore
 
@@ -79,7 +78,7 @@ class ApiContext:
         runs = None if self.engine is None else self.engine.runs
         self.live = LiveFeed(self.space, self.fabric, self.auth, runs)
         # the state of a device that has not joined the fabric yet: what the store last had
-        stored = restored_state(self.space, self.store.current_all())
+        stored = self.space.restored_state(self.store.current_all())
         self.fallback = {
             d.id: {**d.state, **stored.get(d.id, {})} for d in self.space.devices.values()
         }

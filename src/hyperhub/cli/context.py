@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from hyperhub import config
 from hyperhub.clock import SystemClock
 from hyperhub.errors import HyperHubError, NotAllowed
-from hyperhub.hub import LocalSpace, restored_state, running_hub
+from hyperhub.hub import running_hub
+from hyperhub.local import LocalSpace
 from hyperhub.space import Device, Space, load_space
 from hyperhub.spec import parse_text
 from hyperhub.store import StateStore
@@ -75,7 +76,7 @@ class Context:
 
     def states(self) -> dict[str, dict[str, Any]]:
         """Every device's state: the space's initial state overlaid with what is stored."""
-        stored = restored_state(self.space, self.store.current_all())
+        stored = self.space.restored_state(self.store.current_all())
         return {d.id: {**d.state, **stored.get(d.id, {})} for d in self.space.devices.values()}
 
     def local(self) -> LocalSpace:

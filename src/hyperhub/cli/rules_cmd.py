@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from hyperhub.automation.loader import Book
     from hyperhub.automation.model import Rule, Scene
     from hyperhub.fabric.feed import Availability, Event
-    from hyperhub.hub import LocalSpace
+    from hyperhub.local import LocalSpace
     from hyperhub.runtime import HubInfo
     from hyperhub.space import Space
     from hyperhub.store import RunEntry, StateStore

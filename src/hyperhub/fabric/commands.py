@@ -1,6 +1,6 @@
 """Commands on the fabric, hub side: checked before they are sent, errors mapped back after.
 
-Whether a command may go is `spec.policy`'s decision (the same as `hub.LocalSpace`'s): the
+Whether a command may go is `spec.policy`'s decision (the same as `local.LocalSpace`'s): the
 value or arguments must fit the spec, and a risky write or action needs `confirm`.
 """
 

@@ -4,7 +4,7 @@ It follows discovery, availability, state, acks and events of one space (see `in
 how each payload is checked); valid state goes into the store through a batching writer
 and to `changes()` subscribers.
 
-`send_command` checks a command against the spec (and the risk rule of `hub.LocalSpace`)
+`send_command` checks a command against the spec (and the risk rule of `local.LocalSpace`)
 before anything goes on the wire, fails fast for an offline device, waits for the ack at
 most `command_timeout` seconds, and audits every command.
 """

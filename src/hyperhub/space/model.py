@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -144,6 +145,21 @@ class Space:
         if floor is not None:
             out = [d for d in out if d.area and self.areas[d.area].floor == floor]
         return list(out)
+
+    def restored_state(self, stored: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Stored values that still fit the space (known device, exposed property, valid value)."""
+        out: dict[str, dict[str, Any]] = {}
+        for device in self.devices.values():
+            keep = {}
+            for prop, value in (stored.get(device.id) or {}).items():
+                if prop in device.properties:
+                    with contextlib.suppress(HyperHubError):
+                        keep[prop] = device.dtype.check_write(
+                            prop, value, device.id, allow_readonly=True
+                        )
+            if keep:
+                out[device.id] = keep
+        return out
 
     def initial_state(self) -> dict[str, dict[str, Any]]:
         """A deep-enough copy of every device's initial state."""

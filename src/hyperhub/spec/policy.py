@@ -1,7 +1,7 @@
 """Whether a command may run, and whether it needs a yes first: the one place that decides.
 
 Every path that carries out or plans a command asks here — the local hub
-(`hub.LocalSpace`), the fabric's hub side (`fabric.commands.check_command`), the API's
+(`local.LocalSpace`), the fabric's hub side (`fabric.commands.check_command`), the API's
 device specs, the assistant's executor and rule builder, the automation loader (a rule's
 or scene's `risky` list) and the training generator. What is risky is the spec's data: a
 property's or an action's `risky` rule (`spec.model.RiskRule`: `values`, `above`,
