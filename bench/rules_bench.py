@@ -456,14 +456,11 @@ def _stamp_arrivals(hub: HubFabric) -> list[float]:
     """Note when the hub's ingest handler takes each state message (before `start`, which
     subscribes the handlers); the engine side copies it into the trigger of what fires."""
     arrived = [0.0]
-    ingest = hub._ingest
-    on_state = ingest.on_state
 
-    def stamped(message: Any) -> None:
+    def stamp(_topic: str) -> None:
         arrived[0] = time.perf_counter()
-        on_state(message)
 
-    ingest.on_state = stamped  # type: ignore[method-assign]
+    hub.on_state_message(stamp)
     return arrived
 
 
@@ -472,7 +469,7 @@ def _stamp_fired(engine: Engine, hub: HubFabric, arrived: list[float]) -> None:
     trigger fired (the engine's evaluation of that change done). The hub hands the engine
     its changes in batches: a listener ahead of the engine's notes each change's arrival
     (by the identity of its `changed` dict), and the batch is evaluated change by change."""
-    watches = engine._watches
+    watches = engine.watches
     evaluate = watches.on_changes
     arrivals: dict[int, float] = {}
 
@@ -481,7 +478,7 @@ def _stamp_fired(engine: Engine, hub: HubFabric, arrived: list[float]) -> None:
             arrivals.clear()
         arrivals[id(changed)] = arrived[0]
 
-    hub._ingest.change_listeners.insert(0, note)
+    hub.listen_changes(note, first=True)
 
     def stamped(items: Any) -> list[Any]:
         out: list[Any] = []
@@ -669,13 +666,9 @@ def node_process() -> None:
             tick_s=NODE_TICK_S,
         )
         received: list[tuple[int, str, bytes]] = []
-        on_command = node._on_command
-
-        def stamped(message: Any) -> None:  # subscribed by `start`: replaced before it
-            received.append((time.monotonic_ns(), message.topic.value, bytes(message.payload)))
-            on_command(message)
-
-        node._on_command = stamped  # type: ignore[method-assign]
+        node.on_command(
+            lambda topic, payload: received.append((time.monotonic_ns(), topic, payload))
+        )
         async with node:
             await node.wait_ready(60)
             _say({"ready": True})

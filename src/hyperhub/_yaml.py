@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError
 
 MAX_DEPTH = 100  # nesting levels a space or rule file may use (they need about ten)
 _BLOCK_SCALAR = re.compile(r"(?:^|[\s:-])[|>][-+0-9]*\s*(?:#.*)?$")
@@ -144,3 +145,15 @@ def _flow_depth(text: str, flow: int, block: int, limit: int) -> tuple[int, bool
 def _without_comment(text: str) -> str:
     cut = text.find(" #")
     return text if cut < 0 else text[:cut]
+
+
+def yaml_problem(exc: MarkedYAMLError, text: str) -> tuple[int, str]:
+    """(line, message) of a YAML syntax error, for people: the line of the problem (or of
+    its context), within the text, and the context's line when it is another one."""
+    mark = exc.problem_mark or exc.context_mark
+    last = max(1, len(text.splitlines()))
+    line = min(mark.line + 1, last) if mark else 0
+    message = f"YAML syntax error: {exc.problem}"
+    if exc.context_mark is not None and exc.context_mark.line + 1 != line:
+        message += f" ({exc.context} on line {exc.context_mark.line + 1})"
+    return line, message

@@ -157,6 +157,40 @@ def test_a_command_changes_the_device_the_registry_and_the_store(
     store.close()
 
 
+def test_timing_tools_tap_commands_states_and_changes_in_order(broker, run, space_file) -> None:
+    """The public taps the rules benchmark times with (it used to patch private methods):
+    a node's command messages, the hub's state messages before parsing, and a change
+    listener that runs before the others."""
+    seen: list[tuple[str, str]] = []
+    stopped_at = [0]
+
+    async def main() -> None:
+        async with (
+            hub_on(broker) as hub,
+            node_on(broker, load_space(space_file), clock=ManualClock(T0)) as node,
+        ):
+            await until(all_online(hub), "every device to join")
+            hub.listen_changes(lambda device, changed, ts: seen.append(("later", device)))
+            hub.listen_changes(
+                lambda device, changed, ts: seen.append(("first", device)), first=True
+            )
+            stop = hub.on_state_message(lambda topic: seen.append(("state", topic)))
+            node.on_command(lambda topic, payload: seen.append(("command", topic)))
+            await hub.send_command("lamp", property="brightness", value=70, actor="t")
+            await until(lambda: ("later", "lamp") in seen, "the change to be heard")
+            stop()
+            stopped_at[0] = len(seen)
+            await hub.send_command("lamp", property="brightness", value=71, actor="t")
+            await until(lambda: ("later", "lamp") in seen[stopped_at[0] :], "the second change")
+
+    run(main())
+    assert seen.count(("command", "hyperhub/test/lamp/set")) == 2
+    assert ("state", "hyperhub/test/lamp/state") in seen[: stopped_at[0]]
+    assert not [e for e in seen[stopped_at[0] :] if e[0] == "state"]  # the tap stopped
+    changes = [kind for kind, device in seen if kind in ("first", "later") and device == "lamp"]
+    assert changes and changes == ["first", "later"] * (len(changes) // 2)
+
+
 def test_actions_with_args_and_risky_ones_with_confirmation(broker, run, space_file) -> None:
     async def main() -> None:
         async with hub_on(broker) as hub, node_on(broker, load_space(space_file), tick_s=0.05):

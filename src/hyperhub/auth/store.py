@@ -16,14 +16,13 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from hyperhub.config import private_dir, private_file
 from hyperhub.errors import HyperHubError
+from hyperhub.service import Closing
 
 AUTH_DB = "auth.db"
 SETUP_CODE_FILE = "setup-code"
@@ -125,7 +124,7 @@ def normalize_code(code: str) -> str:
     return re.sub(r"[\s-]", "", code).upper()
 
 
-class AuthStore:
+class AuthStore(Closing):
     """Users and tokens of one data dir. Thread-safe; close it when done (or use `with`)."""
 
     def __init__(self, data_dir: Path) -> None:
@@ -149,14 +148,6 @@ class AuthStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

@@ -344,6 +344,12 @@ class Engine:
             self.enable(rule.id)
         return state
 
+    @property
+    def watches(self) -> Watches:
+        """What the engine watches, and the evaluation of each change (`Watches.on_changes`):
+        for tools that time the evaluation, such as the rules benchmark."""
+        return self._watches
+
     async def reload_files(self, path: Path) -> dict[str, Any]:
         """Read the automation files at `path` again and run them (`reload`): the ids
         added, changed and removed, and how many rules and scenes there are now;

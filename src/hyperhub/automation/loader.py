@@ -24,7 +24,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from hyperhub._yaml import to_plain, too_big, too_deep, yaml_12
+from hyperhub._yaml import to_plain, too_big, too_deep, yaml_12, yaml_problem
 from hyperhub.automation import templates, when
 from hyperhub.automation.model import (
     Action,
@@ -237,7 +237,7 @@ class _Loader:
         try:
             doc = yaml_12(lines=not self.fast).load(text)
         except MarkedYAMLError as exc:
-            self.file_problem(name, *_yaml_problem(exc, text))
+            self.file_problem(name, *yaml_problem(exc, text))
             return
         except Exception as exc:  # ruamel raises a few unmarked errors too
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -336,16 +336,6 @@ def _item_line(file: _File, loc: Loc, item_id: str) -> int:
             line = file.text.count("\n", 0, match.start(1)) + 1
             file.id_lines.setdefault(match[1], line)
     return file.id_lines.get(item_id, 1)
-
-
-def _yaml_problem(exc: MarkedYAMLError, text: str) -> tuple[int, str]:
-    mark = exc.problem_mark or exc.context_mark
-    last = max(1, len(text.splitlines()))
-    line = min(mark.line + 1, last) if mark else 0
-    message = f"YAML syntax error: {exc.problem}"
-    if exc.context_mark is not None and exc.context_mark.line + 1 != line:
-        message += f" ({exc.context} on line {exc.context_mark.line + 1})"
-    return line, message
 
 
 # ---------------------------------------------------------------------------- locations
@@ -978,7 +968,7 @@ def _load_for_append(path: Path, old: bytes | None) -> Any:
         text = old.decode("utf-8")
         doc = yaml_12(lines=True).load(text)
     except MarkedYAMLError as exc:
-        raise AutomationError(name, [(name, Problem(*_yaml_problem(exc, text)))]) from None
+        raise AutomationError(name, [(name, Problem(*yaml_problem(exc, text)))]) from None
     except Exception as exc:
         raise AutomationError(name, [(name, Problem(0, f"cannot read the file: {exc}"))]) from None
     if doc is None:

@@ -14,10 +14,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any, Generic, NamedTuple, Self, TypeVar
 
 from hyperhub.fabric.ratelimit import WarnEvery
+from hyperhub.service import Closing
 
 T = TypeVar("T")
 
@@ -50,7 +50,7 @@ class Availability(NamedTuple):
     ts: float
 
 
-class Subscription(Generic[T]):
+class Subscription(Closing, Generic[T]):
     """One consumer's queue; iterate it, or `await get(timeout)`. Close it when done."""
 
     def __init__(self, feed: Feed[T], maxsize: int) -> None:
@@ -63,14 +63,6 @@ class Subscription(Generic[T]):
 
     def close(self) -> None:
         self._feed._subs.discard(self)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __aiter__(self) -> Self:
         return self
@@ -120,3 +112,15 @@ class Feed(Generic[T]):
                 sub.queue.get_nowait()
                 self.dropped += 1
             sub.queue.put_nowait(item)
+
+
+def listening(listeners: list[Any], listener: Any, first: bool = False) -> Callable[[], None]:
+    """Add `listener` to a list of callbacks (at the front when `first`); returns the
+    function that takes it out again."""
+    listeners.insert(0, listener) if first else listeners.append(listener)
+
+    def stop() -> None:
+        if listener in listeners:
+            listeners.remove(listener)
+
+    return stop

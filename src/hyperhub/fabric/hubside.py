@@ -33,7 +33,7 @@ from hyperhub.fabric.commands import (
     unavailable,
 )
 from hyperhub.fabric.credentials import hub_client_id
-from hyperhub.fabric.feed import Availability, Change, Event, Feed, Subscription
+from hyperhub.fabric.feed import Availability, Change, Event, Feed, Subscription, listening
 from hyperhub.fabric.ingest import HubStats, Ingest, tune_gc
 from hyperhub.fabric.messages import AckMsg, Malformed, parse
 from hyperhub.fabric.ratelimit import WarnEvery
@@ -132,18 +132,17 @@ class HubFabric(Service):
         return i.changes, i.events, i.availability
 
     def listen_changes(
-        self, listener: Callable[[str, dict[str, Any], float], None]
+        self, listener: Callable[[str, dict[str, Any], float], None], *, first: bool = False
     ) -> Callable[[], None]:
         """Call `listener(device, changed, ts)` with every state change, in the ingest path
-        (quick, and it must not raise); returns a function that stops it."""
-        listeners = self._ingest.change_listeners
-        listeners.append(listener)
+        (quick, and it must not raise; `first`: before the listeners there are); returns a
+        function that stops it."""
+        return listening(self._ingest.change_listeners, listener, first)
 
-        def stop() -> None:
-            if listener in listeners:
-                listeners.remove(listener)
-
-        return stop
+    def on_state_message(self, listener: Callable[[str], None]) -> Callable[[], None]:
+        """Call `listener(topic)` as each state message is taken, before it is parsed (for
+        tools that time the ingest path, such as the rules benchmark); returns a stopper."""
+        return listening(self._ingest.state_taps, listener)
 
     def submit(self, what: str, fn: Any, *args: Any) -> None:
         """Hand a store write (a `StateStore` method and its arguments) to the batching

@@ -112,6 +112,7 @@ class Ingest:
         # called with (device, changed, ts) for every change, before the feed: no item is
         # built for them (the rule engine looks at every state message)
         self.change_listeners: list[Callable[[str, dict[str, Any], float], None]] = []
+        self.state_taps: list[Callable[[str], None]] = []  # each state message's topic, first
         self.events: Feed[Event] = Feed()
         self.availability: Feed[Availability] = Feed()
         self._state_topics: dict[str, str] = {}  # topic → device, saves parsing each time
@@ -228,6 +229,9 @@ class Ingest:
         """The hot path: one call per state message (kept lean, measured by the benchmark)."""
         self.stats.received += 1
         topic = message.topic.value
+        if self.state_taps:
+            for tap in self.state_taps:
+                tap(topic)
         device = self._state_topics.get(topic)
         if device is None:
             parsed = parse_topic(self.topics, topic)

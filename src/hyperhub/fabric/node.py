@@ -59,6 +59,7 @@ import functools
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +69,7 @@ from hyperhub.clock import Clock, SystemClock
 from hyperhub.errors import FabricDisconnected, HyperHubError
 from hyperhub.fabric.client import FabricClient, LastWill, Outgoing
 from hyperhub.fabric.credentials import node_client_id
+from hyperhub.fabric.feed import listening
 from hyperhub.fabric.hosting import CommandExpired, apply_command, discovery_of, parse_command
 from hyperhub.fabric.messages import (
     EXPIRED,
@@ -142,6 +144,7 @@ class DeviceNode(Service):
             {d: self.backend.state(d) for d in self.devices}, max_queued_events
         )
         self._commands = self._malformed = self._adopted = 0
+        self._command_taps: list[Callable[[str, bytes], None]] = []
         self._expired = self._duplicates = self._dropped_acks = self._stale = 0
         # acks that could not be sent (no connection): (device, ack, send until), oldest first
         self._acks: collections.deque[tuple[str, AckMsg, float]] = collections.deque()
@@ -374,10 +377,19 @@ class DeviceNode(Service):
 
     # -- commands ---------------------------------------------------------------------------
 
+    def on_command(self, listener: Callable[[str, bytes], None]) -> Callable[[], None]:
+        """Call `listener(topic, payload)` with each command message as it arrives, before it
+        is handled (for tools that time commands, such as the rules benchmark); returns a
+        stopper."""
+        return listening(self._command_taps, listener)
+
     def _on_command(self, message: aiomqtt.Message) -> None:
         """Run one command and answer it: the new state, then the ack, queued on the
         connection together (no waiting for the broker in between, see `_answer`)."""
         topic = message.topic.value
+        if self._command_taps:
+            for tap in self._command_taps:
+                tap(topic, bytes(message.payload))
         parsed = parse_topic(self.topics, topic)
         if parsed is None or parsed.device not in self.devices:
             return

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ruamel.yaml.error import MarkedYAMLError
 
-from hyperhub._yaml import to_plain, too_deep, yaml_12
+from hyperhub._yaml import to_plain, too_deep, yaml_12, yaml_problem
 from hyperhub.errors import HyperHubError, Problem, SpaceError
 from hyperhub.space.model import Area, Device, Location, Route, Space
 from hyperhub.spec import DeviceType, TypeRegistry, builtin_types
@@ -64,13 +64,7 @@ def parse_space(
     try:
         doc = yaml_12(lines=True).load(text)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        last = max(1, len(text.splitlines()))
-        line = min(mark.line + 1, last) if mark else 0
-        message = f"YAML syntax error: {exc.problem}"
-        if exc.context_mark is not None and exc.context_mark.line + 1 != line:
-            message += f" ({exc.context} on line {exc.context_mark.line + 1})"
-        raise SpaceError(name, [Problem(line, message)]) from None
+        raise SpaceError(name, [Problem(*yaml_problem(exc, text))]) from None
     except Exception as exc:  # ruamel raises a few unmarked errors too (duplicate keys…)
         raise SpaceError(
             name, [Problem(_line_of(exc), f"YAML error: {_first_line(exc)}")]

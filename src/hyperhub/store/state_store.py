@@ -12,14 +12,14 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.engine import URL, Engine
 
 from hyperhub.errors import StoreError
+from hyperhub.service import Closing
 from hyperhub.store import engine as engines
 from hyperhub.store.bulk import UPSERT_INSERTS, Row, upsert_many
 from hyperhub.store.history import query_history
@@ -52,7 +52,7 @@ _STATE_COLUMNS = ("device_id", "state", "updated")
 SeriesKey = tuple[str, str]  # (device_id, property)
 
 
-class StateStore:
+class StateStore(Closing):
     """Persistence for the hub. Open with `StateStore.open()`; close it, or use `with`."""
 
     def __init__(
@@ -113,14 +113,6 @@ class StateStore:
         """Release all connections; the store can't be used afterwards."""
         self._closed = True
         self._engine.dispose()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     # -- current state and history ---------------------------------------------------------
 
