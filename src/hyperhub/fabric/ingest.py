@@ -199,12 +199,7 @@ class Ingest:
             word = "online" if online else "offline"
             log.info("node %s is %s (%d devices)", parsed.device, word, len(devices))
         for device in devices:
-            if not online:
-                self.on_offline(device)
-            if self.availability:
-                self.availability.publish(
-                    Availability(device, self.registry.is_online(device), now)
-                )
+            self._went(device, online, now)
 
     def on_availability(self, message: aiomqtt.Message) -> None:
         parsed = self.topic(message, "availability")
@@ -216,12 +211,15 @@ class Ingest:
             return self.malformed("availability", message.topic.value, exc)
         now = self.clock.now()
         if self.registry.set_available(parsed.device, online, now):
-            if not online:
-                self.on_offline(parsed.device)
-            if self.availability:
-                device = parsed.device
-                online = self.registry.is_online(device)
-                self.availability.publish(Availability(device, online, now))
+            self._went(parsed.device, online, now)
+
+    def _went(self, device: str, online: bool, now: float) -> None:
+        """A device (or its node) came or went: say so to whoever listens; the feed gets
+        the device's availability as a whole (online only when it and its node are)."""
+        if not online:
+            self.on_offline(device)
+        if self.availability:
+            self.availability.publish(Availability(device, self.registry.is_online(device), now))
 
     # -- state and events -------------------------------------------------------------------
 
