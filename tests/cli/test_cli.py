@@ -184,6 +184,19 @@ def test_another_space_is_remembered_by_run_and_used_by_later_commands(tmp_path)
     assert {d["id"] for d in listed} == set(load_space(EVAL_SPACE).devices)
 
 
+def test_the_demo_is_remembered_as_the_demo_not_as_a_path(tmp_path):
+    """A data dir shared by two installs pinned the first one's packaged demo: the second ran
+    the other checkout's space and automations."""
+    hyperhub(tmp_path, "devices", "--json", check=True)  # a fresh data dir: the demo
+    with StateStore.open(data_dir=tmp_path) as store:
+        assert store.get_meta("space_path") == "demo"
+    listed = as_json(hyperhub(tmp_path, "devices", "--json"))
+    from hyperhub.config import demo_space
+    from hyperhub.space import load_space
+
+    assert {d["id"] for d in listed} == set(load_space(demo_space()).devices)
+
+
 def test_run_ticks_the_simulation_into_the_store_and_stops_cleanly(tmp_path):
     proc = hyperhub(
         tmp_path, "run", "--broker-port", "0", "--port", "0", "--duration", "1.5s", "--tick", "0.1",

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from hyperhub.runtime import HubInfo
 
 META_SPACE = "space_path"
+DEMO = "demo"  # what META_SPACE holds for the demo space that ships in the package
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 
@@ -50,17 +51,21 @@ class Context:
     def _space(self, given: Path | None, remember: bool) -> Space:
         env = config.space_from_env()
         stored = self.store.get_meta(META_SPACE)
+        demo = config.demo_space()
         if given is not None:
             path = given
         elif env:
             path = env
-        elif stored and Path(stored).exists():
+        elif stored and stored != DEMO and Path(stored).exists():
             path = Path(stored)
         else:
-            path = config.demo_space()
+            path = demo
         space = load_space(path)
         if remember or stored is None:
-            self.store.set_meta(META_SPACE, str(path.resolve()))
+            # the demo is remembered as the demo: a path into one install's package would pin
+            # that install's demo for every HyperHub sharing this data dir
+            same = path.resolve() == demo.resolve()
+            self.store.set_meta(META_SPACE, DEMO if same else str(path.resolve()))
         return space
 
     def __enter__(self) -> Context:
