@@ -39,7 +39,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 from rich.console import Console
@@ -56,10 +56,13 @@ from hyperhub.fabric.hosting import discovery_of
 from hyperhub.fabric.hubside import HubFabric
 from hyperhub.fabric.messages import ONLINE, dump
 from hyperhub.fabric.topics import Topics
-from hyperhub.space import Device, parse_space
+from hyperhub.space import Device, Space, parse_space
 from hyperhub.spec import builtin_types
 from hyperhub.spec.model import PropertySpec
 from hyperhub.store import StateStore
+
+if TYPE_CHECKING:
+    from hyperhub.fabric.node import DeviceNode
 
 ROOT = Path(__file__).resolve().parents[1]
 SLUG = "bench"
@@ -764,26 +767,31 @@ def _rate(count: int, got: int, control: Control, end_ns: int, done: bool) -> di
 # -- the other processes ---------------------------------------------------------------------
 
 
-def node_process() -> None:
-    """Entry point of a node process: host the devices until stdin closes."""
+def simulated_node(spec: dict[str, Any], space: Space) -> DeviceNode:
+    """A node process's `DeviceNode`: `spec`'s devices of `space`, simulated."""
     from hyperhub.clock import SystemClock
     from hyperhub.devices.sim import Simulator
     from hyperhub.fabric.node import DeviceNode
+
+    return DeviceNode(
+        spec["name"],
+        space,
+        spec["devices"],
+        spec["url"],
+        backend=Simulator(space, SystemClock(), only=spec["devices"]),
+        slug=SLUG,
+        tick_s=NODE_TICK_S,
+    )
+
+
+def node_process() -> None:
+    """Entry point of a node process: host the devices until stdin closes."""
 
     spec = json.loads(sys.argv[1])
     space = parse_space(Path(spec["space"]).read_text(encoding="utf-8"), spec["space"])
 
     async def main() -> None:
-        sim = Simulator(space, SystemClock(), only=spec["devices"])
-        node = DeviceNode(
-            spec["name"],
-            space,
-            spec["devices"],
-            spec["url"],
-            backend=sim,
-            slug=SLUG,
-            tick_s=NODE_TICK_S,
-        )
+        node = simulated_node(spec, space)
         async with node:
             await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 

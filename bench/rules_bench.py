@@ -58,7 +58,7 @@ from typing import Any, Generic, TypeVar
 
 from rich.table import Table
 
-from bench.fabric_bench import SLUG, Bench, Flood, _wait_until, sized_main
+from bench.fabric_bench import SLUG, Bench, Flood, _wait_until, simulated_node, sized_main
 from bench.harness import child, distribution
 from bench.synthetic import synthetic_space_yaml
 from hyperhub.automation import Book, parse_automations
@@ -645,9 +645,6 @@ async def _node_process(
 def node_process() -> None:
     """Entry point of the node process: host the devices; on a `go` line, run the traffic
     and answer with what it sent and which commands came when; exit when stdin closes."""
-    from hyperhub.clock import SystemClock
-    from hyperhub.devices.sim import Simulator
-    from hyperhub.fabric.node import DeviceNode
 
     spec = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
     space = parse_space(Path(spec["space"]).read_text(encoding="utf-8"), spec["space"])
@@ -655,16 +652,7 @@ def node_process() -> None:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        sim = Simulator(space, SystemClock(), only=spec["devices"])
-        node = DeviceNode(
-            spec["name"],
-            space,
-            spec["devices"],
-            spec["url"],
-            backend=sim,
-            slug=SLUG,
-            tick_s=NODE_TICK_S,
-        )
+        node = simulated_node(spec, space)
         received: list[tuple[int, str, bytes]] = []
         node.on_command(
             lambda topic, payload: received.append((time.monotonic_ns(), topic, payload))
