@@ -56,8 +56,25 @@ def enabled() -> bool:
 
 
 def missing(client: paho.Client) -> list[str]:
-    """The private parts of paho `client` the fast path needs and does not find."""
-    return [name for name in NEEDS if not hasattr(client, name)]
+    """The private parts of paho `client` the fast path needs and does not find (or finds
+    of another kind)."""
+    gone = [name for name in NEEDS if not hasattr(client, name)]
+    return gone + [
+        f"{name} (not a {kind.__name__})"
+        for name, kind in (("_in_packet", dict), ("_out_packet", collections.deque))
+        if hasattr(client, name) and not isinstance(getattr(client, name), kind)
+    ]
+
+
+def unusable(gone: list[str]) -> BrokerError:
+    """The error for a paho that lacks what the fast path needs: the parts, the way out."""
+    from importlib.metadata import version
+
+    return BrokerError(
+        f"paho-mqtt {version('paho-mqtt')} lacks what HyperHub's MQTT fast path needs "
+        f"({', '.join(gone)}): install the paho-mqtt that pyproject.toml pins, or set "
+        f"{ENV}=0 to use paho's own reads and writes"
+    )
 
 
 _checked = False
@@ -70,26 +87,10 @@ def check_paho() -> None:
     global _checked
     if _checked or not enabled():
         return
-    probe = paho.Client(paho.CallbackAPIVersion.VERSION2)
-    gone = missing(probe) + [
-        f"{name} (not a {kind.__name__})"
-        for name, kind in (("_in_packet", dict), ("_out_packet", collections.deque))
-        if hasattr(probe, name) and not isinstance(getattr(probe, name), kind)
-    ]
+    gone = missing(paho.Client(paho.CallbackAPIVersion.VERSION2))
     if gone:
-        version = getattr(paho, "__version__", None) or _paho_version()
-        raise BrokerError(
-            f"paho-mqtt {version} lacks what HyperHub's MQTT fast path needs "
-            f"({', '.join(gone)}): install the paho-mqtt that pyproject.toml pins, or set "
-            f"{ENV}=0 to use paho's own reads and writes"
-        )
+        raise unusable(gone)
     _checked = True
-
-
-def _paho_version() -> str:
-    from importlib.metadata import version
-
-    return version("paho-mqtt")
 
 
 _PUBACK = 0x40
@@ -113,8 +114,8 @@ class FastPath:
     packets are not written one by one: the first one queued schedules a `_flush`
     at the end of the event loop's current round, which sends everything queued by then in
     one system call. Uses paho's `_sock_recv`, `_in_packet`, `_out_packet`, `_out_messages`,
-    `_do_on_publish`, `_loop_rc_handle` and `_call_socket_register_write` (stable through
-    paho 2.x); without them, paho reads and writes as usual.
+    `_do_on_publish`, `_loop_rc_handle` and `_call_socket_register_write` (`NEEDS`; stable
+    through paho 2.x); without them it refuses to start (`check_paho`).
     """
 
     def __init__(
@@ -155,9 +156,9 @@ class FastPath:
         inner = client._client
         if getattr(inner, "_protocol", None) != paho.MQTTv311:
             return None  # MQTT 5: paho's own way
-        gone = missing(inner)
+        gone = missing(inner)  # `check_paho` looked at a probe at start; this is the client
         if gone:
-            raise BrokerError(f"paho-mqtt lacks {', '.join(gone)}: set {ENV}=0")
+            raise unusable(gone)
         reads = cls(inner, deliver, acked, ack_on_arrival)
         inner._sock_recv = reads.recv  # type: ignore[method-assign]
         inner.loop_read = reads.loop_read  # type: ignore[method-assign]
