@@ -1,5 +1,6 @@
-"""The vocabulary for people (spec/words): every name of the built-in types in both
-languages, the fallbacks, and the language of a browser tag or a terminal."""
+"""The vocabulary (spec/words): every name of the built-in types in both languages, one
+entry per name with every facet in both languages, the fallbacks, and the language of a
+browser tag or a terminal."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import pytest
 
 from hyperhub.spec import builtin_types
 from hyperhub.spec.words import (
+    ENTRY_SECTIONS,
     LANGS,
     action_label,
+    display,
+    entries,
     env_lang,
     error_text,
     event_text,
@@ -39,7 +43,7 @@ def _names() -> dict[str, set[str]]:
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_every_name_of_the_built_in_types_has_words_in_each_language(lang):
-    words = vocabulary(lang)
+    words = display(lang)
     missing = {
         section: sorted(names - set(words.get(section) or {}))
         for section, names in _names().items()
@@ -130,3 +134,68 @@ def test_a_terminal_language_follows_posix_order():
     assert env_lang({"LANG": "zh_CN.UTF-8", "LC_ALL": "C"}) == "en"  # LC_ALL wins
     assert env_lang({"LC_MESSAGES": "zh_CN.UTF-8", "LANG": "en_US.UTF-8"}) == "zh"
     assert env_lang({"HYPERHUB_LANG": "zh", "LC_ALL": "en_US.UTF-8"}) == "zh"
+
+
+# facets that are words or templates in a language (label and short are checked above)
+_SAID = ("hear", "prompt", "prompt_true", "prompt_false", "prompt_ask", "prompt_group", "say")
+_PLACEHOLDERS = {"{r}", "{p}", "{a}", "{m}", "{n}", "{v}"}
+
+
+def _texts(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for v in value:
+            yield from _texts(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _texts(v)
+
+
+@pytest.mark.parametrize("section", ENTRY_SECTIONS)
+def test_each_name_is_one_entry_with_the_same_facets_in_both_languages(section):
+    """A name the assistant hears, prompts or trains on in one language has the same facet in
+    the other: a new property is one entry per language, and none is half-done."""
+    en, zh = entries("en", section), entries("zh", section)
+    assert set(zh) <= set(en), f"Chinese-only {section}: {sorted(set(zh) - set(en))}"
+    uneven = {
+        name: sorted(set(en[name]) ^ set(zh.get(name, {})))
+        for name in en
+        if (set(en[name]) ^ set(zh.get(name, {}))) - {"label", "short", "prompt"}
+    }
+    assert not uneven, f"{section}: facets in one language only: {uneven}"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_templates_use_only_known_placeholders_and_say_something(lang):
+    import re
+
+    for section in ENTRY_SECTIONS:
+        for name, entry in entries(lang, section).items():
+            for facet, value in entry.items():
+                for text in _texts(value):
+                    assert text.strip(), f"{lang} {section}.{name}.{facet}: an empty word"
+                    unknown = set(re.findall(r"\{[^}]*\}", text)) - _PLACEHOLDERS
+                    assert not unknown, f"{lang} {section}.{name}.{facet}: {text!r}"
+
+
+def test_the_dashboard_gets_names_not_the_assistants_words():
+    shown = display("en")
+    assert shown["values"]["cool"] == "Cool"
+    assert shown["actions"]["flash_lights"] == "Flash lights"
+    assert shown["types"]["robot_dog"] == "Robot dog"
+    assert shown["properties"]["on"] == {"label": "Power"}
+    said = {f for e in entries("en", "properties").values() for f in e}
+    assert {"hear", "say", "make_true", "prompt"} <= said  # the file has them …
+    assert "classes" not in shown  # … and the API does not carry them
+    assert not any(set(e) - {"label", "short"} for e in shown["properties"].values())
+
+
+def test_the_matcher_hears_the_vocabularys_words():
+    from hyperhub.assistant.lexicon import lexicon, package_data
+
+    assert lexicon("en")["properties"]["pm25"] == entries("en", "properties")["pm25"]["hear"]
+    assert lexicon("zh")["classes"]["curtain"] == entries("zh", "classes")["curtain"]["hear"]
+    for lang in LANGS:  # the lexicon files keep the grammar only
+        own = package_data("hyperhub.assistant.lexicon", f"{lang}.yaml")
+        assert not set(own) & set(ENTRY_SECTIONS), lang

@@ -19,122 +19,35 @@ from dataclasses import dataclass
 
 from hyperhub.space.model import Device, Space
 from hyperhub.spec import PropertySpec
-from hyperhub.spec.words import has_cjk
+from hyperhub.spec.words import both, entries, has_cjk
+
+# The words below come from the one vocabulary per language (`hyperhub.spec.words`): each
+# entry's `prompt…` facets, as (English, Chinese) pairs. They are part of the prompt the
+# tuned adapter was trained on: change one and retrain (docs/training.md).
 
 # property → (English words, Chinese words); unknown properties fall back to their name.
-PROP_WORDS: dict[str, tuple[str, str]] = {
-    "brightness": ("brightness", "亮度"),
-    "color_temp": ("color temperature", "色温"),
-    "color": ("colour", "颜色"),
-    "target_temp": ("temperature", "温度"),
-    "cabin_target_temp": ("cabin temperature", "车内温度"),
-    "current_temp": ("current temperature", "当前温度"),
-    "cabin_temp": ("cabin temperature", "车内温度"),
-    "temperature": ("temperature", "温度"),
-    "humidity": ("humidity", "湿度"),
-    "mode": ("mode", "模式"),
-    "fan_speed": ("fan speed", "风速"),
-    "speed": ("speed", "风速"),
-    "position": ("position", "开合度"),
-    "volume": ("volume", "音量"),
-    "source": ("source", "信号源"),
-    "charge_limit": ("charge limit", "充电上限"),
-    "windows_position": ("windows", "车窗"),
-    "battery_soc": ("battery", "电量"),
-    "battery": ("battery", "电量"),
-    "range_km": ("range", "续航"),
-    "power_w": ("power", "功率"),
-    "pm25": ("PM2.5", "PM2.5"),
-    "heart_rate": ("heart rate", "心率"),
-    "steps": ("steps", "步数"),
-    "illuminance": ("light level", "光照"),
-    "status": ("status", "状态"),
-    "posture": ("posture", "姿势"),
-    "ringer": ("ringer", "铃声模式"),
-    "speed_kmh": ("speed", "车速"),
-    "gear": ("gear", "挡位"),
-}
+PROP_WORDS: dict[str, tuple[str, str]] = both("properties", "prompt")
 
-# bool property → ((English true, English false), (Chinese true, Chinese false)); "{n}" = name.
+# writable bool property → ((English true, English false), (Chinese true, Chinese false));
+# "{n}" = name.
+_TRUE, _FALSE = both("properties", "prompt_true"), both("properties", "prompt_false")
 BOOL_PHRASES: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
-    "on": (("turn on the {n}", "switch off the {n}"), ("打开{n}", "关掉{n}")),
-    "locked": (("lock the {n}", "unlock the {n}"), ("锁上{n}", "解锁{n}")),
-    "muted": (("mute the {n}", "unmute the {n}"), ("{n}静音", "取消{n}静音")),
-    "oscillate": (
-        ("let the {n} oscillate", "stop the {n} from oscillating"),
-        ("{n}摇头", "{n}停止摇头"),
-    ),
-    "dnd": (
-        ("enable do-not-disturb on the {n}", "disable do-not-disturb on the {n}"),
-        ("{n}打开勿扰", "{n}关闭勿扰"),
-    ),
-    "hvac_on": (
-        ("turn on the climate in the {n}", "turn off the climate in the {n}"),
-        ("打开{n}的空调", "关掉{n}的空调"),
-    ),
-    "charging": (
-        ("start charging the {n}", "stop charging the {n}"),
-        ("{n}开始充电", "{n}停止充电"),
-    ),
-    "trunk_open": (
-        ("open the trunk of the {n}", "close the trunk of the {n}"),
-        ("打开{n}的后备箱", "关上{n}的后备箱"),
-    ),
+    p: ((t_en, _FALSE[p][0]), (t_zh, _FALSE[p][1])) for p, (t_en, t_zh) in _TRUE.items()
 }
 
 # bool property → (English question, Chinese question)
-BOOL_QUESTIONS: dict[str, tuple[str, str]] = {
-    "on": ("is the {n} on?", "{n}开着吗"),
-    "locked": ("is the {n} locked?", "{n}锁好了吗"),
-    "motion": ("is there motion at the {n}?", "{n}检测到有人吗"),
-    "contact": ("is the {n} closed?", "{n}关着吗"),
-    "playing": ("is the {n} playing?", "{n}在播放吗"),
-    "charging": ("is the {n} charging?", "{n}在充电吗"),
-    "sleeping": ("is the wearer of the {n} asleep?", "{n}显示在睡觉吗"),
-}
+BOOL_QUESTIONS: dict[str, tuple[str, str]] = both("properties", "prompt_ask")
 
+# enum value → its Chinese word (English says the value itself)
 ENUM_WORDS: dict[str, str] = {
-    "cool": "制冷",
-    "heat": "制热",
-    "auto": "自动",
-    "dry": "除湿",
-    "fan": "送风",
-    "low": "低",
-    "medium": "中",
-    "high": "高",
-    "normal": "响铃",
-    "vibrate": "振动",
-    "silent": "静音",
+    v: str(e["prompt"]) for v, e in entries("zh", "values").items() if "prompt" in e
 }
 
-ACTION_WORDS: dict[str, tuple[str, str]] = {
-    "start": ("start the {n}", "启动{n}"),
-    "pause": ("pause the {n}", "暂停{n}"),
-    "dock": ("send the {n} home", "让{n}回去充电"),
-    "stand": ("make the {n} stand", "让{n}站起来"),
-    "sit": ("{n}, sit down", "让{n}坐下"),
-    "lie_down": ("tell the {n} to lie down", "让{n}趴下"),
-    "stop": ("stop the {n}", "让{n}停下"),
-    "honk": ("honk the {n}", "{n}鸣笛"),
-    "flash_lights": ("flash the lights of the {n}", "{n}闪灯"),
-    "play": ("play music on the {n}", "{n}播放音乐"),
-    "next": ("next track on the {n}", "{n}下一首"),
-    "previous": ("previous track on the {n}", "{n}上一首"),
-    "toggle": ("toggle the {n}", "切换{n}"),
-    "ring": ("ring the {n}", "让{n}响铃"),
-    "open": ("open the {n}", "打开{n}"),
-    "close": ("close the {n}", "关上{n}"),
-    "lock": ("lock the {n}", "锁上{n}"),
-    "unlock": ("unlock the {n}", "解锁{n}"),
-}
+# action → (English, Chinese) command; "{n}" = name
+ACTION_WORDS: dict[str, tuple[str, str]] = both("actions", "prompt")
 
 # What a type is called when a sentence means all of them ("the lights", "所有的灯").
-TYPE_WORDS: dict[str, tuple[str, str]] = {
-    "light": ("lights", "灯"),
-    "climate": ("air conditioners", "空调"),
-    "fan": ("fans", "风扇"),
-    "media_player": ("speakers and TVs", "音箱和电视"),
-}
+TYPE_WORDS: dict[str, tuple[str, str]] = both("types", "prompt_group")
 
 # Things no space is likely to have under these words; used for "none" examples only when the
 # space has no device called so.

@@ -35,7 +35,7 @@ from hyperhub.errors import NeedsConfirmation
 from hyperhub.space import Area, Device
 from hyperhub.spec.model import ValueSpec
 from hyperhub.spec.policy import Command, is_risky, may_be_risky
-from hyperhub.spec.words import LANGS, lang_of, vocabulary
+from hyperhub.spec.words import LANGS, display, lang_of
 
 router = APIRouter(prefix="/api", tags=["devices"])
 Ctx = Annotated[ApiContext, Depends(context)]
@@ -71,7 +71,7 @@ async def get_space(ctx: Ctx, token: Reader) -> SpaceOut:
 async def get_words(lang: str) -> Response:
     """What properties, values, actions, events and device types are called in `lang`
     ("en" or "zh"; any other tag reads as English) — public, like the dashboard's files."""
-    return json_answer(vocabulary(lang_of(lang)))
+    return json_answer(display(lang_of(lang)))
 
 
 def names_of(thing: Device | Area) -> dict[str, str]:

@@ -25,6 +25,7 @@ from hyperhub.assistant.llm_prompt import device_props, is_chinese
 from hyperhub.space.model import Device, Space
 from hyperhub.spec import PropertySpec
 from hyperhub.spec.policy import Command
+from hyperhub.spec.words import both
 
 KINDS: dict[str, float] = {
     "switch": 14,  # on / off and other true/false properties
@@ -120,252 +121,35 @@ class _Clause:
 
 # -- word tables ---------------------------------------------------------------------------
 
-# type → (English words for one of them, Chinese words); used as "the lamp", "客厅的灯"
-TYPE_REF: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "light": (("light", "lamp"), ("灯",)),
-    "switch": (("switch",), ("开关",)),
-    "plug": (("plug", "socket", "smart plug"), ("插座",)),
-    "climate": (("AC", "air conditioner", "aircon", "air con"), ("空调",)),
-    "fan": (("fan",), ("风扇", "电扇")),
-    "air_purifier": (("air purifier", "purifier"), ("净化器", "空气净化器")),
-    "lock": (("door lock", "lock"), ("门锁",)),
-    "vacuum": (("robot vacuum", "vacuum", "hoover"), ("扫地机器人", "扫地机")),
-    "car": (("car", "vehicle"), ("车", "汽车")),
-    "phone": (("phone",), ("手机",)),
-    "wearable": (("watch",), ("手表",)),
-    "robot_dog": (("robot dog", "robodog"), ("机器狗",)),
-}
-CLASS_REF: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "curtain": (("curtains", "drapes"), ("窗帘",)),
-    "blind": (("blinds", "shades"), ("百叶窗", "卷帘")),
-    "garage": (("garage door",), ("车库门",)),
-    "gate": (("gate",), ("大门", "闸门")),
-    "window": (("window",), ("窗户",)),
-}
-# groups: type → (English plural, Chinese)
-GROUP_WORDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "light": (("lights", "lamps", "lighting"), ("灯", "灯光")),
-    "climate": (("ACs", "air conditioners", "aircons"), ("空调",)),
-    "fan": (("fans",), ("风扇",)),
-    "lock": (("doors", "locks", "door locks"), ("门", "门锁")),
-    "plug": (("plugs", "sockets"), ("插座",)),
-    "media_player": (("TVs and speakers", "media players"), ("电视和音箱", "播放器")),
-    "air_purifier": (("purifiers", "air purifiers"), ("净化器",)),
-}
-CLASS_GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "curtain": (("curtains", "drapes"), ("窗帘",)),
-    "blind": (("blinds", "shades"), ("百叶窗", "卷帘")),
-}
+# The vocabulary's words for training sentences come from the one vocabulary per language
+# (`hyperhub.spec.words`): each entry's `say`, `group`, `make_…` and `ask` facets, as
+# (English, Chinese) pairs of templates; "{r}" is the device, "{p}" its possessive.
 
-# property → (English words, Chinese words)
-PROP: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "brightness": (("brightness", "light level", "brightness level"), ("亮度",)),
-    "color_temp": (("color temperature", "colour temperature", "white temperature"), ("色温",)),
-    "color": (("color", "colour"), ("颜色", "灯光颜色")),
-    "target_temp": (
-        ("temperature", "target temperature", "set point", "temp"),
-        ("温度", "设定温度", "目标温度"),
-    ),
-    "cabin_target_temp": (
-        ("cabin temperature", "climate temperature", "temperature"),
-        ("车内温度", "温度"),
-    ),
-    "current_temp": (("current temperature", "room temperature"), ("室温", "当前温度")),
-    "cabin_temp": (("cabin temperature", "inside temperature"), ("车内温度",)),
-    "temperature": (("temperature", "temp", "reading"), ("温度",)),
-    "humidity": (("humidity", "humidity level"), ("湿度",)),
-    "mode": (("mode",), ("模式",)),
-    "fan_speed": (("fan speed", "fan level", "airflow"), ("风速", "风量")),
-    "speed": (("speed", "fan speed", "power level"), ("风速", "档位", "速度")),
-    "position": (("position", "opening"), ("开合度", "位置")),
-    "volume": (("volume", "sound level", "sound"), ("音量", "声音")),
-    "source": (("source", "input"), ("信号源", "输入源")),
-    "charge_limit": (("charge limit", "charging limit", "charge target"), ("充电上限", "充电限制")),
-    "windows_position": (("windows", "window position"), ("车窗",)),
-    "battery_soc": (
-        ("battery", "battery level", "charge level", "state of charge"),
-        ("电量", "电池电量"),
-    ),
-    "battery": (("battery", "battery level", "charge"), ("电量", "电池")),
-    "range_km": (("range", "driving range"), ("续航", "续航里程")),
-    "power_w": (("power draw", "power consumption", "wattage"), ("功率", "耗电")),
-    "pm25": (("PM2.5", "air quality", "pollution level"), ("PM2.5", "空气质量")),
-    "heart_rate": (("heart rate", "pulse"), ("心率", "心跳")),
-    "steps": (("step count", "steps"), ("步数",)),
-    "illuminance": (("light level", "illuminance", "lux"), ("光照", "照度")),
-    "status": (("status", "state"), ("状态",)),
-    "posture": (("posture", "pose"), ("姿势",)),
-    "ringer": (("ringer", "ring mode", "sound mode"), ("铃声模式", "响铃模式")),
-    "speed_kmh": (("speed",), ("车速",)),
-    "gear": (("gear",), ("档位", "挡位")),
-    "location": (("location",), ("位置",)),
-}
+Pair = tuple[tuple[str, ...], tuple[str, ...]]
+
+
+def _pairs(section: str, facet: str) -> dict[str, Pair]:
+    return {k: (tuple(en), tuple(zh)) for k, (en, zh) in both(section, facet).items()}
+
+
+# type → words for one of them ("the lamp", "客厅的灯"); groups: several ("the lights")
+TYPE_REF: dict[str, Pair] = _pairs("types", "say")
+CLASS_REF: dict[str, Pair] = _pairs("classes", "say")
+GROUP_WORDS: dict[str, Pair] = _pairs("types", "group")
+CLASS_GROUPS: dict[str, Pair] = _pairs("classes", "group")
+
+# property → how it is named
+PROP: dict[str, Pair] = _pairs("properties", "say")
 
 # true/false properties: (English true, English false, Chinese true, Chinese false)
+_TRUE, _FALSE = _pairs("properties", "make_true"), _pairs("properties", "make_false")
 BOOL: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    "on": (
-        (
-            "turn on {r}",
-            "switch on {r}",
-            "turn {r} on",
-            "switch {r} on",
-            "power on {r}",
-            "{r} on",
-            "put {r} on",
-            "power up {r}",
-            "activate {r}",
-            "I want {r} on",
-            "get {r} going",
-        ),
-        (
-            "turn off {r}",
-            "switch off {r}",
-            "turn {r} off",
-            "switch {r} off",
-            "shut off {r}",
-            "{r} off",
-            "power down {r}",
-            "kill {r}",
-            "cut {r}",
-            "shut {r} off",
-            "deactivate {r}",
-            "I don't need {r} anymore, turn it off",
-        ),
-        (
-            "打开{r}",
-            "开{r}",
-            "把{r}打开",
-            "{r}打开",
-            "开一下{r}",
-            "把{r}开了",
-            "{r}开一下",
-            "开启{r}",
-            "把{r}开开",
-            "{r}开起来",
-            "让{r}开着",
-        ),
-        (
-            "关掉{r}",
-            "关闭{r}",
-            "把{r}关了",
-            "把{r}关掉",
-            "{r}关一下",
-            "关上{r}",
-            "{r}关掉",
-            "{r}关了",
-            "把{r}关闭",
-            "关一下{r}",
-            "{r}不用开了",
-        ),
-    ),
-    "locked": (
-        (
-            "lock {r}",
-            "lock up {r}",
-            "make sure {r} is locked",
-            "secure {r}",
-            "{r}, lock it",
-            "please lock {r}",
-        ),
-        (
-            "unlock {r}",
-            "unlock {r} for me",
-            "{r}, unlock it",
-            "let me in, unlock {r}",
-            "release {r}",
-        ),
-        ("锁上{r}", "把{r}锁上", "{r}上锁", "锁好{r}", "{r}锁一下", "给{r}上锁", "把{r}锁好"),
-        ("解锁{r}", "把{r}解锁", "{r}开锁", "给{r}开锁", "{r}解锁一下"),
-    ),
-    "muted": (
-        ("mute {r}", "silence {r}", "mute the sound on {r}", "{r} on mute", "hush {r}"),
-        ("unmute {r}", "turn the sound back on on {r}", "take {r} off mute", "{r} unmute"),
-        ("{r}静音", "把{r}静音", "让{r}静音", "{r}开静音"),
-        ("取消{r}静音", "{r}取消静音", "{r}解除静音", "把{r}的静音关掉"),
-    ),
-    "oscillate": (
-        (
-            "make {r} oscillate",
-            "turn on oscillation on {r}",
-            "let {r} swing",
-            "{r} oscillate",
-            "start {r} oscillating",
-            "set {r} to swing",
-        ),
-        (
-            "stop {r} oscillating",
-            "turn off oscillation on {r}",
-            "stop {r} from swinging",
-            "{r} stop swinging",
-            "no more oscillating for {r}",
-        ),
-        ("{r}摇头", "让{r}摇头", "打开{r}的摇头", "{r}开摇头", "{r}摆头"),
-        ("{r}别摇头了", "关闭{r}摇头", "{r}停止摇头", "{r}不要摆头", "把{r}摇头关掉"),
-    ),
-    "dnd": (
-        (
-            "turn on do not disturb on {r}",
-            "put {r} on do not disturb",
-            "enable dnd on {r}",
-            "{r} do not disturb on",
-            "set {r} to do not disturb",
-        ),
-        (
-            "turn off do not disturb on {r}",
-            "take {r} off do not disturb",
-            "disable dnd on {r}",
-            "{r} do not disturb off",
-        ),
-        ("{r}打开勿扰模式", "{r}开启免打扰", "把{r}设成勿扰", "{r}开勿扰"),
-        ("关闭{r}的勿扰", "{r}退出勿扰模式", "{r}关掉免打扰", "取消{r}的勿扰"),
-    ),
-    "hvac_on": (
-        (
-            "turn on the climate in {r}",
-            "start the AC in {r}",
-            "turn on {p} air conditioning",
-            "switch on {p} climate control",
-            "cool down {r}",
-        ),
-        (
-            "turn off the climate in {r}",
-            "stop the AC in {r}",
-            "turn off {p} air conditioning",
-            "switch off {p} climate control",
-        ),
-        ("打开{r}的空调", "{r}开空调", "{r}开一下冷气", "把{r}的空调打开"),
-        ("关掉{r}的空调", "{r}关空调", "把{r}空调关了", "{r}的空调关掉"),
-    ),
-    "charging": (
-        ("start charging {r}", "charge {r}", "begin charging {r}", "{r}, start charging"),
-        ("stop charging {r}", "stop {p} charging", "end charging on {r}", "{r}, stop charging"),
-        ("{r}开始充电", "给{r}充电", "让{r}充电", "{r}充一下电"),
-        ("{r}停止充电", "{r}别充了", "停止给{r}充电", "{r}不要充电了"),
-    ),
-    "trunk_open": (
-        ("open {p} trunk", "pop the trunk of {r}", "open the boot of {r}", "open {p} tailgate"),
-        ("close {p} trunk", "shut the boot of {r}", "close the trunk of {r}"),
-        ("打开{r}的后备箱", "{r}开后备箱", "把{r}后备箱打开", "{r}后备箱打开"),
-        ("关上{r}的后备箱", "{r}关后备箱", "把{r}后备箱关上"),
-    ),
+    p: (t_en, _FALSE[p][0], t_zh, _FALSE[p][1]) for p, (t_en, t_zh) in _TRUE.items()
 }
-LIGHT_ON = ("light up {r}", "{r} lights on", "brighten up {r}")
-LIGHT_ZH_ON = ("点亮{r}", "把{r}点亮")
+LIGHT_ON, LIGHT_ZH_ON = (tuple(w["on"]) for w in both("types", "make")["light"])
 
-# enum values: (English words, Chinese words)
-ENUM: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "cool": (("cool", "cooling", "cold air"), ("制冷", "冷风")),
-    "heat": (("heat", "heating", "warm air"), ("制热", "暖风", "加热")),
-    "auto": (("auto", "automatic"), ("自动",)),
-    "dry": (("dry", "dehumidify", "dehumidifying"), ("除湿", "抽湿")),
-    "fan": (("fan only", "fan"), ("送风",)),
-    "low": (("low",), ("低档", "低速", "低")),
-    "medium": (("medium", "mid"), ("中档", "中速", "中")),
-    "high": (("high",), ("高档", "高速", "高")),
-    "normal": (("normal", "ring"), ("响铃", "正常")),
-    "vibrate": (("vibrate", "vibration"), ("振动", "震动")),
-    "silent": (("silent", "quiet"), ("静音",)),
-}
+# enum values: how they are named
+ENUM: dict[str, Pair] = _pairs("values", "say")
 COLORS: tuple[tuple[str, str, str], ...] = (
     ("red", "红色", "#ff0000"),
     ("blue", "蓝色", "#0000ff"),
@@ -401,160 +185,11 @@ MESSAGES: tuple[tuple[str, str], ...] = (
     ("the package arrived", "快递到了"),
     ("meeting in ten minutes", "十分钟后开会"),
 )
-# actions: (English templates, Chinese templates); {r} the device, {a} an area
-ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "start": (
-        (
-            "start {r}",
-            "start cleaning with {r}",
-            "have {r} clean the floors",
-            "let {r} vacuum",
-            "{r}, start cleaning",
-            "run {r}",
-            "send {r} out to clean",
-            "get {r} vacuuming",
-        ),
-        ("让{r}开始扫地", "{r}开始打扫", "启动{r}", "{r}扫一下地", "让{r}打扫一下", "{r}开始清扫"),
-    ),
-    "pause": (
-        (
-            "pause {r}",
-            "{r}, pause",
-            "hold {r} for a moment",
-            "put {r} on pause",
-            "pause the cleaning of {r}",
-        ),
-        ("暂停{r}", "{r}暂停一下", "让{r}暂停", "{r}先暂停"),
-    ),
-    "dock": (
-        (
-            "send {r} home",
-            "send {r} back to the dock",
-            "{r}, go home",
-            "dock {r}",
-            "tell {r} to recharge",
-            "{r} return to base",
-            "send {r} back to its charger",
-        ),
-        ("让{r}回去充电", "{r}回充", "{r}回到充电座", "让{r}回家", "{r}回座充电"),
-    ),
-    "stand": (
-        ("make {r} stand up", "{r}, stand", "{r} stand up", "tell {r} to get up", "have {r} stand"),
-        ("让{r}站起来", "{r}起立", "{r}站起来", "叫{r}站好"),
-    ),
-    "sit": (
-        ("{r}, sit", "tell {r} to sit down", "make {r} sit", "{r} sit down", "have {r} sit"),
-        ("{r}坐下", "让{r}坐下", "叫{r}坐好"),
-    ),
-    "lie_down": (
-        ("{r}, lie down", "have {r} lie down", "tell {r} to lie down", "make {r} lie down"),
-        ("让{r}趴下", "{r}趴下", "{r}躺下"),
-    ),
-    "stop": (
-        ("stop {r}", "{r}, stop", "make {r} stop", "halt {r}", "{r} stop right there"),
-        ("让{r}停下", "{r}停下", "{r}停止", "叫{r}别动"),
-    ),
-    "follow": (
-        ("{r}, follow me", "have {r} follow me", "tell {r} to follow me", "{r} come with me"),
-        ("{r}跟着我", "让{r}跟我走", "让{r}跟着我", "{r}跟我来"),
-    ),
-    "patrol": (
-        (
-            "{r}, patrol the {a}",
-            "send {r} to patrol the {a}",
-            "have {r} guard the {a}",
-            "let {r} patrol the {a}",
-        ),
-        ("让{r}去{a}巡逻", "{r}巡逻{a}", "让{r}在{a}巡逻一下", "{r}去{a}巡逻"),
-    ),
-    "play": (
-        (
-            "play music on {r}",
-            "resume {r}",
-            "{r}, play",
-            "start playing on {r}",
-            "put some music on {r}",
-            "play something on {r}",
-        ),
-        ("{r}播放音乐", "{r}继续播放", "让{r}放歌", "{r}放点音乐", "用{r}放音乐"),
-    ),
-    "next": (
-        (
-            "next track on {r}",
-            "skip this song on {r}",
-            "{r} next song",
-            "skip to the next one on {r}",
-        ),
-        ("{r}下一首", "{r}切歌", "{r}换下一首", "让{r}播放下一曲"),
-    ),
-    "previous": (
-        (
-            "previous track on {r}",
-            "go back a song on {r}",
-            "{r} previous song",
-            "play the last song again on {r}",
-        ),
-        ("{r}上一首", "{r}播放上一曲", "{r}回到上一首"),
-    ),
-    "honk": (
-        ("honk {r}", "honk the horn on {r}", "beep {r}", "sound {p} horn"),
-        ("{r}鸣笛", "让{r}按喇叭", "{r}按一下喇叭", "{r}响一下喇叭"),
-    ),
-    "flash_lights": (
-        (
-            "flash {p} lights",
-            "flash the lights on {r}",
-            "blink {p} headlights",
-            "make {r} flash its lights",
-        ),
-        ("{r}闪灯", "让{r}闪一下灯", "{r}闪一下大灯", "{r}双闪一下"),
-    ),
-    "ring": (
-        ("ring {r}", "make {r} ring", "find {r}", "I can't find {r}, ring it", "call {r}"),
-        ("让{r}响一下", "{r}响铃", "找一下{r}", "我的手机找不到了，让{r}响一下", "呼叫{r}"),
-    ),
-    "notify": (
-        (
-            "send {r} a message saying {m}",
-            "notify {r}: {m}",
-            "tell {r} {m}",
-            "message {r} that {m}",
-        ),
-        ("给{r}发消息说{m}", "通知{r}：{m}", "给{r}发个通知：{m}", "发到{r}：{m}"),
-    ),
-    "toggle": (
-        ("toggle {r}", "flip {r}", "toggle {r} on or off"),
-        ("切换{r}", "{r}切换一下", "把{r}切换一下"),
-    ),
-}
-MEDIA_PAUSE = (
-    (
-        "pause {r}",
-        "pause the music on {r}",
-        "{r} pause",
-        "hold the music on {r}",
-        "pause whatever is playing on {r}",
-    ),
-    ("暂停{r}", "{r}暂停播放", "{r}先别放了", "把{r}暂停"),
-)
-COVER = {
-    "open": (
-        ("open {r}", "open up {r}", "pull open {r}", "raise {r}", "roll up {r}", "{r} open"),
-        ("打开{r}", "拉开{r}", "把{r}打开", "把{r}拉开", "{r}打开", "升起{r}"),
-    ),
-    "close": (
-        ("close {r}", "shut {r}", "draw {r}", "lower {r}", "roll down {r}", "{r} closed"),
-        ("关上{r}", "拉上{r}", "把{r}关上", "把{r}拉上", "合上{r}", "放下{r}"),
-    ),
-    "half": (
-        ("open {r} halfway", "open {r} half way", "{r} half open", "set {r} to half"),
-        ("{r}开一半", "把{r}打开一半", "{r}拉开一半"),
-    ),
-    "level": (
-        ("open {r} to {v}", "set {r} to {v}", "set {r} position to {v}", "{r} at {v}"),
-        ("把{r}开到{v}", "{r}开到{v}", "{r}开合度调到{v}", "把{r}拉到{v}"),
-    ),
-}
+# actions: (English templates, Chinese templates); {r} the device, {a} an area, {m} a message
+ACTIONS: dict[str, Pair] = _pairs("actions", "say")
+MEDIA_PAUSE: Pair = _pairs("actions", "say_media_player")["pause"]
+_COVER_EN, _COVER_ZH = both("types", "make")["cover"]
+COVER: dict[str, Pair] = {how: (tuple(_COVER_EN[how]), tuple(_COVER_ZH[how])) for how in _COVER_EN}
 # things no generated space has
 ABSENT: tuple[tuple[str, str], ...] = (
     ("dishwasher", "洗碗机"),
@@ -1494,18 +1129,18 @@ class Phraser:
             if clause is not None:
                 return clause
         d = self._pick(
-            lambda d: any(p in PROP or p in BOOL or p in _BOOL_Q for p, _ in device_props(d))
+            lambda d: any(p in PROP or p in BOOL or p in ASK for p, _ in device_props(d))
         )
         if d is None:
             return None
-        props = [p for p, _ in device_props(d) if p in PROP or p in BOOL or p in _BOOL_Q]
+        props = [p for p, _ in device_props(d) if p in PROP or p in BOOL or p in ASK]
         prop = rng.choice(props)
         spec = d.dtype.properties[prop]
         ref = self._ref(d)
         if ref is None:
             return None
         if spec.kind == "bool":
-            en, zh = _BOOL_Q.get(
+            en, zh = ASK.get(
                 prop, (("is {r} " + prop.replace("_", " ") + "?",), ("{r}" + prop + "吗",))
             )
             pool: tuple[str, ...] | list[str] = en if self._lang == "en" else zh
@@ -1522,7 +1157,7 @@ class Phraser:
                     f"what {pw} is {{r}} at",
                     f"how about {{p}} {pw}?",
                 ]
-                pool += list(_SPECIAL_Q.get(prop, ((), ()))[0])
+                pool += list(ASK.get(prop, ((), ()))[0])
             else:
                 pw = rng.choice(zh_p)
                 pool = [
@@ -1533,7 +1168,7 @@ class Phraser:
                     f"看看{{r}}{pw}",
                     f"告诉我{{r}}的{pw}",
                 ]
-                pool += list(_SPECIAL_Q.get(prop, ((), ()))[1])
+                pool += list(ASK.get(prop, ((), ()))[1])
         text = self._fill(self._t(pool), ref.text)
         return _Clause(text, [f"{d.id}.{prop}?"], "question", ref.area)
 
@@ -2014,117 +1649,9 @@ def _typo(text: str, rng: random.Random) -> tuple[str, bool]:
     return text[: m.start()] + new + text[m.end() :], True
 
 
-# true/false questions: (English, Chinese)
-_BOOL_Q: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "on": (
-        (
-            "is {r} on?",
-            "is {r} still on?",
-            "did I leave {r} on?",
-            "is {r} switched on?",
-            "is {r} off?",
-            "{r} on or off?",
-        ),
-        ("{r}开着吗", "{r}是不是开着", "{r}关了没有", "{r}开了吗", "{r}现在是开的吗", "{r}关了吗"),
-    ),
-    "locked": (
-        ("is {r} locked?", "did I lock {r}?", "is {r} unlocked?", "is {r} locked or not?"),
-        ("{r}锁了吗", "{r}锁好了没有", "{r}有没有锁", "{r}是锁着的吗"),
-    ),
-    "motion": (
-        ("does {r} see anyone?", "is {r} detecting motion?", "any motion on {r}?"),
-        ("{r}检测到人了吗", "{r}有没有检测到人", "{r}感应到有人吗"),
-    ),
-    "contact": (
-        ("is {r} closed?", "is {r} showing closed?", "is {r} open?"),
-        ("{r}是关着的吗", "{r}显示关着吗", "{r}开着吗"),
-    ),
-    "playing": (
-        ("is {r} playing?", "is anything playing on {r}?", "is {r} playing music?"),
-        ("{r}在播放吗", "{r}在放歌吗", "{r}有没有在放音乐"),
-    ),
-    "charging": (
-        ("is {r} charging?", "is {r} plugged in and charging?"),
-        ("{r}在充电吗", "{r}充着电吗"),
-    ),
-    "sleeping": (
-        ("is the wearer of {r} asleep?", "does {r} say they're sleeping?"),
-        ("{r}显示在睡觉吗", "{r}的主人睡着了吗"),
-    ),
-    "muted": (("is {r} muted?", "is {r} on mute?"), ("{r}静音了吗", "{r}是静音的吗")),
-    "oscillate": (("is {r} oscillating?", "is {r} swinging?"), ("{r}在摇头吗", "{r}开了摇头吗")),
-    "dnd": (
-        ("is do not disturb on for {r}?", "is {r} on do not disturb?"),
-        ("{r}开了勿扰吗", "{r}是勿扰模式吗"),
-    ),
-    "hvac_on": (
-        ("is the climate on in {r}?", "is {p} AC running?"),
-        ("{r}的空调开着吗", "{r}开空调了吗"),
-    ),
-    "trunk_open": (
-        ("is {p} trunk open?", "did I leave {p} boot open?"),
-        ("{r}的后备箱开着吗", "{r}后备箱关了吗"),
-    ),
-}
-# other wordings of a question: prop → (English, Chinese)
-_SPECIAL_Q: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "battery": (
-        ("how much battery does {r} have?", "how charged is {r}?", "is {p} battery low?"),
-        ("{r}还有多少电", "{r}电量还剩多少", "{r}电够不够"),
-    ),
-    "battery_soc": (
-        ("how much charge does {r} have?", "how full is {p} battery?"),
-        ("{r}还有多少电", "{r}电池还剩多少"),
-    ),
-    "range_km": (
-        ("how far can {r} go?", "how many km can {r} still drive?"),
-        ("{r}还能跑多远", "{r}续航还有多少公里"),
-    ),
-    "location": (
-        ("where is {r}?", "where's {r} right now?", "find out where {r} is"),
-        ("{r}在哪里", "{r}现在在哪", "{r}的位置在哪"),
-    ),
-    "status": (
-        ("what is {r} doing?", "is {r} cleaning?", "what's {r} up to?"),
-        ("{r}在干嘛", "{r}在扫地吗", "{r}什么状态"),
-    ),
-    "posture": (
-        ("is {r} sitting or standing?", "what position is {r} in?"),
-        ("{r}是站着还是坐着", "{r}现在什么姿势"),
-    ),
-    "mode": (
-        ("what mode is {r} in?", "which mode is {r} on?"),
-        ("{r}是什么模式", "{r}现在什么模式"),
-    ),
-    "target_temp": (
-        ("what is {r} set to?", "what temperature is {r} set to?"),
-        ("{r}设的多少度", "{r}开的几度"),
-    ),
-    "current_temp": (
-        ("how warm is it according to {r}?", "what temperature does {r} read?"),
-        ("{r}测到的室温是多少", "{r}显示现在几度"),
-    ),
-    "temperature": (
-        ("how warm is it according to {r}?", "what does {r} read?"),
-        ("{r}显示多少度", "{r}测的温度是多少"),
-    ),
-    "cabin_temp": (
-        ("how hot is it inside {r}?", "how warm is {r} inside?"),
-        ("{r}里面多少度", "{r}车里热不热"),
-    ),
-    "speed_kmh": (("how fast is {r} going?",), ("{r}开多快", "{r}现在车速多少")),
-    "gear": (("what gear is {r} in?",), ("{r}在什么档", "{r}挂的什么档")),
-    "power_w": (
-        ("how much power is {r} using?", "how many watts is {r} drawing?"),
-        ("{r}用了多少电", "{r}现在功率多少"),
-    ),
-    "heart_rate": (("what's the heart rate on {r}?",), ("{r}显示心率多少",)),
-    "steps": (("how many steps on {r} today?",), ("{r}今天走了多少步",)),
-    "volume": (("how loud is {r}?",), ("{r}声音多大",)),
-    "brightness": (("how bright is {r}?",), ("{r}多亮",)),
-    "humidity": (("how humid is it according to {r}?",), ("{r}显示湿度多少",)),
-    "pm25": (("how's the air according to {r}?",), ("{r}显示空气怎么样",)),
-}
+# questions about one property: (English, Chinese); a true/false property's replace the
+# default ones, another's join them
+ASK: dict[str, Pair] = _pairs("properties", "ask")
 # a room's reading: (properties, English, Chinese); the room must have one device reading it
 _ROOM_Q: tuple[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...] = (
     (

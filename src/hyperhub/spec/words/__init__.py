@@ -1,6 +1,10 @@
-"""What the capability vocabulary's names are called for people, per language (en.yaml,
-zh.yaml): the one place the dashboard (through the API), the CLI, rule descriptions and the
-assistant's replies take a property's, a value's, an action's or a type's name from.
+"""The capability vocabulary in people's words, one file per language (en.yaml, zh.yaml).
+
+Each property, value, action, type and class has one entry per language, with every word
+HyperHub has for it: its `label` (the dashboard through the API, the CLI, rule descriptions
+and the assistant's replies), the words the assistant understands (`hear`), the word its
+LLM prompt uses (`prompt…`) and the words and templates its training sentences are made
+of (`say`, `make_…`, `ask`, `group`). A new property is one entry per language.
 
 A name missing from a language reads as its id in words ("charge_limit" → "Charge limit"),
 so a new property works before anyone names it.
@@ -22,6 +26,9 @@ __all__ = [
     "LANGS",
     "Lang",
     "action_label",
+    "both",
+    "display",
+    "entries",
     "env_lang",
     "error_text",
     "event_text",
@@ -42,9 +49,53 @@ __all__ = [
 
 
 def vocabulary(lang: str) -> dict[str, Any]:
-    """All the names of `lang` as plain data (sections: properties, states, values,
-    actions, events, types); English for a language HyperHub does not have."""
+    """All the words of `lang` as plain data (sections: properties, states, values, actions,
+    events, types, classes, units, risks, errors); English for a language HyperHub does not
+    have."""
     return _load(lang_of(lang))
+
+
+# the sections whose entries carry a label and the assistant's words
+ENTRY_SECTIONS = ("properties", "values", "actions", "types", "classes")
+
+
+def entries(lang: str, section: str) -> dict[str, dict[str, Any]]:
+    """The entries of one of `ENTRY_SECTIONS`, in file order: name → facets."""
+    found: dict[str, dict[str, Any]] = vocabulary(lang).get(section) or {}
+    return found
+
+
+def _label_of(lang: str, section: str, key: str) -> str | None:
+    found = entries(lang, section).get(key, {}).get("label")
+    return None if found is None else str(found)
+
+
+def both(section: str, facet: str) -> dict[str, tuple[Any, Any]]:
+    """`facet` of every entry of `section` that has it in English, with its Chinese:
+    name → (English, Chinese); Chinese falls back to English. In the English file's order."""
+    zh = entries("zh", section)
+    return {
+        key: (entry[facet], zh.get(key, {}).get(facet, entry[facet]))
+        for key, entry in entries("en", section).items()
+        if facet in entry
+    }
+
+
+@cache
+def display(lang: str) -> dict[str, Any]:
+    """What the dashboard needs (`GET /api/words/<lang>`): the labels of properties
+    ({label, short}), values, actions and types, states, units, events and error reasons —
+    not the assistant's words."""
+    data = vocabulary(lang)
+    out: dict[str, Any] = {k: v for k, v in data.items() if k not in ENTRY_SECTIONS}
+    out["properties"] = {
+        p: {k: e[k] for k in ("label", "short") if k in e}
+        for p, e in entries(lang, "properties").items()
+        if "label" in e
+    }
+    for section in ("values", "actions", "types"):
+        out[section] = {k: e["label"] for k, e in entries(lang, section).items() if "label" in e}
+    return out
 
 
 @cache
@@ -119,12 +170,12 @@ def unit_word(lang: str, unit: str) -> str:
 
 def value_word(lang: str, value: str) -> str:
     """An enum value: "cool" → "Cool" / "制冷"."""
-    return str(vocabulary(lang).get("values", {}).get(value) or _words(value))
+    return _label_of(lang, "values", value) or _words(value)
 
 
 def action_label(lang: str, action: str) -> str:
     """An action's name on a button: "flash_lights" → "Flash lights" / "闪灯"."""
-    return str(vocabulary(lang).get("actions", {}).get(action) or _words(action))
+    return _label_of(lang, "actions", action) or _words(action)
 
 
 def event_text(lang: str, event: str) -> str:
@@ -140,7 +191,7 @@ def risk_why(lang: str, why: str) -> str:
 
 def type_label(lang: str, type_: str) -> str:
     """A device type's name: "robot_dog" → "Robot dog" / "机器狗"."""
-    return str(vocabulary(lang).get("types", {}).get(type_) or _words(type_))
+    return _label_of(lang, "types", type_) or _words(type_)
 
 
 def is_cjk(ch: str) -> bool:
