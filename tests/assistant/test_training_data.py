@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from hyperhub.assistant.llm import parse_compact
+from hyperhub.assistant.numbers import cn_words
 from hyperhub.assistant.training import (
     TrainExample,
     check_answer,
@@ -28,7 +29,7 @@ from hyperhub.assistant.training import (
     write_jsonl,
 )
 from hyperhub.assistant.training.exclude import Exclusions, default_exclusions
-from hyperhub.assistant.training.phrasing import ABSENT, cn_number
+from hyperhub.assistant.training.phrasing import ABSENT
 from hyperhub.assistant.training.spaces import TYPES
 from hyperhub.errors import HyperHubError
 from hyperhub.space import load_space
@@ -318,8 +319,11 @@ def test_tuned_prompt_on_a_real_space() -> None:
     assert estimate_tokens(p) < 120
 
 
-def test_chinese_numbers_read_back() -> None:
-    from hyperhub.assistant.numbers import cn_number as read
+def test_numbers_said_in_words_read_back() -> None:
+    """The generator says numbers with the tables the matcher reads them with."""
+    from hyperhub.assistant.numbers import cn_number, en_number, en_words
 
     for n in (0, 2, 10, 16, 20, 26, 30, 45, 99, 100, 105, 22.5, 2700):
-        assert read(cn_number(n)) == n
+        assert cn_number(cn_words(n)) == n
+    for i in (*range(0, 101), 100):
+        assert en_number(en_words(i)) == i

@@ -146,7 +146,10 @@ def en_number(s: str) -> float | None:
     for p in parts:
         if p not in _EN_WORDS:
             return None
-        total += _EN_WORDS[p]
+        if p == "hundred":  # "one hundred", "two hundred": a multiplier
+            total = (total or 1) * 100
+        else:
+            total += _EN_WORDS[p]
     return float(total)
 
 
@@ -165,3 +168,47 @@ def read_number(m: re.Match[str]) -> tuple[float, str | None] | None:
         return (value, unit) if value is not None else None
     value = en_number(m.group("en"))
     return (value, unit) if value is not None else None
+
+
+# -- numbers as words (the training generator's sentences) -----------------------------------
+
+_CN_SAY = "零一二三四五六七八九"  # one character per digit; parsing also takes 〇 两 俩
+_EN_SAY = {n: w for w, n in _EN_WORDS.items()}  # 0 … 19, the tens, 100
+
+
+def cn_words(n: float) -> str:
+    """A number in Chinese numerals (0 … 9999, one decimal): 26 → 二十六, 22.5 → 二十二点五,
+    105 → 一百零五; `cn_number` reads them back."""
+    whole = int(n)
+    frac = round((n - whole) * 10)
+    return _cn_int_words(whole) + ("点" + _CN_SAY[frac] if frac else "")
+
+
+def _cn_int_words(n: int) -> str:
+    if n < 10:
+        return _CN_SAY[n]
+    if n < 20:
+        return "十" + (_CN_SAY[n % 10] if n % 10 else "")
+    out = ""
+    zero = False
+    for unit, name in ((1000, "千"), (100, "百"), (10, "十"), (1, "")):
+        digit, n = divmod(n, unit) if unit > 1 else (n, 0)
+        if digit:
+            if zero and out:
+                out += "零"
+            out += _CN_SAY[digit] + name
+            zero = False
+        elif out:
+            zero = True
+    return out
+
+
+def en_words(n: int) -> str:
+    """An integer in English words up to 100 ("twenty-one", "forty two": both spellings
+    occur), digits above; `en_number` reads them back."""
+    if n < 20:
+        return _EN_SAY[n]
+    if n < 100:
+        t, u = divmod(n, 10)
+        return _EN_SAY[10 * t] + (("-" if u and n % 2 else " ") + _EN_SAY[u] if u else "")
+    return "one hundred" if n == 100 else str(n)
