@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from hyperhub.assistant.lexicon import lexicon, property_label
+from hyperhub.assistant.lexicon import lexicon
 from hyperhub.assistant.plan import Lang, Plan, Question, Step
 from hyperhub.errors import HyperHubError
 from hyperhub.space import Device, Space
 from hyperhub.spec.policy import Command
-from hyperhub.spec.words import has_cjk
+from hyperhub.spec.words import has_cjk, lower_first, noun, value_word
 
 
 class States(Protocol):
@@ -290,7 +290,7 @@ class Executor:
                 verb = action_label(lang, s.action)
                 parts.append(f"{verb} {who}" if lang == "en" else f"{verb}{who}")
             else:
-                label = property_label(lang, s.property or "")
+                label = noun(lang, s.property or "")
                 val = self.value_words(s.device, s.property or "", s.value, lang)
                 parts.append(
                     f"set {who} {label} to {val}" if lang == "en" else f"把{who}的{label}设为{val}"
@@ -306,7 +306,7 @@ class Executor:
                 if p in ("on", "locked"):
                     bits.append(self.value_words(d, p, v, lang))
                 else:
-                    label = property_label(lang, p)
+                    label = noun(lang, p)
                     bits.append(
                         f"{label} {self.value_words(d, p, v, lang)}"
                         if lang == "en"
@@ -326,7 +326,7 @@ class Executor:
                 v = devices.state(s.device).get(s.property)
                 words = self.value_words(s.device, s.property, v, lang)
                 if s.property not in ("on", "locked"):
-                    words = f"{property_label(lang, s.property)} {words}"
+                    words = f"{noun(lang, s.property)} {words}"
                 parts.append(say(lang, "already", device=who, state=words))
             else:
                 parts.append(say(lang, "already", device=who, state=self._status(s, devices, lang)))
@@ -348,16 +348,14 @@ class Executor:
         for p in dict.fromkeys(touched):
             if p in state:
                 words = self.value_words(step.device, p, state[p], lang)
-                bits.append(
-                    words if p in ("on", "locked") else f"{property_label(lang, p)} {words}"
-                )
+                bits.append(words if p in ("on", "locked") else f"{noun(lang, p)} {words}")
         return ", ".join(bits) if bits else ("as asked" if lang == "en" else "如此")
 
     def answer(self, q: Question, devices: Devices | AsyncDevices, lang: Lang) -> str:
         value = devices.state(q.device).get(q.property)
         who = self.name(q.device, lang)
         words = self.value_words(q.device, q.property, value, lang)
-        label = property_label(lang, q.property)
+        label = noun(lang, q.property)
         if isinstance(value, bool):
             key = "yes_state" if value else "no_state"
             if q.property not in ("on", "locked") and not q.property.endswith("_open"):
@@ -378,8 +376,7 @@ def action_label(lang: Lang, action: str) -> str:
 
 
 def value_label(lang: Lang, value: str) -> str:
-    found = (lexicon(lang).get("values") or {}).get(value)
-    return str(found[0]) if found and lang == "zh" else value.replace("_", " ")
+    return lower_first(lang, value_word(lang, value))
 
 
 def say(lang: Lang, key: str, **fields: Any) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hyperhub.assistant.execute import Executor, action_label, say
-from hyperhub.assistant.lexicon import lexicon, property_label
+from hyperhub.assistant.lexicon import lexicon
 from hyperhub.assistant.matcher import Matcher
 from hyperhub.assistant.numbers import cn_number, normalize
 from hyperhub.assistant.plan import Lang, Plan, Step
@@ -49,6 +49,7 @@ from hyperhub.automation.model import (
 from hyperhub.errors import HyperHubError
 from hyperhub.space import Space
 from hyperhub.spec.policy import Command
+from hyperhub.spec.words import noun
 
 RULES_FILE = "assistant.yaml"  # where the assistant's rules go, in the automations folder
 MAX_ID = 96  # characters of a generated id (ids may have 100: room for "_2", "_3", …)
@@ -532,7 +533,7 @@ class RuleReader:
             words = []
             for ids_, prop_ in when.readings:
                 who = self._names(ids_, lang, "and")
-                label = property_label(lang, prop_)
+                label = noun(lang, prop_)
                 words.append(f"{who} {label}" if lang == "en" else f"{who}的{label}")
             shown = self.executor.value_words(ids[0], prop, value, lang)
             what = _or(words, lang)
@@ -636,7 +637,7 @@ class RuleReader:
                         lang,
                         "set_to",
                         devices=names,
-                        property=property_label(lang, prop),
+                        property=noun(lang, prop),
                         value=value,
                     )
                 )

@@ -32,19 +32,6 @@ def lexicon(lang: str) -> dict[str, Any]:
     return data
 
 
-def words(lang: str, section: str, key: str) -> list[str]:
-    """The words of `section.key` in `lang` (empty when there are none)."""
-    return list((lexicon(lang).get(section) or {}).get(key) or [])
-
-
 def humanize(name: str) -> str:
     """A spec name as words: `charge_limit` → `charge limit`."""
     return name.replace("_", " ")
-
-
-def property_label(lang: str, prop: str) -> str:
-    """How a reply names a property: its first plain noun, else its own name."""
-    for w in words(lang, "properties", prop):
-        if not w.startswith("?"):
-            return w
-    return humanize(prop)
