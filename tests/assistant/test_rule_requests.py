@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from hyperhub.assistant.pipeline import Answer, Assistant, Conversation
-from hyperhub.assistant.rules import FileRuleSaver, rule_risks
+from hyperhub.assistant.rules import FileRuleSaver
 from hyperhub.automation import load_automations, parse_automations
+from hyperhub.automation.loader import rule_risks
 from hyperhub.automation.model import Rule
 from hyperhub.clock import ManualClock
 from hyperhub.devices.sim import Simulator
@@ -337,6 +338,9 @@ def test_a_risky_action_in_a_rule_is_named_in_the_proposal(
     assert rule_risks(demo, Rule.model_validate(en.rule)) == ["garage_door.open"]
     safe = ask(assistant, "when I leave home, lock the door")
     assert safe.rule is not None and rule_risks(demo, Rule.model_validate(safe.rule)) == []
+    unlock = ask(assistant, "when I get home, unlock the front door")
+    assert unlock.rule is not None
+    assert rule_risks(demo, Rule.model_validate(unlock.rule)) == ["front_door_lock.unlock"]
 
 
 # -- what is not a rule, or not one the assistant can make -------------------------------------

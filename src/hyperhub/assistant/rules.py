@@ -48,7 +48,6 @@ from hyperhub.automation.model import (
 )
 from hyperhub.errors import HyperHubError
 from hyperhub.space import Space
-from hyperhub.spec.policy import Command
 from hyperhub.spec.words import noun
 
 RULES_FILE = "assistant.yaml"  # where the assistant's rules go, in the automations folder
@@ -133,30 +132,6 @@ class FileRuleSaver:
         target = self.target()
         self.write(rule)
         return str(target)
-
-
-def rule_risks(space: Space, rule: Rule) -> list[str]:
-    """The rule's risky writes and calls ("garage_door.open"), from the devices' specs."""
-    out: list[str] = []
-
-    def walk(actions: list[Action]) -> None:
-        for a in actions:
-            if a.set is not None:
-                for d in _ids(a.set.device):
-                    dev = space.devices.get(d)
-                    cmd = Command(d, a.set.property, a.set.value)
-                    if dev is not None and dev.is_risky(cmd):
-                        out.append(f"{d}.{a.set.property}={json.dumps(a.set.value)}")
-            elif a.call is not None:
-                for d in _ids(a.call.device):
-                    dev = space.devices.get(d)
-                    if dev is not None and dev.is_risky(Command(d, action=a.call.action)):
-                        out.append(f"{d}.{a.call.action}")
-            walk(a.then or [])
-            walk(a.else_ or [])
-
-    walk(rule.actions)
-    return out
 
 
 def rule_data(rule: Rule) -> dict[str, Any]:

@@ -13,10 +13,10 @@ import io
 import os
 import re
 import types
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Union, cast, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, cast, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -61,6 +61,7 @@ HOME = "home"
 HOME_RADIUS_KM = 0.2
 SCENE_ACTIONS = ("set", "call", "notify")
 NUMERIC = ("int", "float")
+T = TypeVar("T")
 _SECTIONS: tuple[tuple[str, str, type[BaseModel]], ...] = (
     ("places", "place", Place),
     ("scenes", "scene", Scene),
@@ -321,6 +322,16 @@ class _Loader:
         if problems:
             raise AutomationError(label, problems)
         return Book(places, found["scenes"], found["rules"], sources, checker.risky_list())
+
+
+def rule_risks(space: Space, rule: Rule) -> list[str]:
+    """The risky writes and calls of one rule not in a file yet ("garage_door.open",
+    "front_door.locked=false"), found as `Book.risky` finds them for rules in files."""
+    checker = _Checker(space, {}, {}, {"place": set(), "scene": set(), "rule": set()})
+    checker.owner = f"rule:{rule.id}"
+    for i, action in enumerate(rule.actions):
+        checker.action(("rules", 0, "actions", i), action)
+    return [what for _, what in checker.risky_list()]
 
 
 _ID_AT = re.compile(r"""(?:^|[\s{,-])id:[ \t]*["']?([a-z0-9_]+)""", re.M)
@@ -689,6 +700,21 @@ class _Checker:
         elif action is not None and action not in here[name].actions:
             self.problem(loc, f"a {name} has no action `{action}`")
 
+    def member(
+        self, loc: Loc, device: Device, kind: str, known: Mapping[str, T], name: str
+    ) -> T | None:
+        """`known[name]`: the device's event or action `name` (`kind`), or None after saying
+        that it has none so."""
+        found = known.get(name)
+        if found is None:
+            has = ", ".join(known) or "none"
+            self.problem(
+                loc,
+                f"device {device.id} ({device.type}) has no {kind} {name!r}; "
+                f"it has: {has}{did_you_mean(name, known)}",
+            )
+        return found
+
     def args(self, loc: Loc, where: str, specs: Iterable[ArgSpec], args: dict[str, Any]) -> None:
         """Argument names known; non-template values valid (like `DeviceType.check_args`)."""
         known = {a.name: a for a in specs}
@@ -720,16 +746,10 @@ class _Checker:
                         self.value((*at, key), device, body.property, value, write=False)
         elif kind == "event":
             for _where, device in self.devices((*at, "device"), body.device):
-                event = device.dtype.events.get(body.event)
-                if event is None:
-                    has = ", ".join(device.dtype.events) or "none"
-                    hint = did_you_mean(body.event, device.dtype.events)
-                    self.problem(
-                        (*at, "event"),
-                        f"device {device.id} ({device.type}) has no event {body.event!r}; "
-                        f"it has: {has}{hint}",
-                    )
-                else:
+                event = self.member(
+                    (*at, "event"), device, "event", device.dtype.events, body.event
+                )
+                if event is not None:
                     self.args((*at, "args"), f"{device.id}.{body.event}", event.args, body.args)
         elif kind == "cron":
             why = when.check_cron(body)
@@ -813,15 +833,8 @@ class _Checker:
         body = action.call
         assert body is not None
         for _where, device in self.devices((*at, "device"), body.device):
-            spec = device.dtype.actions.get(body.action)
+            spec = self.member((*at, "action"), device, "action", device.dtype.actions, body.action)
             if spec is None:
-                has = ", ".join(device.dtype.actions) or "none"
-                hint = did_you_mean(body.action, device.dtype.actions)
-                self.problem(
-                    (*at, "action"),
-                    f"device {device.id} ({device.type}) has no action {body.action!r}; "
-                    f"it has: {has}{hint}",
-                )
                 continue
             where = f"{device.id}.{body.action}"
             if templates.has_templates(body.args):

@@ -15,8 +15,9 @@ from hyperhub.api.errors import ApiError
 from hyperhub.api.models import AskBody, AskOut
 from hyperhub.api.security import confirm_refused, context, may_confirm, require
 from hyperhub.assistant.pipeline import Assistant, Conversation
-from hyperhub.assistant.rules import FileRuleSaver, rule_risks
+from hyperhub.assistant.rules import FileRuleSaver
 from hyperhub.auth import Token
+from hyperhub.automation.loader import rule_risks
 from hyperhub.automation.model import Rule
 from hyperhub.errors import HyperHubError
 
