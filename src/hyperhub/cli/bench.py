@@ -1,4 +1,5 @@
-"""`hyperhub bench …`: run the benchmarks in the repository's `bench/` and record their tables."""
+"""`hyperhub bench …`: run the benchmarks (the `bench` package, installed with HyperHub) and
+record their tables."""
 
 from __future__ import annotations
 
@@ -17,19 +18,18 @@ from rich.table import Table
 
 from hyperhub.errors import HyperHubError
 
-REPO = Path(__file__).resolve().parents[3]
-
 
 def bench_module(name: str) -> ModuleType:
-    """Import `bench.<name>` from the source checkout this HyperHub runs from."""
-    if not (REPO / "bench" / f"{name}.py").exists():
+    """Import `bench.<name>`: a benchmark of the `bench` package, installed with HyperHub."""
+    try:
+        return importlib.import_module(f"bench.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("bench", f"bench.{name}"):
+            raise  # the benchmark is there; something it imports is not
         raise HyperHubError(
-            f"benchmarks live in the source checkout (bench/{name}.py); "
-            f"run them from a clone of HyperHub, not from an installed wheel"
-        )
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    return importlib.import_module(f"bench.{name}")
+            f"this HyperHub has no benchmark bench.{name} (bench/{name}.py in a clone of "
+            "HyperHub); install HyperHub from a clone (pip install -e .) to run it"
+        ) from None
 
 
 def machine() -> str:

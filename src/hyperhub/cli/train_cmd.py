@@ -348,7 +348,7 @@ def _source_commit() -> str | None:
     changes), or None outside a checkout."""
     import subprocess
 
-    from hyperhub.cli.bench import REPO as root
+    root = Path(__file__).resolve().parents[3]
 
     if not (root / ".git").exists():
         return None
