@@ -17,7 +17,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -174,10 +174,8 @@ async def serve(
     remote = remote_devices(space, credentials)
     local = [d for d in space.devices if d not in remote]
     node_principal = credentials.add_node(LOCAL_NODE, local)
-    loop = asyncio.get_running_loop()
-    installed = _stop_on_signals(loop, stop)
     kind: str  # the broker's: mosquitto, amqtt or external
-    try:
+    with _stop_on_signals(stop):
         async with AsyncExitStack() as stack:
             if broker is None:
                 running = await stack.enter_async_context(
@@ -267,9 +265,6 @@ async def serve(
             await stop.wait()
         status.stats = asdict(fabric.stats)  # after close: the writer has flushed by then
         return status
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
 
 
 async def _start_engine(
@@ -356,13 +351,20 @@ async def _start_api(
     return server, setup_code
 
 
-def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[int]:
-    installed: list[int] = []
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set `stop` while inside (where the loop can take signals)."""
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
             installed.append(sig)
-    return installed
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
 
 
 def _write_info(data_dir: Path, info: HubInfo) -> None:
@@ -418,11 +420,9 @@ async def run_node(
 ) -> dict[str, Any]:
     """Run one node until `stop` (or SIGINT/SIGTERM); returns its counters."""
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    installed = _stop_on_signals(loop, stop)
-    if backend is None:  # simulated devices, unless the node is given real ones
-        backend = Simulator(space, SystemClock(), only=devices)
-    try:
+    with _stop_on_signals(stop):
+        if backend is None:  # simulated devices, unless the node is given real ones
+            backend = Simulator(space, SystemClock(), only=devices)
         async with DeviceNode(
             name, space, devices, broker.client_kwargs(), backend=backend, tick_s=tick_s
         ) as node:
@@ -432,9 +432,6 @@ async def run_node(
                 on_ready(node)
             await stop.wait()
             return asdict(node.stats)
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
 
 
 async def send_to_running_hub(

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from hyperhub.automation.access import Listeners
 from hyperhub.clock import ManualClock
 from hyperhub.devices.sim import Simulator
 from hyperhub.errors import DeviceUnavailable
@@ -27,7 +28,7 @@ class SimHub:
         self.states = self.sim.states()
         self.down: set[str] = set()
         self.sent: list[tuple[str, str, dict[str, Any]]] = []  # (actor, device, command)
-        self._listeners: list[tuple[Callable, Callable, Callable, Callable | None]] = []
+        self._listeners: list[Listeners] = []
         self.skipped = 0  # changes left out as quiet
 
     # -- the Hub protocol ----------------------------------------------------------------
@@ -53,18 +54,11 @@ class SimHub:
             self.emit(event.device, event.name, event.args)
         return changes
 
-    def listen(
-        self,
-        on_changes: Callable,
-        on_event: Callable,
-        on_av: Callable,
-        quiet: Callable | None = None,
-    ) -> Callable:
+    def listen(self, to: Listeners) -> Callable:
         """As `FabricAccess.listen`: changes `quiet` calls quiet are not handed over (counted in
         `skipped`), so the engine tests run with the gate the live hub uses."""
-        entry = (on_changes, on_event, on_av, quiet)
-        self._listeners.append(entry)
-        return lambda: self._listeners.remove(entry)
+        self._listeners.append(to)
+        return lambda: self._listeners.remove(to)
 
     # -- driving it ----------------------------------------------------------------------
     def advance(self, seconds: float, step: float = 1.0) -> None:

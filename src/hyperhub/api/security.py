@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -95,6 +95,14 @@ def require(scope: str) -> Callable[..., Awaitable[Token]]:
         return token
 
     return check
+
+
+# what a route's parameters ask for: the API's context, the caller's token, a token with a scope
+Ctx = Annotated[ApiContext, Depends(context)]
+Caller = Annotated[Token, Depends(current_token)]
+Reader = Annotated[Token, Depends(require("read"))]
+Controller = Annotated[Token, Depends(require("control"))]
+Admin = Annotated[Token, Depends(require("admin"))]
 
 
 def client_address(request: Request) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from hyperhub.fabric.feed import Availability, Event
 from hyperhub.fabric.hubside import HubFabric
@@ -18,6 +18,17 @@ from hyperhub.spec.policy import Command
 from hyperhub.store import RunRow, StateStore
 
 ChangeItem = tuple[str, dict[str, Any], float]  # device, changed properties, ts
+
+
+class Listeners(NamedTuple):
+    """Whom `DeviceAccess.listen` hands what happens: every change (in batches of (device,
+    changed properties, ts), in order), event and availability change. A change for which
+    `quiet(device, changed)` is True may be left out (nothing would come of it)."""
+
+    on_changes: Callable[[list[ChangeItem]], None]
+    on_event: Callable[[Event], None]
+    on_availability: Callable[[Availability], None]
+    quiet: Callable[[str, dict[str, Any]], bool] | None = None
 
 
 class DeviceAccess(Protocol):
@@ -34,16 +45,8 @@ class DeviceAccess(Protocol):
         the properties that changed. Raises the command's error."""
         ...
 
-    def listen(
-        self,
-        on_changes: Callable[[list[ChangeItem]], None],
-        on_event: Callable[[Event], None],
-        on_availability: Callable[[Availability], None],
-        quiet: Callable[[str, dict[str, Any]], bool] | None = None,
-    ) -> Callable[[], None]:
-        """Call these with every change (in batches of (device, changed properties, ts), in
-        order) / event / availability change; returns a stopper. A change for which
-        `quiet(device, changed)` is True may be left out (nothing would come of it)."""
+    def listen(self, to: Listeners) -> Callable[[], None]:
+        """Hand `to` what happens from now on; returns a stopper."""
         ...
 
 
@@ -64,13 +67,8 @@ class FabricAccess:
         ack = await self.fabric.send(cmd, actor=actor, confirm=True)
         return dict(ack.changes)
 
-    def listen(
-        self,
-        on_changes: Callable[[list[ChangeItem]], None],
-        on_event: Callable[[Event], None],
-        on_availability: Callable[[Availability], None],
-        quiet: Callable[[str, dict[str, Any]], bool] | None = None,
-    ) -> Callable[[], None]:
+    def listen(self, to: Listeners) -> Callable[[], None]:
+        on_changes, quiet = to.on_changes, to.quiet
         _, events, availability = self.fabric.feeds
         # the ingest path only appends; the engine reads the changes in one batch right
         # after (the same loop turn's end): the flood of state messages is not slowed per
@@ -90,8 +88,8 @@ class FabricAccess:
                 loop.call_soon(drain)
             pending.append((device, changed, ts))
 
-        stops = [self.fabric.listen_changes(collect), events.listen(on_event)]
-        stops.append(availability.listen(on_availability))
+        stops = [self.fabric.listen_changes(collect), events.listen(to.on_event)]
+        stops.append(availability.listen(to.on_availability))
 
         def stop() -> None:
             for one in stops:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperhub.automation import when
-from hyperhub.automation.access import DeviceAccess
+from hyperhub.automation.access import DeviceAccess, Listeners
 from hyperhub.automation.loader import Book, load_automations
 from hyperhub.automation.model import Action, Condition, Rule, Scene
 from hyperhub.automation.templates import has_templates, render
@@ -245,7 +245,7 @@ class Engine:
                 fire_all(fired)
 
         self._stop_listening = self.hub.listen(
-            on_changes, self.on_event, self.on_availability, self._watches.quiet
+            Listeners(on_changes, self.on_event, self.on_availability, self._watches.quiet)
         )
         if self._schedule:
             self._scheduler = asyncio.create_task(self._run_scheduler(), name="rule-scheduler")

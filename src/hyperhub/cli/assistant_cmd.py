@@ -24,7 +24,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypedDict, Unpack
 
 from rich.console import Console
 from rich.markup import escape
@@ -51,6 +51,15 @@ FAILED = "I couldn't answer this: {problem}."
 REMOTE_FAILED = "I couldn't ask the remote engine: {problem}."
 
 Warn = Callable[[str], None]
+
+
+class AskOptions(TypedDict, total=False):
+    """What `Session.ask` passes on to `Assistant.ask`: the speaker's area, the conversation
+    so far, where a confirmed rule is saved."""
+
+    area: str | None
+    conversation: Conversation | None
+    rules: RuleSaver | None
 
 
 @dataclass
@@ -241,38 +250,18 @@ class Session:
         except Exception as exc:  # a thread's failure must reach the log, not vanish
             self.warn_once(f"the local LLM could not be loaded at start: {exc}")
 
-    def ask(
-        self,
-        text: str,
-        devices: Simulator,
-        *,
-        area: str | None = None,
-        conversation: Conversation | None = None,
-        rules: RuleSaver | None = None,
-    ) -> Answer:
-        if self.remote is not None:
-            self.remote.last_error = None
-        answer = self.assistant.ask(
-            text, devices, area=area, conversation=conversation, rules=rules
-        )
-        return self._said_remote_failure(answer)
+    def ask(self, text: str, devices: Simulator, **options: Unpack[AskOptions]) -> Answer:
+        self._forget_remote_failure()
+        return self._said_remote_failure(self.assistant.ask(text, devices, **options))
 
-    async def aask(
-        self,
-        text: str,
-        devices: Any,
-        *,
-        area: str | None = None,
-        conversation: Conversation | None = None,
-        rules: RuleSaver | None = None,
-    ) -> Answer:
+    async def aask(self, text: str, devices: Any, **options: Unpack[AskOptions]) -> Answer:
         """`ask` on the devices of a running hub (`runtime.HubDevices`)."""
+        self._forget_remote_failure()
+        return self._said_remote_failure(await self.assistant.aask(text, devices, **options))
+
+    def _forget_remote_failure(self) -> None:
         if self.remote is not None:
             self.remote.last_error = None
-        answer = await self.assistant.aask(
-            text, devices, area=area, conversation=conversation, rules=rules
-        )
-        return self._said_remote_failure(answer)
 
     def _said_remote_failure(self, answer: Answer) -> Answer:
         error = getattr(self.remote, "last_error", None)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from hyperhub import __version__
@@ -33,9 +32,10 @@ from hyperhub.cli.options import (
     JsonOpt,
     SpaceOpt,
     WideOpt,
+    option_group,
 )
 from hyperhub.cli.rules_cmd import rules_app, scenes_app
-from hyperhub.cli.say import lang, translator
+from hyperhub.cli.say import err, lang, out, print_json, translator
 from hyperhub.cli.train_cmd import train as train_cmd
 from hyperhub.errors import HyperHubError, NeedsConfirmation, SpaceError
 from hyperhub.space import Space, load_space
@@ -62,8 +62,6 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(rules_app, name="rules")
 app.add_typer(scenes_app, name="scenes")
 app.command("train")(train_cmd)
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 t = translator(
     {
         "error: {message}": "错误：{message}",
@@ -94,10 +92,6 @@ NoLlmOptRun = Annotated[
 ]
 
 
-def _json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
-
-
 def _version(value: bool) -> None:
     if value:
         out.print(f"hyperhub {__version__}")
@@ -125,7 +119,7 @@ def check(
         loaded = load_space(space)
     except SpaceError as exc:
         if as_json:
-            _json(
+            print_json(
                 {
                     "ok": False,
                     "problems": [{"line": p.line, "message": p.message} for p in exc.problems],
@@ -142,7 +136,7 @@ def check(
         "types": type_names,
     }
     if as_json:
-        _json(summary)
+        print_json(summary)
     else:
         out.print(
             f"[green]OK[/] {space}: space {loaded.name!r}, {len(loaded.devices)} devices in "
@@ -167,7 +161,7 @@ def doctor(
     checks = run_checks(data_dir, model)
     failed = [c.part for c in checks if c.status == FAIL]
     if as_json:
-        _json({"ok": not failed, "checks": as_dicts(checks)})
+        print_json({"ok": not failed, "checks": as_dicts(checks)})
     else:
         width = max(len(c.part) for c in checks)
         colors = {FAIL: "bold red", WARN: "yellow"}
@@ -217,7 +211,7 @@ def devices(
             for d in chosen
         ]
     if as_json:
-        _json(rows)
+        print_json(rows)
         return
     wide = wide or out.width >= WIDE_COLUMNS
     n = len(rows)
@@ -279,7 +273,7 @@ def state(
         current = ctx.states().get(dev.id, dev.state)
         updated = ctx.store.last_updated(dev.id)
     if as_json:
-        _json({"device": dev.id, "state": current, "updated": updated})
+        print_json({"device": dev.id, "state": current, "updated": updated})
         return
     table = Table(title=f"{dev.name_in(lang())} ({type_label(lang(), dev.type)})")
     table.add_column(t("property"))
@@ -391,7 +385,7 @@ def _report(
 ) -> None:
     """What a `set` / `call` did, in one line: the changes, else what happened instead."""
     if as_json:
-        _json(
+        print_json(
             {"device": device, "changes": changes, "state": now, "events": events or [], "via": via}
         )
         return
@@ -444,7 +438,7 @@ def history(
         end = parse_when(until, now) if until else now
         rows = ctx.store.history(dev.id, prop, start, end, max_points=points)
     if as_json:
-        _json([{"ts": p.ts, "value": p.value} for p in rows])
+        print_json([{"ts": p.ts, "value": p.value} for p in rows])
         return
     from datetime import datetime
 
@@ -712,7 +706,7 @@ def nodes_add(
         devices = parse_device_list(ctx.space, only)
         url, reloaded = add_node(ctx.data_dir, ctx.space, name, devices)
     if as_json:
-        _json({"node": name, "devices": devices, "broker": url, "reloaded": reloaded})
+        print_json({"node": name, "devices": devices, "broker": url, "reloaded": reloaded})
         return
     out.print(url)
     note = "the running broker reloaded its ACL" if reloaded else "start or restart the hub"
@@ -737,7 +731,7 @@ def nodes_remove(
     with Context(space, data_dir, db) as ctx:
         devices, reloaded = remove_node(ctx.data_dir, ctx.space, name)
     if as_json:
-        _json({"node": name, "devices": devices, "reloaded": reloaded})
+        print_json({"node": name, "devices": devices, "reloaded": reloaded})
         return
     note = "the running broker refuses it now" if reloaded else "its login is refused"
     out.print(
@@ -757,7 +751,7 @@ def nodes_list(data_dir: DataOpt = None, as_json: JsonOpt = False) -> None:
         for p in CredentialStore(config.data_dir(data_dir)).nodes()
     ]
     if as_json:
-        _json(nodes)
+        print_json(nodes)
         return
     table = Table(title="nodes")
     table.add_column("node")
@@ -803,7 +797,7 @@ def token_list(data_dir: DataOpt = None, as_json: JsonOpt = False) -> None:
     with _auth(data_dir) as auth:
         tokens = [t.as_dict() for t in auth.tokens()]
     if as_json:
-        _json(tokens)
+        print_json(tokens)
         return
     from datetime import datetime
 
@@ -860,6 +854,12 @@ def user_add(
     err.print(f"user {user.name} saved: {role}")
 
 
+QuickOpt = Annotated[bool, typer.Option(help="Tiny numbers, for a smoke run.")]
+RecordOpt = Annotated[
+    Path | None, typer.Option(help="Write the tables into this markdown file's section.")
+]
+
+
 @bench_app.command("store")
 def bench_store(
     devices: Annotated[int, typer.Option(min=10, help="Simulated devices.")] = 10_000,
@@ -867,9 +867,7 @@ def bench_store(
         int, typer.Option(min=1000, help="Rows in the history table.")
     ] = 1_000_000,
     as_json: JsonOpt = False,
-    record: Annotated[
-        Path | None, typer.Option(help="Append the table to this markdown file.")
-    ] = None,
+    record: RecordOpt = None,
 ) -> None:
     """State writes/s, history query time and RSS for the store, beside raw sqlite3."""
     from hyperhub.cli.bench import bench_store as run_bench
@@ -879,11 +877,7 @@ def bench_store(
 
 @bench_app.command("fabric")
 def bench_fabric(
-    quick: Annotated[bool, typer.Option(help="Tiny numbers, for a smoke run.")] = False,
-    as_json: JsonOpt = False,
-    record: Annotated[
-        Path | None, typer.Option(help="Write the tables into this markdown file's section.")
-    ] = None,
+    quick: QuickOpt = False, as_json: JsonOpt = False, record: RecordOpt = None
 ) -> None:
     """State ingest through the broker into the hub and store, beside mosquitto_sub and amqtt;
     command round trips; 10,000 devices through 10 nodes."""
@@ -893,13 +887,7 @@ def bench_fabric(
 
 
 @bench_app.command("api")
-def bench_api(
-    quick: Annotated[bool, typer.Option(help="Tiny numbers, for a smoke run.")] = False,
-    as_json: JsonOpt = False,
-    record: Annotated[
-        Path | None, typer.Option(help="Write the tables into this markdown file's section.")
-    ] = None,
-) -> None:
+def bench_api(quick: QuickOpt = False, as_json: JsonOpt = False, record: RecordOpt = None) -> None:
     """GET state and POST set req/s with 50 clients, WebSocket fan-out of 1,000 changes/s to
     100 clients (p99 latency), dashboard first load; on a real `hyperhub run`."""
     from hyperhub.cli.bench import bench_api as run_bench
@@ -909,7 +897,7 @@ def bench_api(
 
 @bench_app.command("rules")
 def bench_rules(
-    quick: Annotated[bool, typer.Option(help="Tiny numbers, for a smoke run.")] = False,
+    quick: QuickOpt = False,
     rules: Annotated[
         int | None, typer.Option(min=1, help="Rules loaded (default 1,000; --quick: 40).")
     ] = None,
@@ -929,9 +917,7 @@ def bench_rules(
         ),
     ] = None,
     as_json: JsonOpt = False,
-    record: Annotated[
-        Path | None, typer.Option(help="Write the table into this markdown file's section.")
-    ] = None,
+    record: RecordOpt = None,
 ) -> None:
     """Trigger → first command p50 / p99 with 1,000 rules loaded and 1,000 state changes/s
     flowing, end to end too; state ingest with and without the rules; on a real broker."""
@@ -1010,26 +996,28 @@ AreaOpt = Annotated[
 ]
 
 
-ENGINE_OPTIONS = (
-    "engine",
-    "model",
-    "adapter",
-    "no_llm",
-    "remote_url",
-    "remote_model",
-    "remote_key",
-    "remote_timeout",
-    "llm_threshold",
-)
-
-
-def _engine_options(given: dict[str, Any]) -> Any:
-    """The checked `EngineOptions` from a command's parameters (its `locals()`)."""
+def _engine_options(
+    engine: EngineOpt = "auto",
+    model: ModelOpt = None,
+    adapter: AdapterOpt = None,
+    no_llm: NoLlmOpt = False,
+    remote_url: RemoteUrlOpt = None,
+    remote_model: RemoteModelOpt = None,
+    remote_key: RemoteKeyOpt = None,
+    remote_timeout: RemoteTimeoutOpt = 10.0,
+    llm_threshold: ThresholdOpt = None,
+) -> Any:
+    """The engine options of `ask` and `chat` (their parameter `opts`), as a checked
+    `EngineOptions`."""
+    given = dict(locals())  # the options, by name
     from hyperhub.cli.assistant_cmd import EngineOptions
 
-    opts = EngineOptions(**{name: given[name] for name in ENGINE_OPTIONS})
+    opts = EngineOptions(**given)
     opts.check()
     return opts
+
+
+engine_options = option_group("opts", _engine_options)
 
 
 def _assistant_space(
@@ -1075,6 +1063,7 @@ def _note(message: str) -> None:
 
 
 @app.command()
+@engine_options
 def ask(
     text: Annotated[
         str | None, typer.Argument(help="One sentence; omit it with --jsonl to read stdin.")
@@ -1089,15 +1078,7 @@ def ask(
         ),
     ] = False,
     area: AreaOpt = None,
-    engine: EngineOpt = "auto",
-    model: ModelOpt = None,
-    adapter: AdapterOpt = None,
-    no_llm: NoLlmOpt = False,
-    remote_url: RemoteUrlOpt = None,
-    remote_model: RemoteModelOpt = None,
-    remote_key: RemoteKeyOpt = None,
-    remote_timeout: RemoteTimeoutOpt = 10.0,
-    llm_threshold: ThresholdOpt = None,
+    opts: Any = None,  # EngineOptions, from --engine … --llm-threshold
     dry_run: DryRunOpt = False,
     data_dir: DataOpt = None,
     db: DbOpt = None,
@@ -1109,7 +1090,6 @@ def ask(
     design.md, "The assistant contract")."""
     from hyperhub.cli import assistant_cmd
 
-    opts = _engine_options(locals())
     if jsonl:
         if text is not None:
             raise HyperHubError("give either a sentence or --jsonl (sentences on stdin), not both")
@@ -1127,18 +1107,11 @@ def ask(
 
 
 @app.command()
+@engine_options
 def chat(
     space: SpaceOpt = None,
     area: AreaOpt = None,
-    engine: EngineOpt = "auto",
-    model: ModelOpt = None,
-    adapter: AdapterOpt = None,
-    no_llm: NoLlmOpt = False,
-    remote_url: RemoteUrlOpt = None,
-    remote_model: RemoteModelOpt = None,
-    remote_key: RemoteKeyOpt = None,
-    remote_timeout: RemoteTimeoutOpt = 10.0,
-    llm_threshold: ThresholdOpt = None,
+    opts: Any = None,  # EngineOptions, from --engine … --llm-threshold
     dry_run: DryRunOpt = False,
     data_dir: DataOpt = None,
     db: DbOpt = None,
@@ -1151,7 +1124,6 @@ def chat(
     or no hub running)."""
     from hyperhub.cli import assistant_cmd
 
-    opts = _engine_options(locals())
     with _assistant_target(space, data_dir, db, dry_run) as (loaded, stored, live):
         assistant_cmd.run_chat(
             loaded, stored, area, opts, as_json=as_json, out=out, warn=_note, live=live
@@ -1185,9 +1157,7 @@ def bench_assistant(
         ),
     ] = False,
     as_json: JsonOpt = False,
-    record: Annotated[
-        Path | None, typer.Option(help="Write the tables into this markdown file's section.")
-    ] = None,
+    record: RecordOpt = None,
 ) -> None:
     """Accuracy (en, zh, per kind) and latency of the matcher, the local LLM (base and tuned)
     and the whole pipeline on the development set, scored by the shared score.py; LLM load

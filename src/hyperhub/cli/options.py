@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
+
+Command = TypeVar("Command", bound=Callable[..., Any])
 
 SpaceOpt = Annotated[
     Path | None,
@@ -39,3 +44,30 @@ WideOpt = Annotated[
         "--wide", help="Show ids and file paths too (shown anyway on a terminal 120+ wide)."
     ),
 ]
+
+
+def option_group(name: str, make: Callable[..., Any]) -> Callable[[Command], Command]:
+    """Options several commands take together (typer has no groups of options): the command
+    decorated takes `make`'s parameters (typer options) in place of its own parameter `name`
+    — `--help` lists them there — and is called with `name=make(**those options)`."""
+
+    def decorate(command: Command) -> Command:
+        own = inspect.signature(command, eval_str=True)
+        group = inspect.signature(make, eval_str=True).parameters
+        params = [
+            one
+            for param in own.parameters.values()
+            for one in (group.values() if param.name == name else [param])
+        ]
+
+        @functools.wraps(command)
+        def run(**given: Any) -> Any:
+            made = make(**{key: given.pop(key) for key in group})
+            return command(**given, **{name: made})
+
+        run.__signature__ = own.replace(parameters=params)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in params}
+        run.__annotations__["return"] = own.return_annotation
+        return cast(Command, run)
+
+    return decorate

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, tzinfo
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console, RenderableType
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -40,18 +39,17 @@ from hyperhub.cli.options import (
     SpaceOpt,
     WideOpt,
 )
-from hyperhub.cli.say import translator
+from hyperhub.cli.say import err, out, print_json, translator
 from hyperhub.errors import AutomationError, HyperHubError, did_you_mean
 from hyperhub.spec.policy import Command
 from hyperhub.spec.words import error_text, name_in
 
 if TYPE_CHECKING:
-    from hyperhub.automation.access import ChangeItem, DeviceAccess
+    from hyperhub.automation.access import DeviceAccess, Listeners
     from hyperhub.automation.describe import Names
     from hyperhub.automation.engine import SceneReport
     from hyperhub.automation.loader import Book
     from hyperhub.automation.model import Rule, Scene
-    from hyperhub.fabric.feed import Availability, Event
     from hyperhub.local import LocalSpace
     from hyperhub.runtime import HubInfo
     from hyperhub.space import Space
@@ -63,8 +61,6 @@ rules_app = typer.Typer(
     no_args_is_help=True,
 )
 scenes_app = typer.Typer(help="The space's scenes: list them, apply one now.", no_args_is_help=True)
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 t = translator(
     {
         "through the running hub": "通过正在运行的集线器",
@@ -79,10 +75,6 @@ t = translator(
 
 RESULT_STYLE = {"ok": "green", "error": "red", "loop": "red", "running": "cyan"}
 OK_MARK, FAILED_MARK = "✓", "✗"
-
-
-def _json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
 
 
 def _plain(text: str) -> None:
@@ -145,54 +137,49 @@ def _changes(changes: dict[str, Any]) -> str:
     return ", ".join(f"{k} → {_value(v)}" for k, v in changes.items())
 
 
+# header, `Table.add_column` options, shown only with --wide
+Columns = tuple[tuple[str, dict[str, Any], bool], ...]
+
+
+def _lister(
+    what: str,
+    rows_of: Callable[[Context, Book, Names], list[dict[str, Any]]],
+    columns: Columns,
+    cells_of: Callable[[dict[str, Any], tzinfo], list[RenderableType]],
+) -> Callable[..., None]:
+    """`rules list` / `scenes list`: a row of each rule or scene (`rows_of`, the --json
+    items), shown as a table of `columns`; `cells_of` gives a row's cells, one a column."""
+
+    def list_them(
+        space: SpaceOpt = None,
+        data_dir: DataOpt = None,
+        db: DbOpt = None,
+        automations: AutomationsOpt = None,
+        wide: WideOpt = False,
+        as_json: JsonOpt = False,
+    ) -> None:
+        with Context(space, data_dir, db) as ctx:
+            book = _book(ctx, automations)
+            rows = rows_of(ctx, book, _names(ctx.space, book))
+            where, tz = _where(ctx, automations), ctx.space.tz()
+        if as_json:
+            print_json(rows)
+            return
+        wide = wide or out.width >= WIDE_COLUMNS
+        shown = [i for i, (*_, wide_only) in enumerate(columns) if wide or not wide_only]
+        table = Table(title=f"{_count(len(rows), what)} from {where}")
+        for i in shown:
+            header, options, _ = columns[i]
+            table.add_column(header, **options)
+        for row in rows:
+            cells = cells_of(row, tz)
+            table.add_row(*(cells[i] for i in shown))
+        out.print(table)
+
+    return list_them
+
+
 # ---------------------------------------------------------------------------- rules
-
-
-@rules_app.command("list")
-def rules_list(
-    space: SpaceOpt = None,
-    data_dir: DataOpt = None,
-    db: DbOpt = None,
-    automations: AutomationsOpt = None,
-    wide: WideOpt = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Every rule of the space's automations: whether it is enabled (in its file), its mode,
-    triggers, last run (from the stored traces) and where it is written (--wide)."""
-    from hyperhub.automation.describe import Names
-    from hyperhub.spec.words import env_lang
-
-    with Context(space, data_dir, db) as ctx:
-        book = _book(ctx, automations)
-        tz = ctx.space.tz()
-        names = Names.of(env_lang(), ctx.space, book)
-        rows = [_rule_row(book, r, ctx.store, names) for r in book.rules.values()]
-        where = _where(ctx, automations)
-    if as_json:
-        _json(rows)
-        return
-    wide = wide or out.width >= WIDE_COLUMNS
-    table = Table(title=f"{len(rows)} rule{'' if len(rows) == 1 else 's'} from {where}")
-    table.add_column("rule", max_width=24, overflow="fold")
-    if wide:
-        table.add_column("id", no_wrap=True)
-    table.add_column("on", no_wrap=True)
-    table.add_column("when", ratio=2, overflow="fold")
-    table.add_column("last run", ratio=1, overflow="fold")
-    if wide:
-        table.add_column("mode", no_wrap=True)
-        table.add_column("source", no_wrap=True)
-    for row in rows:
-        cells: list[RenderableType] = [Text(row["name"] or row["id"])]
-        cells += [Text(row["id"])] if wide else []
-        cells += [
-            Text("yes", "green") if row["enabled"] else Text("no", "dim"),
-            Sentences(row["triggers"]),
-            _last_run_text(row["last_run"], tz),
-        ]
-        cells += [Text(row["mode"]), Text(_near(row["source"]))] if wide else []
-        table.add_row(*cells)
-    out.print(table)
 
 
 def _rule_row(book: Book, rule: Rule, store: StateStore, names: Names) -> dict[str, Any]:
@@ -219,6 +206,40 @@ def _rule_row(book: Book, rule: Rule, store: StateStore, names: Names) -> dict[s
         "source": _source(book, f"rule:{rule.id}"),
         "definition": as_read(rule),
     }
+
+
+def _rule_rows(ctx: Context, book: Book, names: Names) -> list[dict[str, Any]]:
+    return [_rule_row(book, r, ctx.store, names) for r in book.rules.values()]
+
+
+RULE_COLUMNS: Columns = (
+    ("rule", {"max_width": 24, "overflow": "fold"}, False),
+    ("id", {"no_wrap": True}, True),
+    ("on", {"no_wrap": True}, False),
+    ("when", {"ratio": 2, "overflow": "fold"}, False),
+    ("last run", {"ratio": 1, "overflow": "fold"}, False),
+    ("mode", {"no_wrap": True}, True),
+    ("source", {"no_wrap": True}, True),
+)
+
+
+def _rule_cells(row: dict[str, Any], tz: tzinfo) -> list[RenderableType]:
+    return [
+        Text(row["name"] or row["id"]),
+        Text(row["id"]),
+        Text("yes", "green") if row["enabled"] else Text("no", "dim"),
+        Sentences(row["triggers"]),
+        _last_run_text(row["last_run"], tz),
+        Text(row["mode"]),
+        Text(_near(row["source"])),
+    ]
+
+
+rules_app.command(
+    "list",
+    help="Every rule of the space's automations: whether it is enabled (in its file), its mode,"
+    "\ntriggers, last run (from the stored traces) and where it is written (--wide).",
+)(_lister("rule", _rule_rows, RULE_COLUMNS, _rule_cells))
 
 
 def _last_run_text(last: dict[str, Any] | None, tz: tzinfo) -> Text:
@@ -261,7 +282,7 @@ def rules_trace(
             raise UnknownRule(f"no rule {rule!r}{did_you_mean(rule, [*known, *stored])}")
         tz = ctx.space.tz()
     if as_json:
-        _json([asdict(r) for r in runs])
+        print_json([asdict(r) for r in runs])
         return
     found = known.get(rule)
     title = rule if found is None else f"{rule} ({found.title})"
@@ -358,7 +379,7 @@ def rules_check(
                 problems = [
                     {"file": f, "line": p.line, "message": p.message} for f, p in exc.problems
                 ]
-                _json({"ok": False, "problems": problems})
+                print_json({"ok": False, "problems": problems})
             else:
                 _print_problems(exc)
             raise typer.Exit(1) from None
@@ -371,7 +392,7 @@ def rules_check(
         "risky": [{"in": owner, "what": what} for owner, what in book.risky],
     }
     if as_json:
-        _json(summary)
+        print_json(summary)
         return
     missing = (
         " (no such folder: nothing to run)" if where is not None and not where.exists() else ""
@@ -383,46 +404,6 @@ def rules_check(
 
 
 # ---------------------------------------------------------------------------- scenes
-
-
-@scenes_app.command("list")
-def scenes_list(
-    space: SpaceOpt = None,
-    data_dir: DataOpt = None,
-    db: DbOpt = None,
-    automations: AutomationsOpt = None,
-    wide: WideOpt = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Every scene: its names, what it sets and does, its risky commands, its file (--wide)."""
-    from hyperhub.automation.describe import Names
-    from hyperhub.spec.words import env_lang
-
-    with Context(space, data_dir, db) as ctx:
-        book = _book(ctx, automations)
-        where = _where(ctx, automations)
-        names = Names.of(env_lang(), ctx.space, book)
-    rows = [_scene_row(book, s, names) for s in book.scenes.values()]
-    if as_json:
-        _json(rows)
-        return
-    wide = wide or out.width >= WIDE_COLUMNS
-    table = Table(title=f"{len(rows)} scene{'' if len(rows) == 1 else 's'} from {where}")
-    table.add_column("scene", max_width=24, overflow="fold")
-    if wide:
-        table.add_column("id", no_wrap=True)
-    table.add_column("does", ratio=1, overflow="fold")
-    table.add_column("risky", max_width=20, overflow="fold")
-    if wide:
-        table.add_column("source", no_wrap=True)
-    for row in rows:
-        called = ", ".join([row["name"], *row["aliases"]])
-        cells: list[RenderableType] = [Text(called)]
-        cells += [Text(row["id"])] if wide else []
-        cells += [Sentences(row["sets"] + row["actions"]), Text(", ".join(row["risky"]), "yellow")]
-        cells += [Text(_near(row["source"]))] if wide else []
-        table.add_row(*cells)
-    out.print(table)
 
 
 def _scene_row(book: Book, scene: Scene, names: Names) -> dict[str, Any]:
@@ -440,6 +421,35 @@ def _scene_row(book: Book, scene: Scene, names: Names) -> dict[str, Any]:
         "source": _source(book, key),
         "definition": as_read(scene),
     }
+
+
+def _scene_rows(ctx: Context, book: Book, names: Names) -> list[dict[str, Any]]:
+    return [_scene_row(book, s, names) for s in book.scenes.values()]
+
+
+SCENE_COLUMNS: Columns = (
+    ("scene", {"max_width": 24, "overflow": "fold"}, False),
+    ("id", {"no_wrap": True}, True),
+    ("does", {"ratio": 1, "overflow": "fold"}, False),
+    ("risky", {"max_width": 20, "overflow": "fold"}, False),
+    ("source", {"no_wrap": True}, True),
+)
+
+
+def _scene_cells(row: dict[str, Any], tz: tzinfo) -> list[RenderableType]:
+    return [
+        Text(", ".join([row["name"], *row["aliases"]])),
+        Text(row["id"]),
+        Sentences(row["sets"] + row["actions"]),
+        Text(", ".join(row["risky"]), "yellow"),
+        Text(_near(row["source"])),
+    ]
+
+
+scenes_app.command(
+    "list",
+    help="Every scene: its names, what it sets and does, its risky commands, its file (--wide).",
+)(_lister("scene", _scene_rows, SCENE_COLUMNS, _scene_cells))
 
 
 @scenes_app.command("apply")
@@ -473,7 +483,7 @@ def scenes_apply(
         else:
             report = asyncio.run(_apply_through_hub(ctx, info, book, scene))
             via = "hub"
-    _scene_report(scene, report, via, as_json, _scene_names(ctx.space, book))
+    _scene_report(scene, report, via, as_json, _names(ctx.space, book))
     if not report.ok:
         raise typer.Exit(1)
 
@@ -507,11 +517,12 @@ def scene_devices(space: Space, scene: Scene) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def _scene_names(space: Space, book: Book) -> Names:
-    from hyperhub.automation.describe import Names as SceneNames
+def _names(space: Space, book: Book) -> Names:
+    """How the space's devices, areas and scenes are called in the terminal's language."""
+    from hyperhub.automation.describe import Names
     from hyperhub.spec.words import env_lang
 
-    return SceneNames.of(env_lang(), space, book)
+    return Names.of(env_lang(), space, book)
 
 
 def _scene_report(scene: Scene, report: SceneReport, via: str, as_json: bool, names: Names) -> None:
@@ -525,7 +536,7 @@ def _scene_report(scene: Scene, report: SceneReport, via: str, as_json: bool, na
              "message": i.message}
             for i in report.items
         ]  # fmt: skip
-        _json(
+        print_json(
             {
                 "scene": scene.id,
                 "name": scene.name,
@@ -586,13 +597,7 @@ class LocalAccess:
     async def send(self, cmd: Command, *, actor: str) -> dict[str, Any]:
         return self.local.send(cmd, actor=actor, confirm=True)
 
-    def listen(
-        self,
-        on_changes: Callable[[list[ChangeItem]], None],
-        on_event: Callable[[Event], None],
-        on_availability: Callable[[Availability], None],
-        quiet: Callable[[str, dict[str, Any]], bool] | None = None,
-    ) -> Callable[[], None]:
+    def listen(self, to: Listeners) -> Callable[[], None]:
         return lambda: None
 
     def settle(self) -> None:
@@ -628,11 +633,5 @@ class AuditedAccess:
         audit_command(self.store, actor, cmd, changes)
         return changes
 
-    def listen(
-        self,
-        on_changes: Callable[[list[ChangeItem]], None],
-        on_event: Callable[[Event], None],
-        on_availability: Callable[[Availability], None],
-        quiet: Callable[[str, dict[str, Any]], bool] | None = None,
-    ) -> Callable[[], None]:
-        return self.hub.listen(on_changes, on_event, on_availability, quiet)
+    def listen(self, to: Listeners) -> Callable[[], None]:
+        return self.hub.listen(to)

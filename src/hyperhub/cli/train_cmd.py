@@ -29,15 +29,18 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Unpack
 
 import typer
 from rich.console import Console
 
 from hyperhub.cli.options import DataOpt, JsonOpt
+from hyperhub.cli.say import err
 from hyperhub.errors import HyperHubError
 
-err = Console(stderr=True, soft_wrap=True)
+if TYPE_CHECKING:
+    from hyperhub.assistant.training.lora import TrainOptions
+
 CHECK_PROMPTS = 4  # training prompts the logits check runs
 
 
@@ -234,22 +237,15 @@ def run_training(
     base_gguf: Path,
     out: Path,
     *,
-    epochs: int = 2,
-    batch_size: int = 8,
-    lr: float = 2e-4,
-    rank: int = 16,
-    seed: int = 0,
-    max_steps: int | None = None,
     holdout: Sequence[Any] = (),
     data_info: dict[str, Any] | None = None,
     base_model: Any = None,
-    cache_dir: Path | None = None,
     on_progress: Callable[[Any], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
-    resume: Path | None = None,
-    deterministic: bool = False,
+    **options: Unpack[TrainOptions],
 ) -> dict[str, Any]:
-    """Train, write adapter.gguf, check it against torch + peft, score the held-out examples
+    """Train (`lora.train` with these `options`: epochs, batch size, learning rate, rank,
+    seed, …), write adapter.gguf, check it against torch + peft, score the held-out examples
     (if any), write train.json and model-card.md into `out`; return the summary."""
     from hyperhub.assistant.training import gguf_lora, lora
 
@@ -259,21 +255,9 @@ def run_training(
     if base_model is None:
         stage(f"loading {base_gguf.name} (fp32; the first time ~1 min, then cached)")
     result = lora.train(
-        examples,
-        base_gguf,
-        out,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        rank=rank,
-        seed=seed,
-        max_steps=max_steps,
-        on_progress=on_progress,
-        base=base_model,
-        cache_dir=cache_dir,
-        resume=resume,
-        deterministic=deterministic,
+        examples, base_gguf, out, on_progress=on_progress, base=base_model, **options
     )
+    resume = options.get("resume")
     stage("writing adapter.gguf and checking it in llama.cpp")
     info = gguf_lora.write_gguf_lora(out, out / "adapter.gguf", base_gguf=base_gguf)
     prompts = [lora.pair_of(e)[0] for e in list(examples)[:CHECK_PROMPTS]]
@@ -349,7 +333,6 @@ def _source_commit() -> str | None:
     import subprocess
 
     root = Path(__file__).resolve().parents[3]
-
     if not (root / ".git").exists():
         return None
     try:

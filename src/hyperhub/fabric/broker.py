@@ -16,11 +16,10 @@ import signal
 import socket
 import struct
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Literal, Protocol
+from typing import IO, Any, Literal, Protocol, TypedDict, Unpack
 
 import psutil
 
@@ -28,6 +27,7 @@ from hyperhub.errors import BrokerError
 from hyperhub.fabric.broker_url import BrokerURL
 from hyperhub.fabric.credentials import CredentialStore, Principal
 from hyperhub.fabric.messages import MAX_PAYLOAD
+from hyperhub.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,56 @@ async def mqtt_connack(
                 await writer.wait_closed()
 
 
-class MosquittoBroker:
+class Listening(TypedDict, total=False):
+    """Where an embedded broker listens, and how long it may take to start and to stop."""
+
+    host: str
+    port: int  # 0: a free one
+    start_timeout: float
+    stop_timeout: float
+
+
+class _Embedded(Service):
+    """What both embedded brokers share: the space they serve, the credential store their
+    logins and ACL come from, and where they listen (port 0: a free one); `async with`
+    starts and stops them."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        space_slug: str,
+        credentials: CredentialStore | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        start_timeout: float = 10.0,
+        stop_timeout: float = 5.0,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.space = space_slug
+        self.credentials = credentials or CredentialStore(self.data_dir)
+        self.host = host
+        self.port = port
+        self._auto_port = port == 0
+        self._start_timeout = start_timeout
+        self._stop_timeout = stop_timeout
+
+    def url(self, principal: Principal) -> BrokerURL:
+        """The URL `principal` logs in with."""
+        return local_url(self.host, self.port, principal)
+
+    def _tries(self) -> Iterator[bool]:
+        """The tries at listening: one on the port given; with port 0, three, each on a free
+        port picked just before (a picked port can be taken before the broker binds it).
+        Yields whether another try follows this one."""
+        tries = 3 if self._auto_port else 1
+        for attempt in range(tries):
+            if self._auto_port:
+                self.port = free_port(self.host)
+            yield attempt + 1 < tries
+
+
+class MosquittoBroker(_Embedded):
     """A private Mosquitto that HyperHub configures, starts, restarts and stops.
 
     `async with MosquittoBroker(data_dir, "lin_family", store) as broker:` writes
@@ -163,18 +212,14 @@ class MosquittoBroker:
         space_slug: str,
         credentials: CredentialStore | None = None,
         *,
-        host: str = "127.0.0.1",
-        port: int = 0,
         limits: BrokerLimits | None = None,
         binary: str | None = None,
-        start_timeout: float = 10.0,
-        stop_timeout: float = 5.0,
+        **listening: Unpack[Listening],
     ) -> None:
-        self.data_dir = Path(data_dir).expanduser().resolve()  # mosquitto gets absolute paths
-        self.space = space_slug
-        self.credentials = credentials or CredentialStore(self.data_dir)
-        self.host = host
-        self.port = port
+        # mosquitto gets absolute paths
+        super().__init__(
+            Path(data_dir).expanduser().resolve(), space_slug, credentials, **listening
+        )
         self.limits = limits or BrokerLimits()
         self.restarts = 0
         self.failure: BrokerError | None = None  # set when the supervisor gave up
@@ -183,9 +228,6 @@ class MosquittoBroker:
         self.log_path = self.dir / "mosquitto.log"
         self.pid_path = self.dir / "mosquitto.pid"
         self._binary = binary
-        self._auto_port = port == 0
-        self._start_timeout = start_timeout
-        self._stop_timeout = stop_timeout
         self._proc: asyncio.subprocess.Process | None = None
         self._started_at = 0.0
         self._supervisor: asyncio.Task[None] | None = None
@@ -199,10 +241,6 @@ class MosquittoBroker:
         """The running mosquitto's process id, or None."""
         proc = self._proc
         return proc.pid if proc is not None and proc.returncode is None else None
-
-    def url(self, principal: Principal) -> BrokerURL:
-        """The URL `principal` logs in with."""
-        return local_url(self.host, self.port, principal)
 
     async def reload(self) -> None:
         """Rewrite the password and ACL files and have Mosquitto re-read them (SIGHUP).
@@ -230,7 +268,7 @@ class MosquittoBroker:
                 ) from None
             log.info("mosquitto reloaded credentials (%d nodes)", len(self.credentials.nodes()))
 
-    async def __aenter__(self) -> MosquittoBroker:
+    async def start(self) -> None:
         self._binary = self._binary or mosquitto_binary()
         if self._binary is None:
             raise BrokerError("mosquitto is not installed (Debian: apt-get install mosquitto)")
@@ -253,15 +291,6 @@ class MosquittoBroker:
             self.port,
             self.conf_path,
         )
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def stop(self) -> None:
         """Stop supervising and stop mosquitto: SIGTERM, then SIGKILL after the timeout."""
@@ -278,17 +307,14 @@ class MosquittoBroker:
 
     # -- starting and supervising ---------------------------------------------------------
     async def _start_first(self) -> None:
-        attempts = 3 if self._auto_port else 1  # a picked port can be taken before we bind it
-        for attempt in range(attempts):
-            if self._auto_port:
-                self.port = free_port(self.host)
+        for more in self._tries():
             offset = self._log_size()
             try:
                 await self._launch()
                 return
             except BrokerError:
                 in_use = b"Address already in use" in self._log_since(offset)
-                if not (in_use and attempt + 1 < attempts):
+                if not (in_use and more):
                     raise
 
     async def _launch(self) -> None:
@@ -481,7 +507,7 @@ def _stop_stale(pid_path: Path, conf_path: Path) -> None:
     pid_path.unlink(missing_ok=True)
 
 
-class AmqttBroker:
+class AmqttBroker(_Embedded):
     """The in-process fallback: amqtt on loopback, with the same logins and topic ACL.
 
     Meant for small spaces (≲1k devices, a few thousand messages/s). It has no payload
@@ -490,37 +516,13 @@ class AmqttBroker:
 
     kind: BrokerKind = "amqtt"
     restarts = 0  # in-process: it lives and dies with the hub
-
-    def __init__(
-        self,
-        data_dir: Path,
-        space_slug: str,
-        credentials: CredentialStore | None = None,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        start_timeout: float = 10.0,
-        stop_timeout: float = 5.0,
-    ) -> None:
-        self.data_dir = Path(data_dir)
-        self.space = space_slug
-        self.credentials = credentials or CredentialStore(self.data_dir)
-        self.host = host
-        self.port = port
-        self._auto_port = port == 0
-        self._start_timeout = start_timeout
-        self._stop_timeout = stop_timeout
-        self._broker: Any = None
-
-    def url(self, principal: Principal) -> BrokerURL:
-        """The URL `principal` logs in with."""
-        return local_url(self.host, self.port, principal)
+    _broker: Any = None  # amqtt's, while it runs
 
     async def reload(self) -> None:
         """Nothing to do: the ACL plugin reads the credential store as it changes."""
         self.credentials.nodes()  # surfaces a broken credentials file now, not at next login
 
-    async def __aenter__(self) -> AmqttBroker:
+    async def start(self) -> None:
         # 0.3 s to import amqtt; only this mode needs it
         from amqtt.errors import BrokerError as AmqttError
 
@@ -533,15 +535,12 @@ class AmqttBroker:
             "(≲1k devices); install Debian's 'mosquitto' package for more"
         )
         self.credentials.hub()  # make sure the hub can log in
-        attempts = 3 if self._auto_port else 1
-        for attempt in range(attempts):
-            if self._auto_port:
-                self.port = free_port(self.host)
+        for more in self._tries():
             broker = broker_type(self._config())
             try:
                 await asyncio.wait_for(broker.start(), self._start_timeout)
             except (AmqttError, TimeoutError) as exc:
-                if attempt + 1 < attempts:
+                if more:
                     continue
                 raise BrokerError(
                     f"amqtt broker cannot listen on {self.host}:{self.port}: {exc}"
@@ -549,14 +548,9 @@ class AmqttBroker:
             self._broker = broker
             break
         log.info("amqtt broker listening on %s:%d", self.host, self.port)
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
+        """Shut amqtt down (within the stop timeout)."""
         broker, self._broker = self._broker, None
         if broker is not None:
             try:

@@ -186,32 +186,39 @@ class Ingest:
     # -- availability -----------------------------------------------------------------------
 
     def on_node(self, message: aiomqtt.Message) -> None:
-        parsed = self.topic(message, "node")
-        if parsed is None:
+        said = self._availability(message, "node", "node availability")
+        if said is None:
             return
-        try:
-            online = parse_availability(message.payload) == ONLINE
-        except Malformed as exc:
-            return self.malformed("node availability", message.topic.value, exc)
-        now = self.clock.now()
-        devices = self.registry.set_node(parsed.device, online, now)
+        node, online, now = said
+        devices = self.registry.set_node(node, online, now)
         if devices:
             word = "online" if online else "offline"
-            log.info("node %s is %s (%d devices)", parsed.device, word, len(devices))
+            log.info("node %s is %s (%d devices)", node, word, len(devices))
         for device in devices:
             self._went(device, online, now)
 
     def on_availability(self, message: aiomqtt.Message) -> None:
-        parsed = self.topic(message, "availability")
-        if parsed is None:
+        said = self._availability(message, "availability", "availability")
+        if said is None:
             return
+        device, online, now = said
+        if self.registry.set_available(device, online, now):
+            self._went(device, online, now)
+
+    def _availability(
+        self, message: aiomqtt.Message, kind: Kind, what: str
+    ) -> tuple[str, bool, float] | None:
+        """(device or node, online, now) of an availability message of `kind`; None when it
+        is of another kind, or malformed (counted as `what`)."""
+        parsed = self.topic(message, kind)
+        if parsed is None:
+            return None
         try:
             online = parse_availability(message.payload) == ONLINE
         except Malformed as exc:
-            return self.malformed("availability", message.topic.value, exc)
-        now = self.clock.now()
-        if self.registry.set_available(parsed.device, online, now):
-            self._went(parsed.device, online, now)
+            self.malformed(what, message.topic.value, exc)
+            return None
+        return parsed.device, online, self.clock.now()
 
     def _went(self, device: str, online: bool, now: float) -> None:
         """A device (or its node) came or went: say so to whoever listens; the feed gets

@@ -161,39 +161,48 @@ def needs_confirmation(target: Target, cmd: Command) -> NeedsConfirmation:
 
     def said(lang: str) -> str:
         if lang_of(lang) == "zh":
-            what = _risky_zh(name_in("zh", name, target.aliases), dtype, cmd)
+            what = _risky_what("zh", name_in("zh", name, target.aliases), dtype, cmd)
             return f"{what}需要确认：{words.risk_why('zh', why)}（{device}.{ref}）"
-        what = _risky_en(name, dtype, cmd)
+        what = _risky_what("en", name, dtype, cmd)
         return f"{what[:1].upper()}{what[1:]} needs confirmation: {why} ({device}.{ref})"
 
     return NeedsConfirmation(said("en"), said)
 
 
-def _risky_en(name: str, dtype: DeviceType, cmd: Command) -> str:
-    if cmd.action is not None:
-        return f"{label(cmd.action)} {name}"
-    prop, value = cmd.property or "", cmd.value
-    if prop == "locked" and isinstance(value, bool):
-        return f"{'lock' if value else 'unlock'} {name}"
-    if prop.endswith("_open") and isinstance(value, bool):
-        return f"{'open' if value else 'close'} {name}'s {label(prop[:-5])}"
-    if isinstance(value, bool):
-        return f"set {name}'s {label(prop)} to {'yes' if value else 'no'}"
-    return f"set {name}'s {label(prop)} to {dtype.properties[prop].text(value, prop)}"
+# a risky command in words, per language: an action (locking too), opening or closing a
+# part, setting a property
+_RISKY_SAID = {
+    "en": ("{verb} {name}", "{verb} {name}'s {part}", "set {name}'s {prop} to {value}"),
+    "zh": ("{verb}{name}", "{verb}{name}的{part}", "把{name}的{prop}设为{value}"),
+}
 
 
-def _risky_zh(name: str, dtype: DeviceType, cmd: Command) -> str:
-    if cmd.action is not None:
-        return f"{words.action_label('zh', cmd.action)}{name}"
+def _risky_what(lang: str, name: str, dtype: DeviceType, cmd: Command) -> str:
+    """What a risky command would do, in `lang` ("en" or "zh"): "unlock Front Door Lock",
+    "open Garage's door", "set Garage's position to 100 %"; "解锁前门", "把车库门的开合度设为
+    100 %"."""
+    zh = lang == "zh"
+    do, open_close, set_to = _RISKY_SAID[lang]
     prop, value = cmd.property or "", cmd.value
-    if prop == "locked" and isinstance(value, bool):
-        return f"{words.action_label('zh', 'lock' if value else 'unlock')}{name}"
-    if prop.endswith("_open") and isinstance(value, bool):
-        verb = words.action_label("zh", "open" if value else "close")
-        return f"{verb}{name}的{words.label('zh', prop)}"
-    shown = dtype.properties[prop].text(value, prop, "zh")
-    space = " " if shown[:1].isascii() else ""  # "设为 100 %", "设为制热"
-    return f"把{name}的{words.label('zh', prop)}设为{space}{shown}"
+    flag = isinstance(value, bool)
+
+    def verb(action: str) -> str:
+        return words.action_label("zh", action) if zh else label(action)
+
+    if cmd.action is not None or (prop == "locked" and flag):
+        action = cmd.action if cmd.action is not None else ("lock" if value else "unlock")
+        return do.format(verb=verb(action), name=name)
+    if prop.endswith("_open") and flag:
+        part = words.label("zh", prop) if zh else label(prop[:-5])
+        return open_close.format(verb=verb("open" if value else "close"), name=name, part=part)
+    if flag and not zh:
+        shown = "yes" if value else "no"
+    else:
+        shown = dtype.properties[prop].text(value, prop, lang)
+    if zh and shown[:1].isascii():
+        shown = f" {shown}"  # "设为 100 %", "设为制热"
+    said = words.label("zh", prop) if zh else label(prop)
+    return set_to.format(name=name, prop=said, value=shown)
 
 
 def jsonable(value: Any) -> Any:

@@ -6,21 +6,17 @@ import asyncio
 import contextlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from hyperhub import __version__
-from hyperhub.api.context import ApiContext
 from hyperhub.api.errors import ApiError
 from hyperhub.api.language import Language
 from hyperhub.api.models import AuditOut, Health
-from hyperhub.api.security import context, require
-from hyperhub.auth import Token
+from hyperhub.api.security import Admin, Ctx
 from hyperhub.automation.describe import Names
 from hyperhub.errors import HyperHubError
 
 router = APIRouter(prefix="/api")
-Ctx = Annotated[ApiContext, Depends(context)]
-Admin = Annotated[Token, Depends(require("admin"))]
 
 
 @router.get("/health", response_model=Health, tags=["hub"])

@@ -6,24 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from hyperhub.api.context import ApiContext, FabricDevices
 from hyperhub.api.errors import ApiError
 from hyperhub.api.models import AskBody, AskOut
-from hyperhub.api.security import confirm_refused, context, may_confirm, require
+from hyperhub.api.security import Controller, Ctx, confirm_refused, may_confirm
 from hyperhub.assistant.pipeline import Assistant, Conversation
 from hyperhub.assistant.rules import FileRuleSaver
-from hyperhub.auth import Token
 from hyperhub.automation.loader import rule_risks
 from hyperhub.automation.model import Rule
 from hyperhub.errors import HyperHubError
 
 router = APIRouter(prefix="/api", tags=["assistant"])
-Ctx = Annotated[ApiContext, Depends(context)]
-Controller = Annotated[Token, Depends(require("control"))]
 log = logging.getLogger("hyperhub.api")
 
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
-from hyperhub.api.context import ApiContext
 from hyperhub.api.errors import ApiError
 from hyperhub.api.models import (
     Done,
@@ -20,14 +18,11 @@ from hyperhub.api.models import (
     SetupState,
     TokenOut,
 )
-from hyperhub.api.security import client_address, context, current_token, require
+from hyperhub.api.security import Admin, Caller, Ctx, client_address
 from hyperhub.auth import SCOPES, Token, UnknownToken
 from hyperhub.auth.store import LOGIN_TTL
 
 router = APIRouter(prefix="/api", tags=["auth"])
-Ctx = Annotated[ApiContext, Depends(context)]
-Caller = Annotated[Token, Depends(current_token)]
-Admin = Annotated[Token, Depends(require("admin"))]
 
 
 def _scopes(token: Token) -> list[str]:

@@ -11,7 +11,7 @@ import contextlib
 from pathlib import PurePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from hyperhub.api.context import ApiContext
 from hyperhub.api.errors import ApiError
@@ -27,7 +27,7 @@ from hyperhub.api.models import (
     SceneOut,
     SceneReportOut,
 )
-from hyperhub.api.security import confirm_refused, context, may_confirm, require
+from hyperhub.api.security import Admin, Controller, Ctx, Reader, confirm_refused, may_confirm
 from hyperhub.auth import Token
 from hyperhub.automation.describe import (
     Names,
@@ -46,10 +46,6 @@ from hyperhub.errors import HyperHubError
 from hyperhub.spec.words import error_text
 
 router = APIRouter(prefix="/api", tags=["automations"])
-Ctx = Annotated[ApiContext, Depends(context)]
-Reader = Annotated[Token, Depends(require("read"))]
-Controller = Annotated[Token, Depends(require("control"))]
-Admin = Annotated[Token, Depends(require("admin"))]
 NO_AUTOMATIONS = "this hub runs no automations"
 
 

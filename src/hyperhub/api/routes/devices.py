@@ -9,7 +9,7 @@ import time
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from hyperhub.api.context import ApiContext
@@ -29,7 +29,7 @@ from hyperhub.api.models import (
     SpaceOut,
     SpecOut,
 )
-from hyperhub.api.security import confirm_refused, context, may_confirm, require
+from hyperhub.api.security import Controller, Ctx, Reader, confirm_refused, may_confirm
 from hyperhub.auth import Token
 from hyperhub.errors import NeedsConfirmation
 from hyperhub.space import Area, Device
@@ -38,9 +38,6 @@ from hyperhub.spec.policy import Command, is_risky, may_be_risky
 from hyperhub.spec.words import LANGS, display, lang_of
 
 router = APIRouter(prefix="/api", tags=["devices"])
-Ctx = Annotated[ApiContext, Depends(context)]
-Reader = Annotated[Token, Depends(require("read"))]
-Controller = Annotated[Token, Depends(require("control"))]
 DAY = 86400.0
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 

@@ -44,7 +44,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 from hyperhub.errors import HyperHubError
 
@@ -274,6 +274,25 @@ def encode_examples(tokenizer: Tokenizer, examples: Iterable[Any]) -> list[Encod
 
 
 # -- training --------------------------------------------------------------------------------
+
+
+class TrainOptions(TypedDict, total=False):
+    """The options of `train` a caller passes on (`hyperhub train`'s `run_training`); what
+    each means, and its default, is `train`'s."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    rank: int
+    alpha: float | None
+    dropout: float
+    seed: int
+    max_steps: int | None
+    warmup: float
+    threads: int | None
+    cache_dir: Path | None
+    resume: Path | None
+    deterministic: bool
 
 
 def train(
