@@ -157,6 +157,13 @@ class CommandFailed(HyperHubError):
     code: str = "command_failed"
 
 
+class NotSupported(CommandFailed):
+    """A command the device cannot do, though its type has it (a thermostat that only heats
+    cannot be switched off, a fan that cannot oscillate)."""
+
+    code: str = "not_supported"
+
+
 def closest(name: str, known: Iterable[str]) -> str | None:
     """The known name most like `name` (a typo's fix), or None when none is close."""
     import difflib  # only when a name is wrong

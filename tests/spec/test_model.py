@@ -51,6 +51,7 @@ ACTIONS = {
     "robot_dog": {"stand", "sit", "lie_down", "follow", "patrol", "dock", "stop"},
 }
 READ_ONLY = {
+    ("button", "battery"),
     ("plug", "power_w"),
     ("climate", "current_temp"),
     ("air_purifier", "pm25"),
