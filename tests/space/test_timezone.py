@@ -52,7 +52,7 @@ def test_the_timezone_key_is_listed_among_the_known_keys():
     lines = problems("space: X\ntimezon: UTC\nareas: []\ndevices: []\n")
     assert lines == [
         "s.yaml:2: unknown key 'timezon' in the space; expected one of: "
-        "space, location, timezone, areas, devices"
+        "space, location, timezone, areas, devices, adapters"
     ]
 
 

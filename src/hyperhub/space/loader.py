@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ruamel.yaml.error import MarkedYAMLError
 
 from hyperhub._yaml import to_plain, too_deep, yaml_12, yaml_problem
 from hyperhub.errors import HyperHubError, Problem, SpaceError
+from hyperhub.space.adapters import ACCEPTED_KEYS, AdapterDecl, accepted_path, read_adapter
 from hyperhub.space.model import Area, Device, Location, Route, Space
 from hyperhub.spec import DeviceType, TypeRegistry, builtin_types
 
 ID = re.compile(r"^[a-z0-9_]+$")
-SPACE_KEYS = ("space", "location", "timezone", "areas", "devices")
+SPACE_KEYS = ("space", "location", "timezone", "areas", "devices", "adapters")
 AREA_KEYS = ("id", "name", "aliases", "floor")
 DEVICE_KEYS = (
     "id", "type", "name", "aliases", "area", "class", "values", "state", "properties", "route",
 )  # fmt: skip
 MAX_BYTES = 5_000_000
-RESERVED_IDS = ("discovery", "node")  # hyperhub/<space>/discovery/… and …/node/… are not devices
+RESERVED_IDS = ("discovery", "node")
+T = TypeVar("T")  # hyperhub/<space>/discovery/… and …/node/… are not devices
 
 
 def load_space(path: str | Path, types: TypeRegistry | None = None) -> Space:
@@ -37,7 +41,31 @@ def load_space(path: str | Path, types: TypeRegistry | None = None) -> Space:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SpaceError(str(path), [Problem(0, f"not UTF-8 text ({exc.reason})")]) from None
-    return parse_space(text, str(path), types, file=path)
+    space = parse_space(text, str(path), types, file=path)
+    return with_accepted(space, accepted_path(path))
+
+
+def with_accepted(space: Space, path: Path) -> Space:
+    """`space` with the devices accepted from its adapters (the file at `path`, if there is
+    one); `SpaceError` naming that file when it has problems."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return space
+    except OSError as exc:
+        raise SpaceError(str(path), [Problem(0, f"cannot read the file: {exc.strerror}")]) from None
+    if len(raw) > MAX_BYTES:
+        raise SpaceError(str(path), [Problem(0, f"file is larger than {MAX_BYTES} bytes")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpaceError(str(path), [Problem(0, f"not UTF-8 text ({exc.reason})")]) from None
+
+    def read(reader: _Reader, doc: Any) -> dict[str, Device]:
+        return reader.accepted(doc, space)
+
+    accepted = _parsed(text, str(path), space.types, read)
+    return replace(space, devices={**space.devices, **accepted})
 
 
 def parse_space(
@@ -49,6 +77,18 @@ def parse_space(
     again, keeping lines, so that every problem can name its line.
     """
     types = types or builtin_types()
+
+    def read(reader: _Reader, doc: Any) -> Space | None:
+        return reader.read(doc, file)
+
+    space = _parsed(text, name, types, read)
+    assert space is not None
+    return space
+
+
+def _parsed(text: str, name: str, types: TypeRegistry, read: Callable[[_Reader, Any], T]) -> T:
+    """`read` the YAML `text`: a fast parse without line numbers first; only a file with
+    problems is parsed again, keeping lines, so that every problem can name its line."""
     deep = too_deep(text)
     if deep is not None:  # before any parser: deep nesting overflows ruamel's C stack
         raise SpaceError(name, [Problem(*deep)])
@@ -58,9 +98,9 @@ def parse_space(
         pass  # the careful parse below names the problem and its line
     else:
         reader = _Reader(types)
-        space = reader.read(fast, file)
-        if not reader.problems and space is not None:
-            return space
+        found = read(reader, fast)
+        if not reader.problems and found is not None:
+            return found
     try:
         doc = yaml_12(lines=True).load(text)
     except MarkedYAMLError as exc:
@@ -70,11 +110,10 @@ def parse_space(
             name, [Problem(_line_of(exc), f"YAML error: {_first_line(exc)}")]
         ) from None
     reader = _Reader(types)
-    space = reader.read(doc, file)
+    found = read(reader, doc)
     if reader.problems:
         raise SpaceError(name, reader.problems)
-    assert space is not None
-    return space
+    return found
 
 
 def _first_line(exc: Exception) -> str:
@@ -142,7 +181,8 @@ class _Reader:
             timezone = self.timezone(doc["timezone"], _key_line(doc, "timezone", 1))
         areas = self.areas(doc)
         devices = self.devices(doc, areas)
-        return Space(str(name), areas, devices, self.types, location, file, timezone)
+        adapters = self.adapters(doc)
+        return Space(str(name), areas, devices, self.types, location, file, timezone, adapters)
 
     def unknown_keys(self, node: Any, allowed: tuple[str, ...], what: str, line: int) -> None:
         for key in node:
@@ -254,6 +294,72 @@ class _Reader:
             )
         return areas
 
+    def adapters(self, doc: Any) -> dict[str, AdapterDecl]:
+        """The `adapters:` list (optional): each adapter's kind, broker and options."""
+        found: dict[str, AdapterDecl] = {}
+        if doc.get("adapters") is None:
+            return found
+        seen: dict[str, int] = {}
+        for line, node in self.seq(doc, "adapters"):
+            if not isinstance(node, dict):
+                self.problem(line, "an adapter must be a mapping with `id` and `kind`")
+                continue
+            ident = self.ident(node, line, "adapter", seen)
+            if ident is None:
+                continue
+            decl, problems = read_adapter(node, line)
+            for message in problems:
+                self.problem(line, message)
+            if decl is not None:
+                found[ident] = decl
+        return found
+
+    def accepted(self, doc: Any, space: Space) -> dict[str, Device]:
+        """The devices of an accepted-devices file: devices as in a space file, each with
+        the `adapter` it came from (declared in the space) and its `external` id."""
+        if not isinstance(doc, dict):
+            self.problem(1, "the accepted devices file must be a mapping with `devices`")
+            return {}
+        self.unknown_keys(doc, ("devices",), "the accepted devices file", 1)
+        devices: dict[str, Device] = {}
+        seen: dict[str, int] = {}
+        externals: dict[tuple[str, str], int] = {}
+        for line, node in self.seq(doc, "devices"):
+            if not isinstance(node, dict):
+                self.problem(line, "a device must be a mapping with `id`, `type` and `adapter`")
+                continue
+            ident = node.get("id")
+            if isinstance(ident, str) and ident in space.devices:
+                self.problem(
+                    _value_line(node, "id", line),
+                    f"device id {ident!r} is taken by a device of the space file",
+                )
+                continue
+            adapter, external = node.get("adapter"), node.get("external")
+            if adapter not in space.adapters:
+                known = ", ".join(space.adapters) or "none declared"
+                self.problem(
+                    _value_line(node, "adapter", line),
+                    f"device {ident}: unknown adapter {to_plain(adapter)!r} (adapters of the "
+                    f"space: {known}); declare it in the space file or remove the device",
+                )
+                continue
+            if not isinstance(external, str) or not external.strip():
+                self.problem(line, f"device {ident}: `external` must be its id in {adapter}")
+                continue
+            if (adapter, external) in externals:
+                self.problem(
+                    _value_line(node, "external", line),
+                    f"device {ident}: {adapter}:{external} is accepted already "
+                    f"(line {externals[adapter, external]})",
+                )
+                continue
+            externals[adapter, external] = line
+            device = self.device(node, line, space.areas, seen, ACCEPTED_KEYS)
+            if device is not None:
+                devices[device.id] = replace(device, adapter=str(adapter), external=external)
+        return devices
+
     def devices(self, doc: Any, areas: dict[str, Area]) -> dict[str, Device]:
         devices: dict[str, Device] = {}
         seen: dict[str, int] = {}
@@ -267,9 +373,14 @@ class _Reader:
         return devices
 
     def device(
-        self, node: dict, line: int, areas: dict[str, Area], seen: dict[str, int]
+        self,
+        node: dict,
+        line: int,
+        areas: dict[str, Area],
+        seen: dict[str, int],
+        more_keys: tuple[str, ...] = (),
     ) -> Device | None:
-        self.unknown_keys(node, DEVICE_KEYS, "a device", line)
+        self.unknown_keys(node, DEVICE_KEYS + more_keys, "a device", line)
         ident = self.ident(node, line, "device", seen)
         label = f"device {ident}" if ident else "device"
         type_name = node.get("type")
@@ -300,7 +411,9 @@ class _Reader:
             return None
         cls = self.device_class(node, line, label, dtype)
         dtype = self.narrowed(node, line, label, dtype)
-        props = self.exposed(node, line, label, dtype)
+        # an adapter's device exposes exactly what it lists (a light that cannot dim)
+        exact = bool(more_keys) and "properties" in node
+        props = self.exposed(node, line, label, dtype, exact)
         state = self.state(node, line, ident, dtype, props)
         route = self.route(node, line, label, dtype)
         return Device(ident, dtype.type, name, dtype, aliases, area, cls, props, state, route)
@@ -342,7 +455,11 @@ class _Reader:
             self.problem(where, str(exc))
             return dtype
 
-    def exposed(self, node: dict, line: int, label: str, dtype: DeviceType) -> tuple[str, ...]:
+    def exposed(
+        self, node: dict, line: int, label: str, dtype: DeviceType, exact: bool = False
+    ) -> tuple[str, ...]:
+        """What a device exposes: every property of its type that is not optional, and the
+        optional ones listed or given a state — or, `exact`, just those listed."""
         listed = set(self.text_list(node, "properties", line, label))
         given = node.get("state")
         state = given if isinstance(given, dict) else {}
@@ -355,7 +472,7 @@ class _Reader:
         out = tuple(
             p
             for p, spec in dtype.properties.items()
-            if not spec.optional or p in listed or p in state
+            if p in listed or (not exact and (not spec.optional or p in state))
         )
         if not out:
             optional = ", ".join(dtype.properties)

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hyperhub.errors import HyperHubError, UnknownDevice, did_you_mean
+from hyperhub.space.adapters import AdapterDecl
 from hyperhub.spec import DeviceType, TypeRegistry
 from hyperhub.spec.policy import Command, Target, is_risky
 from hyperhub.spec.words import name_in
@@ -59,6 +60,8 @@ class Device:
     properties: tuple[str, ...] = ()  # the properties this device exposes
     state: dict[str, Any] = field(default_factory=dict)  # initial state, complete and valid
     route: Route | None = None
+    adapter: str | None = None  # the adapter it was accepted from (`space.adapters`)
+    external: str | None = None  # its id in that adapter's system
 
     def name_in(self, lang: str) -> str:
         """What people call it in `lang` (in Chinese, a Chinese alias everyone would say)."""
@@ -84,6 +87,7 @@ class Space:
     location: Location | None = None
     path: Path | None = None
     timezone: str | None = None  # an IANA name (Asia/Shanghai); None: the machine's own
+    adapters: dict[str, AdapterDecl] = field(default_factory=dict)  # by id
 
     def tz(self) -> tzinfo:
         """The space's timezone: its `timezone`, else the machine's local timezone."""
