@@ -19,7 +19,7 @@ LAYERS: list[set[str]] = [
     {"space"},
     {"store", "auth"},
     {"fabric"},
-    {"devices"},
+    {"devices", "adapters"},
     {"automation"},
     {"assistant"},
     {"hub", "local"},
