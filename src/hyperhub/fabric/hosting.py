@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from hyperhub import __version__
 from hyperhub.errors import HyperHubError, SpecError
 from hyperhub.fabric.messages import AckMsg, CallMsg, DiscoveryMsg, SetMsg, parse, type_spec
 from hyperhub.space import Device
 from hyperhub.spec import DeviceType, builtin_types
-from hyperhub.spec.backend import DeviceBackend
+from hyperhub.spec.backend import DeviceBackend, PushBackend
 
 log = logging.getLogger("hyperhub.fabric.node")
 
@@ -90,6 +91,60 @@ def apply_command(
     Raises `CommandExpired` — nothing is run — when `now` (wall-clock UNIX time) is past
     the command's `expires`.
     """
+    try:
+        checked = check_message(device, cmd, action, now)
+        if isinstance(checked, Write):
+            changes = backend.set(device.id, checked.prop, checked.value)
+        else:
+            changes = backend.call(device.id, checked.action, checked.args)
+    except CommandExpired:
+        raise
+    except Exception as exc:  # an adapter's own error is still an answer, not a crash
+        return _refused(device, cmd, exc)
+    return AckMsg(cid=cmd.cid, ok=True, changes=changes)
+
+
+async def apply_command_async(
+    backend: PushBackend,
+    device: Device,
+    cmd: SetMsg | CallMsg,
+    action: str | None,
+    *,
+    now: float | None = None,
+) -> AckMsg:
+    """`apply_command` for devices of another system: the same checks, then the command,
+    which completes once the device has reported its effect."""
+    try:
+        checked = check_message(device, cmd, action, now)
+        if isinstance(checked, Write):
+            changes = await backend.set(device.id, checked.prop, checked.value)
+        else:
+            changes = await backend.call(device.id, checked.action, checked.args)
+    except CommandExpired:
+        raise
+    except Exception as exc:
+        return _refused(device, cmd, exc)
+    return AckMsg(cid=cmd.cid, ok=True, changes=changes)
+
+
+@dataclass(frozen=True)
+class Write:
+    prop: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class Act:
+    action: str
+    args: dict[str, Any]
+
+
+def check_message(
+    device: Device, cmd: SetMsg | CallMsg, action: str | None, now: float | None
+) -> Write | Act:
+    """What a command asks of `device`, checked against its spec: a write of a property it
+    exposes with a valid value, or an action with valid arguments. Raises `CommandExpired`
+    when `now` is past the command's deadline, the spec's `HyperHubError` when invalid."""
     if now is not None and cmd.expires is not None and now > cmd.expires:
         what = f"set {cmd.property}" if isinstance(cmd, SetMsg) else f"call {action}"
         deadline = time.strftime("%H:%M:%S", time.localtime(cmd.expires))
@@ -99,28 +154,19 @@ def apply_command(
             "of hub and node disagree",
             cmd.cid,
         )
-    try:
-        if isinstance(cmd, SetMsg):
-            changes = _write(backend, device, cmd)
-        else:
-            assert action is not None
-            args = device.dtype.check_args(action, cmd.args, device.id)
-            changes = backend.call(device.id, action, args)
-    except Exception as exc:  # an adapter's own error is still an answer, not a crash
-        if not isinstance(exc, HyperHubError):
-            log.exception(
-                "%s on %s failed", "set" if isinstance(cmd, SetMsg) else "call", device.id
+    if isinstance(cmd, SetMsg):
+        if cmd.property not in device.properties:
+            device.dtype.prop(cmd.property, device.id)  # an unknown name: the spec lists them
+            raise SpecError(
+                f"device {device.id} does not expose {cmd.property!r}; "
+                f"it has: {', '.join(device.properties)}"
             )
-        return AckMsg(cid=cmd.cid, ok=False, error=type(exc).__name__, message=str(exc))
-    return AckMsg(cid=cmd.cid, ok=True, changes=changes)
+        return Write(cmd.property, device.dtype.check_write(cmd.property, cmd.value, device.id))
+    assert action is not None
+    return Act(action, device.dtype.check_args(action, cmd.args, device.id))
 
 
-def _write(backend: DeviceBackend, device: Device, cmd: SetMsg) -> dict:
-    if cmd.property not in device.properties:
-        device.dtype.prop(cmd.property, device.id)  # an unknown name: the spec lists the known
-        raise SpecError(
-            f"device {device.id} does not expose {cmd.property!r}; "
-            f"it has: {', '.join(device.properties)}"
-        )
-    value = device.dtype.check_write(cmd.property, cmd.value, device.id)
-    return backend.set(device.id, cmd.property, value)
+def _refused(device: Device, cmd: SetMsg | CallMsg, exc: Exception) -> AckMsg:
+    if not isinstance(exc, HyperHubError):
+        log.exception("%s on %s failed", "set" if isinstance(cmd, SetMsg) else "call", device.id)
+    return AckMsg(cid=cmd.cid, ok=False, error=type(exc).__name__, message=str(exc))

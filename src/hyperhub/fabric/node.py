@@ -1,5 +1,10 @@
 """`DeviceNode`: hosts some of a space's devices on the fabric (a home hub, a car, a phone).
 
+Its backend is a `DeviceBackend` (the simulator: it ticks, and a command is applied at once)
+or a `PushBackend` (an adapter's devices, which live in another system: they report their
+state and availability when these change, and a command is answered once the device has
+reported its effect). Everything else — announcing, resync, acks, queues — is the same.
+
 On every (re)connection the node announces itself — node availability online (retained;
 its last will says offline), then per device a retained discovery message, availability and
 state — and listens for its devices' `set` / `call` commands. Commands are parsed strictly,
@@ -70,14 +75,22 @@ from hyperhub.errors import FabricDisconnected, HyperHubError
 from hyperhub.fabric.client import FabricClient, LastWill, Outgoing
 from hyperhub.fabric.credentials import node_client_id
 from hyperhub.fabric.feed import listening
-from hyperhub.fabric.hosting import CommandExpired, apply_command, discovery_of, parse_command
+from hyperhub.fabric.hosting import (
+    CommandExpired,
+    apply_command,
+    apply_command_async,
+    discovery_of,
+    parse_command,
+)
 from hyperhub.fabric.messages import (
     EXPIRED,
     OFFLINE,
     ONLINE,
     AckMsg,
+    CallMsg,
     EventMsg,
     Malformed,
+    SetMsg,
     StateMsg,
     dump,
     parse,
@@ -88,7 +101,7 @@ from hyperhub.fabric.ratelimit import WarnEvery
 from hyperhub.fabric.topics import Topics, parse_topic, space_slug
 from hyperhub.service import Service
 from hyperhub.space import Device, Space
-from hyperhub.spec.backend import DeviceBackend, DeviceEvent
+from hyperhub.spec.backend import DeviceBackend, DeviceEvent, PushBackend
 
 log = logging.getLogger("hyperhub.fabric.node")
 _NAME = re.compile(r"^[a-z0-9_]+$")
@@ -120,7 +133,7 @@ class DeviceNode(Service):
         device_ids: list[str],
         client_kwargs: dict[str, Any],
         *,
-        backend: DeviceBackend,
+        backend: DeviceBackend | PushBackend,
         clock: Clock | None = None,
         tick_s: float = 1.0,
         slug: str | None = None,
@@ -136,6 +149,7 @@ class DeviceNode(Service):
         self.devices: dict[str, Device] = {d: space.device(d) for d in dict.fromkeys(device_ids)}
         self.clock: Clock = clock or SystemClock()
         self.backend = backend  # the simulator, an adapter: the fabric knows only the protocol
+        self.push = isinstance(backend, PushBackend)  # an adapter's: it reports, we listen
         self.tick_s = tick_s
         self.resync_timeout = resync_timeout
         self.topics = Topics(slug or space_slug(space.name))
@@ -154,6 +168,9 @@ class DeviceNode(Service):
         )  # cid → what was answered (device, ack, send until), the latest `_ANSWERED`
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._running: set[asyncio.Task[None]] = set()  # commands waiting for a PushBackend
+        self._online: dict[str, bool] = dict.fromkeys(self.devices, True)
+        self._availability_dirty: set[str] = set()
         self._warn = WarnEvery(log)
         self.client = FabricClient(
             client_kwargs,
@@ -192,11 +209,17 @@ class DeviceNode(Service):
         """Connect (in the background, retrying) and start ticking."""
         filters = [f for d in self.devices for f in self.topics.commands_for(d)]
         await self.client.subscribe(filters, self._on_command)
+        if isinstance(self.backend, PushBackend):
+            self._online = {d: self.backend.online(d) for d in self.devices}
+            self.backend.listen(self._pushed)
         self.client.start()
         self._tasks = [
-            asyncio.create_task(self._tick_loop(), name=f"node-{self.name}-tick"),
             asyncio.create_task(self._publish_loop(), name=f"node-{self.name}-publish"),
         ]
+        if not self.push:
+            self._tasks.append(
+                asyncio.create_task(self._tick_loop(), name=f"node-{self.name}-tick")
+            )
 
     async def wait_ready(self, timeout: float) -> None:
         """Wait until connected and resynced; `TimeoutError` after `timeout` seconds."""
@@ -204,7 +227,7 @@ class DeviceNode(Service):
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Say goodbye (every device and the node offline, retained) and disconnect."""
-        tasks, self._tasks = self._tasks, []
+        tasks, self._tasks = [*self._tasks, *self._running], []
         for task in tasks:
             task.cancel()
         if tasks:
@@ -221,6 +244,7 @@ class DeviceNode(Service):
 
     def poll(self) -> set[str]:
         """Tick the backend and note what changed (also changes made to it directly)."""
+        assert isinstance(self.backend, DeviceBackend)
         self.backend.tick()
         now = self.clock.now()
         memory = self.memory
@@ -234,6 +258,20 @@ class DeviceNode(Service):
         if changed or memory.events:
             self._wake.set()
         return changed
+
+    def _pushed(self, device_id: str) -> None:
+        """A `PushBackend` device reported: note its state, availability and events."""
+        backend = self.backend
+        if device_id not in self.devices or not isinstance(backend, PushBackend):
+            return
+        self.memory.note(device_id, backend.state(device_id), self.clock.now())
+        online = backend.online(device_id)
+        if online != self._online.get(device_id):
+            self._online[device_id] = online
+            self._availability_dirty.add(device_id)
+        for event in backend.drain_events():
+            self.memory.queue_event(event)
+        self._wake.set()
 
     async def _tick_loop(self) -> None:
         while True:
@@ -249,6 +287,10 @@ class DeviceNode(Service):
         memory = self.memory
         msg = StateMsg(ts=memory.changed_at[device_id], state=memory.states[device_id])
         return Outgoing(self.topics.state(device_id), dump(msg), True)
+
+    def _availability_msg(self, device_id: str) -> Outgoing:
+        online = self._online.get(device_id, True)
+        return Outgoing(self.topics.availability(device_id), ONLINE if online else OFFLINE, True)
 
     def _event_msg(self, event: DeviceEvent) -> Outgoing:
         payload = dump(EventMsg(ts=event.ts, args=event.args))
@@ -270,6 +312,12 @@ class DeviceNode(Service):
         """
         devices, events = self.memory.take()
         acks = self._take_acks()
+        went, self._availability_dirty = self._availability_dirty, set()
+        out = [self._availability_msg(d) for d in sorted(went)]
+        if went:
+            with contextlib.suppress(FabricDisconnected):
+                for message in out:
+                    self.client.send(message.topic, message.payload, retain=True)
         out = [self._state_msg(d) for d in devices]
         out += [Outgoing(self.topics.ack(d), dump(ack)) for d, ack, _ in acks]
         out += [self._event_msg(e) for e in events]
@@ -322,7 +370,7 @@ class DeviceNode(Service):
             Outgoing(self.topics.discovery(d.id), dump(discovery_of(d, self.name)), True)
             for d in self.devices.values()
         ]
-        hello += [Outgoing(self.topics.availability(d), ONLINE, True) for d in self.devices]
+        hello += [self._availability_msg(d) for d in self.devices]
         await self.client.publish_many(hello)
         self.ready.set()
         await self._flush()
@@ -362,7 +410,15 @@ class DeviceNode(Service):
         return found
 
     def _adopt(self, device_id: str, theirs: StateMsg) -> None:
-        """Take over a newer retained state: writable properties, through normal writes."""
+        """Take over a newer retained state: writable properties, through normal writes —
+        but a `PushBackend`'s devices are never written to for it: their own reports win,
+        the retained state only stands in until the first one."""
+        self._adopted += 1
+        if isinstance(self.backend, PushBackend):
+            self.memory.adopted(
+                device_id, {**theirs.state, **self.backend.state(device_id)}, theirs
+            )
+            return
         device = self.devices[device_id]
         props = device.dtype.properties
         writable = [p for p in theirs.state if p in device.properties and props[p].writable]
@@ -372,7 +428,6 @@ class DeviceNode(Service):
                 self.backend.set(device_id, prop, theirs.state[prop])
             except HyperHubError as exc:
                 self._warn("adopt", "node %s: not adopting %s: %s", self.name, prop, exc)
-        self._adopted += 1
         self.memory.adopted(device_id, self.backend.state(device_id), theirs)
 
     # -- commands ---------------------------------------------------------------------------
@@ -413,6 +468,13 @@ class DeviceNode(Service):
             return
         if getattr(message, "dup", False) and self._answer_again(cmd.cid):
             return
+        if isinstance(self.backend, PushBackend):
+            task = asyncio.create_task(
+                self._run_pushed(device_id, cmd, parsed.name), name=f"node-{self.name}-command"
+            )
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+            return
         try:
             ack = apply_command(
                 self.backend, self.devices[device_id], cmd, parsed.name, now=time.time()
@@ -426,6 +488,28 @@ class DeviceNode(Service):
         self.memory.note(device_id, self.backend.state(device_id), self.clock.now())
         with_state = device_id in self.memory.dirty
         self.memory.dirty.discard(device_id)  # it goes out right here, before the ack
+        self._answer(device_id, ack, with_state, cmd.expires)
+
+    async def _run_pushed(self, device_id: str, cmd: SetMsg | CallMsg, action: str | None) -> None:
+        """A command to a `PushBackend` device: sent to its system, answered once the device
+        reported its effect (or refused, or timed out: the ack says so)."""
+        assert isinstance(self.backend, PushBackend)
+        try:
+            ack = await apply_command_async(
+                self.backend, self.devices[device_id], cmd, action, now=time.time()
+            )
+        except CommandExpired as exc:
+            self._expired += 1
+            self._warn("expired", "node %s: dropped a command to %s: %s", self.name, device_id, exc)
+            self._answer(
+                device_id,
+                AckMsg(cid=exc.cid, ok=False, error=EXPIRED, message=str(exc)),
+                with_state=False,
+            )
+            return
+        self._pushed(device_id)
+        with_state = device_id in self.memory.dirty
+        self.memory.dirty.discard(device_id)
         self._answer(device_id, ack, with_state, cmd.expires)
 
     def _answer_again(self, cid: str) -> bool:

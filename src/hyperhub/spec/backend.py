@@ -1,13 +1,17 @@
-"""What a node needs from the devices it hosts: `DeviceBackend`, and the `DeviceEvent`s they
-emit — the contract between the fabric and any implementation of the capability model.
+"""What a node needs from the devices it hosts — the contract between the fabric and any
+implementation of the capability model — and the `DeviceEvent`s they emit.
 
-The simulator (`devices.sim.Simulator`) is one; an adapter for real devices (Zigbee, KUKSA,
-a phone) only has to offer these few methods. Values arrive already checked against the
-spec. The fabric knows only this protocol, never an implementation.
+Two forms: `DeviceBackend`, whose devices change when they are written to or when time is
+advanced (`tick`): the simulator (`devices.sim.Simulator`); and `PushBackend`, whose devices
+live in another system and report changes when they happen, whose commands complete when the
+device reports their effect: the adapters (`hyperhub.adapters`: Zigbee2MQTT, OwnTracks).
+Values arrive already checked against the spec. The fabric knows only these protocols,
+never an implementation.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -50,6 +54,43 @@ class DeviceBackend(Protocol):
 
     def tick(self) -> dict[str, dict[str, Any]]:
         """Bring the devices up to now (simulated time, or a poll of real devices)."""
+        ...
+
+    def drain_events(self) -> list[DeviceEvent]:
+        """Events since the last drain, oldest first."""
+        ...
+
+
+@runtime_checkable
+class PushBackend(Protocol):
+    """Devices of another system: they report state, availability and events when these
+    change (`listen`), and a command completes once the device has reported its effect."""
+
+    @property
+    def device_ids(self) -> list[str]:
+        """The devices this backend hosts."""
+        ...
+
+    def state(self, device_id: str) -> dict[str, Any]:
+        """A copy of one device's last reported state (what it exposes, as far as known)."""
+        ...
+
+    def online(self, device_id: str) -> bool:
+        """Whether the device is reachable now, as its own system says."""
+        ...
+
+    def listen(self, changed: Callable[[str], None]) -> None:
+        """Call `changed(device_id)` whenever a device's state or availability changed or
+        it emitted an event (the events wait in `drain_events`)."""
+        ...
+
+    async def set(self, device_id: str, prop: str, value: Any) -> dict[str, Any]:
+        """Write a property; return what changed once the device reported it. Raises a
+        `HyperHubError` when refused, `DeviceTimeout` when the device did not report."""
+        ...
+
+    async def call(self, device_id: str, action: str, args: dict | None = None) -> dict[str, Any]:
+        """Run an action; return what changed once the device reported it."""
         ...
 
     def drain_events(self) -> list[DeviceEvent]:
