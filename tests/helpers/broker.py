@@ -70,9 +70,10 @@ class RunningBroker:
     def url(self, principal: Principal) -> BrokerURL:
         return self.mosquitto.url(principal)
 
-    def add_node(self, name: str, devices: list[str]) -> Principal:
-        """Give node `name` these devices and reload the broker so it can log in now."""
-        principal = self.credentials.add_node(name, devices)
+    def add_node(self, name: str, devices: list[str], topics: tuple[str, ...] = ()) -> Principal:
+        """Give node `name` these devices (and another system's `topics`) and reload the
+        broker so it can log in now."""
+        principal = self.credentials.add_node(name, devices, topics)
         self._loop.call(self.mosquitto.reload())
         return principal
 

@@ -18,6 +18,7 @@ from hyperhub.errors import (
     HyperHubError,
     NeedsConfirmation,
     NotAllowed,
+    NotSupported,
     SpecError,
     UnknownDevice,
     ValueNotAllowed,
@@ -40,6 +41,7 @@ _ERRORS: dict[str, type[HyperHubError]] = {
         UnknownDevice,
         DeviceUnavailable,
         DeviceTimeout,
+        NotSupported,
         Malformed,
     )
 }

@@ -39,7 +39,8 @@ Access = Literal["read", "write", "readwrite"]
 
 
 class Principal(BaseModel):
-    """One login on the broker: the hub or a node, with the devices a node owns."""
+    """One login on the broker: the hub or a node, with the devices a node owns and the
+    topics of another system it may use (an adapter's: `zigbee2mqtt/#`)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -47,6 +48,7 @@ class Principal(BaseModel):
     role: Literal["hub", "node"]
     password: str = Field(repr=False)
     devices: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,21 @@ def acl_rules(principal: Principal, space: str) -> list[AclRule]:
     rules = [AclRule("readwrite", f"{t.base}/{device}/#") for device in principal.devices]
     rules += [AclRule("write", t.discovery(device)) for device in principal.devices]
     rules.append(AclRule("write", t.node_availability(principal.name)))
+    rules += [AclRule("readwrite", topic) for topic in principal.topics]
     return rules
+
+
+def foreign_topic_problem(topic: str) -> str | None:
+    """Why `topic` may not be given to a node as another system's topics, or None: it must
+    be a valid filter outside HyperHub's own tree and the broker's `$` topics."""
+    levels = topic.split("/")
+    if not topic or topic.startswith("$") or levels[0] in (ROOT, "#", "+"):
+        return f"{topic!r}: not another system's topics (HyperHub's own and $ topics are not given)"
+    if any(("#" in lv and lv != "#") or ("+" in lv and lv != "+") for lv in levels):
+        return f"{topic!r} is not a topic filter"
+    if "#" in levels[:-1]:
+        return f"{topic!r}: # may only be the last level"
+    return None
 
 
 NODE_ID_PREFIX = "hyperhub-node-"
@@ -257,9 +273,15 @@ class CredentialStore:
         return self.revision
 
     # -- changing ------------------------------------------------------------------------
-    def add_node(self, name: str, devices: Iterable[str]) -> Principal:
-        """Add node `name` owning `devices`, or update its devices (its password stays)."""
+    def add_node(self, name: str, devices: Iterable[str], topics: Iterable[str] = ()) -> Principal:
+        """Add node `name` owning `devices` (and allowed another system's `topics`, for an
+        adapter), or update them (its password stays)."""
         _check_id("node name", name)
+        foreign = tuple(sorted(set(topics)))
+        for topic in foreign:
+            why = foreign_topic_problem(topic)
+            if why:
+                raise BrokerError(f"node {name}: {why}")
         if name == HUB:
             raise BrokerError(f"node name {name!r} is reserved for the hub")
         wanted = tuple(sorted(set(devices)))
@@ -278,6 +300,10 @@ class CredentialStore:
                     )
             entry = nodes.setdefault(name, {"password": secrets.token_urlsafe(24)})
             entry["devices"] = list(wanted)
+            if foreign:
+                entry["topics"] = list(foreign)
+            else:
+                entry.pop("topics", None)
         return self._node(name)
 
     def remove_node(self, name: str) -> bool:
@@ -305,6 +331,7 @@ class CredentialStore:
             role="node",
             password=entry["password"],
             devices=tuple(entry.get("devices", ())),
+            topics=tuple(entry.get("topics", ())),
         )
 
     def _file_stamp(self) -> tuple[int, int] | None:
