@@ -24,7 +24,7 @@ kelvin, colour xy / hue-saturation ↔ "#rrggbb", `state` ON/OFF ↔ `on`, LOCK/
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -198,7 +198,7 @@ def slug(text: str) -> str:
     return _SLUG.sub("_", text.casefold()).strip("_")
 
 
-def place(friendly_name: str, areas: dict[str, Iterable[str]]) -> tuple[str, str | None]:
+def place(friendly_name: str, areas: Mapping[str, Iterable[str]]) -> tuple[str, str | None]:
     """The name and the proposed area of a friendly name: its last `/` segment, and an
     earlier segment that names an area (`areas`: id → the names it goes by)."""
     parts = [p.strip() for p in friendly_name.split("/") if p.strip()]
@@ -422,7 +422,7 @@ _MAPPERS = {
 
 
 def propose(
-    device: dict[str, Any], areas: dict[str, Iterable[str]] | None = None
+    device: dict[str, Any], areas: Mapping[str, Iterable[str]] | None = None
 ) -> list[Proposal]:
     """What one entry of `<base>/bridge/devices` becomes: its HyperHub devices (none for the
     coordinator, an unsupported or disabled device, or one that exposes nothing the
