@@ -221,6 +221,54 @@ class DeviceNode(Service):
                 asyncio.create_task(self._tick_loop(), name=f"node-{self.name}-tick")
             )
 
+    async def host(self, space: Space, device_ids: list[str]) -> None:
+        """Host more devices from now on (accepted from an adapter while running): their
+        commands are taken, and they are announced (discovery, availability, state)."""
+        new = [d for d in dict.fromkeys(device_ids) if d not in self.devices]
+        if not new:
+            return
+        self.space = space
+        for device_id in new:
+            self.devices[device_id] = space.device(device_id)
+            self.memory.states[device_id] = self.backend.state(device_id)
+            self.memory.changed_at[device_id] = 0.0
+            self.memory.dirty.add(device_id)
+            online = True
+            if isinstance(self.backend, PushBackend):
+                online = self.backend.online(device_id)
+            self._online[device_id] = online
+        await self.client.subscribe(
+            [f for d in new for f in self.topics.commands_for(d)], self._on_command
+        )
+        if self.client.connected.is_set():
+            hello = [
+                Outgoing(
+                    self.topics.discovery(d), dump(discovery_of(self.devices[d], self.name)), True
+                )
+                for d in new
+            ]
+            hello += [self._availability_msg(d) for d in new]
+            with contextlib.suppress(HyperHubError):
+                await self.client.publish_many(hello)
+        self._wake.set()
+
+    async def drop(self, device_ids: list[str]) -> None:
+        """Stop hosting devices (an adapter's device rejected or removed): they leave the
+        fabric (their retained discovery is cleared, their availability is offline)."""
+        gone = [d for d in device_ids if d in self.devices]
+        if not gone:
+            return
+        await self.client.unsubscribe([f for d in gone for f in self.topics.commands_for(d)])
+        bye = [Outgoing(self.topics.availability(d), OFFLINE, True) for d in gone]
+        bye += [Outgoing(self.topics.discovery(d), b"", True) for d in gone]
+        for device_id in gone:
+            del self.devices[device_id]
+            self.memory.forget(device_id)
+            self._online.pop(device_id, None)
+        if self.client.connected.is_set():
+            with contextlib.suppress(HyperHubError):
+                await self.client.publish_many(bye)
+
     async def wait_ready(self, timeout: float) -> None:
         """Wait until connected and resynced; `TimeoutError` after `timeout` seconds."""
         await asyncio.wait_for(self.ready.wait(), timeout)

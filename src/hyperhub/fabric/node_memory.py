@@ -40,6 +40,12 @@ class NodeMemory:
         self.dirty.add(device)
         return True
 
+    def forget(self, device: str) -> None:
+        """The device is no longer hosted here."""
+        self.states.pop(device, None)
+        self.changed_at.pop(device, None)
+        self.dirty.discard(device)
+
     def queue_event(self, event: DeviceEvent) -> None:
         if len(self.events) >= self.max_events:
             self.events.popleft()
