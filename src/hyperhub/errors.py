@@ -157,6 +157,13 @@ class CommandFailed(HyperHubError):
     code: str = "command_failed"
 
 
+class AdapterError(HyperHubError):
+    """An adapter's device cannot be accepted or rejected as asked (an unknown device, an id
+    that is taken …), or an adapter cannot start."""
+
+    code: str = "adapter_error"
+
+
 class NotSupported(CommandFailed):
     """A command the device cannot do, though its type has it (a thermostat that only heats
     cannot be switched off, a fan that cannot oscillate)."""

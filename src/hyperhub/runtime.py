@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hyperhub import __version__
+from hyperhub.adapters.running import Adapters
 from hyperhub.clock import Clock, SystemClock
 from hyperhub.devices.sim import Simulator
 from hyperhub.errors import HyperHubError
@@ -82,6 +83,7 @@ class ServeStatus:
     engine: Engine | None = None  # the rule engine, when the space has automations
     fabric: HubFabric | None = None  # the hub on the fabric (tests look at its registry)
     node: DeviceNode | None = None  # the hub's own node, hosting the local devices
+    adapters: Adapters | None = None  # the space's adapters and their nodes
 
 
 def remote_devices(space: Space, credentials: CredentialStore) -> set[str]:
@@ -172,8 +174,12 @@ async def serve(
     slug = space_slug(space.name)
     credentials = CredentialStore(data_dir)
     remote = remote_devices(space, credentials)
-    local = [d for d in space.devices if d not in remote]
+    local = [d for d, dev in space.devices.items() if d not in remote and dev.adapter is None]
     node_principal = credentials.add_node(LOCAL_NODE, local)
+    Adapters.logins(space, credentials)  # before the broker starts: it reads them then
+    # a command to an adapter's device waits for its report (`timeout_s`): the hub waits longer
+    waits = [decl.timeout_s + 1 for decl in space.adapters.values()]
+    command_timeout = max([command_timeout, *waits])
     kind: str  # the broker's: mosquitto, amqtt or external
     with _stop_on_signals(stop):
         async with AsyncExitStack() as stack:
@@ -191,9 +197,13 @@ async def serve(
                 hub_kwargs = running.url(credentials.hub()).client_kwargs()
                 node_kwargs = running.url(node_principal).client_kwargs()
                 host, port, kind = running.host, running.port, running.kind
+                login_kwargs = _login_kwargs(running)
+                reload_broker: Callable[[], Awaitable[None]] | None = running.reload
             else:
                 hub_kwargs = node_kwargs = broker.client_kwargs()
                 host, port, kind = broker.host, broker.port, "external"
+                login_kwargs = _same_login(hub_kwargs)
+                reload_broker = None
             fabric = await stack.enter_async_context(
                 HubFabric(
                     slug,
@@ -221,14 +231,25 @@ async def serve(
                 )
             )
             await node.wait_ready(15)
+            adapters = await stack.enter_async_context(
+                Adapters(
+                    space,
+                    data_dir,
+                    slug,
+                    credentials,
+                    login_kwargs=login_kwargs,
+                    reload_broker=reload_broker,
+                    tick_s=tick_s,
+                )
+            )
             await stack.enter_async_context(
                 _pruning(fabric, store, retention or Retention(), clock)
             )
             engine = None
             if automations is not None:
                 engine = await _start_engine(stack, space, automations, fabric, store, clock)
-                if automations_path is not None:
-                    _reload_on_hangup(stack, engine, automations_path)
+            _reload_on_hangup(stack, adapters, engine, automations_path)
+            _follow_adapters(adapters, engine, automations_path, assistant)
             server = setup_code = None
             if api is not None:
                 server, setup_code = await _start_api(
@@ -257,6 +278,7 @@ async def serve(
                 engine=engine,
                 fabric=fabric,
                 node=node,
+                adapters=adapters,
             )
             if on_ready is not None:
                 result = on_ready(status)
@@ -287,20 +309,26 @@ async def _start_engine(
     return engine
 
 
-def _reload_on_hangup(stack: AsyncExitStack, engine: Engine, path: Path) -> None:
-    """SIGHUP (`hyperhub rules reload`) reads the automations again; a broken file is
-    logged and changes nothing. The reload task is the stack's: cancelled when it closes."""
+def _reload_on_hangup(
+    stack: AsyncExitStack, adapters: Adapters, engine: Engine | None, path: Path | None
+) -> None:
+    """SIGHUP (`hyperhub rules reload`, `hyperhub adapters accept`) reads the accepted devices
+    and the automations again; a broken file is logged and changes nothing. The reload task
+    is the stack's: cancelled when it closes."""
     loop = asyncio.get_running_loop()
     tasks: set[asyncio.Task[None]] = set()
 
     async def reload() -> None:
+        added, removed = await adapters.reload()
+        if engine is None or path is None or added or removed:
+            return  # no rules, or `_follow_adapters` reloaded them with the devices
         try:
             await engine.reload_files(path)
         except HyperHubError as exc:
             log.error("automations not reloaded (the old ones keep running):\n%s", exc)
 
     def hangup() -> None:
-        task = loop.create_task(reload(), name="reload-automations")
+        task = loop.create_task(reload(), name="reload-on-hangup")
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
@@ -315,6 +343,40 @@ def _reload_on_hangup(stack: AsyncExitStack, engine: Engine, path: Path) -> None
             task.cancel()
 
     stack.callback(remove)
+
+
+def _follow_adapters(
+    adapters: Adapters, engine: Engine | None, path: Path | None, assistant: Assistant | None
+) -> None:
+    """Devices accepted or removed while running: the assistant learns their names, the
+    rules are read again (a rule may name a device that has just joined)."""
+
+    async def changed(added: list[str], removed: list[str]) -> None:
+        log.info(
+            "devices joined: %s; left: %s", ", ".join(added) or "none", ", ".join(removed) or "none"
+        )
+        if assistant is not None:
+            assistant.refresh()
+        if engine is not None and path is not None:
+            try:
+                await engine.reload_files(path)
+            except HyperHubError as exc:
+                log.error("automations not reloaded (the old ones keep running):\n%s", exc)
+
+    adapters.on_change(changed)
+
+
+def _login_kwargs(running: Any) -> Callable[[Any], dict[str, Any]]:
+    def kwargs(principal: Any) -> dict[str, Any]:
+        found: dict[str, Any] = running.url(principal).client_kwargs()
+        return found
+
+    return kwargs
+
+
+def _same_login(kwargs: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
+    """On an external broker every part of the hub uses the URL's own login."""
+    return lambda _principal: dict(kwargs)
 
 
 async def _start_api(
@@ -594,6 +656,25 @@ def add_node(data_dir: Path, space: Space, name: str, devices: list[str]) -> tup
     return local_url(host, port, principal).render(show_password=True), _reload_broker(
         data_dir, credentials, space
     )
+
+
+def add_bridge_login(data_dir: Path, space: Space, adapter_id: str) -> tuple[str, bool]:
+    """A login on the hub's embedded broker for the system behind an adapter (Zigbee2MQTT
+    itself), allowed only that system's topics; reload a running Mosquitto. Returns (URL,
+    reloaded)."""
+    from hyperhub.adapters.running import bridge_login, check_adapter
+
+    decl = check_adapter(space, adapter_id)
+    if decl.broker is not None:
+        raise HyperHubError(
+            f"adapter {adapter_id} talks to its own broker ({decl.broker}); "
+            "its system logs in there, not on the hub's"
+        )
+    credentials = CredentialStore(data_dir)
+    principal = bridge_login(credentials, decl)
+    host, port = _broker_address(data_dir)
+    url = local_url(host, port, principal).render(show_password=True)
+    return url, _reload_broker(data_dir, credentials, space)
 
 
 def remove_node(data_dir: Path, space: Space, name: str) -> tuple[list[str], bool]:

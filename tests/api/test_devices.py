@@ -49,7 +49,9 @@ def test_devices_list_with_state_and_availability_and_filter(hub: Hub, reader):
         "online",
         "state",
         "updated",
+        "adapter",
     }
+    assert light["adapter"] is None  # simulated, not from an adapter
     assert light["online"] is True and "brightness" in light["state"]
     # what people call it per language: the rule the CLI and the sentences follow too
     assert light["names"] == {"en": "Ceiling Light", "zh": "客厅灯"}

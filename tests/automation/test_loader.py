@@ -342,7 +342,7 @@ def test_a_single_mapping_for_a_list_keeps_its_lines(demo: Space) -> None:
         (
             "- geofence: {type: phones, event: enter}",
             "- delay: 1s",
-            "a.yaml:4: rules[0].triggers[0].geofence.type: no device of type 'phones' in space 'Chen family'; types here: air_purifier, car, climate, cover, fan, light, lock, media_player, phone, plug, robot_dog, sensor, switch, vacuum, wearable; did you mean 'phone'?",
+            "a.yaml:4: rules[0].triggers[0].geofence.type: no device of type 'phones' in space 'Chen family'; types here: air_purifier, button, car, climate, cover, fan, light, lock, media_player, phone, plug, robot_dog, sensor, switch, vacuum, wearable; did you mean 'phone'?",
         ),
         (
             "- geofence: {type: light, event: enter}",

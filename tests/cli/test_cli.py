@@ -62,7 +62,7 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> N
 
 def test_check_accepts_the_demo(tmp_path):
     out = as_json(hyperhub(tmp_path, "check", str(demo_space()), "--json"))
-    assert out["ok"] is True and out["devices"] >= 30 and len(out["types"]) == 15
+    assert out["ok"] is True and out["devices"] >= 30 and len(out["types"]) == 16
 
 
 def test_check_lists_every_problem_and_exits_non_zero(tmp_path):
@@ -76,7 +76,7 @@ def test_check_lists_every_problem_and_exits_non_zero(tmp_path):
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [
-        f"{bad}:4: device a: unknown type 'toaster'; known types: air_purifier, car, climate, "
+        f"{bad}:4: device a: unknown type 'toaster'; known types: air_purifier, button, car, climate, "
         "cover, fan, light, lock, media_player, phone, plug, robot_dog, sensor, switch, vacuum, "
         "wearable",
         f"{bad}:5: b.brightness: 101 is not allowed; it must be an integer from 0 to 100 %",

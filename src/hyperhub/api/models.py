@@ -81,6 +81,7 @@ class DeviceOut(_Out):
     online: bool
     state: dict[str, Any]
     updated: float | None
+    adapter: str | None = None  # the adapter it came from (a Zigbee2MQTT device …), if any
 
 
 class PropertyOut(_Out):

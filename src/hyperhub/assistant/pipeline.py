@@ -127,13 +127,19 @@ class Assistant:
             raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
         self.space = space
         self.engine = engine
-        self.matcher = Matcher(space)
-        self.executor = Executor(space)
-        self.rule_reader = RuleReader(space, self.matcher, self.executor)
+        self.refresh()
         self.llm = llm
         self.remote = remote
         self.llm_threshold = llm_threshold
         self.remote_threshold = remote_threshold
+
+    def refresh(self) -> None:
+        """Learn the space's devices again (devices joined or left while running): the
+        matcher's names, the executor's specs, the rule reader's. (The local LLM's tuned
+        prompt follows the space by itself; the untuned base model's prefix does not.)"""
+        self.matcher = Matcher(self.space)
+        self.executor = Executor(self.space)
+        self.rule_reader = RuleReader(self.space, self.matcher, self.executor)
 
     def ask(
         self,

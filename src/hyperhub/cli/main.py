@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from hyperhub import __version__
+from hyperhub.cli.adapters_cmd import adapters_app
 from hyperhub.cli.cells import Sentences
 from hyperhub.cli.context import (
     Context,
@@ -61,6 +62,7 @@ bench_app = typer.Typer(help="Benchmarks; each prints a table (or --json) and ca
 app.add_typer(bench_app, name="bench")
 app.add_typer(rules_app, name="rules")
 app.add_typer(scenes_app, name="scenes")
+app.add_typer(adapters_app, name="adapters")
 app.command("train")(train_cmd)
 t = translator(
     {

@@ -320,7 +320,16 @@ class _Reader:
         if not isinstance(doc, dict):
             self.problem(1, "the accepted devices file must be a mapping with `devices`")
             return {}
-        self.unknown_keys(doc, ("devices",), "the accepted devices file", 1)
+        self.unknown_keys(doc, ("devices", "rejected"), "the accepted devices file", 1)
+        rejected = doc.get("rejected")
+        if rejected is not None and not (
+            isinstance(rejected, list)
+            and all(isinstance(r, dict) and {"adapter", "external"} <= set(r) for r in rejected)
+        ):
+            self.problem(
+                _key_line(doc, "rejected", 1),
+                "`rejected` must be a list of {adapter: …, external: …}",
+            )
         devices: dict[str, Device] = {}
         seen: dict[str, int] = {}
         externals: dict[tuple[str, str], int] = {}

@@ -89,6 +89,7 @@ def device_fields(ctx: ApiContext, dev: Device) -> dict[str, Any]:
         "online": ctx.online(dev.id),
         "state": ctx.state(dev.id),
         "updated": ctx.updated(dev.id),
+        "adapter": dev.adapter,
     }
 
 

@@ -1,0 +1,235 @@
+"""Accepting and rejecting found devices: edits of the accepted-devices file beside the space
+file (`hyperhub.space.adapters.accepted_path`), which a person may edit too — comments and
+order are kept (YAML round trip).
+
+Every edit is checked before it is kept: the new file must load with the space
+(`load_space`); otherwise the old file stays and the error says why. `rejected:` lists the
+devices a person turned down, so they no longer show as pending.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from hyperhub.adapters.found import Found
+from hyperhub.errors import AdapterError, SpaceError, did_you_mean
+from hyperhub.space import Space, load_space
+from hyperhub.space.adapters import accepted_path
+
+_ID = re.compile(r"^[a-z0-9_]+$")
+HEADER = """\
+# Devices accepted from this space's adapters (hyperhub adapters accept, or the dashboard).
+# Ordinary device entries, plus the adapter each came from and its id there (external).
+# Edit freely: names, areas, aliases; `properties` lists exactly what a device exposes.
+# `rejected` lists found devices turned down, so they are no longer offered.
+"""
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.version = (1, 2)
+    yaml.width = 100
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    return yaml
+
+
+def _read(path: Path) -> tuple[CommentedMap, bytes | None]:
+    if not path.exists():
+        doc = _yaml().load(HEADER + "devices: []\n")
+        return doc, None
+    old = path.read_bytes()
+    doc = _yaml().load(old)
+    if doc is None:
+        doc = CommentedMap()
+    if not isinstance(doc, CommentedMap):
+        raise AdapterError(f"{path}: must be a mapping with `devices`")
+    return doc, old
+
+
+def _list(doc: CommentedMap, key: str) -> CommentedSeq:
+    found = doc.get(key)
+    if found is None:
+        found = doc[key] = CommentedSeq()
+    if not isinstance(found, CommentedSeq):
+        raise AdapterError(f"the accepted devices file: `{key}` must be a list")
+    return found
+
+
+def rejected(space: Space) -> set[tuple[str, str]]:
+    """(adapter, external) of the found devices turned down."""
+    if space.path is None:
+        return set()
+    path = accepted_path(space.path)
+    if not path.exists():
+        return set()
+    doc, _ = _read(path)
+    out = set()
+    for item in doc.get("rejected") or ():
+        if isinstance(item, dict):
+            out.add((str(item.get("adapter")), str(item.get("external"))))
+    return out
+
+
+def free_id(space: Space, wanted: str, taken: Iterable[str] = ()) -> str:
+    """`wanted`, or `wanted_2`, `wanted_3` … when the space has a device of that id."""
+    used = set(space.devices) | set(taken)
+    if wanted not in used:
+        return wanted
+    n = 2
+    while f"{wanted}_{n}" in used:
+        n += 1
+    return f"{wanted}_{n}"
+
+
+def accept(
+    space: Space,
+    found: Found,
+    *,
+    device_id: str | None = None,
+    name: str | None = None,
+    area: str | None = None,
+    aliases: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Accept `found` as a device of `space` (its proposal, with these changes); returns
+    the entry written. `AdapterError` / `SpaceError` say why not, and nothing changes."""
+    path = _path(space)
+    if found.adapter not in space.adapters:
+        raise AdapterError(f"the space declares no adapter {found.adapter!r}")
+    for dev in space.devices.values():
+        if dev.adapter == found.adapter and dev.external == found.external:
+            raise AdapterError(f"{found.key} is accepted already, as device {dev.id}")
+    entry: dict[str, Any] = dict(found.proposal)
+    if device_id is not None:
+        if not _ID.match(device_id):
+            raise AdapterError(f"bad device id {device_id!r}: use only a-z, 0-9 and _")
+        if device_id in space.devices:
+            raise AdapterError(f"the space has a device {device_id!r} already; choose another --id")
+        entry["id"] = device_id
+    if name is not None:
+        entry["name"] = name
+    if area is not None:
+        if area not in space.areas:
+            raise AdapterError(
+                f"no area {area!r} in the space{did_you_mean(area, space.areas)}; "
+                f"areas: {', '.join(space.areas) or 'none'}"
+            )
+        entry["area"] = area
+    more = [a for a in aliases if a.strip()]
+    if more:
+        entry["aliases"] = more
+    entry["adapter"] = found.adapter
+    entry["external"] = found.external
+    doc, old = _read(path)
+    devices = _list(doc, "devices")
+    devices.append(_styled(entry))
+    still = [
+        r
+        for r in doc.get("rejected") or ()
+        if not (
+            isinstance(r, dict)
+            and (r.get("adapter"), r.get("external")) == (found.adapter, found.external)
+        )
+    ]
+    if "rejected" in doc:
+        doc["rejected"] = CommentedSeq(still)
+    _write_checked(space, path, doc, old)
+    return entry
+
+
+def reject(space: Space, adapter: str, what: str) -> str:
+    """Turn down a found device (`what`: its external id) or remove an accepted one (its
+    external id or its device id); returns what was done, in words."""
+    path = _path(space)
+    if adapter not in space.adapters:
+        raise AdapterError(f"the space declares no adapter {adapter!r}")
+    doc, old = _read(path)
+    devices = _list(doc, "devices")
+    for i, item in enumerate(devices):
+        if (
+            isinstance(item, dict)
+            and item.get("adapter") == adapter
+            and what in (item.get("external"), item.get("id"))
+        ):
+            external = str(item.get("external"))
+            del devices[i]
+            _add_rejected(doc, adapter, external)
+            _write_checked(space, path, doc, old)
+            return (
+                f"removed device {item.get('id')} ({adapter}:{external}); it is not offered again"
+            )
+    if (adapter, what) in rejected(space):
+        return f"{adapter}:{what} was rejected already"
+    _add_rejected(doc, adapter, what)
+    _write_checked(space, path, doc, old)
+    return f"rejected {adapter}:{what}; it is not offered again"
+
+
+def _add_rejected(doc: CommentedMap, adapter: str, external: str) -> None:
+    item = CommentedMap([("adapter", adapter), ("external", external)])
+    item.fa.set_flow_style()
+    _list(doc, "rejected").append(item)
+
+
+def _path(space: Space) -> Path:
+    if space.path is None:
+        raise AdapterError("this space was not read from a file, so nothing can be accepted")
+    return accepted_path(space.path)
+
+
+def _styled(entry: dict[str, Any]) -> CommentedMap:
+    out = CommentedMap(entry)
+    for key, value in entry.items():
+        if isinstance(value, list):
+            seq = CommentedSeq(value)
+            seq.fa.set_flow_style()
+            out[key] = seq
+        elif isinstance(value, dict):
+            inner = CommentedMap({k: _flow(v) for k, v in value.items()})
+            inner.fa.set_flow_style()
+            out[key] = inner
+    return out
+
+
+def _flow(value: Any) -> Any:
+    if isinstance(value, list):
+        seq = CommentedSeq(value)
+        seq.fa.set_flow_style()
+        return seq
+    return value
+
+
+def _write_checked(space: Space, path: Path, doc: CommentedMap, old: bytes | None) -> None:
+    """Write `doc` to `path` if the space still loads with it; else keep the old file."""
+    buf = io.StringIO()
+    _yaml().dump(doc, buf)
+    text = buf.getvalue().replace("%YAML 1.2\n---\n", "")
+    _write_atomic(path, text.encode("utf-8"))
+    assert space.path is not None
+    try:
+        load_space(space.path)
+    except SpaceError:
+        if old is None:
+            path.unlink(missing_ok=True)
+        else:
+            _write_atomic(path, old)
+        raise
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".accepted-", suffix=".yaml")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
