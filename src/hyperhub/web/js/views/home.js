@@ -11,7 +11,7 @@ import { propSpec, store, watch, writable } from '../store.js';
 
 const HOME_TYPES = new Set([
   'light', 'switch', 'plug', 'climate', 'fan', 'air_purifier', 'cover', 'lock', 'vacuum',
-  'media_player', 'sensor',
+  'media_player', 'sensor', 'button',
 ]);
 
 const v = (d, prop) => fmt(d.state[prop], propSpec(d, prop), prop);
@@ -30,7 +30,9 @@ const t = translator({
 export function statusText(d) {
   const st = d.state;
   switch (d.type) {
-    case 'light': return st.on ? t('On · {what}', { what: v(d, 'brightness') }) : t('Off');
+    case 'light':
+      if (!st.on) return t('Off');
+      return 'brightness' in st ? t('On · {what}', { what: v(d, 'brightness') }) : t('On');
     case 'switch': return st.on ? t('On') : t('Off');
     case 'plug': return st.on ? t('On · {what}', { what: v(d, 'power_w') }) : t('Off');
     case 'climate': {
@@ -49,6 +51,7 @@ export function statusText(d) {
       return `${st.playing ? t('Playing') : t('On')}${st.source ? ` · ${st.source}` : ''}`;
     case 'sensor':
       return Object.keys(st).map((p) => (typeof st[p] === 'boolean' ? fmt(st[p], {}, p) : v(d, p))).join(' · ');
+    case 'button': return 'battery' in st ? `${label('battery')} ${v(d, 'battery')}` : '';
     default: return '';
   }
 }
