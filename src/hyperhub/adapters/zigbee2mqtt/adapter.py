@@ -113,6 +113,7 @@ class Zigbee2Mqtt(Service):
         self.bridge_online = False
         self._accepted: dict[str, str] = {}  # external id → device id
         self._states: dict[str, dict[str, Any]] = {}  # device id → reported (HyperHub) state
+        self._reports: dict[str, dict[str, Any]] = {}  # IEEE address → last report, as it came
         self._reachable: dict[str, bool] = {}  # device id → its own availability
         self._listeners: list[Callable[[str], None]] = []
         self._on_found: list[Callable[[list[Proposal]], None]] = []
@@ -126,11 +127,18 @@ class Zigbee2Mqtt(Service):
     def accept_from(self, space: Space) -> None:
         """Host the devices `space` accepted from this adapter (again after a change)."""
         self.space = space
+        before = set(self._accepted.values())
         self._accepted = {
             str(d.external): d.id
             for d in space.devices.values()
             if d.adapter == self.decl.id and d.external
         }
+        for external, device_id in self._accepted.items():  # what it said before it joined
+            report = (
+                self._reports.get(external.split("/", 1)[0]) if hasattr(self, "_reports") else None
+            )
+            if device_id not in before and report is not None:
+                self._read(device_id, report)
 
     @property
     def device_ids(self) -> list[str]:
@@ -309,22 +317,13 @@ class Zigbee2Mqtt(Service):
         if not isinstance(reported, dict):
             raise ValueError("a device state is not a JSON object")
         ieee = self.names[friendly]
+        self._reports[ieee] = {**self._reports.get(ieee, {}), **reported}
         now = self.clock()
         told = []
         for device_id in self._accepted_parts(ieee):
-            proposal = self.found.get(str(self.space.device(device_id).external))
+            proposal, changes = self._read(device_id, reported)
             if proposal is None:
                 continue
-            before = self._states.get(device_id, {})
-            changes = {}
-            for binding in proposal.bindings:
-                if binding.key in reported:
-                    value = binding.read(reported[binding.key])
-                    if value is not None and (
-                        binding.prop not in before or before[binding.prop] != value
-                    ):
-                        changes[binding.prop] = value
-            self._states[device_id] = {**before, **changes}
             self._reachable[device_id] = True
             if proposal.events and reported.get(proposal.events) not in (None, ""):
                 args = {"action": str(reported[proposal.events])[:64]}
@@ -334,6 +333,25 @@ class Zigbee2Mqtt(Service):
                     waiter.done.set_result(changes)
             told.append(device_id)
         self._tell(told)
+
+    def _read(
+        self, device_id: str, reported: dict[str, Any]
+    ) -> tuple[Proposal | None, dict[str, Any]]:
+        """Take a report into the device's state; (its proposal, what the report changed)."""
+        proposal = self.found.get(str(self.space.device(device_id).external))
+        if proposal is None:
+            return None, {}
+        before = self._states.get(device_id, {})
+        changes = {}
+        for binding in proposal.bindings:
+            if binding.key in reported:
+                value = binding.read(reported[binding.key])
+                if value is not None and (
+                    binding.prop not in before or before[binding.prop] != value
+                ):
+                    changes[binding.prop] = value
+        self._states[device_id] = {**before, **changes}
+        return proposal, changes
 
     def _tell(self, devices: list[str]) -> None:
         for device_id in devices:
