@@ -249,12 +249,22 @@ async def serve(
             if automations is not None:
                 engine = await _start_engine(stack, space, automations, fabric, store, clock)
             _reload_on_hangup(stack, adapters, engine, automations_path)
-            _follow_adapters(adapters, engine, automations_path, assistant)
             server = setup_code = None
             if api is not None:
                 server, setup_code = await _start_api(
-                    stack, api, space, fabric, store, data_dir, assistant, engine, automations_path
+                    stack,
+                    api,
+                    space,
+                    fabric,
+                    store,
+                    data_dir,
+                    assistant,
+                    engine,
+                    automations_path,
+                    adapters,
                 )
+            asks = server.ctx.assistant if server is not None else assistant
+            _follow_adapters(adapters, engine, automations_path, asks)
             info = HubInfo(
                 os.getpid(),
                 space.name,
@@ -389,6 +399,7 @@ async def _start_api(
     assistant: Assistant | None,
     engine: Engine | None = None,
     automations_path: Path | None = None,
+    adapters: Adapters | None = None,
 ) -> tuple[ApiServer, str | None]:
     """Serve the API (stopped when `stack` closes); returns it and the setup code."""
     from hyperhub.api import ApiContext, ApiServer
@@ -408,6 +419,7 @@ async def _start_api(
         settings,
         engine=engine,
         automations_path=automations_path,
+        adapters=adapters,
     )
     server = await stack.enter_async_context(ApiServer(ctx))
     return server, setup_code

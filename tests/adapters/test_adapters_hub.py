@@ -193,3 +193,36 @@ def test_accept_all_takes_every_device_the_bridge_has(running: tuple[Hub, Peer, 
     reread = load_space(space.path)  # kept in the file beside the space file
     assert set(reread.devices) == set(space.devices)
     assert hub.status.adapters is not None and hub.status.adapters.pending("zigbee") == []
+
+
+def test_the_api_lists_accepts_and_rejects_with_the_admin_scope(
+    running: tuple[Hub, Peer, Path],
+) -> None:
+    hub, peer, _data_dir = running
+    wait_until(lambda: online(hub, "floor_lamp"), "the lamp online")
+    reader = hub.client(hub.token("read", "control"))
+    admin = hub.client(hub.token("read", "admin"))
+    listed = reader.get("/api/adapters").json()
+    assert listed[0]["id"] == "zigbee" and listed[0]["devices"] == ["floor_lamp"]
+    assert listed[0]["online"] is True and listed[0]["broker"] is None
+    waiting = wait_until(lambda: reader.get("/api/adapters/pending").json(), "pending over the API")
+    blind = next(p for p in waiting if p["proposal"]["id"] == "blind")
+    assert blind["key"] == "zigbee:0x00158d0000000002" and blind["vendor"]
+    # accepting changes the space: admin only, and checked
+    body = {"key": blind["key"], "area": "attic"}
+    assert reader.post("/api/adapters/accept", json=body).status_code == 403
+    refused = admin.post("/api/adapters/accept", json=body)
+    assert refused.status_code == 409 and "no area 'attic'" in refused.json()["error"]["message"]
+    unknown = admin.post("/api/adapters/accept", json={"key": "zigbee:0xdeadbeef"})
+    assert unknown.status_code == 404
+    assert admin.post("/api/adapters/accept", json={"key": "nocolon"}).status_code == 422
+    done = admin.post("/api/adapters/accept", json={"key": blind["key"], "name": "Blind"})
+    assert done.status_code == 200, done.text
+    assert done.json()["added"] == ["blind"]
+    wait_until(lambda: reader.get("/api/devices/blind").json().get("online"), "the blind online")
+    ack = reader.post("/api/devices/blind/set", json={"property": "position", "value": 10})
+    assert ack.status_code == 200, ack.text
+    assert peer.z2m.sets[-1] == ("bedroom/Blind", {"position": 10})
+    gone = admin.post("/api/adapters/reject", json={"key": "zigbee:blind"})
+    assert gone.status_code == 200 and gone.json()["removed"] == ["blind"]
+    assert reader.get("/api/devices/blind").status_code == 404

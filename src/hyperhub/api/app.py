@@ -9,7 +9,7 @@ from hyperhub import __version__
 from hyperhub.api import errors, web
 from hyperhub.api.context import ApiContext
 from hyperhub.api.models import ErrorOut
-from hyperhub.api.routes import admin, assistant, auth, automations, devices, ws
+from hyperhub.api.routes import adapters, admin, assistant, auth, automations, devices, ws
 from hyperhub.api.security import Guard
 
 DESCRIPTION = """The REST and WebSocket API of a HyperHub (docs/api.md is the contract).
@@ -45,7 +45,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     )
     app.state.ctx = ctx
     errors.install(app)
-    routers = (admin, auth, devices, assistant, automations, ws)
+    routers = (admin, auth, devices, assistant, automations, adapters, ws)
     for module in routers:
         app.include_router(module.router)
     web.install(app, ctx.settings.web_dir)

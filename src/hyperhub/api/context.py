@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hyperhub.adapters.running import Adapters
 from hyperhub.api.limits import RateLimit
 from hyperhub.api.live import LiveFeed
 from hyperhub.assistant.pipeline import Assistant, Conversation
@@ -56,6 +57,7 @@ class ApiContext:
     # where the engine's automations were read from (a folder or a file); rules the assistant
     # makes are saved there (default: `automations/` next to the space file)
     automations_path: Path | None = None
+    adapters: Adapters | None = None  # the space's adapters (None: a hub without them)
     ready: bool = False
     live: LiveFeed = field(init=False)  # the WebSocket clients' feed
     specs: dict[str, Any] = field(default_factory=dict)  # device id → its spec, as answered

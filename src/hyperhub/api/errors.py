@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hyperhub.api.language import lang_in
 from hyperhub.auth import AuthError
 from hyperhub.errors import (
+    AdapterError,
     AutomationError,
     BrokerError,
     CommandFailed,
@@ -29,6 +30,7 @@ from hyperhub.errors import (
     NeedsConfirmation,
     NotAllowed,
     RuleDisabled,
+    SpaceError,
     SpecError,
     StoreError,
     UnknownDevice,
@@ -56,6 +58,8 @@ STATUS: tuple[tuple[type[HyperHubError], int], ...] = (
     (StoreError, 503),
     (ModelUnavailable, 503),
     (CommandFailed, 409),
+    (AdapterError, 409),
+    (SpaceError, 422),
 )
 HTTP_CODES = {
     400: "bad_request",

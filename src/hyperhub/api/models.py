@@ -337,3 +337,47 @@ class SceneReportOut(_Out):
     scene: str
     ok: bool
     items: list[SceneItemOut]
+
+
+# -- adapters --------------------------------------------------------------------------------
+
+
+class AdapterOut(_Out):
+    id: str
+    kind: str
+    accept: Literal["ask", "all"]
+    broker: str | None  # the adapter's own broker (password hidden); None: the hub's
+    online: bool  # its system answers (a Zigbee2MQTT bridge online)
+    devices: list[str]  # accepted devices
+    pending: int
+
+
+class FoundOut(_Out):
+    key: str  # ADAPTER:EXTERNAL_ID
+    adapter: str
+    external: str
+    friendly_name: str
+    model: str
+    vendor: str
+    description: str
+    proposal: dict[str, Any]  # the device it would become: id, type, name, area, properties …
+    unmapped: list[str]
+
+
+class AcceptBody(_In):
+    key: str = Field(min_length=3, max_length=200)
+    id: str | None = Field(default=None, min_length=1, max_length=64)
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    area: str | None = Field(default=None, min_length=1, max_length=64)
+    aliases: list[str] = Field(default_factory=list, max_length=20)
+
+
+class RejectBody(_In):
+    key: str = Field(min_length=3, max_length=200)  # ADAPTER:EXTERNAL_ID or ADAPTER:DEVICE_ID
+
+
+class AdapterChangeOut(_Out):
+    done: str  # what happened, in words
+    device: dict[str, Any] | None = None  # the accepted entry
+    added: list[str]
+    removed: list[str]
