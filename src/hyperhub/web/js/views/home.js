@@ -2,12 +2,13 @@
 // status, one quick control); a tile opens the device's detail view (#home/<id>) with every
 // control, as Mi Home does. Home was a wall of 44 expanded cards.
 
-import { fmt, h, label } from '../dom.js';
-import { stateWord, translator } from '../i18n.js';
+import { post, api, session } from '../api.js';
+import { fmt, h, label, toast } from '../dom.js';
+import { stateWord, translator, typeLabel } from '../i18n.js';
 import {
   actionButton, card, controlsFor, lockButton, lockControl, readings, simpleActions, toggle,
 } from '../controls.js';
-import { propSpec, store, watch, writable } from '../store.js';
+import { loadAll, propSpec, store, watch, writable } from '../store.js';
 
 const HOME_TYPES = new Set([
   'light', 'switch', 'plug', 'climate', 'fan', 'air_purifier', 'cover', 'lock', 'vacuum',
@@ -24,6 +25,9 @@ const t = translator({
   '{n} cover open': '{n} 个窗帘开着', '{n} covers open': '{n} 个窗帘开着', 'Inside {temp}': '室内 {temp}',
   '{n} offline': '{n} 个离线', Home: '家', Other: '其他', 'Back to Home': '返回首页',
   'No device {id} here.': '这里没有设备 {id}。', 'Details of {name}': '{name}的详情',
+  'New devices found': '发现新设备', Accept: '接入', 'Not now': '不接入', 'No area': '不分区域',
+  'Added {name}.': '已接入{name}。', 'An admin can add them.': '管理员可以接入它们。',
+  'from {adapter}': '来自 {adapter}', Area: '区域',
 });
 
 /** The one-line status of a device card. */
@@ -43,6 +47,7 @@ export function statusText(d) {
     case 'air_purifier':
       return `${st.on ? t('On · {what}', { what: v(d, 'speed') }) : t('Off')} · ${t('PM2.5 {n}', { n: fmt(st.pm25) })}`;
     case 'cover':
+      if (typeof st.position !== 'number') return '';
       return st.position === 0 ? t('Closed') : st.position === 100 ? t('Open') : t('Open {n}%', { n: st.position });
     case 'lock': return stateWord('locked', Boolean(st.locked));
     case 'vacuum': return `${v(d, 'status')} · ${v(d, 'battery')}`;
@@ -151,6 +156,54 @@ function areaClimate(areaId) {
   return span;
 }
 
+let foundOpen = null; // the person's own choice of folding the found devices, kept across renders
+
+/** Devices the adapters found (Zigbee2MQTT …), each with Accept and Not now (admins). */
+function newDevices() {
+  const box = h('section', { class: 'found', 'aria-label': t('New devices found'), hidden: true });
+  api('adapters/pending').then((found) => {
+    if (!found || !found.length) return;
+    const admin = session.can('admin');
+    const areas = store.space.areas || [];
+    const item = (f) => {
+      const p = f.proposal || {};
+      const pick = h('select', { 'aria-label': t('Area') },
+        h('option', { value: '' }, t('No area')),
+        ...areas.map((a) => h('option', { value: a.id, selected: a.id === p.area }, a.name)));
+      const act = async (path, body, done) => {
+        try {
+          await post(path, body);
+          if (done) toast(done);
+          await loadAll();
+          window.dispatchEvent(new HashChangeEvent('hashchange'));
+        } catch (e) { toast(e.message, 'error'); }
+      };
+      const accept = h('button', {
+        type: 'button', class: 'primary',
+        onclick: () => act('adapters/accept', { key: f.key, ...(pick.value ? { area: pick.value } : {}) },
+          t('Added {name}.', { name: p.name })),
+      }, t('Accept'));
+      const reject = h('button', { type: 'button', onclick: () => act('adapters/reject', { key: f.key }) }, t('Not now'));
+      const what = [typeLabel(p.type), [f.vendor, f.model].filter(Boolean).join(' ')].filter(Boolean).join(' · ');
+      return h('li', { class: 'card found-item' },
+        h('h3', {}, p.name || f.friendly_name),
+        h('p', { class: 'muted' }, `${what} · ${t('from {adapter}', { adapter: f.adapter })}`),
+        admin ? h('div', { class: 'row' }, pick, accept, reject) : null);
+    };
+    // a whole new network at once would push the home away: then it starts folded
+    const fold = h('details', {
+      open: foundOpen ?? found.length <= 6,
+      ontoggle: () => { foundOpen = fold.open; },
+    },
+      h('summary', {}, h('h2', {}, `${t('New devices found')} (${found.length})`)),
+      h('ul', { class: 'grid tiles plain' }, found.map(item)),
+      admin ? null : h('p', { class: 'muted' }, t('An admin can add them.')));
+    box.append(fold);
+    box.hidden = false;
+  }).catch(() => {}); // a hub without adapters: nothing to show
+  return box;
+}
+
 export function render(root, [id] = []) {
   if (id) {
     detail(root, id);
@@ -167,7 +220,7 @@ export function render(root, [id] = []) {
     if (!floors.has(f)) floors.set(f, []);
     floors.get(f).push(a);
   }
-  root.append(h('h1', { class: 'sr-only' }, t('Home')), summary());
+  root.append(h('h1', { class: 'sr-only' }, t('Home')), summary(), newDevices());
   for (const [floor, list] of floors) {
     const sec = h('section', { 'aria-label': floor }, h('h2', { class: 'floor-title' }, floor));
     root.append(sec);
