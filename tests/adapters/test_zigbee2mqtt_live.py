@@ -256,3 +256,21 @@ def test_a_command_the_device_cannot_do_is_refused_before_it_is_sent(
 )
 def test_which_report_confirms_a_command(sent: dict, reported: dict, ok: bool) -> None:
     assert confirms(sent, reported) is ok
+
+
+def test_devices_come_online_when_the_bridge_describes_them_late(
+    make_broker: Callable[..., RunningBroker], run: Callable[..., Any], space: Space
+) -> None:
+    """The bridge says it is online before it lists its devices (a restarting
+    Zigbee2MQTT): the devices come online once it has listed them."""
+
+    async def scenario() -> None:
+        broker = make_broker()
+        async with rig(broker, space) as r:
+            await until(lambda: r.hub.registry.is_online("floor_lamp"), "online at first")
+            await r.z2m.publish("bridge/devices", [], retain=True)  # a bridge that lost them
+            await until(lambda: not r.hub.registry.is_online("floor_lamp"), "gone with the list")
+            await r.z2m.publish("bridge/devices", r.z2m.devices, retain=True)
+            await until(lambda: r.hub.registry.is_online("floor_lamp"), "back once listed")
+
+    run(scenario())

@@ -111,6 +111,7 @@ class Zigbee2Mqtt(Service):
         self.names: dict[str, str] = {}
         self.described = asyncio.Event()  # set once bridge/devices has been read
         self.bridge_online = False
+        self.received = 0  # device state messages taken (a statistic, for the benchmark)
         self._accepted: dict[str, str] = {}  # external id → device id
         self._states: dict[str, dict[str, Any]] = {}  # device id → reported (HyperHub) state
         self._reports: dict[str, dict[str, Any]] = {}  # IEEE address → last report, as it came
@@ -291,10 +292,9 @@ class Zigbee2Mqtt(Service):
                 entry.get("ieee_address"), str
             ):
                 names[entry["friendly_name"]] = entry["ieee_address"]
-        gone = [d for ext, d in self._accepted.items() if ext not in found]
         self.found, self.names = found, dict(sorted(names.items(), key=lambda n: -len(n[0])))
         self.described.set()
-        self._tell(self.device_ids if gone else [])
+        self._tell(self.device_ids)  # a device is online only once the bridge has described it
         for callback in self._on_found:
             callback(self.pending())
 
@@ -317,6 +317,7 @@ class Zigbee2Mqtt(Service):
         if not isinstance(reported, dict):
             raise ValueError("a device state is not a JSON object")
         ieee = self.names[friendly]
+        self.received += 1
         self._reports[ieee] = {**self._reports.get(ieee, {}), **reported}
         now = self.clock()
         told = []
