@@ -9,7 +9,12 @@ One run measures, side by side (about 2 min at the defaults on 2 cores; `--quick
 - the same raw and hub figures through the in-process **amqtt** fallback (a smaller flood);
 - **commands**: sequential `send_command` → ack to a light hosted by a `DeviceNode` process;
 - **nodes**: 10,000 devices from 10 `DeviceNode` processes into a hub in its own process:
-  all discovered, and that process's RSS.
+  all discovered, and that process's RSS;
+- **adapter**: Zigbee2MQTT state messages (`zigbee2mqtt/<friendly name>`, Zigbee2MQTT's
+  own JSON) for lights accepted from a Zigbee2MQTT adapter, published as the bridge's login:
+  through the adapter (`hyperhub.adapters`), its `DeviceNode` and the hub into the store,
+  from the first publish until the store holds every light's last state. The node publishes
+  a light's latest state, so bursts for one light may reach the hub as fewer messages.
 
 The flood: `messages` retained QoS 0 state messages, round robin over `devices` devices of a
 synthetic space; each is the device's full valid state with one property changed, so every
@@ -81,6 +86,8 @@ FULL: dict[str, int] = {
     "nodes": 10,
     "node_devices": 1000,
     "window": 5000,
+    "adapter_messages": 20_000,
+    "adapter_devices": 200,
 }
 QUICK: dict[str, int] = {
     "messages": 2000,
@@ -91,6 +98,8 @@ QUICK: dict[str, int] = {
     "nodes": 2,
     "node_devices": 50,
     "window": 500,
+    "adapter_messages": 500,
+    "adapter_devices": 20,
 }
 log = logging.getLogger("bench.fabric")
 
@@ -141,6 +150,8 @@ async def _run(o: dict[str, int], phase: Callable[[str], None]) -> dict[str, Any
             figures["commands"] = await bench.commands(o["commands"])
             phase(f"{o['nodes']} nodes of {o['node_devices']:,} devices")
             figures["nodes"] = await bench.nodes(o["nodes"], o["node_devices"])
+            phase("Zigbee2MQTT states through the adapter")
+            figures["adapter"] = await bench.adapter(o["adapter_messages"], o["adapter_devices"])
         async with (
             AmqttBroker(scratch / "amqtt", SLUG, credentials) as amqtt,
             contextlib.AsyncExitStack() as stack,
@@ -169,6 +180,7 @@ def _headline(f: dict[str, Any]) -> dict[str, Any]:
         "ratio_to_raw": ratio("hub", "raw"),
         "amqtt_state_msgs_per_s": f["amqtt_hub"]["msgs_per_s"],
         "amqtt_ratio_to_raw": ratio("amqtt_hub", "amqtt_raw"),
+        "adapter_state_msgs_per_s": f["adapter"]["msgs_per_s"],
         "cmd_ack_p50_ms": f["commands"]["p50_ms"],
         "cmd_ack_p99_ms": f["commands"]["p99_ms"],
         "devices": f["nodes"]["discovered"],
@@ -614,6 +626,107 @@ class Bench:
                 pids["store_writer"] = kid.pid
         return pids
 
+    # -- an adapter -----------------------------------------------------------------------
+
+    async def adapter(self, messages: int, lamps: int) -> dict[str, Any]:
+        """Zigbee2MQTT state messages for `lamps` accepted lights, as the bridge publishes
+        them, through the adapter and its node into the hub and its store."""
+        from hyperhub.adapters.running import bridge_login, foreign_topics, node_name
+        from hyperhub.adapters.zigbee2mqtt.adapter import Zigbee2Mqtt
+        from hyperhub.adapters.zigbee2mqtt.exposes import propose
+        from hyperhub.fabric.node import DeviceNode
+        from hyperhub.space import load_space
+
+        base = "zigbee2mqtt"
+        listed = [_z2m_light(i) for i in range(lamps)]
+        where = Path(tempfile.mkdtemp(prefix="adapter-", dir=self.scratch))
+        (where / "z.yaml").write_text(
+            "space: bench\nareas: []\ndevices: []\n"
+            "adapters: [{id: z, kind: zigbee2mqtt, timeout_s: 5}]\n"
+        )
+        entries = []
+        for entry in listed:
+            (p,) = propose(entry)
+            entries.append({**p.entry(), "adapter": "z", "external": p.external})
+        (where / "z.adapters.yaml").write_text(json.dumps({"devices": entries}))
+        space = load_space(where / "z.yaml")
+        decl = space.adapters["z"]
+        ids = [e["id"] for e in entries]
+        login = self.credentials.add_node(node_name("z"), ids, foreign_topics(decl))
+        bridge = bridge_login(self.credentials, decl)
+        await self.broker.reload()
+        bright = propose(listed[0])[0].binding("brightness")
+        assert bright is not None
+        packets, final = [], {}
+        encode = json.JSONEncoder(separators=(",", ":")).encode
+        for i in range(messages):
+            entry = listed[i % lamps]
+            level = 1 + (i // lamps) % 254  # every message of a light changes it
+            topic = f"{base}/{entry['friendly_name']}"
+            payload = encode({"state": "ON", "brightness": level, "linkquality": 90}).encode()
+            packets.append(publish_packet(topic, payload, retain=False))
+            final[ids[i % lamps]] = bright.read(level)
+        (where / "flood").mkdir()
+        data, ends = write_flood(where / "flood", packets)
+        flood = Flood(messages, data, ends, {}, [], 0)
+        kwargs = self.url_of(login.name).client_kwargs()
+        data_dir = Path(tempfile.mkdtemp(prefix="hub-", dir=self.scratch))
+        async with self._client(self.url_of(bridge.name), "bench-bridge") as client:
+            await client.publish(f"{base}/bridge/state", '{"state":"online"}', retain=True)
+            await client.publish(f"{base}/bridge/devices", json.dumps(listed), retain=True)
+        with StateStore.open(data_dir=data_dir) as store:
+            hub = HubFabric(SLUG, self.hub_url.client_kwargs(), types=builtin_types(), store=store)
+            adapter = Zigbee2Mqtt(decl, space, kwargs, client_id="bench-adapter")
+            node = DeviceNode(node_name("z"), space, ids, kwargs, backend=adapter, slug=SLUG)
+            async with hub, adapter, node:
+                await hub.wait_connected(10)
+                await node.wait_ready(30)
+                if not await _wait_until(lambda: all(hub.registry.is_online(d) for d in ids), 30):
+                    raise RuntimeError(
+                        f"the adapter's lights did not join the hub (bridge online: "
+                        f"{adapter.bridge_online}, found {len(adapter.found)}, joined "
+                        f"{sum(hub.registry.get(d) is not None for d in ids)} of {len(ids)})"
+                    )
+                gc.collect()
+                base_count = adapter.received
+                control = self._control()
+
+                def taken() -> int:
+                    return adapter.received - base_count
+
+                def arrived() -> bool:
+                    return all(
+                        (r := hub.registry.get(d)) is not None and r.state.get("brightness") == v
+                        for d, v in final.items()
+                    )
+
+                async with (
+                    self._feed(control, taken),
+                    self._flood(flood, control, login=bridge.name) as pub,
+                ):
+                    done = await _wait_until(
+                        lambda: taken() >= messages and arrived(), _limit(messages)
+                    )
+                    await hub.flush(60)
+                    end = time.monotonic_ns()
+                    await pub.wait()
+                stored = await asyncio.to_thread(store.current_all)
+                published = node.stats.published
+        await self._clear(
+            None,
+            f"{base}/bridge/state",
+            f"{base}/bridge/devices",
+            *self._retained_of(ids),
+            self.topics.node_availability(node_name("z")),
+        )
+        figures = _rate(messages, taken(), control, end, done)
+        figures.update(
+            devices=lamps,
+            node_published=published,
+            store_matches=all(stored.get(d, {}).get("brightness") == v for d, v in final.items()),
+        )
+        return figures
+
     # -- many nodes -----------------------------------------------------------------------
 
     async def nodes(self, nodes: int, per_node: int) -> dict[str, Any]:
@@ -671,6 +784,27 @@ class Bench:
         if broker_pid:
             result["broker_rss_mb"] = round(psutil.Process(broker_pid).memory_info().rss / 2**20)
         return {"nodes": nodes, **result}
+
+
+def _z2m_light(i: int) -> dict[str, Any]:
+    """A dimmable light as Zigbee2MQTT lists it on `bridge/devices` (the shape of its
+    `light` expose: state ON/OFF/TOGGLE, brightness 0–254)."""
+    state = {"type": "binary", "name": "state", "property": "state", "access": 7,
+             "value_on": "ON", "value_off": "OFF", "value_toggle": "TOGGLE"}  # fmt: skip
+    brightness = {"type": "numeric", "name": "brightness", "property": "brightness",
+                  "access": 7, "value_min": 0, "value_max": 254}  # fmt: skip
+    return {
+        "ieee_address": f"0x{0x00158D0000100000 + i:016x}",
+        "friendly_name": f"bench/lamp {i}",
+        "type": "Router",
+        "supported": True,
+        "definition": {
+            "model": "BENCH-LIGHT",
+            "vendor": "bench",
+            "description": "a dimmable light",
+            "exposes": [{"type": "light", "features": [state, brightness]}],
+        },
+    }
 
 
 def _history_rows(db: Path) -> int:
@@ -891,6 +1025,14 @@ def results_table(r: dict[str, Any]) -> list[Table]:
         drops(r["hub"], r["amqtt_hub"]),
         f">= {GOAL_STATE_PER_S:,}",
     )
+    a = r["adapter"]
+    flood.add_row(
+        f"Zigbee2MQTT → adapter → node → hub + store ({a['messages']:,} of {a['devices']} lights)",
+        rate(a),
+        "",
+        drops(a),
+        "",
+    )
     flood.add_row(
         "hub / raw",
         f"{r['ratio_to_raw']:.2f}",
@@ -899,12 +1041,17 @@ def results_table(r: dict[str, Any]) -> list[Table]:
         f">= {GOAL_RATIO}",
     )
     hub = r["hub"]
+    adapter_note = (
+        f"; adapter: the store holds every light's last state: {a['store_matches']} "
+        f"({a['node_published']:,} messages from its node)"
+    )
     flood.caption = (
         f"hub: {hub['written']:,} updates written (store writer: {hub['store_writer']}), "
         f"{hub['write_dropped']} dropped by the writer, {hub['malformed']} malformed, "
         f"{hub['stale']} stale; store matches the flood: {hub['store_matches']} (history "
         f"rows: {hub['history_matches']}); paced at most {r['window']:,} messages ahead; "
         f"sent as the hub's login except where a node is named (its ACL: 2 lines per device)"
+        + adapter_note
     )
     other = Table(title="Commands and many devices")
     other.add_column("metric")
