@@ -136,6 +136,12 @@ def test_accepted_devices_are_ordinary_devices_and_found_ones_wait(
     assert "zigbee:0x00158d0000000002" in pending  # the blind
     assert "zigbee:0x00158d0000000001" not in pending  # the lamp is accepted
     assert pending["zigbee:0x00158d0000000002"]["proposal"]["area"] == "bedroom"
+    # accepted devices are ordinary devices of `hyperhub devices`, which says where they came from
+    listed = CliRunner().invoke(
+        app, ["devices", "--space", str(hub.space.path), "--data-dir", str(data_dir), "--json"]
+    )
+    by_id = {d["id"]: d for d in json.loads(listed.stdout)}
+    assert by_id["floor_lamp"]["adapter"] == "zigbee" and by_id["kettle_plug"]["adapter"] is None
 
 
 def test_accepting_and_rejecting_while_running_takes_effect_at_once(

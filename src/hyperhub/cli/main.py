@@ -209,6 +209,7 @@ def devices(
                 "area": d.area,
                 "aliases": list(d.aliases),
                 "state": states.get(d.id, d.state),
+                "adapter": d.adapter,  # the adapter it came from (docs/adapters.md), or null
             }
             for d in chosen
         ]
