@@ -10,9 +10,7 @@ devices a person turned down, so they no longer show as pending.
 from __future__ import annotations
 
 import io
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from hyperhub.adapters.found import Found
 from hyperhub.errors import AdapterError, SpaceError, did_you_mean
+from hyperhub.files import write_atomic
 from hyperhub.space import Space, load_space
 from hyperhub.space.adapters import accepted_path
 
@@ -212,7 +211,7 @@ def _write_checked(space: Space, path: Path, doc: CommentedMap, old: bytes | Non
     buf = io.StringIO()
     _yaml().dump(doc, buf)
     text = buf.getvalue().replace("%YAML 1.2\n---\n", "")
-    _write_atomic(path, text.encode("utf-8"))
+    write_atomic(path, text.encode("utf-8"))
     assert space.path is not None
     try:
         load_space(space.path)
@@ -220,16 +219,5 @@ def _write_checked(space: Space, path: Path, doc: CommentedMap, old: bytes | Non
         if old is None:
             path.unlink(missing_ok=True)
         else:
-            _write_atomic(path, old)
-        raise
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".accepted-", suffix=".yaml")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+            write_atomic(path, old)
         raise

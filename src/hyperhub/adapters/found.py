@@ -12,14 +12,13 @@ without a running hub (then it says when it was written). One entry per device f
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hyperhub.errors import HyperHubError
+from hyperhub.files import write_atomic
 
 
 @dataclass(frozen=True)
@@ -79,14 +78,7 @@ def write_found(data_dir: Path, space_slug: str, found: FoundList) -> Path:
         "online": found.online,
         "found": [f.as_dict() for f in found.found],
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".found-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, ensure_ascii=False, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8"))
     return path
 
 

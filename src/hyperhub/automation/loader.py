@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -47,6 +46,7 @@ from hyperhub.errors import (
     closest,
     did_you_mean,
 )
+from hyperhub.files import write_atomic
 from hyperhub.spec.policy import Command, may_be_risky
 
 if TYPE_CHECKING:
@@ -154,14 +154,14 @@ def append_rule(path: Path, rule: Rule, space: Space) -> None:
     text = _dump(doc)
     _load(space, path.parent, {path: text})  # refuse before writing anything
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, text.encode("utf-8"))
+    write_atomic(path, text.encode("utf-8"))
     try:
         load_automations(space, path.parent)
     except AutomationError:
         if old is None:
             path.unlink(missing_ok=True)
         else:
-            _write_atomic(path, old)
+            write_atomic(path, old)
         raise
 
 
@@ -990,12 +990,3 @@ def _load_for_append(path: Path, old: bytes | None) -> Any:
         message = "an automation file must be a mapping with `places`, `scenes` and `rules`"
         raise AutomationError(name, [(name, Problem(1, message))])
     return doc
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")  # hidden: a directory load skips it
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

@@ -31,35 +31,35 @@ T = TypeVar("T")  # hyperhub/<space>/discovery/… and …/node/… are not devi
 def load_space(path: str | Path, types: TypeRegistry | None = None) -> Space:
     """Load and validate a space file; raise `SpaceError` listing every problem."""
     path = Path(path)
+    text = _read_text(path)
+    assert text is not None
+    space = parse_space(text, str(path), types, file=path)
+    return with_accepted(space, accepted_path(path))
+
+
+def _read_text(path: Path, *, missing_ok: bool = False) -> str | None:
+    """A space's file as text (None when it is missing and may be); `SpaceError` when it
+    cannot be read, is too big or is no UTF-8 text."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
+        if missing_ok and isinstance(exc, FileNotFoundError):
+            return None
         raise SpaceError(str(path), [Problem(0, f"cannot read the file: {exc.strerror}")]) from None
     if len(raw) > MAX_BYTES:
         raise SpaceError(str(path), [Problem(0, f"file is larger than {MAX_BYTES} bytes")])
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SpaceError(str(path), [Problem(0, f"not UTF-8 text ({exc.reason})")]) from None
-    space = parse_space(text, str(path), types, file=path)
-    return with_accepted(space, accepted_path(path))
 
 
 def with_accepted(space: Space, path: Path) -> Space:
     """`space` with the devices accepted from its adapters (the file at `path`, if there is
     one); `SpaceError` naming that file when it has problems."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    text = _read_text(path, missing_ok=True)
+    if text is None:
         return space
-    except OSError as exc:
-        raise SpaceError(str(path), [Problem(0, f"cannot read the file: {exc.strerror}")]) from None
-    if len(raw) > MAX_BYTES:
-        raise SpaceError(str(path), [Problem(0, f"file is larger than {MAX_BYTES} bytes")])
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpaceError(str(path), [Problem(0, f"not UTF-8 text ({exc.reason})")]) from None
 
     def read(reader: _Reader, doc: Any) -> dict[str, Device]:
         return reader.accepted(doc, space)
