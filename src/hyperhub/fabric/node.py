@@ -149,7 +149,15 @@ class DeviceNode(Service):
         self.devices: dict[str, Device] = {d: space.device(d) for d in dict.fromkeys(device_ids)}
         self.clock: Clock = clock or SystemClock()
         self.backend = backend  # the simulator, an adapter: the fabric knows only the protocol
-        self.push = isinstance(backend, PushBackend)  # an adapter's: it reports, we listen
+        # which kind, decided once (a protocol isinstance check is slow for a hot path):
+        # an adapter's reports and we listen; the simulator ticks
+        self.pushed: PushBackend | None = None
+        self.ticked: DeviceBackend | None = None
+        if isinstance(backend, PushBackend):
+            self.pushed = backend
+        else:
+            self.ticked = backend
+        self.push = self.pushed is not None
         self.tick_s = tick_s
         self.resync_timeout = resync_timeout
         self.topics = Topics(slug or space_slug(space.name))
@@ -209,9 +217,9 @@ class DeviceNode(Service):
         """Connect (in the background, retrying) and start ticking."""
         filters = [f for d in self.devices for f in self.topics.commands_for(d)]
         await self.client.subscribe(filters, self._on_command)
-        if isinstance(self.backend, PushBackend):
-            self._online = {d: self.backend.online(d) for d in self.devices}
-            self.backend.listen(self._pushed)
+        if self.pushed is not None:
+            self._online = {d: self.pushed.online(d) for d in self.devices}
+            self.pushed.listen(self._pushed)
         self.client.start()
         self._tasks = [
             asyncio.create_task(self._publish_loop(), name=f"node-{self.name}-publish"),
@@ -234,8 +242,8 @@ class DeviceNode(Service):
             self.memory.changed_at[device_id] = 0.0
             self.memory.dirty.add(device_id)
             online = True
-            if isinstance(self.backend, PushBackend):
-                online = self.backend.online(device_id)
+            if self.pushed is not None:
+                online = self.pushed.online(device_id)
             self._online[device_id] = online
         await self.client.subscribe(
             [f for d in new for f in self.topics.commands_for(d)], self._on_command
@@ -292,16 +300,17 @@ class DeviceNode(Service):
 
     def poll(self) -> set[str]:
         """Tick the backend and note what changed (also changes made to it directly)."""
-        assert isinstance(self.backend, DeviceBackend)
-        self.backend.tick()
+        assert self.ticked is not None
+        ticked = self.ticked
+        ticked.tick()
         now = self.clock.now()
         memory = self.memory
         changed = {
             device_id
-            for device_id, state in self.backend.states().items()
+            for device_id, state in ticked.states().items()
             if device_id in memory.states and memory.note(device_id, state, now)
         }
-        for event in self.backend.drain_events():
+        for event in ticked.drain_events():
             memory.queue_event(event)
         if changed or memory.events:
             self._wake.set()
@@ -309,8 +318,8 @@ class DeviceNode(Service):
 
     def _pushed(self, device_id: str) -> None:
         """A `PushBackend` device reported: note its state, availability and events."""
-        backend = self.backend
-        if device_id not in self.devices or not isinstance(backend, PushBackend):
+        backend = self.pushed
+        if device_id not in self.devices or backend is None:
             return
         self.memory.note(device_id, backend.state(device_id), self.clock.now())
         online = backend.online(device_id)
@@ -462,18 +471,18 @@ class DeviceNode(Service):
         but a `PushBackend`'s devices are never written to for it: their own reports win,
         the retained state only stands in until the first one."""
         self._adopted += 1
-        if isinstance(self.backend, PushBackend):
-            self.memory.adopted(
-                device_id, {**theirs.state, **self.backend.state(device_id)}, theirs
-            )
+        if self.pushed is not None:
+            self.memory.adopted(device_id, {**theirs.state, **self.pushed.state(device_id)}, theirs)
             return
+        ticked = self.ticked
+        assert ticked is not None
         device = self.devices[device_id]
         props = device.dtype.properties
         writable = [p for p in theirs.state if p in device.properties and props[p].writable]
         writable.sort(key=lambda p: not props[p].implies_on)  # so `on` has the last word
         for prop in writable:
             try:
-                self.backend.set(device_id, prop, theirs.state[prop])
+                ticked.set(device_id, prop, theirs.state[prop])
             except HyperHubError as exc:
                 self._warn("adopt", "node %s: not adopting %s: %s", self.name, prop, exc)
         self.memory.adopted(device_id, self.backend.state(device_id), theirs)
@@ -516,16 +525,17 @@ class DeviceNode(Service):
             return
         if getattr(message, "dup", False) and self._answer_again(cmd.cid):
             return
-        if isinstance(self.backend, PushBackend):
+        if self.pushed is not None:
             task = asyncio.create_task(
                 self._run_pushed(device_id, cmd, parsed.name), name=f"node-{self.name}-command"
             )
             self._running.add(task)
             task.add_done_callback(self._running.discard)
             return
+        assert self.ticked is not None
         try:
             ack = apply_command(
-                self.backend, self.devices[device_id], cmd, parsed.name, now=time.time()
+                self.ticked, self.devices[device_id], cmd, parsed.name, now=time.time()
             )
         except CommandExpired as exc:
             self._expired += 1
@@ -541,10 +551,10 @@ class DeviceNode(Service):
     async def _run_pushed(self, device_id: str, cmd: SetMsg | CallMsg, action: str | None) -> None:
         """A command to a `PushBackend` device: sent to its system, answered once the device
         reported its effect (or refused, or timed out: the ack says so)."""
-        assert isinstance(self.backend, PushBackend)
+        assert self.pushed is not None
         try:
             ack = await apply_command_async(
-                self.backend, self.devices[device_id], cmd, action, now=time.time()
+                self.pushed, self.devices[device_id], cmd, action, now=time.time()
             )
         except CommandExpired as exc:
             self._expired += 1
