@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hyperhub import __version__
-from hyperhub.adapters.running import Adapters
+from hyperhub.adapters.running import Adapters, hosted_by_adapters
 from hyperhub.clock import Clock, SystemClock
 from hyperhub.devices.sim import Simulator
 from hyperhub.errors import HyperHubError
@@ -174,7 +174,8 @@ async def serve(
     slug = space_slug(space.name)
     credentials = CredentialStore(data_dir)
     remote = remote_devices(space, credentials)
-    local = [d for d, dev in space.devices.items() if d not in remote and dev.adapter is None]
+    elsewhere = remote | hosted_by_adapters(space)
+    local = [d for d, dev in space.devices.items() if d not in elsewhere and dev.adapter is None]
     node_principal = credentials.add_node(LOCAL_NODE, local)
     Adapters.logins(space, credentials)  # before the broker starts: it reads them then
     # a command to an adapter's device waits for its report (`timeout_s`): the hub waits longer

@@ -20,6 +20,7 @@ areas:
   - {id: kitchen, name: Kitchen}
 devices:
   - {id: lamp, type: light}
+  - {id: alice_phone, type: phone}
 adapters:
   - id: zigbee
     kind: zigbee2mqtt
@@ -59,7 +60,7 @@ def test_adapters_are_read_with_their_kinds_defaults_and_options():
     [
         (
             "  - {id: z, kind: zwave}",
-            "s.yaml:7: adapter z: unknown kind 'zwave'; kinds: zigbee2mqtt",
+            "s.yaml:8: adapter z: unknown kind 'zwave'; kinds: zigbee2mqtt",
         ),
         ("  - {id: z, kind: zigbee2mqtt, broker: http://x}", "must start with mqtt:// or mqtts://"),
         ("  - {id: z, kind: zigbee2mqtt, broker: 'mqtt://:1883'}", "names no host"),
@@ -85,7 +86,15 @@ def test_a_bad_adapter_block_is_refused_with_its_line(block: str, problem: str):
     text = SPACE.split("adapters:")[0] + "adapters:\n" + block + "\n"
     found = problems(text)
     assert any(problem in line for line in found), found
-    assert all(line.startswith("s.yaml:7:") for line in found), found
+    assert all(line.startswith("s.yaml:8:") for line in found), found
+
+
+def test_owntracks_users_name_phones_of_the_space():
+    found = problems(SPACE.replace("alice/pixel: alice_phone", "alice/pixel: lamp"))
+    assert found == [
+        "s.yaml:10: adapter phones: users: 'alice/pixel' names 'lamp', which is not a phone "
+        "of the space (phones: alice_phone)"
+    ]
 
 
 def test_two_adapters_may_not_share_an_id():
@@ -126,14 +135,17 @@ def test_accepted_devices_are_ordinary_devices_of_the_space(tmp_path: Path):
     path = write_space(tmp_path, ACCEPTED)
     assert accepted_path(path) == tmp_path / "home.adapters.yaml"
     space = load_space(path)
-    assert list(space.devices) == ["lamp", "floor_lamp", "air"]
+    assert list(space.devices) == ["lamp", "alice_phone", "floor_lamp", "air"]
     lamp = space.devices["floor_lamp"]
     assert (lamp.adapter, lamp.external, lamp.area) == ("zigbee", "0x000b57fffec6a5b2", "kitchen")
     assert lamp.properties == ("on", "color_temp")  # exactly what it lists: it cannot dim
     assert space.devices["air"].properties == ("temperature", "pressure")
     assert space.devices["lamp"].adapter is None
     (tmp_path / "bare").mkdir()
-    assert load_space(write_space(tmp_path / "bare", None)).devices.keys() == {"lamp"}
+    assert load_space(write_space(tmp_path / "bare", None)).devices.keys() == {
+        "lamp",
+        "alice_phone",
+    }
 
 
 @pytest.mark.parametrize(

@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from hyperhub.adapters.accepted import accept, free_id, rejected
+from hyperhub.adapters.base import Adapter, Proposal
 from hyperhub.adapters.found import Found, FoundList, write_found
+from hyperhub.adapters.owntracks.adapter import OwnTracks
 from hyperhub.adapters.zigbee2mqtt.adapter import Zigbee2Mqtt
-from hyperhub.adapters.zigbee2mqtt.exposes import Proposal
 from hyperhub.errors import AdapterError, HyperHubError
 from hyperhub.fabric.broker_url import BrokerURL
 from hyperhub.fabric.credentials import CredentialStore, Principal
@@ -67,7 +68,27 @@ def bridge_login(credentials: CredentialStore, decl: AdapterDecl) -> Principal:
 
 
 def accepted_ids(space: Space, adapter_id: str) -> list[str]:
-    return [d.id for d in space.devices.values() if d.adapter == adapter_id]
+    """The devices adapter `adapter_id` hosts: those accepted from it, and (OwnTracks) the
+    phones of the space its `users:` map names."""
+    decl = space.adapters[adapter_id]
+    ids = [d.id for d in space.devices.values() if d.adapter == adapter_id]
+    if decl.kind == "owntracks":
+        ids += [d for d in decl.options.users.values() if d in space.devices and d not in ids]
+    return ids
+
+
+def hosted_by_adapters(space: Space) -> set[str]:
+    """Every device of the space an adapter hosts (the simulator leaves them alone)."""
+    return {d for decl in space.adapters.values() for d in accepted_ids(space, decl.id)}
+
+
+def make_adapter(decl: AdapterDecl, space: Space, client_kwargs: dict[str, Any]) -> Adapter:
+    """The adapter of `decl`'s kind, on the broker of `client_kwargs`."""
+    if decl.kind == "zigbee2mqtt":
+        return Zigbee2Mqtt(decl, space, client_kwargs)
+    if decl.kind == "owntracks":
+        return OwnTracks(decl, space, client_kwargs)
+    raise AdapterError(f"adapter {decl.id}: no adapter of kind {decl.kind!r}")
 
 
 def found_of(adapter_id: str, proposal: Proposal) -> Found:
@@ -86,7 +107,7 @@ def found_of(adapter_id: str, proposal: Proposal) -> Found:
 @dataclass
 class Running:
     decl: AdapterDecl
-    adapter: Zigbee2Mqtt
+    adapter: Adapter
     node: DeviceNode
     login: Principal
 
@@ -143,15 +164,12 @@ class Adapters(Service):
         for login, decl in zip(
             self.logins(self.space, self.credentials), self.space.adapters.values(), strict=True
         ):
-            if decl.kind != "zigbee2mqtt":
-                log.warning("adapter %s: kind %s does not run yet", decl.id, decl.kind)
-                continue
             foreign = (
                 BrokerURL.parse(decl.broker).client_kwargs()
                 if decl.broker
                 else self.login_kwargs(login)
             )
-            adapter = Zigbee2Mqtt(decl, self.space, foreign)
+            adapter = make_adapter(decl, self.space, foreign)
             node = DeviceNode(
                 node_name(decl.id),
                 self.space,
@@ -195,13 +213,13 @@ class Adapters(Service):
             if (adapter_id, p.external) not in turned_down
         ]
 
-    def _found(self, decl: AdapterDecl, adapter: Zigbee2Mqtt, _pending: list[Proposal]) -> None:
+    def _found(self, decl: AdapterDecl, adapter: Adapter, _pending: list[Proposal]) -> None:
         """The adapter read its system's device list: tell the CLI; accept all if asked."""
         listed = FoundList(
             decl.id,
             decl.kind,
             time.time(),
-            adapter.bridge_online,
+            adapter.reachable,
             [found_of(decl.id, p) for p in adapter.found.values()],
         )
         try:
@@ -245,6 +263,7 @@ class Adapters(Service):
                 return [], []
             now = {d.id: d for d in fresh.devices.values() if d.adapter in self.running}
             was = {d.id: d for d in self.space.devices.values() if d.adapter in self.running}
+            # (the phones an OwnTracks `users:` map names are the space file's: they stay)
             added = [d for d in now if d not in was]
             removed = [d for d in was if d not in now or now[d] != was[d]]
             added += [d for d in removed if d in now]  # changed: leaves and joins again

@@ -182,6 +182,7 @@ class _Reader:
         areas = self.areas(doc)
         devices = self.devices(doc, areas)
         adapters = self.adapters(doc)
+        self.phones_of(adapters, devices)
         return Space(str(name), areas, devices, self.types, location, file, timezone, adapters)
 
     def unknown_keys(self, node: Any, allowed: tuple[str, ...], what: str, line: int) -> None:
@@ -313,6 +314,19 @@ class _Reader:
             if decl is not None:
                 found[ident] = decl
         return found
+
+    def phones_of(self, adapters: dict[str, AdapterDecl], devices: dict[str, Device]) -> None:
+        """An OwnTracks adapter's `users:` map names phones of the space."""
+        for decl in adapters.values():
+            for who, device_id in (getattr(decl.options, "users", None) or {}).items():
+                device = devices.get(device_id)
+                if device is None or device.type != "phone":
+                    phones = ", ".join(d.id for d in devices.values() if d.type == "phone")
+                    self.problem(
+                        decl.line,
+                        f"adapter {decl.id}: users: {who!r} names {device_id!r}, which is not "
+                        f"a phone of the space (phones: {phones or 'none'})",
+                    )
 
     def accepted(self, doc: Any, space: Space) -> dict[str, Device]:
         """The devices of an accepted-devices file: devices as in a space file, each with

@@ -142,6 +142,11 @@ class Zigbee2Mqtt(Service):
                 self._read(device_id, report)
 
     @property
+    def reachable(self) -> bool:
+        """Whether the bridge says it is online."""
+        return self.bridge_online
+
+    @property
     def device_ids(self) -> list[str]:
         return list(self._accepted.values())
 

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from hyperhub.adapters.base import Proposal, place, slug
 from hyperhub.adapters.colors import (
     hex_to_xy,
     hs_to_hex,
@@ -149,66 +150,6 @@ class Binding:
 
 def _speed(name: str) -> int:
     return _FAN_SPEEDS.get(name, 100)
-
-
-@dataclass(frozen=True)
-class Proposal:
-    """What one Zigbee2MQTT device (or one part of it) becomes: a HyperHub device to accept.
-
-    `external` is its id in Zigbee2MQTT (the IEEE address, `/<part>` for a further part);
-    `id`, `name` and `area` are proposed from its friendly name and the space's areas.
-    """
-
-    external: str
-    friendly_name: str
-    type: str
-    id: str
-    name: str
-    area: str | None = None
-    cls: str | None = None
-    properties: tuple[str, ...] = ()
-    values: dict[str, tuple[str, ...]] = field(default_factory=dict)  # enum narrowing
-    bindings: tuple[Binding, ...] = ()
-    actions: dict[str, dict[str, Any]] = field(default_factory=dict)  # action → /set payload
-    events: str | None = None  # the Zigbee2MQTT property whose values are `pressed` events
-    model: str = ""
-    vendor: str = ""
-    description: str = ""
-    unmapped: tuple[str, ...] = ()  # exposes left out
-
-    def binding(self, prop: str) -> Binding | None:
-        return next((b for b in self.bindings if b.prop == prop), None)
-
-    def entry(self) -> dict[str, Any]:
-        """The device as the accepted-devices file keeps it (`hyperhub.space.adapters`)."""
-        out: dict[str, Any] = {"id": self.id, "type": self.type, "name": self.name}
-        if self.cls:
-            out["class"] = self.cls
-        if self.area:
-            out["area"] = self.area
-        out["properties"] = list(self.properties)
-        if self.values:
-            out["values"] = {k: list(v) for k, v in self.values.items()}
-        return out
-
-
-def slug(text: str) -> str:
-    """A HyperHub id from a name: "Floor Lamp" → "floor_lamp"; "" for a name without a
-    latin letter or digit ("吊灯")."""
-    return _SLUG.sub("_", text.casefold()).strip("_")
-
-
-def place(friendly_name: str, areas: Mapping[str, Iterable[str]]) -> tuple[str, str | None]:
-    """The name and the proposed area of a friendly name: its last `/` segment, and an
-    earlier segment that names an area (`areas`: id → the names it goes by)."""
-    parts = [p.strip() for p in friendly_name.split("/") if p.strip()]
-    name = parts[-1] if parts else friendly_name
-    for part in reversed(parts[:-1]):
-        wanted = slug(part)
-        for area_id, names in areas.items():
-            if wanted == area_id or any(slug(n) == wanted for n in names):
-                return name, area_id
-    return name, None
 
 
 def _features(expose: dict[str, Any]) -> list[dict[str, Any]]:

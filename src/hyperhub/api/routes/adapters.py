@@ -3,15 +3,19 @@ or rejecting a device changes the space, so it needs `admin`."""
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+import contextlib
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Body, Header, Request
 
 from hyperhub.adapters.accepted import accept, reject
+from hyperhub.adapters.owntracks.adapter import OwnTracks
 from hyperhub.adapters.running import Adapters, check_adapter
 from hyperhub.api.errors import ApiError
 from hyperhub.api.models import AcceptBody, AdapterChangeOut, AdapterOut, FoundOut, RejectBody
-from hyperhub.api.security import Admin, Ctx, Reader
+from hyperhub.api.security import Admin, Ctx, Reader, missing_scope
+from hyperhub.auth import AuthError, Token
 from hyperhub.space import Space
 
 router = APIRouter(prefix="/api/adapters", tags=["adapters"])
@@ -51,7 +55,7 @@ async def list_adapters(ctx: Ctx, token: Reader) -> list[dict[str, Any]]:
                 "kind": decl.kind,
                 "accept": decl.accept,
                 "broker": _hidden(decl.broker),
-                "online": running is not None and running.adapter.bridge_online,
+                "online": running is not None and running.adapter.reachable,
                 "devices": [d.id for d in space.devices.values() if d.adapter == decl.id],
                 "pending": 0 if adapters is None else len(adapters.pending(decl.id)),
             }
@@ -93,3 +97,63 @@ async def reject_device(ctx: Ctx, token: Admin, body: RejectBody) -> dict[str, A
     done = reject(ctx.space, adapter_id, what)
     added, removed = await adapters.reload()
     return {"done": done, "device": None, "added": added, "removed": removed}
+
+
+def _owntracks_token(request: Request, authorization: str | None) -> Token:
+    """OwnTracks' HTTP mode signs in with HTTP Basic (any user name, a token as password) or
+    a Bearer token; the token needs `control` (a phone's report changes the space's state)."""
+    secret = None
+    if authorization:
+        kind, _, value = authorization.partition(" ")
+        if kind.lower() == "bearer":
+            secret = value.strip()
+        elif kind.lower() == "basic":
+            with contextlib.suppress(ValueError, UnicodeDecodeError):
+                secret = base64.b64decode(value.strip(), validate=True).decode().partition(":")[2]
+    if not secret:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "OwnTracks needs a token: set it as the password (HTTP Basic) in the app",
+            {"WWW-Authenticate": 'Basic realm="hyperhub"'},
+        )
+    try:
+        token: Token = request.app.state.ctx.auth.verify(secret)
+    except AuthError as exc:
+        raise ApiError(
+            401, exc.code, str(exc), {"WWW-Authenticate": 'Basic realm="hyperhub"'}
+        ) from None
+    if not token.has("control"):
+        raise missing_scope(token, "control", "reporting a phone's location")
+    return token
+
+
+@router.post("/{adapter_id}/owntracks", response_model=list[Any])
+async def owntracks_http(
+    adapter_id: str,
+    request: Request,
+    ctx: Ctx,
+    payload: Annotated[dict[str, Any], Body()],
+    authorization: Annotated[str | None, Header()] = None,
+    x_limit_u: Annotated[str | None, Header(max_length=64)] = None,
+    x_limit_d: Annotated[str | None, Header(max_length=64)] = None,
+) -> list[Any]:
+    """OwnTracks' HTTP mode: the app POSTs the JSON it would publish over MQTT, naming
+    itself in `X-Limit-U` (user) and `X-Limit-D` (device); the answer is `[]` (no commands
+    for the app). The same code takes it as an MQTT message."""
+    token = _owntracks_token(request, authorization)
+    ctx.take_command(token.id)
+    adapters = _running(ctx.adapters)
+    decl = check_adapter(ctx.space, adapter_id)
+    running = adapters.running.get(decl.id)
+    if running is None or not isinstance(running.adapter, OwnTracks):
+        raise ApiError(404, "not_found", f"adapter {adapter_id} is not an OwnTracks adapter")
+    if not x_limit_u or not x_limit_d:
+        raise ApiError(
+            422, "invalid", "OwnTracks names the phone in the headers X-Limit-U and X-Limit-D"
+        )
+    try:
+        running.adapter.take(x_limit_u, x_limit_d, payload)
+    except ValueError as exc:
+        raise ApiError(422, "invalid", f"not an OwnTracks message: {exc}") from None
+    return []

@@ -1,0 +1,104 @@
+"""What every adapter shares: the proposal of a found device (`Proposal`), the id and area
+it proposes from a foreign name (`slug`, `place`), and what the hub needs of a running
+adapter (`Adapter`)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hyperhub.space import Space
+from hyperhub.space.adapters import AdapterDecl
+from hyperhub.spec.backend import PushBackend
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What one device of another system (or one part of it) becomes: a HyperHub device to
+    accept. `external` is its id there (Zigbee2MQTT: the IEEE address, `/<part>` for a
+    further part; OwnTracks: `user/device`); `id`, `name` and `area` are proposed from its
+    name there and the space's areas. `bindings`, `actions` and `events` say how its values
+    and commands translate (the adapter's own kind of binding)."""
+
+    external: str
+    friendly_name: str
+    type: str
+    id: str
+    name: str
+    area: str | None = None
+    cls: str | None = None
+    properties: tuple[str, ...] = ()
+    values: dict[str, tuple[str, ...]] = field(default_factory=dict)  # enum narrowing
+    bindings: tuple[Any, ...] = ()  # each with `.prop`, the HyperHub property it carries
+    actions: dict[str, dict[str, Any]] = field(default_factory=dict)  # action → its payload
+    events: str | None = None  # the foreign property whose values are `pressed` events
+    model: str = ""
+    vendor: str = ""
+    description: str = ""
+    unmapped: tuple[str, ...] = ()  # exposes left out
+
+    def binding(self, prop: str) -> Any:
+        return next((b for b in self.bindings if b.prop == prop), None)
+
+    def entry(self) -> dict[str, Any]:
+        """The device as the accepted-devices file keeps it (`hyperhub.space.adapters`)."""
+        out: dict[str, Any] = {"id": self.id, "type": self.type, "name": self.name}
+        if self.cls:
+            out["class"] = self.cls
+        if self.area:
+            out["area"] = self.area
+        out["properties"] = list(self.properties)
+        if self.values:
+            out["values"] = {k: list(v) for k, v in self.values.items()}
+        return out
+
+
+def slug(text: str) -> str:
+    """A HyperHub id from a name: "Floor Lamp" → "floor_lamp"; "" for a name without a
+    latin letter or digit ("吊灯")."""
+    return _SLUG.sub("_", text.casefold()).strip("_")
+
+
+def place(friendly_name: str, areas: Mapping[str, Iterable[str]]) -> tuple[str, str | None]:
+    """The name and the proposed area of a friendly name: its last `/` segment, and an
+    earlier segment that names an area (`areas`: id → the names it goes by)."""
+    parts = [p.strip() for p in friendly_name.split("/") if p.strip()]
+    name = parts[-1] if parts else friendly_name
+    for part in reversed(parts[:-1]):
+        wanted = slug(part)
+        for area_id, names in areas.items():
+            if wanted == area_id or any(slug(n) == wanted for n in names):
+                return name, area_id
+    return name, None
+
+
+class Adapter(PushBackend, Protocol):
+    """A running adapter: a `PushBackend` for its accepted devices, plus what it found."""
+
+    decl: AdapterDecl
+    found: dict[str, Proposal]  # external id → what it would become
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def accept_from(self, space: Space) -> None:
+        """Host the devices `space` accepted from this adapter (again after a change)."""
+        ...
+
+    def pending(self) -> list[Proposal]:
+        """What it found that is not accepted yet."""
+        ...
+
+    def on_found(self, callback: Callable[[list[Proposal]], None]) -> None:
+        """Call `callback(pending)` whenever it has read its system's device list."""
+        ...
+
+    @property
+    def reachable(self) -> bool:
+        """Whether its system answers (a bridge online, a broker connected)."""
+        ...
