@@ -274,3 +274,22 @@ def test_devices_come_online_when_the_bridge_describes_them_late(
             await until(lambda: r.hub.registry.is_online("floor_lamp"), "back once listed")
 
     run(scenario())
+
+
+def test_a_device_renamed_in_zigbee2mqtt_is_followed(
+    make_broker: Callable[..., RunningBroker], run: Callable[..., Any], space: Space
+) -> None:
+    """Zigbee2MQTT republishes bridge/devices after a rename: the adapter knows the device
+    by its IEEE address, so it reads and commands it under its new name."""
+
+    async def scenario() -> None:
+        async with rig(make_broker(), space) as r:
+            await until(lambda: r.hub.registry.is_online("back_door_lock"), "the lock online")
+            await r.z2m.rename("Back Door Lock", "porch/Back Door Lock")
+            await until(lambda: "porch/Back Door Lock" in r.adapter.names, "the new name")
+            await r.hub.send(Command("back_door_lock", action="lock"), actor="test")
+            assert r.z2m.sets[-1] == ("porch/Back Door Lock", {"state": "LOCK"})
+            await r.z2m.report("porch/Back Door Lock", state="UNLOCK")
+            await until(lambda: r.record("back_door_lock").state["locked"] is False, "read there")
+
+    run(scenario())

@@ -71,6 +71,16 @@ class FakeZigbee2Mqtt:
         await self.publish(name, {**self.states.get(name, {}), "action": action})
         await self.publish(name, {**self.states.get(name, {}), "action": ""})
 
+    async def rename(self, old: str, new: str) -> None:
+        """Rename a device, as Zigbee2MQTT's frontend does: its list is published again."""
+        self.devices = [
+            {**d, "friendly_name": new} if d["friendly_name"] == old else d for d in self.devices
+        ]
+        self._names = sorted((d["friendly_name"] for d in self.devices), key=len, reverse=True)
+        if old in self.states:
+            self.states[new] = self.states.pop(old)
+        await self.publish("bridge/devices", self.devices, retain=True)
+
     async def availability(self, name: str, online: bool) -> None:
         await self.publish(f"{name}/availability", {"state": "online" if online else "offline"})
 
