@@ -362,6 +362,16 @@ THINGS: dict[str, tuple[tuple[str, str, tuple[str, ...], tuple[str, ...], Any], 
         ("band", "shouhuan", ("fitness band", "band", "tracker"), ("手环", "运动手环"), ()),
     ),
     "robot_dog": (("robot_dog", "jiqigou", ("robot dog", "robodog"), ("机器狗", "机器人狗"), ()),),
+    "button": (
+        ("remote", "yaokongqi", ("remote", "remote control", "clicker"), ("遥控器",), ("battery",)),
+        (
+            "wall_button",
+            "wuxiankaiguan",
+            ("wall button", "scene switch"),
+            ("无线开关", "场景开关"),
+            ("battery",),
+        ),
+    ),
 }
 TYPES: tuple[str, ...] = tuple(THINGS)
 
