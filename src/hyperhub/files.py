@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -19,4 +20,18 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_checked(path: Path, data: bytes, old: bytes | None, check: Callable[[], object]) -> None:
+    """Write `data` to `path` (at once), then `check()` it from the disk; if the check
+    raises, the file is as it was (`old`, or none) and the error goes on."""
+    write_atomic(path, data)
+    try:
+        check()
+    except BaseException:
+        if old is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_atomic(path, old)
         raise

@@ -19,8 +19,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from hyperhub.adapters.found import Found
-from hyperhub.errors import AdapterError, SpaceError, did_you_mean
-from hyperhub.files import write_atomic
+from hyperhub.errors import AdapterError, did_you_mean
+from hyperhub.files import write_checked
 from hyperhub.space import Space, load_space
 from hyperhub.space.adapters import accepted_path
 
@@ -110,9 +110,12 @@ def accept(
     if device_id is not None:
         if not _ID.match(device_id):
             raise AdapterError(f"bad device id {device_id!r}: use only a-z, 0-9 and _")
-        if device_id in space.devices:
-            raise AdapterError(f"the space has a device {device_id!r} already; choose another --id")
         entry["id"] = device_id
+    if entry.get("id") in space.devices:
+        raise AdapterError(
+            f"the space has a device {entry.get('id')!r} already; choose another id "
+            f"(--id {free_id(space, str(entry.get('id')))})"
+        )
     if name is not None:
         entry["name"] = name
     if area is not None:
@@ -211,13 +214,6 @@ def _write_checked(space: Space, path: Path, doc: CommentedMap, old: bytes | Non
     buf = io.StringIO()
     _yaml().dump(doc, buf)
     text = buf.getvalue().replace("%YAML 1.2\n---\n", "")
-    write_atomic(path, text.encode("utf-8"))
     assert space.path is not None
-    try:
-        load_space(space.path)
-    except SpaceError:
-        if old is None:
-            path.unlink(missing_ok=True)
-        else:
-            write_atomic(path, old)
-        raise
+    where = space.path
+    write_checked(path, text.encode("utf-8"), old, lambda: load_space(where))

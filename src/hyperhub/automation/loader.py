@@ -46,7 +46,7 @@ from hyperhub.errors import (
     closest,
     did_you_mean,
 )
-from hyperhub.files import write_atomic
+from hyperhub.files import write_checked
 from hyperhub.spec.policy import Command, may_be_risky
 
 if TYPE_CHECKING:
@@ -154,15 +154,7 @@ def append_rule(path: Path, rule: Rule, space: Space) -> None:
     text = _dump(doc)
     _load(space, path.parent, {path: text})  # refuse before writing anything
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, text.encode("utf-8"))
-    try:
-        load_automations(space, path.parent)
-    except AutomationError:
-        if old is None:
-            path.unlink(missing_ok=True)
-        else:
-            write_atomic(path, old)
-        raise
+    write_checked(path, text.encode("utf-8"), old, lambda: load_automations(space, path.parent))
 
 
 # ---------------------------------------------------------------------------- reading
