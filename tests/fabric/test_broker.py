@@ -38,7 +38,6 @@ from hyperhub.fabric.broker import (
 )
 from hyperhub.fabric.broker_url import BrokerURL
 from hyperhub.fabric.credentials import CredentialStore, hub_client_id, node_client_id
-from hyperhub.fabric.messages import MAX_PAYLOAD
 
 requires_mosquitto = pytest.mark.skipif(
     mosquitto_binary() is None, reason="mosquitto is not installed (apt-get install mosquitto)"
@@ -397,19 +396,22 @@ def test_default_broker_is_mosquitto_when_installed(tmp_path: Path, run) -> None
 
 
 # -- limits -------------------------------------------------------------------------------
+LIMIT = BrokerLimits().message_size_limit
+
+
 def test_payload_over_the_limit_is_dropped_and_the_client_stays(broker, run) -> None:
     car = broker.add_node("car_node", ["car"])
 
     async def main() -> Received:
         async with client(broker.url(broker.hub)) as hub, client(broker.url(car)) as node:
             await hub.subscribe("hyperhub/test/car/state")
-            await node.publish("hyperhub/test/car/state", b"x" * (MAX_PAYLOAD + 1), qos=1)
-            await node.publish("hyperhub/test/car/state", b"y" * MAX_PAYLOAD, qos=1)
+            await node.publish("hyperhub/test/car/state", b"x" * (LIMIT + 1), qos=1)
+            await node.publish("hyperhub/test/car/state", b"y" * LIMIT, qos=1)
             await node.publish("hyperhub/test/car/state", b"sentinel", qos=1)
             return await receive_until(hub, "hyperhub/test/car/state", b"sentinel")
 
     got = run(main())
-    assert [len(payload) for _, payload in got] == [MAX_PAYLOAD, len(b"sentinel")]
+    assert [len(payload) for _, payload in got] == [LIMIT, len(b"sentinel")]
 
 
 def test_packet_over_max_packet_size_disconnects_the_client(broker) -> None:

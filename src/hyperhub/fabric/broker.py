@@ -26,7 +26,7 @@ import psutil
 from hyperhub.errors import BrokerError
 from hyperhub.fabric.broker_url import BrokerURL
 from hyperhub.fabric.credentials import CredentialStore, Principal
-from hyperhub.fabric.messages import MAX_PAYLOAD
+from hyperhub.fabric.messages import FOREIGN_PAYLOAD
 from hyperhub.service import Service
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,11 @@ class BrokerLimits:
     max_queued_messages: int = 50_000
     max_queued_bytes: int = 64 * 1024 * 1024  # per client; bounds memory if messages are big
     max_inflight_messages: int = 100  # QoS 1/2 messages on the wire per client
-    message_size_limit: int = MAX_PAYLOAD  # a larger payload is dropped; the client stays
-    max_packet_size: int = 4 * MAX_PAYLOAD  # a larger packet disconnects the client
+    # a larger payload is dropped (the client stays): room for a foreign system's device
+    # list (Zigbee2MQTT's bridge/devices is ~4.5 KB a device); HyperHub's own messages are
+    # refused above `messages.MAX_PAYLOAD` by whoever reads them
+    message_size_limit: int = FOREIGN_PAYLOAD
+    max_packet_size: int = FOREIGN_PAYLOAD + 64 * 1024  # a larger packet disconnects
     sys_interval: int = 5  # seconds between $SYS updates (…/publish/messages/dropped)
     # a node's persistent session (its queued commands) is forgotten after this long offline;
     # every command in it is past its deadline long before

@@ -16,7 +16,10 @@ from hyperhub.errors import HyperHubError
 from hyperhub.spec import DeviceType
 from hyperhub.values import non_finite, non_finite_message
 
-MAX_PAYLOAD = 256 * 1024  # bytes; the embedded broker refuses larger messages too
+MAX_PAYLOAD = 256 * 1024  # bytes; a HyperHub message larger than this is refused
+# what the embedded broker carries at most: a foreign system's large retained list (a
+# Zigbee2MQTT network of ~900 devices) fits; adapters check their own messages' sizes
+FOREIGN_PAYLOAD = 4 * 1024 * 1024
 ONLINE, OFFLINE = "online", "offline"
 EXPIRED = "CommandExpired"  # the error of an ack for a command that arrived after its deadline
 CID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
