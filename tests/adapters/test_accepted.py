@@ -10,7 +10,7 @@ import pytest
 from hyperhub.adapters.accepted import accept, free_id, reject, rejected
 from hyperhub.adapters.found import Found, FoundList, read_found, write_found
 from hyperhub.errors import AdapterError, SpaceError
-from hyperhub.space import load_space
+from hyperhub.space import Space, load_space, parse_space
 
 SPACE = """\
 space: Edit flat
@@ -101,8 +101,6 @@ def test_free_ids() -> None:
     space_text = SPACE.replace(
         "  - {id: lamp, type: light}", "  - {id: lamp, type: light}\n  - {id: lamp_2, type: light}"
     )
-    from hyperhub.space import parse_space
-
     space = parse_space(space_text)
     assert free_id(space, "plug") == "plug"
     assert free_id(space, "lamp") == "lamp_3"
@@ -116,3 +114,8 @@ def test_what_an_adapter_found_is_read_back_for_the_cli(tmp_path: Path) -> None:
     assert LAMP.key == "zigbee:0x01"
     empty = read_found(tmp_path, "edit_flat", "other", "zigbee2mqtt")
     assert empty.found == [] and empty.updated == 0
+
+
+def _space_without(path: Path) -> Space:
+    """The space file alone (the loader refuses it with the broken accepted file)."""
+    return parse_space(path.read_text(), str(path), file=path)

@@ -161,6 +161,11 @@ def test_accepting_and_rejecting_while_running_takes_effect_at_once(
     added, removed = on_hub(hub, adapters.reload())
     assert (added, removed) == (["bedroom_blind"], [])
     assert space.devices["bedroom_blind"].adapter == "zigbee"
+    record = wait_until(
+        lambda: hub.status.fabric and hub.status.fabric.registry.get("bedroom_blind"), "joined"
+    )
+    wait_until(lambda: record.ts, "its first state")
+    assert record.ts > 1_700_000_000  # its first state is dated now, not 1970
     wait_until(lambda: online(hub, "bedroom_blind"), "the accepted blind online")
     control = hub.client(hub.token("read", "control"))
     # the assistant knows it by its new name at once

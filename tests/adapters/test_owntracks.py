@@ -120,16 +120,15 @@ def test_a_real_phone_over_mqtt_moves_goes_offline_and_fires_the_leaving_rule(hu
         # the app's last will: offline until it reports again
         app.send("alice/pixel", {"_type": "lwt", "tst": 1_300})
         wait_until(lambda: not online(hub, "alice_phone"), "offline after its last will")
-        # a phone nobody mapped waits in pending, as a phone
+        # a phone nobody mapped waits in pending, as a phone — once it said where it is
+        app.send("eve/x", {"_type": "card", "name": "Eve"})
         app.send("bob/iphone", location(HOME, 1_000))
         adapters = hub.status.adapters
         assert adapters is not None
         found = wait_until(lambda: adapters.pending("phones"), "bob's phone pending")
-        assert (found[0].key, found[0].proposal["type"], found[0].proposal["id"]) == (
-            "phones:bob/iphone",
-            "phone",
-            "bob_iphone",
-        )
+        assert [(f.key, f.proposal["type"], f.proposal["id"]) for f in found] == [
+            ("phones:bob/iphone", "phone", "bob_iphone")
+        ]
     finally:
         app.close()
 
@@ -159,6 +158,12 @@ def test_the_http_mode_takes_the_same_reports_with_a_token(hub: Hub) -> None:
     other = plain.post("/api/adapters/nope/owntracks", json={}, headers={**who, **basic(control)})
     assert other.status_code in (404, 409)
     assert state(hub, "alice_phone")["location"] == HOME  # nothing refused moved it
+    # a report from the far future (a phone's clock off) is taken as now, not as a wall
+    far = 4_000_000_000
+    plain.post(url, json=location(FAR, far), headers={**who, **basic(control)})
+    wait_until(lambda: state(hub, "alice_phone").get("location") == FAR, "taken as now")
+    plain.post(url, json=location(HOME, 2_000_000_000), headers={**who, **basic(control)})
+    wait_until(lambda: state(hub, "alice_phone").get("location") == HOME, "later reports count")
 
 
 def test_a_phone_reporting_through_owntracks_takes_no_commands(hub: Hub) -> None:

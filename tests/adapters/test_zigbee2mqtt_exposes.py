@@ -142,6 +142,7 @@ def test_units_convert_both_ways():
     assert kelvin.read(250) == 4000 and kelvin.read(454) == 2200
     assert kelvin.write(2700) == {"color_temp": 370}
     assert kelvin.read(100) == 6500  # outside the vocabulary's range: the nearest it has
+    assert kelvin.write(6500) == {"color_temp": 250}  # the bulb's coolest: it would clamp
     assert (on.read("ON"), on.read("OFF"), on.read("maybe")) == (True, False, None)
     assert on.write(False) == {"state": "OFF"}
     assert lamp.actions["toggle"] == {"state": "TOGGLE"}
@@ -189,6 +190,12 @@ def test_a_thermostat_that_only_heats_cannot_be_switched_off():
     assert regulator.binding("on").read("off") is False
 
 
+def test_half_percent_batteries_read_as_whole_percent():
+    sensor = one("Living Room Climate Sensor")
+    assert sensor.binding("battery").read(74.6) == 75
+    assert sensor.binding("temperature").read(21.37) == 21.37
+
+
 def test_a_button_sends_its_actions_as_events():
     remote = one("Bedside Remote")
     assert remote.events == "action"
@@ -200,6 +207,8 @@ def test_what_the_vocabulary_has_no_word_for_is_left_out_and_listed():
     assert {"energy", "voltage", "current", "linkquality"} <= set(plug.unmapped)
     radiator = one("living room/Radiator")
     assert "pi_heating_demand" not in radiator.properties
+    assert {"battery", "action"} <= set(one("Back Door Lock").unmapped)  # left out, said so
+    assert "battery" in one("bedroom/Blind").unmapped
     assert len(radiator.unmapped) > 10
 
 

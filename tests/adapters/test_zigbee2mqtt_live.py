@@ -249,6 +249,7 @@ def test_a_command_the_device_cannot_do_is_refused_before_it_is_sent(
         ({"brightness": 127}, {"brightness": 90}, False),
         ({"brightness": 127}, {"state": "ON"}, False),
         ({"state": "TOGGLE"}, {"state": "OFF"}, True),
+        ({"state": "STOP"}, {"position": 40}, True),
         ({"state": "lock"}, {"state": "LOCK"}, True),
         ({"color": {"x": 0.3, "y": 0.6}}, {"color": {"x": 0.3005, "y": 0.5999}}, True),
         ({"color": {"x": 0.3, "y": 0.6}}, {"color": {"x": 0.4, "y": 0.6}}, False),

@@ -100,7 +100,7 @@ def test_found_devices_show_on_home_and_accepting_one_adds_its_tile(
     assert status == 200 and "blind" in {d["id"] for d in devices}
     # turned down: it is not offered again
     plug = found.locator("li", has=page.get_by_role("heading", name="desk plug", exact=True))
-    plug.get_by_role("button", name="Not now").click()
+    plug.get_by_role("button", name="Ignore").click()
     expect(found.get_by_role("heading", name="desk plug", exact=True)).to_have_count(0)
     page.set_viewport_size({"width": 390, "height": 844})
     expect(found).to_be_visible()

@@ -17,7 +17,9 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
 
+from hyperhub._yaml import yaml_problem
 from hyperhub.adapters.found import Found
 from hyperhub.errors import AdapterError, did_you_mean
 from hyperhub.files import write_checked
@@ -46,7 +48,13 @@ def _read(path: Path) -> tuple[CommentedMap, bytes | None]:
         doc = _yaml().load(HEADER + "devices: []\n")
         return doc, None
     old = path.read_bytes()
-    doc = _yaml().load(old)
+    try:
+        doc = _yaml().load(old)
+    except MarkedYAMLError as exc:
+        line, why = yaml_problem(exc, old.decode("utf-8", "replace"))
+        raise AdapterError(f"{path}:{line}: {why} (fix the file by hand first)") from None
+    except Exception as exc:  # ruamel raises a few unmarked errors too (duplicate keys …)
+        raise AdapterError(f"{path}: not a YAML mapping: {exc}") from None
     if doc is None:
         doc = CommentedMap()
     if not isinstance(doc, CommentedMap):
@@ -147,9 +155,10 @@ def accept(
     return entry
 
 
-def reject(space: Space, adapter: str, what: str) -> str:
+def reject(space: Space, adapter: str, what: str, found: Iterable[str] | None = None) -> str:
     """Turn down a found device (`what`: its external id) or remove an accepted one (its
-    external id or its device id); returns what was done, in words."""
+    external id or its device id); returns what was done, in words. With `found` (the
+    external ids the adapter found), a name that is neither is refused, not remembered."""
     path = _path(space)
     if adapter not in space.adapters:
         raise AdapterError(f"the space declares no adapter {adapter!r}")
@@ -170,6 +179,12 @@ def reject(space: Space, adapter: str, what: str) -> str:
             )
     if (adapter, what) in rejected(space):
         return f"{adapter}:{what} was rejected already"
+    if found is not None and what not in set(found):
+        accepted_ids = [d.id for d in space.devices.values() if d.adapter == adapter]
+        raise AdapterError(
+            f"adapter {adapter} has found no {what!r} and has no such device"
+            f"{did_you_mean(what, [*accepted_ids, *found])}"
+        )
     _add_rejected(doc, adapter, what)
     _write_checked(space, path, doc, old)
     return f"rejected {adapter}:{what}; it is not offered again"

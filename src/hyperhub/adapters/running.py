@@ -269,12 +269,20 @@ class Adapters(Service):
             added += [d for d in removed if d in now]  # changed: leaves and joins again
             if not added and not removed:
                 return [], []
+            # leaving devices say goodbye while their login may still speak for them; then
+            # the logins (what can fail), and the space's devices last
+            for running in self.running.values():
+                gone = [d for d in removed if d in running.node.devices]
+                if gone:
+                    await running.node.drop(gone)
+            for running in self.running.values():
+                await self._logins(running, now)
             for device_id in removed:
                 del self.space.devices[device_id]
             for device_id in added:
                 self.space.devices[device_id] = now[device_id]
             for running in self.running.values():
-                await self._apply(running, added, removed)
+                await self._apply(running, added)
         for callback in self._changed:
             try:
                 result = callback(added, removed)
@@ -284,17 +292,20 @@ class Adapters(Service):
                 log.exception("a listener of the adapters' devices failed")
         return added, removed
 
-    async def _apply(self, running: Running, added: list[str], removed: list[str]) -> None:
+    async def _logins(self, running: Running, devices: dict[str, Any]) -> None:
+        """The adapter's broker login for the devices it will host."""
         decl = running.decl
-        mine = accepted_ids(self.space, decl.id)
-        gone = [d for d in removed if d in running.node.devices]
-        if gone:
-            await running.node.drop(gone)
+        mine = [d for d, dev in devices.items() if dev.adapter == decl.id]
+        if decl.kind == "owntracks":
+            mine += [d for d in decl.options.users.values() if d in self.space.devices]
         running.login = self.credentials.add_node(
             node_name(decl.id), mine, foreign_topics(decl) if decl.broker is None else ()
         )
         if self.reload_broker is not None:
             await self.reload_broker()
+
+    async def _apply(self, running: Running, added: list[str]) -> None:
+        mine = accepted_ids(self.space, running.decl.id)
         running.adapter.accept_from(self.space)
         new = [d for d in added if d in mine]
         if new:

@@ -149,10 +149,9 @@ def _hide_password(url: str) -> str:
     from urllib.parse import urlsplit, urlunsplit
 
     parts = urlsplit(url)
-    if parts.password is None:
+    if "@" not in parts.netloc:
         return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
 @adapters_app.command("login")
@@ -275,7 +274,8 @@ def adapters_reject(
     adapter_id, what = _split(key)
     with Context(space, data_dir, db) as ctx:
         check_adapter(ctx.space, adapter_id)
-        said = reject(ctx.space, adapter_id, what)
+        known = [f.external for f in _found(ctx, adapter_id).found]
+        said = reject(ctx.space, adapter_id, what, known)
         told = _tell_hub(ctx)
     if as_json:
         print_json({"key": key, "done": said, "hub": told})

@@ -239,7 +239,7 @@ class DeviceNode(Service):
         for device_id in new:
             self.devices[device_id] = space.device(device_id)
             self.memory.states[device_id] = self.backend.state(device_id)
-            self.memory.changed_at[device_id] = 0.0
+            self.memory.changed_at[device_id] = self.clock.now()  # its first word: now
             self.memory.dirty.add(device_id)
             online = True
             if self.pushed is not None:

@@ -46,6 +46,8 @@ from hyperhub.spec.backend import DeviceEvent
 
 log = logging.getLogger("hyperhub.adapters.owntracks")
 MAX_PAYLOAD = 64_000  # an OwnTracks message is a few hundred bytes
+MAX_FOUND = 200  # phones found and not accepted: more are not remembered (a flood of names)
+AHEAD_S = 300.0  # a report this far in the future is taken as now (a phone's clock is off)
 PROPERTIES = ("location", "battery")
 
 
@@ -169,8 +171,6 @@ class OwnTracks(Service):
         who = f"{user}/{device}"
         kind = message.get("_type")
         self.received += 1
-        if who not in self.found:
-            self._found(user, device)
         device_id = self._accepted.get(who)
         if kind == "lwt":
             if device_id is not None and device_id not in self._gone:
@@ -182,10 +182,13 @@ class OwnTracks(Service):
         lat, lon = _number(message.get("lat")), _number(message.get("lon"))
         if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
             raise ValueError(f"{kind} without a valid lat/lon")
-        if device_id is None:
+        if device_id is None:  # a phone nobody accepted: found, once it said where it is
+            if who not in self.found and len(self.found) < MAX_FOUND:
+                self._found(user, device)
             return False
+        now = self.clock()
         tst = _number(message.get("tst"))
-        when = tst if tst is not None else self.clock()
+        when = now if tst is None or tst > now + AHEAD_S else tst
         if when < self._seen.get(device_id, 0):
             return False  # an older report (OwnTracks sends queued ones after an outage)
         state: dict[str, Any] = {"location": {"lat": lat, "lon": lon}}

@@ -38,6 +38,7 @@ import aiomqtt
 from hyperhub.adapters.zigbee2mqtt.exposes import Proposal, propose
 from hyperhub.errors import DeviceTimeout, DeviceUnavailable, NotSupported
 from hyperhub.fabric.client import FabricClient
+from hyperhub.fabric.messages import FOREIGN_PAYLOAD
 from hyperhub.fabric.ratelimit import WarnEvery
 from hyperhub.service import Service
 from hyperhub.space import Space
@@ -45,7 +46,7 @@ from hyperhub.space.adapters import AdapterDecl
 from hyperhub.spec.backend import DeviceEvent
 
 log = logging.getLogger("hyperhub.adapters.zigbee2mqtt")
-MAX_PAYLOAD = 4_000_000  # bridge/devices of a large network is big; anything larger is refused
+MAX_PAYLOAD = FOREIGN_PAYLOAD  # bridge/devices of a large network is big (~4.5 KB a device)
 
 
 @dataclass
@@ -58,9 +59,11 @@ class _Waiter:
 
 def confirms(sent: dict[str, Any], reported: dict[str, Any]) -> bool:
     """Whether a report shows what a command set: every key, at its value — numbers within
-    rounding (a colour's xy within 0.01, brightness ±1), words in any case; a toggle by any
-    report of its key (it cannot be known what it became)."""
+    rounding (a colour's xy within 0.01, brightness ±1), words in any case; a toggle or a
+    cover's stop by any report (it cannot be known what it became)."""
     for key, want in sent.items():
+        if isinstance(want, str) and want.upper() == "STOP":
+            continue  # a stopped cover reports its position, not its state
         if key not in reported:
             return False
         if not _near(want, reported[key]):
@@ -69,8 +72,10 @@ def confirms(sent: dict[str, Any], reported: dict[str, Any]) -> bool:
 
 
 def _near(want: Any, got: Any) -> bool:
-    if isinstance(want, str):
-        return want.upper() == "TOGGLE" or (isinstance(got, str) and got.upper() == want.upper())
+    if isinstance(want, str):  # a toggle or a stop: what it became cannot be known
+        if want.upper() in ("TOGGLE", "STOP"):
+            return True
+        return isinstance(got, str) and got.upper() == want.upper()
     if isinstance(want, bool) or isinstance(got, bool):
         return want == got
     if isinstance(want, int | float) and isinstance(got, int | float):
@@ -115,6 +120,7 @@ class Zigbee2Mqtt(Service):
         self._accepted: dict[str, str] = {}  # external id → device id
         self._states: dict[str, dict[str, Any]] = {}  # device id → reported (HyperHub) state
         self._reports: dict[str, dict[str, Any]] = {}  # IEEE address → last report, as it came
+        self._said: dict[str, bool] = {}  # friendly name → its last availability (any order)
         self._reachable: dict[str, bool] = {}  # device id → its own availability
         self._listeners: list[Callable[[str], None]] = []
         self._on_found: list[Callable[[list[Proposal]], None]] = []
@@ -259,7 +265,7 @@ class Zigbee2Mqtt(Service):
             elif rest.endswith("/availability"):
                 self._availability(rest[: -len("/availability")], payload)
             elif rest in self.names:
-                self._state(rest, payload)
+                self._state(rest, payload, bool(message.retain))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             self._warn(
                 "payload", "%s: ignoring a malformed message on %s: %s", self.decl.id, topic, exc
@@ -298,6 +304,9 @@ class Zigbee2Mqtt(Service):
             ):
                 names[entry["friendly_name"]] = entry["ieee_address"]
         self.found, self.names = found, dict(sorted(names.items(), key=lambda n: -len(n[0])))
+        for friendly, online in self._said.items():  # availability that came before the list
+            for device_id in self._accepted_parts(names.get(friendly, "")):
+                self._reachable.setdefault(device_id, online)
         self.described.set()
         self._tell(self.device_ids)  # a device is online only once the bridge has described it
         for callback in self._on_found:
@@ -308,16 +317,20 @@ class Zigbee2Mqtt(Service):
         return [d for ext, d in self._accepted.items() if ext == ieee or ext.startswith(ieee + "/")]
 
     def _availability(self, friendly: str, payload: bytes | bytearray) -> None:
+        online = _word(payload) == "online"
+        self._said[friendly] = online  # kept: it may come before the device list
         ieee = self.names.get(friendly)
         if ieee is None:
             return
-        online = _word(payload) == "online"
         devices = self._accepted_parts(ieee)
         for device_id in devices:
             self._reachable[device_id] = online
         self._tell(devices)
 
-    def _state(self, friendly: str, payload: bytes | bytearray) -> None:
+    def _state(self, friendly: str, payload: bytes | bytearray, retained: bool = False) -> None:
+        """A device's report; a retained one (the broker's copy, on connecting) says
+        nothing about now: it fills the state but neither marks the device reachable nor
+        replays a button press."""
         reported = json.loads(payload)
         if not isinstance(reported, dict):
             raise ValueError("a device state is not a JSON object")
@@ -329,6 +342,9 @@ class Zigbee2Mqtt(Service):
         for device_id in self._accepted_parts(ieee):
             proposal, changes = self._read(device_id, reported)
             if proposal is None:
+                continue
+            if retained:
+                told.append(device_id)
                 continue
             self._reachable[device_id] = True
             if proposal.events and reported.get(proposal.events) not in (None, ""):

@@ -63,6 +63,7 @@ _READINGS: dict[str, tuple[str, float, float]] = {
     "pm25": ("pm25", 0, 1000),
     "battery": ("battery", 0, 100),
 }
+_WHOLE = {"battery"}  # integer properties of the vocabulary (Zigbee2MQTT may say 74.5)
 _BINARY_READINGS = {"occupancy": "motion", "presence": "motion", "contact": "contact"}
 
 
@@ -101,10 +102,11 @@ class Binding:
             return max(0, min(100, round(value * 100 / self.hi)))
         if kind == "kelvin" and isinstance(value, int | float) and value > 0:
             return max(2000, min(6500, mired_to_kelvin(value)))
-        if kind == "number" and isinstance(value, int | float):
+        if kind in ("number", "whole") and isinstance(value, int | float):
             low = self.lo if self.lo is not None else value
             high = self.hi if self.hi is not None else value
-            return round(max(low, min(high, float(value))), 2)
+            kept = max(low, min(high, float(value)))
+            return round(kept) if kind == "whole" else round(kept, 2)
         if kind == "color" and isinstance(value, dict):
             x, y = value.get("x"), value.get("y")
             if isinstance(x, int | float) and isinstance(y, int | float):
@@ -132,12 +134,15 @@ class Binding:
             return {self.key: self.off}
         if kind == "level":
             return {self.key: round(float(value) * float(self.hi or 254) / 100)}
-        if kind == "kelvin":
-            return {self.key: kelvin_to_mired(float(value))}
+        if kind == "kelvin":  # within the device's own range: it would clamp, and not confirm
+            mired = kelvin_to_mired(float(value))
+            if self.lo is not None and self.hi is not None:
+                mired = int(max(self.lo, min(self.hi, mired)))
+            return {self.key: mired}
         if kind == "color":
             x, y = hex_to_xy(str(value))
             return {self.key: {"x": x, "y": y}}
-        if kind == "number":
+        if kind in ("number", "whole"):
             return {self.key: value}
         if kind == "speed":
             best = min(self.values, key=lambda v: abs(_speed(v[0]) - float(value)))
@@ -217,7 +222,8 @@ def _light(expose: dict[str, Any], part: _Part, description: str) -> bool:
         )
     if "color_temp" in f:
         ct = f["color_temp"]
-        part.bind(Binding("color_temp", ct["property"], "kelvin", _settable(ct)))
+        low, high = _number(ct.get("value_min")), _number(ct.get("value_max"))
+        part.bind(Binding("color_temp", ct["property"], "kelvin", _settable(ct), lo=low, hi=high))
     colour = f.get("color_xy") or f.get("color_hs")
     if colour is not None:
         part.bind(Binding("color", str(colour["property"]), "color", _settable(colour)))
@@ -407,7 +413,8 @@ def propose(
             continue
         if e.get("type") == "numeric" and key in _READINGS:
             prop, lo, hi = _READINGS[key]
-            readings.bind(Binding(prop, key, "number", lo=lo, hi=hi))
+            kind = "whole" if prop in _WHOLE else "number"
+            readings.bind(Binding(prop, key, kind, lo=lo, hi=hi))
             used.add(i)
         elif e.get("type") == "binary" and key in _BINARY_READINGS:
             readings.bind(_binary(_BINARY_READINGS[key], e))
@@ -415,7 +422,7 @@ def propose(
         elif e.get("type") == "enum" and key == "action":
             readings.events = key
             used.add(i)
-    _place_readings(parts, readings)
+    dropped = _place_readings(parts, readings)
     name, area = place(friendly, areas or {})
     base = slug(name) or f"{parts[0].type if parts else 'device'}_{ieee.removeprefix('0x')[-4:]}"
     out: list[Proposal] = []
@@ -423,7 +430,7 @@ def propose(
         str(e.get("property") or e.get("name") or e.get("type"))
         for i, e in enumerate(exposes)
         if i not in used
-    )
+    ) + tuple(dropped)
     for made in parts:
         if not made.props and made.events is None:
             continue
@@ -451,18 +458,21 @@ def propose(
     return out
 
 
-def _place_readings(parts: list[_Part], readings: _Part) -> None:
-    """Readings (and button events) go with the device's own part where its type has them,
-    else they make a sensor (or, with only an action, a button)."""
+def _place_readings(parts: list[_Part], readings: _Part) -> list[str]:
+    """Readings (and button events) make a sensor (or, with only an action, a button) of
+    a device that has no other part; beside an actuator, a sensor of their own. Returns
+    the Zigbee2MQTT properties this leaves out."""
     if not readings.props and readings.events is None:
-        return
+        return []
     if not parts:
         only_events = readings.events is not None and set(readings.props) <= {"battery"}
         readings.type = "button" if only_events else "sensor"
-        if readings.type == "sensor":
+        dropped = []
+        if readings.type == "sensor" and readings.events is not None:
+            dropped.append(readings.events)
             readings.events = None
         parts.append(readings)
-        return
+        return dropped
     # beside an actuator, readings make a sensor of their own; its battery (not in the
     # actuators' vocabulary) is left out
     rest = [b for b in readings.bindings if b.prop != "battery"]
@@ -471,3 +481,5 @@ def _place_readings(parts: list[_Part], readings: _Part) -> None:
         for b in rest:
             sensor.bind(b)
         parts.append(sensor)
+    left = [b.key for b in readings.bindings if b.prop == "battery" or not rest]
+    return left + ([readings.events] if readings.events else [])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, Body, Header, Request
 
@@ -35,10 +36,13 @@ def _split(key: str) -> tuple[str, str]:
 
 
 def _hidden(url: str | None) -> str | None:
-    if url is None or "@" not in url:
+    """A broker URL without its login (the password may hold an @)."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
         return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
 @router.get("", response_model=list[AdapterOut])
@@ -94,7 +98,9 @@ async def reject_device(ctx: Ctx, token: Admin, body: RejectBody) -> dict[str, A
     adapters = _running(ctx.adapters)
     adapter_id, what = _split(body.key)
     check_adapter(ctx.space, adapter_id)
-    done = reject(ctx.space, adapter_id, what)
+    running = adapters.running.get(adapter_id)
+    known = list(running.adapter.found) if running is not None else None
+    done = reject(ctx.space, adapter_id, what, known)
     added, removed = await adapters.reload()
     return {"done": done, "device": None, "added": added, "removed": removed}
 

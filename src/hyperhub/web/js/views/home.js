@@ -25,7 +25,7 @@ const t = translator({
   '{n} cover open': '{n} 个窗帘开着', '{n} covers open': '{n} 个窗帘开着', 'Inside {temp}': '室内 {temp}',
   '{n} offline': '{n} 个离线', Home: '家', Other: '其他', 'Back to Home': '返回首页',
   'No device {id} here.': '这里没有设备 {id}。', 'Details of {name}': '{name}的详情',
-  'New devices found': '发现新设备', Accept: '接入', 'Not now': '不接入', 'No area': '不分区域',
+  'New devices found': '发现新设备', Accept: '接入', Ignore: '忽略', 'No area': '不分区域',
   'Added {name}.': '已接入{name}。', 'An admin can add them.': '管理员可以接入它们。',
   'from {adapter}': '来自 {adapter}', Area: '区域',
 });
@@ -183,7 +183,8 @@ function newDevices() {
         onclick: () => act('adapters/accept', { key: f.key, ...(pick.value ? { area: pick.value } : {}) },
           t('Added {name}.', { name: p.name })),
       }, t('Accept'));
-      const reject = h('button', { type: 'button', onclick: () => act('adapters/reject', { key: f.key }) }, t('Not now'));
+      // ignored for good (hyperhub adapters accept still takes it later)
+      const reject = h('button', { type: 'button', onclick: () => act('adapters/reject', { key: f.key }) }, t('Ignore'));
       const what = [typeLabel(p.type), [f.vendor, f.model].filter(Boolean).join(' ')].filter(Boolean).join(' · ');
       return h('li', { class: 'card found-item' },
         h('h3', {}, p.name || f.friendly_name),
