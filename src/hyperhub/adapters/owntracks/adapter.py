@@ -6,7 +6,7 @@ OwnTracks (https://owntracks.org/booklet/tech/json/) publishes on `<topic>/<user
 - `_type: location` — `lat`, `lon`, `tst` (when, UNIX s), `acc` (m), `batt` (%), `vel`
   (km/h) …: the phone's `location` and `battery` (a report older than the last one, which
   the app sends after an outage, is not taken); a phone's "last seen" is its `updated` in
-  the API, when the hub heard it;
+  the API, when its location or battery last changed;
 - `_type: transition` (also on `…/event`) — entering or leaving one of the app's regions,
   with the position it happened at: taken as a location;
 - `_type: lwt` — the app's last will (it lost its connection): the phone is offline until it
