@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hyperhub import __version__
-from hyperhub.adapters.running import Adapters, hosted_by_adapters
+from hyperhub.adapters.running import NODE_PREFIX, Adapters, hosted_by_adapters
 from hyperhub.clock import Clock, SystemClock
 from hyperhub.devices.sim import Simulator
 from hyperhub.errors import HyperHubError
@@ -87,10 +87,11 @@ class ServeStatus:
 
 
 def remote_devices(space: Space, credentials: CredentialStore) -> set[str]:
-    """Devices of the space that a registered node (not the hub's own) hosts."""
+    """Devices of the space that a registered node (not the hub's own, not an adapter's)
+    hosts."""
     out: set[str] = set()
     for node in credentials.nodes():
-        if node.name != LOCAL_NODE:
+        if node.name != LOCAL_NODE and not node.name.startswith(NODE_PREFIX):
             out.update(d for d in node.devices if d in space.devices)
     return out
 
@@ -173,11 +174,13 @@ async def serve(
     stop = stop or asyncio.Event()
     slug = space_slug(space.name)
     credentials = CredentialStore(data_dir)
+    # the adapters' logins first (and none left for adapters the space no longer has), so
+    # that what other nodes host is counted without them; before the broker reads them
+    Adapters.logins(space, credentials)
     remote = remote_devices(space, credentials)
     elsewhere = remote | hosted_by_adapters(space)
     local = [d for d, dev in space.devices.items() if d not in elsewhere and dev.adapter is None]
     node_principal = credentials.add_node(LOCAL_NODE, local)
-    Adapters.logins(space, credentials)  # before the broker starts: it reads them then
     # a command to an adapter's device waits for its report (`timeout_s`): the hub waits longer
     waits = [decl.timeout_s + 1 for decl in space.adapters.values()]
     command_timeout = max([command_timeout, *waits])
@@ -660,6 +663,10 @@ def add_node(data_dir: Path, space: Space, name: str, devices: list[str]) -> tup
     simulating them at its next start."""
     if name == LOCAL_NODE:
         raise HyperHubError(f"node name {name!r} is the hub's own node; choose another")
+    if name.startswith(NODE_PREFIX):
+        raise HyperHubError(
+            f"node names starting {NODE_PREFIX!r} are the adapters'; choose another"
+        )
     credentials = CredentialStore(data_dir)
     local = next((n for n in credentials.nodes() if n.name == LOCAL_NODE), None)
     if local is not None and set(local.devices) & set(devices):

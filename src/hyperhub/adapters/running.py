@@ -63,8 +63,16 @@ def foreign_topics(decl: AdapterDecl) -> tuple[str, ...]:
 
 def bridge_login(credentials: CredentialStore, decl: AdapterDecl) -> Principal:
     """The login of the system behind the adapter (Zigbee2MQTT) on the hub's broker:
-    `<id>_bridge`, allowed that system's topics and nothing of HyperHub's."""
-    return credentials.add_node(f"{decl.id}_bridge", [], foreign_topics(decl))
+    `<id>_bridge`, allowed that system's topics and nothing of HyperHub's. A node of that
+    name that hosts devices is someone else's: refused."""
+    name = f"{decl.id}_bridge"
+    existing = credentials.principal(name)
+    if existing is not None and existing.devices:
+        raise AdapterError(
+            f"a node called {name!r} hosts devices ({', '.join(existing.devices)}); "
+            "it is not this adapter's to take over: remove it first (hyperhub nodes remove)"
+        )
+    return credentials.add_node(name, [], foreign_topics(decl))
 
 
 def accepted_ids(space: Space, adapter_id: str) -> list[str]:
@@ -144,7 +152,13 @@ class Adapters(Service):
 
     @staticmethod
     def logins(space: Space, credentials: CredentialStore) -> list[Principal]:
-        """Create (or update) each adapter's broker login; before the broker starts."""
+        """Create (or update) each adapter's broker login, and forget those of adapters the
+        space no longer declares (the hub's own; a bridge's login, whose password was given
+        to the other system, stays until `hyperhub nodes remove`); before the broker starts."""
+        wanted = {node_name(a) for a in space.adapters}
+        for login in credentials.nodes():
+            if login.name.startswith(NODE_PREFIX) and login.name not in wanted:
+                credentials.remove_node(login.name)
         return [
             credentials.add_node(
                 node_name(decl.id),
