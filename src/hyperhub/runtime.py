@@ -43,6 +43,7 @@ from hyperhub.store import StateStore
 
 if TYPE_CHECKING:
     from hyperhub.api import ApiServer, ApiSettings
+    from hyperhub.api.live import LiveFeed
     from hyperhub.assistant.pipeline import Assistant
     from hyperhub.automation.engine import Engine
     from hyperhub.automation.loader import Book
@@ -268,7 +269,8 @@ async def serve(
                     adapters,
                 )
             asks = server.ctx.assistant if server is not None else assistant
-            _follow_adapters(adapters, engine, automations_path, asks)
+            live = server.ctx.live if server is not None else None
+            _follow_adapters(adapters, engine, automations_path, asks, live)
             info = HubInfo(
                 os.getpid(),
                 space.name,
@@ -360,12 +362,19 @@ def _reload_on_hangup(
 
 
 def _follow_adapters(
-    adapters: Adapters, engine: Engine | None, path: Path | None, assistant: Assistant | None
+    adapters: Adapters,
+    engine: Engine | None,
+    path: Path | None,
+    assistant: Assistant | None,
+    live: LiveFeed | None = None,
 ) -> None:
     """Devices accepted or removed while running: the assistant learns their names, the
-    rules are read again (a rule may name a device that has just joined)."""
+    rules are read again (a rule may name a device that has just joined), the dashboards
+    are told (WebSocket `devices`)."""
 
     async def changed(added: list[str], removed: list[str]) -> None:
+        if live is not None:
+            live.devices_changed(added, removed)
         log.info(
             "devices joined: %s; left: %s", ", ".join(added) or "none", ", ".join(removed) or "none"
         )

@@ -102,6 +102,11 @@ def test_found_devices_show_on_home_and_accepting_one_adds_its_tile(
     plug = found.locator("li", has=page.get_by_role("heading", name="desk plug", exact=True))
     plug.get_by_role("button", name="Ignore").click()
     expect(found.get_by_role("heading", name="desk plug", exact=True)).to_have_count(0)
+    # accepted elsewhere (the API, the CLI): an open dashboard draws it without a reload
+    body = {"key": "zigbee:0x00158d0000000006", "area": "kitchen"}
+    status, _ = hub.api("POST", "adapters/accept", body)
+    assert status == 200
+    expect(page.get_by_role("link", name="Details of Front Door Contact")).to_be_visible()
     page.set_viewport_size({"width": 390, "height": 844})
     expect(found).to_be_visible()
     page.screenshot(path=str(hub.data_dir / "found-phone.png"), full_page=True)

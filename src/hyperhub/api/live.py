@@ -118,6 +118,13 @@ class LiveFeed:
             if client.devices is None or device in client.devices:
                 client.push(text)
 
+    def devices_changed(self, added: list[str], removed: list[str]) -> None:
+        """Devices joined or left the space while the hub runs (an adapter's accepted or
+        removed): every client is told, whatever it subscribed to, to fetch the list again."""
+        text = encode({"type": "devices", "added": added, "removed": removed})
+        for client in self.clients:
+            client.push(text)
+
     def rule_run(self, trace: RunTrace) -> None:
         """A finished (or skipped) rule run, for every client whatever it subscribed to;
         called in the engine's call (quick: one encode, then each client's bounded queue)."""

@@ -1,7 +1,7 @@
 // Live updates over the WebSocket /api/ws?token=…, reconnecting with backoff.
 
 import { session } from './api.js';
-import { applyState, pushFeed, resync, setOnline } from './store.js';
+import { applyState, loadAll, pushFeed, resync, setOnline } from './store.js';
 import { translator } from './i18n.js';
 
 const t = translator({
@@ -19,6 +19,8 @@ function handle(msg) {
     case 'state': applyState(msg.device, msg.state, msg.changes); break;
     case 'availability': setOnline(msg.device, Boolean(msg.online)); pushFeed(msg); break;
     case 'hello': case 'subscribed': break;
+    // devices joined or left the space (accepted from an adapter): fetch them, draw again
+    case 'devices': loadAll().then(() => window.dispatchEvent(new HashChangeEvent('hashchange'))); break;
     case 'error': console.warn('hub:', msg.message); break;
     default: pushFeed(msg); // events, rule runs
   }
