@@ -181,3 +181,21 @@ def test_a_phone_reporting_through_owntracks_takes_no_commands(hub: Hub) -> None
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "not_supported"
     assert "OwnTracks" in refused.json()["error"]["message"]
+
+
+def test_a_retained_report_places_a_phone_but_does_not_make_it_online() -> None:
+    """The broker's copy of the app's last report, read on connecting, may be days old."""
+    from hyperhub.adapters.owntracks.adapter import OwnTracks
+    from hyperhub.space import parse_space
+
+    space = parse_space(SPACE)
+    phones = OwnTracks(space.adapters["phones"], space, None, clock=lambda: 5_000.0)
+    told: list[str] = []
+    phones.listen(told.append)
+    assert phones.take("alice", "pixel", location(FAR, 4_000), retained=True)
+    assert phones.state("alice_phone")["location"] == FAR and told == ["alice_phone"]
+    assert not phones.online("alice_phone")
+    assert phones.take("alice", "pixel", location(HOME, 4_500))
+    assert phones.online("alice_phone") and phones.state("alice_phone")["location"] == HOME
+    with pytest.raises(ValueError, match="lat/lon"):
+        phones.take("alice", "pixel", {"_type": "location", "lat": "north"})

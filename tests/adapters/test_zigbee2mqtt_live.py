@@ -45,6 +45,8 @@ devices:
      properties: [battery]}
   - {id: fan_light, type: light, adapter: zigbee, external: "0x00158d000000000b/light",
      properties: [on, brightness]}
+  - {id: regulator, type: climate, adapter: zigbee, external: "0x00158d000000000c",
+     properties: [on, mode, target_temp, current_temp], values: {mode: [heat]}}
 """
 STATES = {
     "kitchen/Floor Lamp": {"state": "ON", "brightness": 254, "color_temp": 370},
@@ -52,6 +54,7 @@ STATES = {
     "Back Door Lock": {"state": "LOCK", "lock_state": "locked", "battery": 90},
     "Bedside Remote": {"battery": 70},
     "Ceiling Fan": {"fan_state": "OFF", "fan_mode": "low", "state": "OFF", "brightness": 10},
+    "study/Heating Regulator": {"system_mode": "heat", "occupied_heating_setpoint": 21},
 }
 
 
@@ -159,6 +162,21 @@ def test_a_command_is_checked_sent_in_zigbee2mqtts_words_and_confirmed_by_the_re
             )
             assert ack.changes == {"locked": False}
             assert r.z2m.sets[-1] == ("Back Door Lock", {"state": "UNLOCK"})
+
+    run(scenario())
+
+
+def test_a_thermostat_switched_on_again_goes_back_to_its_mode(
+    make_broker: Callable[..., RunningBroker], run: Callable[..., Any], space: Space
+) -> None:
+    async def scenario() -> None:
+        async with rig(make_broker(), space) as r:
+            await until(lambda: r.hub.registry.is_online("regulator"), "the regulator online")
+            await until(lambda: r.record("regulator").state.get("on") is True, "its state")
+            await r.hub.send(Command("regulator", "on", False), actor="test")
+            assert r.z2m.sets[-1] == ("study/Heating Regulator", {"system_mode": "off"})
+            await r.hub.send(Command("regulator", "on", True), actor="test")
+            assert r.z2m.sets[-1] == ("study/Heating Regulator", {"system_mode": "heat"})
 
     run(scenario())
 

@@ -9,9 +9,10 @@ devices a person turned down, so they no longer show as pending.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,11 @@ from hyperhub.errors import AdapterError, did_you_mean
 from hyperhub.files import write_checked
 from hyperhub.space import Space, load_space
 from hyperhub.space.adapters import accepted_path
+
+try:  # advisory lock between the CLI and the hub (POSIX only)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 _ID = re.compile(r"^[a-z0-9_]+$")
 HEADER = """\
@@ -97,6 +103,18 @@ def free_id(space: Space, wanted: str, taken: Iterable[str] = ()) -> str:
     return f"{wanted}_{n}"
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One edit of the accepted-devices file at a time, across processes (the CLI and the
+    hub's `accept: all` or API): an advisory lock beside it (POSIX)."""
+    if fcntl is None:  # pragma: no cover - Windows
+        yield
+        return
+    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def accept(
     space: Space,
     found: Found,
@@ -138,6 +156,12 @@ def accept(
         entry["aliases"] = more
     entry["adapter"] = found.adapter
     entry["external"] = found.external
+    with _locked(path):
+        _append(space, path, found, entry)
+    return entry
+
+
+def _append(space: Space, path: Path, found: Found, entry: dict[str, Any]) -> None:
     doc, old = _read(path)
     devices = _list(doc, "devices")
     devices.append(_styled(entry))
@@ -152,7 +176,6 @@ def accept(
     if "rejected" in doc:
         doc["rejected"] = CommentedSeq(still)
     _write_checked(space, path, doc, old)
-    return entry
 
 
 def reject(space: Space, adapter: str, what: str, found: Iterable[str] | None = None) -> str:
@@ -162,6 +185,11 @@ def reject(space: Space, adapter: str, what: str, found: Iterable[str] | None = 
     path = _path(space)
     if adapter not in space.adapters:
         raise AdapterError(f"the space declares no adapter {adapter!r}")
+    with _locked(path):
+        return _reject(space, path, adapter, what, found)
+
+
+def _reject(space: Space, path: Path, adapter: str, what: str, found: Iterable[str] | None) -> str:
     doc, old = _read(path)
     devices = _list(doc, "devices")
     for i, item in enumerate(devices):

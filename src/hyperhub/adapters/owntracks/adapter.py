@@ -158,14 +158,16 @@ class OwnTracks(Service):
         if len(payload) > MAX_PAYLOAD:
             return
         try:
-            self.take(levels[0], levels[1], json.loads(payload))
+            self.take(levels[0], levels[1], json.loads(payload), retained=bool(message.retain))
         except (ValueError, TypeError) as exc:
             self._warn("payload", "%s: ignoring a malformed message on %s: %s",
                        self.decl.id, message.topic.value, exc)  # fmt: skip
 
-    def take(self, user: str, device: str, message: Any) -> bool:
+    def take(self, user: str, device: str, message: Any, *, retained: bool = False) -> bool:
         """One OwnTracks message of `user`'s `device` (MQTT or HTTP); True if it was a
-        location the hub took. A message that is not OwnTracks JSON raises ValueError."""
+        location the hub took. A message that is not OwnTracks JSON raises ValueError. A
+        `retained` one (the broker's copy of the app's last report, on connecting) gives
+        the phone its last place but does not make it online: it may be days old."""
         if not isinstance(message, dict):
             raise ValueError("an OwnTracks message is a JSON object")
         who = f"{user}/{device}"
@@ -196,6 +198,9 @@ class OwnTracks(Service):
         if batt is not None and 0 <= batt <= 100:
             state["battery"] = round(batt)
         self._states[device_id] = {**self._states.get(device_id, {}), **state}
+        if retained:
+            self._tell(device_id)
+            return True
         self._seen[device_id] = when
         self._gone.discard(device_id)
         self._tell(device_id)

@@ -121,6 +121,8 @@ class Zigbee2Mqtt(Service):
         self._states: dict[str, dict[str, Any]] = {}  # device id → reported (HyperHub) state
         self._reports: dict[str, dict[str, Any]] = {}  # IEEE address → last report, as it came
         self._said: dict[str, bool] = {}  # friendly name → its last availability (any order)
+        # (external id, key) → the last mode a thermostat reported that was not "off"
+        self._modes: dict[tuple[str, str], str] = {}
         self._reachable: dict[str, bool] = {}  # device id → its own availability
         self._listeners: list[Callable[[str], None]] = []
         self._on_found: list[Callable[[list[Proposal]], None]] = []
@@ -200,7 +202,12 @@ class Zigbee2Mqtt(Service):
         binding = proposal.binding(prop)
         if binding is None or not binding.settable:
             raise NotSupported(f"device {device_id} cannot set {prop} (Zigbee2MQTT: read-only)")
-        return await self._command(device_id, proposal, binding.write(value))
+        payload = binding.write(value)
+        if binding.kind == "power" and value:  # switched on: back to the mode it had
+            last = self._modes.get((proposal.external, binding.key))
+            if last is not None:
+                payload = {binding.key: last}
+        return await self._command(device_id, proposal, payload)
 
     async def call(self, device_id: str, action: str, args: dict | None = None) -> dict[str, Any]:
         proposal = self._proposal(device_id)
@@ -366,6 +373,10 @@ class Zigbee2Mqtt(Service):
         before = self._states.get(device_id, {})
         changes = {}
         for binding in proposal.bindings:
+            if binding.kind == "power":
+                mode = reported.get(binding.key)
+                if isinstance(mode, str) and mode != "off":
+                    self._modes[proposal.external, binding.key] = mode
             if binding.key in reported:
                 value = binding.read(reported[binding.key])
                 if value is not None and (
