@@ -935,8 +935,8 @@ def test_an_action_template_at_its_step_limit_renders_off_the_loop_and_fails_nam
     action's templates now render in a worker thread, and stop at the step limit."""
     import threading
 
+    from hyperhub import templates
     from hyperhub.automation import engine as engine_module
-    from hyperhub.automation import templates
 
     loop_threads: set[int] = set()
     render_threads: set[int] = set()

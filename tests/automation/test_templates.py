@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hyperhub.automation.templates import TemplateFailed, check, has_templates, render
+from hyperhub.templates import TemplateFailed, check, has_templates, render
 
 NAMES = {"state": {"sensor": {"temperature": 16.5}}, "trigger": {"distance_km": 1.2345}}
 

@@ -33,7 +33,6 @@ from hyperhub.automation.model import (
     Trigger,
     parse_clock,
 )
-from hyperhub.automation.templates import is_template
 from hyperhub.spec.words import (
     Lang,
     action_label,
@@ -47,6 +46,7 @@ from hyperhub.spec.words import (
     unit_word,
     value_word,
 )
+from hyperhub.templates import is_template
 
 if TYPE_CHECKING:
     from hyperhub.automation.loader import Book

@@ -33,7 +33,6 @@ from hyperhub.automation import when
 from hyperhub.automation.access import DeviceAccess, Listeners
 from hyperhub.automation.loader import Book, load_automations
 from hyperhub.automation.model import Action, Condition, Rule, Scene
-from hyperhub.automation.templates import has_templates, render
 from hyperhub.automation.watch import Fired, Watches, _is_number, _same
 from hyperhub.clock import Clock, SystemClock
 from hyperhub.errors import (
@@ -46,6 +45,7 @@ from hyperhub.errors import (
 from hyperhub.fabric.feed import Availability, Event, Feed
 from hyperhub.space import Space
 from hyperhub.spec.policy import Command
+from hyperhub.templates import has_templates, render
 
 log = logging.getLogger("hyperhub.automation")
 

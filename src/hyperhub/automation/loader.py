@@ -23,8 +23,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from hyperhub import templates
 from hyperhub._yaml import to_plain, too_big, too_deep, yaml_12, yaml_problem
-from hyperhub.automation import templates, when
+from hyperhub.automation import when
 from hyperhub.automation.model import (
     Action,
     AutomationFile,

@@ -1,11 +1,14 @@
-"""Templated values in actions and conditions: `"{{ state.living_room_climate_sensor.temperature
-+ 2 }}"`, `"Car is {{ trigger.distance_km | round(1) }} km away"`.
+"""Templates, rendered in one hardened sandbox: the rules' templated values in actions and
+conditions (`"{{ state.living_room_climate_sensor.temperature + 2 }}"`, `"Car is {{
+trigger.distance_km | round(1) }} km away"`), and the value and command templates other
+systems send with their devices (Home Assistant's discovery: `"{{ value_json.temperature }}"`).
 
 Jinja2's sandbox renders them (no attribute access to Python internals, no I/O). A string
 that is one `{{ … }}` and nothing else gives the expression's own value (a number stays a
-number); any other text renders to a string. Names available: `state` (device → its
-properties), `trigger` (what fired: kind, device, property, from, to, distance_km, …),
-`now` (a datetime in the space's timezone) and `distance(device, place="home")` in km.
+number); any other text renders to a string. The names are the caller's: for a rule
+`state` (device → its properties), `trigger` (what fired: kind, device, property, from, to,
+distance_km, …), `now` (a datetime in the space's timezone) and `distance(device,
+place="home")` in km; for a device of another system `value` and `value_json`.
 """
 
 from __future__ import annotations
