@@ -1,0 +1,148 @@
+"""Home Assistant entities onto the vocabulary: one HyperHub device per HA device where the
+vocabulary allows it, values read through payloads and value templates (in the sandbox),
+commands written with payloads and command templates. Configs in the shape of Home
+Assistant's MQTT documentation examples."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hyperhub.adapters.ha_discovery.config import Entity, read
+from hyperhub.adapters.ha_discovery.mapping import group, propose
+
+
+def entity(component: str, object_id: str, config: dict[str, Any]) -> Entity:
+    (found,) = read("homeassistant", f"homeassistant/{component}/{object_id}/config",
+                    json.dumps(config).encode())  # fmt: skip
+    assert isinstance(found, Entity)
+    return found
+
+
+PLUG_DEVICE = {
+    "ids": ["plug01"],
+    "name": "Desk Plug",
+    "mf": "Shelly",
+    "mdl": "Plug S",
+    "sa": "Office",
+}
+
+
+def test_a_switch_with_a_power_sensor_of_the_same_device_is_a_plug() -> None:
+    switch = entity("switch", "plug01", {
+        "name": None, "uniq_id": "plug01_relay", "stat_t": "shellies/plug01/relay/0",
+        "cmd_t": "shellies/plug01/relay/0/command", "pl_on": "on", "pl_off": "off",
+        "dev": PLUG_DEVICE,
+    })  # fmt: skip
+    power = entity("sensor", "plug01_power", {
+        "uniq_id": "plug01_power", "dev_cla": "power", "unit_of_meas": "W",
+        "stat_t": "shellies/plug01/relay/0/power", "dev": PLUG_DEVICE,
+    })  # fmt: skip
+    (groups,) = group([switch, power])
+    (plug,) = propose(groups, {"office": ["Office"]})
+    assert (plug.type, plug.id, plug.name, plug.area, plug.properties) == (
+        "plug", "desk_plug", "Desk Plug", "office", ("on", "power_w"),
+    )  # fmt: skip
+    assert (plug.vendor, plug.model, plug.external) == ("Shelly", "Plug S", "plug01")
+    on = plug.binding("on")
+    assert (on.read(b"on"), on.read(b"off"), on.read(b"maybe")) == (True, False, None)
+    assert on.write(True) == ("shellies/plug01/relay/0/command", "on")
+    assert plug.binding("power_w").read(b"41.5") == 41.5
+
+
+def test_a_door_sensor_is_closed_when_home_assistant_says_off() -> None:
+    door = entity("binary_sensor", "front", {
+        "name": "Front Door", "dev_cla": "door", "stat_t": "home/front/contact",
+        "pl_on": "open", "pl_off": "closed",
+    })  # fmt: skip
+    motion = entity("binary_sensor", "hall", {
+        "name": "Hall Motion", "dev_cla": "motion", "stat_t": "home/hall/motion",
+    })  # fmt: skip
+    (front,) = propose([door])
+    contact = front.binding("contact")
+    assert (front.type, contact.read("closed"), contact.read("open")) == ("sensor", True, False)
+    (hall,) = propose([motion])
+    assert hall.binding("motion").read("ON") is True
+
+
+def test_a_sensor_reads_its_value_through_its_template_in_the_sandbox() -> None:
+    temp = entity("sensor", "bedroomT", {
+        "dev_cla": "temperature", "stat_t": "homeassistant/sensor/sensorBedroom/state",
+        "unit_of_meas": "°C", "val_tpl": "{{ value_json.temperature }}", "uniq_id": "temp01ae",
+        "dev": {"ids": ["bedroom01ae"], "name": "Bedroom"},
+    })  # fmt: skip
+    hum = entity("sensor", "bedroomH", {
+        "dev_cla": "humidity", "stat_t": "homeassistant/sensor/sensorBedroom/state",
+        "val_tpl": "{{ value_json.humidity }}", "uniq_id": "temp01ae_h",
+        "dev": {"ids": ["bedroom01ae"], "name": "Bedroom"},
+    })  # fmt: skip
+    (sensor,) = propose([temp, hum])
+    assert (sensor.type, sensor.properties) == ("sensor", ("temperature", "humidity"))
+    state = b'{"temperature": 23.2, "humidity": 43.7}'
+    assert sensor.binding("temperature").read(state) == 23.2
+    assert sensor.binding("humidity").read(state) == 43.7
+    assert sensor.binding("temperature").read(b"not json") is None  # dropped, no crash
+    hostile = entity("sensor", "evil", {
+        "dev_cla": "temperature", "stat_t": "x",
+        "val_tpl": "{% for i in range(10**9) %}{% endfor %}{{ 1 }}",
+    })  # fmt: skip
+    assert propose([hostile])[0].binding("temperature").read(b"{}") is None  # bounded
+
+
+def test_lights_in_the_default_and_the_json_schema() -> None:
+    plain = entity("light", "desk", {
+        "name": "Desk Lamp", "cmd_t": "desk/set", "stat_t": "desk/state",
+        "bri_cmd_t": "desk/bri/set", "bri_stat_t": "desk/bri", "bri_scl": 100,
+    })  # fmt: skip
+    (desk,) = propose([plain])
+    assert (desk.type, desk.properties) == ("light", ("on", "brightness"))
+    assert desk.binding("brightness").write(40) == ("desk/bri/set", "40")
+    assert desk.binding("brightness").read("55") == 55
+    js = entity("light", "kitchen", {
+        "~": "homeassistant/light/kitchen", "name": "Kitchen", "uniq_id": "kitchen_light",
+        "cmd_t": "~/set", "stat_t": "~/state", "schema": "json", "brightness": True,
+    })  # fmt: skip
+    (kitchen,) = propose([js])
+    assert kitchen.properties == ("on", "brightness")
+    assert kitchen.binding("on").read(b'{"state": "ON", "brightness": 255}') is True
+    assert kitchen.binding("brightness").read(b'{"state": "ON", "brightness": 128}') == 50
+    topic, payload = kitchen.binding("brightness").write(50)
+    assert topic == "homeassistant/light/kitchen/set"
+    assert json.loads(payload) == {"state": "ON", "brightness": 128}
+
+
+def test_a_lock_and_a_cover() -> None:
+    lock = entity("lock", "back", {
+        "name": "Back Door", "stat_t": "back/lock", "cmd_t": "back/lock/set",
+        "pl_lock": "LOCK", "pl_unlk": "UNLOCK", "stat_locked": "LOCKED",
+        "stat_unlocked": "UNLOCKED",
+    })  # fmt: skip
+    (back,) = propose([lock])
+    assert (back.type, back.binding("locked").read("UNLOCKED")) == ("lock", False)
+    assert back.actions == {"lock": {"payload": "LOCK"}, "unlock": {"payload": "UNLOCK"}}
+    cover = entity("cover", "garage", {
+        "name": "Garage Door", "dev_cla": "garage", "cmd_t": "garage/set",
+        "pos_t": "garage/pos", "set_pos_t": "garage/pos/set",
+    })  # fmt: skip
+    (garage,) = propose([cover])
+    assert (garage.type, garage.cls, garage.properties) == ("cover", "garage", ("position",))
+    assert garage.actions["open"] == {"payload": "OPEN"}
+    assert propose([entity("cover", "x", {"cmd_t": "x/set"})]) == []  # no position: left out
+
+
+def test_a_device_with_a_light_and_a_switch_becomes_two_named_after_it() -> None:
+    dev = {"ids": "garden01", "name": "Garden"}
+    light = entity("light", "g_light", {"cmd_t": "g/l/set", "dev": dev})
+    switch = entity("switch", "g_pump", {"cmd_t": "g/p/set", "dev": dev})
+    lone = entity("switch", "lone", {"name": "Lone", "cmd_t": "lone/set"})
+    groups = group([light, switch, lone])
+    assert [len(g) for g in groups] == [2, 1]
+    first, second = propose(groups[0])
+    assert (first.id, first.name, first.external) == (
+        "garden_light",
+        "Garden light",
+        "garden01/light",
+    )
+    assert (second.id, second.type) == ("garden_switch", "switch")
+    (alone,) = propose(groups[1])
+    assert (alone.id, alone.external) == ("lone", "switch/lone")
