@@ -146,3 +146,29 @@ def test_a_device_with_a_light_and_a_switch_becomes_two_named_after_it() -> None
     assert (second.id, second.type) == ("garden_switch", "switch")
     (alone,) = propose(groups[1])
     assert (alone.id, alone.external) == ("lone", "switch/lone")
+
+
+def test_a_climate_and_a_fan() -> None:
+    hvac = entity("climate", "study", {
+        "name": "Study AC", "modes": ["off", "heat_cool", "cool", "fan_only"],
+        "mode_cmd_t": "study/mode/set", "mode_stat_t": "study/mode",
+        "temp_cmd_t": "study/temp/set", "temp_stat_t": "study/temp",
+        "curr_temp_t": "study/current",
+    })  # fmt: skip
+    (ac,) = propose([hvac])
+    assert (ac.type, ac.properties) == ("climate", ("on", "mode", "target_temp", "current_temp"))
+    assert ac.values == {"mode": ("auto", "cool", "fan")}
+    assert (ac.binding("on").read("cool"), ac.binding("on").read("off")) == (True, False)
+    assert ac.binding("mode").read("heat_cool") == "auto"
+    assert ac.binding("mode").write("auto") == ("study/mode/set", "heat_cool")  # its own word
+    assert ac.binding("on").write(False) == ("study/mode/set", "off")
+    assert ac.binding("target_temp").write(22.5) == ("study/temp/set", "22.5")
+    blower = entity("fan", "ceiling", {
+        "name": "Ceiling Fan", "cmd_t": "fan/set", "stat_t": "fan/state",
+        "pct_cmd_t": "fan/pct/set", "pct_stat_t": "fan/pct", "osc_cmd_t": "fan/osc/set",
+        "osc_stat_t": "fan/osc",
+    })  # fmt: skip
+    (fan,) = propose([blower])
+    assert fan.properties == ("on", "speed", "oscillate")
+    assert fan.binding("speed").write(40) == ("fan/pct/set", "40")
+    assert fan.binding("oscillate").read("oscillate_on") is True

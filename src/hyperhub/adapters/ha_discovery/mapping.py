@@ -45,6 +45,9 @@ READINGS: dict[str, str] = {
     "pm25": "pm25",
     "battery": "battery",
 }
+# a climate entity's HA modes → HyperHub's (`off` is `on: false`)
+CLIMATE_MODES = {"heat": "heat", "cool": "cool", "auto": "auto", "heat_cool": "auto",
+                 "dry": "dry", "fan_only": "fan"}  # fmt: skip
 COVER_CLASSES = {
     "garage": "garage",
     "gate": "gate",
@@ -76,6 +79,7 @@ class Binding:
     said_off: Any = None
     invert: bool = False  # HA's "on" is HyperHub's false (a door sensor's open)
     scale: float = 100.0  # a level's top (`brightness_scale`)
+    choices: tuple[str, ...] = ()  # a climate's own HA modes
 
     def read(self, payload: bytes | bytearray | str) -> Any:
         """The HyperHub value of a state message, or None when it says nothing usable."""
@@ -104,6 +108,10 @@ class Binding:
                 raw = render(self.value_template, names)
             except TemplateFailed:
                 return None
+        if self.kind == "mode_on":  # a climate's mode: anything but off is on
+            return None if not isinstance(raw, str) or not raw else raw != "off"
+        if self.kind == "mode":
+            return CLIMATE_MODES.get(str(raw))
         if self.kind == "bool":
             on = self.said_on if self.said_on is not None else self.on
             off = self.said_off if self.said_off is not None else self.off
@@ -127,8 +135,10 @@ class Binding:
             return self.command_topic, json.dumps(
                 {"state": "ON", "brightness": round(float(value) * self.scale / 100)}
             )
-        if self.kind == "bool":
+        if self.kind in ("bool", "mode_on"):
             payload: Any = self.on if value else self.off
+        elif self.kind == "mode":
+            payload = next((ha for ha in self.choices if CLIMATE_MODES.get(ha) == value), value)
         elif self.kind == "level":
             payload = round(float(value) * self.scale / 100)
         else:
@@ -165,6 +175,7 @@ class _Part:
     actions: dict[str, dict[str, Any]] = field(default_factory=dict)
     cls: str | None = None
     entities: list[str] = field(default_factory=list)
+    values: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def bind(self, binding: Binding) -> None:
         if all(b.prop != binding.prop for b in self.bindings):
@@ -220,6 +231,28 @@ def _part_of(entity: Entity) -> _Part | None:
             part.actions = {"lock": {"payload": lock}, "unlock": {"payload": unlock}}
         part.entities.append(entity.key)
         return part
+    if kind == "climate":
+        return _climate(entity)
+    if kind == "fan":
+        part = _Part("fan", "fan")
+        part.bind(_switchy(c))
+        if c.get("percentage_command_topic"):
+            part.bind(
+                Binding("speed", "level", c.get("percentage_state_topic"),
+                        c.get("percentage_value_template"), c.get("percentage_command_topic"),
+                        c.get("percentage_command_template"),
+                        scale=float(_get(c, "speed_range_max", 100)))
+            )  # fmt: skip
+        if c.get("oscillation_command_topic"):
+            part.bind(
+                Binding("oscillate", "bool", c.get("oscillation_state_topic"),
+                        c.get("oscillation_value_template"), c.get("oscillation_command_topic"),
+                        c.get("oscillation_command_template"),
+                        on=_get(c, "payload_oscillation_on", "oscillate_on"),
+                        off=_get(c, "payload_oscillation_off", "oscillate_off"))
+            )  # fmt: skip
+        part.entities.append(entity.key)
+        return part
     if kind == "cover":
         position = c.get("position_topic") or c.get("set_position_topic")
         if not position:
@@ -239,6 +272,35 @@ def _part_of(entity: Entity) -> _Part | None:
         part.entities.append(entity.key)
         return part
     return None
+
+
+def _climate(entity: Entity) -> _Part | None:
+    """A climate entity: `on` and `mode` from its mode topics, `target_temp`, `current_temp`."""
+    c = entity.config
+    if not c.get("temperature_command_topic") and not c.get("mode_command_topic"):
+        return None
+    part = _Part("climate", "climate")
+    modes = [str(m) for m in _get(c, "modes", ["auto", "off", "cool", "heat", "dry", "fan_only"])]
+    ours = [m for m in modes if m in CLIMATE_MODES]
+    mode_t, mode_tpl = c.get("mode_state_topic"), c.get("mode_state_template")
+    mode_cmd, mode_cmd_tpl = c.get("mode_command_topic"), c.get("mode_command_template")
+    if "off" in modes and ours:
+        part.bind(Binding("on", "mode_on", mode_t, mode_tpl, mode_cmd, mode_cmd_tpl,
+                          on=ours[0], off="off"))  # fmt: skip
+    if ours:
+        part.bind(Binding("mode", "mode", mode_t, mode_tpl, mode_cmd, mode_cmd_tpl,
+                          choices=tuple(ours)))  # fmt: skip
+    part.bind(
+        Binding("target_temp", "number", c.get("temperature_state_topic"),
+                c.get("temperature_state_template"), c.get("temperature_command_topic"),
+                c.get("temperature_command_template"))
+    )  # fmt: skip
+    if c.get("current_temperature_topic"):
+        part.bind(Binding("current_temp", "number", c.get("current_temperature_topic"),
+                          c.get("current_temperature_template")))  # fmt: skip
+    part.values = {"mode": tuple(dict.fromkeys(CLIMATE_MODES[m] for m in ours))} if ours else {}
+    part.entities.append(entity.key)
+    return part
 
 
 def _switchy(c: dict[str, Any]) -> Binding:
@@ -311,6 +373,7 @@ def propose(entities: list[Entity], areas: dict[str, list[str]] | None = None) -
                 area=area,
                 cls=part.cls,
                 properties=tuple(b.prop for b in part.bindings),
+                values=dict(part.values),
                 bindings=tuple(part.bindings),
                 actions=dict(part.actions),
                 model=str(first.device.get("model") or ""),
