@@ -1,9 +1,10 @@
 """What every adapter shares: the proposal of a found device (`Proposal`), the id and area
-it proposes from a foreign name (`slug`, `place`), and what the hub needs of a running
-adapter (`Adapter`)."""
+it proposes from a foreign name (`slug`, `place`), what the hub needs of a running adapter
+(`Adapter`), and the bookkeeping every adapter keeps (`AdapterCore`)."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -102,3 +103,59 @@ class Adapter(PushBackend, Protocol):
     def reachable(self) -> bool:
         """Whether its system answers (a bridge online, a broker connected)."""
         ...
+
+
+class AdapterCore:
+    """What every adapter keeps: what it found (external id → `Proposal`), which of those
+    the space accepted (external id → device id), their reported states, and who listens;
+    the kinds add how they talk to their system."""
+
+    def __init__(self, decl: AdapterDecl, space: Space, log: logging.Logger) -> None:
+        self.decl = decl
+        self.space = space
+        self.found: dict[str, Proposal] = {}
+        self._accepted: dict[str, str] = {}  # external id → device id
+        self._states: dict[str, dict[str, Any]] = {}  # device id → reported (HyperHub) state
+        self._listeners: list[Callable[[str], None]] = []
+        self._on_found: list[Callable[[list[Proposal]], None]] = []
+        self._log = log
+
+    def accepted_in(self, space: Space) -> dict[str, str]:
+        """The devices `space` accepted from this adapter: external id → device id."""
+        return {
+            str(d.external): d.id
+            for d in space.devices.values()
+            if d.adapter == self.decl.id and d.external
+        }
+
+    @property
+    def device_ids(self) -> list[str]:
+        return list(dict.fromkeys(self._accepted.values()))
+
+    def pending(self) -> list[Proposal]:
+        """What it found that is not accepted yet."""
+        return [p for external, p in self.found.items() if external not in self._accepted]
+
+    def on_found(self, callback: Callable[[list[Proposal]], None]) -> None:
+        """Call `callback(pending)` whenever what it found changed."""
+        self._on_found.append(callback)
+
+    def listen(self, changed: Callable[[str], None]) -> None:
+        self._listeners.append(changed)
+
+    def state(self, device_id: str) -> dict[str, Any]:
+        return dict(self._states.get(device_id, {}))
+
+    def _tell_found(self) -> None:
+        pending = self.pending()
+        for callback in self._on_found:
+            callback(pending)
+
+    def _tell(self, devices: Iterable[str]) -> None:
+        """Tell the listeners (the node) that these devices changed."""
+        for device_id in devices:
+            for listener in self._listeners:
+                try:
+                    listener(device_id)
+                except Exception:  # one failing listener must not stop the others
+                    self._log.exception("%s: a listener of %s failed", self.decl.id, device_id)

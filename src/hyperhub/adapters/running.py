@@ -78,11 +78,18 @@ def bridge_login(credentials: CredentialStore, decl: AdapterDecl) -> Principal:
 def accepted_ids(space: Space, adapter_id: str) -> list[str]:
     """The devices adapter `adapter_id` hosts: those accepted from it, and (OwnTracks) the
     phones of the space its `users:` map names."""
-    decl = space.adapters[adapter_id]
+    decl = space.adapters.get(adapter_id)  # (a space file changed under a running hub: none)
     ids = [d.id for d in space.devices.values() if d.adapter == adapter_id]
-    if decl.kind == "owntracks":
+    if decl is not None and decl.kind == "owntracks":
         ids += [d for d in decl.options.users.values() if d in space.devices and d not in ids]
     return ids
+
+
+def _login(credentials: CredentialStore, space: Space, decl: AdapterDecl) -> Principal:
+    """Adapter `decl`'s broker login: the devices it hosts, and its system's topics when it
+    talks to that system over the hub's broker."""
+    topics = foreign_topics(decl) if decl.broker is None else ()
+    return credentials.add_node(node_name(decl.id), accepted_ids(space, decl.id), topics)
 
 
 def hosted_by_adapters(space: Space) -> set[str]:
@@ -159,14 +166,7 @@ class Adapters(Service):
         for login in credentials.nodes():
             if login.name.startswith(NODE_PREFIX) and login.name not in wanted:
                 credentials.remove_node(login.name)
-        return [
-            credentials.add_node(
-                node_name(decl.id),
-                accepted_ids(space, decl.id),
-                foreign_topics(decl) if decl.broker is None else (),
-            )
-            for decl in space.adapters.values()
-        ]
+        return [_login(credentials, space, decl) for decl in space.adapters.values()]
 
     def on_change(self, callback: Changed) -> None:
         """Call `callback(added, removed)` after devices joined or left the space."""
@@ -207,13 +207,6 @@ class Adapters(Service):
         self.running.clear()
 
     # -- what the adapters found ---------------------------------------------------------------
-
-    def found(self, adapter_id: str) -> list[Found]:
-        """Everything adapter `adapter_id` found, accepted or not."""
-        running = self.running.get(adapter_id)
-        if running is None:
-            return []
-        return [found_of(adapter_id, p) for p in running.adapter.found.values()]
 
     def pending(self, adapter_id: str) -> list[Found]:
         """What adapter `adapter_id` found that is neither accepted nor rejected."""
@@ -290,7 +283,9 @@ class Adapters(Service):
                 if gone:
                     await running.node.drop(gone)
             for running in self.running.values():
-                await self._logins(running, now)
+                running.login = _login(self.credentials, fresh, running.decl)
+            if self.reload_broker is not None:
+                await self.reload_broker()
             for device_id in removed:
                 del self.space.devices[device_id]
             for device_id in added:
@@ -305,18 +300,6 @@ class Adapters(Service):
             except Exception:
                 log.exception("a listener of the adapters' devices failed")
         return added, removed
-
-    async def _logins(self, running: Running, devices: dict[str, Any]) -> None:
-        """The adapter's broker login for the devices it will host."""
-        decl = running.decl
-        mine = [d for d, dev in devices.items() if dev.adapter == decl.id]
-        if decl.kind == "owntracks":
-            mine += [d for d in decl.options.users.values() if d in self.space.devices]
-        running.login = self.credentials.add_node(
-            node_name(decl.id), mine, foreign_topics(decl) if decl.broker is None else ()
-        )
-        if self.reload_broker is not None:
-            await self.reload_broker()
 
     async def _apply(self, running: Running, added: list[str]) -> None:
         mine = accepted_ids(self.space, running.decl.id)

@@ -35,7 +35,7 @@ from typing import Any
 
 import aiomqtt
 
-from hyperhub.adapters.base import Proposal, slug
+from hyperhub.adapters.base import AdapterCore, Proposal, slug
 from hyperhub.errors import NotSupported
 from hyperhub.fabric.client import FabricClient
 from hyperhub.fabric.ratelimit import WarnEvery
@@ -51,7 +51,7 @@ AHEAD_S = 300.0  # a report this far in the future is taken as now (a phone's cl
 PROPERTIES = ("location", "battery")
 
 
-class OwnTracks(Service):
+class OwnTracks(AdapterCore, Service):
     """`async with OwnTracks(decl, space, client_kwargs):` — or without a broker connection
     (`client_kwargs` None) for HTTP mode only."""
 
@@ -64,8 +64,7 @@ class OwnTracks(Service):
         client_id: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.decl = decl
-        self.space = space
+        super().__init__(decl, space, log)
         self.topic = str(decl.options.topic)
         self.users: dict[str, str] = dict(decl.options.users)
         self.clock = clock
@@ -76,56 +75,29 @@ class OwnTracks(Service):
                 client_kwargs, client_id=client_id or f"hyperhub-adapter-{decl.id}-{id(self):x}"
             )
         )
-        self.found: dict[str, Proposal] = {}
         self.received = 0  # messages taken (a statistic)
-        self._accepted: dict[str, str] = {}  # user/device → device id
-        self._states: dict[str, dict[str, Any]] = {}
         self._seen: dict[str, float] = {}  # device id → `tst` of its last report
         self._gone: set[str] = set()  # devices whose app's last will came
-        self._listeners: list[Callable[[str], None]] = []
-        self._on_found: list[Callable[[list[Proposal]], None]] = []
         self._warn = WarnEvery(log)
         self.accept_from(space)
 
     # -- which devices -----------------------------------------------------------------------
 
     def accept_from(self, space: Space) -> None:
+        """Host the phones accepted from it and those its `users:` map names."""
         self.space = space
-        accepted = {
-            str(d.external): d.id
-            for d in space.devices.values()
-            if d.adapter == self.decl.id and d.external
-        }
-        accepted.update(
-            {who: device for who, device in self.users.items() if device in space.devices}
-        )
-        self._accepted = accepted
-
-    @property
-    def device_ids(self) -> list[str]:
-        return list(dict.fromkeys(self._accepted.values()))
+        mapped = {who: device for who, device in self.users.items() if device in space.devices}
+        self._accepted = {**self.accepted_in(space), **mapped}
 
     @property
     def reachable(self) -> bool:
         return self.client is None or self.client.connected.is_set()
 
-    def pending(self) -> list[Proposal]:
-        return [p for who, p in self.found.items() if who not in self._accepted]
-
-    def on_found(self, callback: Callable[[list[Proposal]], None]) -> None:
-        self._on_found.append(callback)
-
     # -- PushBackend ---------------------------------------------------------------------------
-
-    def state(self, device_id: str) -> dict[str, Any]:
-        return dict(self._states.get(device_id, {}))
 
     def online(self, device_id: str) -> bool:
         """A phone is online once it reported, until its app's last will says it left."""
         return device_id in self._seen and device_id not in self._gone
-
-    def listen(self, changed: Callable[[str], None]) -> None:
-        self._listeners.append(changed)
 
     def drain_events(self) -> list[DeviceEvent]:
         return []
@@ -177,7 +149,7 @@ class OwnTracks(Service):
         if kind == "lwt":
             if device_id is not None and device_id not in self._gone:
                 self._gone.add(device_id)
-                self._tell(device_id)
+                self._tell([device_id])
             return False
         if kind not in ("location", "transition"):
             return False
@@ -199,11 +171,11 @@ class OwnTracks(Service):
             state["battery"] = round(batt)
         self._states[device_id] = {**self._states.get(device_id, {}), **state}
         if retained:
-            self._tell(device_id)
+            self._tell([device_id])
             return True
         self._seen[device_id] = when
         self._gone.discard(device_id)
-        self._tell(device_id)
+        self._tell([device_id])
         return True
 
     def _found(self, user: str, device: str) -> None:
@@ -217,15 +189,7 @@ class OwnTracks(Service):
             properties=PROPERTIES,
             vendor="OwnTracks",
         )
-        for callback in self._on_found:
-            callback(self.pending())
-
-    def _tell(self, device_id: str) -> None:
-        for listener in self._listeners:
-            try:
-                listener(device_id)
-            except Exception:  # one failing listener must not stop the others
-                log.exception("%s: a listener of %s failed", self.decl.id, device_id)
+        self._tell_found()
 
 
 def _number(value: Any) -> float | None:

@@ -35,7 +35,8 @@ from typing import Any
 
 import aiomqtt
 
-from hyperhub.adapters.zigbee2mqtt.exposes import Proposal, propose
+from hyperhub.adapters.base import AdapterCore, Proposal
+from hyperhub.adapters.zigbee2mqtt.exposes import propose
 from hyperhub.errors import DeviceTimeout, DeviceUnavailable, NotSupported
 from hyperhub.fabric.client import FabricClient
 from hyperhub.fabric.messages import FOREIGN_PAYLOAD
@@ -91,7 +92,7 @@ def _near(want: Any, got: Any) -> bool:
     return bool(want == got)
 
 
-class Zigbee2Mqtt(Service):
+class Zigbee2Mqtt(AdapterCore, Service):
     """One Zigbee2MQTT bridge: `async with Zigbee2Mqtt(decl, space, client_kwargs):`."""
 
     def __init__(
@@ -103,29 +104,22 @@ class Zigbee2Mqtt(Service):
         client_id: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.decl = decl
-        self.space = space
+        super().__init__(decl, space, log)
         self.base = str(decl.options.base_topic)
         self.clock = clock
         self.client = FabricClient(
             client_kwargs,
             client_id=client_id or f"hyperhub-adapter-{decl.id}-{id(self):x}",
         )
-        # what the bridge described: external id → proposal; friendly name → IEEE address
-        self.found: dict[str, Proposal] = {}
-        self.names: dict[str, str] = {}
+        self.names: dict[str, str] = {}  # friendly name → IEEE address
         self.described = asyncio.Event()  # set once bridge/devices has been read
         self.bridge_online = False
         self.received = 0  # device state messages taken (a statistic, for the benchmark)
-        self._accepted: dict[str, str] = {}  # external id → device id
-        self._states: dict[str, dict[str, Any]] = {}  # device id → reported (HyperHub) state
         self._reports: dict[str, dict[str, Any]] = {}  # IEEE address → last report, as it came
         self._said: dict[str, bool] = {}  # friendly name → its last availability (any order)
         # (external id, key) → the last mode a thermostat reported that was not "off"
         self._modes: dict[tuple[str, str], str] = {}
         self._reachable: dict[str, bool] = {}  # device id → its own availability
-        self._listeners: list[Callable[[str], None]] = []
-        self._on_found: list[Callable[[list[Proposal]], None]] = []
         self._events: list[DeviceEvent] = []
         self._waiters: dict[str, list[_Waiter]] = {}
         self._warn = WarnEvery(log)
@@ -137,15 +131,9 @@ class Zigbee2Mqtt(Service):
         """Host the devices `space` accepted from this adapter (again after a change)."""
         self.space = space
         before = set(self._accepted.values())
-        self._accepted = {
-            str(d.external): d.id
-            for d in space.devices.values()
-            if d.adapter == self.decl.id and d.external
-        }
+        self._accepted = self.accepted_in(space)
         for external, device_id in self._accepted.items():  # what it said before it joined
-            report = (
-                self._reports.get(external.split("/", 1)[0]) if hasattr(self, "_reports") else None
-            )
+            report = self._reports.get(external.split("/", 1)[0])
             if device_id not in before and report is not None:
                 self._read(device_id, report)
 
@@ -153,18 +141,6 @@ class Zigbee2Mqtt(Service):
     def reachable(self) -> bool:
         """Whether the bridge says it is online."""
         return self.bridge_online
-
-    @property
-    def device_ids(self) -> list[str]:
-        return list(self._accepted.values())
-
-    def pending(self) -> list[Proposal]:
-        """What the bridge has that is not accepted yet."""
-        return [p for ext, p in self.found.items() if ext not in self._accepted]
-
-    def on_found(self, callback: Callable[[list[Proposal]], None]) -> None:
-        """Call `callback(pending)` whenever the bridge's device list has been read."""
-        self._on_found.append(callback)
 
     def _proposal(self, device_id: str) -> Proposal:
         device = self.space.device(device_id)
@@ -180,18 +156,12 @@ class Zigbee2Mqtt(Service):
 
     # -- PushBackend ---------------------------------------------------------------------------
 
-    def state(self, device_id: str) -> dict[str, Any]:
-        return dict(self._states.get(device_id, {}))
-
     def online(self, device_id: str) -> bool:
         return (
             self.bridge_online
             and str(self.space.device(device_id).external) in self.found
             and self._reachable.get(device_id, True)
         )
-
-    def listen(self, changed: Callable[[str], None]) -> None:
-        self._listeners.append(changed)
 
     def drain_events(self) -> list[DeviceEvent]:
         events, self._events = self._events, []
@@ -316,8 +286,7 @@ class Zigbee2Mqtt(Service):
                 self._reachable.setdefault(device_id, online)
         self.described.set()
         self._tell(self.device_ids)  # a device is online only once the bridge has described it
-        for callback in self._on_found:
-            callback(self.pending())
+        self._tell_found()
 
     def _accepted_parts(self, ieee: str) -> list[str]:
         """The accepted devices made from Zigbee2MQTT device `ieee` (its parts)."""
@@ -385,14 +354,6 @@ class Zigbee2Mqtt(Service):
                     changes[binding.prop] = value
         self._states[device_id] = {**before, **changes}
         return proposal, changes
-
-    def _tell(self, devices: list[str]) -> None:
-        for device_id in devices:
-            for listener in self._listeners:
-                try:
-                    listener(device_id)
-                except Exception:  # one failing listener must not stop the others
-                    log.exception("%s: a listener of %s failed", self.decl.id, device_id)
 
 
 def _word(payload: bytes | bytearray) -> str:
