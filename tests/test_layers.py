@@ -14,7 +14,18 @@ DOC = SRC.parents[1] / "docs" / "architecture.md"
 
 # bottom first; a unit is a top-level module or package of hyperhub ("hyperhub": __init__)
 LAYERS: list[set[str]] = [
-    {"errors", "clock", "service", "config", "values", "_yaml", "files", "templates", "hyperhub"},
+    {
+        "errors",
+        "clock",
+        "service",
+        "config",
+        "values",
+        "_yaml",
+        "files",
+        "templates",
+        "ids",
+        "hyperhub",
+    },
     {"spec"},
     {"space"},
     {"store", "auth"},

@@ -24,6 +24,7 @@ from hyperhub._yaml import yaml_problem
 from hyperhub.adapters.found import Found
 from hyperhub.errors import AdapterError, did_you_mean
 from hyperhub.files import write_checked
+from hyperhub.ids import unique
 from hyperhub.space import Space, load_space
 from hyperhub.space.adapters import accepted_path
 
@@ -94,13 +95,7 @@ def rejected(space: Space) -> set[tuple[str, str]]:
 
 def free_id(space: Space, wanted: str, taken: Iterable[str] = ()) -> str:
     """`wanted`, or `wanted_2`, `wanted_3` … when the space has a device of that id."""
-    used = set(space.devices) | set(taken)
-    if wanted not in used:
-        return wanted
-    n = 2
-    while f"{wanted}_{n}" in used:
-        n += 1
-    return f"{wanted}_{n}"
+    return unique(wanted, set(space.devices) | set(taken))
 
 
 @contextlib.contextmanager

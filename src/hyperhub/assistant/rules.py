@@ -47,6 +47,7 @@ from hyperhub.automation.model import (
     Trigger,
 )
 from hyperhub.errors import HyperHubError
+from hyperhub.ids import unique
 from hyperhub.space import Space
 from hyperhub.spec.words import noun
 
@@ -216,7 +217,7 @@ class RuleReader:
             return Proposal(reply=say(lang, "invalid", problem=problem.rstrip(".")))
         actions, what, verb = self._actions(steps, lang)
         risky = [s for s in steps if self.executor.is_risky(s)]
-        rule_id = _unique(_slug(f"{slug}_{verb}"), taken() if taken else set())
+        rule_id = unique(_slug(f"{slug}_{verb}"), taken() if taken else set())
         title = f"{when_text}, {what}" if lang == "en" else f"{when_text}，{what}"
         rule = Rule(
             id=rule_id,
@@ -827,15 +828,6 @@ def _num_slug(value: float) -> str:
 def _slug(text: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
     return (slug or "assistant_rule")[:MAX_ID].rstrip("_")
-
-
-def _unique(rule_id: str, taken: set[str]) -> str:
-    if rule_id not in taken:
-        return rule_id
-    n = 2
-    while f"{rule_id}_{n}" in taken:
-        n += 1
-    return f"{rule_id}_{n}"
 
 
 def _one(ids: list[str]) -> str | list[str]:
