@@ -1,11 +1,15 @@
-"""YAML 1.2 reading (`on:` stays the string "on"), with line numbers kept for error messages."""
+"""YAML 1.2 reading (`on:` stays the string "on"), with line numbers kept for error messages;
+and writing files people edit too (rules, accepted devices): comments kept, short
+mappings and lists of plain values on one line (`styled`, `dump`)."""
 
 from __future__ import annotations
 
+import io
 import re
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 MAX_DEPTH = 100  # nesting levels a space or rule file may use (they need about ten)
@@ -157,3 +161,51 @@ def yaml_problem(exc: MarkedYAMLError, text: str) -> tuple[int, str]:
     if exc.context_mark is not None and exc.context_mark.line + 1 != line:
         message += f" ({exc.context} on line {exc.context_mark.line + 1})"
     return line, message
+
+
+def styled(value: Any, *, inline: bool = False) -> Any:
+    """ruamel nodes for dumping. A mapping under a key, holding only plain values or lists
+    of them, goes on one line (`state: {device: car, …}`) if short; so do lists of plain
+    values."""
+    if isinstance(value, dict):
+        out: Any = CommentedMap((k, styled(v, inline=True)) for k, v in value.items())
+        flat = all(
+            _plain(v) or (isinstance(v, list) and all(map(_plain, v))) for v in value.values()
+        )
+        if inline and flat and value and _flow_width(value) <= 80:
+            out.fa.set_flow_style()
+        return out
+    if isinstance(value, list):
+        out = CommentedSeq(styled(v) for v in value)
+        if value and all(map(_plain, value)):
+            out.fa.set_flow_style()
+        return out
+    return value
+
+
+def _flow_width(mapping: dict[str, Any]) -> int:
+    """About how wide `{k: v, …}` is."""
+
+    def width(v: Any) -> int:
+        return sum(width(x) + 2 for x in v) if isinstance(v, list) else len(str(v))
+
+    return sum(len(str(k)) + 4 + width(v) for k, v in mapping.items())
+
+
+def _plain(value: Any) -> bool:
+    return not isinstance(value, dict | list)
+
+
+def _dumper() -> YAML:
+    yaml = YAML(typ="rt")  # ruamel's default resolver is YAML 1.2; no %YAML directive
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 4096  # a long template stays on its line
+    return yaml
+
+
+def dump(data: Any) -> str:
+    """YAML text of ruamel nodes (`styled`, or a document read with `yaml_12(lines=True)`,
+    whose comments stay)."""
+    out = io.StringIO()
+    _dumper().dump(data, out)
+    return out.getvalue()

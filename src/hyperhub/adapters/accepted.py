@@ -10,17 +10,15 @@ devices a person turned down, so they no longer show as pending.
 from __future__ import annotations
 
 import contextlib
-import io
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from hyperhub._yaml import yaml_problem
+from hyperhub._yaml import dump, styled, yaml_12, yaml_problem
 from hyperhub.adapters.found import Found
 from hyperhub.errors import AdapterError, did_you_mean
 from hyperhub.files import write_checked
@@ -42,21 +40,13 @@ HEADER = """\
 """
 
 
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.version = (1, 2)
-    yaml.width = 100
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    return yaml
-
-
 def _read(path: Path) -> tuple[CommentedMap, bytes | None]:
     if not path.exists():
-        doc = _yaml().load(HEADER + "devices: []\n")
+        doc = yaml_12(lines=True).load(HEADER + "devices: []\n")
         return doc, None
     old = path.read_bytes()
     try:
-        doc = _yaml().load(old)
+        doc = yaml_12(lines=True).load(old)
     except MarkedYAMLError as exc:
         line, why = yaml_problem(exc, old.decode("utf-8", "replace"))
         raise AdapterError(f"{path}:{line}: {why} (fix the file by hand first)") from None
@@ -159,7 +149,7 @@ def accept(
 def _append(space: Space, path: Path, found: Found, entry: dict[str, Any]) -> None:
     doc, old = _read(path)
     devices = _list(doc, "devices")
-    devices.append(_styled(entry))
+    devices.append(styled(entry))
     still = [
         r
         for r in doc.get("rejected") or ()
@@ -225,33 +215,9 @@ def _path(space: Space) -> Path:
     return accepted_path(space.path)
 
 
-def _styled(entry: dict[str, Any]) -> CommentedMap:
-    out = CommentedMap(entry)
-    for key, value in entry.items():
-        if isinstance(value, list):
-            seq = CommentedSeq(value)
-            seq.fa.set_flow_style()
-            out[key] = seq
-        elif isinstance(value, dict):
-            inner = CommentedMap({k: _flow(v) for k, v in value.items()})
-            inner.fa.set_flow_style()
-            out[key] = inner
-    return out
-
-
-def _flow(value: Any) -> Any:
-    if isinstance(value, list):
-        seq = CommentedSeq(value)
-        seq.fa.set_flow_style()
-        return seq
-    return value
-
-
 def _write_checked(space: Space, path: Path, doc: CommentedMap, old: bytes | None) -> None:
     """Write `doc` to `path` if the space still loads with it; else keep the old file."""
-    buf = io.StringIO()
-    _yaml().dump(doc, buf)
-    text = buf.getvalue().replace("%YAML 1.2\n---\n", "")
+    text = dump(doc)
     assert space.path is not None
     where = space.path
     write_checked(path, text.encode("utf-8"), old, lambda: load_space(where))

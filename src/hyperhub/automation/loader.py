@@ -9,7 +9,6 @@ problem anywhere and nothing is loaded: `AutomationError` lists them all.
 from __future__ import annotations
 
 import contextlib
-import io
 import re
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -19,12 +18,11 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, cast, get_args
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from hyperhub import templates
-from hyperhub._yaml import to_plain, too_big, too_deep, yaml_12, yaml_problem
+from hyperhub._yaml import dump, styled, to_plain, too_big, too_deep, yaml_12, yaml_problem
 from hyperhub.automation import when
 from hyperhub.automation.model import (
     Action,
@@ -132,7 +130,7 @@ def _fast_then_careful(load: Callable[[bool], Book]) -> Book:
 
 def dump_rule(rule: Rule) -> str:
     """The YAML text of one rule (a mapping), as an automation file would hold it."""
-    return _dump(_styled(_rule_data(rule)))
+    return dump(styled(_rule_data(rule)))
 
 
 def append_rule(path: Path, rule: Rule, space: Space) -> None:
@@ -151,8 +149,8 @@ def append_rule(path: Path, rule: Rule, space: Space) -> None:
     elif not isinstance(rules, list):
         line = _line_at(doc, ("rules",))
         raise AutomationError(str(path), [(str(path), Problem(line, "`rules` must be a list"))])
-    rules.append(_styled(_rule_data(rule)))
-    text = _dump(doc)
+    rules.append(styled(_rule_data(rule)))
+    text = dump(doc)
     _load(space, path.parent, {path: text})  # refuse before writing anything
     path.parent.mkdir(parents=True, exist_ok=True)
     write_checked(path, text.encode("utf-8"), old, lambda: load_automations(space, path.parent))
@@ -914,52 +912,6 @@ def _duration_text(seconds: float) -> str | float:
     m, s = divmod(rest, 60)
     text = "".join(f"{n}{u}" for n, u in ((h, "h"), (m, "m"), (s, "s")) if n) or "0s"
     return f"-{text}" if seconds < 0 else text
-
-
-def _styled(value: Any, *, inline: bool = False) -> Any:
-    """ruamel nodes for dumping. A mapping under a key, holding only plain values or lists
-    of them, goes on one line (`state: {device: car, …}`) if short; so do lists of plain
-    values."""
-    if isinstance(value, dict):
-        out: Any = CommentedMap((k, _styled(v, inline=True)) for k, v in value.items())
-        flat = all(
-            _plain(v) or (isinstance(v, list) and all(map(_plain, v))) for v in value.values()
-        )
-        if inline and flat and value and _flow_width(value) <= 80:
-            out.fa.set_flow_style()
-        return out
-    if isinstance(value, list):
-        out = CommentedSeq(_styled(v) for v in value)
-        if value and all(map(_plain, value)):
-            out.fa.set_flow_style()
-        return out
-    return value
-
-
-def _flow_width(mapping: dict[str, Any]) -> int:
-    """About how wide `{k: v, …}` is."""
-
-    def width(v: Any) -> int:
-        return sum(width(x) + 2 for x in v) if isinstance(v, list) else len(str(v))
-
-    return sum(len(str(k)) + 4 + width(v) for k, v in mapping.items())
-
-
-def _plain(value: Any) -> bool:
-    return not isinstance(value, dict | list)
-
-
-def _dumper() -> YAML:
-    yaml = YAML(typ="rt")  # ruamel's default resolver is YAML 1.2; no %YAML directive
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.width = 4096  # a long template stays on its line
-    return yaml
-
-
-def _dump(data: Any) -> str:
-    out = io.StringIO()
-    _dumper().dump(data, out)
-    return out.getvalue()
 
 
 def _load_for_append(path: Path, old: bytes | None) -> Any:
