@@ -12,6 +12,7 @@ from hyperhub.space.adapters import (
     Zigbee2MqttOptions,
     accepted_path,
     broker_problem,
+    shown_broker,
 )
 
 SPACE = """\
@@ -100,6 +101,11 @@ def test_owntracks_users_name_phones_of_the_space():
 def test_two_adapters_may_not_share_an_id():
     text = SPACE.replace("id: phones", "id: zigbee")
     assert any("duplicate adapter id 'zigbee'" in p for p in problems(text))
+
+
+def test_a_broker_url_is_shown_without_its_login():
+    assert shown_broker("mqtt://zb:s3cr@t@host:1883") == "mqtt://***@host:1883"
+    assert shown_broker("mqtts://host:8883") == "mqtts://host:8883"
 
 
 def test_broker_urls():

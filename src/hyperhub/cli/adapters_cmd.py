@@ -20,6 +20,7 @@ from hyperhub.cli.context import Context
 from hyperhub.cli.options import DataOpt, DbOpt, JsonOpt, SpaceOpt
 from hyperhub.cli.say import err, lang, out, print_json, translator
 from hyperhub.errors import AdapterError
+from hyperhub.space.adapters import shown_broker
 from hyperhub.spec.words import type_label
 
 adapters_app = typer.Typer(help="Devices from other systems (Zigbee2MQTT, OwnTracks …).")
@@ -136,22 +137,13 @@ def adapters_list(
         table.add_row(
             r["adapter"],
             r["kind"],
-            _hide_password(r["broker"]) if r["broker"] else t("the hub's broker"),
+            shown_broker(r["broker"]) if r["broker"] else t("the hub's broker"),
             t("all at once") if r["accept"] == "all" else t("ask first"),
             str(len(r["devices"])),
             str(r["pending"]),
             _when(r["found"] or 0),
         )
     out.print(table)
-
-
-def _hide_password(url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
 @adapters_app.command("login")

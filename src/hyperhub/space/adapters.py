@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -102,6 +102,14 @@ def broker_problem(url: Any) -> str | None:
     if port == 0:
         return f"`broker` {url!r}: port 0 is not a port"
     return None
+
+
+def shown_broker(url: str) -> str:
+    """An adapter's broker URL to show people: without its login (a password may hold `@`)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
 def read_adapter(node: dict[str, Any], line: int) -> tuple[AdapterDecl | None, list[str]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import contextlib
 from typing import Annotated, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, Body, Header, Request
 
@@ -18,6 +17,7 @@ from hyperhub.api.models import AcceptBody, AdapterChangeOut, AdapterOut, FoundO
 from hyperhub.api.security import Admin, Ctx, Reader, missing_scope
 from hyperhub.auth import AuthError, Token
 from hyperhub.space import Space
+from hyperhub.space.adapters import shown_broker
 
 router = APIRouter(prefix="/api/adapters", tags=["adapters"])
 
@@ -35,16 +35,6 @@ def _split(key: str) -> tuple[str, str]:
     return adapter, rest
 
 
-def _hidden(url: str | None) -> str | None:
-    """A broker URL without its login (the password may hold an @)."""
-    if url is None:
-        return None
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
-
-
 @router.get("", response_model=list[AdapterOut])
 async def list_adapters(ctx: Ctx, token: Reader) -> list[dict[str, Any]]:
     """The space's adapters: kind, where they connect, accepted devices, pending count."""
@@ -58,7 +48,7 @@ async def list_adapters(ctx: Ctx, token: Reader) -> list[dict[str, Any]]:
                 "id": decl.id,
                 "kind": decl.kind,
                 "accept": decl.accept,
-                "broker": _hidden(decl.broker),
+                "broker": None if decl.broker is None else shown_broker(decl.broker),
                 "online": running is not None and running.adapter.reachable,
                 "devices": [d.id for d in space.devices.values() if d.adapter == decl.id],
                 "pending": 0 if adapters is None else len(adapters.pending(decl.id)),
