@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hyperhub.adapters.accepted import accept, free_id, reject, rejected
-from hyperhub.adapters.found import Found, FoundList, read_found, write_found
+from hyperhub.adapters.found import Found, FoundList, read_found, split_key, write_found
 from hyperhub.errors import AdapterError, SpaceError
 from hyperhub.space import Space, load_space, parse_space
 
@@ -111,7 +111,9 @@ def test_what_an_adapter_found_is_read_back_for_the_cli(tmp_path: Path) -> None:
     write_found(tmp_path, "edit_flat", FoundList("zigbee", "zigbee2mqtt", 1.5, True, [LAMP]))
     back = read_found(tmp_path, "edit_flat", "zigbee", "zigbee2mqtt")
     assert (back.updated, back.online, back.found) == (1.5, True, [LAMP])
-    assert LAMP.key == "zigbee:0x01"
+    assert LAMP.key == "zigbee:0x01" and split_key(LAMP.key) == ("zigbee", "0x01")
+    assert split_key("phones:bob/iphone") == ("phones", "bob/iphone")
+    assert split_key("nocolon") is None and split_key(":x") is None and split_key("z:") is None
     empty = read_found(tmp_path, "edit_flat", "other", "zigbee2mqtt")
     assert empty.found == [] and empty.updated == 0
 

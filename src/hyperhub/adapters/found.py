@@ -52,6 +52,13 @@ class Found:
         }
 
 
+def split_key(key: str) -> tuple[str, str] | None:
+    """(adapter, external id) of an `ADAPTER:EXTERNAL_ID` (`Found.key`), or None when it is
+    not one."""
+    adapter, sep, external = key.partition(":")
+    return (adapter, external) if sep and adapter and external else None
+
+
 @dataclass
 class FoundList:
     """Everything one adapter found, when, and whether its system was online."""

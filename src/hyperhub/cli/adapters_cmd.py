@@ -57,12 +57,14 @@ t = translator(
 
 
 def _split(key: str) -> tuple[str, str]:
-    adapter, sep, external = key.partition(":")
-    if not sep or not adapter or not external:
+    from hyperhub.adapters.found import split_key
+
+    found = split_key(key)
+    if found is None:
         raise AdapterError(
             f"name a found device as ADAPTER:EXTERNAL_ID (zigbee:0x00158d…), not {key!r}"
         )
-    return adapter, external
+    return found
 
 
 def _found(ctx: Context, adapter_id: str) -> Any:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Request
 
 from hyperhub.adapters.accepted import accept, reject
+from hyperhub.adapters.found import split_key
 from hyperhub.adapters.owntracks.adapter import OwnTracks
 from hyperhub.adapters.running import Adapters, check_adapter
 from hyperhub.api.errors import ApiError
@@ -29,10 +30,10 @@ def _running(adapters: Adapters | None) -> Adapters:
 
 
 def _split(key: str) -> tuple[str, str]:
-    adapter, sep, rest = key.partition(":")
-    if not sep or not adapter or not rest:
+    found = split_key(key)
+    if found is None:
         raise ApiError(422, "invalid", f"`key` must be ADAPTER:EXTERNAL_ID, not {key!r}")
-    return adapter, rest
+    return found
 
 
 @router.get("", response_model=list[AdapterOut])
