@@ -157,7 +157,6 @@ class DeviceNode(Service):
             self.pushed = backend
         else:
             self.ticked = backend
-        self.push = self.pushed is not None
         self.tick_s = tick_s
         self.resync_timeout = resync_timeout
         self.topics = Topics(slug or space_slug(space.name))
@@ -224,7 +223,7 @@ class DeviceNode(Service):
         self._tasks = [
             asyncio.create_task(self._publish_loop(), name=f"node-{self.name}-publish"),
         ]
-        if not self.push:
+        if self.ticked is not None:
             self._tasks.append(
                 asyncio.create_task(self._tick_loop(), name=f"node-{self.name}-tick")
             )
@@ -370,11 +369,10 @@ class DeviceNode(Service):
         devices, events = self.memory.take()
         acks = self._take_acks()
         went, self._availability_dirty = self._availability_dirty, set()
-        out = [self._availability_msg(d) for d in sorted(went)]
-        if went:
-            with contextlib.suppress(FabricDisconnected):
-                for message in out:
-                    self.client.send(message.topic, message.payload, retain=True)
+        with contextlib.suppress(FabricDisconnected):  # a lost one: the next announce says it
+            for device_id in sorted(went):
+                message = self._availability_msg(device_id)
+                self.client.send(message.topic, message.payload, retain=True)
         out = [self._state_msg(d) for d in devices]
         out += [Outgoing(self.topics.ack(d), dump(ack)) for d, ack, _ in acks]
         out += [self._event_msg(e) for e in events]
