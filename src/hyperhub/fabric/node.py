@@ -369,15 +369,17 @@ class DeviceNode(Service):
         devices, events = self.memory.take()
         acks = self._take_acks()
         went, self._availability_dirty = self._availability_dirty, set()
-        with contextlib.suppress(FabricDisconnected):  # a lost one: the next announce says it
-            for device_id in sorted(went):
-                message = self._availability_msg(device_id)
-                self.client.send(message.topic, message.payload, retain=True)
-        out = [self._state_msg(d) for d in devices]
-        out += [Outgoing(self.topics.ack(d), dump(ack)) for d, ack, _ in acks]
+        states = [self._state_msg(d) for d in devices]
+        # availability after the states: a device seen coming online already has its state
+        status = [self._availability_msg(d) for d in sorted(went)]
+        out = [Outgoing(self.topics.ack(d), dump(ack)) for d, ack, _ in acks]
         out += [self._event_msg(e) for e in events]
         sent: list[asyncio.Future[None]] = []
         with contextlib.suppress(FabricDisconnected):
+            for message in states:
+                sent.append(self.client.send(message.topic, message.payload, retain=True))
+            for message in status:  # a lost one: the next announce says it
+                self.client.send(message.topic, message.payload, retain=True)
             for message in out:
                 sent.append(self.client.send(message.topic, message.payload, retain=message.retain))
         if sent:
