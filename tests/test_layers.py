@@ -24,6 +24,7 @@ LAYERS: list[set[str]] = [
         "files",
         "templates",
         "ids",
+        "topic_names",
         "hyperhub",
     },
     {"spec"},

@@ -24,7 +24,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from hyperhub.errors import BrokerError
-from hyperhub.fabric.topics import ROOT, Topics
+from hyperhub.fabric.topics import Topics
+from hyperhub.topic_names import ROOT, foreign_topic_problem
 
 try:  # advisory lock so the hub and a CLI command do not interleave edits (POSIX only)
     import fcntl
@@ -159,19 +160,6 @@ def acl_rules(principal: Principal, space: str) -> list[AclRule]:
     rules.append(AclRule("write", t.node_availability(principal.name)))
     rules += [AclRule("readwrite", topic) for topic in principal.topics]
     return rules
-
-
-def foreign_topic_problem(topic: str) -> str | None:
-    """Why `topic` may not be given to a node as another system's topics, or None: it must
-    be a valid filter outside HyperHub's own tree and the broker's `$` topics."""
-    levels = topic.split("/")
-    if not topic or topic.startswith("$") or levels[0] in (ROOT, "#", "+"):
-        return f"{topic!r}: not another system's topics (HyperHub's own and $ topics are not given)"
-    if any(("#" in lv and lv != "#") or ("+" in lv and lv != "+") for lv in levels):
-        return f"{topic!r} is not a topic filter"
-    if "#" in levels[:-1]:
-        return f"{topic!r}: # may only be the last level"
-    return None
 
 
 NODE_ID_PREFIX = "hyperhub-node-"

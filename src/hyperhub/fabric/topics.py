@@ -17,7 +17,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-ROOT = "hyperhub"
+from hyperhub.topic_names import ROOT
+
 _SLUG = re.compile(r"[^a-z0-9_-]+")
 _ID = re.compile(r"^[a-z0-9_]+$")
 Kind = Literal["state", "set", "call", "ack", "event", "availability", "discovery", "node"]
