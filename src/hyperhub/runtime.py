@@ -245,6 +245,7 @@ async def serve(
                     login_kwargs=login_kwargs,
                     reload_broker=reload_broker,
                     tick_s=tick_s,
+                    fabric=fabric,
                 )
             )
             await stack.enter_async_context(

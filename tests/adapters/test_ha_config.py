@@ -188,3 +188,11 @@ def test_places_and_full_names() -> None:
     assert place(P, "homeassistant/status") is None
     assert expand({"state_topic": "a", "unknown_key": 1}) == {"state_topic": "a", "unknown_key": 1}
     assert expand({"pl_lock": "L", "pl_unlk": "U"}) == {"payload_lock": "L", "payload_unlock": "U"}
+
+
+def test_one_availability_not_in_a_list_and_both_forms_of_a_key() -> None:
+    (entity,) = read("homeassistant", "homeassistant/switch/a/config",
+                     b'{"state_topic": "full", "stat_t": "short", "avty": {"t": "~/up"}, "~": "dev/a"}')  # fmt: skip
+    assert isinstance(entity, Entity)
+    assert entity.config["state_topic"] == "short"  # the abbreviation wins, as in HA
+    assert entity.config["availability"] == [{"topic": "dev/a/up"}]

@@ -119,14 +119,17 @@ def test_a_lock_and_a_cover() -> None:
     })  # fmt: skip
     (back,) = propose([lock])
     assert (back.type, back.binding("locked").read("UNLOCKED")) == ("lock", False)
-    assert back.actions == {"lock": {"payload": "LOCK"}, "unlock": {"payload": "UNLOCK"}}
+    assert back.actions == {
+        "lock": {"topic": "back/lock/set", "payload": "LOCK", "expect": {"locked": True}},
+        "unlock": {"topic": "back/lock/set", "payload": "UNLOCK", "expect": {"locked": False}},
+    }
     cover = entity("cover", "garage", {
         "name": "Garage Door", "dev_cla": "garage", "cmd_t": "garage/set",
         "pos_t": "garage/pos", "set_pos_t": "garage/pos/set",
     })  # fmt: skip
     (garage,) = propose([cover])
     assert (garage.type, garage.cls, garage.properties) == ("cover", "garage", ("position",))
-    assert garage.actions["open"] == {"payload": "OPEN"}
+    assert garage.actions["open"] == {"topic": "garage/set", "payload": "OPEN"}
     assert propose([entity("cover", "x", {"cmd_t": "x/set"})]) == []  # no position: left out
 
 
@@ -172,3 +175,77 @@ def test_a_climate_and_a_fan() -> None:
     assert fan.properties == ("on", "speed", "oscillate")
     assert fan.binding("speed").write(40) == ("fan/pct/set", "40")
     assert fan.binding("oscillate").read("oscillate_on") is True
+
+
+def test_colour_temperature_and_rgb_in_both_light_schemas() -> None:
+    plain = entity("light", "bulb", {
+        "name": "Bulb", "cmd_t": "b/set", "stat_t": "b/state",
+        "clr_temp_cmd_t": "b/ct/set", "clr_temp_stat_t": "b/ct",
+        "rgb_cmd_t": "b/rgb/set", "rgb_stat_t": "b/rgb",
+    })  # fmt: skip
+    (bulb,) = propose([plain])
+    assert bulb.properties == ("on", "color_temp", "color")
+    assert bulb.binding("color_temp").read("250") == 4000  # mireds → K
+    assert bulb.binding("color_temp").write(2500) == ("b/ct/set", "400")
+    assert bulb.binding("color").read("255,128,0") == "#ff8000"
+    assert bulb.binding("color").write("#00ff80") == ("b/rgb/set", "0,255,128")
+    assert bulb.binding("color").read("300,0,0") is None  # out of range: says nothing
+    js = entity("light", "strip", {
+        "name": "Strip", "schema": "json", "cmd_t": "s/set", "stat_t": "s",
+        "sup_clrm": ["color_temp", "rgb"], "color_temp_kelvin": True,
+    })  # fmt: skip
+    (strip,) = propose([js])
+    assert strip.properties == ("on", "brightness", "color_temp", "color")
+    report = b'{"state": "ON", "color_temp": 3000, "color": {"r": 0, "g": 0, "b": 255}}'
+    assert strip.binding("color_temp").read(report) == 3000
+    assert strip.binding("color").read(report) == "#0000ff"
+    assert json.loads(strip.binding("color_temp").write(2700)[1]) == {
+        "state": "ON",
+        "color_temp": 2700,
+    }
+    assert json.loads(strip.binding("color").write("#ff0000")[1]) == {
+        "state": "ON", "color": {"r": 255, "g": 0, "b": 0},
+    }  # fmt: skip
+
+
+def test_units_become_hyperhubs_and_a_thermostat_in_fahrenheit_is_set_in_fahrenheit() -> None:
+    outdoor = entity("sensor", "out", {"dev_cla": "temperature", "stat_t": "o",
+                                       "unit_of_meas": "°F"})  # fmt: skip
+    assert propose([outdoor])[0].binding("temperature").read("212") == 100.0
+    baro = entity("sensor", "baro", {"dev_cla": "pressure", "stat_t": "p", "unit_of_meas": "Pa"})
+    assert propose([baro])[0].binding("pressure").read("101325") == 1013.25
+    hvac = entity("climate", "den", {
+        "temp_cmd_t": "den/t/set", "temp_stat_t": "den/t", "temperature_unit": "F",
+        "fan_mode_cmd_t": "den/fan/set", "fan_modes": ["auto", "low", "high", "turbo"],
+    })  # fmt: skip
+    (den,) = propose([hvac])
+    assert den.binding("target_temp").read("68") == 20.0
+    assert den.binding("target_temp").write(20) == ("den/t/set", "68.0")
+    assert den.values["fan_speed"] == ("auto", "low", "high")  # turbo: no word for it
+    assert den.binding("fan_speed").read("turbo") is None
+    assert den.binding("fan_speed").optimistic  # no state topic: a command is taken as done
+
+
+def test_attributes_add_readings_and_two_relays_are_named_after_their_entities() -> None:
+    dev = {"ids": ["frontlock"], "name": "Front Lock"}
+    lock = entity("lock", "front", {"cmd_t": "f/set", "stat_t": "f/state",
+                                    "json_attr_t": "f/attrs", "uniq_id": "front_lock",
+                                    "dev": dev})  # fmt: skip
+    (alone,) = propose([lock])
+    assert alone.type == "lock"  # its attributes not seen yet
+    lock_part, battery = propose([lock], attributes={"front_lock": {"battery": 87, "rssi": -60}})
+    assert (lock_part.id, battery.type, battery.properties) == (
+        "front_lock_lock",
+        "sensor",
+        ("battery",),
+    )
+    assert battery.binding("battery").read(b'{"battery": 86, "rssi": -61}') == 86
+    assert battery.sources == ("front_lock",)
+    relays = {"ids": "dual1", "name": "Dual Relay"}
+    one = entity("switch", "r1", {"name": "Pump", "cmd_t": "d/1/set", "dev": relays})
+    two = entity("switch", "r2", {"name": "Heater", "cmd_t": "d/2/set", "dev": relays})
+    pump, heater = propose([one, two])
+    assert (pump.id, pump.name, heater.id, heater.external) == (
+        "dual_relay_pump", "Dual Relay Pump", "dual_relay_heater", "dual1/Heater",
+    )  # fmt: skip
+    assert pump.binding("on").optimistic and pump.binding("on").write(True) == ("d/1/set", "ON")

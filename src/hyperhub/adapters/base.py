@@ -41,6 +41,7 @@ class Proposal:
     vendor: str = ""
     description: str = ""
     unmapped: tuple[str, ...] = ()  # exposes left out
+    sources: tuple[str, ...] = ()  # the foreign parts it is made of (HA: entity keys)
 
     def binding(self, prop: str) -> Any:
         return next((b for b in self.bindings if b.prop == prop), None)
@@ -104,6 +105,11 @@ class Adapter(PushBackend, Protocol):
         """Whether its system answers (a bridge online, a broker connected)."""
         ...
 
+    @property
+    def problems(self) -> list[str]:
+        """What it found and had to leave out, and why (for people: names, and the fix)."""
+        ...
+
 
 class AdapterCore:
     """What every adapter keeps: what it found (external id → `Proposal`), which of those
@@ -135,6 +141,11 @@ class AdapterCore:
     def pending(self) -> list[Proposal]:
         """What it found that is not accepted yet."""
         return [p for external, p in self.found.items() if external not in self._accepted]
+
+    @property
+    def problems(self) -> list[str]:
+        """What it found and had to leave out, and why (none, unless the kind says)."""
+        return []
 
     def on_found(self, callback: Callable[[list[Proposal]], None]) -> None:
         """Call `callback(pending)` whenever what it found changed."""

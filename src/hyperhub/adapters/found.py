@@ -68,6 +68,7 @@ class FoundList:
     updated: float = 0.0
     online: bool = False
     found: list[Found] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # what it had to leave out, and why
 
 
 def found_path(data_dir: Path, space_slug: str, adapter: str) -> Path:
@@ -84,6 +85,7 @@ def write_found(data_dir: Path, space_slug: str, found: FoundList) -> Path:
         "updated": found.updated or time.time(),
         "online": found.online,
         "found": [f.as_dict() for f in found.found],
+        "problems": list(found.problems),
     }
     write_atomic(path, json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8"))
     return path
@@ -99,6 +101,7 @@ def read_found(data_dir: Path, space_slug: str, adapter: str, kind: str) -> Foun
     except (OSError, ValueError) as exc:
         raise HyperHubError(f"{path}: cannot read what adapter {adapter} found: {exc}") from None
     out = FoundList(adapter, kind, float(data.get("updated") or 0), bool(data.get("online")))
+    out.problems = [str(p) for p in data.get("problems") or () if isinstance(p, str)]
     for entry in data.get("found") or ():
         if isinstance(entry, dict) and isinstance(entry.get("proposal"), dict):
             out.found.append(

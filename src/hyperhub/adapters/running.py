@@ -32,15 +32,18 @@ from typing import Any
 from hyperhub.adapters.accepted import accept, free_id, rejected
 from hyperhub.adapters.base import Adapter, Proposal
 from hyperhub.adapters.found import Found, FoundList, write_found
+from hyperhub.adapters.ha_discovery.adapter import HaDiscovery
+from hyperhub.adapters.ha_discovery.publish import HaPublisher
 from hyperhub.adapters.owntracks.adapter import OwnTracks
 from hyperhub.adapters.zigbee2mqtt.adapter import Zigbee2Mqtt
 from hyperhub.errors import AdapterError, HyperHubError
 from hyperhub.fabric.broker_url import BrokerURL
 from hyperhub.fabric.credentials import CredentialStore, Principal
+from hyperhub.fabric.hubside import HubFabric
 from hyperhub.fabric.node import DeviceNode
 from hyperhub.service import Service
 from hyperhub.space import Space, load_space
-from hyperhub.space.adapters import AdapterDecl
+from hyperhub.space.adapters import AdapterDecl, foreign_topics
 
 log = logging.getLogger("hyperhub.adapters")
 NODE_PREFIX = "adapter_"
@@ -50,15 +53,6 @@ Changed = Callable[[list[str], list[str]], Awaitable[None] | None]
 def node_name(adapter_id: str) -> str:
     """The broker login and fabric node of adapter `adapter_id`."""
     return f"{NODE_PREFIX}{adapter_id}"
-
-
-def foreign_topics(decl: AdapterDecl) -> tuple[str, ...]:
-    """The topics of the adapter's system, which its login may use on the hub's broker."""
-    if decl.kind == "zigbee2mqtt":
-        return (f"{decl.options.base_topic}/#",)
-    if decl.kind == "owntracks":
-        return (f"{decl.options.topic}/#",)
-    return ()
 
 
 def bridge_login(credentials: CredentialStore, decl: AdapterDecl) -> Principal:
@@ -103,6 +97,8 @@ def make_adapter(decl: AdapterDecl, space: Space, client_kwargs: dict[str, Any])
         return Zigbee2Mqtt(decl, space, client_kwargs)
     if decl.kind == "owntracks":
         return OwnTracks(decl, space, client_kwargs)
+    if decl.kind == "ha_discovery":
+        return HaDiscovery(decl, space, client_kwargs)
     raise AdapterError(f"adapter {decl.id}: no adapter of kind {decl.kind!r}")
 
 
@@ -144,6 +140,7 @@ class Adapters(Service):
         login_kwargs: Callable[[Principal], dict[str, Any]],
         reload_broker: Callable[[], Awaitable[None]] | None = None,
         tick_s: float = 1.0,
+        fabric: HubFabric | None = None,
     ) -> None:
         self.space = space
         self.data_dir = data_dir
@@ -152,7 +149,9 @@ class Adapters(Service):
         self.login_kwargs = login_kwargs
         self.reload_broker = reload_broker
         self.tick_s = tick_s
+        self.fabric = fabric  # the hub's side, for adapters that publish the hub's devices
         self.running: dict[str, Running] = {}
+        self.publishers: dict[str, HaPublisher] = {}
         self._changed: list[Changed] = []
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -197,10 +196,17 @@ class Adapters(Service):
             await adapter.start()
             await node.start()
             self.running[decl.id] = Running(decl, adapter, node, login)
+            if decl.kind == "ha_discovery" and decl.options.publish and self.fabric is not None:
+                publisher = HaPublisher(decl, self.space, self.fabric, foreign, slug=self.slug)
+                await publisher.start()
+                self.publishers[decl.id] = publisher
 
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        for publisher in self.publishers.values():
+            await publisher.stop()
+        self.publishers.clear()
         for running in self.running.values():
             await running.node.stop()
             await running.adapter.stop()
@@ -228,6 +234,7 @@ class Adapters(Service):
             time.time(),
             adapter.reachable,
             [found_of(decl.id, p) for p in adapter.found.values()],
+            adapter.problems,
         )
         try:
             write_found(self.data_dir, self.slug, listed)
@@ -292,6 +299,8 @@ class Adapters(Service):
                 self.space.devices[device_id] = now[device_id]
             for running in self.running.values():
                 await self._apply(running, added)
+            for publisher in self.publishers.values():
+                await publisher.refresh(self.space)
         for callback in self._changed:
             try:
                 result = callback(added, removed)

@@ -350,6 +350,7 @@ class AdapterOut(_Out):
     online: bool  # its system answers (a Zigbee2MQTT bridge online)
     devices: list[str]  # accepted devices
     pending: int
+    problems: list[str] = []  # what it found and had to leave out, and why
 
 
 class FoundOut(_Out):

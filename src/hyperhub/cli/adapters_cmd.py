@@ -124,6 +124,7 @@ def adapters_list(
                     "pending": len(_pending(ctx, decl.id)),
                     "found": found.updated or None,
                     "online": found.online,
+                    "problems": found.problems,
                 }
             )
     if as_json:
@@ -146,6 +147,9 @@ def adapters_list(
             _when(r["found"] or 0),
         )
     out.print(table)
+    for r in rows:
+        for problem in r["problems"]:
+            out.print(f"{r['adapter']}: {problem}")
 
 
 @adapters_app.command("login")

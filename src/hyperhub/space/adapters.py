@@ -3,7 +3,7 @@ devices accepted from them — as data. The adapters themselves run in `hyperhub
 
     adapters:
       - id: zigbee                  # unique in the space, [a-z0-9_]+
-        kind: zigbee2mqtt           # zigbee2mqtt | owntracks
+        kind: zigbee2mqtt           # zigbee2mqtt | owntracks | ha_discovery
         broker: mqtt://127.0.0.1:1883   # optional: the foreign system's broker; default the hub's
         accept: ask                 # ask (default): found devices wait in pending; all: join
         base_topic: zigbee2mqtt     # the kind's own options (see each `…Options`)
@@ -24,6 +24,8 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hyperhub.topic_names import foreign_topic_problem
 
 # a topic level of a foreign system: no wildcards, no empty levels, no leading "$"
 _TOPIC = re.compile(r"^(?!\$)[^#+/\x00]+(?:/[^#+/\x00]+)*$")
@@ -61,9 +63,45 @@ class OwnTracksOptions(_Options):
     _topic = field_validator("topic")(_topic)
 
 
+class HaDiscoveryOptions(_Options):
+    """`kind: ha_discovery`: Home Assistant's MQTT discovery, both ways.
+
+    Consuming (`discover`), devices that announce themselves under `prefix` are found; their
+    state and command topics are their own (`tasmota/…`, `esphome/…`): on the hub's broker
+    the adapter may use only the `topics` listed (and `prefix`). Publishing (`publish`), every
+    HyperHub device is announced under `prefix`, its state and commands on `publish_topic`.
+    """
+
+    prefix: str = "homeassistant"  # Home Assistant's `discovery_prefix`
+    discover: bool = True  # find the devices announced under `prefix`
+    publish: bool = False  # announce HyperHub's devices to Home Assistant
+    publish_topic: str = "hyperhub-ha"  # where published devices' state and commands go
+    allow_risky: bool = False  # Home Assistant may unlock, open the garage … (else refused)
+    # the foreign devices' own topic filters, on the hub's broker (`tasmota/#`, `esphome/#`)
+    topics: tuple[str, ...] = ()
+
+    @field_validator("prefix", "publish_topic")
+    @classmethod
+    def _own(cls, value: str) -> str:
+        why = foreign_topic_problem(_topic(value) + "/#")
+        if why:
+            raise ValueError(why)
+        return value
+
+    @field_validator("topics")
+    @classmethod
+    def _filters(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for topic in value:
+            why = foreign_topic_problem(topic)
+            if why:
+                raise ValueError(why)
+        return value
+
+
 ADAPTER_KINDS: dict[str, type[_Options]] = {
     "zigbee2mqtt": Zigbee2MqttOptions,
     "owntracks": OwnTracksOptions,
+    "ha_discovery": HaDiscoveryOptions,
 }
 
 
@@ -79,6 +117,18 @@ class AdapterDecl:
     accept: Literal["ask", "all"] = "ask"
     timeout_s: float = 5.0  # how long a command waits for the device to report its new state
     line: int = 0  # where the space file declares it
+
+
+def foreign_topics(decl: AdapterDecl) -> tuple[str, ...]:
+    """The topics of the adapter's system, which its login may use on the hub's broker."""
+    options = decl.options
+    if decl.kind == "zigbee2mqtt":
+        return (f"{options.base_topic}/#",)
+    if decl.kind == "owntracks":
+        return (f"{options.topic}/#",)
+    if decl.kind == "ha_discovery":
+        return (f"{options.prefix}/#", f"{options.publish_topic}/#", *options.topics)
+    return ()
 
 
 def accepted_path(space_file: Path) -> Path:

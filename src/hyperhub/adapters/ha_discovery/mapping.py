@@ -1,7 +1,7 @@
 """Home Assistant entities onto the vocabulary: which HyperHub device (or devices) the
-entities of one HA device become, and how each property's values travel (issue 20, second
-part: switch, binary_sensor, sensor, light — default and JSON schema —, lock and cover so
-far; climate and fan next, then the adapter that runs it).
+entities of one HA device become, and how each property's values travel: switch,
+binary_sensor, sensor, light (default and JSON schema; brightness, colour temperature, RGB),
+lock, cover, climate and fan.
 
 Entities that share a `device` (its first identifier) become one HyperHub device where the
 vocabulary allows it: a switch with a power sensor is a plug; temperature and humidity
@@ -11,7 +11,10 @@ as a sensor of their own. Otherwise they become several devices named after the 
 
 A value arrives on a state topic and is read by the entity's `value_template` (rendered in
 HyperHub's template sandbox with `value` and `value_json`), then its payloads (`payload_on`
-/ `state_on` …); a command is written with the entity's payloads or `command_template`.
+/ `state_on` …) and its unit (°F, K, Pa … become HyperHub's °C and hPa); a command is
+written with the entity's payloads or `command_template`. A reading of a device's
+`json_attributes_topic` whose key is one of HyperHub's readings (`battery`, `temperature` …)
+is a property too, once the attributes have been seen.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hyperhub.adapters.base import Proposal, place, slug
+from hyperhub.adapters.colors import hex_of, kelvin_to_mired, mired_to_kelvin, rgb_of
 from hyperhub.adapters.ha_discovery.config import Entity
 from hyperhub.templates import TemplateFailed, render
 
@@ -45,9 +49,27 @@ READINGS: dict[str, str] = {
     "pm25": "pm25",
     "battery": "battery",
 }
+# readings a device's JSON attributes may carry under HyperHub's own names
+ATTRIBUTES = ("battery", "temperature", "humidity", "illuminance", "pressure", "pm25")
+# a unit of HA's → HyperHub's unit of that quantity
+UNITS: dict[str, Any] = {
+    "°F": lambda x: (x - 32) * 5 / 9,
+    "F": lambda x: (x - 32) * 5 / 9,
+    "K": lambda x: x - 273.15,
+    "Pa": lambda x: x / 100,
+    "kPa": lambda x: x * 10,
+    "bar": lambda x: x * 1000,
+    "psi": lambda x: x * 68.9476,
+    "inHg": lambda x: x * 33.8639,
+    "mmHg": lambda x: x * 1.33322,
+    "kW": lambda x: x * 1000,
+}
+# HyperHub's value → the unit a device takes (a thermostat set in °F)
+UNITS_BACK: dict[str, Any] = {"°F": lambda x: x * 9 / 5 + 32, "F": lambda x: x * 9 / 5 + 32}
 # a climate entity's HA modes → HyperHub's (`off` is `on: false`)
 CLIMATE_MODES = {"heat": "heat", "cool": "cool", "auto": "auto", "heat_cool": "auto",
                  "dry": "dry", "fan_only": "fan"}  # fmt: skip
+FAN_SPEEDS = ("auto", "low", "medium", "high")  # a climate's fan modes HyperHub has
 COVER_CLASSES = {
     "garage": "garage",
     "gate": "gate",
@@ -64,8 +86,11 @@ COVER_CLASSES = {
 class Binding:
     """One HyperHub property of an HA entity: where its value comes from and goes to.
 
-    `kind`: "bool" (`on`/`off` payloads), "number" (as is), "level" (0…`scale` ↔ 0…100 %),
-    "json_state" / "json_level" (a JSON-schema light's `state` / `brightness` keys)."""
+    `kind`: "bool" (`on`/`off` payloads), "number" (as is, in `unit`), "level" (0…`scale` ↔
+    0…100 %), "mode" / "mode_on" (a climate's mode, and on = any mode but off), "choice" (one
+    of `choices` as is), "color_temp" (mireds, or kelvin with `kelvin`), "rgb" ("r,g,b" ↔
+    "#rrggbb"), "json" (key `key` of a JSON state: a JSON-schema light's `state`,
+    `brightness`, `color_temp`, `color`), "attribute" (key `key` of the JSON attributes)."""
 
     prop: str
     kind: str
@@ -80,6 +105,14 @@ class Binding:
     invert: bool = False  # HA's "on" is HyperHub's false (a door sensor's open)
     scale: float = 100.0  # a level's top (`brightness_scale`)
     choices: tuple[str, ...] = ()  # a climate's own HA modes
+    key: str | None = None  # a JSON state's or the attributes' key
+    unit: str | None = None  # the device's unit of a number (°F …)
+    kelvin: bool = False  # colour temperature in kelvin (else mireds)
+    optimistic: bool = False  # it never reports: a command is taken as done
+
+    @property
+    def settable(self) -> bool:
+        return self.command_topic is not None
 
     def read(self, payload: bytes | bytearray | str) -> Any:
         """The HyperHub value of a state message, or None when it says nothing usable."""
@@ -88,17 +121,8 @@ class Binding:
             if isinstance(payload, bytes | bytearray)
             else payload
         )
-        if self.kind.startswith("json_"):
-            try:
-                data = json.loads(text)
-            except ValueError:
-                return None
-            if not isinstance(data, dict):
-                return None
-            if self.kind == "json_state":
-                return _bool(data.get("state"), "ON", "OFF")
-            level = data.get("brightness")
-            return _level(level, self.scale)
+        if self.kind in ("json", "attribute"):
+            return self._read_json(text)
         raw: Any = text
         if self.value_template:
             names: dict[str, Any] = {"value": text}
@@ -108,10 +132,36 @@ class Binding:
                 raw = render(self.value_template, names)
             except TemplateFailed:
                 return None
+        return self._value(raw)
+
+    def _read_json(self, text: str) -> Any:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or self.key not in data:
+            return None
+        raw = data[self.key]
+        if self.kind == "attribute":
+            return self._value(raw)
+        if self.prop == "on":
+            return _bool(raw, "ON", "OFF")
+        if self.prop == "brightness":
+            return _level(raw, self.scale)
+        if self.prop == "color":
+            if not isinstance(raw, dict):
+                return None
+            return _hex(raw.get("r"), raw.get("g"), raw.get("b"))
+        return self._value(raw)
+
+    def _value(self, raw: Any) -> Any:
+        """A raw value (after the template) as HyperHub's value of this kind."""
         if self.kind == "mode_on":  # a climate's mode: anything but off is on
             return None if not isinstance(raw, str) or not raw else raw != "off"
         if self.kind == "mode":
             return CLIMATE_MODES.get(str(raw))
+        if self.kind == "choice":
+            return str(raw) if str(raw) in self.choices else None
         if self.kind == "bool":
             on = self.said_on if self.said_on is not None else self.on
             off = self.said_off if self.said_off is not None else self.off
@@ -119,36 +169,69 @@ class Binding:
             return None if found is None else (not found if self.invert else found)
         if self.kind == "level":
             return _level(raw, self.scale)
-        try:
-            number = float(raw)
-        except (TypeError, ValueError):
+        if self.kind == "rgb":
+            parts = str(raw).split(",")
+            return _hex(*parts) if len(parts) == 3 else None
+        number = _number(raw)
+        if number is None:
             return None
-        return number
+        if self.kind == "color_temp" or self.prop == "color_temp":
+            return mired_to_kelvin(number) if not self.kelvin and number > 0 else round(number)
+        convert = UNITS.get(self.unit or "")
+        return round(convert(number) if convert else number, 2)
 
     def write(self, value: Any) -> tuple[str, str] | None:
         """(topic, payload) of a command setting `value`, or None when it cannot be set."""
         if self.command_topic is None:
             return None
-        if self.kind == "json_state":
-            return self.command_topic, json.dumps({"state": "ON" if value else "OFF"})
-        if self.kind == "json_level":
-            return self.command_topic, json.dumps(
-                {"state": "ON", "brightness": round(float(value) * self.scale / 100)}
-            )
+        if self.kind == "json":
+            return self.command_topic, json.dumps(self._json_command(value))
+        payload: Any
         if self.kind in ("bool", "mode_on"):
-            payload: Any = self.on if value else self.off
+            payload = self.on if value else self.off
         elif self.kind == "mode":
             payload = next((ha for ha in self.choices if CLIMATE_MODES.get(ha) == value), value)
         elif self.kind == "level":
             payload = round(float(value) * self.scale / 100)
+        elif self.kind == "color_temp":
+            payload = int(value) if self.kelvin else kelvin_to_mired(float(value))
+        elif self.kind == "rgb":
+            payload = ",".join(str(round(c * 255)) for c in rgb_of(str(value)))
         else:
-            payload = value
+            back = UNITS_BACK.get(self.unit or "")
+            payload = round(back(float(value)), 1) if back else value
         if self.command_template:
             try:
                 payload = render(self.command_template, {"value": payload})
             except TemplateFailed:
                 return None
         return self.command_topic, str(payload)
+
+    def _json_command(self, value: Any) -> dict[str, Any]:
+        """A JSON-schema light's command setting this property."""
+        if self.prop == "on":
+            return {"state": "ON" if value else "OFF"}
+        if self.prop == "brightness":
+            return {"state": "ON", "brightness": round(float(value) * self.scale / 100)}
+        if self.prop == "color_temp":
+            temp = int(value) if self.kelvin else kelvin_to_mired(float(value))
+            return {"state": "ON", "color_temp": temp}
+        r, g, b = (round(c * 255) for c in rgb_of(str(value)))
+        return {"state": "ON", "color": {"r": r, "g": g, "b": b}}
+
+    def confirmed_by(self, value: Any, reported: Any) -> bool:
+        """Whether a reported value shows that a command setting `value` was done."""
+        if isinstance(value, bool) or isinstance(reported, bool):
+            return value == reported
+        if isinstance(value, int | float) and isinstance(reported, int | float):
+            slack = 60.0 if self.prop == "color_temp" else 1.0  # mireds round-trip in steps
+            return abs(float(value) - float(reported)) <= max(slack, abs(float(value)) * 0.01)
+        if isinstance(value, str) and isinstance(reported, str):
+            if value.startswith("#") and reported.startswith("#"):
+                mine, theirs = rgb_of(value), rgb_of(reported)
+                return all(abs(a - b) <= 2 / 255 for a, b in zip(mine, theirs, strict=True))
+            return value == reported
+        return bool(value == reported)
 
 
 def _bool(raw: Any, on: Any, off: Any) -> bool | None:
@@ -159,12 +242,29 @@ def _bool(raw: Any, on: Any, off: Any) -> bool | None:
     return None
 
 
-def _level(raw: Any, scale: float) -> int | None:
+def _number(raw: Any) -> float | None:
+    if isinstance(raw, bool):
+        return None
     try:
         number = float(raw)
     except (TypeError, ValueError):
         return None
-    return max(0, min(100, round(number * 100 / scale))) if scale else None
+    return number if number == number and abs(number) != float("inf") else None
+
+
+def _level(raw: Any, scale: float) -> int | None:
+    number = _number(raw)
+    if number is None or not scale:
+        return None
+    return max(0, min(100, round(number * 100 / scale)))
+
+
+def _hex(r: Any, g: Any, b: Any) -> str | None:
+    """ "#rrggbb" of three 0…255 channels, or None."""
+    channels = [_number(c) for c in (r, g, b)]
+    if any(c is None or not 0 <= c <= 255 for c in channels):
+        return None
+    return hex_of(tuple(float(c or 0) / 255 for c in channels))  # type: ignore[arg-type]
 
 
 @dataclass
@@ -187,96 +287,140 @@ def _get(config: dict[str, Any], key: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
+def _optimistic(c: dict[str, Any], state_key: str = "state_topic") -> bool:
+    """Whether the entity never reports what it became (no state topic, or `optimistic`)."""
+    return bool(c.get("optimistic")) or not c.get(state_key)
+
+
+def _light(entity: Entity) -> _Part:
+    """A light: on, brightness, colour temperature and RGB colour where it has them."""
+    c = entity.config
+    part = _Part("light", "light")
+    kelvin = bool(c.get("color_temp_kelvin"))
+    scale = float(_get(c, "brightness_scale", 255))
+    if c.get("schema") == "json":
+        topics = (c.get("state_topic"), None, c.get("command_topic"))
+        opt = _optimistic(c)
+        modes = c.get("supported_color_modes")
+        modes = set(modes) if isinstance(modes, list) else set()
+        part.bind(Binding("on", "json", *topics, key="state", optimistic=opt))
+        if c.get("brightness") or modes - {"onoff"}:
+            part.bind(Binding("brightness", "json", *topics, key="brightness", scale=scale,
+                              optimistic=opt))  # fmt: skip
+        if c.get("color_temp") or "color_temp" in modes:
+            part.bind(Binding("color_temp", "json", *topics, key="color_temp", kelvin=kelvin,
+                              optimistic=opt))  # fmt: skip
+        if modes & {"rgb", "rgbw", "rgbww"}:
+            part.bind(Binding("color", "json", *topics, key="color", optimistic=opt))
+        return part
+    part.bind(_switchy(c))
+    if c.get("brightness_command_topic"):
+        part.bind(Binding("brightness", "level", c.get("brightness_state_topic"),
+                          c.get("brightness_value_template"), c.get("brightness_command_topic"),
+                          c.get("brightness_command_template"), scale=scale,
+                          optimistic=_optimistic(c, "brightness_state_topic")))  # fmt: skip
+    if c.get("color_temp_command_topic"):
+        part.bind(Binding("color_temp", "color_temp", c.get("color_temp_state_topic"),
+                          c.get("color_temp_value_template"), c.get("color_temp_command_topic"),
+                          c.get("color_temp_command_template"), kelvin=kelvin,
+                          optimistic=_optimistic(c, "color_temp_state_topic")))  # fmt: skip
+    if c.get("rgb_command_topic"):
+        part.bind(Binding("color", "rgb", c.get("rgb_state_topic"), c.get("rgb_value_template"),
+                          c.get("rgb_command_topic"), c.get("rgb_command_template"),
+                          optimistic=_optimistic(c, "rgb_state_topic")))  # fmt: skip
+    return part
+
+
 def _part_of(entity: Entity) -> _Part | None:
     """The HyperHub part one actuator entity makes (None for readings and the unknown)."""
     c = entity.config
     kind = entity.component
-    if kind in ("switch", "light"):
-        part = _Part(kind, kind)
-        if kind == "light" and c.get("schema") == "json":
-            part.bind(
-                Binding("on", "json_state", c.get("state_topic"), None, c.get("command_topic"))
-            )
-            modes = c.get("supported_color_modes") or []
-            if c.get("brightness") or (isinstance(modes, list) and set(modes) - {"onoff"}):
-                scale = float(_get(c, "brightness_scale", 255))
-                part.bind(Binding("brightness", "json_level", c.get("state_topic"), None,
-                                  c.get("command_topic"), scale=scale))  # fmt: skip
-        else:
-            part.bind(_switchy(c))
-            if kind == "light" and c.get("brightness_command_topic"):
-                part.bind(
-                    Binding(
-                        "brightness",
-                        "level",
-                        c.get("brightness_state_topic"),
-                        c.get("brightness_value_template"),
-                        c.get("brightness_command_topic"),
-                        c.get("brightness_command_template"),
-                        scale=float(_get(c, "brightness_scale", 255)),
-                    )
-                )
-        part.entities.append(entity.key)
-        return part
-    if kind == "lock":
-        part = _Part("lock", "lock")
-        lock, unlock = _get(c, "payload_lock", "LOCK"), _get(c, "payload_unlock", "UNLOCK")
-        part.bind(
-            Binding("locked", "bool", c.get("state_topic"), c.get("value_template"),
-                    c.get("command_topic"), c.get("command_template"), on=lock, off=unlock,
-                    said_on=_get(c, "state_locked", "LOCKED"),
-                    said_off=_get(c, "state_unlocked", "UNLOCKED"))
-        )  # fmt: skip
-        if c.get("command_topic"):
-            part.actions = {"lock": {"payload": lock}, "unlock": {"payload": unlock}}
-        part.entities.append(entity.key)
-        return part
-    if kind == "climate":
-        return _climate(entity)
-    if kind == "fan":
-        part = _Part("fan", "fan")
+    part: _Part | None
+    if kind == "light":
+        part = _light(entity)
+    elif kind == "switch":
+        part = _Part("switch", "switch")
         part.bind(_switchy(c))
-        if c.get("percentage_command_topic"):
-            part.bind(
-                Binding("speed", "level", c.get("percentage_state_topic"),
-                        c.get("percentage_value_template"), c.get("percentage_command_topic"),
-                        c.get("percentage_command_template"),
-                        scale=float(_get(c, "speed_range_max", 100)))
-            )  # fmt: skip
-        if c.get("oscillation_command_topic"):
-            part.bind(
-                Binding("oscillate", "bool", c.get("oscillation_state_topic"),
-                        c.get("oscillation_value_template"), c.get("oscillation_command_topic"),
-                        c.get("oscillation_command_template"),
-                        on=_get(c, "payload_oscillation_on", "oscillate_on"),
-                        off=_get(c, "payload_oscillation_off", "oscillate_off"))
-            )  # fmt: skip
+    elif kind == "lock":
+        part = _lock(c)
+    elif kind == "climate":
+        part = _climate(c)
+    elif kind == "fan":
+        part = _fan(c)
+    elif kind == "cover":
+        part = _cover(c)
+    else:
+        part = None
+    if part is not None:
         part.entities.append(entity.key)
-        return part
-    if kind == "cover":
-        position = c.get("position_topic") or c.get("set_position_topic")
-        if not position:
-            return None  # open/close only: no position to report
-        part = _Part("cover", "cover")
+    return part
+
+
+def _lock(c: dict[str, Any]) -> _Part:
+    part = _Part("lock", "lock")
+    lock, unlock = _get(c, "payload_lock", "LOCK"), _get(c, "payload_unlock", "UNLOCK")
+    cmd = c.get("command_topic")
+    part.bind(
+        Binding("locked", "bool", c.get("state_topic"), c.get("value_template"),
+                cmd, c.get("command_template"), on=lock, off=unlock,
+                said_on=_get(c, "state_locked", "LOCKED"),
+                said_off=_get(c, "state_unlocked", "UNLOCKED"), optimistic=_optimistic(c))
+    )  # fmt: skip
+    if cmd:
+        part.actions = {
+            "lock": {"topic": cmd, "payload": lock, "expect": {"locked": True}},
+            "unlock": {"topic": cmd, "payload": unlock, "expect": {"locked": False}},
+        }
+    return part
+
+
+def _fan(c: dict[str, Any]) -> _Part:
+    part = _Part("fan", "fan")
+    part.bind(_switchy(c))
+    if c.get("percentage_command_topic"):
         part.bind(
-            Binding("position", "number", c.get("position_topic"), c.get("position_template"),
-                    c.get("set_position_topic"), c.get("set_position_template"))
+            Binding("speed", "level", c.get("percentage_state_topic"),
+                    c.get("percentage_value_template"), c.get("percentage_command_topic"),
+                    c.get("percentage_command_template"),
+                    scale=float(_get(c, "speed_range_max", 100)),
+                    optimistic=_optimistic(c, "percentage_state_topic"))
         )  # fmt: skip
-        if c.get("command_topic"):
-            part.actions = {
-                "open": {"payload": _get(c, "payload_open", "OPEN")},
-                "close": {"payload": _get(c, "payload_close", "CLOSE")},
-                "stop": {"payload": _get(c, "payload_stop", "STOP")},
-            }
-        part.cls = COVER_CLASSES.get(str(c.get("device_class")), "blind")
-        part.entities.append(entity.key)
-        return part
-    return None
+    if c.get("oscillation_command_topic"):
+        part.bind(
+            Binding("oscillate", "bool", c.get("oscillation_state_topic"),
+                    c.get("oscillation_value_template"), c.get("oscillation_command_topic"),
+                    c.get("oscillation_command_template"),
+                    on=_get(c, "payload_oscillation_on", "oscillate_on"),
+                    off=_get(c, "payload_oscillation_off", "oscillate_off"),
+                    optimistic=_optimistic(c, "oscillation_state_topic"))
+        )  # fmt: skip
+    return part
 
 
-def _climate(entity: Entity) -> _Part | None:
-    """A climate entity: `on` and `mode` from its mode topics, `target_temp`, `current_temp`."""
-    c = entity.config
+def _cover(c: dict[str, Any]) -> _Part | None:
+    position = c.get("position_topic") or c.get("set_position_topic")
+    if not position:
+        return None  # open/close only: no position to report
+    part = _Part("cover", "cover")
+    part.bind(
+        Binding("position", "number", c.get("position_topic"), c.get("position_template"),
+                c.get("set_position_topic"), c.get("set_position_template"),
+                optimistic=_optimistic(c, "position_topic"))
+    )  # fmt: skip
+    cmd = c.get("command_topic")
+    if cmd:  # a cover moves for a while: its position reports come as it goes
+        part.actions = {
+            "open": {"topic": cmd, "payload": _get(c, "payload_open", "OPEN")},
+            "close": {"topic": cmd, "payload": _get(c, "payload_close", "CLOSE")},
+            "stop": {"topic": cmd, "payload": _get(c, "payload_stop", "STOP")},
+        }
+    part.cls = COVER_CLASSES.get(str(c.get("device_class")), "blind")
+    return part
+
+
+def _climate(c: dict[str, Any]) -> _Part | None:
+    """A climate entity: `on` and `mode` from its mode topics, `target_temp`, `current_temp`,
+    `fan_speed` from its fan modes (those HyperHub has words for)."""
     if not c.get("temperature_command_topic") and not c.get("mode_command_topic"):
         return None
     part = _Part("climate", "climate")
@@ -284,22 +428,33 @@ def _climate(entity: Entity) -> _Part | None:
     ours = [m for m in modes if m in CLIMATE_MODES]
     mode_t, mode_tpl = c.get("mode_state_topic"), c.get("mode_state_template")
     mode_cmd, mode_cmd_tpl = c.get("mode_command_topic"), c.get("mode_command_template")
+    opt = _optimistic(c, "mode_state_topic")
     if "off" in modes and ours:
         part.bind(Binding("on", "mode_on", mode_t, mode_tpl, mode_cmd, mode_cmd_tpl,
-                          on=ours[0], off="off"))  # fmt: skip
+                          on=ours[0], off="off", optimistic=opt))  # fmt: skip
     if ours:
         part.bind(Binding("mode", "mode", mode_t, mode_tpl, mode_cmd, mode_cmd_tpl,
-                          choices=tuple(ours)))  # fmt: skip
+                          choices=tuple(ours), optimistic=opt))  # fmt: skip
+    unit = "°F" if str(c.get("temperature_unit", "")).upper() in ("F", "°F") else None
     part.bind(
         Binding("target_temp", "number", c.get("temperature_state_topic"),
                 c.get("temperature_state_template"), c.get("temperature_command_topic"),
-                c.get("temperature_command_template"))
+                c.get("temperature_command_template"), unit=unit,
+                optimistic=_optimistic(c, "temperature_state_topic"))
     )  # fmt: skip
     if c.get("current_temperature_topic"):
         part.bind(Binding("current_temp", "number", c.get("current_temperature_topic"),
-                          c.get("current_temperature_template")))  # fmt: skip
-    part.values = {"mode": tuple(dict.fromkeys(CLIMATE_MODES[m] for m in ours))} if ours else {}
-    part.entities.append(entity.key)
+                          c.get("current_temperature_template"), unit=unit))  # fmt: skip
+    fan_modes = [str(m) for m in _get(c, "fan_modes", ["auto", "low", "medium", "high"])]
+    speeds = tuple(m for m in fan_modes if m in FAN_SPEEDS)
+    if c.get("fan_mode_command_topic") and speeds:
+        part.bind(Binding("fan_speed", "choice", c.get("fan_mode_state_topic"),
+                          c.get("fan_mode_state_template"), c.get("fan_mode_command_topic"),
+                          c.get("fan_mode_command_template"), choices=speeds,
+                          optimistic=_optimistic(c, "fan_mode_state_topic")))  # fmt: skip
+        part.values["fan_speed"] = speeds
+    if ours:
+        part.values["mode"] = tuple(dict.fromkeys(CLIMATE_MODES[m] for m in ours))
     return part
 
 
@@ -315,6 +470,7 @@ def _switchy(c: dict[str, Any]) -> Binding:
         off=_get(c, "payload_off", "OFF"),
         said_on=c.get("state_on"),
         said_off=c.get("state_off"),
+        optimistic=_optimistic(c),
     )
 
 
@@ -327,15 +483,42 @@ def _reading(entity: Entity) -> Binding | None:
         return Binding(prop, "bool", c.get("state_topic"), c.get("value_template"),
                        on=_get(c, "payload_on", "ON"), off=_get(c, "payload_off", "OFF"),
                        invert=not same)  # fmt: skip
+    unit = c.get("unit_of_measurement")
+    unit = unit if isinstance(unit, str) else None
     if entity.component == "sensor" and cls in READINGS:
-        return Binding(READINGS[cls], "number", c.get("state_topic"), c.get("value_template"))
+        return Binding(READINGS[cls], "number", c.get("state_topic"), c.get("value_template"),
+                       unit=unit)  # fmt: skip
     if entity.component == "sensor" and cls == "power":
-        return Binding("power_w", "number", c.get("state_topic"), c.get("value_template"))
+        return Binding("power_w", "number", c.get("state_topic"), c.get("value_template"),
+                       unit=unit)  # fmt: skip
     return None
 
 
-def propose(entities: list[Entity], areas: dict[str, list[str]] | None = None) -> list[Proposal]:
-    """The HyperHub devices the entities of one HA device (or one lone entity) become."""
+def _attribute_readings(
+    entities: list[Entity], attributes: dict[str, dict[str, Any]], taken: set[str]
+) -> list[tuple[Entity, Binding]]:
+    """Readings the entities' JSON attributes carry under HyperHub's names (a battery level
+    beside a lock's state), those seen so far and not given by an entity of their own."""
+    out = []
+    for e in entities:
+        topic = e.config.get("json_attributes_topic")
+        seen = attributes.get(e.key, {})
+        if not isinstance(topic, str) or not seen or e.config.get("json_attributes_template"):
+            continue
+        for key in ATTRIBUTES:
+            if key in seen and key not in taken:
+                taken.add(key)
+                out.append((e, Binding(key, "attribute", topic, key=key)))
+    return out
+
+
+def propose(
+    entities: list[Entity],
+    areas: dict[str, list[str]] | None = None,
+    attributes: dict[str, dict[str, Any]] | None = None,
+) -> list[Proposal]:
+    """The HyperHub devices the entities of one HA device (or one lone entity) become;
+    `attributes` (entity key → its JSON attributes seen so far) may add readings."""
     if not entities:
         return []
     first = entities[0]
@@ -344,6 +527,8 @@ def propose(entities: list[Entity], areas: dict[str, list[str]] | None = None) -
     name, area = place(f"{suggested}/{device_name}" if suggested else device_name, areas or {})
     parts = [p for p in (_part_of(e) for e in entities) if p is not None]
     readings = [(e, b) for e in entities if (b := _reading(e)) is not None]
+    taken = {b.prop for _, b in readings} | {b.prop for p in parts for b in p.bindings}
+    readings += _attribute_readings(entities, attributes or {}, taken)
     power = [b for _, b in readings if b.prop == "power_w"]
     switch = next((p for p in parts if p.type == "switch"), None)
     if switch is not None and power:
@@ -358,6 +543,7 @@ def propose(entities: list[Entity], areas: dict[str, list[str]] | None = None) -
                 sensor.entities.append(e.key)
         if sensor.bindings:
             parts.append(sensor)
+    _name_parts(parts, entities)
     base = slug(name) or f"ha_{slug(first.key)[-8:]}"
     key = first.device_key or first.key
     several = len(parts) > 1
@@ -368,7 +554,7 @@ def propose(entities: list[Entity], areas: dict[str, list[str]] | None = None) -
                 external=key if not several else f"{key}/{part.label}",
                 friendly_name=device_name,
                 type=part.type,
-                id=base if not several else f"{base}_{part.label}",
+                id=base if not several else f"{base}_{slug(part.label)}",
                 name=name if not several else f"{name} {part.label}",
                 area=area,
                 cls=part.cls,
@@ -378,9 +564,20 @@ def propose(entities: list[Entity], areas: dict[str, list[str]] | None = None) -
                 actions=dict(part.actions),
                 model=str(first.device.get("model") or ""),
                 vendor=str(first.device.get("manufacturer") or ""),
+                sources=tuple(dict.fromkeys(part.entities)),
             )
         )
     return out
+
+
+def _name_parts(parts: list[_Part], entities: list[Entity]) -> None:
+    """Parts of one kind (a double relay's two switches) take their entity's own name
+    ("Relay 1") or object id instead of the kind's."""
+    names = {e.key: str(e.config.get("name") or e.object_id) for e in entities}
+    labels = [p.label for p in parts]
+    for part in parts:
+        if labels.count(part.label) > 1 and part.entities:
+            part.label = names.get(part.entities[0], part.label)
 
 
 def group(entities: list[Entity]) -> list[list[Entity]]:

@@ -53,6 +53,7 @@ async def list_adapters(ctx: Ctx, token: Reader) -> list[dict[str, Any]]:
                 "online": running is not None and running.adapter.reachable,
                 "devices": [d.id for d in space.devices.values() if d.adapter == decl.id],
                 "pending": 0 if adapters is None else len(adapters.pending(decl.id)),
+                "problems": [] if running is None else running.adapter.problems,
             }
         )
     return out
