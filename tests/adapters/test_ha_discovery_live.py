@@ -208,6 +208,9 @@ def test_found_devices_are_proposed_and_accepted_ones_come_in_with_their_state(
             # a reading the device reports on its own
             await r.devices.say("esphome/bedroom/state", '{"temperature": 22.25, "humidity": 41}')
             await until(lambda: r.state("bedroom").get("temperature") == 22.25, "22.25 °C")
+            # beyond the vocabulary's range (a sensor reads -40…80 °C): read as its nearest end
+            await r.devices.say("esphome/bedroom/state", '{"temperature": 95, "humidity": 41}')
+            await until(lambda: r.state("bedroom").get("temperature") == 80, "80 °C")
 
     run(scenario())
 

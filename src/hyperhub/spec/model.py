@@ -48,6 +48,20 @@ class ValueSpec(_Strict):
             raise ValueError(f"min {self.min} is above max {self.max}")
         return self
 
+    def within(self, value: float, *, whole: bool = False) -> float:
+        """`value` within [min, max] (rounded inward to whole numbers with `whole`): how a
+        simulated device stops, and how a real device's reading beyond the vocabulary's
+        range is read (as its nearest end)."""
+        lo, hi = self.min, self.max
+        if whole:
+            lo = None if lo is None else math.ceil(lo)
+            hi = None if hi is None else math.floor(hi)
+        if lo is not None and value < lo:
+            return float(lo)
+        if hi is not None and value > hi:
+            return float(hi)
+        return value
+
     def allowed(self) -> str:
         """A short phrase for what this spec accepts, used in error messages."""
         unit = f" {self.unit}" if self.unit else ""

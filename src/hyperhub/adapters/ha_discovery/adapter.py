@@ -492,10 +492,17 @@ class HaDiscovery(AdapterCore, Service):
 
     def _take(self, device_id: str, binding: Binding, payload: bytes | bytearray) -> bool:
         """Take one property's report into the device's state; whether it said anything."""
-        if binding.prop not in self.space.device(device_id).properties:
+        device = self.space.device(device_id)
+        if binding.prop not in device.properties:
             return False  # a property found after it was accepted: not this device's
         value = binding.read(payload)
         if value is None:
+            return False
+        spec = self.space.types.get(device.type).properties.get(binding.prop)
+        if spec is not None and spec.kind in ("int", "float") and not isinstance(value, bool):
+            value = spec.within(value, whole=spec.kind == "int")  # beyond it: its nearest end
+            value = round(value) if spec.kind == "int" else value
+        elif spec is not None and spec.kind == "enum" and value not in (spec.values or ()):
             return False
         self._states[device_id] = {**self._states.get(device_id, {}), binding.prop: value}
         for waiter in list(self._waiters.get(device_id, [])):

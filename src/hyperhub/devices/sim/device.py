@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 from typing import Any
 
@@ -63,14 +62,14 @@ class DeviceSim:
 
     def put_number(self, prop: str, value: float) -> None:
         """Store an integrated value, clamped to the property's range."""
-        value = clamp(value, self.spec(prop))
+        value = self.spec(prop).within(value)
         self._exact[prop] = value
         self.state[prop] = self._visible(prop, value)
 
     def _visible(self, prop: str, value: float) -> float | int:
         spec = self.spec(prop)
         if spec.kind == "int":
-            return int(clamp(round(value), spec, whole=True))
+            return int(spec.within(round(value), whole=True))
         return round(value, tuning.FLOAT_DECIMALS)
 
     def holds(self, when: dict[str, Any]) -> bool:
@@ -91,7 +90,7 @@ class DeviceSim:
 
     def start_travel(self, prop: str, target: float) -> None:
         """Move `prop` toward `target` over time; nothing to do if it is already there."""
-        target = clamp(float(target), self.spec(prop))
+        target = self.spec(prop).within(float(target))
         if self.number(prop) == target:
             self.travels.pop(prop, None)
         else:
@@ -198,19 +197,6 @@ def _equal(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     return bool(a == b)
-
-
-def clamp(value: float, spec: PropertySpec, *, whole: bool = False) -> float:
-    """`value` within the spec's [min, max] (rounded inward to whole numbers with `whole`)."""
-    lo, hi = spec.min, spec.max
-    if whole:
-        lo = None if lo is None else math.ceil(lo)
-        hi = None if hi is None else math.floor(hi)
-    if lo is not None and value < lo:
-        return float(lo)
-    if hi is not None and value > hi:
-        return float(hi)
-    return value
 
 
 def move_toward(x: float, target: float, distance: float) -> float:

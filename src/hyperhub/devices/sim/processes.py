@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hyperhub.devices.sim.device import DeviceSim, clamp, move_toward
+from hyperhub.devices.sim.device import DeviceSim, move_toward
 from hyperhub.spec import Process
 
 
@@ -93,7 +93,7 @@ def _target(sim: DeviceSim, proc: Process) -> float | None:
         return None
     else:
         target = float(proc.target)
-    return clamp(target, sim.spec(proc.property))
+    return sim.spec(proc.property).within(target)
 
 
 def _at(x: float, target: float, direction: str) -> bool:
