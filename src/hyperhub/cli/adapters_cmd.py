@@ -20,7 +20,7 @@ from hyperhub.cli.context import Context
 from hyperhub.cli.options import DataOpt, DbOpt, JsonOpt, SpaceOpt
 from hyperhub.cli.say import err, lang, out, print_json, translator
 from hyperhub.errors import AdapterError
-from hyperhub.space.adapters import shown_broker
+from hyperhub.space.adapters import KIND_NAMES, shown_broker
 from hyperhub.spec.words import type_label
 
 adapters_app = typer.Typer(help="Devices from other systems (Zigbee2MQTT, OwnTracks …).")
@@ -139,7 +139,7 @@ def adapters_list(
     for r in rows:
         table.add_row(
             r["adapter"],
-            r["kind"],
+            KIND_NAMES.get(r["kind"], r["kind"]),
             shown_broker(r["broker"]) if r["broker"] else t("the hub's broker"),
             t("all at once") if r["accept"] == "all" else t("ask first"),
             str(len(r["devices"])),

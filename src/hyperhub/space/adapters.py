@@ -98,6 +98,12 @@ class HaDiscoveryOptions(_Options):
         return value
 
 
+# what people call each kind's system
+KIND_NAMES = {
+    "zigbee2mqtt": "Zigbee2MQTT",
+    "owntracks": "OwnTracks",
+    "ha_discovery": "Home Assistant discovery",
+}
 ADAPTER_KINDS: dict[str, type[_Options]] = {
     "zigbee2mqtt": Zigbee2MqttOptions,
     "owntracks": OwnTracksOptions,
