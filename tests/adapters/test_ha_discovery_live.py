@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from tests.helpers.broker import RunningBroker
 from tests.helpers.ha_devices import FakeHaDevices, echo, json_light
+from tests.helpers.hosted import hosted
 from tests.helpers.wait import until
 
 from hyperhub.adapters.ha_discovery.adapter import HaDiscovery
@@ -166,24 +167,7 @@ async def rig(
         adapter = HaDiscovery(
             space.adapters["ha"], space, broker.url(adapter_login).client_kwargs()
         )
-        hub = HubFabric(
-            "test",
-            broker.url(broker.hub).client_kwargs(),
-            types=space.types,
-            store=None,
-            known_space=space,
-            command_timeout=5,
-        )
-        node = DeviceNode(
-            "adapter_ha",
-            space,
-            adapter.device_ids,
-            broker.url(adapter_login).client_kwargs(),
-            backend=adapter,
-            slug="test",
-        )
-        async with adapter, hub, node:
-            await node.wait_ready(10)
+        async with hosted(broker, space, adapter, adapter_login) as (hub, node):
             yield Rig(fake, adapter, hub, node, space)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from tests.helpers.broker import RunningBroker
+from tests.helpers.hosted import hosted
 from tests.helpers.wait import until
 from tests.helpers.z2m import FakeZigbee2Mqtt
 
@@ -85,24 +86,7 @@ async def rig(broker: RunningBroker, space: Space) -> AsyncIterator[Rig]:
     decl = space.adapters["zigbee"]
     async with FakeZigbee2Mqtt(broker.url(z2m_login).client_kwargs(), states=STATES) as z2m:
         adapter = Zigbee2Mqtt(decl, space, broker.url(adapter_login).client_kwargs())
-        hub = HubFabric(
-            "test",
-            broker.url(broker.hub).client_kwargs(),
-            types=space.types,
-            store=None,
-            known_space=space,
-            command_timeout=5,
-        )
-        node = DeviceNode(
-            "adapter_zigbee",
-            space,
-            adapter.device_ids,
-            broker.url(adapter_login).client_kwargs(),
-            backend=adapter,
-            slug="test",
-        )
-        async with adapter, hub, node:
-            await node.wait_ready(10)
+        async with hosted(broker, space, adapter, adapter_login) as (hub, node):
             yield Rig(z2m, adapter, hub, node, space)
 
 

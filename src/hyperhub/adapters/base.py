@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from hyperhub.fabric.client import FabricClient
 from hyperhub.space import Space
 from hyperhub.space.adapters import AdapterDecl
 from hyperhub.spec.backend import PushBackend
@@ -125,6 +126,20 @@ class AdapterCore:
         self._listeners: list[Callable[[str], None]] = []
         self._on_found: list[Callable[[list[Proposal]], None]] = []
         self._log = log
+
+    def mqtt_client(self, client_kwargs: dict[str, Any], client_id: str | None) -> FabricClient:
+        """The adapter's connection to its system's broker, with a client id of its own."""
+        return FabricClient(
+            client_kwargs, client_id=client_id or f"hyperhub-adapter-{self.decl.id}-{id(self):x}"
+        )
+
+    @staticmethod
+    def cancel_waiting(waiting: dict[str, list[Any]]) -> None:
+        """Cancel the commands still waiting for their device's report (on stopping)."""
+        for waiters in waiting.values():
+            for waiter in waiters:
+                if not waiter.done.done():
+                    waiter.done.cancel()
 
     def accepted_in(self, space: Space) -> dict[str, str]:
         """The devices `space` accepted from this adapter: external id → device id."""

@@ -41,7 +41,6 @@ from hyperhub.adapters.base import AdapterCore, Proposal
 from hyperhub.adapters.ha_discovery.config import ConfigError, Entity, Removed, read
 from hyperhub.adapters.ha_discovery.mapping import ATTRIBUTES, Binding, group, propose
 from hyperhub.errors import DeviceTimeout, DeviceUnavailable, FabricDisconnected, NotSupported
-from hyperhub.fabric.client import FabricClient
 from hyperhub.fabric.ratelimit import WarnEvery
 from hyperhub.service import Service
 from hyperhub.space import Space
@@ -93,28 +92,24 @@ class _Availability:
 def availability_of(entity: Entity) -> tuple[list[_Availability], str]:
     """An entity's availability topics and its mode (latest, all or any)."""
     c = entity.config
-    out = []
     items = c.get("availability")
-    if isinstance(items, list):
-        for item in items:
-            if isinstance(item, dict) and isinstance(item.get("topic"), str):
-                out.append(
-                    _Availability(
-                        item["topic"],
-                        str(item.get("payload_available", "online")),
-                        str(item.get("payload_not_available", "offline")),
-                        item.get("value_template"),
-                    )
-                )
-    elif isinstance(c.get("availability_topic"), str):
-        out.append(
-            _Availability(
-                c["availability_topic"],
-                str(c.get("payload_available", "online")),
-                str(c.get("payload_not_available", "offline")),
-                c.get("availability_template"),
-            )
+    if not isinstance(items, list):  # one topic of its own, its payloads on the entity
+        items = [] if not isinstance(c.get("availability_topic"), str) else [{
+            "topic": c["availability_topic"],
+            "payload_available": c.get("payload_available", "online"),
+            "payload_not_available": c.get("payload_not_available", "offline"),
+            "value_template": c.get("availability_template"),
+        }]  # fmt: skip
+    out = [
+        _Availability(
+            item["topic"],
+            str(item.get("payload_available", "online")),
+            str(item.get("payload_not_available", "offline")),
+            item.get("value_template"),
         )
+        for item in items
+        if isinstance(item, dict) and isinstance(item.get("topic"), str)
+    ]
     mode = str(c.get("availability_mode", "latest"))
     return out, mode if mode in ("latest", "all", "any") else "latest"
 
@@ -152,9 +147,7 @@ class HaDiscovery(AdapterCore, Service):
         super().__init__(decl, space, log)
         self.prefix = str(decl.options.prefix)
         self.clock = clock
-        self.client = FabricClient(
-            client_kwargs, client_id=client_id or f"hyperhub-adapter-{decl.id}-{id(self):x}"
-        )
+        self.client = self.mqtt_client(client_kwargs, client_id)
         self.entities: dict[tuple[str, str | None, str], Entity] = {}  # by place in the tree
         self.refused: dict[str, str] = {}  # entity key → why its topics are not ours to use
         self.connected = False
@@ -322,10 +315,7 @@ class HaDiscovery(AdapterCore, Service):
             self._regroup.cancel()
         if self._sync is not None:
             self._sync.cancel()
-        for waiting in self._waiters.values():
-            for waiter in waiting:
-                if not waiter.done.done():
-                    waiter.done.cancel()
+        self.cancel_waiting(self._waiters)
         await self.client.close()
 
     async def _connected(self) -> None:

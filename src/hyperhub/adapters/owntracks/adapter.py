@@ -37,7 +37,6 @@ import aiomqtt
 
 from hyperhub.adapters.base import AdapterCore, Proposal, slug
 from hyperhub.errors import NotSupported
-from hyperhub.fabric.client import FabricClient
 from hyperhub.fabric.ratelimit import WarnEvery
 from hyperhub.service import Service
 from hyperhub.space import Space
@@ -68,13 +67,7 @@ class OwnTracks(AdapterCore, Service):
         self.topic = str(decl.options.topic)
         self.users: dict[str, str] = dict(decl.options.users)
         self.clock = clock
-        self.client = (
-            None
-            if client_kwargs is None
-            else FabricClient(
-                client_kwargs, client_id=client_id or f"hyperhub-adapter-{decl.id}-{id(self):x}"
-            )
-        )
+        self.client = None if client_kwargs is None else self.mqtt_client(client_kwargs, client_id)
         self.received = 0  # messages taken (a statistic)
         self._seen: dict[str, float] = {}  # device id → `tst` of its last report
         self._gone: set[str] = set()  # devices whose app's last will came

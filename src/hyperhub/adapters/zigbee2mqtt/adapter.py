@@ -38,7 +38,6 @@ import aiomqtt
 from hyperhub.adapters.base import AdapterCore, Proposal
 from hyperhub.adapters.zigbee2mqtt.exposes import propose
 from hyperhub.errors import DeviceTimeout, DeviceUnavailable, NotSupported
-from hyperhub.fabric.client import FabricClient
 from hyperhub.fabric.messages import FOREIGN_PAYLOAD
 from hyperhub.fabric.ratelimit import WarnEvery
 from hyperhub.service import Service
@@ -107,10 +106,7 @@ class Zigbee2Mqtt(AdapterCore, Service):
         super().__init__(decl, space, log)
         self.base = str(decl.options.base_topic)
         self.clock = clock
-        self.client = FabricClient(
-            client_kwargs,
-            client_id=client_id or f"hyperhub-adapter-{decl.id}-{id(self):x}",
-        )
+        self.client = self.mqtt_client(client_kwargs, client_id)
         self.names: dict[str, str] = {}  # friendly name → IEEE address
         self.described = asyncio.Event()  # set once bridge/devices has been read
         self.bridge_online = False
@@ -216,10 +212,7 @@ class Zigbee2Mqtt(AdapterCore, Service):
         self.client.start()
 
     async def stop(self) -> None:
-        for waiting in self._waiters.values():
-            for waiter in waiting:
-                if not waiter.done.done():
-                    waiter.done.cancel()
+        self.cancel_waiting(self._waiters)
         await self.client.close()
 
     def _lost(self) -> None:
