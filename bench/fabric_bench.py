@@ -631,11 +631,12 @@ class Bench:
     async def adapter(self, messages: int, lamps: int) -> dict[str, Any]:
         """Zigbee2MQTT state messages for `lamps` accepted lights, as the bridge publishes
         them, through the adapter and its node into the hub and its store."""
-        from hyperhub.adapters.running import bridge_login, foreign_topics, node_name
+        from hyperhub.adapters.running import bridge_login, node_name
         from hyperhub.adapters.zigbee2mqtt.adapter import Zigbee2Mqtt
         from hyperhub.adapters.zigbee2mqtt.exposes import propose
         from hyperhub.fabric.node import DeviceNode
         from hyperhub.space import load_space
+        from hyperhub.space.adapters import foreign_topics
 
         base = "zigbee2mqtt"
         listed = [_z2m_light(i) for i in range(lamps)]
