@@ -14,7 +14,9 @@ One run measures, side by side (about 2 min at the defaults on 2 cores; `--quick
   own JSON) for lights accepted from a Zigbee2MQTT adapter, published as the bridge's login:
   through the adapter (`hyperhub.adapters`), its `DeviceNode` and the hub into the store,
   from the first publish until the store holds every light's last state. The node publishes
-  a light's latest state, so bursts for one light may reach the hub as fewer messages.
+  a light's latest state, so bursts for one light may reach the hub as fewer messages;
+- **ha_adapter**: the same through a Home Assistant discovery adapter: JSON-schema lights as
+  ESPHome announces them (`esphome/lamp<i>/state`).
 
 The flood: `messages` retained QoS 0 state messages, round robin over `devices` devices of a
 synthetic space; each is the device's full valid state with one property changed, so every
@@ -152,6 +154,10 @@ async def _run(o: dict[str, int], phase: Callable[[str], None]) -> dict[str, Any
             figures["nodes"] = await bench.nodes(o["nodes"], o["node_devices"])
             phase("Zigbee2MQTT states through the adapter")
             figures["adapter"] = await bench.adapter(o["adapter_messages"], o["adapter_devices"])
+            phase("Home Assistant discovery states through the adapter")
+            figures["ha_adapter"] = await bench.ha_adapter(
+                o["adapter_messages"], o["adapter_devices"]
+            )
         async with (
             AmqttBroker(scratch / "amqtt", SLUG, credentials) as amqtt,
             contextlib.AsyncExitStack() as stack,
@@ -181,6 +187,7 @@ def _headline(f: dict[str, Any]) -> dict[str, Any]:
         "amqtt_state_msgs_per_s": f["amqtt_hub"]["msgs_per_s"],
         "amqtt_ratio_to_raw": ratio("amqtt_hub", "amqtt_raw"),
         "adapter_state_msgs_per_s": f["adapter"]["msgs_per_s"],
+        "ha_adapter_state_msgs_per_s": f["ha_adapter"]["msgs_per_s"],
         "cmd_ack_p50_ms": f["commands"]["p50_ms"],
         "cmd_ack_p99_ms": f["commands"]["p99_ms"],
         "devices": f["nodes"]["discovered"],
@@ -631,61 +638,131 @@ class Bench:
     async def adapter(self, messages: int, lamps: int) -> dict[str, Any]:
         """Zigbee2MQTT state messages for `lamps` accepted lights, as the bridge publishes
         them, through the adapter and its node into the hub and its store."""
-        from hyperhub.adapters.running import bridge_login, node_name
         from hyperhub.adapters.zigbee2mqtt.adapter import Zigbee2Mqtt
         from hyperhub.adapters.zigbee2mqtt.exposes import propose
+
+        base = "zigbee2mqtt"
+        listed = [_z2m_light(i) for i in range(lamps)]
+        proposals = [propose(entry)[0] for entry in listed]
+        bright = proposals[0].binding("brightness")
+        assert bright is not None
+        encode = json.JSONEncoder(separators=(",", ":")).encode
+
+        def report(i: int, level: int) -> tuple[str, bytes, int]:
+            entry = listed[i]
+            payload = encode({"state": "ON", "brightness": level, "linkquality": 90})
+            return f"{base}/{entry['friendly_name']}", payload.encode(), bright.read(level)
+
+        retained = {
+            f"{base}/bridge/state": '{"state":"online"}',
+            f"{base}/bridge/devices": json.dumps(listed),
+        }
+        return await self._adapter_flood(
+            "z", "{id: z, kind: zigbee2mqtt, timeout_s: 5}", proposals, retained, report,
+            messages, lambda decl, space, kwargs: Zigbee2Mqtt(decl, space, kwargs,
+                                                              client_id="bench-adapter"),
+        )  # fmt: skip
+
+    async def ha_adapter(self, messages: int, lamps: int) -> dict[str, Any]:
+        """Home Assistant discovery: JSON-schema lights as ESPHome announces them, their
+        state messages through the adapter and its node into the hub and its store."""
+        from hyperhub.adapters.ha_discovery.adapter import HaDiscovery
+        from hyperhub.adapters.ha_discovery.config import read
+        from hyperhub.adapters.ha_discovery.mapping import propose
+
+        configs = {
+            f"homeassistant/light/lamp{i}/config": {
+                "~": f"esphome/lamp{i}", "name": None, "uniq_id": f"lamp{i}_light",
+                "dev": {"ids": [f"lamp{i}"], "name": f"Lamp {i}"}, "schema": "json",
+                "cmd_t": "~/set", "stat_t": "~/state", "brightness": True,
+            }
+            for i in range(lamps)
+        }  # fmt: skip
+        proposals = [
+            propose(read("homeassistant", topic, json.dumps(c).encode()))[0]  # type: ignore[arg-type]
+            for topic, c in configs.items()
+        ]
+        bright = proposals[0].binding("brightness")
+        assert bright is not None
+        encode = json.JSONEncoder(separators=(",", ":")).encode
+
+        def report(i: int, level: int) -> tuple[str, bytes, int]:
+            payload = encode({"state": "ON", "brightness": level}).encode()
+            return f"esphome/lamp{i}/state", payload, bright.read(payload)
+
+        retained = {t: json.dumps(c) for t, c in configs.items()}
+        return await self._adapter_flood(
+            "ha", "{id: ha, kind: ha_discovery, timeout_s: 5, topics: [esphome/#]}", proposals,
+            retained, report, messages,
+            lambda decl, space, kwargs: HaDiscovery(decl, space, kwargs, client_id="bench-ha"),
+        )  # fmt: skip
+
+    async def _adapter_flood(
+        self,
+        adapter_id: str,
+        declared: str,
+        proposals: list[Any],
+        retained: dict[str, str],
+        report: Callable[[int, int], tuple[str, bytes, Any]],
+        messages: int,
+        make: Callable[[Any, Any, dict[str, Any]], Any],
+    ) -> dict[str, Any]:
+        """State messages of accepted lights (`report(light, level)` → topic, payload, the
+        brightness HyperHub reads), published as the foreign system's login, through the
+        adapter (`make`) and its node into the hub and its store; `retained` is what the
+        system announces first."""
+        from hyperhub.adapters.running import bridge_login, node_name
         from hyperhub.fabric.node import DeviceNode
         from hyperhub.space import load_space
         from hyperhub.space.adapters import foreign_topics
 
-        base = "zigbee2mqtt"
-        listed = [_z2m_light(i) for i in range(lamps)]
+        lamps = len(proposals)
         where = Path(tempfile.mkdtemp(prefix="adapter-", dir=self.scratch))
-        (where / "z.yaml").write_text(
-            "space: bench\nareas: []\ndevices: []\n"
-            "adapters: [{id: z, kind: zigbee2mqtt, timeout_s: 5}]\n"
+        (where / "a.yaml").write_text(
+            f"space: bench\nareas: []\ndevices: []\nadapters: [{declared}]\n"
         )
-        entries = []
-        for entry in listed:
-            (p,) = propose(entry)
-            entries.append({**p.entry(), "adapter": "z", "external": p.external})
-        (where / "z.adapters.yaml").write_text(json.dumps({"devices": entries}))
-        space = load_space(where / "z.yaml")
-        decl = space.adapters["z"]
+        entries = [
+            {
+                **p.entry(),
+                "id": f"{adapter_id}_lamp_{i}",
+                "adapter": adapter_id,
+                "external": p.external,
+            }
+            for i, p in enumerate(proposals)
+        ]
+        (where / "a.adapters.yaml").write_text(json.dumps({"devices": entries}))
+        space = load_space(where / "a.yaml")
+        decl = space.adapters[adapter_id]
         ids = [e["id"] for e in entries]
-        login = self.credentials.add_node(node_name("z"), ids, foreign_topics(decl))
+        name = node_name(adapter_id)
+        login = self.credentials.add_node(name, ids, foreign_topics(decl))
         bridge = bridge_login(self.credentials, decl)
         await self.broker.reload()
-        bright = propose(listed[0])[0].binding("brightness")
-        assert bright is not None
         packets, final = [], {}
-        encode = json.JSONEncoder(separators=(",", ":")).encode
         for i in range(messages):
-            entry = listed[i % lamps]
             level = 1 + (i // lamps) % 254  # every message of a light changes it
-            topic = f"{base}/{entry['friendly_name']}"
-            payload = encode({"state": "ON", "brightness": level, "linkquality": 90}).encode()
+            topic, payload, read = report(i % lamps, level)
             packets.append(publish_packet(topic, payload, retain=False))
-            final[ids[i % lamps]] = bright.read(level)
+            final[ids[i % lamps]] = read
         (where / "flood").mkdir()
         data, ends = write_flood(where / "flood", packets)
         flood = Flood(messages, data, ends, {}, [], 0)
         kwargs = self.url_of(login.name).client_kwargs()
         data_dir = Path(tempfile.mkdtemp(prefix="hub-", dir=self.scratch))
         async with self._client(self.url_of(bridge.name), "bench-bridge") as client:
-            await client.publish(f"{base}/bridge/state", '{"state":"online"}', retain=True)
-            await client.publish(f"{base}/bridge/devices", json.dumps(listed), retain=True)
+            for topic, text in retained.items():
+                await client.publish(topic, text, retain=True)
         with StateStore.open(data_dir=data_dir) as store:
             hub = HubFabric(SLUG, self.hub_url.client_kwargs(), types=builtin_types(), store=store)
-            adapter = Zigbee2Mqtt(decl, space, kwargs, client_id="bench-adapter")
-            node = DeviceNode(node_name("z"), space, ids, kwargs, backend=adapter, slug=SLUG)
+            adapter = make(decl, space, kwargs)
+            node = DeviceNode(name, space, ids, kwargs, backend=adapter, slug=SLUG)
             async with hub, adapter, node:
                 await hub.wait_connected(10)
                 await node.wait_ready(30)
                 if not await _wait_until(lambda: all(hub.registry.is_online(d) for d in ids), 30):
                     raise RuntimeError(
-                        f"the adapter's lights did not join the hub (bridge online: "
-                        f"{adapter.bridge_online}, found {len(adapter.found)}, joined "
+                        f"the adapter's lights did not join the hub (reachable: "
+                        f"{adapter.reachable}, found {len(adapter.found)}, joined "
                         f"{sum(hub.registry.get(d) is not None for d in ids)} of {len(ids)})"
                     )
                 gc.collect()
@@ -693,7 +770,7 @@ class Bench:
                 control = self._control()
 
                 def taken() -> int:
-                    return adapter.received - base_count
+                    return int(adapter.received - base_count)
 
                 def arrived() -> bool:
                     return all(
@@ -715,10 +792,9 @@ class Bench:
                 published = node.stats.published
         await self._clear(
             None,
-            f"{base}/bridge/state",
-            f"{base}/bridge/devices",
+            *retained,
             *self._retained_of(ids),
-            self.topics.node_availability(node_name("z")),
+            self.topics.node_availability(name),
         )
         figures = _rate(messages, taken(), control, end, done)
         figures.update(
@@ -1034,6 +1110,14 @@ def results_table(r: dict[str, Any]) -> list[Table]:
         drops(a),
         "",
     )
+    h = r["ha_adapter"]
+    flood.add_row(
+        f"HA discovery → adapter → node → hub + store ({h['messages']:,} of {h['devices']} lights)",
+        rate(h),
+        "",
+        drops(h),
+        "",
+    )
     flood.add_row(
         "hub / raw",
         f"{r['ratio_to_raw']:.2f}",
@@ -1043,8 +1127,9 @@ def results_table(r: dict[str, Any]) -> list[Table]:
     )
     hub = r["hub"]
     adapter_note = (
-        f"; adapter: the store holds every light's last state: {a['store_matches']} "
-        f"({a['node_published']:,} messages from its node)"
+        f"; adapters: the store holds every light's last state: Zigbee2MQTT "
+        f"{a['store_matches']} ({a['node_published']:,} messages from its node), HA discovery "
+        f"{h['store_matches']} ({h['node_published']:,})"
     )
     flood.caption = (
         f"hub: {hub['written']:,} updates written (store writer: {hub['store_writer']}), "

@@ -43,5 +43,7 @@ def test_quick_run_reports_every_figure_and_loses_nothing() -> None:
     assert figures["commands"]["commands"] == 20
     assert figures["commands"]["audited"] == 20 + 20  # with the warm-up commands
     assert figures["devices"] == 20  # 2 nodes of 10 devices, all discovered
+    for part in ("adapter", "ha_adapter"):  # Zigbee2MQTT and HA discovery lights
+        assert figures[part]["complete"] and figures[part]["store_matches"], part
     flood_table = results_table(figures)[0]
     assert str(flood_table.title).startswith("State flood")

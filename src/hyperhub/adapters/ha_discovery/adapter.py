@@ -151,6 +151,7 @@ class HaDiscovery(AdapterCore, Service):
         self.entities: dict[tuple[str, str | None, str], Entity] = {}  # by place in the tree
         self.refused: dict[str, str] = {}  # entity key → why its topics are not ours to use
         self.connected = False
+        self.received = 0  # messages taken on the entities' topics (a statistic)
         self._by_key: dict[str, Entity] = {}  # entity key → entity
         self._attributes: dict[str, dict[str, Any]] = {}  # entity key → attributes seen
         self._last: dict[str, bytes] = {}  # topic → its last payload (retained ones too)
@@ -469,6 +470,7 @@ class HaDiscovery(AdapterCore, Service):
         if not isinstance(payload, bytes | bytearray) or len(payload) > MAX_PAYLOAD:
             return
         self._last[topic] = bytes(payload)
+        self.received += 1
         if topic in self._avail_topics:
             self._availability(topic, payload)
         if topic in self._attr_topics:
