@@ -236,6 +236,8 @@ def render(value: Any, names: Mapping[str, Any]) -> Any:
         return [render(v, names) for v in value]
     if not is_template(value):
         return value
+    if len(value) > MAX_TEMPLATE:  # compiling alone could stall the loop
+        raise TemplateFailed(f"a template is at most {MAX_TEMPLATE} characters")
     try:
         out = _bounded_run(_compile(value), names)
     except _TooMuchWork:
@@ -244,7 +246,9 @@ def render(value: Any, names: Mapping[str, Any]) -> Any:
         ) from None
     except TemplateError as exc:
         raise TemplateFailed(f"template {value!r}: {exc.message or exc}") from None
-    except (ArithmeticError, TypeError, ValueError, LookupError) as exc:
+    except RecursionError:
+        raise TemplateFailed(f"template {value!r} nests too deep") from None
+    except Exception as exc:  # whatever a template does wrong, it is the template's failure
         raise TemplateFailed(f"template {value!r}: {exc}") from None
     if isinstance(out, Undefined):
         name = getattr(out, "_undefined_name", None)

@@ -43,7 +43,7 @@ def test_a_switch_with_a_power_sensor_of_the_same_device_is_a_plug() -> None:
     assert (plug.type, plug.id, plug.name, plug.area, plug.properties) == (
         "plug", "desk_plug", "Desk Plug", "office", ("on", "power_w"),
     )  # fmt: skip
-    assert (plug.vendor, plug.model, plug.external) == ("Shelly", "Plug S", "plug01")
+    assert (plug.vendor, plug.model, plug.external) == ("Shelly", "Plug S", "plug01_relay")
     on = plug.binding("on")
     assert (on.read(b"on"), on.read(b"off"), on.read(b"maybe")) == (True, False, None)
     assert on.write(True) == ("shellies/plug01/relay/0/command", "on")
@@ -84,7 +84,7 @@ def test_a_sensor_reads_its_value_through_its_template_in_the_sandbox() -> None:
     assert sensor.binding("temperature").read(b"not json") is None  # dropped, no crash
     hostile = entity("sensor", "evil", {
         "dev_cla": "temperature", "stat_t": "x",
-        "val_tpl": "{% for i in range(10**9) %}{% endfor %}{{ 1 }}",
+        "val_tpl": "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}{{ 1 }}",
     })  # fmt: skip
     assert propose([hostile])[0].binding("temperature").read(b"{}") is None  # bounded
 
@@ -119,10 +119,11 @@ def test_a_lock_and_a_cover() -> None:
     })  # fmt: skip
     (back,) = propose([lock])
     assert (back.type, back.binding("locked").read("UNLOCKED")) == ("lock", False)
-    assert back.actions == {
-        "lock": {"topic": "back/lock/set", "payload": "LOCK", "expect": {"locked": True}},
-        "unlock": {"topic": "back/lock/set", "payload": "UNLOCK", "expect": {"locked": False}},
-    }
+    assert back.actions == {"lock": {"set": {"locked": True}}, "unlock": {"set": {"locked": False}}}
+    locked = back.binding("locked")  # an open (or opening) lock is not locked; jammed is said
+    assert (locked.read("OPEN"), locked.read("LOCKING"), locked.is_jammed("JAMMED")) == (
+        False, None, True,
+    )  # fmt: skip
     cover = entity("cover", "garage", {
         "name": "Garage Door", "dev_cla": "garage", "cmd_t": "garage/set",
         "pos_t": "garage/pos", "set_pos_t": "garage/pos/set",
@@ -144,7 +145,7 @@ def test_a_device_with_a_light_and_a_switch_becomes_two_named_after_it() -> None
     assert (first.id, first.name, first.external) == (
         "garden_light",
         "Garden light",
-        "garden01/light",
+        "light/g_light",  # its own entity: whatever else the device gains
     )
     assert (second.id, second.type) == ("garden_switch", "switch")
     (alone,) = propose(groups[1])
@@ -246,6 +247,57 @@ def test_attributes_add_readings_and_two_relays_are_named_after_their_entities()
     two = entity("switch", "r2", {"name": "Heater", "cmd_t": "d/2/set", "dev": relays})
     pump, heater = propose([one, two])
     assert (pump.id, pump.name, heater.id, heater.external) == (
-        "dual_relay_pump", "Dual Relay Pump", "dual_relay_heater", "dual1/Heater",
+        "dual_relay_pump", "Dual Relay Pump", "dual_relay_heater", "switch/r2",
     )  # fmt: skip
     assert pump.binding("on").optimistic and pump.binding("on").write(True) == ("d/1/set", "ON")
+
+
+def test_a_parts_external_id_stays_when_its_device_gains_entities_or_attributes() -> None:
+    dev = {"ids": ["plug9"], "name": "Plug"}
+    relay = entity("switch", "p9", {"uniq_id": "p9_relay", "cmd_t": "p9/set", "dev": dev,
+                                    "json_attr_t": "p9/attrs"})  # fmt: skip
+    (alone,) = propose([relay])
+    temp = entity("sensor", "p9t", {"uniq_id": "p9_temp", "dev_cla": "temperature",
+                                    "stat_t": "p9/t", "dev": dev})  # fmt: skip
+    plug, sensor = propose([relay, temp], attributes={"p9_relay": {"battery": 80}})
+    assert alone.external == plug.external == "p9_relay"
+    assert sensor.external == "plug9/sensor" and sensor.properties == ("temperature", "battery")
+
+
+def test_covers_fans_and_colour_temperature_in_the_devices_own_terms() -> None:
+    cover = entity("cover", "awning", {
+        "cmd_t": "a/set", "pos_t": "a/pos", "set_pos_t": "a/pos/set", "pos_open": 0,
+        "pos_clsd": 255, "pl_stop": None, "set_pos_tpl": '{"pos": {{ position }}}',
+    })  # fmt: skip
+    (awning,) = propose([cover])
+    position = awning.binding("position")
+    assert (position.read("0"), position.read("255"), position.read("128")) == (100, 0, 50)
+    assert position.write(100) == ("a/pos/set", '{"pos": 0}')
+    assert set(awning.actions) == {"open", "close"}  # payload_stop null: it cannot stop
+    blower = entity("fan", "f3", {"cmd_t": "f/set", "pct_cmd_t": "f/pct/set",
+                                  "pct_stat_t": "f/pct", "spd_rng_min": 1, "spd_rng_max": 3})  # fmt: skip
+    speed = propose([blower])[0].binding("speed")
+    assert [speed.write(p)[1] for p in (10, 40, 50, 80, 100)] == ["1", "2", "2", "3", "3"]
+    assert [speed.read(x) for x in ("1", "2", "3")] == [33, 67, 100]
+    assert speed.nearest(40) == 67 and speed.confirmed_by(40, 67)
+    bulb = entity("light", "ct", {"cmd_t": "c/set", "clr_temp_cmd_t": "c/ct/set",
+                                  "min_mirs": 153, "max_mirs": 370,
+                                  "rgb_cmd_t": "c/rgb/set",
+                                  "rgb_cmd_tpl": "{{ '#%02x%02x%02x' | format(red, green, blue) }}"})  # fmt: skip
+    (lamp,) = propose([bulb])
+    assert lamp.binding("color_temp").nearest(2000) == 2700  # its warmest is 370 mireds
+    assert lamp.binding("color").write("#ff8000") == ("c/rgb/set", "#ff8000")
+    hvac = entity("climate", "modes_only", {"mode_cmd_t": "m/set", "modes": ["off", "cool"]})
+    assert propose([hvac])[0].properties == ("on", "mode")  # no temperature topic: no target
+
+
+def test_broken_options_do_not_break_the_mapping() -> None:
+    odd = [
+        entity("light", "a", {"cmd_t": "a/set", "bri_cmd_t": "a/b", "bri_scl": "max"}),
+        entity("fan", "b", {"cmd_t": "b/set", "pct_cmd_t": "b/p", "spd_rng_max": "x"}),
+        entity("climate", "c", {"mode_cmd_t": "c/m", "modes": 5, "fan_modes": {"a": 1}}),
+        entity("light", "d", {"schema": "json", "cmd_t": "d/set", "sup_clrm": [{}, "rgb"]}),
+    ]
+    made = [p for e in odd for p in propose([e])]
+    assert [p.type for p in made] == ["light", "fan", "climate", "light"]
+    assert made[0].binding("brightness").write(100) == ("a/b", "255")  # the default scale

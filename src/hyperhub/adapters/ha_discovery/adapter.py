@@ -27,6 +27,7 @@ the hub checks, audits and acknowledges their commands like any other device's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -45,6 +46,7 @@ from hyperhub.fabric.ratelimit import WarnEvery
 from hyperhub.service import Service
 from hyperhub.space import Space
 from hyperhub.space.adapters import AdapterDecl, foreign_topics
+from hyperhub.spec.backend import DeviceEvent
 from hyperhub.templates import TemplateFailed, render
 from hyperhub.topic_names import foreign_topic_problem
 
@@ -78,8 +80,11 @@ class _Availability:
     def read(self, payload: bytes | bytearray) -> bool | None:
         text = bytes(payload).decode("utf-8", "replace")
         if self.template:
+            names: dict[str, Any] = {"value": text}
+            with contextlib.suppress(ValueError, RecursionError):
+                names["value_json"] = json.loads(text)
             try:
-                text = str(render(self.template, {"value": text}))
+                text = str(render(self.template, names))
             except TemplateFailed:
                 return None
         if text == self.available:
@@ -149,7 +154,8 @@ class HaDiscovery(AdapterCore, Service):
         self.clock = clock
         self.client = self.mqtt_client(client_kwargs, client_id)
         self.entities: dict[tuple[str, str | None, str], Entity] = {}  # by place in the tree
-        self.refused: dict[str, str] = {}  # entity key → why its topics are not ours to use
+        # (component, node id, object id) → why that entity is left out (its topics)
+        self.refused: dict[tuple[str, str | None, str], str] = {}
         self.connected = False
         self.received = 0  # messages taken on the entities' topics (a statistic)
         self._by_key: dict[str, Entity] = {}  # entity key → entity
@@ -162,6 +168,8 @@ class HaDiscovery(AdapterCore, Service):
         self._attr_topics: dict[str, list[str]] = {}  # topic → entity keys
         self._followed: set[str] = set()
         self._waiters: dict[str, list[_Waiter]] = {}
+        self._events: list[DeviceEvent] = []
+        self._off_later: dict[tuple[str, str], asyncio.TimerHandle] = {}  # motion, off_delay
         self._regroup: asyncio.TimerHandle | None = None
         self._sync: asyncio.Task[None] | None = None
         self._sync_again = False
@@ -230,8 +238,9 @@ class HaDiscovery(AdapterCore, Service):
     def _entity(self, key: str) -> Entity | None:
         return self._by_key.get(key)
 
-    def drain_events(self) -> list[Any]:
-        return []  # HA's device triggers and events are not taken (yet)
+    def drain_events(self) -> list[DeviceEvent]:
+        events, self._events = self._events, []
+        return events
 
     def _settable(self, device_id: str, prop: str) -> tuple[Proposal, Binding]:
         proposal = self._proposal(device_id)
@@ -249,15 +258,18 @@ class HaDiscovery(AdapterCore, Service):
         if out is None:
             raise NotSupported(f"device {device_id}: its command template failed for {prop}")
         topic, payload = out
-        return await self._command(device_id, proposal, topic, payload, {prop: value})
+        expect = {prop: binding.nearest(value)}  # what it becomes, in its own steps
+        return await self._command(device_id, proposal, topic, payload, expect)
 
     async def call(self, device_id: str, action: str, args: dict | None = None) -> dict[str, Any]:
         proposal = self._proposal(device_id)
         spec = proposal.actions.get(action)
         if spec is None:
             raise NotSupported(f"device {device_id} cannot {action} (not in its HA config)")
-        expect = dict(spec.get("expect", {}))
-        return await self._command(device_id, proposal, spec["topic"], str(spec["payload"]), expect)
+        if "set" in spec:  # a lock's lock / unlock: its property, with its command template
+            ((prop, value),) = spec["set"].items()
+            return await self.set(device_id, prop, value)
+        return await self._command(device_id, proposal, spec["topic"], str(spec["payload"]), {})
 
     async def _command(
         self,
@@ -316,6 +328,9 @@ class HaDiscovery(AdapterCore, Service):
             self._regroup.cancel()
         if self._sync is not None:
             self._sync.cancel()
+        for handle in self._off_later.values():
+            handle.cancel()
+        self._off_later.clear()
         self.cancel_waiting(self._waiters)
         await self.client.close()
 
@@ -346,34 +361,59 @@ class HaDiscovery(AdapterCore, Service):
         for item in said:
             if (item.node_id or "").startswith(OWN_NODE):
                 continue  # HyperHub's own devices, published: not taken back
-            where = (item.component, item.node_id, item.object_id)
-            if isinstance(item, Removed):
-                changed |= self.entities.pop(where, None) is not None
-                if item.component == "device":  # a whole device-based config
-                    for place in [p for p in self.entities if p[1] == item.object_id]:
-                        del self.entities[place]
-                        changed = True
-                continue
-            if where not in self.entities and len(self.entities) >= MAX_ENTITIES:
-                self._warn("full", "%s: more than %d entities; not taking more", self.decl.id,
-                           MAX_ENTITIES)  # fmt: skip
-                continue
-            why = next((p for t in entity_topics(item) if (p := topic_problem(t))), None)
-            if why is not None:
-                self._warn("topic", "%s: leaving out %s: %s", self.decl.id, item.key, why)
-                continue
-            why = self._not_allowed(item)
-            if why is not None:
-                if self.refused.get(item.key) != why:
-                    log.warning("%s: leaving out %s: %s", self.decl.id, item.key, why)
-                self.refused[item.key] = why
-                continue
-            self.refused.pop(item.key, None)
-            if self.entities.get(where) != item:
-                self.entities[where] = item
-                changed = True
+            try:
+                changed |= self._config(item)
+            except Exception as exc:  # one odd component must not cost the others
+                self._warn("config", "%s: leaving out %s/%s: %s", self.decl.id,
+                           item.component, item.object_id, exc)  # fmt: skip
         if changed:
             self._later()
+
+    def _config(self, item: Entity | Removed) -> bool:
+        """Take one entity's config (or its removal); whether what was found changed."""
+        where = (item.component, item.node_id, item.object_id)
+        if isinstance(item, Removed):
+            gone = [where]
+            if item.component == "device":  # a whole device-based config
+                gone += [p for p in {*self.entities, *self.refused} if p[1] == item.object_id]
+            for place in gone:
+                self.refused.pop(place, None)
+            popped = [self.entities.pop(place, None) for place in gone]  # every one of them
+            return any(e is not None for e in popped)
+        why = next((p for t in entity_topics(item) if (p := self._topic_problem(t))), None)
+        if why is None:
+            why = self._not_allowed(item)
+        if why is not None:  # left out; an earlier config of it goes too
+            name = str(item.device.get("name") or item.config.get("name") or item.object_id)
+            why = f"{name[:80]} ({item.component} {item.key[:80]}) left out: {why}"
+            if where in self.refused or len(self.refused) < MAX_ENTITIES:
+                if self.refused.get(where) != why:
+                    self._warn(f"refused-{len(self.refused) % 8}", "%s: %s", self.decl.id, why)
+                self.refused[where] = why
+            return self.entities.pop(where, None) is not None
+        self.refused.pop(where, None)
+        if where not in self.entities and len(self.entities) >= MAX_ENTITIES:
+            self._warn("full", "%s: more than %d entities; not taking more", self.decl.id,
+                       MAX_ENTITIES)  # fmt: skip
+            return False
+        if self.entities.get(where) == item:
+            return False
+        self.entities[where] = item
+        return True
+
+    def _topic_problem(self, topic: str) -> str | None:
+        """Why the adapter will not follow or write `topic` (see `topic_problem`); also the
+        publishing side's own topics: a device whose command topic is HyperHub's command
+        topic for Home Assistant would make a switch unlock a door."""
+        why = topic_problem(topic)
+        if why is not None:
+            return why
+        publish = str(self.decl.options.publish_topic)
+        own = topic.startswith(f"{publish}/") or (
+            topic.startswith(f"{self.prefix}/")
+            and any(level.startswith(OWN_NODE) for level in topic.split("/")[1:])
+        )
+        return f"{topic!r} is HyperHub's own, published for Home Assistant" if own else None
 
     def _later(self) -> None:
         """Propose again once the burst of configs is over."""
@@ -387,7 +427,13 @@ class HaDiscovery(AdapterCore, Service):
         areas = {a.id: [a.name, *a.aliases] for a in self.space.areas.values()}
         found: dict[str, Proposal] = {}
         for entities in group(list(self.entities.values())):
-            for proposal in propose(entities, areas, self._attributes):
+            try:
+                proposals = propose(entities, areas, self._attributes)
+            except Exception as exc:  # one odd HA device must not cost the others
+                self._warn("propose", "%s: leaving out %s: %s", self.decl.id,
+                           entities[0].key, exc)  # fmt: skip
+                continue
+            for proposal in proposals:
                 found[proposal.external] = proposal
         self.found = found
         self._route()
@@ -398,7 +444,8 @@ class HaDiscovery(AdapterCore, Service):
         self._follow()
 
     def _route(self) -> None:
-        """Which topic feeds which property, availability and attributes."""
+        """Which topic feeds which property, availability and attributes; what was kept of
+        topics and entities that are gone is forgotten."""
         routes: dict[str, list[tuple[str, Binding]]] = {}
         for proposal in self.found.values():
             for binding in proposal.bindings:
@@ -413,6 +460,12 @@ class HaDiscovery(AdapterCore, Service):
             if isinstance(topic, str):
                 attrs.setdefault(topic, []).append(entity.key)
         self._routes, self._avail_topics, self._attr_topics = routes, avail, attrs
+        topics = {*routes, *avail, *attrs}
+        self._last = {t: p for t, p in self._last.items() if t in topics}
+        self._avail_said = {
+            (key, t): said for (key, t), said in self._avail_said.items() if t in avail
+        }
+        self._attributes = {k: v for k, v in self._attributes.items() if k in self._by_key}
 
     def _follow(self) -> None:
         """Subscribe to the topics the entities use (in a task: one at a time)."""
@@ -455,11 +508,9 @@ class HaDiscovery(AdapterCore, Service):
         if not bad:
             return None
         first = bad[0].split("/", 1)[0]
-        name = entity.device.get("name") or entity.config.get("name") or entity.object_id
         return (
-            f"{name} ({entity.component} {entity.key}) left out: its topics {', '.join(bad)} "
-            f"are not the adapter's to use on the hub's broker; add {first}/# to the "
-            "adapter's `topics:` in the space file"
+            f"its topics {', '.join(bad)} are not the adapter's to use on the hub's broker; "
+            f"add {first}/# to the adapter's `topics:` in the space file"
         )
 
     # -- what the devices say ----------------------------------------------------------------
@@ -478,15 +529,32 @@ class HaDiscovery(AdapterCore, Service):
         told = []
         for external, binding in self._routes.get(topic, ()):
             device_id = self._device_of(external)
-            if device_id is not None and self._take(device_id, binding, payload):
+            if device_id is not None and self._take(device_id, binding, payload, live=True):
                 told.append(device_id)
         self._tell(dict.fromkeys(told))
 
-    def _take(self, device_id: str, binding: Binding, payload: bytes | bytearray) -> bool:
-        """Take one property's report into the device's state; whether it said anything."""
+    def _take(
+        self, device_id: str, binding: Binding, payload: bytes | bytearray, *, live: bool = False
+    ) -> bool:
+        """Take one property's report into the device's state; whether it said anything.
+        `live`: it came just now (not replayed), so a jammed lock is an event and a motion
+        sensor's `off_delay` starts."""
+        try:
+            return self._taken(device_id, binding, payload, live)
+        except Exception as exc:  # a hostile payload or template: this report is dropped
+            self._warn("payload", "%s: dropping a report of %s.%s: %s", self.decl.id,
+                       device_id, binding.prop, exc)  # fmt: skip
+            return False
+
+    def _taken(
+        self, device_id: str, binding: Binding, payload: bytes | bytearray, live: bool
+    ) -> bool:
         device = self.space.device(device_id)
         if binding.prop not in device.properties:
             return False  # a property found after it was accepted: not this device's
+        if live and binding.is_jammed(payload):
+            self._events.append(DeviceEvent(device_id, "jammed", {}, self.clock()))
+            return True
         value = binding.read(payload)
         if value is None:
             return False
@@ -497,6 +565,8 @@ class HaDiscovery(AdapterCore, Service):
         elif spec is not None and spec.kind == "enum" and value not in (spec.values or ()):
             return False
         self._states[device_id] = {**self._states.get(device_id, {}), binding.prop: value}
+        if live and binding.off_delay and value is True:
+            self._off_after(device_id, binding)
         for waiter in list(self._waiters.get(device_id, [])):
             if (
                 waiter.binding == binding
@@ -505,6 +575,21 @@ class HaDiscovery(AdapterCore, Service):
             ):
                 waiter.done.set_result({binding.prop: value})
         return True
+
+    def _off_after(self, device_id: str, binding: Binding) -> None:
+        """A sensor that only ever says ON (a PIR): false again `off_delay` s later."""
+        key = (device_id, binding.prop)
+        old = self._off_later.pop(key, None)
+        if old is not None:
+            old.cancel()
+
+        def off() -> None:
+            self._off_later.pop(key, None)
+            self._states[device_id] = {**self._states.get(device_id, {}), binding.prop: False}
+            self._tell([device_id])
+
+        delay = max(0.0, min(float(binding.off_delay or 0), 86_400.0))
+        self._off_later[key] = asyncio.get_running_loop().call_later(delay, off)
 
     def _replay(self, device_id: str) -> None:
         """Fill a device in from what its topics last said (retained, before it joined)."""
@@ -533,7 +618,7 @@ class HaDiscovery(AdapterCore, Service):
     def _attributes_said(self, topic: str, payload: bytes | bytearray) -> None:
         try:
             data = json.loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):
             return
         if not isinstance(data, dict):
             return

@@ -410,6 +410,19 @@ def with_base(config: dict[str, Any], base: str | None = None) -> dict[str, Any]
     return out
 
 
+def _plain(config: dict[str, Any]) -> dict[str, Any]:
+    """`config` without topics and templates that are no strings (a list, a number …):
+    an entity goes on without them rather than taking one it cannot use."""
+    out = {}
+    for key, value in config.items():
+        if (key.endswith(("_topic", "_template")) or key == "topic") and not isinstance(value, str):
+            continue
+        if key == "availability" and isinstance(value, list):
+            value = [_plain(item) for item in value if isinstance(item, dict)]
+        out[key] = value
+    return out
+
+
 def place(prefix: str, topic: str) -> tuple[str, str | None, str] | None:
     """(component, node_id, object_id) of a discovery topic under `prefix`, or None when it
     is not one (not `…/config`, or levels that are no ids)."""
@@ -447,7 +460,7 @@ def read(prefix: str, topic: str, payload: bytes | bytearray) -> list[Entity | R
     config = expand(raw)
     if component == "device":
         return _device_based(object_id, config, topic)
-    config = with_base(config)
+    config = _plain(with_base(config))
     device = config.pop("device", {})
     return [
         Entity(component, node_id, object_id, config, device if isinstance(device, dict) else {})
@@ -474,6 +487,6 @@ def _device_based(object_id: str, config: dict[str, Any], topic: str) -> list[En
             out.append(Removed(platform, object_id, str(cmp_id)))
             continue
         own = {k: v for k, v in cmp.items() if k != "platform"}
-        merged = with_base({**shared, **own}, tilde if isinstance(tilde, str) else None)
+        merged = _plain(with_base({**shared, **own}, tilde if isinstance(tilde, str) else None))
         out.append(Entity(platform, object_id, str(cmp_id), merged, device))
     return out

@@ -19,8 +19,8 @@ is a property too, once the attributes have been seen.
 
 from __future__ import annotations
 
-import contextlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,10 +87,12 @@ class Binding:
     """One HyperHub property of an HA entity: where its value comes from and goes to.
 
     `kind`: "bool" (`on`/`off` payloads), "number" (as is, in `unit`), "level" (0…`scale` ↔
-    0…100 %), "mode" / "mode_on" (a climate's mode, and on = any mode but off), "choice" (one
-    of `choices` as is), "color_temp" (mireds, or kelvin with `kelvin`), "rgb" ("r,g,b" ↔
-    "#rrggbb"), "json" (key `key` of a JSON state: a JSON-schema light's `state`,
-    `brightness`, `color_temp`, `color`), "attribute" (key `key` of the JSON attributes)."""
+    0…100 %), "range" (a fan's speeds `lo`…`hi` ↔ 1…100 %), "position" (a cover's `lo`
+    closed … `hi` open ↔ 0…100 %), "mode" / "mode_on" (a climate's mode, and on = any mode
+    but off), "choice" (one of `choices` as is), "color_temp" (mireds, or kelvin with
+    `kelvin`; the device's own `lo`…`hi` K), "rgb" ("r,g,b" ↔ "#rrggbb"), "json" (key `key`
+    of a JSON state: a JSON-schema light's `state`, `brightness`, `color_temp`, `color`),
+    "attribute" (key `key` of the JSON attributes)."""
 
     prop: str
     kind: str
@@ -102,13 +104,18 @@ class Binding:
     off: Any = "OFF"
     said_on: Any = None  # a different state payload of true (`state_on`), if any
     said_off: Any = None
+    more_off: tuple[Any, ...] = ()  # further state payloads that mean false (a lock's OPEN)
+    jammed: Any = None  # the state payload of a jammed lock (a `jammed` event)
     invert: bool = False  # HA's "on" is HyperHub's false (a door sensor's open)
     scale: float = 100.0  # a level's top (`brightness_scale`)
+    lo: float | None = None  # a range's, a position's, a colour temperature's ends
+    hi: float | None = None
     choices: tuple[str, ...] = ()  # a climate's own HA modes
     key: str | None = None  # a JSON state's or the attributes' key
     unit: str | None = None  # the device's unit of a number (°F …)
     kelvin: bool = False  # colour temperature in kelvin (else mireds)
     optimistic: bool = False  # it never reports: a command is taken as done
+    off_delay: float | None = None  # a motion sensor that only says ON: off after this
 
     @property
     def settable(self) -> bool:
@@ -116,29 +123,27 @@ class Binding:
 
     def read(self, payload: bytes | bytearray | str) -> Any:
         """The HyperHub value of a state message, or None when it says nothing usable."""
-        text = (
-            payload.decode("utf-8", "replace")
-            if isinstance(payload, bytes | bytearray)
-            else payload
-        )
+        text = _text(payload)
         if self.kind in ("json", "attribute"):
             return self._read_json(text)
         raw: Any = text
         if self.value_template:
             names: dict[str, Any] = {"value": text}
-            with contextlib.suppress(ValueError):
-                names["value_json"] = json.loads(text)
+            data = _json(text)
+            if data is not None:
+                names["value_json"] = data
             try:
                 raw = render(self.value_template, names)
             except TemplateFailed:
                 return None
         return self._value(raw)
 
+    def is_jammed(self, payload: bytes | bytearray | str) -> bool:
+        """Whether a lock's state message says it is jammed."""
+        return self.jammed is not None and _text(payload) == str(self.jammed)
+
     def _read_json(self, text: str) -> Any:
-        try:
-            data = json.loads(text)
-        except ValueError:
-            return None
+        data = _json(text)
         if not isinstance(data, dict) or self.key not in data:
             return None
         raw = data[self.key]
@@ -163,6 +168,8 @@ class Binding:
         if self.kind == "choice":
             return str(raw) if str(raw) in self.choices else None
         if self.kind == "bool":
+            if any(raw == x or str(raw) == str(x) for x in self.more_off):
+                return False
             on = self.said_on if self.said_on is not None else self.on
             off = self.said_off if self.said_off is not None else self.off
             found = _bool(raw, on, off)
@@ -175,10 +182,32 @@ class Binding:
         number = _number(raw)
         if number is None:
             return None
+        if self.kind == "range":  # speed lo…hi: the percentage Home Assistant gives it
+            lo, hi = self.lo or 1, self.hi or 100
+            return 0 if number < lo else min(100, round((number - lo + 1) * 100 / (hi - lo + 1)))
+        if self.kind == "position":
+            closed, opened = self.lo or 0, 100 if self.hi is None else self.hi
+            if opened == closed:
+                return None
+            return max(0, min(100, round((number - closed) * 100 / (opened - closed))))
         if self.kind == "color_temp" or self.prop == "color_temp":
             return mired_to_kelvin(number) if not self.kelvin and number > 0 else round(number)
         convert = UNITS.get(self.unit or "")
         return round(convert(number) if convert else number, 2)
+
+    def nearest(self, value: Any) -> Any:
+        """What the device will become for `value`: a colour temperature within its own
+        range, a speed in its own steps (so that its report confirms the command)."""
+        if self.prop == "color_temp" and self.lo is not None and self.hi is not None:
+            return max(round(self.lo), min(round(self.hi), int(value)))
+        if self.kind == "range" and isinstance(value, int | float) and value > 0:
+            return self._value(self._ranged(float(value)))
+        return value
+
+    def _ranged(self, percent: float) -> int:
+        """A percentage as one of a fan's speeds lo…hi (as Home Assistant rounds: up)."""
+        lo, hi = self.lo or 1, self.hi or 100
+        return 0 if percent <= 0 else int(math.ceil(percent * (hi - lo + 1) / 100) + lo - 1)
 
     def write(self, value: Any) -> tuple[str, str] | None:
         """(topic, payload) of a command setting `value`, or None when it cannot be set."""
@@ -187,22 +216,31 @@ class Binding:
         if self.kind == "json":
             return self.command_topic, json.dumps(self._json_command(value))
         payload: Any
+        names: dict[str, Any] = {}
         if self.kind in ("bool", "mode_on"):
             payload = self.on if value else self.off
         elif self.kind == "mode":
             payload = next((ha for ha in self.choices if CLIMATE_MODES.get(ha) == value), value)
         elif self.kind == "level":
             payload = round(float(value) * self.scale / 100)
+        elif self.kind == "range":
+            payload = self._ranged(float(value))
+        elif self.kind == "position":
+            closed, opened = self.lo or 0, 100 if self.hi is None else self.hi
+            payload = round(closed + float(value) * (opened - closed) / 100)
+            names = {"position": payload, "position_open": opened, "position_closed": closed}
         elif self.kind == "color_temp":
             payload = int(value) if self.kelvin else kelvin_to_mired(float(value))
         elif self.kind == "rgb":
-            payload = ",".join(str(round(c * 255)) for c in rgb_of(str(value)))
+            red, green, blue = (round(c * 255) for c in rgb_of(str(value)))
+            payload = f"{red},{green},{blue}"
+            names = {"red": red, "green": green, "blue": blue}
         else:
             back = UNITS_BACK.get(self.unit or "")
             payload = round(back(float(value)), 1) if back else value
         if self.command_template:
             try:
-                payload = render(self.command_template, {"value": payload})
+                payload = render(self.command_template, {"value": payload, **names})
             except TemplateFailed:
                 return None
         return self.command_topic, str(payload)
@@ -224,7 +262,11 @@ class Binding:
         if isinstance(value, bool) or isinstance(reported, bool):
             return value == reported
         if isinstance(value, int | float) and isinstance(reported, int | float):
-            slack = 60.0 if self.prop == "color_temp" else 1.0  # mireds round-trip in steps
+            slack = 1.0
+            if self.prop == "color_temp":
+                slack = 60.0  # mireds round-trip in steps
+            elif self.kind == "range":
+                slack = 100 / ((self.hi or 100) - (self.lo or 1) + 1)  # one of its speeds
             return abs(float(value) - float(reported)) <= max(slack, abs(float(value)) * 0.01)
         if isinstance(value, str) and isinstance(reported, str):
             if value.startswith("#") and reported.startswith("#"):
@@ -232,6 +274,20 @@ class Binding:
                 return all(abs(a - b) <= 2 / 255 for a, b in zip(mine, theirs, strict=True))
             return value == reported
         return bool(value == reported)
+
+
+def _text(payload: bytes | bytearray | str) -> str:
+    if isinstance(payload, bytes | bytearray):
+        return payload.decode("utf-8", "replace")
+    return payload
+
+
+def _json(text: str) -> Any:
+    """`text` as JSON, or None (also for JSON nested too deep to read)."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _bool(raw: Any, on: Any, off: Any) -> bool | None:
@@ -287,9 +343,42 @@ def _get(config: dict[str, Any], key: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
+def _num(config: dict[str, Any], key: str, default: float | None) -> float | None:
+    """A number option of a config; `default` when it is missing or no number."""
+    value = _number(config.get(key))
+    return default if value is None else value
+
+
+def _words(config: dict[str, Any], key: str, default: list[str]) -> list[str]:
+    """A list-of-words option of a config (`modes` …); `default` when it is not one."""
+    value = config.get(key)
+    if not isinstance(value, list):
+        return default
+    return [str(v) for v in value if isinstance(v, str | int | float)]
+
+
+def _payload(config: dict[str, Any], key: str, default: str) -> str | None:
+    """A command payload: the default when missing; None when given as null (the entity
+    has no such command, as Home Assistant reads it)."""
+    if key in config and config[key] is None:
+        return None
+    return str(config.get(key, default))
+
+
 def _optimistic(c: dict[str, Any], state_key: str = "state_topic") -> bool:
     """Whether the entity never reports what it became (no state topic, or `optimistic`)."""
     return bool(c.get("optimistic")) or not c.get(state_key)
+
+
+def _kelvin_range(c: dict[str, Any]) -> tuple[float | None, float | None]:
+    """A light's own colour temperature range in K (`min_kelvin`…, or from its mireds)."""
+    if c.get("min_kelvin") is not None or c.get("max_kelvin") is not None:
+        return _num(c, "min_kelvin", None), _num(c, "max_kelvin", None)
+    warm, cold = _num(c, "max_mireds", None), _num(c, "min_mireds", None)  # mireds: inverse
+    return (
+        None if not warm else mired_to_kelvin(warm),
+        None if not cold else mired_to_kelvin(cold),
+    )
 
 
 def _light(entity: Entity) -> _Part:
@@ -297,19 +386,19 @@ def _light(entity: Entity) -> _Part:
     c = entity.config
     part = _Part("light", "light")
     kelvin = bool(c.get("color_temp_kelvin"))
-    scale = float(_get(c, "brightness_scale", 255))
+    scale = _num(c, "brightness_scale", 255) or 255
+    lo, hi = _kelvin_range(c)
     if c.get("schema") == "json":
         topics = (c.get("state_topic"), None, c.get("command_topic"))
         opt = _optimistic(c)
-        modes = c.get("supported_color_modes")
-        modes = set(modes) if isinstance(modes, list) else set()
+        modes = set(_words(c, "supported_color_modes", []))
         part.bind(Binding("on", "json", *topics, key="state", optimistic=opt))
         if c.get("brightness") or modes - {"onoff"}:
             part.bind(Binding("brightness", "json", *topics, key="brightness", scale=scale,
                               optimistic=opt))  # fmt: skip
         if c.get("color_temp") or "color_temp" in modes:
             part.bind(Binding("color_temp", "json", *topics, key="color_temp", kelvin=kelvin,
-                              optimistic=opt))  # fmt: skip
+                              lo=lo, hi=hi, optimistic=opt))  # fmt: skip
         if modes & {"rgb", "rgbw", "rgbww"}:
             part.bind(Binding("color", "json", *topics, key="color", optimistic=opt))
         return part
@@ -322,7 +411,7 @@ def _light(entity: Entity) -> _Part:
     if c.get("color_temp_command_topic"):
         part.bind(Binding("color_temp", "color_temp", c.get("color_temp_state_topic"),
                           c.get("color_temp_value_template"), c.get("color_temp_command_topic"),
-                          c.get("color_temp_command_template"), kelvin=kelvin,
+                          c.get("color_temp_command_template"), kelvin=kelvin, lo=lo, hi=hi,
                           optimistic=_optimistic(c, "color_temp_state_topic")))  # fmt: skip
     if c.get("rgb_command_topic"):
         part.bind(Binding("color", "rgb", c.get("rgb_state_topic"), c.get("rgb_value_template"),
@@ -359,18 +448,16 @@ def _part_of(entity: Entity) -> _Part | None:
 def _lock(c: dict[str, Any]) -> _Part:
     part = _Part("lock", "lock")
     lock, unlock = _get(c, "payload_lock", "LOCK"), _get(c, "payload_unlock", "UNLOCK")
-    cmd = c.get("command_topic")
     part.bind(
         Binding("locked", "bool", c.get("state_topic"), c.get("value_template"),
-                cmd, c.get("command_template"), on=lock, off=unlock,
+                c.get("command_topic"), c.get("command_template"), on=lock, off=unlock,
                 said_on=_get(c, "state_locked", "LOCKED"),
-                said_off=_get(c, "state_unlocked", "UNLOCKED"), optimistic=_optimistic(c))
+                said_off=_get(c, "state_unlocked", "UNLOCKED"),
+                more_off=(_get(c, "state_open", "OPEN"), _get(c, "state_opening", "OPENING")),
+                jammed=_get(c, "state_jammed", "JAMMED"), optimistic=_optimistic(c))
     )  # fmt: skip
-    if cmd:
-        part.actions = {
-            "lock": {"topic": cmd, "payload": lock, "expect": {"locked": True}},
-            "unlock": {"topic": cmd, "payload": unlock, "expect": {"locked": False}},
-        }
+    if c.get("command_topic"):  # through the property's payloads and command template
+        part.actions = {"lock": {"set": {"locked": True}}, "unlock": {"set": {"locked": False}}}
     return part
 
 
@@ -379,10 +466,10 @@ def _fan(c: dict[str, Any]) -> _Part:
     part.bind(_switchy(c))
     if c.get("percentage_command_topic"):
         part.bind(
-            Binding("speed", "level", c.get("percentage_state_topic"),
+            Binding("speed", "range", c.get("percentage_state_topic"),
                     c.get("percentage_value_template"), c.get("percentage_command_topic"),
                     c.get("percentage_command_template"),
-                    scale=float(_get(c, "speed_range_max", 100)),
+                    lo=_num(c, "speed_range_min", 1), hi=_num(c, "speed_range_max", 100),
                     optimistic=_optimistic(c, "percentage_state_topic"))
         )  # fmt: skip
     if c.get("oscillation_command_topic"):
@@ -403,17 +490,19 @@ def _cover(c: dict[str, Any]) -> _Part | None:
         return None  # open/close only: no position to report
     part = _Part("cover", "cover")
     part.bind(
-        Binding("position", "number", c.get("position_topic"), c.get("position_template"),
+        Binding("position", "position", c.get("position_topic"), c.get("position_template"),
                 c.get("set_position_topic"), c.get("set_position_template"),
+                lo=_num(c, "position_closed", 0), hi=_num(c, "position_open", 100),
                 optimistic=_optimistic(c, "position_topic"))
     )  # fmt: skip
     cmd = c.get("command_topic")
     if cmd:  # a cover moves for a while: its position reports come as it goes
-        part.actions = {
-            "open": {"topic": cmd, "payload": _get(c, "payload_open", "OPEN")},
-            "close": {"topic": cmd, "payload": _get(c, "payload_close", "CLOSE")},
-            "stop": {"topic": cmd, "payload": _get(c, "payload_stop", "STOP")},
-        }
+        for action, key, default in (("open", "payload_open", "OPEN"),
+                                     ("close", "payload_close", "CLOSE"),
+                                     ("stop", "payload_stop", "STOP")):  # fmt: skip
+            payload = _payload(c, key, default)
+            if payload is not None:
+                part.actions[action] = {"topic": cmd, "payload": payload}
     part.cls = COVER_CLASSES.get(str(c.get("device_class")), "blind")
     return part
 
@@ -424,7 +513,7 @@ def _climate(c: dict[str, Any]) -> _Part | None:
     if not c.get("temperature_command_topic") and not c.get("mode_command_topic"):
         return None
     part = _Part("climate", "climate")
-    modes = [str(m) for m in _get(c, "modes", ["auto", "off", "cool", "heat", "dry", "fan_only"])]
+    modes = _words(c, "modes", ["auto", "off", "cool", "heat", "dry", "fan_only"])
     ours = [m for m in modes if m in CLIMATE_MODES]
     mode_t, mode_tpl = c.get("mode_state_topic"), c.get("mode_state_template")
     mode_cmd, mode_cmd_tpl = c.get("mode_command_topic"), c.get("mode_command_template")
@@ -436,16 +525,17 @@ def _climate(c: dict[str, Any]) -> _Part | None:
         part.bind(Binding("mode", "mode", mode_t, mode_tpl, mode_cmd, mode_cmd_tpl,
                           choices=tuple(ours), optimistic=opt))  # fmt: skip
     unit = "°F" if str(c.get("temperature_unit", "")).upper() in ("F", "°F") else None
-    part.bind(
-        Binding("target_temp", "number", c.get("temperature_state_topic"),
-                c.get("temperature_state_template"), c.get("temperature_command_topic"),
-                c.get("temperature_command_template"), unit=unit,
-                optimistic=_optimistic(c, "temperature_state_topic"))
-    )  # fmt: skip
+    if c.get("temperature_command_topic") or c.get("temperature_state_topic"):
+        part.bind(
+            Binding("target_temp", "number", c.get("temperature_state_topic"),
+                    c.get("temperature_state_template"), c.get("temperature_command_topic"),
+                    c.get("temperature_command_template"), unit=unit,
+                    optimistic=_optimistic(c, "temperature_state_topic"))
+        )  # fmt: skip
     if c.get("current_temperature_topic"):
         part.bind(Binding("current_temp", "number", c.get("current_temperature_topic"),
                           c.get("current_temperature_template"), unit=unit))  # fmt: skip
-    fan_modes = [str(m) for m in _get(c, "fan_modes", ["auto", "low", "medium", "high"])]
+    fan_modes = _words(c, "fan_modes", ["auto", "low", "medium", "high"])
     speeds = tuple(m for m in fan_modes if m in FAN_SPEEDS)
     if c.get("fan_mode_command_topic") and speeds:
         part.bind(Binding("fan_speed", "choice", c.get("fan_mode_state_topic"),
@@ -482,7 +572,7 @@ def _reading(entity: Entity) -> Binding | None:
         prop, same = BINARY[cls]
         return Binding(prop, "bool", c.get("state_topic"), c.get("value_template"),
                        on=_get(c, "payload_on", "ON"), off=_get(c, "payload_off", "OFF"),
-                       invert=not same)  # fmt: skip
+                       invert=not same, off_delay=_num(c, "off_delay", None))  # fmt: skip
     unit = c.get("unit_of_measurement")
     unit = unit if isinstance(unit, str) else None
     if entity.component == "sensor" and cls in READINGS:
@@ -545,13 +635,12 @@ def propose(
             parts.append(sensor)
     _name_parts(parts, entities)
     base = slug(name) or f"ha_{slug(first.key)[-8:]}"
-    key = first.device_key or first.key
     several = len(parts) > 1
     out = []
     for part in parts:
         out.append(
             Proposal(
-                external=key if not several else f"{key}/{part.label}",
+                external=_external(part, first),
                 friendly_name=device_name,
                 type=part.type,
                 id=base if not several else f"{base}_{slug(part.label)}",
@@ -568,6 +657,14 @@ def propose(
             )
         )
     return out
+
+
+def _external(part: _Part, first: Entity) -> str:
+    """What identifies a part for good, whatever else its HA device gains or loses: an
+    actuator's entity key (its `unique_id`); a device's readings, `<device>/sensor`."""
+    if part.type != "sensor" or first.device_key is None:
+        return part.entities[0]
+    return f"{first.device_key}/sensor"
 
 
 def _name_parts(parts: list[_Part], entities: list[Entity]) -> None:
