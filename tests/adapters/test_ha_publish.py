@@ -136,7 +136,11 @@ def test_every_entity_keeps_to_home_assistants_schema(which: str, tmp_path: Path
     assert [p for p in problems if p[2]] == []
     unique = [body["unique_id"] for _, _, body in made]
     assert len(unique) == len(set(unique))
-    assert all(u.startswith("hyperhub_home_") for u in unique)
+    assert all(u.startswith("hyperhub_home-") for u in unique)
+    # device ids have no "-": each unique id says its device and property or action
+    assert sorted((u.split("-")[1], u.split("-")[2]) for u in unique) == sorted(
+        (d, body["unique_id"].rsplit("-", 1)[1]) for d, _, body in made
+    )
     # names are the vocabulary's words; a light's, lock's or cover's main entity has none
     named = people_words()
     for device, component, body in made:
@@ -154,8 +158,7 @@ def test_the_templates_read_hyperhubs_state(tmp_path: Path) -> None:
     space = small_space(tmp_path)
     at = Layout("homeassistant", "hyperhub-ha", "home")
     by_key = {
-        (d, body["unique_id"].rsplit(f"{d}_", 1)[1]): (c, body)
-        for d, c, body in all_configs(space, at)
+        (d, body["unique_id"].rsplit("-", 1)[1]): (c, body) for d, c, body in all_configs(space, at)
     }
 
     def shown(device: str, key: str, template: str) -> Any:
@@ -241,6 +244,7 @@ class HomeAssistant:
         info = hub.status.info
         kwargs = local_url(info.broker_host, info.broker_port, login).client_kwargs()
         self.seen: dict[str, tuple[bytes, bool]] = {}  # topic → (payload, retained)
+        self.times: dict[str, int] = {}  # topic → how many messages came on it
         self._lock = threading.Lock()
         self.loop = LoopThread()
         self.client = FabricClient(kwargs, client_id=f"home-assistant-{id(self):x}")
@@ -257,6 +261,7 @@ class HomeAssistant:
         assert isinstance(payload, bytes | bytearray)
         with self._lock:
             self.seen[message.topic.value] = (bytes(payload), bool(message.retain))
+            self.times[message.topic.value] = self.times.get(message.topic.value, 0) + 1
 
     def last(self, topic: str) -> bytes | None:
         with self._lock:
@@ -361,16 +366,21 @@ def test_every_device_is_announced_with_its_state_and_availability(
     finally:
         late.close()
     # a config left under this space's node id (a device removed while the hub was down)
-    ghost = f"homeassistant/switch/hyperhub_{at.slug}/gone_on/config"
+    ghost = f"homeassistant/switch/hyperhub_{at.slug}/gone-on/config"
     ha.send(ghost, json.dumps({"name": "Gone", "command_topic": "x"}), retain=True)
     wait_until(lambda: ha.last(ghost) == b"", "the left-over config cleared")
     # Home Assistant restarted: every config again
     light = at.config("light", "hall_light", "on")
-    ha.send(light, b"", retain=True)  # gone from the broker
-    wait_until(lambda: ha.last(light) == b"", "the light's config cleared")
+    before = ha.times[light]
     ha.send("homeassistant/status", "online")
-    wait_until(lambda: ha.last(light), "the light's config published again")
+    wait_until(lambda: ha.times[light] > before, "the light's config published again")
     assert json.loads(ha.last(light) or b"") == configs[light]
+    # someone else changed (or cleared) one of HyperHub's configs: it is HyperHub's again
+    for tampered in (json.dumps({"name": "Mine now", "command_topic": "x"}), b""):
+        before = ha.times[light]
+        ha.send(light, tampered, retain=True)
+        wait_until(lambda b=before: ha.times[light] >= b + 2, "changed, then announced again")
+        assert json.loads(ha.last(light) or b"") == configs[light]
 
 
 def test_commands_from_home_assistant_go_through_the_hubs_checks(

@@ -163,7 +163,7 @@ class Layout:
         return f"{self.base}/+/set/+", f"{self.base}/+/call"
 
     def config(self, component: str, device: str, key: str) -> str:
-        return f"{self.prefix}/{component}/{self.node_id}/{device}_{key}/config"
+        return f"{self.prefix}/{component}/{self.node_id}/{device}-{key}/config"
 
     def state(self, device: str) -> str:
         return f"{self.base}/{device}/state"
@@ -178,7 +178,9 @@ class Layout:
         return f"{self.base}/{device}/call"
 
     def unique_id(self, device: str, key: str) -> str:
-        return f"{self.node_id}_{device}_{key}"
+        """`hyperhub_<slug>-<device>-<key>`: ids have no "-", so no two entities share one
+        (with "_" a climate `ac`'s fan_speed was a fan `ac_fan`'s speed)."""
+        return f"{self.node_id}-{device}-{key}"
 
 
 @dataclass(frozen=True)
@@ -682,9 +684,16 @@ class HaPublisher(Service):
 
     def _on_config(self, message: aiomqtt.Message) -> None:
         """A config under this space's node id that is not announced now (left from a device
-        removed while the hub was down): cleared."""
+        removed while the hub was down): cleared. One that someone else changed: ours again."""
         topic = message.topic.value
-        if not message.payload or topic in self.configs:
+        ours = self.configs.get(topic)
+        if ours is not None:
+            if bytes(message.payload or b"") != bytes(ours):
+                log.warning("%s: %s was changed by someone else; announcing ours again",
+                            self.decl.id, topic)  # fmt: skip
+                self._send(Outgoing(topic, ours, True))
+            return
+        if not message.payload:
             return
         log.info("%s: clearing %s (no such entity any more)", self.decl.id, topic)
         with contextlib.suppress(FabricDisconnected):
