@@ -688,10 +688,12 @@ def add_node(data_dir: Path, space: Space, name: str, devices: list[str]) -> tup
     )
 
 
-def add_bridge_login(data_dir: Path, space: Space, adapter_id: str) -> tuple[str, bool]:
-    """A login on the hub's embedded broker for the system behind an adapter (Zigbee2MQTT
-    itself), allowed only that system's topics; reload a running Mosquitto. Returns (URL,
-    reloaded)."""
+def add_bridge_login(
+    data_dir: Path, space: Space, adapter_id: str, which: str = "bridge"
+) -> tuple[str, bool]:
+    """A login on the hub's embedded broker for the system behind an adapter (Zigbee2MQTT,
+    Home Assistant; `which` "devices": the firmware of HA-discovery devices), allowed only
+    that system's topics; reload a running Mosquitto. Returns (URL, reloaded)."""
     from hyperhub.adapters.running import bridge_login, check_adapter
 
     decl = check_adapter(space, adapter_id)
@@ -701,7 +703,7 @@ def add_bridge_login(data_dir: Path, space: Space, adapter_id: str) -> tuple[str
             "its system logs in there, not on the hub's"
         )
     credentials = CredentialStore(data_dir)
-    principal = bridge_login(credentials, decl)
+    principal = bridge_login(credentials, decl, which)
     host, port = _broker_address(data_dir)
     url = local_url(host, port, principal).render(show_password=True)
     return url, _reload_broker(data_dir, credentials, space)

@@ -237,10 +237,11 @@ def test_a_retained_command_is_not_run(tmp_path: Path) -> None:
 
 class HomeAssistant:
     """A stand-in Home Assistant: an MQTT client with the adapter's bridge login that keeps
-    the last message of every topic under the discovery prefix and the publishing topic."""
+    the last message of every topic under the discovery prefix and the publishing topic
+    (`which="devices"`: a device's firmware, with the devices' login)."""
 
-    def __init__(self, hub: Hub) -> None:
-        login = bridge_login(CredentialStore(hub.data_dir), hub.space.adapters["ha"])
+    def __init__(self, hub: Hub, which: str = "bridge") -> None:
+        login = bridge_login(CredentialStore(hub.data_dir), hub.space.adapters["ha"], which)
         info = hub.status.info
         kwargs = local_url(info.broker_host, info.broker_port, login).client_kwargs()
         self.seen: dict[str, tuple[bytes, bool]] = {}  # topic → (payload, retained)
@@ -294,7 +295,8 @@ class HomeAssistant:
 def home(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Hub, HomeAssistant]]:
     space = load_space(space_files(tmp_path, allow_risky=getattr(request, "param", False)))
     data_dir = tmp_path / "data"
-    bridge_login(CredentialStore(data_dir), space.adapters["ha"])  # before the broker starts
+    for which in ("bridge", "devices"):  # before the broker starts
+        bridge_login(CredentialStore(data_dir), space.adapters["ha"], which)
     hub = start_hub(data_dir, space)
     ha = HomeAssistant(hub)
     try:
@@ -367,7 +369,8 @@ def test_every_device_is_announced_with_its_state_and_availability(
         late.close()
     # a config left under this space's node id (a device removed while the hub was down)
     ghost = f"homeassistant/switch/hyperhub_{at.slug}/gone-on/config"
-    ha.send(ghost, json.dumps({"name": "Gone", "command_topic": "x"}), retain=True)
+    firmware = HomeAssistant(hub, "devices")  # a device, which may announce itself
+    firmware.send(ghost, json.dumps({"name": "Gone", "command_topic": "x"}), retain=True)
     wait_until(lambda: ha.last(ghost) == b"", "the left-over config cleared")
     # Home Assistant restarted: every config again
     light = at.config("light", "hall_light", "on")
@@ -378,9 +381,18 @@ def test_every_device_is_announced_with_its_state_and_availability(
     # someone else changed (or cleared) one of HyperHub's configs: it is HyperHub's again
     for tampered in (json.dumps({"name": "Mine now", "command_topic": "x"}), b""):
         before = ha.times[light]
-        ha.send(light, tampered, retain=True)
+        firmware.send(light, tampered, retain=True)
         wait_until(lambda b=before: ha.times[light] >= b + 2, "changed, then announced again")
         assert json.loads(ha.last(light) or b"") == configs[light]
+    firmware.close()
+    # Home Assistant's login may read these and send commands, not write configs or states
+    forged = {light: json.dumps({"name": "Forged"}), at.state("hall_light"): '{"on": true}'}
+    before_times = {t: ha.times.get(t, 0) for t in forged}
+    for topic, payload in forged.items():
+        ha.send(topic, payload, retain=True)
+    ha.send("homeassistant/status", "sentinel")  # after the forged ones, on one connection
+    wait_until(lambda: ha.last("homeassistant/status") == b"sentinel", "the sentinel")
+    assert {t: ha.times.get(t, 0) for t in forged} == before_times
 
 
 def test_commands_from_home_assistant_go_through_the_hubs_checks(

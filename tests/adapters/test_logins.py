@@ -52,3 +52,37 @@ def test_a_bridge_login_never_takes_over_a_node_with_devices(tmp_path: Path) -> 
 def test_the_adapters_node_names_are_reserved(tmp_path: Path) -> None:
     with pytest.raises(HyperHubError, match="are the adapters'"):
         add_node(tmp_path, parse_space(SPACE), "adapter_garage", ["lamp"])
+
+
+def test_home_assistant_and_the_devices_get_logins_that_keep_to_their_part(
+    tmp_path: Path,
+) -> None:
+    """Home Assistant reads what HyperHub publishes and writes only its command topics; the
+    devices' firmware announces itself and cannot reach HyperHub's published devices."""
+    from hyperhub.fabric.credentials import acl_rules
+
+    store = CredentialStore(tmp_path)
+    space = parse_space(SPACE + "  - {id: ha, kind: ha_discovery, topics: [tasmota/#]}\n")
+    decl = space.adapters["ha"]
+    ha = bridge_login(store, decl)
+    firmware = bridge_login(store, decl, "devices")
+    assert (ha.name, firmware.name) == ("ha_bridge", "ha_devices")
+
+    def lines(principal: object) -> set[tuple[str, str]]:
+        return {(r.access, r.topic) for r in acl_rules(principal, "logins")}  # type: ignore[arg-type]
+
+    assert lines(ha) - {("write", "hyperhub/logins/node/ha_bridge/availability")} == {
+        ("readwrite", "tasmota/#"),
+        ("read", "homeassistant/#"),
+        ("read", "hyperhub-ha/#"),
+        ("write", "homeassistant/status"),
+        ("write", "hyperhub-ha/+/+/set/+"),
+        ("write", "hyperhub-ha/+/+/call"),
+    }
+    assert lines(firmware) - {("write", "hyperhub/logins/node/ha_devices/availability")} == {
+        ("readwrite", "tasmota/#"),
+        ("read", "homeassistant/status"),
+        ("write", "homeassistant/#"),
+    }
+    with pytest.raises(AdapterError, match="no login 'devices'; its logins: bridge"):
+        bridge_login(store, space.adapters["zigbee"], "devices")

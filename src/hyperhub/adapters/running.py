@@ -43,7 +43,7 @@ from hyperhub.fabric.hubside import HubFabric
 from hyperhub.fabric.node import DeviceNode
 from hyperhub.service import Service
 from hyperhub.space import Space, load_space
-from hyperhub.space.adapters import AdapterDecl, foreign_topics
+from hyperhub.space.adapters import AdapterDecl, bridge_access, foreign_topics
 
 log = logging.getLogger("hyperhub.adapters")
 NODE_PREFIX = "adapter_"
@@ -55,18 +55,27 @@ def node_name(adapter_id: str) -> str:
     return f"{NODE_PREFIX}{adapter_id}"
 
 
-def bridge_login(credentials: CredentialStore, decl: AdapterDecl) -> Principal:
-    """The login of the system behind the adapter (Zigbee2MQTT) on the hub's broker:
-    `<id>_bridge`, allowed that system's topics and nothing of HyperHub's. A node of that
-    name that hosts devices is someone else's: refused."""
-    name = f"{decl.id}_bridge"
+def bridge_login(
+    credentials: CredentialStore, decl: AdapterDecl, which: str = "bridge"
+) -> Principal:
+    """A login of the system behind the adapter on the hub's broker (`which`: "bridge",
+    Zigbee2MQTT or Home Assistant itself; "devices", the firmware of HA-discovery devices):
+    `<id>_<which>`, allowed what `bridge_access` says and nothing of HyperHub's. A node of
+    that name that hosts devices is someone else's: refused."""
+    logins = bridge_access(decl)
+    access = logins.get(which)
+    if access is None:
+        raise AdapterError(
+            f"adapter {decl.id} has no login {which!r}; its logins: {', '.join(logins)}"
+        )
+    name = f"{decl.id}_{access.suffix}"
     existing = credentials.principal(name)
     if existing is not None and existing.devices:
         raise AdapterError(
             f"a node called {name!r} hosts devices ({', '.join(existing.devices)}); "
             "it is not this adapter's to take over: remove it first (hyperhub nodes remove)"
         )
-    return credentials.add_node(name, [], foreign_topics(decl))
+    return credentials.add_node(name, [], access.topics, reads=access.reads, writes=access.writes)
 
 
 def accepted_ids(space: Space, adapter_id: str) -> list[str]:

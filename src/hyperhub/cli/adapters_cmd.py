@@ -155,19 +155,28 @@ def adapters_list(
 @adapters_app.command("login")
 def adapters_login(
     adapter: Annotated[str, typer.Argument(help="The adapter whose system logs in.")],
+    devices: Annotated[
+        bool,
+        typer.Option(
+            "--devices",
+            help="Home Assistant discovery: the login of the devices' firmware (ESPHome, "
+            "Tasmota …) instead of Home Assistant's.",
+        ),
+    ] = False,
     space: SpaceOpt = None,
     data_dir: DataOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """A login on the hub's broker for the adapter's system (Zigbee2MQTT itself), allowed
-    only its own topics. Prints the URL to give it (mqtt.server, user, password)."""
+    """A login on the hub's broker for the adapter's system (Zigbee2MQTT, Home Assistant),
+    allowed only its own topics. Prints the URL to give it (server, user, password)."""
     from hyperhub.runtime import add_bridge_login
 
     with Context(space, data_dir, db) as ctx:
-        url, reloaded = add_bridge_login(ctx.data_dir, ctx.space, adapter)
+        which = "devices" if devices else "bridge"
+        url, reloaded = add_bridge_login(ctx.data_dir, ctx.space, adapter, which)
     if as_json:
-        print_json({"adapter": adapter, "broker": url, "reloaded": reloaded})
+        print_json({"adapter": adapter, "login": which, "broker": url, "reloaded": reloaded})
         return
     out.print(url)
     err.print(

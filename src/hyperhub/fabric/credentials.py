@@ -49,7 +49,9 @@ class Principal(BaseModel):
     role: Literal["hub", "node"]
     password: str = Field(repr=False)
     devices: tuple[str, ...] = ()
-    topics: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()  # another system's filters it may read and write
+    reads: tuple[str, ...] = ()  # … only read
+    writes: tuple[str, ...] = ()  # … only write
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,8 @@ def acl_rules(principal: Principal, space: str) -> list[AclRule]:
     rules += [AclRule("write", t.discovery(device)) for device in principal.devices]
     rules.append(AclRule("write", t.node_availability(principal.name)))
     rules += [AclRule("readwrite", topic) for topic in principal.topics]
+    rules += [AclRule("read", topic) for topic in principal.reads]
+    rules += [AclRule("write", topic) for topic in principal.writes]
     return rules
 
 
@@ -261,12 +265,22 @@ class CredentialStore:
         return self.revision
 
     # -- changing ------------------------------------------------------------------------
-    def add_node(self, name: str, devices: Iterable[str], topics: Iterable[str] = ()) -> Principal:
-        """Add node `name` owning `devices` (and allowed another system's `topics`, for an
-        adapter), or update them (its password stays)."""
+    def add_node(
+        self,
+        name: str,
+        devices: Iterable[str],
+        topics: Iterable[str] = (),
+        *,
+        reads: Iterable[str] = (),
+        writes: Iterable[str] = (),
+    ) -> Principal:
+        """Add node `name` owning `devices` (and allowed another system's `topics` to read
+        and write, `reads` only to read, `writes` only to write: an adapter's), or update
+        them (its password stays)."""
         _check_id("node name", name)
         foreign = tuple(sorted(set(topics)))
-        for topic in foreign:
+        only = {"reads": tuple(sorted(set(reads))), "writes": tuple(sorted(set(writes)))}
+        for topic in (*foreign, *only["reads"], *only["writes"]):
             why = foreign_topic_problem(topic)
             if why:
                 raise BrokerError(f"node {name}: {why}")
@@ -288,10 +302,11 @@ class CredentialStore:
                     )
             entry = nodes.setdefault(name, {"password": secrets.token_urlsafe(24)})
             entry["devices"] = list(wanted)
-            if foreign:
-                entry["topics"] = list(foreign)
-            else:
-                entry.pop("topics", None)
+            for key, value in (("topics", foreign), *only.items()):
+                if value:
+                    entry[key] = list(value)
+                else:
+                    entry.pop(key, None)
         return self._node(name)
 
     def remove_node(self, name: str) -> bool:
@@ -320,6 +335,8 @@ class CredentialStore:
             password=entry["password"],
             devices=tuple(entry.get("devices", ())),
             topics=tuple(entry.get("topics", ())),
+            reads=tuple(entry.get("reads", ())),
+            writes=tuple(entry.get("writes", ())),
         )
 
     def _file_stamp(self) -> tuple[int, int] | None:

@@ -137,6 +137,45 @@ def foreign_topics(decl: AdapterDecl) -> tuple[str, ...]:
     return ()
 
 
+@dataclass(frozen=True)
+class BridgeAccess:
+    """What a login of the adapter's system may do on the hub's broker (`hyperhub adapters
+    login`): `topics` read and write, `reads` only read, `writes` only write."""
+
+    suffix: str  # the login is `<adapter id>_<suffix>`
+    who: str  # whom it is for, in words
+    topics: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+
+
+def bridge_access(decl: AdapterDecl) -> dict[str, BridgeAccess]:
+    """The logins the adapter's system may have on the hub's broker, by name ("bridge" …).
+
+    Zigbee2MQTT and OwnTracks: one, `<id>_bridge`, its own topics. Home Assistant discovery:
+    `<id>_bridge` for Home Assistant — the devices' topics, the discovery prefix to read,
+    `<prefix>/status` to say it is online, HyperHub's published devices to read and only
+    their command topics to write — and `<id>_devices` for the firmware of the devices — its
+    topics, the discovery prefix to announce itself (HyperHub's own configs there are put
+    back if anyone changes them), nothing of what HyperHub publishes for Home Assistant."""
+    if decl.kind != "ha_discovery":
+        return {"bridge": BridgeAccess("bridge", KIND_NAMES.get(decl.kind, decl.kind),
+                                       foreign_topics(decl))}  # fmt: skip
+    o = decl.options
+    prefix, base = o.prefix, o.publish_topic
+    return {
+        "bridge": BridgeAccess(
+            "bridge", "Home Assistant", tuple(o.topics),
+            reads=(f"{prefix}/#", f"{base}/#"),
+            writes=(f"{prefix}/status", f"{base}/+/+/set/+", f"{base}/+/+/call"),
+        ),
+        "devices": BridgeAccess(
+            "devices", "the devices (ESPHome, Tasmota …)", tuple(o.topics),
+            reads=(f"{prefix}/status",), writes=(f"{prefix}/#",),
+        ),
+    }  # fmt: skip
+
+
 def accepted_path(space_file: Path) -> Path:
     """The file of the devices accepted from adapters, beside the space file."""
     return space_file.with_name(f"{space_file.stem}.adapters.yaml")
