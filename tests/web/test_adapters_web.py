@@ -8,9 +8,12 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from tests.helpers.broker import LoopThread
+from tests.helpers.ha_devices import FakeHaDevices
 from tests.helpers.wait import wait_until
 from tests.helpers.z2m import FakeZigbee2Mqtt
 
@@ -30,11 +33,11 @@ adapters:
 """
 
 
-@pytest.fixture(scope="module")
-def zigbee_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hub, FakeZigbee2Mqtt]]:
-    where = tmp_path_factory.mktemp("zigbee")
+@contextmanager
+def running_hub(where: Path, space_text: str) -> Iterator[tuple[Hub, Path]]:
+    """`hyperhub run` of `space_text` with an admin token, its API healthy."""
     space = where / "home.yaml"
-    space.write_text(SPACE)
+    space.write_text(space_text)
     data_dir = where / "data"
     hyperhub("user", "add", "admin", "--admin", "--password-stdin", data_dir=data_dir,
              stdin=PASSWORD + "\n")  # fmt: skip
@@ -48,23 +51,38 @@ def zigbee_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hub, 
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )  # fmt: skip
-    loop = LoopThread()
-    z2m = None
     try:
         url = wait_until(lambda: _api_url(proc, data_dir, log), "hub.json's api_url", 90)
         hub = Hub(url=url.rstrip("/") + "/", data_dir=data_dir, token=token, log=log)
         wait_until(lambda: _healthy(proc, hub), "GET /api/health 200", 90)
-        login = json.loads(hyperhub("adapters", "login", "zigbee", "--space", str(space),
-                                    "--json", data_dir=data_dir))  # fmt: skip
-        kwargs = BrokerURL.parse(login["broker"]).client_kwargs()
-        z2m = FakeZigbee2Mqtt(kwargs, states={"bedroom/Blind": {"position": 100}})
-        loop.call(z2m.__aenter__())
-        yield hub, z2m
+        yield hub, space
+    finally:
+        _stop(proc)
+
+
+def login_kwargs(hub: Hub, space: Path, *args: str) -> dict[str, object]:
+    """Client arguments for `hyperhub adapters login ARGS` on the hub's broker."""
+    login = json.loads(hyperhub("adapters", "login", *args, "--space", str(space), "--json",
+                                data_dir=hub.data_dir))  # fmt: skip
+    return BrokerURL.parse(login["broker"]).client_kwargs()
+
+
+@pytest.fixture(scope="module")
+def zigbee_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hub, FakeZigbee2Mqtt]]:
+    loop = LoopThread()
+    z2m = None
+    try:
+        with running_hub(tmp_path_factory.mktemp("zigbee"), SPACE) as (hub, space):
+            z2m = FakeZigbee2Mqtt(login_kwargs(hub, space, "zigbee"),
+                                  states={"bedroom/Blind": {"position": 100}})  # fmt: skip
+            loop.call(z2m.__aenter__())
+            yield hub, z2m
+            loop.call(z2m.__aexit__(None, None, None))
+            z2m = None
     finally:
         if z2m is not None:
             loop.call(z2m.__aexit__(None, None, None))
         loop.close()
-        _stop(proc)
 
 
 def test_found_devices_show_on_home_and_accepting_one_adds_its_tile(
@@ -111,3 +129,58 @@ def test_found_devices_show_on_home_and_accepting_one_adds_its_tile(
     expect(found).to_be_visible()
     page.screenshot(path=str(hub.data_dir / "found-phone.png"), full_page=True)
     assert z2m.sets == []  # nothing was sent to the bridge by accepting
+
+
+HA_SPACE = """\
+space: Tasmota flat
+areas:
+  - {id: office, name: Office}
+devices:
+  - {id: hall_light, type: light}
+adapters:
+  - {id: ha, kind: ha_discovery, topics: [tasmota/#]}
+"""
+
+
+def test_home_assistant_discovery_devices_show_and_what_was_left_out_says_why(
+    tmp_path: Path, page: object
+) -> None:
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    loop = LoopThread()
+    with running_hub(tmp_path, HA_SPACE) as (hub, space):
+        firmware = FakeHaDevices(login_kwargs(hub, space, "ha", "--devices"), configs={
+            "homeassistant/switch/1A2B3C/relay/config": {
+                "name": None, "uniq_id": "1A2B3C_RL_1", "stat_t": "tasmota/kettle/POWER",
+                "cmd_t": "tasmota/kettle/cmnd/POWER",
+                "dev": {"ids": ["1A2B3C"], "name": "Kettle Plug", "mf": "Tasmota", "sa": "Office"},
+            },
+            "homeassistant/switch/pump/config": {"name": "Garden Pump", "uniq_id": "pump",
+                                                 "cmd_t": "shellies/pump/set"},
+        })  # fmt: skip
+        loop.call(firmware.__aenter__())
+        try:
+            wait_until(lambda: hub.api("GET", "adapters/pending")[1], "pending over the API", 20)
+            page.goto(hub.url)
+            page.get_by_text("Use an API token").click()
+            page.get_by_role("textbox", name="API token").fill(hub.token)
+            page.get_by_role("button", name="Use token").click()
+            found = page.get_by_role("region", name="New devices found")
+            kettle = found.locator("li", has=page.get_by_role("heading", name="Kettle Plug"))
+            expect(kettle).to_contain_text("Switch · Tasmota")
+            expect(kettle.get_by_role("combobox", name="Area")).to_have_value("office")
+            expect(found).to_contain_text("Left out (an admin can fix it in the space file)")
+            expect(found).to_contain_text(
+                "Garden Pump (switch pump) left out: its topics shellies/pump/set are not the "
+                "adapter's to use on the hub's broker; add shellies/# to the adapter's `topics:`"
+            )
+            page.set_viewport_size({"width": 390, "height": 844})
+            expect(kettle.get_by_role("button", name="Accept")).to_be_visible()
+            kettle.get_by_role("button", name="Accept").click()
+            expect(page.locator(".toast")).to_contain_text("Added Kettle Plug.")
+            office = page.get_by_role("region", name="Office")
+            expect(office.get_by_role("link", name="Details of Kettle Plug")).to_be_visible()
+        finally:
+            loop.call(firmware.__aexit__(None, None, None))
+            loop.close()

@@ -28,6 +28,7 @@ const t = translator({
   'New devices found': '发现新设备', Accept: '接入', Ignore: '忽略', 'No area': '不分区域',
   'Added {name}.': '已接入{name}。', 'An admin can add them.': '管理员可以接入它们。',
   'from {adapter}': '来自 {adapter}', Area: '区域',
+  'Left out (an admin can fix it in the space file)': '未接入（管理员可在空间文件中修正）',
 });
 
 /** The one-line status of a device card. */
@@ -158,11 +159,14 @@ function areaClimate(areaId) {
 
 let foundOpen = null; // the person's own choice of folding the found devices, kept across renders
 
-/** Devices the adapters found (Zigbee2MQTT …), each with Accept and Not now (admins). */
+/** Devices the adapters found (Zigbee2MQTT …), each with Accept and Not now (admins), and
+ * what they had to leave out and why (a device whose topics the adapter may not use). */
 function newDevices() {
   const box = h('section', { class: 'found', 'aria-label': t('New devices found'), hidden: true });
-  api('adapters/pending').then((found) => {
-    if (!found || !found.length) return;
+  Promise.all([api('adapters/pending'), api('adapters').catch(() => [])]).then(([found, adapters]) => {
+    const problems = (adapters || []).flatMap((a) => a.problems || []);
+    found = found || [];
+    if (!found.length && !problems.length) return;
     const admin = session.can('admin');
     const areas = store.space.areas || [];
     const item = (f) => {
@@ -198,7 +202,10 @@ function newDevices() {
     },
       h('summary', {}, h('h2', {}, `${t('New devices found')} (${found.length})`)),
       h('ul', { class: 'grid tiles plain' }, found.map(item)),
-      admin ? null : h('p', { class: 'muted' }, t('An admin can add them.')));
+      admin || !found.length ? null : h('p', { class: 'muted' }, t('An admin can add them.')),
+      problems.length ? h('div', { class: 'found-problems' },
+        h('h3', {}, t('Left out (an admin can fix it in the space file)')),
+        h('ul', { class: 'muted' }, problems.map((p) => h('li', {}, p)))) : null);
     box.append(fold);
     box.hidden = false;
   }).catch(() => {}); // a hub without adapters: nothing to show
