@@ -301,3 +301,12 @@ def test_broken_options_do_not_break_the_mapping() -> None:
     made = [p for e in odd for p in propose([e])]
     assert [p.type for p in made] == ["light", "fan", "climate", "light"]
     assert made[0].binding("brightness").write(100) == ("a/b", "255")  # the default scale
+
+
+def test_what_has_no_word_is_listed_with_the_device() -> None:
+    dev = {"ids": ["plug7"], "name": "Plug 7"}
+    relay = entity("switch", "p7", {"uniq_id": "p7_relay", "cmd_t": "p7/set", "dev": dev})
+    volts = entity("sensor", "p7v", {"uniq_id": "p7_v", "name": "Voltage", "dev_cla": "voltage",
+                                     "stat_t": "p7/v", "dev": dev})  # fmt: skip
+    (plug,) = propose([relay, volts])
+    assert plug.unmapped == ("sensor Voltage",)

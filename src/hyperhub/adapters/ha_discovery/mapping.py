@@ -635,6 +635,12 @@ def propose(
             parts.append(sensor)
     _name_parts(parts, entities)
     base = slug(name) or f"ha_{slug(first.key)[-8:]}"
+    used = {key for part in parts for key in part.entities}
+    unmapped = tuple(  # what the vocabulary has no word for (a voltage, a text, a number …)
+        f"{e.component} {e.config.get('name') or e.object_id}"
+        for e in entities
+        if e.key not in used
+    )
     several = len(parts) > 1
     out = []
     for part in parts:
@@ -654,6 +660,7 @@ def propose(
                 model=str(first.device.get("model") or ""),
                 vendor=str(first.device.get("manufacturer") or ""),
                 sources=tuple(dict.fromkeys(part.entities)),
+                unmapped=unmapped,
             )
         )
     return out
