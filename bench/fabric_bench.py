@@ -695,6 +695,7 @@ class Bench:
             "ha", "{id: ha, kind: ha_discovery, timeout_s: 5, topics: [esphome/#]}", proposals,
             retained, report, messages,
             lambda decl, space, kwargs: HaDiscovery(decl, space, kwargs, client_id="bench-ha"),
+            "devices",
         )  # fmt: skip
 
     async def _adapter_flood(
@@ -706,11 +707,13 @@ class Bench:
         report: Callable[[int, int], tuple[str, bytes, Any]],
         messages: int,
         make: Callable[[Any, Any, dict[str, Any]], Any],
+        sender: str = "bridge",
     ) -> dict[str, Any]:
         """State messages of accepted lights (`report(light, level)` → topic, payload, the
         brightness HyperHub reads), published as the foreign system's login, through the
         adapter (`make`) and its node into the hub and its store; `retained` is what the
-        system announces first."""
+        system announces first; `sender` is the system's login that publishes ("devices":
+        the firmware of HA-discovery devices)."""
         from hyperhub.adapters.running import bridge_login, node_name
         from hyperhub.fabric.node import DeviceNode
         from hyperhub.space import load_space
@@ -736,7 +739,7 @@ class Bench:
         ids = [e["id"] for e in entries]
         name = node_name(adapter_id)
         login = self.credentials.add_node(name, ids, foreign_topics(decl))
-        bridge = bridge_login(self.credentials, decl)
+        bridge = bridge_login(self.credentials, decl, sender)
         await self.broker.reload()
         packets, final = [], {}
         for i in range(messages):
