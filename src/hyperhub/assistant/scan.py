@@ -116,6 +116,8 @@ class Gazetteer:
             for level, ws in (lex.get("levels") or {}).items():
                 self._add_many(ws, ("level", level))
             self._add_many((lex.get("quantifiers") or {}).get("all") or (), ("all",))
+            self._add_many(lex.get("count") or (), ("count",))
+            self._add_many(lex.get("any") or (), ("any",))
             self._add_many(lex.get("pronouns") or (), ("pronoun",))
             self._add_many(lex.get("conjunctions") or (), ("conj",))
             self._add_many(lex.get("questions") or (), ("question",))
