@@ -19,7 +19,7 @@ from hyperhub.assistant.plan import Lang, Plan, Question, Step
 from hyperhub.errors import HyperHubError
 from hyperhub.space import Device, Space
 from hyperhub.spec.policy import Command
-from hyperhub.spec.words import has_cjk, lower_first, noun, said_word, value_word
+from hyperhub.spec.words import has_cjk, lower_first, noun, said_word, type_label, value_word
 
 
 class States(Protocol):
@@ -391,7 +391,7 @@ class Executor:
         state = self._expected_words(first, expect, lang)
         other = self._expected_words(first, _opposite(expect), lang)
         n, m = len(asked), len(held)
-        word = kind or noun(lang, first.property)
+        word = kind or lower_first(lang, type_label(lang, self.space.devices[first.device].type))
         if lang == "en" and n != 1 and not word.endswith("s"):
             word += "s"
 
@@ -439,6 +439,8 @@ class Executor:
         """Whether `value` is the state `q` asks about ("open", "closed", True, False)."""
         expect = q.expect
         spec = self.space.devices[q.device].dtype.properties[q.property]
+        if isinstance(expect, str) and expect not in ("open", "closed"):
+            return bool(value == expect)  # an enum's value ("silent")
         if expect in ("open", "closed"):
             if q.property in ("contact", "locked"):  # a closed door sensor says true
                 is_open = value is False
@@ -453,6 +455,8 @@ class Executor:
 
     def _expected_words(self, q: Question, expect: Any, lang: Lang) -> str:
         """How a reply says the state asked about: "closed", "off", "locked", "开着"."""
+        if isinstance(expect, str) and expect not in ("open", "closed"):
+            return value_label(lang, expect)
         if expect in ("open", "closed"):
             if q.property == "contact":
                 return said_word(lang, "contact", expect == "closed")
@@ -479,6 +483,10 @@ class Executor:
         value = devices.state(q.device).get(q.property)
         who = self.name(q.device, lang)
         said = self.state_words(q.device, q.property, value, lang)
+        if isinstance(q.expect, str) and q.expect not in ("open", "closed"):  # "on silent?"
+            key = "yes_value" if value == q.expect else "no_value"
+            words = self.value_words(q.device, q.property, value, lang)
+            return say(lang, key, device=who, property=noun(lang, q.property), value=words)
         if said and q.expect is not None:  # a yes/no question: yes or no first
             return say(lang, "yes_is" if self.holds(q, value) else "no_is", device=who, state=said)
         if said:

@@ -44,7 +44,7 @@ _POLAR = {"on": True, "off": False, "open": True, "close": False, "lock": True, 
 # what a yes/no question's verb asks about: (the property's value) or open / closed
 _ASKED = {"on": True, "off": False, "stop": False, "lock": True, "unlock": False,
           "open": "open", "close": "closed"}  # fmt: skip
-_QUESTION_END = re.compile(r"(?:\?|？|吗|嗎|呢|么)\s*$")
+_QUESTION_END = re.compile(r"(?:\?|？|吗|嗎|呢|么|嘛)\s*$")
 
 
 @dataclass
@@ -65,6 +65,10 @@ class Clause:
     classes: list[str] = field(default_factory=list)
     props: list[tuple[str, bool]] = field(default_factory=list)
     values: list[str] = field(default_factory=list)
+    weak_values: list[str] = field(default_factory=list)  # from words that name devices too
+    colors: list[str] = field(default_factory=list)  # "#rrggbb" of a colour word
+    feeling: bool = False  # "I'm cold", "太暗了": a change asked for without a device
+    rel_verbs: list[str] = field(default_factory=list)  # "lower", "raise": also close / open
     actions: list[str] = field(default_factory=list)
     verbs: list[str] = field(default_factory=list)
     particles: list[str] = field(default_factory=list)
@@ -86,6 +90,7 @@ class Clause:
         return bool(
             self.actions
             or self.values
+            or self.colors
             or self.numbers
             or self.levels
             or self.rel
@@ -286,7 +291,12 @@ class Matcher:
                     if m[2]:
                         c.question = True
                 elif kind == "value":
-                    c.values.append(m[1])
+                    # "turn the heating off": a device called like a mode is the device
+                    (c.weak_values if kinds & {"device", "type"} else c.values).append(m[1])
+                elif kind == "color":
+                    c.colors.append(m[1])
+                elif kind == "feeling":
+                    c.feeling = True
                 elif kind == "action":
                     if kinds & {"device", "type"}:
                         c.weak_actions.append(m[1])
@@ -300,6 +310,8 @@ class Matcher:
                 elif kind == "verb":
                     if "rel" not in kinds or m[1] == "set":
                         c.verbs.append(m[1])
+                    elif m[1] in ("open", "close"):
+                        c.rel_verbs.append(m[1])  # "lower the blind": all the way down
                 elif kind == "particle":
                     c.particles.append(m[1])
                 elif kind == "rel":
@@ -334,6 +346,8 @@ class Matcher:
                     c.unknown.append(tok.text)
         if c.weak_actions and not c.has_intent:
             c.actions = c.weak_actions
+        if c.weak_values and not c.has_intent:
+            c.values = c.weak_values
         # a number met before its relative word ("两度" after "调高" is fine; "2 degrees warmer")
         if c.rel or c.cmp:
             c.numbers = [
@@ -343,7 +357,12 @@ class Matcher:
                 )
             ]
         # a question word that only starts a command ("can you …") does not make a question
-        if c.question and self._commandish(c) and (not _QUESTION_END.search(norm) or c.polite):
+        if (
+            c.question
+            and not c.count  # "有几个窗帘关着": counting asks, whatever verb it has
+            and self._commandish(c)
+            and (not _QUESTION_END.search(norm) or c.polite)
+        ):
             c.question = False
 
     @staticmethod
@@ -352,6 +371,7 @@ class Matcher:
         return bool(
             c.actions
             or c.values
+            or c.colors
             or c.numbers
             or c.levels
             or c.rel
@@ -565,6 +585,10 @@ class Matcher:
 
     def _ask(self, c: Clause, d: Device) -> list[Question]:
         props = [p for p, _ in c.props if p in d.properties]
+        if not props and c.values:  # "is my phone on silent?": the property with that value
+            props = [
+                p for p in d.properties if set(c.values) & set(d.dtype.properties[p].values or ())
+            ]
         if not props:
             for v in c.verbs:  # "is the door locked", "锁了吗", "is the garage door closed"
                 if v in ("lock", "unlock") and "locked" in d.properties:
@@ -595,6 +619,10 @@ class Matcher:
         question asks about (its verb: on, off, open, closed, locked …)."""
         how = "count" if c.count else "any" if c.any else "all" if c.all else None
         expect = None
+        asked_values = [v for v in c.values if v in (d.dtype.properties[prop].values or ())]
+        if asked_values and (c.yes_no or how):
+            return Question(d.id, prop, expect=asked_values[0], how=how,
+                            kind=c.kind_words[0] if c.kind_words else "")  # fmt: skip
         if c.yes_no or how:
             verb = next((v for v in c.verbs if v in _ASKED), None)
             if verb is None and c.particles:
@@ -622,6 +650,11 @@ class Matcher:
             acts = acts[:1]
         if acts:
             return [Step(d.id, action=a, args=self._args(c, d, a)) for a in dict.fromkeys(acts)]
+        # 1b. colour words: a light that takes colours
+        if c.colors:
+            if "color" in props and t.properties["color"].writable:
+                return [Step(d.id, property="color", value=c.colors[0])]
+            return []
         # 2. enum value words
         for v in c.values:
             cands = [
@@ -637,6 +670,11 @@ class Matcher:
                 return chosen
         steps: list[Step] = []
         polar = self._polarity(c)
+        opens = any(p == "position" or p.endswith("_position") for p in props)
+        if c.rel_verbs and opens and not (c.numbers or c.small or c.levels or hints):
+            step = self._polar_step(c, d, hints, c.rel_verbs[0])  # "lower the blind"
+            if step is not None:
+                return [step]
         # 3. numbers, levels and relative changes
         numeric = self._numeric(c, d, hints, polar)
         if polar in ("on",) or polar == "preheat":

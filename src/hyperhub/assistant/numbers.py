@@ -62,7 +62,7 @@ _EN_WHOLE = rf"(?:(?:(?:{_EN_UNITS}|a)[ -])?hundred(?:(?: and)?[ -]{_EN_SMALL})?
 
 _UNIT_WORDS = (
     r"%|percent|per cent|degrees celsius|degrees|degree|°c|°|℃|摄氏度|度|"
-    r"kilometers|kilometres|km|公里|千米"
+    r"kilometers|kilometres|km|公里|千米|kelvin|k(?![a-z])"
 )
 
 
@@ -105,6 +105,8 @@ UNITS = {
     "km": "km",
     "公里": "km",
     "千米": "km",
+    "kelvin": "K",
+    "k": "K",
 }
 
 

@@ -171,6 +171,11 @@ def said_word(lang: str, prop: str, value: bool) -> str:
     return str(pair[0] if value else pair[1])
 
 
+def colors(lang: str) -> dict[str, list[str]]:
+    """The colour names of `lang`: "#rrggbb" → the words for it ("red", "红色")."""
+    return {str(k): [str(w) for w in v] for k, v in vocabulary(lang).get("colors", {}).items()}
+
+
 def unit_word(lang: str, unit: str) -> str:
     """A unit as written in `lang`: "bpm" → "次/分" in Chinese; symbols stay ("°C")."""
     return str(vocabulary(lang).get("units", {}).get(unit) or unit)
