@@ -19,7 +19,7 @@ from hyperhub.assistant.plan import Lang, Plan, Question, Step
 from hyperhub.errors import HyperHubError
 from hyperhub.space import Device, Space
 from hyperhub.spec.policy import Command
-from hyperhub.spec.words import has_cjk, lower_first, noun, value_word
+from hyperhub.spec.words import has_cjk, lower_first, noun, said_word, type_label, value_word
 
 
 class States(Protocol):
@@ -224,7 +224,7 @@ class Executor:
                 changes[d] = diff
         out.changes = changes
         out.done = True
-        parts = [self.answer(q, devices, lang) for q in plan.questions]
+        parts = self.answers(plan.questions, devices, lang)
         if steps:
             # an action that only emits events (honk, ring, next track) did something too
             signals = [
@@ -305,6 +305,8 @@ class Executor:
             for p, v in props.items():
                 if p in ("on", "locked"):
                     bits.append(self.value_words(d, p, v, lang))
+                elif isinstance(v, bool):  # "muted", "not muted", "静音了"
+                    bits.append(said_word(lang, p, v))
                 else:
                     label = noun(lang, p)
                     bits.append(
@@ -325,7 +327,9 @@ class Executor:
             if s.property is not None:
                 v = devices.state(s.device).get(s.property)
                 words = self.value_words(s.device, s.property, v, lang)
-                if s.property not in ("on", "locked"):
+                if isinstance(v, bool) and s.property not in ("on", "locked"):
+                    words = said_word(lang, s.property, v)
+                elif s.property not in ("on", "locked"):
                     words = f"{noun(lang, s.property)} {words}"
                 parts.append(say(lang, "already", device=who, state=words))
             else:
@@ -351,19 +355,153 @@ class Executor:
                 bits.append(words if p in ("on", "locked") else f"{noun(lang, p)} {words}")
         return ", ".join(bits) if bits else ("as asked" if lang == "en" else "如此")
 
+    def answers(
+        self, questions: list[Question], devices: Devices | AsyncDevices, lang: Lang
+    ) -> list[str]:
+        """The replies to a plan's questions: one each, but one for all the devices a "how
+        many", "is any" or "are all" question asked about."""
+        out: list[str] = []
+        groups: dict[tuple[str, str, Any], list[Question]] = {}
+        for q in questions:
+            if q.how is not None and q.expect is not None:
+                groups.setdefault((q.how, q.kind, q.expect), []).append(q)
+            else:
+                out.append(self.answer(q, devices, lang))
+        for (how, kind, expect), asked in groups.items():
+            if len(asked) == 1 and how != "count":
+                out.append(self.answer(asked[0], devices, lang))
+            else:
+                out.append(self._together(how, kind, expect, asked, devices, lang))
+        return out
+
+    def _together(
+        self,
+        how: str,
+        kind: str,
+        expect: Any,
+        asked: list[Question],
+        devices: Devices | AsyncDevices,
+        lang: Lang,
+    ) -> str:
+        """ "Yes, all 5 lights are off." / "2 of 4 windows are open: Study and Bedroom." """
+        values = [devices.state(q.device).get(q.property) for q in asked]
+        held = [q for q, v in zip(asked, values, strict=True) if self.holds(q, v)]
+        others = [q for q, v in zip(asked, values, strict=True) if not self.holds(q, v)]
+        first = asked[0]
+        state = self._expected_words(first, expect, lang)
+        other = self._expected_words(first, _opposite(expect), lang)
+        n, m = len(asked), len(held)
+        word = kind or lower_first(lang, type_label(lang, self.space.devices[first.device].type))
+        if lang == "en" and n != 1 and not word.endswith("s"):
+            word += "s"
+
+        def names(qs: list[Question]) -> str:
+            return _join([self._named(q, devices, lang) for q in qs], lang)
+
+        be = say(lang, "be_one" if m == 1 else "be_many")
+        if how == "all":
+            if not others:
+                return say(lang, "all_yes", n=n, kind=word, state=state)
+            be = say(lang, "be_one" if len(others) == 1 else "be_many")
+            return say(lang, "all_no", m=len(others), n=n, kind=word, be=be, other=other,
+                       devices=names(others))  # fmt: skip
+        if how == "any":
+            if not held:
+                return say(lang, "any_no", n=n, kind=word, state=state)
+            return say(lang, "any_yes", m=m, n=n, kind=word, be=be, state=state,
+                       devices=names(held))  # fmt: skip
+        if not held:
+            return say(lang, "count_none", n=n, kind=word, state=state)
+        if not others:
+            return say(lang, "count_all", n=n, kind=word, state=state)
+        return say(lang, "count", m=m, n=n, kind=word, be=be, state=state, devices=names(held))
+
+    def _named(self, q: Question, devices: Devices | AsyncDevices, lang: Lang) -> str:
+        """A device in a list: its name, with its level when it is only partly open."""
+        value = devices.state(q.device).get(q.property)
+        spec = self.space.devices[q.device].dtype.properties[q.property]
+        who = self.name(q.device, lang)
+        partly = (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and spec.max is not None
+            and (spec.min or 0) < value < spec.max
+        )
+        if partly:
+            return (
+                f"{who} ({self.value_words(q.device, q.property, value, lang)})"
+                if lang == "en"
+                else f"{who}（{self.value_words(q.device, q.property, value, lang)}）"
+            )
+        return who
+
+    def holds(self, q: Question, value: Any) -> bool:
+        """Whether `value` is the state `q` asks about ("open", "closed", True, False)."""
+        expect = q.expect
+        spec = self.space.devices[q.device].dtype.properties[q.property]
+        if isinstance(expect, str) and expect not in ("open", "closed"):
+            return bool(value == expect)  # an enum's value ("silent")
+        if expect in ("open", "closed"):
+            if q.property in ("contact", "locked"):  # a closed door sensor says true
+                is_open = value is False
+            elif isinstance(value, bool):
+                is_open = value
+            elif isinstance(value, int | float):
+                is_open = value > (spec.min or 0)
+            else:
+                return False
+            return is_open == (expect == "open")
+        return isinstance(value, bool) and value == expect
+
+    def _expected_words(self, q: Question, expect: Any, lang: Lang) -> str:
+        """How a reply says the state asked about: "closed", "off", "locked", "开着"."""
+        if isinstance(expect, str) and expect not in ("open", "closed"):
+            return value_label(lang, expect)
+        if expect in ("open", "closed"):
+            if q.property == "contact":
+                return said_word(lang, "contact", expect == "closed")
+            return said_word(lang, "_open", expect == "open")
+        return said_word(lang, q.property, bool(expect))
+
+    def state_words(self, device_id: str, prop: str, value: Any, lang: Lang) -> str:
+        """A state as people say it: "closed", "open (40%)", "on", "unlocked", "关着"."""
+        spec = self.space.devices[device_id].dtype.properties[prop]
+        if isinstance(value, bool):
+            return said_word(lang, prop, value)
+        opens = prop == "position" or prop.endswith("_position")
+        if opens and isinstance(value, int | float) and spec.max is not None:
+            if value <= (spec.min or 0):
+                return said_word(lang, "_open", False)
+            words = said_word(lang, "_open", True)
+            if value < spec.max:
+                level = self.value_words(device_id, prop, value, lang)
+                words += f" ({level})" if lang == "en" else f"（{level}）"
+            return words
+        return ""
+
     def answer(self, q: Question, devices: Devices | AsyncDevices, lang: Lang) -> str:
         value = devices.state(q.device).get(q.property)
         who = self.name(q.device, lang)
+        said = self.state_words(q.device, q.property, value, lang)
+        if isinstance(q.expect, str) and q.expect not in ("open", "closed"):  # "on silent?"
+            key = "yes_value" if value == q.expect else "no_value"
+            words = self.value_words(q.device, q.property, value, lang)
+            return say(lang, key, device=who, property=noun(lang, q.property), value=words)
+        if said and q.expect is not None:  # a yes/no question: yes or no first
+            return say(lang, "yes_is" if self.holds(q, value) else "no_is", device=who, state=said)
+        if said:
+            return say(lang, "is", device=who, state=said)
         words = self.value_words(q.device, q.property, value, lang)
         label = noun(lang, q.property)
-        if isinstance(value, bool):
-            key = "yes_state" if value else "no_state"
-            if q.property not in ("on", "locked") and not q.property.endswith("_open"):
-                words = f"{label} {words}" if lang == "en" else f"{label}{words}"
-            return say(lang, key, device=who, state=words) + ("." if lang == "en" else "。")
         return say(lang, "value", device=who, property=label, value=words) + (
             "." if lang == "en" else "。"
         )
+
+
+def _opposite(expect: Any) -> Any:
+    if expect in ("open", "closed"):
+        return "closed" if expect == "open" else "open"
+    return not expect
 
 
 def action_label(lang: Lang, action: str) -> str:

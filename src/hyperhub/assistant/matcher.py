@@ -39,8 +39,12 @@ FULL_CONFIDENCE = 1.0
 PARTIAL_CONFIDENCE = 0.5  # the plan ignored words it does not know
 _ABSOLUTE_BEFORE = re.compile(r"(?:\bto|\buntil|到|至|成|为|為)\s*$")
 _BY_BEFORE = re.compile(r"(?:\bby|了)\s*$")
-_POLAR = {"on": True, "off": False, "open": True, "close": False, "lock": True, "unlock": False}
-_QUESTION_END = re.compile(r"(?:\?|？|吗|嗎|呢|么)\s*$")
+_POLAR = {"on": True, "off": False, "open": True, "close": False, "lock": True, "unlock": False,
+          "stop": False}  # fmt: skip
+# what a yes/no question's verb asks about: (the property's value) or open / closed
+_ASKED = {"on": True, "off": False, "stop": False, "lock": True, "unlock": False,
+          "open": "open", "close": "closed"}  # fmt: skip
+_QUESTION_END = re.compile(r"(?:\?|？|吗|嗎|呢|么|嘛)\s*$")
 
 
 @dataclass
@@ -61,6 +65,10 @@ class Clause:
     classes: list[str] = field(default_factory=list)
     props: list[tuple[str, bool]] = field(default_factory=list)
     values: list[str] = field(default_factory=list)
+    weak_values: list[str] = field(default_factory=list)  # from words that name devices too
+    colors: list[str] = field(default_factory=list)  # "#rrggbb" of a colour word
+    feeling: bool = False  # "I'm cold", "太暗了": a change asked for without a device
+    rel_verbs: list[str] = field(default_factory=list)  # "lower", "raise": also close / open
     actions: list[str] = field(default_factory=list)
     verbs: list[str] = field(default_factory=list)
     particles: list[str] = field(default_factory=list)
@@ -70,8 +78,11 @@ class Clause:
     levels: list[str] = field(default_factory=list)
     numbers: list[tuple[float, str | None, bool]] = field(default_factory=list)  # (v, unit, abs)
     all: bool = False
+    count: bool = False  # "how many …", "有几个…"
+    any: bool = False  # "is any window open?"
     pronoun: bool = False
     question: bool = False
+    yes_no: bool = False  # "is it …?", "…吗": answered yes or no first
     unknown: list[str] = field(default_factory=list)
 
     @property
@@ -79,6 +90,7 @@ class Clause:
         return bool(
             self.actions
             or self.values
+            or self.colors
             or self.numbers
             or self.levels
             or self.rel
@@ -179,6 +191,13 @@ class Matcher:
         if sentence_question:
             for c in clauses:
                 c.question = c.question or not (c.polite and self._commandish(c))
+        if clauses and self._asks_first(norm, lang) and not clauses[0].polite:
+            # "is the garage door closed": a question, whatever command words it has
+            clauses[0].question = clauses[0].yes_no = True
+        for c in clauses:
+            c.yes_no = c.yes_no or (
+                c.question and (lang == "zh") and bool(_QUESTION_END.search(norm))
+            )
         clauses = self._link(clauses, ctx)
         unknown: list[str] = []
         targets_seen: list[str] = []
@@ -217,6 +236,13 @@ class Matcher:
         if last_clause is None:
             ctx = context or Context()
         return plan, ctx
+
+    @staticmethod
+    def _asks_first(norm: str, lang: Lang) -> bool:
+        """Whether the sentence starts with a word that makes it a question ("is", "are",
+        "does" …)."""
+        words = [str(w) for w in lexicon(lang).get("asks_first") or ()]
+        return any(re.match(rf"{re.escape(w)}\b", norm) for w in words)
 
     # -- clauses -------------------------------------------------------------------------------
 
@@ -265,7 +291,12 @@ class Matcher:
                     if m[2]:
                         c.question = True
                 elif kind == "value":
-                    c.values.append(m[1])
+                    # "turn the heating off": a device called like a mode is the device
+                    (c.weak_values if kinds & {"device", "type"} else c.values).append(m[1])
+                elif kind == "color":
+                    c.colors.append(m[1])
+                elif kind == "feeling":
+                    c.feeling = True
                 elif kind == "action":
                     if kinds & {"device", "type"}:
                         c.weak_actions.append(m[1])
@@ -279,6 +310,8 @@ class Matcher:
                 elif kind == "verb":
                     if "rel" not in kinds or m[1] == "set":
                         c.verbs.append(m[1])
+                    elif m[1] in ("open", "close"):
+                        c.rel_verbs.append(m[1])  # "lower the blind": all the way down
                 elif kind == "particle":
                     c.particles.append(m[1])
                 elif kind == "rel":
@@ -297,6 +330,10 @@ class Matcher:
                     c.numbers.append((m[1], m[2], absolute))
                 elif kind == "all":
                     c.all = True
+                elif kind == "count":
+                    c.count = c.question = True
+                elif kind == "any":
+                    c.any = True
                 elif kind == "here":
                     c.here = True
                 elif kind == "polite":
@@ -309,6 +346,8 @@ class Matcher:
                     c.unknown.append(tok.text)
         if c.weak_actions and not c.has_intent:
             c.actions = c.weak_actions
+        if c.weak_values and not c.has_intent:
+            c.values = c.weak_values
         # a number met before its relative word ("两度" after "调高" is fine; "2 degrees warmer")
         if c.rel or c.cmp:
             c.numbers = [
@@ -318,7 +357,12 @@ class Matcher:
                 )
             ]
         # a question word that only starts a command ("can you …") does not make a question
-        if c.question and self._commandish(c) and (not _QUESTION_END.search(norm) or c.polite):
+        if (
+            c.question
+            and not c.count  # "有几个窗帘关着": counting asks, whatever verb it has
+            and self._commandish(c)
+            and (not _QUESTION_END.search(norm) or c.polite)
+        ):
             c.question = False
 
     @staticmethod
@@ -327,11 +371,13 @@ class Matcher:
         return bool(
             c.actions
             or c.values
+            or c.colors
             or c.numbers
             or c.levels
             or c.rel
             or c.cmp
             or [v for v in c.verbs if v != "set"]
+            or (c.particles and "set" in c.verbs)  # "can you turn the light on?"
         )
 
     def _link(self, clauses: list[Clause], ctx: Context) -> list[Clause]:
@@ -415,6 +461,8 @@ class Matcher:
             pool = [d for d in pool if d.area and self.space.areas[d.area].floor in c.floors]
             scoped = True
         kinds = c.types + c.classes
+        if not kinds and scoped and c.weak_types:  # "light up the hall", "lock the garage"
+            kinds = c.weak_types
         if (
             not kinds
             and not scoped
@@ -537,6 +585,10 @@ class Matcher:
 
     def _ask(self, c: Clause, d: Device) -> list[Question]:
         props = [p for p, _ in c.props if p in d.properties]
+        if not props and c.values:  # "is my phone on silent?": the property with that value
+            props = [
+                p for p in d.properties if set(c.values) & set(d.dtype.properties[p].values or ())
+            ]
         if not props:
             for v in c.verbs:  # "is the door locked", "锁了吗", "is the garage door closed"
                 if v in ("lock", "unlock") and "locked" in d.properties:
@@ -558,9 +610,33 @@ class Matcher:
         if "set" in c.verbs:  # "what is the AC set to": the setting, not the reading
             rw = [p for p in props if d.dtype.properties[p].writable]
             if rw:
-                return [Question(d.id, p) for p in rw]
+                return [self._question(c, d, p) for p in rw]
         ro = [p for p in props if not d.dtype.properties[p].writable]
-        return [Question(d.id, p) for p in (ro or props)]
+        return [self._question(c, d, p) for p in (ro or props)]
+
+    def _question(self, c: Clause, d: Device, prop: str) -> Question:
+        """A question about `prop` of `d`, with the state a yes/no, "how many" or "are all"
+        question asks about (its verb: on, off, open, closed, locked …)."""
+        how = "count" if c.count else "any" if c.any else "all" if c.all else None
+        expect = None
+        asked_values = [v for v in c.values if v in (d.dtype.properties[prop].values or ())]
+        if asked_values and (c.yes_no or how):
+            return Question(d.id, prop, expect=asked_values[0], how=how,
+                            kind=c.kind_words[0] if c.kind_words else "")  # fmt: skip
+        if c.yes_no or how:
+            verb = next((v for v in c.verbs if v in _ASKED), None)
+            if verb is None and c.particles:
+                verb = c.particles[-1]
+            expect = _ASKED.get(verb or "")
+            if expect is None and prop in ("contact",):  # "is the back door closed" (a sensor)
+                expect = "closed"
+            if expect is None and d.dtype.properties[prop].kind == "bool":
+                expect = True  # "is it charging?", "is motion detected?"
+            opens = prop == "position" or prop.endswith("_position")
+            if opens and isinstance(expect, bool):  # "车库门关着吗": a cover is open or closed
+                expect = "open" if expect else "closed"
+        kind = c.kind_words[0] if c.kind_words else ""
+        return Question(d.id, prop, expect=expect, how=how, kind=kind)
 
     def _command(self, c: Clause, d: Device) -> list[Step]:
         t = d.dtype
@@ -574,6 +650,11 @@ class Matcher:
             acts = acts[:1]
         if acts:
             return [Step(d.id, action=a, args=self._args(c, d, a)) for a in dict.fromkeys(acts)]
+        # 1b. colour words: a light that takes colours
+        if c.colors:
+            if "color" in props and t.properties["color"].writable:
+                return [Step(d.id, property="color", value=c.colors[0])]
+            return []
         # 2. enum value words
         for v in c.values:
             cands = [
@@ -589,6 +670,11 @@ class Matcher:
                 return chosen
         steps: list[Step] = []
         polar = self._polarity(c)
+        opens = any(p == "position" or p.endswith("_position") for p in props)
+        if c.rel_verbs and opens and not (c.numbers or c.small or c.levels or hints):
+            step = self._polar_step(c, d, hints, c.rel_verbs[0])  # "lower the blind"
+            if step is not None:
+                return [step]
         # 3. numbers, levels and relative changes
         numeric = self._numeric(c, d, hints, polar)
         if polar in ("on",) or polar == "preheat":
@@ -642,8 +728,8 @@ class Matcher:
 
     def _polarity(self, c: Clause) -> str | None:
         verbs = [v for v in c.verbs if v != "set"]
-        for v in ("lock", "unlock", "preheat"):
-            if v in verbs:
+        for v in verbs:  # the first one said: "unlock the front door lock" unlocks it
+            if v in ("lock", "unlock", "preheat"):
                 return v
         if verbs:
             return (
@@ -698,7 +784,12 @@ class Matcher:
                 return Step(d.id, action=polar)
             step = self._switch(c, d, hints, value)
             return step if step is not None else self._lock_as_door(d, value)
-        if polar == "off":
+        if polar == "stop" and not hints:  # "stop the vacuum": it stops where it is
+            for a in ("stop", "pause"):
+                if a in t.actions:
+                    return Step(d.id, action=a)
+            polar = "off"
+        if polar in ("off", "stop"):
             if "close" in c.verbs and "close" in t.actions and not hints:
                 return Step(d.id, action="close")
             step = self._switch(c, d, hints, False)

@@ -55,10 +55,14 @@ _EN_WORDS = {
     "hundred": 100,
 }
 _EN_NUM = "|".join(sorted(_EN_WORDS, key=len, reverse=True))
+_EN_UNITS = "one|two|three|four|five|six|seven|eight|nine"
+_EN_SMALL = rf"(?:{_EN_NUM})(?:[ -](?:{_EN_UNITS}))?"  # "twenty-two", "forty two"
+# "one hundred", "a hundred and five", "two hundred fifty": hundreds, then what follows
+_EN_WHOLE = rf"(?:(?:(?:{_EN_UNITS}|a)[ -])?hundred(?:(?: and)?[ -]{_EN_SMALL})?|{_EN_SMALL})"
 
 _UNIT_WORDS = (
     r"%|percent|per cent|degrees celsius|degrees|degree|°c|°|℃|摄氏度|度|"
-    r"kilometers|kilometres|km|公里|千米"
+    r"kilometers|kilometres|km|公里|千米|kelvin|k(?![a-z])"
 )
 
 
@@ -77,10 +81,11 @@ NUMBER = re.compile(
     + CN_NUM
     + r"]+)?)"
     + _unit("u2")
-    + r")|(?:(?P<en>(?:"
-    + _EN_NUM
-    + r")(?:[ -](?:one|two|three|four|five|six|seven|eight|nine))?)"
-    r"(?![a-z])" + _unit("u3") + r")"
+    + r")|(?:(?P<en>"
+    + _EN_WHOLE
+    + r")(?![a-z])"
+    + _unit("u3")
+    + r")"
 )
 
 UNITS = {
@@ -100,6 +105,8 @@ UNITS = {
     "km": "km",
     "公里": "km",
     "千米": "km",
+    "kelvin": "K",
+    "k": "K",
 }
 
 
@@ -141,9 +148,11 @@ def cn_number(s: str) -> float | None:
 
 
 def en_number(s: str) -> float | None:
-    parts = re.split(r"[ -]", s)
+    parts = [p for p in re.split(r"[ -]", s) if p != "and"]
     total = 0
-    for p in parts:
+    for i, p in enumerate(parts):
+        if p == "a" and i + 1 < len(parts) and parts[i + 1] == "hundred":
+            continue  # "a hundred"
         if p not in _EN_WORDS:
             return None
         if p == "hundred":  # "one hundred", "two hundred": a multiplier

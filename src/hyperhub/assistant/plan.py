@@ -46,11 +46,16 @@ class Step:
 
 @dataclass
 class Question:
-    """Asks for the value of `property` of `device`; `about` is what the speaker asked about
-    (for the reply: "locked", "temperature")."""
+    """Asks for the value of `property` of `device`. A yes/no question says which state it
+    asks about (`expect`: True / False for a true/false property, "open" / "closed" for
+    anything that opens); `how` ("all", "any", "count") asks it of all the clause's devices
+    at once, which `kind` names ("lights", "窗帘")."""
 
     device: str
     property: str
+    expect: Any = None
+    how: str | None = None
+    kind: str = ""
 
     def compact(self) -> str:
         return f"{self.device}.{self.property}?"

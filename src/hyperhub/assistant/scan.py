@@ -15,6 +15,7 @@ from typing import Any
 from hyperhub.assistant.lexicon import LANGS, humanize, lexicon
 from hyperhub.assistant.numbers import NUMBER, normalize, read_number
 from hyperhub.space import Space
+from hyperhub.spec.words import colors
 
 Meaning = tuple[Any, ...]  # (kind, payload…), e.g. ("device", "kitchen_light")
 
@@ -112,10 +113,18 @@ class Gazetteer:
                 )
                 if spec.get("verb"):
                     self.add(word, ("verb", "set"))
+            for word, spec in (lex.get("feelings") or {}).items():
+                self.add(word, ("cmp", spec["dir"], None, tuple(spec["property"])))
+                self.add(word, ("feeling",))
+            if "color" in props:
+                for value, ws in colors(lang).items():
+                    self._add_many(ws, ("color", value))
             self._add_many(lex.get("small_step") or (), ("small",))
             for level, ws in (lex.get("levels") or {}).items():
                 self._add_many(ws, ("level", level))
             self._add_many((lex.get("quantifiers") or {}).get("all") or (), ("all",))
+            self._add_many(lex.get("count") or (), ("count",))
+            self._add_many(lex.get("any") or (), ("any",))
             self._add_many(lex.get("pronouns") or (), ("pronoun",))
             self._add_many(lex.get("conjunctions") or (), ("conj",))
             self._add_many(lex.get("questions") or (), ("question",))
@@ -128,6 +137,11 @@ class Gazetteer:
             for t, ws in (lex.get("types") or {}).items():
                 if t in space_types:
                     self._add_many(ws, ("type", t))
+                    if lang == "en":  # "the ACs", "two TVs": plurals the list does not give
+                        self._add_many(
+                            (f"{w}s" for w in ws if w[-1:].isalpha() and not w.endswith("s")),
+                            ("type", t),
+                        )
             for c, ws in (lex.get("classes") or {}).items():
                 self._add_many(ws, ("class", c))
             for p, ws in (lex.get("properties") or {}).items():

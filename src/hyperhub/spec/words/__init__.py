@@ -163,6 +163,19 @@ def state_word(lang: str, prop: str, value: bool) -> str:
     return str(pair[0] if value else pair[1])
 
 
+def said_word(lang: str, prop: str, value: bool) -> str:
+    """A true/false state as a reply says it in a sentence: contact → "closed" / "open",
+    "关着" / "开着"; `_open` for anything that opens."""
+    said = vocabulary(lang).get("said", {})
+    pair = said.get(prop) or said.get("_default") or ["on", "off"]
+    return str(pair[0] if value else pair[1])
+
+
+def colors(lang: str) -> dict[str, list[str]]:
+    """The colour names of `lang`: "#rrggbb" → the words for it ("red", "红色")."""
+    return {str(k): [str(w) for w in v] for k, v in vocabulary(lang).get("colors", {}).items()}
+
+
 def unit_word(lang: str, unit: str) -> str:
     """A unit as written in `lang`: "bpm" → "次/分" in Chinese; symbols stay ("°C")."""
     return str(vocabulary(lang).get("units", {}).get(unit) or unit)
