@@ -199,13 +199,18 @@ def page(browser):
     assert not problems, "\n".join(problems)
 
 
-def _sign_in_with_token(page, hub: Hub) -> None:
-    from playwright.sync_api import expect
-
+def use_token(page, hub: Hub) -> None:
+    """Open the dashboard and sign in by pasting the hub's test token."""
     page.goto(hub.url)
     page.get_by_text("Use an API token").click()
     page.get_by_role("textbox", name="API token").fill(hub.token)
     page.get_by_role("button", name="Use token").click()
+
+
+def _sign_in_with_token(page, hub: Hub) -> None:
+    from playwright.sync_api import expect
+
+    use_token(page, hub)
     expect(page.get_by_role("heading", name="ground floor")).to_be_visible()
     expect(page.locator("#live")).to_have_text("Live")
 

@@ -19,7 +19,7 @@ from tests.helpers.z2m import FakeZigbee2Mqtt
 
 from hyperhub.fabric.broker_url import BrokerURL
 
-from .conftest import PASSWORD, Hub, _api_url, _healthy, _stop, hyperhub
+from .conftest import PASSWORD, Hub, _api_url, _healthy, _stop, hyperhub, use_token
 
 SPACE = """\
 space: Zigbee flat
@@ -93,10 +93,7 @@ def test_found_devices_show_on_home_and_accepting_one_adds_its_tile(
     hub, z2m = zigbee_hub
     assert isinstance(page, Page)
     wait_until(lambda: hub.api("GET", "adapters/pending")[1], "pending devices over the API", 20)
-    page.goto(hub.url)
-    page.get_by_text("Use an API token").click()
-    page.get_by_role("textbox", name="API token").fill(hub.token)
-    page.get_by_role("button", name="Use token").click()
+    use_token(page, hub)
     found = page.get_by_role("region", name="New devices found")
     expect(found).to_be_visible()
     # a whole network found at once starts folded, its count in the summary
@@ -162,10 +159,7 @@ def test_home_assistant_discovery_devices_show_and_what_was_left_out_says_why(
         loop.call(firmware.__aenter__())
         try:
             wait_until(lambda: hub.api("GET", "adapters/pending")[1], "pending over the API", 20)
-            page.goto(hub.url)
-            page.get_by_text("Use an API token").click()
-            page.get_by_role("textbox", name="API token").fill(hub.token)
-            page.get_by_role("button", name="Use token").click()
+            use_token(page, hub)
             found = page.get_by_role("region", name="New devices found")
             kettle = found.locator("li", has=page.get_by_role("heading", name="Kettle Plug"))
             expect(kettle).to_contain_text("Switch · Tasmota")
