@@ -98,3 +98,16 @@ def test_polarity_numbers_colours_kelvin_stop_and_feelings(demo: Space) -> None:
     target = sim.state("living_room_ac")["target_temp"]
     changes, _ = ask(demo, sim, "I'm cold", area="living_room")
     assert changes["living_room_ac"]["target_temp"] == target + 1
+
+
+@pytest.mark.parametrize("text", [
+    "don't turn off the ceiling light", "never turn on the dining pendant", "别关客厅灯",
+    "check the lock on the front door", "有没有窗户开着", "is any window open",
+])  # fmt: skip
+def test_what_not_to_do_and_what_only_asks_changes_nothing(demo: Space, text: str) -> None:
+    sim = Simulator(demo, ManualClock())
+    before = {d: sim.state(d) for d in demo.devices}
+    answer = Assistant(demo).ask(text, sim)
+    assert answer.changes == {} and not answer.needs_confirmation
+    assert {d: sim.state(d) for d in demo.devices} == before
+    assert answer.reply and "Did you mean" not in answer.reply and "你是想" not in answer.reply

@@ -59,7 +59,8 @@ class Clause:
     weak_actions: list[str] = field(default_factory=list)  # from words that name devices too
     pure_props: list[str] = field(default_factory=list)  # from words that only name properties
     rest: list[str] = field(default_factory=list)  # words after an action word (its argument)
-    kind_words: list[str] = field(default_factory=list)  # the type / class words used
+    kind_words: list[str] = field(default_factory=list)  # the type words used
+    nouns: list[str] = field(default_factory=list)  # the type and class words used
     here: bool = False  # "in here", "这里": the speaker's room
     polite: bool = False  # "could you …?": a request, not a question
     classes: list[str] = field(default_factory=list)
@@ -68,6 +69,7 @@ class Clause:
     weak_values: list[str] = field(default_factory=list)  # from words that name devices too
     colors: list[str] = field(default_factory=list)  # "#rrggbb" of a colour word
     feeling: bool = False  # "I'm cold", "太暗了": a change asked for without a device
+    negated: bool = False  # "don't turn off …", "别关…": nothing to do
     rel_verbs: list[str] = field(default_factory=list)  # "lower", "raise": also close / open
     actions: list[str] = field(default_factory=list)
     verbs: list[str] = field(default_factory=list)
@@ -211,6 +213,9 @@ class Matcher:
                 plan.unknown.append(problem)
                 continue
             steps, questions = self._intent(clause, devices)
+            if clause.negated and steps:  # "don't turn off the porch light": not done
+                plan.negated = True
+                continue
             if not steps and not questions:
                 if clause.question and clause.pure_props and clause.areas:
                     # "what's the temperature in the study" where nothing measures it
@@ -282,8 +287,12 @@ class Matcher:
                     (c.weak_types if verbish else c.types).append(m[1])
                     if not verbish and tok.text not in c.kind_words:
                         c.kind_words.append(tok.text)
+                    if not verbish and tok.text not in c.nouns:
+                        c.nouns.append(tok.text)
                 elif kind == "class":
                     (c.weak_types if verbish else c.classes).append("class:" + m[1])
+                    if not verbish and tok.text not in c.nouns:
+                        c.nouns.append(tok.text)
                 elif kind == "prop":
                     c.props.append((m[1], m[2]))
                     if kinds == {"prop"} and not m[2]:
@@ -297,6 +306,8 @@ class Matcher:
                     c.colors.append(m[1])
                 elif kind == "feeling":
                     c.feeling = True
+                elif kind == "negation":
+                    c.negated = True
                 elif kind == "action":
                     if kinds & {"device", "type"}:
                         c.weak_actions.append(m[1])
@@ -359,7 +370,7 @@ class Matcher:
         # a question word that only starts a command ("can you …") does not make a question
         if (
             c.question
-            and not c.count  # "有几个窗帘关着": counting asks, whatever verb it has
+            and not (c.count or c.any)  # "有几个窗帘关着", "有没有窗户开着": these ask
             and self._commandish(c)
             and (not _QUESTION_END.search(norm) or c.polite)
         ):
@@ -622,7 +633,7 @@ class Matcher:
         asked_values = [v for v in c.values if v in (d.dtype.properties[prop].values or ())]
         if asked_values and (c.yes_no or how):
             return Question(d.id, prop, expect=asked_values[0], how=how,
-                            kind=c.kind_words[0] if c.kind_words else "")  # fmt: skip
+                            kind=(c.nouns or c.kind_words or [""])[0])  # fmt: skip
         if c.yes_no or how:
             verb = next((v for v in c.verbs if v in _ASKED), None)
             if verb is None and c.particles:
@@ -635,7 +646,7 @@ class Matcher:
             opens = prop == "position" or prop.endswith("_position")
             if opens and isinstance(expect, bool):  # "车库门关着吗": a cover is open or closed
                 expect = "open" if expect else "closed"
-        kind = c.kind_words[0] if c.kind_words else ""
+        kind = (c.nouns or c.kind_words or [""])[0]
         return Question(d.id, prop, expect=expect, how=how, kind=kind)
 
     def _command(self, c: Clause, d: Device) -> list[Step]:

@@ -326,6 +326,9 @@ class Assistant:
             what, where = plan.missing
             answer.reply = say(lang, "no_reading", what=what, where=where)
             return final
+        if plan.negated and plan.empty:  # "don't turn off the porch light": nothing, and no guess
+            answer.reply = say(lang, "not_doing")
+            return final
         if plan.ambiguous is not None and not plan.steps:
             word, candidates = plan.ambiguous
             names = [self.executor.name(d, lang) for d in candidates]

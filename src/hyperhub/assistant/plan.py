@@ -65,6 +65,7 @@ class Question:
 class Plan:
     """An engine's reading of one sentence.
 
+    `negated`: the sentence said what not to do ("别关门廊灯"): nothing is done.
     `confidence` is in [0, 1]: the matcher gives 1.0 to a full parse; the LLM gives the
     probability of its output. `unknown` names what was not understood (a device name, a
     word) so the reply can say so. A plan with no steps and no questions did not understand.
@@ -81,6 +82,7 @@ class Plan:
     ambiguous: tuple[str, list[str]] | None = None
     # a question about something no device there measures: (what, where)
     missing: tuple[str, str] | None = None
+    negated: bool = False  # a command said not to be done
 
     @property
     def empty(self) -> bool:
