@@ -288,3 +288,16 @@ def test_a_room_that_is_not_there_is_said_not_guessed_as_every_light(demo: Space
         assert reply in answer.reply and answer.changes == {} and not answer.actions
     garage = a.ask("turn on the lights in the garage", sim)
     assert garage.changes == {"garage_light": {"on": True}}
+
+
+@pytest.mark.parametrize("text", [
+    "is the skylight open?", "天窗是不是开着", "are the skylights open yet",
+])  # fmt: skip
+def test_no_engine_acts_on_a_question(demo: Space, text: str) -> None:
+    """A sure LLM that reads a question as a command ("open the window") is not obeyed: the
+    matcher knows a question when it sees one, even about a device it does not know."""
+    opener = llm(Step("dining_window", property="position", value=100), confidence=0.99)
+    sim = Simulator(demo, ManualClock())
+    answer = Assistant(demo, llm=opener, llm_threshold=0.5).ask(text, sim)
+    assert answer.changes == {} and not answer.actions
+    assert sim.state("dining_window")["position"] == 0

@@ -70,6 +70,7 @@ class Clause:
     colors: list[str] = field(default_factory=list)  # "#rrggbb" of a colour word
     feeling: bool = False  # "I'm cold", "太暗了": a change asked for without a device
     negated: bool = False  # "don't turn off …", "别关…": nothing to do
+    asks: bool = False  # an A-not-A question ("是不是", "有没有")
     rel_verbs: list[str] = field(default_factory=list)  # "lower", "raise": also close / open
     actions: list[str] = field(default_factory=list)
     verbs: list[str] = field(default_factory=list)
@@ -234,6 +235,10 @@ class Matcher:
             ctx = Context(targets=targets_seen, clause=clause)
             last_clause = clause
         plan.unknown += unknown
+        # a question, however it is worded: no engine's reading of it may change anything
+        plan.asked = any(c.question for c in clauses) and not any(
+            not c.question and c.has_intent for c in clauses
+        )
         if plan.empty:
             plan.confidence = 0.0
         else:
@@ -308,6 +313,8 @@ class Matcher:
                     c.feeling = True
                 elif kind == "negation":
                     c.negated = True
+                elif kind == "asks":  # "是不是开着": asks, whatever command words it has
+                    c.question = c.yes_no = c.asks = True
                 elif kind == "action":
                     if kinds & {"device", "type"}:
                         c.weak_actions.append(m[1])
@@ -370,7 +377,7 @@ class Matcher:
         # a question word that only starts a command ("can you …") does not make a question
         if (
             c.question
-            and not (c.count or c.any)  # "有几个窗帘关着", "有没有窗户开着": these ask
+            and not (c.count or c.any or c.asks)  # "有几个窗帘关着", "是不是开着": these ask
             and self._commandish(c)
             and (not _QUESTION_END.search(norm) or c.polite)
         ):
@@ -613,7 +620,10 @@ class Matcher:
                         if p == "position" or p.endswith(("_position", "_open"))
                     ]
         if not props:
-            if c.props or not (c.devices or c.types or c.classes):
+            # a property word the device lacks is not about it, unless the same word named
+            # its kind ("空调" is a car's climate switch and the type air conditioner)
+            typed = any(tok.has("prop") and ("type", d.type) in tok.meanings for tok in c.tokens)
+            if (c.props and not typed) or not (c.devices or c.types or c.classes):
                 return []
             main = "on" if "on" in d.properties else (d.properties[0] if d.properties else None)
             props = [main] if main else []

@@ -360,6 +360,8 @@ class Assistant:
                 state = {d: devices.state(d) for d in self.space.devices}
             reading = engine.parse(raw, area=area, state=state)
             reading.lang = lang
+            if plan.asked:  # the matcher knows a question when it sees one: it never acts
+                reading.steps = []
             if reading.empty:
                 continue
             if reading.confidence >= threshold or self.engine == name:

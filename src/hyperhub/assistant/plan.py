@@ -83,6 +83,7 @@ class Plan:
     # a question about something no device there measures: (what, where)
     missing: tuple[str, str] | None = None
     negated: bool = False  # a command said not to be done
+    asked: bool = False  # the sentence is a question: nothing it leads to may act
 
     @property
     def empty(self) -> bool:

@@ -125,6 +125,7 @@ class Gazetteer:
             self._add_many((lex.get("quantifiers") or {}).get("all") or (), ("all",))
             self._add_many(lex.get("count") or (), ("count",))
             self._add_many(lex.get("negations") or (), ("negation",))
+            self._add_many(lex.get("asks") or (), ("asks",))
             self._add_many(lex.get("any") or (), ("any",))
             self._add_many(lex.get("pronouns") or (), ("pronoun",))
             self._add_many(lex.get("conjunctions") or (), ("conj",))
