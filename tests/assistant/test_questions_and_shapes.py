@@ -96,8 +96,12 @@ def test_polarity_numbers_colours_kelvin_stop_and_feelings(demo: Space) -> None:
     changes, _ = ask(demo, sim, "unpause the vacuum")
     assert changes == {"robot_vacuum": {"status": "cleaning"}}
     target = sim.state("living_room_ac")["target_temp"]
-    changes, _ = ask(demo, sim, "I'm cold", area="living_room")
-    assert changes["living_room_ac"]["target_temp"] == target + 1
+    changes, _ = ask(demo, sim, "I'm cold", area="living_room")  # the AC is off: it goes on
+    assert changes == {"living_room_ac": {"on": True}}
+    changes, _ = ask(demo, sim, "I'm cold", area="living_room")  # on: a degree warmer
+    assert changes == {"living_room_ac": {"target_temp": target + 1}}
+    changes, _ = ask(demo, sim, "set the oil heater to cool")  # a mode it does not have
+    assert changes == {}
 
 
 @pytest.mark.parametrize("text", [

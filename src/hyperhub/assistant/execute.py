@@ -107,6 +107,9 @@ class Executor:
             raise HyperHubError(f"{dev.id} does not have {prop!r}")
         spec = t.properties[prop]
         value = step.value
+        switch = spec.switch
+        if step.or_on and switch and devices.state(dev.id).get(switch) is False:
+            return Step(dev.id, property=switch, value=t.check_write(switch, True, dev.id))
         if step.delta is not None:
             current = devices.state(dev.id).get(prop)
             if not isinstance(current, int | float) or isinstance(current, bool):

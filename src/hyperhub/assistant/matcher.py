@@ -689,6 +689,8 @@ class Matcher:
                     if number is not None:
                         chosen.append(number)
                 return chosen
+        if c.values and not c.numbers:  # "cooling mode" on a heat-only heater: not another thing
+            return []
         steps: list[Step] = []
         polar = self._polarity(c)
         opens = any(p == "position" or p.endswith("_position") for p in props)
@@ -716,6 +718,8 @@ class Matcher:
         ):
             steps.append(numeric)
         if steps:
+            for s in steps:
+                s.or_on = c.feeling and s.delta is not None  # "I'm cold": an AC that is off goes on
             return steps
         # 4. a bool property named alone: "make it oscillate", "mute the speaker"
         bools = [p for p in hints if t.properties[p].kind == "bool"]

@@ -23,6 +23,7 @@ class Step:
     delta: float | None = None
     action: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
+    or_on: bool = False  # a feeling's change ("I'm cold"): a device that is off only goes on
 
     def as_contract(self) -> dict[str, Any]:
         """The step as the assistant contract prints it (design.md)."""
