@@ -410,7 +410,7 @@ class Assistant:
         """Whether `text` is only a yes or only a no (fillers aside): how a pending plan is
         confirmed or dropped."""
         tokens = self.matcher.gaz.scan(normalize(text[: MAX_TEXT + 1]))
-        kinds = {k for t in tokens for k in t.kinds()} - {"filler"}
+        kinds = {k for t in tokens for k in t.kinds()} - {"filler", "negation"}  # "不要": no
         if kinds and kinds <= {"yes"}:
             return "yes"
         if kinds and kinds <= {"no"}:
