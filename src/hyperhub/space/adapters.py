@@ -143,7 +143,6 @@ class BridgeAccess:
     login`): `topics` read and write, `reads` only read, `writes` only write."""
 
     suffix: str  # the login is `<adapter id>_<suffix>`
-    who: str  # whom it is for, in words
     topics: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
@@ -159,18 +158,17 @@ def bridge_access(decl: AdapterDecl) -> dict[str, BridgeAccess]:
     topics, the discovery prefix to announce itself (HyperHub's own configs there are put
     back if anyone changes them), nothing of what HyperHub publishes for Home Assistant."""
     if decl.kind != "ha_discovery":
-        return {"bridge": BridgeAccess("bridge", KIND_NAMES.get(decl.kind, decl.kind),
-                                       foreign_topics(decl))}  # fmt: skip
+        return {"bridge": BridgeAccess("bridge", foreign_topics(decl))}
     o = decl.options
     prefix, base = o.prefix, o.publish_topic
     return {
         "bridge": BridgeAccess(
-            "bridge", "Home Assistant", tuple(o.topics),
+            "bridge", tuple(o.topics),  # Home Assistant
             reads=(f"{prefix}/#", f"{base}/#"),
             writes=(f"{prefix}/status", f"{base}/+/+/set/+", f"{base}/+/+/call"),
         ),
         "devices": BridgeAccess(
-            "devices", "the devices (ESPHome, Tasmota …)", tuple(o.topics),
+            "devices", tuple(o.topics),  # the devices' firmware (ESPHome, Tasmota …)
             reads=(f"{prefix}/status",), writes=(f"{prefix}/#",),
         ),
     }  # fmt: skip

@@ -27,7 +27,6 @@ the hub checks, audits and acknowledges their commands like any other device's.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -40,14 +39,20 @@ from paho.mqtt.client import topic_matches_sub
 
 from hyperhub.adapters.base import AdapterCore, Proposal
 from hyperhub.adapters.ha_discovery.config import ConfigError, Entity, Removed, read
-from hyperhub.adapters.ha_discovery.mapping import ATTRIBUTES, Binding, group, propose
+from hyperhub.adapters.ha_discovery.mapping import (
+    ATTRIBUTES,
+    Binding,
+    group,
+    propose,
+    rendered,
+    text_of,
+)
 from hyperhub.errors import DeviceTimeout, DeviceUnavailable, FabricDisconnected, NotSupported
 from hyperhub.fabric.ratelimit import WarnEvery
 from hyperhub.service import Service
 from hyperhub.space import Space
 from hyperhub.space.adapters import AdapterDecl, foreign_topics
 from hyperhub.spec.backend import DeviceEvent
-from hyperhub.templates import TemplateFailed, render
 from hyperhub.topic_names import foreign_topic_problem
 
 log = logging.getLogger("hyperhub.adapters.ha_discovery")
@@ -78,15 +83,12 @@ class _Availability:
     template: str | None = None
 
     def read(self, payload: bytes | bytearray) -> bool | None:
-        text = bytes(payload).decode("utf-8", "replace")
+        text = text_of(payload)
         if self.template:
-            names: dict[str, Any] = {"value": text}
-            with contextlib.suppress(ValueError, RecursionError):
-                names["value_json"] = json.loads(text)
-            try:
-                text = str(render(self.template, names))
-            except TemplateFailed:
+            said = rendered(self.template, text)
+            if said is None:
                 return None
+            text = str(said)
         if text == self.available:
             return True
         if text == self.not_available:
@@ -156,7 +158,6 @@ class HaDiscovery(AdapterCore, Service):
         self.entities: dict[tuple[str, str | None, str], Entity] = {}  # by place in the tree
         # (component, node id, object id) → why that entity is left out (its topics)
         self.refused: dict[tuple[str, str | None, str], str] = {}
-        self.connected = False
         self.received = 0  # messages taken on the entities' topics (a statistic)
         self._by_key: dict[str, Entity] = {}  # entity key → entity
         self._attributes: dict[str, dict[str, Any]] = {}  # entity key → attributes seen
@@ -194,7 +195,7 @@ class HaDiscovery(AdapterCore, Service):
     @property
     def reachable(self) -> bool:
         """Whether the broker the devices talk on is connected."""
-        return self.connected
+        return self.client.connected.is_set()
 
     def _proposal(self, device_id: str) -> Proposal:
         external = str(self.space.device(device_id).external)
@@ -214,7 +215,7 @@ class HaDiscovery(AdapterCore, Service):
     def online(self, device_id: str) -> bool:
         external = str(self.space.device(device_id).external)
         proposal = self.found.get(external)
-        if not self.connected or proposal is None:
+        if not self.reachable or proposal is None:
             return False
         return all(self._entity_online(key) for key in proposal.sources)
 
@@ -335,15 +336,11 @@ class HaDiscovery(AdapterCore, Service):
         await self.client.close()
 
     async def _connected(self) -> None:
-        if not self.connected:
-            self.connected = True
-            self._tell(self.device_ids)
+        self._tell(self.device_ids)  # online again (the client's `connected` says so)
 
     def _lost(self) -> None:
         """Without the broker we hear nothing: every device counts as offline."""
-        if self.connected:
-            self.connected = False
-            self._tell(self.device_ids)
+        self._tell(self.device_ids)
 
     # -- configs -----------------------------------------------------------------------------
 

@@ -123,24 +123,19 @@ class Binding:
 
     def read(self, payload: bytes | bytearray | str) -> Any:
         """The HyperHub value of a state message, or None when it says nothing usable."""
-        text = _text(payload)
+        text = text_of(payload)
         if self.kind in ("json", "attribute"):
             return self._read_json(text)
         raw: Any = text
         if self.value_template:
-            names: dict[str, Any] = {"value": text}
-            data = _json(text)
-            if data is not None:
-                names["value_json"] = data
-            try:
-                raw = render(self.value_template, names)
-            except TemplateFailed:
+            raw = rendered(self.value_template, text)
+            if raw is None:
                 return None
         return self._value(raw)
 
     def is_jammed(self, payload: bytes | bytearray | str) -> bool:
         """Whether a lock's state message says it is jammed."""
-        return self.jammed is not None and _text(payload) == str(self.jammed)
+        return self.jammed is not None and text_of(payload) == str(self.jammed)
 
     def _read_json(self, text: str) -> Any:
         data = _json(text)
@@ -276,10 +271,24 @@ class Binding:
         return bool(value == reported)
 
 
-def _text(payload: bytes | bytearray | str) -> str:
+def text_of(payload: Any) -> str:
+    """A message's payload as text (bytes decoded, anything undecodable replaced)."""
     if isinstance(payload, bytes | bytearray):
-        return payload.decode("utf-8", "replace")
-    return payload
+        return bytes(payload).decode("utf-8", "replace")
+    return str(payload)
+
+
+def rendered(template: str, text: str) -> Any:
+    """A value template of Home Assistant's rendered on a payload's text, as HA does it:
+    with `value` and (when the text is JSON) `value_json`; None when it fails."""
+    names: dict[str, Any] = {"value": text}
+    data = _json(text)
+    if data is not None:
+        names["value_json"] = data
+    try:
+        return render(template, names)
+    except TemplateFailed:
+        return None
 
 
 def _json(text: str) -> Any:

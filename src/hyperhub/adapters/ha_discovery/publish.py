@@ -80,6 +80,7 @@ from typing import Any
 import aiomqtt
 
 import hyperhub
+from hyperhub.adapters.ha_discovery.mapping import text_of
 from hyperhub.errors import (
     FabricDisconnected,
     HyperHubError,
@@ -675,7 +676,7 @@ class HaPublisher(Service):
 
     def _on_ha_status(self, message: aiomqtt.Message) -> None:
         """Home Assistant (re)started: it wants every config, state and availability."""
-        if _text(message.payload).strip().lower() != ONLINE:
+        if text_of(message.payload).strip().lower() != ONLINE:
             return
         if self._resync is not None and not self._resync.done():
             return  # one is under way
@@ -777,7 +778,7 @@ class HaPublisher(Service):
             raise ValueNotAllowed(
                 f"{topic}: the payload is not text of at most {MAX_COMMAND} bytes"
             )
-        text = _text(payload)
+        text = text_of(payload)
         if rest[1:] == ["call"]:
             action = text.strip()
             if not _ACTION.match(action):
@@ -834,9 +835,3 @@ class HaPublisher(Service):
             log.exception(
                 "%s: %s on %s from Home Assistant", self.decl.id, cmd.summary(), cmd.device
             )
-
-
-def _text(payload: Any) -> str:
-    if isinstance(payload, bytes | bytearray):
-        return bytes(payload).decode("utf-8", errors="replace")
-    return str(payload)
