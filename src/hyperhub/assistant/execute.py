@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hyperhub.assistant.lexicon import lexicon
-from hyperhub.assistant.plan import Lang, Plan, Question, Step
+from hyperhub.assistant.plan import Lang, Plan, Question, Step, asks_value, is_position
 from hyperhub.errors import HyperHubError
 from hyperhub.space import Device, Space
 from hyperhub.spec.policy import Command
@@ -387,9 +387,10 @@ class Executor:
         lang: Lang,
     ) -> str:
         """ "Yes, all 5 lights are off." / "2 of 4 windows are open: Study and Bedroom." """
-        values = [devices.state(q.device).get(q.property) for q in asked]
-        held = [q for q, v in zip(asked, values, strict=True) if self.holds(q, v)]
-        others = [q for q, v in zip(asked, values, strict=True) if not self.holds(q, v)]
+        values = {q.device: devices.state(q.device).get(q.property) for q in asked}
+        holding = {q.device: self.holds(q, values[q.device]) for q in asked}
+        held = [q for q in asked if holding[q.device]]
+        others = [q for q in asked if not holding[q.device]]
         first = asked[0]
         state = self._expected_words(first, expect, lang)
         other = self._expected_words(first, _opposite(expect), lang)
@@ -399,7 +400,7 @@ class Executor:
             word += "s"
 
         def names(qs: list[Question]) -> str:
-            return _join([self._named(q, devices, lang) for q in qs], lang)
+            return _join([self._named(q, values[q.device], lang) for q in qs], lang)
 
         be = say(lang, "be_one" if m == 1 else "be_many")
         if how == "all":
@@ -419,9 +420,8 @@ class Executor:
             return say(lang, "count_all", n=n, kind=word, state=state)
         return say(lang, "count", m=m, n=n, kind=word, be=be, state=state, devices=names(held))
 
-    def _named(self, q: Question, devices: Devices | AsyncDevices, lang: Lang) -> str:
+    def _named(self, q: Question, value: Any, lang: Lang) -> str:
         """A device in a list: its name, with its level when it is only partly open."""
-        value = devices.state(q.device).get(q.property)
         spec = self.space.devices[q.device].dtype.properties[q.property]
         who = self.name(q.device, lang)
         partly = (
@@ -442,7 +442,7 @@ class Executor:
         """Whether `value` is the state `q` asks about ("open", "closed", True, False)."""
         expect = q.expect
         spec = self.space.devices[q.device].dtype.properties[q.property]
-        if isinstance(expect, str) and expect not in ("open", "closed"):
+        if asks_value(expect):
             return bool(value == expect)  # an enum's value ("silent")
         if expect in ("open", "closed"):
             if q.property in ("contact", "locked"):  # a closed door sensor says true
@@ -458,7 +458,7 @@ class Executor:
 
     def _expected_words(self, q: Question, expect: Any, lang: Lang) -> str:
         """How a reply says the state asked about: "closed", "off", "locked", "开着"."""
-        if isinstance(expect, str) and expect not in ("open", "closed"):
+        if asks_value(expect):
             return value_label(lang, expect)
         if expect in ("open", "closed"):
             if q.property == "contact":
@@ -471,8 +471,7 @@ class Executor:
         spec = self.space.devices[device_id].dtype.properties[prop]
         if isinstance(value, bool):
             return said_word(lang, prop, value)
-        opens = prop == "position" or prop.endswith("_position")
-        if opens and isinstance(value, int | float) and spec.max is not None:
+        if is_position(prop) and isinstance(value, int | float) and spec.max is not None:
             if value <= (spec.min or 0):
                 return said_word(lang, "_open", False)
             words = said_word(lang, "_open", True)
@@ -486,7 +485,7 @@ class Executor:
         value = devices.state(q.device).get(q.property)
         who = self.name(q.device, lang)
         said = self.state_words(q.device, q.property, value, lang)
-        if isinstance(q.expect, str) and q.expect not in ("open", "closed"):  # "on silent?"
+        if asks_value(q.expect):  # "is my phone on silent?"
             key = "yes_value" if value == q.expect else "no_value"
             words = self.value_words(q.device, q.property, value, lang)
             return say(lang, key, device=who, property=noun(lang, q.property), value=words)

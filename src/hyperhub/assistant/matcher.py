@@ -29,7 +29,7 @@ from typing import Any
 
 from hyperhub.assistant.lexicon import LANGS, lexicon
 from hyperhub.assistant.numbers import normalize
-from hyperhub.assistant.plan import Lang, Plan, Question, Step
+from hyperhub.assistant.plan import Lang, Plan, Question, Step, is_position
 from hyperhub.assistant.scan import Gazetteer, Meaning, Token, is_cjk
 from hyperhub.space import Device, Space
 
@@ -614,11 +614,7 @@ class Matcher:
                 elif v in ("on", "off") and "on" in d.properties:
                     props.append("on")
                 elif v in ("open", "close"):
-                    props += [
-                        p
-                        for p in d.properties
-                        if p == "position" or p.endswith(("_position", "_open"))
-                    ]
+                    props += [p for p in d.properties if is_position(p) or p.endswith("_open")]
         if not props:
             # a property word the device lacks is not about it, unless the same word named
             # its kind ("空调" is a car's climate switch and the type air conditioner)
@@ -639,11 +635,11 @@ class Matcher:
         """A question about `prop` of `d`, with the state a yes/no, "how many" or "are all"
         question asks about (its verb: on, off, open, closed, locked …)."""
         how = "count" if c.count else "any" if c.any else "all" if c.all else None
+        kind = c.nouns[0] if c.nouns else ""  # (the type and class words said)
         expect = None
         asked_values = [v for v in c.values if v in (d.dtype.properties[prop].values or ())]
         if asked_values and (c.yes_no or how):
-            return Question(d.id, prop, expect=asked_values[0], how=how,
-                            kind=(c.nouns or c.kind_words or [""])[0])  # fmt: skip
+            return Question(d.id, prop, expect=asked_values[0], how=how, kind=kind)
         if c.yes_no or how:
             verb = next((v for v in c.verbs if v in _ASKED), None)
             if verb is None and c.particles:
@@ -653,10 +649,8 @@ class Matcher:
                 expect = "closed"
             if expect is None and d.dtype.properties[prop].kind == "bool":
                 expect = True  # "is it charging?", "is motion detected?"
-            opens = prop == "position" or prop.endswith("_position")
-            if opens and isinstance(expect, bool):  # "车库门关着吗": a cover is open or closed
-                expect = "open" if expect else "closed"
-        kind = (c.nouns or c.kind_words or [""])[0]
+            if is_position(prop) and isinstance(expect, bool):  # a cover: open or closed
+                expect = "open" if expect else "closed"  # ("车库门关着吗")
         return Question(d.id, prop, expect=expect, how=how, kind=kind)
 
     def _command(self, c: Clause, d: Device) -> list[Step]:
@@ -693,7 +687,7 @@ class Matcher:
             return []
         steps: list[Step] = []
         polar = self._polarity(c)
-        opens = any(p == "position" or p.endswith("_position") for p in props)
+        opens = any(is_position(p) for p in props)
         if c.rel_verbs and opens and not (c.numbers or c.small or c.levels or hints):
             step = self._polar_step(c, d, hints, c.rel_verbs[0])  # "lower the blind"
             if step is not None:
@@ -864,7 +858,7 @@ class Matcher:
             if not chosen and want_unit != "%":
                 return None
         if not chosen and polar in ("open", "close"):
-            chosen = [p for p in cands if p == "position" or p.endswith("_position")]
+            chosen = [p for p in cands if is_position(p)]
         if not chosen:
             chosen = [p for p in cands if t.properties[p].unit == "%"] or cands
         prop = chosen[0]

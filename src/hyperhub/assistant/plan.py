@@ -12,6 +12,18 @@ from typing import Any, Literal
 Lang = Literal["en", "zh"]
 
 
+def is_position(prop: str) -> bool:
+    """Whether a property is how far something is open (a cover's `position`, a car's
+    `window_position`): 0 closed, above it open."""
+    return prop == "position" or prop.endswith("_position")
+
+
+def asks_value(expect: Any) -> bool:
+    """Whether a question's `expect` is an enum value ("silent"), not a state (True, False,
+    "open", "closed")."""
+    return isinstance(expect, str) and expect not in ("open", "closed")
+
+
 @dataclass
 class Step:
     """One device action: write `property` (absolute `value`, or `delta` relative to the current
