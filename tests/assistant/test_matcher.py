@@ -315,10 +315,15 @@ def test_matcher_confidence(demo: Space) -> None:
 
 
 def test_a_singular_word_that_fits_several_devices_asks_which(demo: Space) -> None:
-    answer = ask(demo, "turn off the light in the living room")
+    answer = ask(demo, "turn off the light")
     assert answer.changes == {}
     assert "Which light" in answer.reply
     assert "Ceiling Light" in answer.reply and "Light Strip" in answer.reply
+    # one of them stands out: the one named after its room, the one called by that word
+    assert ask(demo, "turn off the light in the living room").changes == {
+        "living_room_light": {"on": False}
+    }
+    assert ask(demo, "turn off the lamp in the bedroom").changes == {"bedside_lamp": {"on": False}}
     # plural, a room with one, the speaker's room, or Chinese: no question
     assert ask(demo, "turn off the lights in the living room").changes
     assert ask(demo, "turn on the light in the kitchen").reply.startswith("Nothing to change")

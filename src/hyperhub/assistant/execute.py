@@ -19,7 +19,14 @@ from hyperhub.assistant.plan import Lang, Plan, Question, Step, asks_value, is_p
 from hyperhub.errors import HyperHubError
 from hyperhub.space import Device, Space
 from hyperhub.spec.policy import Command
-from hyperhub.spec.words import has_cjk, lower_first, noun, said_word, type_label, value_word
+from hyperhub.spec.words import (
+    lower_first,
+    name_in,
+    noun,
+    said_word,
+    type_label,
+    value_word,
+)
 
 
 class States(Protocol):
@@ -81,7 +88,8 @@ class Executor:
 
     def _relevant(self, steps: list[Step], devices: States) -> list[Step]:
         """Relative changes to several devices leave out those that are off when some are on
-        ("dim the living room lights" dims the lit ones, it does not light the others)."""
+        ("dim the living room lights" dims the lit ones, it does not light the others); a
+        command about what is playing ("mute the music") leaves out the idle players."""
 
         def is_off(s: Step) -> bool:
             dev = self.space.devices.get(s.device)
@@ -93,7 +101,12 @@ class Executor:
         relative = [s for s in steps if s.delta is not None]
         off = [s for s in relative if is_off(s)]
         if off and len(off) < len(relative):
-            return [s for s in steps if not any(s is o for o in off)]
+            steps = [s for s in steps if not any(s is o for o in off)]
+        # "mute the music": the speakers that are playing, when some are
+        meant = [s for s in steps if s.when is not None]
+        idle = [s for s in meant if devices.state(s.device).get(s.when or "") is not True]
+        if idle and len(idle) < len(meant):
+            steps = [s for s in steps if not any(s is i for i in idle)]
         return steps
 
     def _check(self, dev: Device, step: Step, devices: States) -> Step:
@@ -258,12 +271,19 @@ class Executor:
     # -- words ---------------------------------------------------------------------------------
 
     def name(self, device_id: str, lang: Lang) -> str:
-        dev = self.space.devices[device_id]
-        if lang == "zh":  # a reply to the speaker: their first word for it (我的手机)
-            for alias in dev.aliases:
-                if has_cjk(alias):
-                    return alias
-        return dev.name
+        dev = self.space.devices[device_id]  # a reply to the speaker: their word (我的手机)
+        return name_in(lang, dev.name, dev.aliases, to_speaker=True)
+
+    def words_of(self, ids: dict[str, str], lang: Lang) -> dict[str, str]:
+        """A reply's ids in words: a device's name, a property's noun, an enum value's label."""
+        out = dict(ids)
+        if "device" in ids:
+            out["device"] = self.name(ids["device"], lang)
+        if "property" in ids:
+            out["property"] = noun(lang, ids["property"])
+        if "value" in ids:
+            out["value"] = value_word(lang, ids["value"])
+        return out
 
     def value_words(self, device_id: str, prop: str, value: Any, lang: Lang) -> str:
         spec = self.space.devices[device_id].dtype.properties[prop]
@@ -309,7 +329,7 @@ class Executor:
                 if p in ("on", "locked"):
                     bits.append(self.value_words(d, p, v, lang))
                 elif isinstance(v, bool):  # "muted", "not muted", "静音了"
-                    bits.append(said_word(lang, p, v))
+                    bits.append(said_word(lang, p, v, named=True))
                 else:
                     label = noun(lang, p)
                     bits.append(
@@ -331,7 +351,9 @@ class Executor:
                 v = devices.state(s.device).get(s.property)
                 words = self.value_words(s.device, s.property, v, lang)
                 if isinstance(v, bool) and s.property not in ("on", "locked"):
-                    words = said_word(lang, s.property, v)
+                    words = said_word(lang, s.property, v, named=True)
+                elif is_position(s.property) and self.state_words(s.device, s.property, v, lang):
+                    words = self.state_words(s.device, s.property, v, lang)  # "closed"
                 elif s.property not in ("on", "locked"):
                     words = f"{noun(lang, s.property)} {words}"
                 parts.append(say(lang, "already", device=who, state=words))
@@ -355,7 +377,10 @@ class Executor:
         for p in dict.fromkeys(touched):
             if p in state:
                 words = self.value_words(step.device, p, state[p], lang)
-                bits.append(words if p in ("on", "locked") else f"{noun(lang, p)} {words}")
+                said = self.state_words(step.device, p, state[p], lang) if is_position(p) else ""
+                bits.append(
+                    said or (words if p in ("on", "locked") else f"{noun(lang, p)} {words}")
+                )
         return ", ".join(bits) if bits else ("as asked" if lang == "en" else "如此")
 
     def answers(
@@ -365,8 +390,11 @@ class Executor:
         many", "is any" or "are all" question asked about."""
         out: list[str] = []
         groups: dict[tuple[str, str, Any], list[Question]] = {}
+        lists: dict[tuple[str, str | None], list[str]] = {}
         for q in questions:
-            if q.how is not None and q.expect is not None:
+            if q.how == "list":
+                lists.setdefault((q.kind, q.area), []).append(q.device)
+            elif q.how is not None and q.expect is not None:
                 groups.setdefault((q.how, q.kind, q.expect), []).append(q)
             else:
                 out.append(self.answer(q, devices, lang))
@@ -375,7 +403,21 @@ class Executor:
                 out.append(self.answer(asked[0], devices, lang))
             else:
                 out.append(self._together(how, kind, expect, asked, devices, lang))
+        for (kind, area), ids in lists.items():
+            out.append(self._inventory(kind, area, ids, lang))
         return out
+
+    def _inventory(self, kind: str, area: str | None, ids: list[str], lang: Lang) -> str:
+        """ "2 devices in Guest Room: Guest Room Lamp and Dehumidifier." """
+        n = len(ids)
+        word = kind or lower_first(lang, type_label(lang, self.space.devices[ids[0]].type))
+        if lang == "en":
+            word = word[:-1] if n == 1 and word.endswith("s") else word
+            word = word + "s" if n != 1 and not word.endswith("s") else word
+        where = self.space.areas[area].name_in(lang) if area in self.space.areas else ""
+        names = _join([self.name(d, lang) for d in ids], lang)
+        key = "inventory_in" if where else "inventory"
+        return say(lang, key, n=n, kind=word, where=where, devices=names)
 
     def _together(
         self,

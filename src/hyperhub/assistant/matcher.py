@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from hyperhub.assistant.lexicon import LANGS, lexicon
@@ -44,6 +45,8 @@ _POLAR = {"on": True, "off": False, "open": True, "close": False, "lock": True, 
 # what a yes/no question's verb asks about: (the property's value) or open / closed
 _ASKED = {"on": True, "off": False, "stop": False, "lock": True, "unlock": False,
           "open": "open", "close": "closed"}  # fmt: skip
+# levels without a number, as a share of the range ("halfway", "a quarter", "最大")
+_LEVELS = {"max": 1.0, "min": 0.0, "half": 0.5, "quarter": 0.25, "three_quarters": 0.75}
 _QUESTION_END = re.compile(r"(?:\?|？|吗|嗎|呢|么|嘛)\s*$")
 
 
@@ -52,6 +55,7 @@ class Clause:
     tokens: list[Token]
     text: str = ""
     devices: list[str] = field(default_factory=list)
+    owners: list[str] = field(default_factory=list)  # "王磊": the devices named as his
     areas: list[str] = field(default_factory=list)
     floors: list[str] = field(default_factory=list)
     types: list[str] = field(default_factory=list)
@@ -83,6 +87,9 @@ class Clause:
     all: bool = False
     count: bool = False  # "how many …", "有几个…"
     any: bool = False  # "is any window open?"
+    every: bool = False  # "devices", "设备": every kind of device
+    which: bool = False  # "which …", "哪些…": with a kind and no state, asks for a list
+    when: str | None = None  # "the music": a kind said by what it is doing ("playing")
     pronoun: bool = False
     question: bool = False
     yes_no: bool = False  # "is it …?", "…吗": answered yes or no first
@@ -108,7 +115,43 @@ class Clause:
     @property
     def has_target(self) -> bool:
         return bool(
-            self.devices or self.areas or self.floors or self.types or self.classes or self.pronoun
+            self.devices
+            or self.owners
+            or self.areas
+            or self.floors
+            or self.types
+            or self.classes
+            or self.pronoun
+            or self.every
+        )
+
+    @property
+    def has_state(self) -> bool:
+        """Whether the clause names a state or a change (not only devices and question
+        words)."""
+        return bool(
+            self.props
+            or self.values
+            or self.actions
+            or self.particles
+            or self.numbers
+            or self.colors
+            or self.levels
+            or self.rel
+            or self.cmp
+            or [v for v in self.verbs if v != "set"]
+        )
+
+    @property
+    def lists(self) -> bool:
+        """A question for the devices themselves: "how many sensors do we have", "客房里有
+        哪些设备", "what devices are in the kitchen"."""
+        return (
+            self.question
+            and (self.count or self.any or self.every or self.which)
+            and bool(self.types or self.classes or self.every)
+            and not self.has_state
+            and not self.devices
         )
 
     def take_intent(self, other: Clause) -> None:
@@ -144,11 +187,89 @@ class Matcher:
         self.space = space
         self.gaz = Gazetteer(space)
         self.named_kinds = self._named_kinds()
+        self._longer = self._longer_names()
+        self._room_named = self._named_after_room()
+        self._types = {d.type for d in space.devices.values()}
 
-    def _named_kinds(self) -> dict[str, set[str]]:
-        """Kinds a device's own name gives it besides its type: a switch called "Garage
-        Light" / "车库灯" is one of "the lights" too."""
-        out: dict[str, set[str]] = {}
+    def _named_with(self, words: tuple[str, ...]) -> list[str]:
+        """The devices one of whose names has one of `words` ("kettle", "水壶")."""
+        out = []
+        for d in self.space.devices.values():
+            names = [normalize(n) for n in (d.name, *d.aliases)]
+            if any(normalize(w) in n for w in words for n in names):
+                out.append(d.id)
+        return out
+
+    def _meant(self, word: str, candidates: list[str]) -> str | None:
+        """The one of several devices a singular word means, if one stands out: the only
+        one called by that word ("the lamp in the bedroom": Bedside Lamp, not the ceiling
+        light), else the only one named after its room ("the light in the living room":
+        Living Room Light, not the LED strip). Only within one room: "unlock the door" of a
+        home with several stays a question."""
+        if len({self.space.devices[d].area for d in candidates}) != 1:
+            return None
+        w = normalize(word)
+        called = [
+            d
+            for d in candidates
+            if any(
+                normalize(n).endswith(w)
+                for n in (self.space.devices[d].name, *self.space.devices[d].aliases)
+            )
+        ]
+        if len(called) == 1:
+            return called[0]
+        main = [d for d in (called or candidates) if d in self._room_named]
+        return main[0] if len(main) == 1 else None
+
+    def _named_after_room(self) -> set[str]:
+        """Devices named after their room and kind ("Kids' Room Light", "儿童房灯", "书房的
+        台灯"): "the light" of that room when it has several."""
+        out: set[str] = set()
+        for d in self.space.devices.values():
+            if d.area not in self.space.areas:
+                continue
+            area = self.space.areas[d.area]
+            rooms = {normalize(n) for n in (area.name, *area.aliases)}
+            kinds = {
+                normalize(str(w))
+                for lang in LANGS
+                for w in (lexicon(lang).get("types") or {}).get(d.type, ())
+            }
+            kinds |= {w for ws in self.named_kinds.get(d.id, {}).values() for w in ws}
+            for name in (d.name, *d.aliases):
+                n = normalize(name).replace("的", "")
+                if any(n in (f"{r} {k}", f"{r}{k}") for r in rooms for k in kinds):
+                    out.add(d.id)
+        return out
+
+    def _longer_names(self) -> dict[str, list[Device]]:
+        """Per device, the devices whose names extend one of its names: "Front Door Sensor"
+        for "Front Door", "后门门磁" for "后门" (what a question about a state the first lacks
+        is about)."""
+        names = {
+            d.id: [normalize(n) for n in (d.name, *d.aliases)] for d in self.space.devices.values()
+        }
+        out: dict[str, list[Device]] = {}
+        for d in self.space.devices.values():
+            out[d.id] = [
+                e
+                for e in self.space.devices.values()
+                if e.id != d.id
+                and any(
+                    m.startswith(n) and (is_cjk(n[-1]) or m[len(n) : len(n) + 1] == " ")
+                    for n in names[d.id]
+                    for m in names[e.id]
+                    if len(m) > len(n)
+                )
+            ]
+        return out
+
+    def _named_kinds(self) -> dict[str, dict[str, set[str]]]:
+        """Kinds a device's own name gives it besides its type, with the words that gave
+        them: a switch called "Garage Light" / "车库灯" is one of "the lights" too (but a
+        plug called "Water Heater" is a heater, not one of "the air conditioners")."""
+        out: dict[str, dict[str, set[str]]] = {}
         for dev in self.space.devices.values():
             for name in (dev.name, *dev.aliases):
                 norm = normalize(name)
@@ -164,8 +285,17 @@ class Matcher:
                                     else re.search(rf"(?<![a-z0-9]){re.escape(w)}$", norm)
                                 )
                                 if hit and kind != dev.type and kind != dev.cls:
-                                    out.setdefault(dev.id, set()).add(prefix + kind)
+                                    kinds = out.setdefault(dev.id, {})
+                                    kinds.setdefault(prefix + kind, set()).add(w)
         return out
+
+    def _named_fit(self, d: Device, kinds: list[str], nouns: list[str]) -> bool:
+        """Whether `d`'s name makes it one of `kinds` as said with `nouns` ("lights")."""
+        mine = self.named_kinds.get(d.id, {})
+        words = {w for k in kinds for w in mine.get(k, ())}
+        if not words:
+            return False
+        return not nouns or any(_one(n) == _one(w) for n in nouns for w in words)
 
     # -- entry ---------------------------------------------------------------------------------
 
@@ -206,10 +336,11 @@ class Matcher:
         targets_seen: list[str] = []
         last_clause: Clause | None = None
         for clause in clauses:
-            unknown += clause.unknown
             if not clause.has_intent and not clause.has_target:
+                unknown += clause.unknown
                 continue
             devices, problem = self._targets(clause, area, ctx)
+            unknown += clause.unknown  # (less a word that named a device by part of its name)
             if problem:
                 plan.unknown.append(problem)
                 continue
@@ -218,6 +349,7 @@ class Matcher:
                 plan.negated = True
                 continue
             if not steps and not questions:
+                plan.cannot = plan.cannot or self._cannot(clause, devices)
                 if clause.question and clause.pure_props and clause.areas:
                     # "what's the temperature in the study" where nothing measures it
                     word = next(t.text for t in clause.tokens if t.has("prop"))
@@ -225,8 +357,11 @@ class Matcher:
                 continue
             which = None if every_fit else self._ambiguous(clause, steps)
             if which is not None:
-                plan.ambiguous = which
-                continue
+                main = self._meant(*which)
+                if main is None:
+                    plan.ambiguous = which
+                    continue
+                steps = [s for s in steps if s.device == main]  # "the light in the study"
             plan.steps += steps
             plan.questions += questions
             targets_seen = list(
@@ -284,6 +419,8 @@ class Matcher:
                 kind = m[0]
                 if kind == "device":
                     c.devices.append(m[1])
+                elif kind == "owner":
+                    c.owners.append(m[1])
                 elif kind == "area":
                     c.areas.append(m[1])
                 elif kind == "floor":
@@ -302,7 +439,9 @@ class Matcher:
                     c.props.append((m[1], m[2]))
                     if kinds == {"prop"} and not m[2]:
                         c.pure_props.append(m[1])
-                    if m[2]:
+                    if m[2] and "type" in kinds:  # "the music": players that are playing
+                        c.when = c.when or m[1]
+                    elif m[2]:
                         c.question = True
                 elif kind == "value":
                     # "turn the heating off": a device called like a mode is the device
@@ -311,6 +450,10 @@ class Matcher:
                     c.colors.append(m[1])
                 elif kind == "feeling":
                     c.feeling = True
+                elif kind == "implied":  # "I'm going to bed": the lights off
+                    c.verbs.append(m[1])
+                    c.types += [t for t in m[2] if t in self._types]
+                    c.devices += self._named_with(m[3]) if not m[2] else []
                 elif kind == "negation":
                     c.negated = True
                 elif kind == "asks":  # "是不是开着": asks, whatever command words it has
@@ -352,6 +495,12 @@ class Matcher:
                     c.count = c.question = True
                 elif kind == "any":
                     c.any = True
+                elif kind == "devices":
+                    c.every = True
+                    if tok.text not in c.nouns:
+                        c.nouns.append(tok.text)
+                elif kind == "which":
+                    c.which = c.question = True
                 elif kind == "here":
                     c.here = True
                 elif kind == "polite":
@@ -362,6 +511,28 @@ class Matcher:
                     c.question = True
                 elif kind == "unknown":
                     c.unknown.append(tok.text)
+        if c.feeling:  # "it's too noisy": "it" is no device
+            c.pronoun = False
+        if c.negated and not c.actions and not [v for v in c.verbs if v != "set"]:
+            ends = [str(w) for lang in LANGS for w in lexicon(lang).get("stop_doing") or ()]
+            text = c.text.rstrip("?!.。！？ ")
+            if any(text.endswith(w) for w in ends):  # "别给车充电了": stop charging it
+                c.negated = False
+                c.verbs.append("stop")
+        # "the garage lights", "车库的灯": a room word that also names a kind is the room when
+        # another word names the kind
+        roomy = [t for t in c.tokens if t.has("area") and (t.has("type") or t.has("class"))]
+        if roomy and any(
+            (t.has("type") or t.has("class")) and not t.has("area") and not t.has("device")
+            for t in c.tokens
+        ):
+            for t in roomy:
+                drop_types = {m[1] for m in t.get("type")}
+                drop_classes = {"class:" + m[1] for m in t.get("class")}
+                c.types = [k for k in c.types if k not in drop_types]
+                c.classes = [k for k in c.classes if k not in drop_classes]
+                c.kind_words = [w for w in c.kind_words if w != t.text]
+                c.nouns = [w for w in c.nouns if w != t.text]
         if c.weak_actions and not c.has_intent:
             c.actions = c.weak_actions
         if c.weak_values and not c.has_intent:
@@ -374,6 +545,8 @@ class Matcher:
                     c.numbers, [t for t in c.tokens if t.has("number")], strict=False
                 )
             ]
+        if c.when and not (self._commandish(c) or c.pure_props):  # "厨房的音乐?"
+            c.question = True
         # a question word that only starts a command ("can you …") does not make a question
         if (
             c.question
@@ -424,6 +597,13 @@ class Matcher:
                 merged[-1] = c
                 continue
             merged.append(c)
+        for a, b in pairwise(merged):
+            self._share_room(a, b)
+        for i, c in enumerate(merged[:-1]):
+            after = merged[i + 1]  # "书房的风扇和灯都关了吧": the fan is turned off too
+            if c.has_target and not c.has_intent and after.has_intent and after.has_target:
+                c.take_intent(after)
+                c.all = c.all or after.all
         for i, c in enumerate(merged):
             before = merged[i - 1] if i else ctx.clause
             if before is None:
@@ -441,12 +621,53 @@ class Matcher:
                     )
         return merged
 
+    def _share_room(self, a: Clause, b: Clause) -> None:
+        """Kinds joined by "and" share the room said with them: "the study fan and light",
+        "书房的风扇和灯" (a room before the first), "the fan and the lamp in the study" (a room
+        after the last) — where that room has such devices."""
+
+        def kinds_only(c: Clause) -> bool:
+            return bool(c.types or c.classes) and not (
+                c.devices or c.owners or c.areas or c.floors or c.here
+            )
+
+        def room_first(c: Clause) -> bool:
+            rooms = [t.start for t in c.tokens if t.has("area") or t.has("floor")]
+            kinds = [t.start for t in c.tokens if t.has("type") or t.has("class")]
+            return bool(rooms and kinds) and min(rooms) < min(kinds)
+
+        def fits(c: Clause, areas: list[str], floors: list[str]) -> bool:
+            kinds = set(c.types + c.classes)
+            return any(
+                (d.type in kinds or f"class:{d.cls}" in kinds)
+                and (
+                    d.area in areas
+                    or (d.area is not None and self.space.areas[d.area].floor in floors)
+                )
+                for d in self.space.devices.values()
+            )
+
+        if kinds_only(b) and (a.areas or a.floors) and (a.types or a.classes):
+            if fits(b, a.areas, a.floors):
+                b.areas, b.floors = list(a.areas), list(a.floors)
+        elif (
+            kinds_only(a)
+            and (b.areas or b.floors)
+            and (b.types or b.classes)
+            and not b.devices
+            and not room_first(b)
+            and fits(a, b.areas, b.floors)
+        ):
+            a.areas, a.floors = list(b.areas), list(b.floors)
+
     # -- targets -------------------------------------------------------------------------------
 
     def _targets(
         self, c: Clause, speaker_area: str | None, ctx: Context
     ) -> tuple[list[Device], str | None]:
         devices = self.space.devices
+        if not c.devices and not c.owners and c.unknown and (c.props or c.types):
+            c.devices = self._partly_named(c)
         named = list(dict.fromkeys(c.devices))
         if len(named) > 1:  # "车里的空调": a name that is a property of another named device
             prop_words = {p for p, _ in c.props}
@@ -472,6 +693,9 @@ class Matcher:
         scoped = False
         if c.here and not c.areas and speaker_area in self.space.areas:
             c.areas = [speaker_area]
+        if c.owners:  # "王磊今天走了多少步": his devices
+            pool = [d for d in pool if d.id in c.owners]
+            scoped = True
         if c.areas:
             pool = [d for d in pool if d.area in c.areas]
             scoped = True
@@ -479,6 +703,8 @@ class Matcher:
             pool = [d for d in pool if d.area and self.space.areas[d.area].floor in c.floors]
             scoped = True
         kinds = c.types + c.classes
+        if not kinds and c.every:  # "every device in the kitchen"
+            return pool, None
         if not kinds and scoped and c.weak_types:  # "light up the hall", "lock the garage"
             kinds = c.weak_types
         if (
@@ -497,7 +723,7 @@ class Matcher:
                 for d in pool
                 if d.type in kinds
                 or f"class:{d.cls}" in kinds
-                or self.named_kinds.get(d.id, set()) & set(kinds)
+                or self._named_fit(d, kinds, c.nouns)
             ]
             if not scoped and not c.all and speaker_area and speaker_area in self.space.areas:
                 here = [d for d in pool if d.area == speaker_area]
@@ -524,7 +750,11 @@ class Matcher:
         # a property / action / value word alone picks the devices that have it: those just
         # talked about if they have it ("…，温度设成23度"), else any in the space
         props = {p for p, _ in c.props}
-        cmp_props = {p for m in c.cmp for p in m[3]}
+        # a comparative's properties in order: the first any device has ("I'm cold": the
+        # home's target temperatures, not the car's cabin)
+        cmp_order = [p for m in c.cmp for p in m[3]]
+        present = [p for p in cmp_order if any(p in d.properties for d in pool)]
+        cmp_props = set(present[:1])
 
         def fits(d: Device) -> bool:
             return bool(
@@ -571,6 +801,50 @@ class Matcher:
         devices = list(dict.fromkeys(s.device for s in steps))
         return (c.kind_words[0], devices) if len(devices) > 1 else None
 
+    def _cannot(self, c: Clause, devices: list[Device]) -> tuple[str, dict[str, str]] | None:
+        """Why the one device a command named cannot do it: a reading it was told to set
+        ("把室外温度改成二十度"), a mode it does not have ("put the heater in cooling mode")."""
+        if c.question or len(devices) != 1 or not (c.devices or c.owners or c.types):
+            return None
+        d = devices[0]
+        specs = d.dtype.properties
+        for v in c.values:
+            enums = [p for p in d.properties if specs[p].writable and specs[p].values]
+            if enums and not any(v in (specs[p].values or ()) for p in enums):
+                return ("cannot_value", {"device": d.id, "value": v})
+        sets = c.numbers or c.levels or c.rel or c.cmp or [v for v in c.verbs if v != "set"]
+        readings = [p for p, _ in c.props if p in d.properties and not specs[p].writable]
+        if sets and readings:
+            return ("read_only", {"device": d.id, "property": readings[0]})
+        return None
+
+    def _partly_named(self, c: Clause) -> list[str]:
+        """A device named by a word of its name the sentence did not otherwise know ("室外" of
+        "室外温度计", "outdoor" of "Outdoor Thermometer"), when one device has it."""
+        for word in c.unknown:
+            w = normalize(word)
+            if len(w) < (2 if is_cjk(w[0]) else 4):
+                continue
+            hits = []
+            for d in self.space.devices.values():
+                for name in (d.name, *d.aliases):
+                    n = normalize(name)
+                    if (w in n) if is_cjk(w[0]) else re.search(rf"\b{re.escape(w)}\b", n):
+                        hits.append(d.id)
+                        break
+            props = {p for p, _ in c.props}
+            kinds = set(c.types + c.classes)
+            fit = [
+                h
+                for h in hits
+                if props & set(self.space.devices[h].properties)
+                or self.space.devices[h].type in kinds
+            ]
+            if len(hits) == 1 and fit:
+                c.unknown.remove(word)
+                return hits
+        return []
+
     def _only_prop_word(self, c: Clause, device_id: str) -> bool:
         """Whether `device_id` was named by a word that is also a property noun."""
         return any(("device", device_id) in tok.meanings and tok.has("prop") for tok in c.tokens)
@@ -581,8 +855,16 @@ class Matcher:
         steps: list[Step] = []
         questions: list[Question] = []
         explicit = bool(c.devices)
+        if c.lists:
+            where = c.areas[0] if len(c.areas) == 1 else None
+            kind = c.nouns[-1] if c.nouns else ""
+            return [], [Question(d.id, "", how="list", kind=kind, area=where) for d in devices]
         if c.question:
+            if explicit:
+                devices = list({e.id: e for e in (self._opened_by(c, d) for d in devices)}.values())
             asked = [q for d in devices for q in self._ask(c, d)]
+            if not asked and explicit:  # "is the front door closed": its sensor, not its lock
+                asked = [q for d in devices for e in self._longer[d.id] for q in self._ask(c, e)]
             has_ro = [q for q in asked if not self._writable(q.device, q.property)]
             if (
                 has_ro and "set" not in c.verbs
@@ -592,6 +874,9 @@ class Matcher:
             return [], asked
         for d in devices:
             mine = self._command(c, d)
+            if c.when in d.properties:  # "mute the music": where it is playing
+                for s in mine:
+                    s.when = c.when
             if mine:
                 steps += mine
             elif explicit and len(devices) == 1:
@@ -607,14 +892,8 @@ class Matcher:
             props = [
                 p for p in d.properties if set(c.values) & set(d.dtype.properties[p].values or ())
             ]
-        if not props:
-            for v in c.verbs:  # "is the door locked", "锁了吗", "is the garage door closed"
-                if v in ("lock", "unlock") and "locked" in d.properties:
-                    props.append("locked")
-                elif v in ("on", "off") and "on" in d.properties:
-                    props.append("on")
-                elif v in ("open", "close"):
-                    props += [p for p in d.properties if is_position(p) or p.endswith("_open")]
+        if not props:  # "is the door locked", "锁了吗", "is the garage door closed"
+            props = self._verb_props(c, d)
         if not props:
             # a property word the device lacks is not about it, unless the same word named
             # its kind ("空调" is a car's climate switch and the type air conditioner)
@@ -622,19 +901,65 @@ class Matcher:
             if (c.props and not typed) or not (c.devices or c.types or c.classes):
                 return []
             main = "on" if "on" in d.properties else (d.properties[0] if d.properties else None)
+            if "set" in c.verbs and not (c.yes_no or c.particles):  # "what's the heating set to"
+                specs = d.dtype.properties
+                main = next(
+                    (
+                        p
+                        for p in d.properties
+                        if specs[p].writable and specs[p].kind in ("int", "float") and specs[p].unit
+                    ),
+                    main,
+                )
             props = [main] if main else []
         props = list(dict.fromkeys(props))
         if "set" in c.verbs:  # "what is the AC set to": the setting, not the reading
-            rw = [p for p in props if d.dtype.properties[p].writable]
+            specs = d.dtype.properties
+            rw = [p for p in props if specs[p].writable]
+            if not rw and all(q for _, q in c.props):  # "设的是多少度": the setting in the unit
+                units = {specs[p].unit for p in props if specs[p].unit}
+                rw = [
+                    p
+                    for p in d.properties
+                    if specs[p].writable and specs[p].unit in units and p != "on"
+                ]
             if rw:
                 return [self._question(c, d, p) for p in rw]
         ro = [p for p in props if not d.dtype.properties[p].writable]
         return [self._question(c, d, p) for p in (ro or props)]
 
+    @staticmethod
+    def _verb_props(c: Clause, d: Device) -> list[str]:
+        """The properties a question's verb asks about on `d`: locked, on, or whether it is
+        open (a cover's position, a window's `…_open`, a door sensor's contact)."""
+        props: list[str] = []
+        for v in [*c.verbs, *c.particles]:
+            if v in ("lock", "unlock") and "locked" in d.properties:
+                props.append("locked")
+            elif v in ("on", "off") and "on" in d.properties:
+                props.append("on")
+            elif v in ("open", "close", "on", "off"):
+                props += [
+                    p
+                    for p in d.properties
+                    if is_position(p) or p.endswith("_open") or p == "contact"
+                ]
+        return list(dict.fromkeys(props))
+
+    def _opened_by(self, c: Clause, d: Device) -> Device:
+        """The device a question about whether `d` is open or closed is about: `d`, or,
+        when `d` cannot say (a lock), a device named after it that can ("Front Door
+        Sensor" for "the front door")."""
+        if not set(c.verbs) & {"open", "close"} or "on" in d.properties:
+            return d
+        if self._verb_props(c, d):
+            return d
+        return next((e for e in self._longer[d.id] if self._verb_props(c, e)), d)
+
     def _question(self, c: Clause, d: Device, prop: str) -> Question:
         """A question about `prop` of `d`, with the state a yes/no, "how many" or "are all"
         question asks about (its verb: on, off, open, closed, locked …)."""
-        how = "count" if c.count else "any" if c.any else "all" if c.all else None
+        how = "count" if c.count or c.which else "any" if c.any else "all" if c.all else None
         kind = c.nouns[0] if c.nouns else ""  # (the type and class words said)
         expect = None
         asked_values = [v for v in c.values if v in (d.dtype.properties[prop].values or ())]
@@ -645,11 +970,14 @@ class Matcher:
             if verb is None and c.particles:
                 verb = c.particles[-1]
             expect = _ASKED.get(verb or "")
+            if prop == "locked" and verb in ("on", "off", "open", "close"):  # "后门关好了吗"
+                expect = verb in ("off", "close")
             if expect is None and prop in ("contact",):  # "is the back door closed" (a sensor)
                 expect = "closed"
             if expect is None and d.dtype.properties[prop].kind == "bool":
                 expect = True  # "is it charging?", "is motion detected?"
-            if is_position(prop) and isinstance(expect, bool):  # a cover: open or closed
+            opens = is_position(prop) or prop == "contact" or prop.endswith("_open")
+            if opens and isinstance(expect, bool) and verb is not None:  # open or closed
                 expect = "open" if expect else "closed"  # ("车库门关着吗")
         return Question(d.id, prop, expect=expect, how=how, kind=kind)
 
@@ -688,6 +1016,8 @@ class Matcher:
         steps: list[Step] = []
         polar = self._polarity(c)
         opens = any(is_position(p) for p in props)
+        if opens and "on" not in props and polar in ("on", "off"):  # "开一下院门": open it
+            polar = "open" if polar == "on" else "close"
         if c.rel_verbs and opens and not (c.numbers or c.small or c.levels or hints):
             step = self._polar_step(c, d, hints, c.rel_verbs[0])  # "lower the blind"
             if step is not None:
@@ -868,7 +1198,7 @@ class Matcher:
             direction = c.rel[0]
         elif c.cmp:
             direction = c.cmp[0][1]
-        if direction is not None:
+        if direction is not None and not (c.levels and not c.numbers):  # "dim it to a quarter"
             sign = 1.0 if direction == "up" else -1.0
             rel_numbers = [(v, u) for v, u, a in c.numbers if not a]
             if rel_numbers:
@@ -883,16 +1213,16 @@ class Matcher:
         if c.numbers:
             return Step(d.id, property=prop, value=_whole(spec, c.numbers[0][0]))
         if c.levels and spec.min is not None and spec.max is not None:
-            level = c.levels[0]
-            x = (
-                spec.max
-                if level == "max"
-                else spec.min
-                if level == "min"
-                else (spec.min + spec.max) / 2
-            )
+            x = spec.min + _LEVELS.get(c.levels[0], 0.5) * (spec.max - spec.min)
             return Step(d.id, property=prop, value=_whole(spec, x))
         return None
+
+
+def _one(word: str) -> str:
+    """An English noun in the singular, roughly ("lights" → "light", "switches" → "switch")."""
+    if is_cjk(word[:1]) or not word.endswith("s") or word.endswith("ss"):
+        return word
+    return word[:-2] if word.endswith(("ches", "shes", "xes", "sses")) else word[:-1]
 
 
 def _whole(spec: Any, x: float) -> Any:

@@ -326,6 +326,10 @@ class Assistant:
             what, where = plan.missing
             answer.reply = say(lang, "no_reading", what=what, where=where)
             return final
+        if plan.cannot is not None and plan.empty:  # "put the heater in cooling mode"
+            key, ids = plan.cannot
+            answer.reply = say(lang, key, **self.executor.words_of(ids, lang))
+            return final
         if plan.negated and plan.empty:  # "don't turn off the porch light": nothing, and no guess
             answer.reply = say(lang, "not_doing")
             return final

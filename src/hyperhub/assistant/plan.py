@@ -36,6 +36,9 @@ class Step:
     action: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
     or_on: bool = False  # a feeling's change ("I'm cold"): a device that is off only goes on
+    # "mute the music": the devices meant are those where this true/false property is true
+    # ("playing"), when some are
+    when: str | None = None
 
     def as_contract(self) -> dict[str, Any]:
         """The step as the assistant contract prints it (design.md)."""
@@ -62,16 +65,18 @@ class Question:
     """Asks for the value of `property` of `device`. A yes/no question says which state it
     asks about (`expect`: True / False for a true/false property, "open" / "closed" for
     anything that opens); `how` ("all", "any", "count") asks it of all the clause's devices
-    at once, which `kind` names ("lights", "窗帘")."""
+    at once, which `kind` names ("lights", "窗帘"); `how` "list" (no property) asks which
+    devices there are ("how many sensors do we have", "客房里有哪些设备")."""
 
     device: str
     property: str
     expect: Any = None
     how: str | None = None
     kind: str = ""
+    area: str | None = None  # the room a "list" question named ("which devices are in …")
 
     def compact(self) -> str:
-        return f"{self.device}.{self.property}?"
+        return f"{self.device}.{self.property}?" if self.property else f"{self.device}?"
 
 
 @dataclass
@@ -95,6 +100,9 @@ class Plan:
     ambiguous: tuple[str, list[str]] | None = None
     # a question about something no device there measures: (what, where)
     missing: tuple[str, str] | None = None
+    # what the named device cannot do, as a reply key and its words' ids: ("read_only",
+    # {"device": …, "property": …}) or ("cannot_value", {"device": …, "value": …})
+    cannot: tuple[str, dict[str, str]] | None = None
     negated: bool = False  # a command said not to be done
     asked: bool = False  # the sentence is a question: nothing it leads to may act
 

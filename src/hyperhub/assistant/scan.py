@@ -8,6 +8,7 @@ English phrases match whole words only; Chinese ones anywhere.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +55,18 @@ def floor_levels(floors: list[str]) -> dict[int, list[str]]:
     if len(floors) == 2 and len(unplaced) == 1 and len(out) == 1:
         placed = next(iter(out))
         out.setdefault(placed + 1 if placed == 0 else 0, []).append(unplaced[0])
+    return out
+
+
+# "Wang Lei's phone", "王磊的手表": an owner's name, then the thing
+_OWNED = re.compile(r"^\s*(.+?)(?:'s\s|’s\s|的)(.+)$")
+
+
+def _also_without_de(names: Iterable[str]) -> list[str]:
+    """Names, and the Chinese ones also without "的": people say "晓雯手机" and "豆豆房间" for
+    "晓雯的手机" and "豆豆的房间"."""
+    out = list(names)
+    out += [n.replace("的", "") for n in out if "的" in n and n.replace("的", "")]
     return out
 
 
@@ -113,6 +126,9 @@ class Gazetteer:
                 )
                 if spec.get("verb"):
                     self.add(word, ("verb", "set"))
+            for word, spec in (lex.get("implied") or {}).items():
+                names = tuple(str(n) for n in spec.get("names") or ())
+                self.add(word, ("implied", spec["verb"], tuple(spec.get("types") or ()), names))
             for word, spec in (lex.get("feelings") or {}).items():
                 self.add(word, ("cmp", spec["dir"], None, tuple(spec["property"])))
                 self.add(word, ("feeling",))
@@ -127,6 +143,8 @@ class Gazetteer:
             self._add_many(lex.get("negations") or (), ("negation",))
             self._add_many(lex.get("asks") or (), ("asks",))
             self._add_many(lex.get("any") or (), ("any",))
+            self._add_many(lex.get("devices") or (), ("devices",))
+            self._add_many(lex.get("which") or (), ("which",))
             self._add_many(lex.get("pronouns") or (), ("pronoun",))
             self._add_many(lex.get("conjunctions") or (), ("conj",))
             self._add_many(lex.get("questions") or (), ("question",))
@@ -177,7 +195,7 @@ class Gazetteer:
     def _add_space(self, space: Space) -> None:
         floors: list[str] = []
         for area in space.areas.values():
-            for name in (area.name, *area.aliases, area.id, humanize(area.id)):
+            for name in _also_without_de((area.name, *area.aliases, area.id, humanize(area.id))):
                 self.add(name, ("area", area.id))
             if area.floor and area.floor not in floors:
                 floors.append(area.floor)
@@ -193,8 +211,37 @@ class Gazetteer:
                     for f in floor_names:
                         self.add(w, ("floor", f))
         for dev in space.devices.values():
-            for name in (dev.name, *dev.aliases, dev.id, humanize(dev.id)):
+            for name in _also_without_de((dev.name, *dev.aliases, dev.id, humanize(dev.id))):
                 self.add(name, ("device", dev.id))
+        self._add_owners(space)
+
+    def _add_owners(self, space: Space) -> None:
+        """Whose a device is, from its names: "Wang Lei's phone" and "王磊的手表" make "Wang
+        Lei" and "王磊" owner words ("王磊今天走了多少步" asks about his watch). Words that own
+        the same device are one person ("Wang Lei's phone" is "王磊的手机"), so each means all
+        of that person's devices. A name that is an area ("豆豆房间的灯"), or a word the lexicon
+        knows ("我的手机"), is not an owner."""
+        owned: dict[str, set[str]] = {}
+        for dev in space.devices.values():
+            for name in (dev.name, *dev.aliases):
+                m = _OWNED.match(name)
+                if m is None:
+                    continue
+                owner = normalize(m.group(1))
+                end, meanings = self._longest(owner, 0)
+                if owner and not (end == len(owner) and meanings):
+                    owned.setdefault(owner, set()).add(dev.id)
+        changed = True
+        while changed:  # one person's words share their devices
+            changed = False
+            for a in owned:
+                for b in owned:
+                    if owned[a] & owned[b] and owned[a] != owned[b]:
+                        owned[a] = owned[b] = owned[a] | owned[b]
+                        changed = True
+        for owner, ids in owned.items():
+            for dev_id in sorted(ids):
+                self.add(owner, ("owner", dev_id))
 
     # -- scanning ----------------------------------------------------------------------------
 

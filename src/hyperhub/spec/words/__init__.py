@@ -163,12 +163,18 @@ def state_word(lang: str, prop: str, value: bool) -> str:
     return str(pair[0] if value else pair[1])
 
 
-def said_word(lang: str, prop: str, value: bool) -> str:
+def said_word(lang: str, prop: str, value: bool, *, named: bool = False) -> str:
     """A true/false state as a reply says it in a sentence: contact → "closed" / "open",
-    "关着" / "开着"; `_open` for anything that opens."""
+    "关着" / "开着"; `_open` for anything that opens. `named`: a property with no words of
+    its own is named too ("do not disturb off", "免打扰关着"), as a change is reported."""
     said = vocabulary(lang).get("said", {})
-    pair = said.get(prop) or said.get("_default") or ["on", "off"]
-    return str(pair[0] if value else pair[1])
+    own = said.get(prop)
+    pair = own or said.get("_default") or ["on", "off"]
+    word = str(pair[0] if value else pair[1])
+    if named and not own and prop != "on":
+        label = noun(lang, prop)
+        return f"{label} {word}" if lang_of(lang) == "en" else f"{label}{word}"
+    return word
 
 
 def colors(lang: str) -> dict[str, list[str]]:
@@ -221,12 +227,13 @@ def has_cjk(text: str) -> bool:
 _ONE_SPEAKER = ("我", "咱", "老婆", "老公", "媳妇")
 
 
-def name_in(lang: str, name: str, aliases: Sequence[str]) -> str:
+def name_in(lang: str, name: str, aliases: Sequence[str], *, to_speaker: bool = False) -> str:
     """What people call a thing (a device, an area, a scene) in `lang`: its name, but in
     Chinese, when its name is not, its first Chinese alias that everyone would say ("陈伟的
-    手机", not "我的手机" or "老婆的手机")."""
+    手机", not "我的手机" or "老婆的手机"); `to_speaker` (the assistant's reply to the one who
+    spoke): their own first word for it ("我的手机")."""
     if lang_of(lang) != "zh" or has_cjk(name):
         return name
     chinese = [a for a in aliases if has_cjk(a)]
     everyones = [a for a in chinese if not a.startswith(_ONE_SPEAKER)]
-    return (everyones or chinese or [name])[0]
+    return ((chinese if to_speaker else everyones) or chinese or [name])[0]

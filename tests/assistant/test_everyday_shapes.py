@@ -1,0 +1,181 @@
+"""More of issue 21's kinds of sentence, in general form, on the demo space with the matcher
+alone: what a setting is set to, which devices there are, a room word that is also a kind,
+"the music", whose a device is, the room's own light, "stop doing", implied requests, fractions,
+and what a named device cannot do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hyperhub.assistant.pipeline import Assistant
+from hyperhub.clock import ManualClock
+from hyperhub.devices.sim import Simulator
+from hyperhub.space import Space, load_space
+
+DEMO = Path(__file__).resolve().parents[2] / "src" / "hyperhub" / "demo" / "space.yaml"
+
+
+@pytest.fixture(scope="module")
+def demo() -> Space:
+    return load_space(DEMO)
+
+
+@pytest.fixture()
+def sim(demo: Space) -> Simulator:
+    return Simulator(demo, ManualClock())
+
+
+def ask(demo: Space, sim: Simulator, text: str, area: str | None = None) -> tuple[dict, str]:
+    answer = Assistant(demo).ask(text, sim, area=area)
+    return answer.changes, answer.reply
+
+
+def test_what_a_setting_is_set_to_is_the_setting_not_the_reading(
+    demo: Space, sim: Simulator
+) -> None:
+    sim.set("bedroom_ac", "target_temp", 23)
+    sim.settle()
+    assert sim.state("bedroom_ac")["current_temp"] != 23
+    for text in ("卧室空调设的是多少度", "what's the bedroom AC set to?"):
+        changes, reply = ask(demo, sim, text)
+        assert changes == {} and "23" in reply, (text, reply)
+    # asking for the reading still gets the reading
+    _, reply = ask(demo, sim, "卧室空调现在多少度")
+    assert str(sim.state("bedroom_ac")["current_temp"]).rstrip("0").rstrip(".") in reply
+
+
+@pytest.mark.parametrize(
+    ("text", "area"),
+    [
+        ("how many devices are in the kitchen?", "kitchen"),
+        ("what devices are in the study", "study"),
+        ("厨房里有哪些设备", "kitchen"),
+        ("书房有几个设备", "study"),
+    ],
+)
+def test_which_devices_there_are(demo: Space, sim: Simulator, text: str, area: str) -> None:
+    changes, reply = ask(demo, sim, text)
+    there = [d for d in demo.devices.values() if d.area == area]
+    assert changes == {}
+    assert str(len(there)) in reply
+    zh = "的" in text or "哪" in text or "几" in text
+    for d in there:
+        assert d.name_in("zh" if zh else "en") in reply or d.name in reply
+
+
+def test_how_many_of_a_kind_there_are_and_which_are_on(demo: Space, sim: Simulator) -> None:
+    sensors = [d for d in demo.devices.values() if d.type == "sensor"]
+    _, reply = ask(demo, sim, "how many sensors do we have?")
+    assert reply.startswith(f"{len(sensors)} sensors: ")
+    on = [d.name for d in demo.devices.values() if d.type == "light" and sim.state(d.id)["on"]]
+    _, reply = ask(demo, sim, "which lights are on?")
+    assert all(name in reply for name in on) and "Hallway Light" not in reply
+
+
+def test_a_room_word_that_is_also_a_kind_is_the_room(demo: Space, sim: Simulator) -> None:
+    # "garage" is a room and a kind of cover: with "lights" it is the room
+    sim.set("garage_door", "position", 100)
+    sim.settle()
+    changes, _ = ask(demo, sim, "turn off the garage lights")
+    assert "garage_door" not in changes
+    changes, _ = ask(demo, sim, "打开车库的灯")
+    assert changes == {"garage_light": {"on": True}}
+
+
+def test_the_music_is_what_is_playing(demo: Space, sim: Simulator) -> None:
+    sim.set("living_room_tv", "on", True)
+    sim.settle()
+    assert (
+        sim.state("living_room_speaker")["playing"] and not sim.state("living_room_tv")["playing"]
+    )
+    changes, _ = ask(demo, sim, "mute the music")
+    assert changes == {"living_room_speaker": {"muted": True}}
+    changes, _ = ask(demo, sim, "客厅的音乐停一下")
+    assert set(changes) == {"living_room_speaker"}
+    assert changes["living_room_speaker"]["playing"] is False
+
+
+def test_whose_a_device_is(demo: Space, sim: Simulator) -> None:
+    # "陈伟的手机" and "Chen Wei's Watch": 陈伟 and Chen Wei are one person with both
+    steps = str(sim.state("watch_chen_wei")["steps"])
+    for text in ("陈伟今天走了多少步", "how many steps has Chen Wei done today?"):
+        changes, reply = ask(demo, sim, text)
+        assert changes == {} and steps in reply, (text, reply)
+    changes, _ = ask(demo, sim, "打开李娜手机的免打扰")  # 的 left out of "李娜的手机"
+    assert changes == {}  # (already on)
+    changes, reply = ask(demo, sim, "关掉李娜手机的免打扰")
+    assert changes == {"phone_li_na": {"dnd": False}}
+    assert "免打扰" in reply
+
+
+def test_kinds_joined_by_and_share_the_room(demo: Space, sim: Simulator) -> None:
+    sim.set("study_fan", "on", True)
+    sim.set("study_desk_lamp", "on", True)
+    sim.settle()
+    for text in ("书房的风扇和灯都关了吧", "turn off the fan and the lamp in the study"):
+        s = Simulator(demo, ManualClock())
+        s.set("study_fan", "on", True)
+        s.set("study_desk_lamp", "on", True)
+        s.settle()
+        changes, _ = ask(demo, s, text)
+        assert changes == {"study_fan": {"on": False}, "study_desk_lamp": {"on": False}}, text
+    # a room before a later kind only: "the lights" stay every light
+    changes, _ = ask(demo, sim, "turn off the lights and the study fan")
+    assert "kitchen_light" in changes and "study_fan" in changes
+
+
+def test_stop_doing_and_do_not(demo: Space, sim: Simulator) -> None:
+    sim.set("study_fan", "on", True)
+    sim.set("study_fan", "oscillate", True)
+    sim.settle()
+    changes, _ = ask(demo, sim, "风扇别摇头了")
+    assert changes == {"study_fan": {"oscillate": False}}
+    # a negated verb is still not done
+    changes, reply = ask(demo, sim, "别关风扇了")
+    assert changes == {} and "保持原样" in reply
+    changes, _ = ask(demo, sim, "don't let the fan oscillate anymore")
+    assert changes == {}  # (already stopped)
+
+
+def test_implied_requests(demo: Space, sim: Simulator) -> None:
+    sim.set("kettle_plug", "on", False)
+    sim.settle()
+    changes, _ = ask(demo, sim, "帮我烧壶水")
+    assert changes == {"kettle_plug": {"on": True}}
+    sim.set("bedroom_light", "on", True)
+    sim.settle()
+    changes, _ = ask(demo, sim, "I'm going to bed", area="master_bedroom")
+    assert changes == {"bedroom_light": {"on": False}, "bedside_lamp": {"on": False}}
+    changes, _ = ask(demo, sim, "it's too noisy", area="living_room")
+    assert changes["living_room_speaker"]["volume"] < 35
+
+
+def test_fractions_and_levels_with_a_verb(demo: Space, sim: Simulator) -> None:
+    changes, _ = ask(demo, sim, "dim the ceiling light to a quarter")
+    assert changes == {"living_room_light": {"brightness": 25}}
+    changes, _ = ask(demo, sim, "把客厅窗帘开到四分之三")
+    assert changes == {"living_room_curtain": {"position": 75}}
+
+
+def test_what_a_named_device_cannot_do_is_said(demo: Space, sim: Simulator) -> None:
+    changes, reply = ask(demo, sim, "put the oil heater in cooling mode")
+    assert changes == {} and reply == "Oil Heater cannot be set to Cool."
+    changes, reply = ask(demo, sim, "把客厅温度计的温度改成二十度")
+    assert changes == {} and "读数" in reply
+    # "开一下" a gate opens it, which asks first
+    answer = Assistant(demo).ask("开一下院门", sim)
+    assert answer.needs_confirmation and answer.actions == [
+        {"device": "garden_gate", "action": "open"}
+    ]
+
+
+def test_is_the_door_closed_asks_its_sensor_and_a_lock_is_closed_when_locked(
+    demo: Space, sim: Simulator
+) -> None:
+    _, reply = ask(demo, sim, "is the front door closed?")
+    assert reply.startswith(("Yes, Front Door Sensor", "No, Front Door Sensor"))
+    locked = sim.state("back_door_lock")["locked"]
+    _, reply = ask(demo, sim, "后门关好了吗")
+    assert reply.startswith("是的" if locked else "没有")
