@@ -98,7 +98,7 @@ def test_train_with_an_unknown_mix_is_one_line(monkeypatch, capsys) -> None:
         main.run_cli()
     assert exc.value.code == 1
     lines = capsys.readouterr().err.strip().splitlines()
-    assert lines == ["error: unknown mix 'fancy'; choose one of catalog, focus, groups"]
+    assert lines == ["error: unknown mix 'fancy'; choose one of catalog, focus, groups, everyday"]
 
 
 def test_train_resume_without_an_adapter_folder_is_one_line(
@@ -185,6 +185,7 @@ def smoke(base_gguf: Path, base_cache: Path, examples: list, tmp_path_factory) -
     base = lora.load_base(base_gguf, base_cache)
     pristine = copy.deepcopy(base)
     pristine_too = copy.deepcopy(base)
+    pristine_three = copy.deepcopy(base)  # (each resumed run adds its adapter to its copy)
     out = tmp_path_factory.mktemp("adapter")
     summary = run_training(
         examples,
@@ -204,6 +205,7 @@ def smoke(base_gguf: Path, base_cache: Path, examples: list, tmp_path_factory) -
         "out": out,
         "pristine": pristine,
         "pristine_too": pristine_too,
+        "pristine_three": pristine_three,
         "examples": examples,
     }
 
@@ -376,6 +378,63 @@ def test_training_goes_on_from_an_earlier_adapter(
     a = np.concatenate([before[k].ravel() for k in b_keys])
     b = np.concatenate([after[k].ravel() for k in b_keys])
     assert float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b))) > 0.9
+
+
+@needs_train
+def test_a_gguf_adapter_reads_back_as_the_peft_adapter_it_came_from(
+    smoke: dict, base_gguf: Path, tmp_path: Path
+) -> None:
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    from hyperhub.assistant.training.gguf_lora import peft_from_gguf_lora
+
+    back = peft_from_gguf_lora(
+        smoke["out"] / "adapter.gguf", tmp_path, base_gguf=base_gguf, targets=lora.TARGET_MODULES
+    )
+    config = lora.read_adapter_config(back)
+    assert (config["r"], config["lora_alpha"]) == (16, 32.0)
+    before = load_file(str(smoke["out"] / "adapter_model.safetensors"))
+    after = load_file(str(back / "adapter_model.safetensors"))
+    assert before.keys() == after.keys()
+    for k in before:  # f16 in the file: within its rounding of each tensor's scale
+        scale = float(np.abs(before[k]).max()) or 1.0
+        assert float(np.abs(after[k] - before[k]).max()) <= 1e-3 * scale, k
+
+
+@needs_train
+def test_training_goes_on_from_a_gguf_adapter_file(
+    smoke: dict, base_gguf: Path, tmp_path: Path
+) -> None:
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    assert lora.read_adapter_config(smoke["out"] / "adapter.gguf")["lora_alpha"] == 32.0
+    result = lora.train(
+        smoke["examples"],
+        base_gguf,
+        tmp_path,
+        epochs=1,
+        batch_size=2,
+        lr=1e-4,
+        seed=13,
+        max_steps=1,
+        base=smoke["pristine_three"],
+        resume=smoke["out"] / "adapter.gguf",
+    )
+    assert (result.lora.rank, result.lora.alpha, result.steps) == (16, 32.0, 1)
+    before = load_file(str(smoke["out"] / "adapter_model.safetensors"))
+    after = load_file(str(tmp_path / "adapter_model.safetensors"))
+    b_keys = [k for k in before if "lora_B" in k]
+    a = np.concatenate([before[k].ravel() for k in b_keys])
+    b = np.concatenate([after[k].ravel() for k in b_keys])
+    assert float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b))) > 0.9
+
+
+@needs_train
+def test_a_gguf_that_is_no_adapter_cannot_be_gone_on_from(base_gguf: Path) -> None:
+    with pytest.raises(HyperHubError, match="no LoRA adapter"):
+        lora.read_adapter_config(base_gguf)
 
 
 def test_resume_needs_an_adapter_folder(tmp_path: Path) -> None:

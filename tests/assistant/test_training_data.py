@@ -241,6 +241,35 @@ def test_the_groups_mix_teaches_groups_of_several_devices(focused) -> None:
     assert sum(e.kind == "group" for _, e in pairs) > 150
 
 
+def test_the_everyday_mix_teaches_feelings_negations_and_counting() -> None:
+    pairs, report = generate_pairs(800, SEED, mix="everyday")
+    assert len(pairs) == 800 and report.invalid == []
+    for space, e in pairs:
+        assert check_answer(space, e.answer) == [], (e.text, e.answer)
+    kinds = Counter(e.kind for _, e in pairs)
+    for kind in ("feeling", "implied", "count", "switch", "question", "group"):
+        assert kinds[kind] > 10, (kind, kinds)
+    for space, e in pairs:
+        if e.kind == "feeling":  # a change of the speaker's room, by a step
+            assert e.area is not None and re.fullmatch(
+                r"([a-z0-9_]+\.[a-z_]+[+-]=\d+;?)+", e.answer
+            )
+            assert all(space.devices[i.split(".")[0]].area == e.area for i in e.answer.split(";"))
+        if e.kind == "count":  # it asks, about each device of the kind
+            assert all(i.endswith(".on?") for i in e.answer.split(";")), e.answer
+            assert len(e.answer.split(";")) >= 2
+        if e.kind == "implied":
+            assert all(i.endswith(("=true", "=false")) for i in e.answer.split(";"))
+    negated = [
+        e
+        for _, e in pairs
+        if e.kind == "none"
+        and re.match(r"(?i)(don't|do not|please don't|no need to|别|不要|先别|不用)", e.text)
+    ]
+    assert len(negated) > 10 and all(e.answer == "none" for e in negated)
+    assert generate(80, seed=5, mix="everyday") == generate(80, seed=5, mix="everyday")
+
+
 def test_an_unknown_mix_is_a_named_error() -> None:
     with pytest.raises(HyperHubError, match=r"unknown mix 'fancy'.*catalog, focus, groups"):
         generate(10, seed=1, mix="fancy")

@@ -68,8 +68,9 @@ def train(
         Path | None,
         typer.Option(
             "--resume",
-            help="Go on training the adapter an earlier run wrote into this folder (its "
-            "rank and alpha); use another --seed for new examples.",
+            help="Go on training the adapter an earlier run wrote into this folder, or a "
+            "GGUF adapter file such as the shipped one (its rank and alpha); use another "
+            "--seed for new examples.",
         ),
     ] = None,
     mix: Annotated[
@@ -78,8 +79,9 @@ def train(
             "--mix",
             help="Kinds of requests generated: 'catalog' (everyday proportions), 'focus' "
             "(true/false properties and actions balanced by name, more groups and "
-            "multi-commands) or 'groups' (as focus, a third of them groups of two or more); "
-            "for further stages with --resume.",
+            "multi-commands), 'groups' (as focus, a third of them groups of two or more) or "
+            "'everyday' (feelings, implied requests, negations, how many / are all); for "
+            "further stages with --resume.",
         ),
     ] = "catalog",
     deterministic: Annotated[

@@ -128,6 +128,74 @@ def write_gguf_lora(
     )
 
 
+def peft_from_gguf_lora(
+    gguf_path: Path, out_dir: Path, *, base_gguf: Path, targets: Sequence[str]
+) -> Path:
+    """A GGUF LoRA (as `write_gguf_lora` or llama.cpp's converter writes it) back in peft's
+    format in `out_dir`, to go on training it (`hyperhub train --resume adapter.gguf`, e.g.
+    the shipped adapter). The weights come back as fp32 from the file's f16/f32."""
+    import gguf
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    arch, n_layers = base_architecture(base_gguf)
+    reader = gguf.GGUFReader(str(gguf_path))
+    field = reader.fields.get(gguf.Keys.Adapter.LORA_ALPHA)
+    if field is None or reader.fields.get("general.architecture") is None:
+        raise HyperHubError(f"{gguf_path} is not a LoRA adapter (no adapter.lora.alpha)")
+    alpha = float(field.parts[field.data[0]][0])
+    file_arch = bytes(reader.fields["general.architecture"].parts[-1]).decode("utf-8")
+    if file_arch != arch:
+        raise HyperHubError(f"{gguf_path} is an adapter for {file_arch}, not for {arch}")
+    modules = {}
+    for layer in range(n_layers):
+        for t in targets:
+            part = "self_attn" if t in ("q_proj", "k_proj", "v_proj", "o_proj") else "mlp"
+            hf = f"model.layers.{layer}.{part}.{t}"
+            modules[gguf_tensor_name(hf, arch, n_layers)] = hf
+    tensors: dict[str, Any] = {}
+    ranks: set[int] = set()
+    for tensor in reader.tensors:
+        m = re.match(r"^(.+)\.lora_([ab])$", tensor.name)
+        if m is None or m.group(1) not in modules:
+            raise HyperHubError(f"{gguf_path}: unexpected tensor {tensor.name!r}")
+        shape = tuple(int(x) for x in reversed(tensor.shape.tolist()))  # ggml ne → numpy
+        array = np.asarray(tensor.data, dtype=np.float32).reshape(shape)
+        ab = m.group(2).upper()
+        tensors[f"base_model.model.{modules[m.group(1)]}.lora_{ab}.weight"] = array
+        if ab == "A":
+            ranks.add(shape[0])
+    if len(ranks) != 1 or 2 * len(modules) != len(tensors):
+        raise HyperHubError(
+            f"{gguf_path}: {len(tensors)} tensors of ranks {sorted(ranks)}; expected one rank "
+            f"and {2 * len(modules)} tensors ({', '.join(targets)} of {n_layers} layers)"
+        )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(out_dir / "adapter_model.safetensors"))
+    config = {
+        "peft_type": "LORA",
+        "task_type": "CAUSAL_LM",
+        "r": ranks.pop(),
+        "lora_alpha": alpha,
+        "lora_dropout": 0.05,
+        "target_modules": list(targets),
+        "bias": "none",
+        "base_model_name_or_path": Path(base_gguf).name,
+    }
+    (out_dir / "adapter_config.json").write_text(json.dumps(config, indent=2), "utf-8")
+    return out_dir
+
+
+def adapter_header(path: Path) -> dict[str, Any]:
+    """A GGUF LoRA adapter's alpha, from its header (no `gguf` package needed), or a named
+    error when the file is no LoRA adapter."""
+    header = _header_reader(Path(path))
+    if header.get("general.type") != "adapter" or "adapter.lora.alpha" not in header:
+        raise HyperHubError(f"cannot go on from {path}: it is a GGUF file but no LoRA adapter")
+    return {"lora_alpha": float(header["adapter.lora.alpha"]), "format": "gguf"}
+
+
 def base_architecture(base_gguf: Path) -> tuple[str, int]:
     """(general.architecture, block count) of a GGUF model, read from its header only."""
     header = _header_reader(Path(base_gguf))

@@ -39,6 +39,7 @@ import os
 import random
 import resource
 import shutil
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -334,7 +335,13 @@ def train(
     import torch
     from peft import LoraConfig, PeftModel, get_peft_model
 
-    with thread_mode(threads, deterministic=deterministic):
+    with thread_mode(threads, deterministic=deterministic), tempfile.TemporaryDirectory() as tmp:
+        if resume is not None and Path(resume).suffix == ".gguf":  # e.g. the shipped adapter
+            from hyperhub.assistant.training.gguf_lora import peft_from_gguf_lora
+
+            resume = peft_from_gguf_lora(
+                Path(resume), Path(tmp), base_gguf=Path(base_model_path), targets=TARGET_MODULES
+            )
         if resume is not None:
             saved = read_adapter_config(Path(resume))
             rank, alpha = int(saved["r"]), float(saved["lora_alpha"])
@@ -468,7 +475,13 @@ def thread_mode(threads: int | None, *, deterministic: bool = False) -> Iterator
 
 def read_adapter_config(adapter_dir: Path) -> dict[str, Any]:
     """The peft config of a saved adapter (to go on training it), or a named error. Needs
-    none of the train extra (the command checks `--resume` before anything heavy)."""
+    none of the train extra (the command checks `--resume` before anything heavy). A GGUF
+    adapter file (the shipped one, or one `hyperhub train` wrote) is read back into peft's
+    form when training starts; here its header is checked and its alpha returned."""
+    if adapter_dir.suffix == ".gguf" and adapter_dir.is_file():
+        from hyperhub.assistant.training.gguf_lora import adapter_header
+
+        return adapter_header(adapter_dir)
     path = adapter_dir / "adapter_config.json"
     try:
         config = json.loads(path.read_text(encoding="utf-8"))

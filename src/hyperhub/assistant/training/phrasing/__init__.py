@@ -18,6 +18,7 @@ from __future__ import annotations
 from hyperhub.assistant.training.phrasing.actions import ActionPhrases
 from hyperhub.assistant.training.phrasing.base import Sample
 from hyperhub.assistant.training.phrasing.control import ControlPhrases
+from hyperhub.assistant.training.phrasing.everyday import EverydayPhrases
 from hyperhub.assistant.training.phrasing.groups import GroupPhrases
 from hyperhub.assistant.training.phrasing.nothing import NothingPhrases
 from hyperhub.assistant.training.phrasing.questions import QuestionPhrases
@@ -32,5 +33,12 @@ from hyperhub.assistant.training.phrasing.words import (
 __all__ = ["ABSENT", "FOCUS_KINDS", "GROUP_KINDS", "KINDS", "MIXES", "Phraser", "Sample"]
 
 
-class Phraser(ControlPhrases, ActionPhrases, QuestionPhrases, GroupPhrases, NothingPhrases):
+class Phraser(
+    ControlPhrases,
+    ActionPhrases,
+    QuestionPhrases,
+    GroupPhrases,
+    NothingPhrases,
+    EverydayPhrases,
+):
     """Sentences with their plans for one space; see the module docstring."""

@@ -45,6 +45,10 @@ KIND_METHODS = {
     "multi": "_multi",
     "none": "_none",
     "risky": "_risky_clause",
+    "feeling": "_feeling",
+    "implied": "_implied",
+    "negation": "_negation",
+    "count": "_count",
 }
 
 
@@ -77,6 +81,7 @@ class Clause:
     kind: str
     area: str | None = None  # required speaker room
     no_area: bool = False  # the words change meaning with a speaker room ("all the lights")
+    plain: bool = False  # said as it is: no "please …" around it ("I'm cold", "晚安")
 
 
 def num(x: float) -> str:
@@ -176,7 +181,7 @@ class PhraserBase:
         if area is None and not clause.no_area and self.space.areas and rng.random() < 0.3:
             area = rng.choice(list(self.space.areas))
         asks = any(i.endswith("?") for i in clause.items)
-        text, tags = self._decorate(clause.text, asks)
+        text, tags = (clause.text, []) if clause.plain else self._decorate(clause.text, asks)
         if self._mixed:
             tags.append("mixed")
         kind = clause.kind

@@ -2,14 +2,14 @@
 (`hyperhub.spec.words`: each entry's `say`, `group`, `make_…` and `ask` templates; "{r}" is
 the device, "{p}" its possessive, "{a}" an area, "{m}" a message) and everyday speech that
 is no entry's (phrases.yaml: politeness, fillers, joins, chatter, things no space has, the
-mixes of kinds)."""
+mixes of kinds); colour names are the vocabulary's too."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from hyperhub._yaml import package_data
-from hyperhub.spec.words import both
+from hyperhub.spec.words import both, colors
 
 Pair = tuple[tuple[str, ...], tuple[str, ...]]
 
@@ -60,8 +60,10 @@ MIXES: dict[str, dict[str, float]] = {
     mix: {kind: float(w) for kind, w in kinds.items()} for mix, kinds in _DATA["mixes"].items()
 }
 KINDS, FOCUS_KINDS, GROUP_KINDS = MIXES["catalog"], MIXES["focus"], MIXES["groups"]
+# colour names (the vocabulary's, `hyperhub.spec.words`): (English, Chinese, "#rrggbb")
+_COLORS_EN, _COLORS_ZH = colors("en"), colors("zh")
 COLORS: tuple[tuple[str, str, str], ...] = tuple(
-    (str(en), str(zh), str(hexv)) for en, zh, hexv in _DATA["colors"]
+    (_COLORS_EN[h][0], _COLORS_ZH[h][0], h) for h in _COLORS_EN if h in _COLORS_ZH
 )
 SOURCES = _strs("sources")
 MESSAGES = _twos("messages")
