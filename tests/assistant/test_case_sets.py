@@ -66,3 +66,29 @@ def test_case(space_path: Path, case: dict[str, Any]) -> None:
     answer = assistant.ask(case["text"], sim, area=case.get("area"))
     why = problem(case["expect"], answer)
     assert why is None, f"{case['text']!r}: {why} (reply: {answer.reply!r})"
+
+
+# issue 21's blind sets (their first scores are in docs/assistant.md): no longer blind, so
+# they guard against regressions as a whole — at least the issue's 95 % with the matcher alone
+BLIND = {
+    "house": ("blind21_space_a.yaml", "blind21_a.jsonl"),
+    "flat": ("blind21_space_b.yaml", "blind21_b.jsonl"),
+    "cottage": ("blind21c_space.yaml", "blind21c.jsonl"),
+    "village house": ("blind21d_space.yaml", "blind21d.jsonl"),
+}
+
+
+@pytest.mark.parametrize("name", list(BLIND))
+def test_a_blind_set_stays_at_95_percent(name: str) -> None:
+    space_file, cases_file = BLIND[name]
+    assistant = Assistant(load_space(DATA / space_file), engine="matcher")
+    failed = []
+    lines = [x for x in (DATA / cases_file).read_text(encoding="utf-8").splitlines() if x.strip()]
+    for line in lines:
+        case = json.loads(line)
+        sim = Simulator(assistant.space, ManualClock())
+        answer = assistant.ask(case["text"], sim, area=case.get("area"))
+        why = problem(case["expect"], answer)
+        if why is not None:
+            failed.append(f"{case['id']} {case['text']!r}: {why}")
+    assert len(failed) <= 0.05 * len(lines), "\n".join(failed)

@@ -179,3 +179,86 @@ def test_is_the_door_closed_asks_its_sensor_and_a_lock_is_closed_when_locked(
     locked = sim.state("back_door_lock")["locked"]
     _, reply = ask(demo, sim, "后门关好了吗")
     assert reply.startswith("是的" if locked else "没有")
+
+
+def test_words_before_a_whole_command_are_its_reason(demo: Space, sim: Simulator) -> None:
+    answer = Assistant(demo).ask("I'm expecting a delivery, can you unlock the front door?", sim)
+    assert answer.needs_confirmation and answer.changes == {}
+    assert answer.actions == [{"device": "front_door_lock", "action": "unlock"}]
+
+
+def test_a_state_only_an_action_reaches_calls_that_action(demo: Space, sim: Simulator) -> None:
+    sim.call("robot_vacuum", "start")
+    sim.settle()
+    answer = Assistant(demo).ask("send the vacuum home", sim)
+    assert answer.actions == [{"device": "robot_vacuum", "action": "dock"}]
+
+
+def test_off_a_value_is_back_to_the_usual_one(demo: Space, sim: Simulator) -> None:
+    changes, _ = ask(demo, sim, "take Li Na's phone off vibrate")
+    assert changes == {"phone_li_na": {"ringer": "normal"}}
+
+
+def test_colour_with_brightness_and_colours_said_by_name(demo: Space, sim: Simulator) -> None:
+    changes, reply = ask(demo, sim, "make the light strip red at twenty percent")
+    assert changes == {"living_room_strip": {"color": "#ff0000", "brightness": 20}}
+    assert "red" in reply and "#" not in reply
+    _, reply = ask(demo, sim, "what colour is the light strip?")
+    assert "#" not in reply and "red" in reply
+
+
+def test_all_the_way_goes_the_way_said_and_more_number_words(demo: Space, sim: Simulator) -> None:
+    sim.set("bedroom_blind", "position", 60)
+    sim.settle()
+    changes, _ = ask(demo, sim, "lower the bedroom blinds all the way")
+    assert changes == {"bedroom_blind": {"position": 0}}
+    target = sim.state("bedroom_ac")["target_temp"]
+    changes, _ = ask(demo, sim, "turn the bedroom AC up a couple of degrees")
+    assert changes == {"bedroom_ac": {"target_temp": target + 2}}
+    changes, _ = ask(demo, sim, "set the desk lamp to three thousand kelvin")
+    assert changes["study_desk_lamp"]["color_temp"] == 3000
+
+
+def test_how_much_asks_a_number(demo: Space, sim: Simulator) -> None:
+    battery = sim.state("car")["battery_soc"]
+    _, reply = ask(demo, sim, "how much charge does the car have?")
+    assert f"{battery:g}%" in reply
+
+
+def test_a_kind_word_that_is_a_devices_name_means_the_speakers_room(
+    demo: Space, sim: Simulator
+) -> None:
+    # "空调" is the living room AC's alias too: in the bedroom it is the bedroom's
+    changes, _ = ask(demo, sim, "把空调关了", area="master_bedroom")
+    assert changes == {"bedroom_ac": {"on": False}}
+    # and with "how many" it is every AC
+    _, reply = ask(demo, sim, "有几个空调开着")
+    assert reply.startswith("3个空调中有")
+
+
+def test_a_feeling_with_no_device_for_it_switches_on_one_named_for_it(tmp_path: Path) -> None:
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text(
+        """
+space: Small flat
+areas:
+  - {id: bathroom, name: Bathroom, aliases: [卫生间]}
+  - {id: study, name: Study}
+devices:
+  - {id: heater, type: plug, name: Fan Heater, aliases: [暖风机], area: bathroom,
+     state: {on: false}}
+  - {id: study_ac, type: climate, name: Study AC, area: study,
+     state: {on: true, target_temp: 22}}
+""",
+        encoding="utf-8",
+    )
+    flat = load_space(space_file)
+    s = Simulator(flat, ManualClock())
+    for text in ("I'm freezing", "好冷啊"):
+        answer = Assistant(flat).ask(text, s, area="bathroom")
+        assert answer.changes == {"heater": {"on": True}}, text
+        s.set("heater", "on", False)
+        s.settle()
+    # in the study the AC warms up, and the bathroom's heater is not touched
+    answer = Assistant(flat).ask("I'm cold", s, area="study")
+    assert answer.changes == {"study_ac": {"target_temp": 23}}

@@ -247,8 +247,9 @@ def test_the_everyday_mix_teaches_feelings_negations_and_counting() -> None:
     for space, e in pairs:
         assert check_answer(space, e.answer) == [], (e.text, e.answer)
     kinds = Counter(e.kind for _, e in pairs)
-    for kind in ("feeling", "implied", "count", "switch", "question", "group"):
+    for kind in ("feeling", "count", "switch", "question", "group"):
         assert kinds[kind] > 10, (kind, kinds)
+    assert kinds["implied"] > 5, kinds  # (only where a home has a kettle, a purifier …)
     for space, e in pairs:
         if e.kind == "feeling":  # a change of the speaker's room, by a step
             assert e.area is not None and re.fullmatch(

@@ -20,6 +20,7 @@ from hyperhub.errors import HyperHubError
 from hyperhub.space import Device, Space
 from hyperhub.spec.policy import Command
 from hyperhub.spec.words import (
+    color_name,
     lower_first,
     name_in,
     noun,
@@ -296,6 +297,8 @@ class Executor:
             return str(states.get("on" if value else "off"))
         if spec.kind == "enum" and isinstance(value, str):
             return value_label(lang, value)
+        if prop == "color" and isinstance(value, str):  # "red", not "#ff0000"
+            return color_name(lang, value)
         if isinstance(value, dict):  # a location
             return ", ".join(f"{k} {v}" for k, v in value.items())
         if isinstance(value, float) and value.is_integer():
@@ -330,6 +333,8 @@ class Executor:
                     bits.append(self.value_words(d, p, v, lang))
                 elif isinstance(v, bool):  # "muted", "not muted", "静音了"
                     bits.append(said_word(lang, p, v, named=True))
+                elif is_position(p) and self.state_words(d, p, v, lang):  # "closed"
+                    bits.append(self.state_words(d, p, v, lang))
                 else:
                     label = noun(lang, p)
                     bits.append(
@@ -354,8 +359,12 @@ class Executor:
                     words = said_word(lang, s.property, v, named=True)
                 elif is_position(s.property) and self.state_words(s.device, s.property, v, lang):
                     words = self.state_words(s.device, s.property, v, lang)  # "closed"
-                elif s.property not in ("on", "locked"):
-                    words = f"{noun(lang, s.property)} {words}"
+                elif s.property not in ("on", "locked"):  # "Lamp brightness is already 100%"
+                    label = noun(lang, s.property)
+                    parts.append(
+                        say(lang, "already_value", device=who, property=label, value=words)
+                    )
+                    continue
                 parts.append(say(lang, "already", device=who, state=words))
             else:
                 parts.append(say(lang, "already", device=who, state=self._status(s, devices, lang)))

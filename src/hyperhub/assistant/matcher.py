@@ -73,6 +73,7 @@ class Clause:
     weak_values: list[str] = field(default_factory=list)  # from words that name devices too
     colors: list[str] = field(default_factory=list)  # "#rrggbb" of a colour word
     feeling: bool = False  # "I'm cold", "太暗了": a change asked for without a device
+    feel_names: tuple[str, ...] = ()  # where nothing has its property: these devices go on
     negated: bool = False  # "don't turn off …", "别关…": nothing to do
     asks: bool = False  # an A-not-A question ("是不是", "有没有")
     rel_verbs: list[str] = field(default_factory=list)  # "lower", "raise": also close / open
@@ -90,6 +91,7 @@ class Clause:
     every: bool = False  # "devices", "设备": every kind of device
     which: bool = False  # "which …", "哪些…": with a kind and no state, asks for a list
     when: str | None = None  # "the music": a kind said by what it is doing ("playing")
+    amount: bool = False  # "how much …", "多少": a number is asked, not a yes or no
     pronoun: bool = False
     question: bool = False
     yes_no: bool = False  # "is it …?", "…吗": answered yes or no first
@@ -332,6 +334,14 @@ class Matcher:
                 c.question and (lang == "zh") and bool(_QUESTION_END.search(norm))
             )
         clauses = self._link(clauses, ctx)
+        # "I'm expecting a delivery, can you unlock the front door?": words before a whole
+        # command that name nothing and ask nothing are its reason, not a request
+        for i, c in enumerate(clauses):
+            if not all(t.kinds() <= {"unknown", "filler"} for t in c.tokens):
+                break
+            rest = clauses[i + 1 :]
+            if any(r.has_intent and r.has_target and not r.unknown for r in rest):
+                c.unknown, c.question = [], False
         unknown: list[str] = []
         targets_seen: list[str] = []
         last_clause: Clause | None = None
@@ -450,6 +460,7 @@ class Matcher:
                     c.colors.append(m[1])
                 elif kind == "feeling":
                     c.feeling = True
+                    c.feel_names = m[1] if len(m) > 1 else ()
                 elif kind == "implied":  # "I'm going to bed": the lights off
                     c.verbs.append(m[1])
                     c.types += [t for t in m[2] if t in self._types]
@@ -501,6 +512,8 @@ class Matcher:
                         c.nouns.append(tok.text)
                 elif kind == "which":
                     c.which = c.question = True
+                elif kind == "amount":
+                    c.amount = c.question = True
                 elif kind == "here":
                     c.here = True
                 elif kind == "polite":
@@ -666,7 +679,7 @@ class Matcher:
         self, c: Clause, speaker_area: str | None, ctx: Context
     ) -> tuple[list[Device], str | None]:
         devices = self.space.devices
-        if not c.devices and not c.owners and c.unknown and (c.props or c.types):
+        if not c.devices and not c.owners and c.unknown:
             c.devices = self._partly_named(c)
         named = list(dict.fromkeys(c.devices))
         if len(named) > 1:  # "车里的空调": a name that is a property of another named device
@@ -687,12 +700,20 @@ class Matcher:
                         c.types += [m[1] for m in tok.get("type")]
                         c.classes += ["class:" + m[1] for m in tok.get("class")]
             named = [d for d in named if d not in elsewhere]
+        weak = [d for d in named if self._kind_named(c, devices[d])]
+        if named and weak == named and (c.count or c.all or c.which or self._any_first(c)):
+            named = []  # "有几个房间的空调开着": every AC, not the one called "空调"
+        elif named and weak == named and not c.areas and speaker_area in self.space.areas:
+            said = {devices[d].type for d in named}
+            local = [x for x in devices.values() if x.area == speaker_area and x.type in said]
+            if local and not any(devices[d].area == speaker_area for d in named):
+                return local, None  # "把空调关了" in the bedroom: the bedroom's
         if named:
             return [devices[d] for d in named], None
         pool = list(devices.values())
         scoped = False
-        if c.here and not c.areas and speaker_area in self.space.areas:
-            c.areas = [speaker_area]
+        if (c.here or c.feeling) and not c.areas and speaker_area in self.space.areas:
+            c.areas = [speaker_area]  # "it's too dark in here", "I'm cold": the speaker's room
         if c.owners:  # "王磊今天走了多少步": his devices
             pool = [d for d in pool if d.id in c.owners]
             scoped = True
@@ -808,9 +829,10 @@ class Matcher:
             return None
         d = devices[0]
         specs = d.dtype.properties
-        for v in c.values:
+        switches = [p for p, _ in c.props if p in d.properties and specs[p].kind == "bool"]
+        for v in c.values if not switches else ():  # ("小度静音": its mute, not a ringer)
             enums = [p for p in d.properties if specs[p].writable and specs[p].values]
-            if enums and not any(v in (specs[p].values or ()) for p in enums):
+            if not any(v in (specs[p].values or ()) for p in enums):
                 return ("cannot_value", {"device": d.id, "value": v})
         sets = c.numbers or c.levels or c.rel or c.cmp or [v for v in c.verbs if v != "set"]
         readings = [p for p, _ in c.props if p in d.properties and not specs[p].writable]
@@ -832,18 +854,37 @@ class Matcher:
                     if (w in n) if is_cjk(w[0]) else re.search(rf"\b{re.escape(w)}\b", n):
                         hits.append(d.id)
                         break
-            props = {p for p, _ in c.props}
+            props = {p for p, _ in c.props} | {p for m in c.cmp for p in m[3]}
             kinds = set(c.types + c.classes)
             fit = [
                 h
                 for h in hits
                 if props & set(self.space.devices[h].properties)
                 or self.space.devices[h].type in kinds
+                or not (props or kinds)
             ]
-            if len(hits) == 1 and fit:
+            if len(fit) == 1:
                 c.unknown.remove(word)
-                return hits
+                return fit
         return []
+
+    @staticmethod
+    def _any_first(c: Clause) -> bool:
+        """Whether "any" comes before the kind ("is any TV on"), not after it ("is the TV
+        playing anything")."""
+        anys = [t.start for t in c.tokens if t.has("any")]
+        named = [t.start for t in c.tokens if t.has("device")]
+        return bool(anys and named) and min(anys) < min(named)
+
+    @staticmethod
+    def _kind_named(c: Clause, d: Device) -> bool:
+        """Whether `d` was named by a word that is also its kind's ("空调" for the one AC
+        called so, "the car")."""
+        return any(
+            ("device", d.id) in tok.meanings
+            and (("type", d.type) in tok.meanings or ("class", d.cls) in tok.meanings)
+            for tok in c.tokens
+        )
 
     def _only_prop_word(self, c: Clause, device_id: str) -> bool:
         """Whether `device_id` was named by a word that is also a property noun."""
@@ -888,6 +929,8 @@ class Matcher:
 
     def _ask(self, c: Clause, d: Device) -> list[Question]:
         props = [p for p, _ in c.props if p in d.properties]
+        if c.amount:  # "how much charge": the battery level, not whether it is charging
+            props = [p for p in props if d.dtype.properties[p].kind in ("int", "float")] or props
         if not props and c.values:  # "is my phone on silent?": the property with that value
             props = [
                 p for p in d.properties if set(c.values) & set(d.dtype.properties[p].values or ())
@@ -898,7 +941,7 @@ class Matcher:
             # a property word the device lacks is not about it, unless the same word named
             # its kind ("空调" is a car's climate switch and the type air conditioner)
             typed = any(tok.has("prop") and ("type", d.type) in tok.meanings for tok in c.tokens)
-            if (c.props and not typed) or not (c.devices or c.types or c.classes):
+            if (c.props and not typed) or not (c.devices or c.types or c.classes or c.every):
                 return []
             main = "on" if "on" in d.properties else (d.properties[0] if d.properties else None)
             if "set" in c.verbs and not (c.yes_no or c.particles):  # "what's the heating set to"
@@ -996,7 +1039,11 @@ class Matcher:
         # 1b. colour words: a light that takes colours
         if c.colors:
             if "color" in props and t.properties["color"].writable:
-                return [Step(d.id, property="color", value=c.colors[0])]
+                number = self._numeric(c, d, hints, None) if c.numbers or c.levels else None
+                # "make the strip red at twenty percent": the colour and the brightness
+                return [Step(d.id, property="color", value=c.colors[0])] + (
+                    [number] if number is not None else []
+                )
             return []
         # 2. enum value words
         for v in c.values:
@@ -1004,6 +1051,15 @@ class Matcher:
                 p for p in props if t.properties[p].writable and v in (t.properties[p].values or ())
             ]
             cands.sort(key=lambda p: p not in hints)
+            if cands and self._polarity(c) == "off":  # "take the phone off silent"
+                spec = t.properties[cands[0]]
+                other = [x for x in (spec.values or ()) if x != v]
+                back = spec.default if spec.default in other else (other or [v])[0]
+                return [Step(d.id, property=cands[0], value=back)]
+            if not cands:  # "send the vacuum home": the action that brings it to that state
+                action = self._action_to(d, v)
+                if action is not None:
+                    return [Step(d.id, action=action)]
             if cands:
                 chosen = [Step(d.id, property=cands[0], value=v)]
                 if c.numbers:
@@ -1011,8 +1067,8 @@ class Matcher:
                     if number is not None:
                         chosen.append(number)
                 return chosen
-        if c.values and not c.numbers:  # "cooling mode" on a heat-only heater: not another thing
-            return []
+        if c.values and not c.numbers and not [p for p in hints if t.properties[p].kind == "bool"]:
+            return []  # "cooling mode" on a heat-only heater: not another thing
         steps: list[Step] = []
         polar = self._polarity(c)
         opens = any(is_position(p) for p in props)
@@ -1045,11 +1101,32 @@ class Matcher:
             for s in steps:
                 s.or_on = c.feeling and s.delta is not None  # "I'm cold": an AC that is off goes on
             return steps
+        if (
+            c.feeling
+            and c.feel_names
+            and d.id in self._named_with(c.feel_names)
+            and "on" in props
+            and t.properties["on"].writable
+        ):  # "I'm freezing" where only a heater warms: the heater on
+            return [Step(d.id, property="on", value=True)]
         # 4. a bool property named alone: "make it oscillate", "mute the speaker"
         bools = [p for p in hints if t.properties[p].kind == "bool"]
         if bools and polar is None:
             return [Step(d.id, property=bools[0], value=True)]
         return []
+
+    @staticmethod
+    def _action_to(d: Device, value: str) -> str | None:
+        """The action (without arguments) that ends in a state with `value` (a reading's:
+        "docked" is what `dock()` leads to)."""
+        for name, spec in d.dtype.actions.items():
+            if any(a.required for a in spec.args):
+                continue
+            if value in spec.already.values() or any(
+                value in (eff.set or {}).values() for eff in spec.effects
+            ):
+                return name
+        return None
 
     def _args(self, c: Clause, d: Device, action: str) -> dict[str, Any]:
         """Text arguments of an action from the words after it ("follow me", "patrol the
@@ -1213,7 +1290,10 @@ class Matcher:
         if c.numbers:
             return Step(d.id, property=prop, value=_whole(spec, c.numbers[0][0]))
         if c.levels and spec.min is not None and spec.max is not None:
-            x = spec.min + _LEVELS.get(c.levels[0], 0.5) * (spec.max - spec.min)
+            level = c.levels[0]
+            if direction is not None and level in ("max", "min"):  # "lower it all the way"
+                level = "max" if direction == "up" else "min"
+            x = spec.min + _LEVELS.get(level, 0.5) * (spec.max - spec.min)
             return Step(d.id, property=prop, value=_whole(spec, x))
         return None
 

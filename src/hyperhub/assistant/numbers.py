@@ -58,7 +58,13 @@ _EN_NUM = "|".join(sorted(_EN_WORDS, key=len, reverse=True))
 _EN_UNITS = "one|two|three|four|five|six|seven|eight|nine"
 _EN_SMALL = rf"(?:{_EN_NUM})(?:[ -](?:{_EN_UNITS}))?"  # "twenty-two", "forty two"
 # "one hundred", "a hundred and five", "two hundred fifty": hundreds, then what follows
-_EN_WHOLE = rf"(?:(?:(?:{_EN_UNITS}|a)[ -])?hundred(?:(?: and)?[ -]{_EN_SMALL})?|{_EN_SMALL})"
+_EN_HUNDREDS = rf"(?:(?:{_EN_UNITS}|a)[ -])?hundred(?:(?: and)?[ -]{_EN_SMALL})?"
+_EN_BELOW_K = rf"(?:{_EN_HUNDREDS}|{_EN_SMALL})"
+# "three thousand", "two thousand seven hundred" (kelvin), "a couple of" (2)
+_EN_WHOLE = (
+    rf"(?:(?:(?:{_EN_SMALL}|a)[ -])thousand(?:(?: and)?[ -]{_EN_BELOW_K})?"
+    rf"|{_EN_BELOW_K}|a couple(?: of)?)"
+)
 
 _UNIT_WORDS = (
     r"%|percent|per cent|degrees celsius|degrees|degree|°c|°|℃|摄氏度|度|"
@@ -148,18 +154,23 @@ def cn_number(s: str) -> float | None:
 
 
 def en_number(s: str) -> float | None:
+    if s.startswith("a couple"):
+        return 2.0
     parts = [p for p in re.split(r"[ -]", s) if p != "and"]
-    total = 0
+    total, current = 0, 0
     for i, p in enumerate(parts):
-        if p == "a" and i + 1 < len(parts) and parts[i + 1] == "hundred":
-            continue  # "a hundred"
-        if p not in _EN_WORDS:
+        if p == "a" and i + 1 < len(parts) and parts[i + 1] in ("hundred", "thousand"):
+            continue  # "a hundred", "a thousand"
+        if p == "thousand":  # "three thousand", "twenty-five thousand"
+            total += (current or 1) * 1000
+            current = 0
+        elif p not in _EN_WORDS:
             return None
-        if p == "hundred":  # "one hundred", "two hundred": a multiplier
-            total = (total or 1) * 100
+        elif p == "hundred":  # "one hundred", "two hundred": a multiplier
+            current = (current or 1) * 100
         else:
-            total += _EN_WORDS[p]
-    return float(total)
+            current += _EN_WORDS[p]
+    return float(total + current)
 
 
 def read_number(m: re.Match[str]) -> tuple[float, str | None] | None:

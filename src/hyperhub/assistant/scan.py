@@ -131,7 +131,7 @@ class Gazetteer:
                 self.add(word, ("implied", spec["verb"], tuple(spec.get("types") or ()), names))
             for word, spec in (lex.get("feelings") or {}).items():
                 self.add(word, ("cmp", spec["dir"], None, tuple(spec["property"])))
-                self.add(word, ("feeling",))
+                self.add(word, ("feeling", tuple(str(n) for n in spec.get("names") or ())))
             if "color" in props:
                 for value, ws in colors(lang).items():
                     self._add_many(ws, ("color", value))
@@ -145,6 +145,7 @@ class Gazetteer:
             self._add_many(lex.get("any") or (), ("any",))
             self._add_many(lex.get("devices") or (), ("devices",))
             self._add_many(lex.get("which") or (), ("which",))
+            self._add_many(lex.get("amount") or (), ("amount",))
             self._add_many(lex.get("pronouns") or (), ("pronoun",))
             self._add_many(lex.get("conjunctions") or (), ("conj",))
             self._add_many(lex.get("questions") or (), ("question",))

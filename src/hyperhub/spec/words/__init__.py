@@ -182,6 +182,26 @@ def colors(lang: str) -> dict[str, list[str]]:
     return {str(k): [str(w) for w in v] for k, v in vocabulary(lang).get("colors", {}).items()}
 
 
+def color_name(lang: str, value: str) -> str:
+    """A colour as people say it: "#ff0000" → "red" / "红色"; another by the named colour
+    nearest to it ("#3366ff" → "blue")."""
+    named = colors(lang)
+    v = value.lower()
+    if v in named:
+        return named[v][0]
+    try:
+        rgb = [int(v[i : i + 2], 16) for i in (1, 3, 5)]
+    except ValueError:
+        return value
+    best, dist = None, 10**9
+    for h, words in named.items():
+        other = [int(h[i : i + 2], 16) for i in (1, 3, 5)]
+        d = sum((a - b) ** 2 for a, b in zip(rgb, other, strict=True))
+        if d < dist:
+            best, dist = words[0], d
+    return best if best is not None else value
+
+
 def unit_word(lang: str, unit: str) -> str:
     """A unit as written in `lang`: "bpm" → "次/分" in Chinese; symbols stay ("°C")."""
     return str(vocabulary(lang).get("units", {}).get(unit) or unit)
