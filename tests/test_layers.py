@@ -34,6 +34,7 @@ LAYERS: list[set[str]] = [
     {"devices", "adapters"},
     {"automation"},
     {"assistant"},
+    {"voice"},
     {"hub", "local"},
     {"api"},
     {"runtime"},

@@ -171,6 +171,33 @@ class NotSupported(CommandFailed):
     code: str = "not_supported"
 
 
+class AudioError(HyperHubError):
+    """Audio that cannot be used: a missing or unreadable file, not a WAV, a broken or
+    truncated one, an encoding HyperHub does not read, no samples."""
+
+    code: str = "bad_audio"
+
+
+class VoiceUnavailable(HyperHubError):
+    """Speech cannot run: the voice extra, espeak-ng, a model or a voice file is missing or
+    unreadable; the message says what to install or pass."""
+
+    code: str = "voice_unavailable"
+
+
+class ModelChecksumMismatch(HyperHubError):
+    """A model file's SHA-256 is not the one recorded for it: damaged or replaced. The
+    message names the file, both checksums and what to reinstall."""
+
+    code: str = "model_checksum"
+
+
+class UnsupportedLanguage(HyperHubError):
+    """A language HyperHub cannot speak or listen in (it knows "en" and "zh")."""
+
+    code: str = "unsupported_language"
+
+
 def closest(name: str, known: Iterable[str]) -> str | None:
     """The known name most like `name` (a typo's fix), or None when none is close."""
     import difflib  # only when a name is wrong

@@ -20,12 +20,14 @@ from hyperhub.api.language import lang_in
 from hyperhub.auth import AuthError
 from hyperhub.errors import (
     AdapterError,
+    AudioError,
     AutomationError,
     BrokerError,
     CommandFailed,
     DeviceTimeout,
     DeviceUnavailable,
     HyperHubError,
+    ModelChecksumMismatch,
     ModelUnavailable,
     NeedsConfirmation,
     NotAllowed,
@@ -36,6 +38,8 @@ from hyperhub.errors import (
     UnknownDevice,
     UnknownRule,
     UnknownScene,
+    UnsupportedLanguage,
+    VoiceUnavailable,
 )
 from hyperhub.spec.words import error_text
 
@@ -57,6 +61,10 @@ STATUS: tuple[tuple[type[HyperHubError], int], ...] = (
     (BrokerError, 503),
     (StoreError, 503),
     (ModelUnavailable, 503),
+    (VoiceUnavailable, 503),
+    (ModelChecksumMismatch, 503),
+    (AudioError, 422),
+    (UnsupportedLanguage, 422),
     (CommandFailed, 409),
     (AdapterError, 409),
     (SpaceError, 422),

@@ -430,9 +430,11 @@ def run_one(
     out: Console,
     warn: Warn,
     live: LiveHub | None = None,
+    more: Callable[[Answer], dict[str, Any]] | None = None,
 ) -> Answer:
     """Answer one sentence: on the running hub's devices (`live`), else on a simulated copy
-    of `state` (the space's initial state if None)."""
+    of `state` (the space's initial state if None). `more`, given the answer before it is
+    printed, returns keys to add to its JSON (`ask --audio`: the transcript, stage times)."""
     area = check_area(space, area)
     session = Session(space, opts, warn)
     rules = FileRuleSaver(space)
@@ -448,8 +450,9 @@ def run_one(
             answer = session.ask(text, fresh_devices(space, state), area=area, rules=rules)
     finally:
         session.close()
+    added = more(answer) if more is not None else {}
     if as_json:
-        _write_json(answer.as_contract(), sys.stdout.buffer)
+        _write_json({**answer.as_contract(), **added}, sys.stdout.buffer)
     else:
         show(answer, out)
         where = "sent through the hub" if live is not None else SIMULATED

@@ -38,6 +38,9 @@ from hyperhub.cli.options import (
 from hyperhub.cli.rules_cmd import rules_app, scenes_app
 from hyperhub.cli.say import err, lang, out, print_json, translator
 from hyperhub.cli.train_cmd import train as train_cmd
+from hyperhub.cli.voice_cmd import say as say_cmd
+from hyperhub.cli.voice_cmd import speech_options
+from hyperhub.cli.voice_cmd import transcribe as transcribe_cmd
 from hyperhub.errors import HyperHubError, NeedsConfirmation, SpaceError
 from hyperhub.space import Space, load_space
 from hyperhub.spec.words import (
@@ -64,6 +67,8 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(scenes_app, name="scenes")
 app.add_typer(adapters_app, name="adapters")
 app.command("train")(train_cmd)
+app.command("say")(say_cmd)
+app.command("transcribe")(transcribe_cmd)
 t = translator(
     {
         "error: {message}": "错误：{message}",
@@ -1067,9 +1072,11 @@ def _note(message: str) -> None:
 
 @app.command()
 @engine_options
+@speech_options
 def ask(
     text: Annotated[
-        str | None, typer.Argument(help="One sentence; omit it with --jsonl to read stdin.")
+        str | None,
+        typer.Argument(help="One sentence; omit it with --jsonl (stdin) or --audio FILE.wav."),
     ] = None,
     space: SpaceOpt = None,
     jsonl: Annotated[
@@ -1082,17 +1089,30 @@ def ask(
     ] = False,
     area: AreaOpt = None,
     opts: Any = None,  # EngineOptions, from --engine … --llm-threshold
+    speech: Any = None,  # voice_cmd.SpeechOptions, from --audio … --voice
     dry_run: DryRunOpt = False,
     data_dir: DataOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Ask the assistant: a command or a question, in English or Chinese. With a hub running
-    on the data dir it acts on the hub's devices (checked, confirmed, audited like `set`);
-    otherwise, with `--dry-run` or `--space FILE`, on a simulated copy (--jsonl always:
-    design.md, "The assistant contract")."""
+    """Ask the assistant: a command or a question, in English or Chinese, typed or spoken
+    (--audio; --speak-to speaks the reply). With a hub running on the data dir it acts on
+    the hub's devices (checked, confirmed, audited like `set`); otherwise, with `--dry-run`
+    or `--space FILE`, on a simulated copy (--jsonl always: design.md, "The assistant
+    contract")."""
     from hyperhub.cli import assistant_cmd
 
+    spoken = None
+    if speech.wanted:
+        if jsonl:
+            raise HyperHubError("--audio and --speak-to are for one question, not --jsonl")
+        if text is not None and speech.audio is not None:
+            raise HyperHubError("give either a sentence or --audio FILE.wav, not both")
+        from hyperhub.cli.voice_cmd import SpokenAsk
+
+        spoken = SpokenAsk(speech, data_dir)
+        if speech.audio is not None:
+            text = spoken.hear(echo=not as_json)
     if jsonl:
         if text is not None:
             raise HyperHubError("give either a sentence or --jsonl (sentences on stdin), not both")
@@ -1102,11 +1122,25 @@ def ask(
         assistant_cmd.run_jsonl(loaded, opts, warn=_note)
         return
     if text is None:
-        raise HyperHubError('give a sentence (hyperhub ask "turn on the light") or --jsonl')
-    with _assistant_target(space, data_dir, db, dry_run) as (loaded, stored, live):
-        assistant_cmd.run_one(
-            loaded, stored, text, area, opts, as_json=as_json, out=out, warn=_note, live=live
+        raise HyperHubError(
+            'give a sentence (hyperhub ask "turn on the light"), --audio FILE.wav or --jsonl'
         )
+    with _assistant_target(space, data_dir, db, dry_run) as (loaded, stored, live):
+        more = spoken.after() if spoken is not None else None
+        assistant_cmd.run_one(
+            loaded,
+            stored,
+            text,
+            area,
+            opts,
+            as_json=as_json,
+            out=out,
+            warn=_note,
+            live=live,
+            more=more,
+        )
+    if spoken is not None and not as_json:
+        spoken.report()
 
 
 @app.command()
