@@ -231,9 +231,13 @@ def test_a_kind_word_that_is_a_devices_name_means_the_speakers_room(
     # "空调" is the living room AC's alias too: in the bedroom it is the bedroom's
     changes, _ = ask(demo, sim, "把空调关了", area="master_bedroom")
     assert changes == {"bedroom_ac": {"on": False}}
-    # and with "how many" it is every AC
+    # and with "how many" it is every AC — not the oil heater, a climate device named a heater
+    # (both ACs are off now; the heater is on)
+    assert sim.state("kids_room_heater")["on"]
     _, reply = ask(demo, sim, "有几个空调开着")
-    assert reply.startswith("3个空调中有")
+    assert reply == "没有空调开着。"
+    _, reply = ask(demo, sim, "how many heaters are on?")
+    assert "Living Room AC" not in reply and "Oil Heater" in reply
 
 
 def test_a_feeling_with_no_device_for_it_switches_on_one_named_for_it(tmp_path: Path) -> None:
@@ -262,3 +266,75 @@ devices:
     # in the study the AC warms up, and the bathroom's heater is not touched
     answer = Assistant(flat).ask("I'm cold", s, area="study")
     assert answer.changes == {"study_ac": {"target_temp": 23}}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "客厅的灯开着没有",  # ends in 没有: A-not-A
+        "卧室空调开着没",
+        "后门的锁怎么样",  # 锁 after 的 is the lock, not "lock it"
+        "后门的锁是什么状态",
+        "I wonder if I left the living room light on",
+        "can you check whether the front door is locked",
+        "is anybody in the hallway",
+    ],
+)
+def test_questions_in_more_forms_change_nothing(demo: Space, sim: Simulator, text: str) -> None:
+    changes, reply = ask(demo, sim, text)
+    assert changes == {}, (text, reply)
+    assert reply and "understand" not in reply and "没听懂" not in reply, (text, reply)
+
+
+def test_a_lock_said_after_its_door_is_the_thing_unlocked(demo: Space, sim: Simulator) -> None:
+    answer = Assistant(demo).ask("把前门的锁解开", sim)
+    assert answer.needs_confirmation and answer.changes == {}
+    assert [a.get("action") for a in answer.as_contract()["actions"]] == ["unlock"]
+
+
+def test_outside_the_unknown_owner_of_a_property_and_kinds_within_a_type(
+    tmp_path: Path,
+) -> None:
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text(
+        """
+space: Farmhouse
+areas:
+  - {id: yard, name: Yard, aliases: [院子]}
+  - {id: lounge, name: Lounge, aliases: [客厅]}
+devices:
+  - {id: weather, type: sensor, name: Outdoor Sensor, aliases: [室外温度计], area: yard,
+     state: {temperature: 12.5, humidity: 80}}
+  - {id: lounge_sensor, type: sensor, name: Lounge Thermometer, area: lounge,
+     state: {temperature: 21.0, humidity: 50}}
+  - {id: lounge_ac, type: climate, name: Lounge AC, aliases: [客厅空调], area: lounge,
+     state: {on: false, target_temp: 24}}
+  - {id: heater, type: climate, name: Oil Heater, aliases: [取暖器], area: lounge,
+     values: {mode: [heat]}, state: {on: true, mode: heat, target_temp: 22}}
+""",
+        encoding="utf-8",
+    )
+    farm = load_space(space_file)
+    s = Simulator(farm, ManualClock())
+
+    def reply(text: str) -> str:
+        answer = Assistant(farm).ask(text, s)
+        assert answer.changes == {}, (text, answer.changes)
+        return answer.reply
+
+    # "outside": what is named as outside, not every thermometer
+    for text in ("How cold is it outside?", "外面多少度"):
+        said = reply(text)
+        assert "12.5" in said and "21" not in said, (text, said)
+    # an unknown word owning the property names a device the home does not have
+    for text, word in (
+        ("帮我把冰箱温度调低", "冰箱"),
+        ("set the fridge temperature to 3", "fridge"),
+    ):
+        said = reply(text)
+        assert word in said, (text, said)
+    # the heater is a climate device but not an air conditioner, and the other way round
+    said = reply("有几个空调开着")
+    assert "取暖器" not in said, said
+    said = reply("how many heaters are on?")
+    assert "Oil Heater" in said and "Lounge AC" not in said and "1 heater is" in said, said

@@ -25,6 +25,7 @@ from hyperhub.spec.words import (
     name_in,
     noun,
     said_word,
+    singular,
     type_label,
     value_word,
 )
@@ -454,6 +455,12 @@ class Executor:
             return _join([self._named(q, values[q.device], lang) for q in qs], lang)
 
         be = say(lang, "be_one" if m == 1 else "be_many")
+        if n == 1:  # "All 1 heaters are on": the one there is, by name
+            one = names(asked)
+            word = singular(word) if lang == "en" else word
+            yes = {"all": "only_yes", "any": "only_yes"}.get(how, "only_count")
+            no = {"all": "only_no", "any": "only_no"}.get(how, "only_count_none")
+            return say(lang, yes if held else no, kind=word, device=one, state=state, other=other)
         if how == "all":
             if not others:
                 return say(lang, "all_yes", n=n, kind=word, state=state)

@@ -33,6 +33,7 @@ from hyperhub.assistant.numbers import normalize
 from hyperhub.assistant.plan import Lang, Plan, Question, Step, is_position
 from hyperhub.assistant.scan import Gazetteer, Meaning, Token, is_cjk
 from hyperhub.space import Device, Space
+from hyperhub.spec.words import singular
 
 SMALL_STEP = {"%": 10.0, "°C": 1.0}  # "a bit brighter" = +10 points; "warmer" = +1 °C
 DEFAULT_STEP = 10.0  # other units: 10 points of the range
@@ -47,7 +48,8 @@ _ASKED = {"on": True, "off": False, "stop": False, "lock": True, "unlock": False
           "open": "open", "close": "closed"}  # fmt: skip
 # levels without a number, as a share of the range ("halfway", "a quarter", "最大")
 _LEVELS = {"max": 1.0, "min": 0.0, "half": 0.5, "quarter": 0.25, "three_quarters": 0.75}
-_QUESTION_END = re.compile(r"(?:\?|？|吗|嗎|呢|么|嘛)\s*$")
+# "…吗", "…开着没(有)": a sentence ending in these asks
+_QUESTION_END = re.compile(r"(?:\?|？|吗|嗎|呢|么|嘛|没|没有)\s*$")
 
 
 @dataclass
@@ -66,6 +68,7 @@ class Clause:
     kind_words: list[str] = field(default_factory=list)  # the type words used
     nouns: list[str] = field(default_factory=list)  # the type and class words used
     here: bool = False  # "in here", "这里": the speaker's room
+    outside: bool = False  # "outside", "外面": what is named as outside the home
     polite: bool = False  # "could you …?": a request, not a question
     classes: list[str] = field(default_factory=list)
     props: list[tuple[str, bool]] = field(default_factory=list)
@@ -125,6 +128,7 @@ class Clause:
             or self.classes
             or self.pronoun
             or self.every
+            or self.outside
         )
 
     @property
@@ -192,6 +196,8 @@ class Matcher:
         self._longer = self._longer_names()
         self._room_named = self._named_after_room()
         self._types = {d.type for d in space.devices.values()}
+        self._subkinds = self._named_subkinds()
+        self._outside = self._named_outside()
 
     def _named_with(self, words: tuple[str, ...]) -> list[str]:
         """The devices one of whose names has one of `words` ("kettle", "水壶")."""
@@ -291,13 +297,53 @@ class Matcher:
                                     kinds.setdefault(prefix + kind, set()).add(w)
         return out
 
+    def _named_subkinds(self) -> dict[str, set[str]]:
+        """The kinds within its type a device's name gives it (lexicon `subkinds`): an oil
+        heater of type climate is a "heater", not an "air conditioner"."""
+        out: dict[str, set[str]] = {}
+        for dev in self.space.devices.values():
+            names = [normalize(n) for n in (dev.name, *dev.aliases)]
+            for sub, words in _subkind_words(dev.type).items():
+                if any(_says(n, w) for n in names for w in words):
+                    out.setdefault(dev.id, set()).add(sub)
+        return out
+
+    def _of_subkind(self, pool: list[Device], nouns: list[str]) -> list[Device]:
+        """`pool` less the devices whose names say another kind than the one said ("有几个
+        空调开着" does not count the 取暖器), unless that leaves none."""
+        keep = []
+        for d in pool:
+            said = {
+                sub
+                for sub, words in _subkind_words(d.type).items()
+                if any(normalize(n) in words for n in nouns)
+            }
+            mine = self._subkinds.get(d.id)
+            if not said or not mine or said & mine:
+                keep.append(d)
+        return keep or pool
+
+    def _named_outside(self) -> set[str]:
+        """Devices named as outside the home, or in an area so named ("Outdoor Sensor",
+        "室外温度计", "Outside Lights")."""
+        words = {normalize(str(w)) for lang in LANGS for w in lexicon(lang).get("outside") or ()}
+        out: set[str] = set()
+        for dev in self.space.devices.values():
+            names = [dev.name, *dev.aliases]
+            if dev.area in self.space.areas:
+                area = self.space.areas[dev.area]
+                names += [area.name, *area.aliases]
+            if any(_says(normalize(n), w, anywhere=True) for n in names for w in words):
+                out.add(dev.id)
+        return out
+
     def _named_fit(self, d: Device, kinds: list[str], nouns: list[str]) -> bool:
         """Whether `d`'s name makes it one of `kinds` as said with `nouns` ("lights")."""
         mine = self.named_kinds.get(d.id, {})
         words = {w for k in kinds for w in mine.get(k, ())}
         if not words:
             return False
-        return not nouns or any(_one(n) == _one(w) for n in nouns for w in words)
+        return not nouns or any(singular(n) == singular(w) for n in nouns for w in words)
 
     # -- entry ---------------------------------------------------------------------------------
 
@@ -422,10 +468,17 @@ class Matcher:
     def _fill(self, c: Clause, norm: str) -> None:
         if c.tokens:
             c.text = norm[c.tokens[0].start : c.tokens[-1].start + len(c.tokens[-1].text)]
+        prev_text = ""
         for tok in c.tokens:
             kinds = tok.kinds()
+            meanings = tok.meanings
+            if prev_text == "的" and kinds & {"type", "class", "prop"}:
+                # "后门的锁": after 的 a word that is a verb and a noun is the noun
+                meanings = [m for m in meanings if m[0] != "verb"]
+                kinds = {m[0] for m in meanings}
+            prev_text = tok.text
             verbish = bool(kinds & {"verb", "action", "rel"})
-            for m in tok.meanings:
+            for m in meanings:
                 kind = m[0]
                 if kind == "device":
                     c.devices.append(m[1])
@@ -516,6 +569,8 @@ class Matcher:
                     c.amount = c.question = True
                 elif kind == "here":
                     c.here = True
+                elif kind == "outside":
+                    c.outside = True
                 elif kind == "polite":
                     c.polite = True
                 elif kind == "pronoun":
@@ -546,6 +601,11 @@ class Matcher:
                 c.classes = [k for k in c.classes if k not in drop_classes]
                 c.kind_words = [w for w in c.kind_words if w != t.text]
                 c.nouns = [w for w in c.nouns if w != t.text]
+        # "什么状态", "what mode": a which-word before a property asks the property's value
+        words = [t for t in c.tokens if t.kinds() != {"filler"}]
+        for a, b in pairwise(words):
+            if a.has("which") and b.has("prop") and not (b.has("type") or b.has("class")):
+                c.which = False
         if c.weak_actions and not c.has_intent:
             c.actions = c.weak_actions
         if c.weak_values and not c.has_intent:
@@ -717,6 +777,10 @@ class Matcher:
         if c.owners:  # "王磊今天走了多少步": his devices
             pool = [d for d in pool if d.id in c.owners]
             scoped = True
+        if c.outside and not c.areas and not c.floors:
+            out = self._outside
+            pool = [d for d in pool if d.id in out] or pool
+            scoped = len(pool) < len(devices)
         if c.areas:
             pool = [d for d in pool if d.area in c.areas]
             scoped = True
@@ -746,6 +810,7 @@ class Matcher:
                 or f"class:{d.cls}" in kinds
                 or self._named_fit(d, kinds, c.nouns)
             ]
+            pool = self._of_subkind(pool, c.nouns)
             if not scoped and not c.all and speaker_area and speaker_area in self.space.areas:
                 here = [d for d in pool if d.area == speaker_area]
                 pool = here or pool
@@ -769,7 +834,11 @@ class Matcher:
                 return [], " ".join(c.unknown)
             return [], None
         # a property / action / value word alone picks the devices that have it: those just
-        # talked about if they have it ("…，温度设成23度"), else any in the space
+        # talked about if they have it ("…，温度设成23度"), else any in the space — but not
+        # when an unknown word owns the property ("冰箱温度调低", "the fridge temperature")
+        owner = self._unknown_owner(c)
+        if owner is not None:
+            return [], owner
         props = {p for p, _ in c.props}
         # a comparative's properties in order: the first any device has ("I'm cold": the
         # home's target temperatures, not the car's cabin)
@@ -877,6 +946,16 @@ class Matcher:
         return bool(anys and named) and min(anys) < min(named)
 
     @staticmethod
+    def _unknown_owner(c: Clause) -> str | None:
+        """An unknown word right before a property word (fillers between): the device the
+        sentence names and the space does not have ("冰箱的温度", "the fridge temperature")."""
+        words = [t for t in c.tokens if t.kinds() != {"filler"}]
+        for a, b in pairwise(words):
+            if a.kinds() == {"unknown"} and b.has("prop"):
+                return a.text
+        return None
+
+    @staticmethod
     def _kind_named(c: Clause, d: Device) -> bool:
         """Whether `d` was named by a word that is also its kind's ("空调" for the one AC
         called so, "the car")."""
@@ -941,7 +1020,11 @@ class Matcher:
             # a property word the device lacks is not about it, unless the same word named
             # its kind ("空调" is a car's climate switch and the type air conditioner)
             typed = any(tok.has("prop") and ("type", d.type) in tok.meanings for tok in c.tokens)
-            if (c.props and not typed) or not (c.devices or c.types or c.classes or c.every):
+            # ("status" of a device without one: its main state, "what's the lock's status")
+            generic = all(p == "status" for p, _ in c.props)
+            if (c.props and not typed and not generic) or not (
+                c.devices or c.types or c.classes or c.every
+            ):
                 return []
             main = "on" if "on" in d.properties else (d.properties[0] if d.properties else None)
             if "set" in c.verbs and not (c.yes_no or c.particles):  # "what's the heating set to"
@@ -1298,11 +1381,22 @@ class Matcher:
         return None
 
 
-def _one(word: str) -> str:
-    """An English noun in the singular, roughly ("lights" → "light", "switches" → "switch")."""
-    if is_cjk(word[:1]) or not word.endswith("s") or word.endswith("ss"):
-        return word
-    return word[:-2] if word.endswith(("ches", "shes", "xes", "sses")) else word[:-1]
+def _subkind_words(dtype: str) -> dict[str, set[str]]:
+    """Lexicon `subkinds` of a type, both languages: {"heater": {"heater", "取暖器", …}}."""
+    out: dict[str, set[str]] = {}
+    for lang in LANGS:
+        for sub, words in ((lexicon(lang).get("subkinds") or {}).get(dtype) or {}).items():
+            out.setdefault(str(sub), set()).update(normalize(str(w)) for w in words)
+    return out
+
+
+def _says(name: str, word: str, anywhere: bool = False) -> bool:
+    """Whether a (normalized) name ends with `word` (or has it anywhere), as a whole word
+    in English."""
+    if is_cjk(word[0]):
+        return word in name if anywhere else name.endswith(word)
+    end = "" if anywhere else "$"
+    return bool(re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9]){end}", name))
 
 
 def _whole(spec: Any, x: float) -> Any:

@@ -154,6 +154,7 @@ class Gazetteer:
             self._add_many(lex.get("filler") or (), ("filler",))
             self._add_many(lex.get("injection") or (), ("inject",))
             self._add_many(lex.get("here") or (), ("here",))
+            self._add_many(lex.get("outside") or (), ("outside",))
             self._add_many(lex.get("polite") or (), ("polite",))
             for t, ws in (lex.get("types") or {}).items():
                 if t in space_types:

@@ -149,6 +149,14 @@ def noun(lang: str, prop: str) -> str:
     return lower_first(lang, label(lang, prop))
 
 
+def singular(word: str) -> str:
+    """An English noun in the singular, roughly ("lights" → "light", "switches" → "switch");
+    other words as they are."""
+    if not word[:1].isascii() or not word.endswith("s") or word.endswith("ss"):
+        return word
+    return word[:-2] if word.endswith(("ches", "shes", "xes", "sses")) else word[:-1]
+
+
 def lower_first(lang: str, text: str) -> str:
     """English words inside a sentence: "Charge limit" → "charge limit" (but "PM2.5")."""
     if lang_of(lang) == "en" and text[1:2].islower():
