@@ -338,3 +338,109 @@ devices:
     assert "取暖器" not in said, said
     said = reply("how many heaters are on?")
     assert "Oil Heater" in said and "Lounge AC" not in said and "1 heater is" in said, said
+
+
+@pytest.mark.parametrize(
+    ("text", "changes"),
+    [
+        # typos: two letters swapped, a letter left out
+        ("tunr off the kitchne light", {"kitchen_light": {"on": False}}),
+        ("switch off the bathrom light", {"bathroom_light": {"on": False}}),
+        # a bare up / down moves a cover all the way; Chinese 拉下来
+        ("pull the bedroom blinds down", {"bedroom_blind": {"position": 0}}),
+        ("把卧室百叶窗拉下来", {"bedroom_blind": {"position": 0}}),
+        # the room is where the dog is sent, not where it is
+        ("send the robot dog to patrol the garden", {"cyberdog": {"posture": "stand"}}),
+        ("robot dog, patrol the kitchen", {"cyberdog": {"posture": "stand"}}),
+        # one verb for a list of devices, one named by a word of its name only
+        (
+            "switch off the kitchen light, the strip and the bathroom light",
+            {"living_room_strip": {"on": False}, "bathroom_light": {"on": False}},
+        ),
+    ],
+)
+def test_typos_covers_patrols_and_lists(
+    demo: Space, sim: Simulator, text: str, changes: dict
+) -> None:
+    sim.set("bedroom_blind", "position", 100)
+    sim.set("living_room_strip", "on", True)
+    sim.set("bathroom_light", "on", True)
+    sim.settle()
+    got, reply = ask(demo, sim, text)
+    for device, props in changes.items():
+        for prop, value in props.items():
+            assert got.get(device, {}).get(prop) == value, (text, got, reply)
+
+
+def test_a_real_word_is_not_taken_for_a_typo(demo: Space, sim: Simulator) -> None:
+    # "cooking" is one letter from "cooling", but a real word: not a mode change
+    changes, reply = ask(demo, sim, "make the cooking corner dark")
+    assert changes == {} and "cooking" in reply
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("which room is the kettle in?", ["Kitchen"]),
+        ("where's the robot vacuum", ["Living Room"]),
+        ("电饭煲在哪个房间", ["厨房"]),
+        ("which doors are not locked?", ["Back Door Lock"]),
+    ],
+)
+def test_where_a_device_is_and_what_is_not_so(
+    demo: Space, sim: Simulator, text: str, words: list[str]
+) -> None:
+    sim.call("front_door_lock", "lock")
+    sim.call("back_door_lock", "unlock")
+    sim.settle()
+    changes, reply = ask(demo, sim, text)
+    assert changes == {}
+    for word in words:
+        assert word in reply, (text, reply)
+    assert "Front Door" not in reply, (text, reply)
+
+
+def test_where_a_phone_is_said_from_home_never_in_coordinates(demo: Space, sim: Simulator) -> None:
+    home = demo.location
+    assert home is not None
+    sim.report("car", {"location": {"lat": home.lat, "lon": home.lon}})
+    sim.settle()
+    _, reply = ask(demo, sim, "where's the car?")
+    assert "at home" in reply and "lat" not in reply, reply
+    sim.report("car", {"location": {"lat": home.lat + 0.05, "lon": home.lon}})
+    sim.settle()
+    _, reply = ask(demo, sim, "车在哪")
+    assert "离家5.6公里" in reply, reply
+
+
+def test_a_room_the_home_does_not_have_changes_nothing(tmp_path: Path) -> None:
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text(
+        """
+space: Studio
+areas:
+  - {id: main, name: Main Room, aliases: [主屋]}
+devices:
+  - {id: lamp, type: light, name: Lamp, area: main, state: {on: false}}
+  - {id: ac, type: climate, name: AC, aliases: [空调], area: main,
+     state: {on: false, target_temp: 24}}
+""",
+        encoding="utf-8",
+    )
+    studio = load_space(space_file)
+    s = Simulator(studio, ManualClock())
+    for text, word in (
+        ("turn on the lights in the bathroom", "bathroom"),
+        ("打开卫生间的灯", "卫生间"),
+        ("turn on the bedroom AC", "bedroom"),
+    ):
+        answer = Assistant(studio).ask(text, s)
+        assert answer.changes == {} and word in answer.reply, (text, answer.reply)
+
+
+def test_hot_never_switches_a_heat_only_heater_on(demo: Space, sim: Simulator) -> None:
+    sim.set("kids_room_heater", "on", False)
+    sim.settle()
+    for text in ("热死了", "I'm too hot"):
+        changes, _ = ask(demo, sim, text, area="kids_room")
+        assert "kids_room_heater" not in changes, text

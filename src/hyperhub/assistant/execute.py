@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hyperhub.assistant.lexicon import lexicon
-from hyperhub.assistant.plan import Lang, Plan, Question, Step, asks_value, is_position
+from hyperhub.assistant.plan import Lang, Plan, Question, Step, asks_value, is_position, opposite
+from hyperhub.automation.loader import HOME_RADIUS_KM
+from hyperhub.devices.sim.routes import haversine_km
 from hyperhub.errors import HyperHubError
 from hyperhub.space import Device, Space
 from hyperhub.spec.policy import Command
@@ -124,6 +126,10 @@ class Executor:
         value = step.value
         switch = spec.switch
         if step.or_on and switch and devices.state(dev.id).get(switch) is False:
+            modes = t.properties["mode"].values if "mode" in t.properties else None
+            if (step.delta or 0) < 0 and modes and not {"cool", "auto"} & set(modes):
+                # "热死了" by a heater that only heats and is off: it stays off
+                return Step(dev.id, property=switch, value=False)
             return Step(dev.id, property=switch, value=t.check_write(switch, True, dev.id))
         if step.delta is not None:
             current = devices.state(dev.id).get(prop)
@@ -300,14 +306,28 @@ class Executor:
             return value_label(lang, value)
         if prop == "color" and isinstance(value, str):  # "red", not "#ff0000"
             return color_name(lang, value)
-        if isinstance(value, dict):  # a location
-            return ", ".join(f"{k} {v}" for k, v in value.items())
+        if isinstance(value, dict):  # a location: at home, or how far from it
+            return self._place_words(value, lang)
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         unit = spec.unit or ""
         if unit == "%":
             return f"{value}%"
         return f"{value} {unit}".strip()
+
+    def _place_words(self, where: dict[str, Any], lang: Lang) -> str:
+        """ "at home" / "3.2 km from home" (the space's location), never raw coordinates."""
+        home = self.space.location
+        try:
+            point = (float(where["lat"]), float(where["lon"]))
+        except (KeyError, TypeError, ValueError):
+            return say(lang, "place_unknown")
+        if home is None:
+            return say(lang, "place_unknown")
+        km = haversine_km(point, (home.lat, home.lon))
+        if km <= HOME_RADIUS_KM:
+            return say(lang, "place_home")
+        return say(lang, "place_away", km=f"{km:.1f}" if km < 10 else f"{km:.0f}")
 
     def describe(self, steps: list[Step], lang: Lang) -> str:
         parts = []
@@ -404,6 +424,8 @@ class Executor:
         for q in questions:
             if q.how == "list":
                 lists.setdefault((q.kind, q.area), []).append(q.device)
+            elif q.how == "where":
+                out.append(self._where(q, devices, lang))
             elif q.how is not None and q.expect is not None:
                 groups.setdefault((q.how, q.kind, q.expect), []).append(q)
             else:
@@ -416,6 +438,18 @@ class Executor:
         for (kind, area), ids in lists.items():
             out.append(self._inventory(kind, area, ids, lang))
         return out
+
+    def _where(self, q: Question, devices: Devices | AsyncDevices, lang: Lang) -> str:
+        """ "Kettle is in the Back Kitchen." / "烧水壶在后厨。"; a phone or a car: "Seal is
+        at home.", "小雨的手机离家2.7公里。" """
+        area = self.space.devices[q.device].area
+        who = self.name(q.device, lang)
+        if q.property:
+            place = self._place_words(devices.state(q.device).get(q.property) or {}, lang)
+            return say(lang, "where_place", device=who, place=place)
+        if area not in self.space.areas:
+            return say(lang, "where_none", device=who)
+        return say(lang, "where", device=who, area=self.space.areas[area].name_in(lang))
 
     def _inventory(self, kind: str, area: str | None, ids: list[str], lang: Lang) -> str:
         """ "2 devices in Guest Room: Guest Room Lamp and Dehumidifier." """
@@ -445,7 +479,7 @@ class Executor:
         others = [q for q in asked if not holding[q.device]]
         first = asked[0]
         state = self._expected_words(first, expect, lang)
-        other = self._expected_words(first, _opposite(expect), lang)
+        other = self._expected_words(first, opposite(expect), lang)
         n, m = len(asked), len(held)
         word = kind or lower_first(lang, type_label(lang, self.space.devices[first.device].type))
         if lang == "en" and n != 1 and not word.endswith("s"):
@@ -556,12 +590,6 @@ class Executor:
         return say(lang, "value", device=who, property=label, value=words) + (
             "." if lang == "en" else "。"
         )
-
-
-def _opposite(expect: Any) -> Any:
-    if expect in ("open", "closed"):
-        return "closed" if expect == "open" else "open"
-    return not expect
 
 
 def action_label(lang: Lang, action: str) -> str:

@@ -30,7 +30,7 @@ from typing import Any
 
 from hyperhub.assistant.lexicon import LANGS, lexicon
 from hyperhub.assistant.numbers import normalize
-from hyperhub.assistant.plan import Lang, Plan, Question, Step, is_position
+from hyperhub.assistant.plan import Lang, Plan, Question, Step, is_position, opposite
 from hyperhub.assistant.scan import Gazetteer, Meaning, Token, is_cjk
 from hyperhub.space import Device, Space
 from hyperhub.spec.words import singular
@@ -69,6 +69,9 @@ class Clause:
     nouns: list[str] = field(default_factory=list)  # the type and class words used
     here: bool = False  # "in here", "这里": the speaker's room
     outside: bool = False  # "outside", "外面": what is named as outside the home
+    no_room: str | None = None  # a room word the space has no room for ("the bathroom")
+    where: bool = False  # "where is the kettle", "水壶在哪": which room it is in
+    inverted: bool = False  # "which doors are not locked", "哪扇门没锁": the opposite state
     polite: bool = False  # "could you …?": a request, not a question
     classes: list[str] = field(default_factory=list)
     props: list[tuple[str, bool]] = field(default_factory=list)
@@ -198,6 +201,13 @@ class Matcher:
         self._types = {d.type for d in space.devices.values()}
         self._subkinds = self._named_subkinds()
         self._outside = self._named_outside()
+        # properties some device here takes a number for
+        self._numeric_props = {
+            p
+            for d in space.devices.values()
+            for p, spec in d.dtype.properties.items()
+            if spec.writable and spec.kind in ("int", "float")
+        }
 
     def _named_with(self, words: tuple[str, ...]) -> list[str]:
         """The devices one of whose names has one of `words` ("kettle", "水壶")."""
@@ -364,6 +374,9 @@ class Matcher:
         ctx = context or Context()
         plan = Plan(engine="matcher", lang=lang)
         tokens = self.gaz.scan(norm)
+        fixed = self.gaz.corrected(norm, tokens)  # "tunr off the big ligth"
+        if fixed is not None:
+            norm, tokens = fixed, self.gaz.scan(fixed)
         if any(t.has("inject") for t in tokens):
             plan.problem = "injection"
             return plan, ctx
@@ -379,6 +392,9 @@ class Matcher:
             c.yes_no = c.yes_no or (
                 c.question and (lang == "zh") and bool(_QUESTION_END.search(norm))
             )
+        for c in clauses:  # "…, the sign and the speaker": a device by a word of its name
+            if not c.devices and not c.owners and not c.types and c.unknown:
+                c.devices = self._partly_named(c)
         clauses = self._link(clauses, ctx)
         # "I'm expecting a delivery, can you unlock the front door?": words before a whole
         # command that name nothing and ask nothing are its reason, not a request
@@ -571,6 +587,10 @@ class Matcher:
                     c.here = True
                 elif kind == "outside":
                     c.outside = True
+                elif kind == "where":
+                    c.where = c.question = True
+                elif kind == "room" and not kinds & {"area", "device", "floor"}:
+                    c.no_room = c.no_room or tok.text
                 elif kind == "polite":
                     c.polite = True
                 elif kind == "pronoun":
@@ -606,6 +626,10 @@ class Matcher:
         for a, b in pairwise(words):
             if a.has("which") and b.has("prop") and not (b.has("type") or b.has("class")):
                 c.which = False
+            if a.has("not") and (
+                b.has("verb") or not b.kinds() & {"device", "type", "class", "area", "unknown"}
+            ):
+                c.inverted = True  # (only a question reads it)
         if c.weak_actions and not c.has_intent:
             c.actions = c.weak_actions
         if c.weak_values and not c.has_intent:
@@ -623,7 +647,7 @@ class Matcher:
         # a question word that only starts a command ("can you …") does not make a question
         if (
             c.question
-            and not (c.count or c.any or c.asks)  # "有几个窗帘关着", "是不是开着": these ask
+            and not (c.count or c.any or c.asks or c.which)  # "有几个窗帘关着", "哪扇门没锁"
             and self._commandish(c)
             and (not _QUESTION_END.search(norm) or c.polite)
         ):
@@ -677,10 +701,18 @@ class Matcher:
             if c.has_target and not c.has_intent and after.has_intent and after.has_target:
                 c.take_intent(after)
                 c.all = c.all or after.all
+                sent = after.areas and not (after.devices or after.types or after.classes)
+                if sent and c.devices and self._area_is_arg(after, c.devices):
+                    c.areas, c.rest = after.areas, after.rest  # "robot dog, patrol the shop"
+                    after.tokens = []
+        merged = [c for c in merged if c.tokens]
         for i, c in enumerate(merged):
             before = merged[i - 1] if i else ctx.clause
             if before is None:
                 continue
+            if not before.has_intent and i:  # "…, the sign and the speaker": the last verb
+                said = [b for b in merged[:i] if b.has_intent]
+                before = said[-1] if said else before
             if not c.has_intent and c.has_target:
                 c.take_intent(before)
                 if i == 0 and not (c.devices or c.types or c.classes) and ctx.targets:
@@ -741,6 +773,8 @@ class Matcher:
         devices = self.space.devices
         if not c.devices and not c.owners and c.unknown:
             c.devices = self._partly_named(c)
+        if c.no_room and not (c.areas or c.floors):
+            return [], c.no_room  # "the lights in the bathroom", "the bedroom AC": no such room
         named = list(dict.fromkeys(c.devices))
         if len(named) > 1:  # "车里的空调": a name that is a property of another named device
             prop_words = {p for p, _ in c.props}
@@ -752,7 +786,8 @@ class Matcher:
                     continue
                 keep.append(d)
             named = keep or named
-        if named and c.areas:  # "the bedroom air conditioner" is not the one in the lounge
+        if named and c.areas and not self._area_is_arg(c, named):
+            # "the bedroom air conditioner" is not the one in the lounge
             elsewhere = [d for d in named if devices[d].area not in c.areas]
             for d in elsewhere:
                 for tok in c.tokens:
@@ -770,6 +805,9 @@ class Matcher:
                 return local, None  # "把空调关了" in the bedroom: the bedroom's
         if named:
             return [devices[d] for d in named], None
+        owner = self._unknown_owner(c)
+        if owner is not None and not (c.areas or c.owners or c.floors):
+            return [], owner  # "冰箱温度调低", "打开厨方灯": what the home does not have
         pool = list(devices.values())
         scoped = False
         if (c.here or c.feeling) and not c.areas and speaker_area in self.space.areas:
@@ -834,11 +872,7 @@ class Matcher:
                 return [], " ".join(c.unknown)
             return [], None
         # a property / action / value word alone picks the devices that have it: those just
-        # talked about if they have it ("…，温度设成23度"), else any in the space — but not
-        # when an unknown word owns the property ("冰箱温度调低", "the fridge temperature")
-        owner = self._unknown_owner(c)
-        if owner is not None:
-            return [], owner
+        # talked about if they have it ("…，温度设成23度"), else any in the space
         props = {p for p, _ in c.props}
         # a comparative's properties in order: the first any device has ("I'm cold": the
         # home's target temperatures, not the car's cabin)
@@ -862,6 +896,9 @@ class Matcher:
         if recent:
             return recent, None
         pool = [d for d in pool if fits(d)]
+        # "set the fan speed to 70": a property word with a kind in it is that kind's
+        typed = [d for d in pool if d.type in self._kinds_in_props(c)]
+        pool = typed or pool
         if len(set(c.actions)) > 1:  # the devices that have most of the action words
 
             def score(d: Device) -> int:
@@ -945,6 +982,29 @@ class Matcher:
         named = [t.start for t in c.tokens if t.has("device")]
         return bool(anys and named) and min(anys) < min(named)
 
+    def _area_is_arg(self, c: Clause, named: list[str]) -> bool:
+        """Whether the room said is where a named device is sent ("patrol the shop"), not
+        where it is."""
+        for d in named:
+            actions = self.space.devices[d].dtype.actions
+            for a in c.actions:
+                if a in actions and any(arg.name == "area" for arg in actions[a].args):
+                    return True
+        return False
+
+    @staticmethod
+    def _kinds_in_props(c: Clause) -> set[str]:
+        """The types whose words are part of the clause's property words ("fan speed")."""
+        out: set[str] = set()
+        for tok in c.tokens:
+            if not tok.has("prop") or tok.has("type"):
+                continue
+            for lang in LANGS:
+                for kind, words in (lexicon(lang).get("types") or {}).items():
+                    if any(_says(tok.text, normalize(str(w)), anywhere=True) for w in words):
+                        out.add(str(kind))
+        return out
+
     @staticmethod
     def _unknown_owner(c: Clause) -> str | None:
         """An unknown word right before a property word (fillers between): the device the
@@ -952,6 +1012,10 @@ class Matcher:
         words = [t for t in c.tokens if t.kinds() != {"filler"}]
         for a, b in pairwise(words):
             if a.kinds() == {"unknown"} and b.has("prop"):
+                return a.text
+            # "打开厨方灯": two or more unknown characters naming a kind's device
+            kind = b.has("type") or b.has("class")
+            if a.kinds() == {"unknown"} and kind and is_cjk(a.text[0]) and len(a.text) >= 2:
                 return a.text
         return None
 
@@ -975,6 +1039,11 @@ class Matcher:
         steps: list[Step] = []
         questions: list[Question] = []
         explicit = bool(c.devices)
+        if c.where and c.devices and not c.areas:
+            return [], [  # (a phone or a car: where it is now)
+                Question(d.id, "location" if "location" in d.properties else "", how="where")
+                for d in devices
+            ]
         if c.lists:
             where = c.areas[0] if len(c.areas) == 1 else None
             kind = c.nouns[-1] if c.nouns else ""
@@ -1105,6 +1174,8 @@ class Matcher:
             opens = is_position(prop) or prop == "contact" or prop.endswith("_open")
             if opens and isinstance(expect, bool) and verb is not None:  # open or closed
                 expect = "open" if expect else "closed"  # ("车库门关着吗")
+            if c.inverted and expect is not None:  # "哪扇门没锁"
+                expect = opposite(expect)
         return Question(d.id, prop, expect=expect, how=how, kind=kind)
 
     def _command(self, c: Clause, d: Device) -> list[Step]:
@@ -1157,8 +1228,16 @@ class Matcher:
         opens = any(is_position(p) for p in props)
         if opens and "on" not in props and polar in ("on", "off"):  # "开一下院门": open it
             polar = "open" if polar == "on" else "close"
-        if c.rel_verbs and opens and not (c.numbers or c.small or c.levels or hints):
-            step = self._polar_step(c, d, hints, c.rel_verbs[0])  # "lower the blind"
+        # "pull the shutter down": a bare up / down moves a cover all the way
+        bare = [
+            "open" if m[1] == "up" else "close"
+            for t in c.tokens
+            if t.has("filler")
+            for m in t.get("rel")
+        ]
+        moved = c.rel_verbs or bare
+        if moved and opens and not (c.numbers or c.small or c.levels or hints):
+            step = self._polar_step(c, d, hints, moved[0])  # "lower the blind"
             if step is not None:
                 return [step]
         # 3. numbers, levels and relative changes
@@ -1231,7 +1310,9 @@ class Matcher:
                         text = "me"
         out: dict[str, Any] = {}
         for arg in spec.args:
-            if arg.kind == "str" and arg.required and text:
+            if arg.name == "area" and len(c.areas) == 1:  # "让旺财去店里巡逻": the room said
+                out[arg.name] = self.space.areas[c.areas[0]].name[: arg.max_length]
+            elif arg.kind == "str" and arg.required and text:
                 out[arg.name] = text[: arg.max_length]
         return out
 
@@ -1335,6 +1416,8 @@ class Matcher:
         cmp_units = [m[2] for m in c.cmp if m[2]]
         cmp_props = [p for m in c.cmp for p in m[3]]
         chosen: list[str] = [p for p in hints if p in cands]
+        if not chosen and any(p in self._numeric_props for p in c.pure_props):
+            return None  # "set the fan speed to 70": not an AC's temperature
         if not chosen and cmp_props:
             chosen = [p for p in cmp_props if p in cands]
             if not chosen:

@@ -66,7 +66,8 @@ class Question:
     asks about (`expect`: True / False for a true/false property, "open" / "closed" for
     anything that opens); `how` ("all", "any", "count") asks it of all the clause's devices
     at once, which `kind` names ("lights", "窗帘"); `how` "list" (no property) asks which
-    devices there are ("how many sensors do we have", "客房里有哪些设备")."""
+    devices there are ("how many sensors do we have", "客房里有哪些设备"); `how` "where"
+    (no property) asks which room a device is in ("where is the kettle", "水壶在哪")."""
 
     device: str
     property: str
@@ -124,3 +125,10 @@ def _show(value: Any) -> str:
     if isinstance(value, int | float):
         return _num(value)
     return str(value)
+
+
+def opposite(expect: Any) -> Any:
+    """The other state a yes/no question can ask about: open ↔ closed, True ↔ False."""
+    if expect in ("open", "closed"):
+        return "closed" if expect == "open" else "open"
+    return not expect

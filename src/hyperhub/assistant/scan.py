@@ -70,6 +70,24 @@ def _also_without_de(names: Iterable[str]) -> list[str]:
     return out
 
 
+def _edits(a: str, b: str, limit: int) -> int:
+    """Optimal string alignment distance of `a` and `b` (a swap of two letters is one
+    edit), or `limit` once it is at least that."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        if min(cur) >= limit:
+            return limit
+        prev2, prev = prev, cur
+    return min(prev[-1], limit)
+
+
 def _ascii_word(ch: str) -> bool:
     return ch.isascii() and (ch.isalnum() or ch in "'")
 
@@ -84,6 +102,7 @@ class Gazetteer:
     def __init__(self, space: Space) -> None:
         self.space = space
         self._trie: dict[str, Any] = {}
+        self._words: set[str] = set()  # the English words of every phrase (typo fixes)
         self._add_lexicon()
         self._add_space(space)
 
@@ -99,6 +118,50 @@ class Gazetteer:
         found: list[Meaning] = node.setdefault("", [])
         if meaning not in found:
             found.append(meaning)
+        self._words.update(w for w in phrase.split() if w.isascii() and w.isalpha())
+
+    def corrected(self, text: str, tokens: list[Token]) -> str | None:
+        """`text` with its unknown English words replaced by the one known word each is a
+        typo of ("tunr off the big ligth" → "turn off the big light"), or None when there
+        is none to fix. A typo is a letter left out or added, or two letters swapped, in a
+        word of 4 letters or more; a word with two such fixes stays as it is."""
+        fixes: list[tuple[int, int, str]] = []
+        for tok in tokens:
+            if tok.kinds() != {"unknown"}:
+                continue
+            for m in re.finditer(r"[a-z]+", tok.text):
+                word = m.group()
+                fix = self._closest(word)
+                if fix is not None:
+                    start = tok.start + m.start()
+                    fixes.append((start, start + len(word), fix))
+        if not fixes:
+            return None
+        out, at = [], 0
+        for start, end, fix in fixes:
+            out += [text[at:start], fix]
+            at = end
+        return "".join(out) + text[at:]
+
+    def _closest(self, word: str) -> str | None:
+        if len(word) < 4 or word in self._words:
+            return None
+        stems = (word[:-1], word[:-2], word[:-3], word[:-3] + "e", word[:-2] + "e")
+        if word.endswith(("s", "ed", "ing", "er")) and any(x in self._words for x in stems):
+            return None  # "switched", "lights", "dimmer": a known word, inflected
+        # a letter left out or added, or two swapped — not one changed, which turns real
+        # words into others ("cooking" is not "cooling")
+        fits = [
+            k
+            for k in self._words
+            if abs(len(k) - len(word)) <= 1
+            and len(k) >= 3
+            and (sorted(k) == sorted(word) or len(k) != len(word))
+            and _edits(word, k, 2) == 1
+        ]
+        if len(fits) > 1:  # "opne": "open" (two letters swapped), not "one"
+            fits = [k for k in fits if sorted(k) == sorted(word)]
+        return fits[0] if len(fits) == 1 else None
 
     def _add_many(self, phrases: Iterable[str], meaning: Meaning) -> None:
         for p in phrases:
@@ -155,6 +218,9 @@ class Gazetteer:
             self._add_many(lex.get("injection") or (), ("inject",))
             self._add_many(lex.get("here") or (), ("here",))
             self._add_many(lex.get("outside") or (), ("outside",))
+            self._add_many(lex.get("rooms") or (), ("room",))
+            self._add_many(lex.get("where") or (), ("where",))
+            self._add_many(lex.get("not_state") or (), ("not",))
             self._add_many(lex.get("polite") or (), ("polite",))
             for t, ws in (lex.get("types") or {}).items():
                 if t in space_types:
@@ -233,6 +299,16 @@ class Gazetteer:
                 end, meanings = self._longest(owner, 0)
                 if owner and not (end == len(owner) and meanings):
                     owned.setdefault(owner, set()).add(dev.id)
+        for area in space.areas.values():  # "Xiaoyu's fan": the fan in Xiaoyu's Room
+            inside = {d.id for d in space.devices.values() if d.area == area.id}
+            for name in (area.name, *area.aliases):
+                m = _OWNED.match(name)
+                if m is None or not inside:
+                    continue
+                owner = normalize(m.group(1))
+                end, meanings = self._longest(owner, 0)
+                if owner and not (end == len(owner) and meanings):
+                    owned.setdefault(owner, set()).update(inside)
         changed = True
         while changed:  # one person's words share their devices
             changed = False
