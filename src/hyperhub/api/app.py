@@ -26,9 +26,10 @@ ERRORS = {
         (403, "Missing scope"),
         (404, "Unknown thing"),
         (409, "Needs confirmation / refused"),
+        (413, "Request body too large"),
         (422, "Invalid body, query or value"),
         (429, "Rate limited"),
-        (503, "Device offline or not answering; hub starting"),
+        (503, "Device offline or not answering; speech unavailable or busy; hub starting"),
     )
 }
 
@@ -57,5 +58,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
         )
-    app.add_middleware(Guard, bind_host=ctx.settings.host, max_body=ctx.settings.max_body)
+    app.add_middleware(
+        Guard,
+        bind_host=ctx.settings.host,
+        max_body=ctx.settings.max_body,
+        max_audio=ctx.settings.max_audio_bytes,
+    )
     return app

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from hyperhub.adapters.running import Adapters
 from hyperhub.api.limits import RateLimit
 from hyperhub.api.live import LiveFeed
+from hyperhub.api.voice import HubVoice
 from hyperhub.assistant.pipeline import Assistant, Conversation
 from hyperhub.auth import AuthStore
 from hyperhub.fabric.hubside import HubFabric
@@ -41,6 +42,12 @@ class ApiSettings:
     conversation_ttl: float = 1800.0  # seconds a conversation is kept after its last use
     max_conversations: int = 1000
     max_body: int = 64 * 1024  # bytes of a request body
+    # spoken questions (POST /api/ask with audio): 30 s of 48 kHz stereo 24-bit WAV fits
+    max_audio_bytes: int = 12 * 1024 * 1024
+    max_audio_seconds: float = 30.0
+    voice_timeout: float = 90.0  # seconds a spoken question may wait for each speech model
+    stt_model: Path | None = None  # a CTranslate2 Whisper folder (default: Whisper base)
+    voice: Path | None = None  # a Piper voice for spoken replies (default: the packaged ones)
 
 
 @dataclass
@@ -68,6 +75,7 @@ class ApiContext:
     command_limit: RateLimit | None = field(init=False)
     # one sentence at a time: engines share state (the local LLM is not thread-safe)
     ask_lock: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
+    voice: HubVoice = field(init=False)  # speech models for spoken questions, loaded on first use
 
     def __post_init__(self) -> None:
         self.login_limit = RateLimit(self.settings.login_per_minute)
@@ -79,6 +87,13 @@ class ApiContext:
         )
         runs = None if self.engine is None else self.engine.runs
         self.live = LiveFeed(self.space, self.fabric, self.auth, runs)
+        self.voice = HubVoice(
+            self.auth.data_dir,
+            stt_model=self.settings.stt_model,
+            voice=self.settings.voice,
+            max_seconds=self.settings.max_audio_seconds,
+            timeout=self.settings.voice_timeout,
+        )
         # the state of a device that has not joined the fabric yet: what the store last had
         stored = self.space.restored_state(self.store.current_all())
         self.fallback = {

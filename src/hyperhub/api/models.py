@@ -197,6 +197,56 @@ class AskOut(_Out):
     rule: dict[str, Any] | None = None  # a rule proposed (needs_confirmation) or just saved
 
 
+class SpokenQuery(BaseModel):
+    """The query of a spoken question (the body is the recording)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    area: str | None = Field(default=None, max_length=64)
+    conversation: str | None = Field(default=None, max_length=64)
+    lang: str = Field(default="auto", max_length=16, description="auto, en or zh")
+    speak: bool = Field(default=False, description="also answer the reply spoken, as a WAV")
+
+
+class SpeechOut(_Out):
+    content_type: Literal["audio/wav"]
+    lang: str
+    voice: str
+    rate: int
+    seconds: float
+    wav_base64: str
+
+
+class SpokenAskOut(AskOut):
+    """The answer to a spoken question: the typed answer, what was heard, each stage's time
+    (ms) and, when asked for, the reply spoken."""
+
+    transcript: str
+    lang: str  # the language heard: en or zh
+    audio_seconds: float
+    stt_ms: float
+    assistant_ms: float
+    tts_ms: float | None
+    load_ms: float
+    speech: SpeechOut | None
+    speech_error: ErrorDetail | None
+
+
+class VoiceModelOut(_Out):
+    available: bool
+    reason: str | None
+    loaded: bool
+    langs: list[str]
+
+
+class VoiceOut(_Out):
+    stt: VoiceModelOut
+    tts: VoiceModelOut
+    max_seconds: float
+    max_bytes: int
+    formats: list[str]
+
+
 # -- auth ------------------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hyperhub.api.context import ApiContext
 from hyperhub.api.errors import ApiError
+from hyperhub.api.voice import is_audio
 from hyperhub.auth import AuthError, Token
 
 Scope = dict[str, Any]
@@ -125,17 +126,29 @@ def host_name(value: str) -> str:
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
+# the one route that takes a recording, and so a larger body when it is sent one
+AUDIO_PATHS = frozenset({"/api/ask"})
+
+
 class BodyTooLarge(ApiError):
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, "too_large", f"the request body is over {limit} bytes")
+    def __init__(self, limit: int, what: str = "the request body") -> None:
+        super().__init__(413, "too_large", too_large(limit, what))
+
+
+def too_large(limit: int, what: str) -> str:
+    return f"{what} is over {limit:,} bytes"
 
 
 class Guard:
-    """ASGI middleware: the Host check (on loopback), the body size limit, security headers."""
+    """ASGI middleware: the Host check (on loopback), the body size limit (`max_audio` for a
+    recording sent to a route that takes one), security headers."""
 
-    def __init__(self, app: ASGIApp, *, bind_host: str, max_body: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, bind_host: str, max_body: int, max_audio: int | None = None
+    ) -> None:
         self.app = app
         self.max_body = max_body
+        self.max_audio = max_body if max_audio is None else max_audio
         self.allowed: frozenset[str] | None = None
         if is_loopback(bind_host):
             self.allowed = LOOPBACK_NAMES | {bind_host, f"[{bind_host}]"}
@@ -163,13 +176,13 @@ class Guard:
         extra = self._api if path.startswith("/api/") else self._page
         if path == "/docs" or path.startswith("/docs/"):
             extra = self._docs
+        limit, what = self.max_body, "the request body"
+        if path in AUDIO_PATHS and is_audio(_header(scope, b"content-type")):
+            limit, what = self.max_audio, "the recording"
         length = _header(scope, b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            return await _plain_error(
-                send, 413, "too_large", f"the request body is over {self.max_body} bytes"
-            )
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return await _plain_error(send, 413, "too_large", too_large(limit, what))
         seen = 0
-        limit = self.max_body
 
         async def bounded_receive() -> dict[str, Any]:
             nonlocal seen
@@ -177,7 +190,7 @@ class Guard:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise BodyTooLarge(limit)
+                    raise BodyTooLarge(limit, what)
             return message
 
         async def send_with_headers(message: dict[str, Any]) -> None:

@@ -120,6 +120,7 @@ class ApiServer(Service):
         """Stop taking requests, close the WebSockets, wait for the server (bounded)."""
         self.ctx.ready = False
         await self.ctx.live.stop()
+        self.ctx.voice.close()
         task, self._task = self._task, None
         if task is not None and self._server is not None:
             self._server.should_exit = True

@@ -51,11 +51,15 @@ function errorOf(status, data, statusText) {
   return new ApiError(status, err.code || `http_${status}`, message);
 }
 
-/** A JSON request to `api/<path>`; resolves to the answer's JSON or throws an ApiError. */
-export async function api(path, { method = 'GET', body, query } = {}) {
+/**
+ * A request to `api/<path>`; resolves to the answer's JSON or throws an ApiError. `body` is
+ * sent as JSON; `blob` as it is, with its own type (a recording).
+ */
+export async function api(path, { method = 'GET', body, blob, query } = {}) {
   const headers = { Accept: 'application/json', 'Accept-Language': locale };
   if (session.token) headers.Authorization = `Bearer ${session.token}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (blob !== undefined) headers['Content-Type'] = blob.type || 'application/octet-stream';
   let url = `api/${path}`;
   if (query) {
     const q = new URLSearchParams(Object.entries(query).filter(([, v]) => v != null && v !== ''));
@@ -63,7 +67,7 @@ export async function api(path, { method = 'GET', body, query } = {}) {
   }
   let res;
   try {
-    res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    res = await fetch(url, { method, headers, body: blob !== undefined ? blob : body === undefined ? undefined : JSON.stringify(body) });
   } catch (e) {
     // the one message the hub cannot say itself: in the page's words when it has them
     const why = errorWord('network');

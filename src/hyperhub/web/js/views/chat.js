@@ -1,20 +1,25 @@
 // Chat: talk to the assistant in English or Chinese; shows the plan it ran and what changed,
 // and asks Yes / No for risky actions (the answer goes back in the same conversation).
 // The hub answers in the language of the message; the page's own words follow the page.
+// The microphone button asks by voice (talk.js): what was heard shows as the person's own
+// message, and the reply is spoken back.
 
-import { post } from '../api.js';
-import { fmt, h } from '../dom.js';
+import { api, post } from '../api.js';
+import { fmt, h, icon } from '../dom.js';
 import { actionLabel, lang, noun, translator } from '../i18n.js';
 import { applyState, propSpec, store } from '../store.js';
 import { argsText } from './log.js';
+import { pushToTalk, spokenError } from './talk.js';
 
 const t = translator({
   Conversation: '对话', 'Message to the assistant': '发给助手的消息',
   'Ask or command… 说点什么…': '说点什么…', 'I am in': '我在', Anywhere: '不指定位置', Send: '发送',
-  'Try a command or a question, in English or 中文.': '试试说一句命令或问个问题，中文或英文都可以。',
+  'Try a command or a question, in English or 中文: type it, or hold the microphone button and say it.':
+    '试试一句命令或一个问题，中文或英文都可以：打字，或按住麦克风按钮说出来。',
   Suggestions: '试试这样说', 'New conversation': '新对话', Assistant: '助手',
   '{device}: {property} → {value}': '{device}：{property} → {value}', '{device}: {action}': '{device}：{action}',
   '{ms} ms': '{ms} 毫秒', matcher: '本地理解', llm: '大模型', remote: '远程助手',
+  'Said aloud:': '语音：', 'Play the reply': '播放回复',
 });
 
 // in English both languages, to show that either works
@@ -81,7 +86,12 @@ function list(title, lines) {
   return h('div', {}, h('div', { class: 'meta' }, title), h('ul', {}, lines.map((l) => h('li', {}, l))));
 }
 
-function bubble(item, send) {
+function bubble(item, send, talk) {
+  if (item.who === 'me' && item.spoken) { // what the hub heard, marked as said aloud
+    return h('div', { class: 'msg me spoken', 'aria-busy': item.pending ? 'true' : null },
+      icon('mic', 'icon small'), h('span', { class: 'sr-only' }, t('Said aloud:')), ' ',
+      item.pending ? '…' : item.text);
+  }
   if (item.who === 'me') return h('div', { class: 'msg me' }, item.text);
   if (item.pending) return h('div', { class: 'msg bot', 'aria-busy': 'true' }, '…');
   if (item.error) return h('div', { class: 'msg bot' }, h('span', { class: 'state-bad' }, item.error));
@@ -94,7 +104,10 @@ function bubble(item, send) {
     list(words.plan, (a.actions || []).map(describeAction)),
     list(words.changed, describeChanges(a.changes)),
     h('div', { class: 'meta' }, `${a.engine ? t(a.engine) : ''}${a.ms != null
-      ? ` · ${t('{ms} ms', { ms: Math.round(a.ms) })}` : ''}`));
+      ? ` · ${t('{ms} ms', { ms: Math.round(a.ms) })}` : ''}`,
+    a.speech ? h('button', {
+      type: 'button', class: 'link replay', onclick: () => talk.play(a.speech),
+    }, icon('speaker', 'icon small'), ' ', t('Play the reply')) : null));
   if (a.needs_confirmation) {
     const buttons = [[words.yes, words.yesWord, 'danger'], [words.no, words.noWord, '']].map(
       ([text, word, cls]) => h('button', {
@@ -116,12 +129,13 @@ export function render(root) {
     (store.space.areas || []).map((a) => h('option', { value: a.id }, a.name)));
   area.value = chat.area;
   area.addEventListener('change', () => { chat.area = area.value; });
-  const form = h('form', {}, area, input, h('button', { type: 'submit', class: 'primary' }, t('Send')));
+  const talk = pushToTalk({ onRecorded: (blob) => sendSpoken(blob) });
+  const form = h('form', {}, area, input, talk.button, h('button', { type: 'submit', class: 'primary' }, t('Send')));
 
   const draw = () => {
-    log.replaceChildren(...chat.items.map((it) => bubble(it, send)));
+    log.replaceChildren(...chat.items.map((it) => bubble(it, send, talk)));
     if (!chat.items.length) {
-      log.append(h('p', { class: 'hint' }, t('Try a command or a question, in English or 中文.')));
+      log.append(h('p', { class: 'hint' }, t('Try a command or a question, in English or 中文: type it, or hold the microphone button and say it.')));
     }
     log.scrollTop = log.scrollHeight;
   };
@@ -146,6 +160,35 @@ export function render(root) {
     if (log.isConnected) draw();
   }
 
+  // a spoken question: the recording goes to the hub as it is (POST api/ask, audio/wav),
+  // which answers with what it heard, the same answer as typed, and the reply spoken;
+  // resolves to the answer (null when it failed: the button's line says why)
+  async function sendSpoken(blob) {
+    const heard = { who: 'me', spoken: true, pending: true };
+    const pending = { who: 'bot', pending: true };
+    chat.items.push(heard, pending);
+    draw();
+    let answer;
+    try {
+      answer = await api('ask', {
+        method: 'POST',
+        blob,
+        query: { speak: true, conversation: chat.conversation, area: chat.area },
+      });
+    } catch (e) {
+      chat.items = chat.items.filter((it) => it !== heard && it !== pending);
+      if (log.isConnected) draw();
+      talk.say(spokenError(e), 'error');
+      return null;
+    }
+    if (answer.conversation) chat.conversation = answer.conversation;
+    for (const [id, changes] of Object.entries(answer.changes || {})) applyState(id, null, changes);
+    Object.assign(heard, { pending: false, text: answer.transcript });
+    Object.assign(pending, { pending: false, answer });
+    if (log.isConnected) draw();
+    return answer; // talk.js plays answer.speech
+  }
+
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const text = input.value;
@@ -159,7 +202,7 @@ export function render(root) {
     onclick: () => { chat.items = []; chat.conversation = null; draw(); },
   }, t('New conversation'));
   root.append(h('section', { class: 'chat', 'aria-label': t('Assistant') },
-    log, h('div', { class: 'row' }, chips, h('span', { class: 'spacer' }), reset), form));
+    log, h('div', { class: 'row' }, chips, h('span', { class: 'spacer' }), reset), form, talk.status));
   draw();
   input.focus();
 }
