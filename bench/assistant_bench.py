@@ -85,6 +85,7 @@ HELDOUT = {  # name: (space, cases)
     "blind set 21, flat": (DATA / "blind21_space_b.yaml", DATA / "blind21_b.jsonl"),
     "blind set 21, cottage": (DATA / "blind21c_space.yaml", DATA / "blind21c.jsonl"),
     "blind set 21, village house": (DATA / "blind21d_space.yaml", DATA / "blind21d.jsonl"),
+    "blind set 21, tea shop": (DATA / "blind21e_space.yaml", DATA / "blind21e.jsonl"),
 }
 
 

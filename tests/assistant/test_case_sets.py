@@ -75,6 +75,7 @@ BLIND = {
     "flat": ("blind21_space_b.yaml", "blind21_b.jsonl"),
     "cottage": ("blind21c_space.yaml", "blind21c.jsonl"),
     "village house": ("blind21d_space.yaml", "blind21d.jsonl"),
+    "tea shop": ("blind21e_space.yaml", "blind21e.jsonl"),
 }
 
 

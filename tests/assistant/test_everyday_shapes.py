@@ -444,3 +444,36 @@ def test_hot_never_switches_a_heat_only_heater_on(demo: Space, sim: Simulator) -
     for text in ("热死了", "I'm too hot"):
         changes, _ = ask(demo, sim, text, area="kids_room")
         assert "kids_room_heater" not in changes, text
+
+
+@pytest.mark.parametrize(
+    ("text", "changes"),
+    [
+        # words before or after whole commands that are their reason, not a request
+        (
+            "we're heading out, turn off the kitchen light and lock the back door",
+            {"kitchen_light": {"on": False}},
+        ),
+        ("good night: turn off the kitchen light", {"kitchen_light": {"on": False}}),
+        ("出门了：关厨房灯", {"kitchen_light": {"on": False}}),
+        (
+            "Lele is sleeping, so please turn off the kitchen light",
+            {"kitchen_light": {"on": False}},
+        ),
+        ("把厨房灯关了，因为我要出门", {"kitchen_light": {"on": False}}),
+    ],
+)
+def test_a_reason_around_a_command_is_not_a_request(
+    demo: Space, sim: Simulator, text: str, changes: dict
+) -> None:
+    sim.set("kitchen_light", "on", True)
+    sim.call("back_door_lock", "unlock")
+    sim.settle()
+    got, reply = ask(demo, sim, text)
+    # exactly the commands said: "good night" alone would switch every light off
+    assert {d: p for d, p in got.items() if d != "back_door_lock"} == changes, (text, reply)
+
+
+def test_a_purpose_after_a_risky_command_still_asks_first(demo: Space, sim: Simulator) -> None:
+    answer = Assistant(demo).ask("unlock the back door for the delivery guy", sim)
+    assert answer.needs_confirmation and answer.changes == {}

@@ -70,6 +70,7 @@ class Clause:
     here: bool = False  # "in here", "这里": the speaker's room
     outside: bool = False  # "outside", "外面": what is named as outside the home
     no_room: str | None = None  # a room word the space has no room for ("the bathroom")
+    implied: bool = False  # "晚安", "I'm off to bed": a request by what the speaker does
     where: bool = False  # "where is the kettle", "水壶在哪": which room it is in
     inverted: bool = False  # "which doors are not locked", "哪扇门没锁": the opposite state
     polite: bool = False  # "could you …?": a request, not a question
@@ -398,12 +399,35 @@ class Matcher:
         clauses = self._link(clauses, ctx)
         # "I'm expecting a delivery, can you unlock the front door?": words before a whole
         # command that name nothing and ask nothing are its reason, not a request
+        # ("we're closing up, …", "打烊了：…": an unknown word, perhaps a verb, and no device)
+        # ("Xiaoyu is studying, so …": a person and an unknown word; "good night: …" before
+        # the commands that say what to do)
+        reasons: list[int] = []
         for i, c in enumerate(clauses):
-            if not all(t.kinds() <= {"unknown", "filler"} for t in c.tokens):
+            loose = {"unknown", "filler", "rel", "verb", "particle", "owner", "question"}
+            if (
+                not all(t.kinds() <= {"unknown", "filler"} for t in c.tokens)
+                and not (
+                    all(t.kinds() <= loose for t in c.tokens)
+                    and any(t.kinds() == {"unknown"} for t in c.tokens)
+                    and not (c.devices or c.types or c.classes or c.areas or c.floors)
+                    and not c.numbers
+                )
+                and not (c.implied and not c.devices and not c.areas)
+            ):
                 break
             rest = clauses[i + 1 :]
             if any(r.has_intent and r.has_target and not r.unknown for r in rest):
                 c.unknown, c.question = [], False
+                if c.implied or c.owners:  # its words are no request of their own
+                    reasons.append(id(c))
+        for i, c in enumerate(clauses):  # "把灯打开，因为我要看书": a reason after a command
+            first = next((t for t in c.tokens if t.kinds() != {"filler"}), None)
+            said = first is not None and first.has("purpose")
+            whole = any(b.has_intent and b.has_target for b in clauses[:i])
+            if said and whole and not (c.devices or c.types or c.classes or c.areas):
+                reasons.append(id(c))
+        clauses = [c for c in clauses if id(c) not in reasons]
         unknown: list[str] = []
         targets_seen: list[str] = []
         last_clause: Clause | None = None
@@ -531,6 +555,7 @@ class Matcher:
                     c.feeling = True
                     c.feel_names = m[1] if len(m) > 1 else ()
                 elif kind == "implied":  # "I'm going to bed": the lights off
+                    c.implied = True
                     c.verbs.append(m[1])
                     c.types += [t for t in m[2] if t in self._types]
                     c.devices += self._named_with(m[3]) if not m[2] else []
@@ -599,6 +624,15 @@ class Matcher:
                     c.question = True
                 elif kind == "unknown":
                     c.unknown.append(tok.text)
+        # "open the back door for the delivery guy": unknown words after a purpose word that
+        # follows a whole command are its reason
+        purpose = next((t.start for t in c.tokens if t.has("purpose")), None)
+        if purpose is not None and c.unknown and c.has_intent and c.has_target:
+            before = [t for t in c.tokens if t.start < purpose]
+            if any(t.kinds() & {"device", "type", "class", "area"} for t in before) and all(
+                t.start > purpose for t in c.tokens if t.kinds() == {"unknown"}
+            ):
+                c.unknown = []
         if c.feeling:  # "it's too noisy": "it" is no device
             c.pronoun = False
         if c.negated and not c.actions and not [v for v in c.verbs if v != "set"]:

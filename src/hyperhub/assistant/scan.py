@@ -220,6 +220,7 @@ class Gazetteer:
             self._add_many(lex.get("outside") or (), ("outside",))
             self._add_many(lex.get("rooms") or (), ("room",))
             self._add_many(lex.get("where") or (), ("where",))
+            self._add_many(lex.get("purpose") or (), ("purpose",))
             self._add_many(lex.get("not_state") or (), ("not",))
             self._add_many(lex.get("polite") or (), ("polite",))
             for t, ws in (lex.get("types") or {}).items():
