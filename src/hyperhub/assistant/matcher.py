@@ -628,8 +628,8 @@ class Matcher:
         # follows a whole command are its reason
         purpose = next((t.start for t in c.tokens if t.has("purpose")), None)
         if purpose is not None and c.unknown and c.has_intent and c.has_target:
-            before = [t for t in c.tokens if t.start < purpose]
-            if any(t.kinds() & {"device", "type", "class", "area"} for t in before) and all(
+            first = [t for t in c.tokens if t.start < purpose]
+            if any(t.kinds() & {"device", "type", "class", "area"} for t in first) and all(
                 t.start > purpose for t in c.tokens if t.kinds() == {"unknown"}
             ):
                 c.unknown = []
