@@ -41,6 +41,8 @@ from hyperhub.cli.train_cmd import train as train_cmd
 from hyperhub.cli.voice_cmd import say as say_cmd
 from hyperhub.cli.voice_cmd import speech_options
 from hyperhub.cli.voice_cmd import transcribe as transcribe_cmd
+from hyperhub.cli.wyoming_cmd import satellite as satellite_cmd
+from hyperhub.cli.wyoming_cmd import wyoming as wyoming_cmd
 from hyperhub.errors import HyperHubError, NeedsConfirmation, SpaceError
 from hyperhub.space import Space, load_space
 from hyperhub.spec.words import (
@@ -69,6 +71,8 @@ app.add_typer(adapters_app, name="adapters")
 app.command("train")(train_cmd)
 app.command("say")(say_cmd)
 app.command("transcribe")(transcribe_cmd)
+app.command("wyoming")(wyoming_cmd)
+app.command("satellite")(satellite_cmd)
 t = translator(
     {
         "error: {message}": "错误：{message}",
