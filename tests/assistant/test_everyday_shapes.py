@@ -477,3 +477,21 @@ def test_a_reason_around_a_command_is_not_a_request(
 def test_a_purpose_after_a_risky_command_still_asks_first(demo: Space, sim: Simulator) -> None:
     answer = Assistant(demo).ask("unlock the back door for the delivery guy", sim)
     assert answer.needs_confirmation and answer.changes == {}
+
+
+def test_feeling_words_in_a_question_ask_the_reading(demo: Space, sim: Simulator) -> None:
+    reading = sim.state("bathroom_sensor")["temperature"]
+    changes, reply = ask(demo, sim, "is it cold in the bathroom")
+    assert changes == {} and f"{reading:g}" in reply, reply
+    cabin = sim.state("car")["cabin_temp"]
+    changes, reply = ask(demo, sim, "is the car warm")
+    assert changes == {} and f"{cabin:g}" in reply and "locked" not in reply, reply
+
+
+def test_an_action_that_found_its_state_says_it_in_words(demo: Space, sim: Simulator) -> None:
+    sim.call("robot_vacuum", "dock")
+    sim.settle()
+    _, reply = ask(demo, sim, "扫地机器人回去充电")
+    assert "状态 " not in reply and "已经是" in reply, reply
+    _, reply = ask(demo, sim, "书房有人吗")  # no motion sensor there: the room in Chinese
+    assert "书房" in reply and "Study" not in reply, reply

@@ -388,29 +388,41 @@ class Executor:
                     continue
                 parts.append(say(lang, "already", device=who, state=words))
             else:
+                one = self._touched(s, devices)
+                if len(one) == 1 and one[0] not in ("on", "locked") and not is_position(one[0]):
+                    # "Robot Vacuum status is already docked", not "already status docked"
+                    v = devices.state(s.device).get(one[0])
+                    words = self.value_words(s.device, one[0], v, lang)
+                    label = noun(lang, one[0])
+                    parts.append(
+                        say(lang, "already_value", device=who, property=label, value=words)
+                    )
+                    continue
                 parts.append(say(lang, "already", device=who, state=self._status(s, devices, lang)))
         return _join(list(dict.fromkeys(parts)), lang)
 
-    def _status(self, step: Step, devices: Devices | AsyncDevices, lang: Lang) -> str:
-        """The state an action that changed nothing found: the properties it would touch."""
+    def _touched(self, step: Step, devices: Devices | AsyncDevices) -> list[str]:
+        """The properties an action sets or checks that the device reports."""
         state = devices.state(step.device)
-        dev = self.space.devices[step.device]
+        spec = self.space.devices[step.device].dtype.actions[step.action or ""]
         touched: list[str] = []
-        for eff in dev.dtype.actions[step.action or ""].effects:
+        for eff in spec.effects:
             touched += [
                 *(eff.set or {}),
                 *(eff.travel or {}),
                 *([eff.toggle] if eff.toggle else []),
             ]
-        touched += list(dev.dtype.actions[step.action or ""].already)
+        touched += list(spec.already)
+        return [p for p in dict.fromkeys(touched) if p in state]
+
+    def _status(self, step: Step, devices: Devices | AsyncDevices, lang: Lang) -> str:
+        """The state an action that changed nothing found: the properties it would touch."""
+        state = devices.state(step.device)
         bits = []
-        for p in dict.fromkeys(touched):
-            if p in state:
-                words = self.value_words(step.device, p, state[p], lang)
-                said = self.state_words(step.device, p, state[p], lang) if is_position(p) else ""
-                bits.append(
-                    said or (words if p in ("on", "locked") else f"{noun(lang, p)} {words}")
-                )
+        for p in self._touched(step, devices):
+            words = self.value_words(step.device, p, state[p], lang)
+            said = self.state_words(step.device, p, state[p], lang) if is_position(p) else ""
+            bits.append(said or (words if p in ("on", "locked") else f"{noun(lang, p)} {words}"))
         return ", ".join(bits) if bits else ("as asked" if lang == "en" else "如此")
 
     def answers(

@@ -48,6 +48,12 @@ _ASKED = {"on": True, "off": False, "stop": False, "lock": True, "unlock": False
           "open": "open", "close": "closed"}  # fmt: skip
 # levels without a number, as a share of the range ("halfway", "a quarter", "最大")
 _LEVELS = {"max": 1.0, "min": 0.0, "half": 0.5, "quarter": 0.25, "three_quarters": 0.75}
+# what a setting is felt as: a question about feeling warm asks the temperature measured
+_READING_OF = {
+    "target_temp": ("current_temp", "temperature"),
+    "cabin_target_temp": ("cabin_temp",),
+    "brightness": ("illuminance",),
+}
 # "…吗", "…开着没(有)": a sentence ending in these asks
 _QUESTION_END = re.compile(r"(?:\?|？|吗|嗎|呢|么|嘛|没|没有)\s*$")
 
@@ -449,7 +455,7 @@ class Matcher:
                 if clause.question and clause.pure_props and clause.areas:
                     # "what's the temperature in the study" where nothing measures it
                     word = next(t.text for t in clause.tokens if t.has("prop"))
-                    plan.missing = (word, self.space.areas[clause.areas[0]].name)
+                    plan.missing = (word, self.space.areas[clause.areas[0]].name_in(lang))
                 continue
             which = None if every_fit else self._ambiguous(clause, steps)
             if which is not None:
@@ -924,6 +930,7 @@ class Matcher:
                     for p in d.properties
                 )
                 or (cmp_props & set(d.properties))
+                or (c.question and _readings(c) & set(d.properties))
             )
 
         recent = [devices[d] for d in ctx.targets if d in devices and fits(devices[d])]
@@ -1116,6 +1123,10 @@ class Matcher:
         if not props and c.values:  # "is my phone on silent?": the property with that value
             props = [
                 p for p in d.properties if set(c.values) & set(d.dtype.properties[p].values or ())
+            ]
+        if not props and c.cmp:  # "is it cold in the study?", "冷不冷": the reading it is about
+            props = [p for p in d.properties if p in _readings(c)] or [
+                p for m in c.cmp for p in m[3] if p in d.properties
             ]
         if not props:  # "is the door locked", "锁了吗", "is the garage door closed"
             props = self._verb_props(c, d)
@@ -1496,6 +1507,12 @@ class Matcher:
             x = spec.min + _LEVELS.get(level, 0.5) * (spec.max - spec.min)
             return Step(d.id, property=prop, value=_whole(spec, x))
         return None
+
+
+def _readings(c: Clause) -> set[str]:
+    """The readings a comparative or a feeling in a question asks about ("is it cold": the
+    temperatures measured)."""
+    return {r for m in c.cmp for p in m[3] for r in _READING_OF.get(p, ())}
 
 
 def _subkind_words(dtype: str) -> dict[str, set[str]]:
