@@ -972,10 +972,15 @@ class Matcher:
     def _cannot(self, c: Clause, devices: list[Device]) -> tuple[str, dict[str, str]] | None:
         """Why the one device a command named cannot do it: a reading it was told to set
         ("把室外温度改成二十度"), a mode it does not have ("put the heater in cooling mode")."""
-        if c.question or len(devices) != 1 or not (c.devices or c.owners or c.types):
+        if len(devices) != 1 or not (c.devices or c.owners or c.types):
             return None
         d = devices[0]
         specs = d.dtype.properties
+        if c.question:  # "奶奶的手环电量多少": a reading the device does not have
+            said = [p for p in c.pure_props if p not in d.properties]
+            if said and len(said) == len(c.pure_props) and not c.verbs:
+                return ("no_property", {"device": d.id, "property": said[0]})
+            return None
         switches = [p for p, _ in c.props if p in d.properties and specs[p].kind == "bool"]
         for v in c.values if not switches else ():  # ("小度静音": its mute, not a ringer)
             enums = [p for p in d.properties if specs[p].writable and specs[p].values]
