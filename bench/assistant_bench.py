@@ -86,6 +86,7 @@ HELDOUT = {  # name: (space, cases)
     "blind set 21, cottage": (DATA / "blind21c_space.yaml", DATA / "blind21c.jsonl"),
     "blind set 21, village house": (DATA / "blind21d_space.yaml", DATA / "blind21d.jsonl"),
     "blind set 21, tea shop": (DATA / "blind21e_space.yaml", DATA / "blind21e.jsonl"),
+    "blind set 21, bungalow": (DATA / "blind21f_space.yaml", DATA / "blind21f.jsonl"),
 }
 
 

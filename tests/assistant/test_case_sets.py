@@ -76,6 +76,7 @@ BLIND = {
     "cottage": ("blind21c_space.yaml", "blind21c.jsonl"),
     "village house": ("blind21d_space.yaml", "blind21d.jsonl"),
     "tea shop": ("blind21e_space.yaml", "blind21e.jsonl"),
+    "bungalow": ("blind21f_space.yaml", "blind21f.jsonl"),
 }
 
 

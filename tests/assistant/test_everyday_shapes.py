@@ -495,3 +495,67 @@ def test_an_action_that_found_its_state_says_it_in_words(demo: Space, sim: Simul
     assert "状态 " not in reply and "已经是" in reply, reply
     _, reply = ask(demo, sim, "书房有人吗")  # no motion sensor there: the room in Chinese
     assert "书房" in reply and "Study" not in reply, reply
+
+
+@pytest.mark.parametrize(
+    ("text", "changes"),
+    [
+        # 开着的 says which devices, it is no command; 嘛 softens a command
+        ("厨房里开着的都关掉", {"kitchen_light": {"on": False}}),
+        ("把厨房灯关了嘛", {"kitchen_light": {"on": False}}),
+        # ", please?" after a command is no question
+        ("Could you switch the kitchen light off, please?", {"kitchen_light": {"on": False}}),
+        # a purpose after the command names nobody's devices
+        ("switch off the kitchen light so Lele can sleep", {"kitchen_light": {"on": False}}),
+        # a feeling before the command is its reason
+        ("Lele is cold, switch his heater on", {"kids_room_heater": {"on": True}}),
+    ],
+)
+def test_states_purposes_and_soft_commands(
+    demo: Space, sim: Simulator, text: str, changes: dict
+) -> None:
+    sim.set("kitchen_light", "on", True)
+    sim.set("kettle_plug", "on", False)
+    sim.set("kids_room_heater", "on", False)
+    sim.settle()
+    got, reply = ask(demo, sim, text)
+    assert got == changes, (text, reply)
+
+
+def test_a_number_said_of_a_property_is_never_another_propertys(
+    demo: Space, sim: Simulator
+) -> None:
+    windows = sim.state("car")["windows_position"]
+    changes, reply = ask(demo, sim, "only charge the car to 30 percent")
+    assert "windows_position" not in changes.get("car", {}), reply
+    assert sim.state("car")["windows_position"] == windows
+    changes, _ = ask(demo, sim, "charge the car to 90%")
+    assert changes.get("car", {}).get("charge_limit") == 90
+    _, reply = ask(demo, sim, "how much charge does the car have?")
+    assert f"{sim.state('car')['battery_soc']:g}%" in reply, reply
+
+
+def test_counts_in_chinese_use_the_kinds_measure_word(demo: Space, sim: Simulator) -> None:
+    _, reply = ask(demo, sim, "有几盏灯开着")
+    assert "盏" in reply and "个灯" not in reply, reply
+    _, reply = ask(demo, sim, "前门锁着吗")
+    assert reply.startswith("是的") or reply.startswith("没有"), reply
+
+
+def test_a_floor_the_home_does_not_have_changes_nothing(tmp_path: Path) -> None:
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text(
+        """
+space: Bungalow
+areas:
+  - {id: lounge, name: Lounge}
+devices:
+  - {id: lamp, type: light, name: Lamp, area: lounge, state: {on: true}}
+""",
+        encoding="utf-8",
+    )
+    flat = load_space(space_file)
+    s = Simulator(flat, ManualClock())
+    for text in ("switch off the lights upstairs", "楼上的灯关掉"):
+        answer = Assistant(flat).ask(text, s)
+        assert answer.changes == {}, (text, answer.reply)

@@ -71,7 +71,7 @@ def test_how_many_is_any_and_are_all(demo: Space) -> None:
     _, reply = ask(demo, sim, "are all the lights off?")
     assert reply.startswith(f"No, {len(on)} of {len(lights)} lights ")
     _, reply = ask(demo, sim, "有几盏灯开着")
-    assert reply.startswith(f"{len(lights)}个灯中有{len(on)}个开着：")
+    assert reply.startswith(f"{len(lights)}盏灯中有{len(on)}盏开着：")
     for light in on:
         sim.set(light, "on", False)
     assert ask(demo, sim, "are all the lights off?")[1] == f"Yes, all {len(lights)} lights are off."

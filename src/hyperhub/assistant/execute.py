@@ -24,6 +24,7 @@ from hyperhub.spec.policy import Command
 from hyperhub.spec.words import (
     color_name,
     lower_first,
+    measure_word,
     name_in,
     noun,
     said_word,
@@ -473,7 +474,8 @@ class Executor:
         where = self.space.areas[area].name_in(lang) if area in self.space.areas else ""
         names = _join([self.name(d, lang) for d in ids], lang)
         key = "inventory_in" if where else "inventory"
-        return say(lang, key, n=n, kind=word, where=where, devices=names)
+        mw = measure_word(lang, self.space.devices[ids[0]].type)
+        return say(lang, key, mw=mw, n=n, kind=word, where=where, devices=names)
 
     def _together(
         self,
@@ -493,6 +495,7 @@ class Executor:
         state = self._expected_words(first, expect, lang)
         other = self._expected_words(first, opposite(expect), lang)
         n, m = len(asked), len(held)
+        mw = measure_word(lang, self.space.devices[first.device].type)  # 盏, 台, 个
         word = kind or lower_first(lang, type_label(lang, self.space.devices[first.device].type))
         if lang == "en" and n != 1 and not word.endswith("s"):
             word += "s"
@@ -506,23 +509,27 @@ class Executor:
             word = singular(word) if lang == "en" else word
             yes = {"all": "only_yes", "any": "only_yes"}.get(how, "only_count")
             no = {"all": "only_no", "any": "only_no"}.get(how, "only_count_none")
-            return say(lang, yes if held else no, kind=word, device=one, state=state, other=other)
+            return say(
+                lang, yes if held else no, mw=mw, kind=word, device=one, state=state, other=other
+            )
         if how == "all":
             if not others:
-                return say(lang, "all_yes", n=n, kind=word, state=state)
+                return say(lang, "all_yes", mw=mw, n=n, kind=word, state=state)
             be = say(lang, "be_one" if len(others) == 1 else "be_many")
-            return say(lang, "all_no", m=len(others), n=n, kind=word, be=be, other=other,
+            return say(lang, "all_no", mw=mw, m=len(others), n=n, kind=word, be=be, other=other,
                        devices=names(others))  # fmt: skip
         if how == "any":
             if not held:
-                return say(lang, "any_no", n=n, kind=word, state=state)
-            return say(lang, "any_yes", m=m, n=n, kind=word, be=be, state=state,
+                return say(lang, "any_no", mw=mw, n=n, kind=word, state=state)
+            return say(lang, "any_yes", mw=mw, m=m, n=n, kind=word, be=be, state=state,
                        devices=names(held))  # fmt: skip
         if not held:
-            return say(lang, "count_none", n=n, kind=word, state=state)
+            return say(lang, "count_none", mw=mw, n=n, kind=word, state=state)
         if not others:
-            return say(lang, "count_all", n=n, kind=word, state=state)
-        return say(lang, "count", m=m, n=n, kind=word, be=be, state=state, devices=names(held))
+            return say(lang, "count_all", mw=mw, n=n, kind=word, state=state)
+        return say(
+            lang, "count", mw=mw, m=m, n=n, kind=word, be=be, state=state, devices=names(held)
+        )
 
     def _named(self, q: Question, value: Any, lang: Lang) -> str:
         """A device in a list: its name, with its level when it is only partly open."""
@@ -594,7 +601,10 @@ class Executor:
             words = self.value_words(q.device, q.property, value, lang)
             return say(lang, key, device=who, property=noun(lang, q.property), value=words)
         if said and q.expect is not None:  # a yes/no question: yes or no first
-            return say(lang, "yes_is" if self.holds(q, value) else "no_is", device=who, state=said)
+            yes = self.holds(q, value)
+            if yes and lang == "zh" and said.endswith("着"):
+                said += "呢"  # "是的，前门锁着呢。"
+            return say(lang, "yes_is" if yes else "no_is", device=who, state=said)
         if said:
             return say(lang, "is", device=who, state=said)
         words = self.value_words(q.device, q.property, value, lang)

@@ -55,7 +55,7 @@ _READING_OF = {
     "brightness": ("illuminance",),
 }
 # "…吗", "…开着没(有)": a sentence ending in these asks
-_QUESTION_END = re.compile(r"(?:\?|？|吗|嗎|呢|么|嘛|没|没有)\s*$")
+_QUESTION_END = re.compile(r"(?:\?|？|吗|嗎|呢|么|没|没有)\s*$")  # (嘛 softens a command)
 
 
 @dataclass
@@ -327,7 +327,7 @@ class Matcher:
 
     def _of_subkind(self, pool: list[Device], nouns: list[str]) -> list[Device]:
         """`pool` less the devices whose names say another kind than the one said ("有几个
-        空调开着" does not count the 取暖器), unless that leaves none."""
+        空调开着" does not count the 取暖器; "the TV in the bedroom" is not its radio)."""
         keep = []
         for d in pool:
             said = {
@@ -338,7 +338,7 @@ class Matcher:
             mine = self._subkinds.get(d.id)
             if not said or not mine or said & mine:
                 keep.append(d)
-        return keep or pool
+        return keep
 
     def _named_outside(self) -> set[str]:
         """Devices named as outside the home, or in an area so named ("Outdoor Sensor",
@@ -419,13 +419,13 @@ class Matcher:
                     and not (c.devices or c.types or c.classes or c.areas or c.floors)
                     and not c.numbers
                 )
-                and not (c.implied and not c.devices and not c.areas)
+                and not ((c.implied or c.feeling) and not c.devices and not c.areas)
             ):
                 break
             rest = clauses[i + 1 :]
             if any(r.has_intent and r.has_target and not r.unknown for r in rest):
                 c.unknown, c.question = [], False
-                if c.implied or c.owners:  # its words are no request of their own
+                if c.implied or c.feeling or c.owners:  # no request of their own
                     reasons.append(id(c))
         for i, c in enumerate(clauses):  # "把灯打开，因为我要看书": a reason after a command
             first = next((t for t in c.tokens if t.kinds() != {"filler"}), None)
@@ -509,18 +509,28 @@ class Matcher:
         out.append(current)
         for c in out:
             self._fill(c, norm)
-        return [c for c in out if c.tokens]
+        # ("Doudou, go and patrol the garden": "go" alone says nothing)
+        return [c for c in out if c.tokens and any(t.kinds() != {"filler"} for t in c.tokens)]
 
     def _fill(self, c: Clause, norm: str) -> None:
         if c.tokens:
             c.text = norm[c.tokens[0].start : c.tokens[-1].start + len(c.tokens[-1].text)]
         prev_text = ""
-        for tok in c.tokens:
+        for i, tok in enumerate(c.tokens):
             kinds = tok.kinds()
             meanings = tok.meanings
             if prev_text == "的" and kinds & {"type", "class", "prop"}:
                 # "后门的锁": after 的 a word that is a verb and a noun is the noun
                 meanings = [m for m in meanings if m[0] != "verb"]
+                kinds = {m[0] for m in meanings}
+            after = c.tokens[i + 1].text if i + 1 < len(c.tokens) else ""
+            then = c.tokens[i + 2] if i + 2 < len(c.tokens) else None
+            said_of = then is not None and bool(then.kinds() & {"type", "class", "all"})
+            if after == "的" and kinds & {"verb", "particle"} and said_of:
+                # "开着的都关掉": a state before 的 says which devices, it is no command
+                if any(m[0] in ("verb", "particle") and m[1] in ("on", "open") for m in meanings):
+                    c.when = c.when or "on"
+                meanings = [m for m in meanings if m[0] not in ("verb", "particle")]
                 kinds = {m[0] for m in meanings}
             prev_text = tok.text
             verbish = bool(kinds & {"verb", "action", "rel"})
@@ -633,12 +643,19 @@ class Matcher:
         # "open the back door for the delivery guy": unknown words after a purpose word that
         # follows a whole command are its reason
         purpose = next((t.start for t in c.tokens if t.has("purpose")), None)
-        if purpose is not None and c.unknown and c.has_intent and c.has_target:
+        if purpose is not None and c.has_intent and c.has_target:
             first = [t for t in c.tokens if t.start < purpose]
-            if any(t.kinds() & {"device", "type", "class", "area"} for t in first) and all(
+            named = {"device", "type", "class", "area", "prop"}
+            if any(t.kinds() & named for t in first) and all(
                 t.start > purpose for t in c.tokens if t.kinds() == {"unknown"}
             ):
+                # ("pop the boot so Rosa can load the shopping": not Rosa's devices)
                 c.unknown = []
+                c.owners = [m[1] for t in first for m in t.get("owner")]
+                c.devices = [
+                    d for d in c.devices if any(("device", d) in t.meanings for t in first)
+                ]
+                c.areas = [a for a in c.areas if any(("area", a) in t.meanings for t in first)]
         if c.feeling:  # "it's too noisy": "it" is no device
             c.pronoun = False
         if c.negated and not c.actions and not [v for v in c.verbs if v != "set"]:
@@ -715,6 +732,7 @@ class Matcher:
             prev = merged[-1] if merged else None
             only_asks = (
                 c.question
+                and not c.polite  # ", please?": no question of its own
                 and not c.has_target
                 and not (c.props or c.actions or c.values or c.numbers or c.verbs or c.unknown)
             )
@@ -1090,6 +1108,13 @@ class Matcher:
                 Question(d.id, "location" if "location" in d.properties else "", how="where")
                 for d in devices
             ]
+        if c.lists and c.when:  # "开着的灯有哪些": which of them are on
+            kind = c.nouns[-1] if c.nouns else ""
+            return [], [
+                Question(d.id, c.when, expect=True, how="count", kind=kind)
+                for d in devices
+                if c.when in d.properties
+            ]
         if c.lists:
             where = c.areas[0] if len(c.areas) == 1 else None
             kind = c.nouns[-1] if c.nouns else ""
@@ -1125,6 +1150,8 @@ class Matcher:
         props = [p for p, _ in c.props if p in d.properties]
         if c.amount:  # "how much charge": the battery level, not whether it is charging
             props = [p for p in props if d.dtype.properties[p].kind in ("int", "float")] or props
+            # (and a reading before a setting the same word names: not the charge limit)
+            props = [p for p in props if not d.dtype.properties[p].writable] or props
         if not props and c.values:  # "is my phone on silent?": the property with that value
             props = [
                 p for p in d.properties if set(c.values) & set(d.dtype.properties[p].values or ())
@@ -1466,8 +1493,10 @@ class Matcher:
         cmp_units = [m[2] for m in c.cmp if m[2]]
         cmp_props = [p for m in c.cmp for p in m[3]]
         chosen: list[str] = [p for p in hints if p in cands]
-        if not chosen and any(p in self._numeric_props for p in c.pure_props):
-            return None  # "set the fan speed to 70": not an AC's temperature
+        if not chosen and c.pure_props:
+            # "set the fan speed to 70": not an AC's temperature; "only charge the car to 30
+            # percent": not its windows — a number said of a property is that property's
+            return None
         if not chosen and cmp_props:
             chosen = [p for p in cmp_props if p in cands]
             if not chosen:

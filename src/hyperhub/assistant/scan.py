@@ -219,6 +219,8 @@ class Gazetteer:
             self._add_many(lex.get("here") or (), ("here",))
             self._add_many(lex.get("outside") or (), ("outside",))
             self._add_many(lex.get("rooms") or (), ("room",))
+            for words in (lex.get("floors") or {}).values():  # "upstairs" in a bungalow
+                self._add_many(words, ("room",))
             self._add_many(lex.get("where") or (), ("where",))
             self._add_many(lex.get("purpose") or (), ("purpose",))
             self._add_many(lex.get("not_state") or (), ("not",))

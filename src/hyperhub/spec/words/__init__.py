@@ -236,6 +236,14 @@ def risk_why(lang: str, why: str) -> str:
     return str(vocabulary(lang).get("risks", {}).get(why) or why)
 
 
+def measure_word(lang: str, type_: str) -> str:
+    """The word a count of `type_` takes: "盏" (灯), "台" (空调), "个" by default; none in
+    English."""
+    if lang_of(lang) == "en":
+        return ""
+    return str((vocabulary(lang).get("measures") or {}).get(type_, "个"))
+
+
 def type_label(lang: str, type_: str) -> str:
     """A device type's name: "robot_dog" → "Robot dog" / "机器狗"."""
     return _label_of(lang, "types", type_) or _words(type_)
