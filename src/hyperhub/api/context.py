@@ -93,6 +93,7 @@ class ApiContext:
             voice=self.settings.voice,
             max_seconds=self.settings.max_audio_seconds,
             timeout=self.settings.voice_timeout,
+            space=self.space,
         )
         # the state of a device that has not joined the fabric yet: what the store last had
         stored = self.space.restored_state(self.store.current_all())

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from hyperhub.errors import HyperHubError, VoiceUnavailable
 
 if TYPE_CHECKING:
+    from hyperhub.space import Space
     from hyperhub.voice.stt import SpeechToText
     from hyperhub.voice.tts import TextToSpeech
 
@@ -157,7 +158,9 @@ class HubVoice:
         voice: Path | None = None,
         max_seconds: float = 30.0,
         timeout: float = 90.0,
+        space: Space | None = None,
     ) -> None:
+        self.space = space  # its rooms' and devices' names help Whisper hear them
         self.data_dir = data_dir
         self.stt_model = stt_model
         self.voice = voice
@@ -298,9 +301,10 @@ class HubVoice:
 
     def _speech_to_text(self) -> SpeechToText:
         if self._stt is None:
-            from hyperhub.voice.stt import SpeechToText
+            from hyperhub.voice.stt import SpeechToText, space_words
 
-            self._stt = SpeechToText(self.stt_model, data_dir=self.data_dir)
+            words = space_words(self.space) if self.space is not None else ()
+            self._stt = SpeechToText(self.stt_model, data_dir=self.data_dir, words=words)
         return self._stt
 
     def _text_to_speech(self) -> TextToSpeech:

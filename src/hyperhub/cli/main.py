@@ -38,8 +38,8 @@ from hyperhub.cli.options import (
 from hyperhub.cli.rules_cmd import rules_app, scenes_app
 from hyperhub.cli.say import err, lang, out, print_json, translator
 from hyperhub.cli.train_cmd import train as train_cmd
+from hyperhub.cli.voice_cmd import SttModelOpt, VoiceOpt, speech_options
 from hyperhub.cli.voice_cmd import say as say_cmd
-from hyperhub.cli.voice_cmd import speech_options
 from hyperhub.cli.voice_cmd import transcribe as transcribe_cmd
 from hyperhub.cli.wyoming_cmd import satellite as satellite_cmd
 from hyperhub.cli.wyoming_cmd import wyoming as wyoming_cmd
@@ -525,9 +525,12 @@ def run(
     no_automations: Annotated[
         bool, typer.Option("--no-automations", help="Run no rules (scenes neither).")
     ] = False,
+    stt_model: SttModelOpt = None,
+    voice: VoiceOpt = None,
 ) -> None:
     """Run the hub: the broker, the space's devices (simulated), the store, the rules, the API
-    and the dashboard, until Ctrl-C."""
+    and the dashboard, until Ctrl-C. Spoken questions (POST /api/ask with audio, the
+    dashboard's microphone) load the speech models on first use."""
     from hyperhub.fabric.broker_url import BrokerURL
     from hyperhub.hub import HubLock
     from hyperhub.runtime import Retention, ServeStatus, serve
@@ -552,6 +555,8 @@ def run(
                     port=port,
                     cors_origins=origins,
                     commands_per_minute=commands_per_minute,
+                    stt_model=stt_model,
+                    voice=voice,
                 )
                 opts = EngineOptions(no_llm=no_llm, adapter=os.environ.get("HYPERHUB_ADAPTER"))
                 opts.check()
@@ -943,6 +948,25 @@ def bench_rules(
         rate=rate,
         seconds=seconds,
         repeats=repeats,
+    )
+
+
+@bench_app.command("voice")
+def bench_voice(
+    quick: QuickOpt = False, as_json: JsonOpt = False, record: RecordOpt = None
+) -> None:
+    """Speech to text real-time factor (en, zh), end of a spoken command → device changed on
+    a running hub, word error rate of Piper-spoken commands, spoken vs typed changes, Chinese
+    on recorded Mandarin, RSS with the voice models."""
+    from hyperhub.cli.bench import _phased
+
+    _phased(
+        "voice",
+        "voice benchmark",
+        "Voice (`hyperhub bench voice`)",
+        quick=quick,
+        as_json=as_json,
+        record_to=record,
     )
 
 

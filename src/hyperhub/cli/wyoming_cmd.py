@@ -82,7 +82,7 @@ def wyoming(
     from hyperhub.cli.assistant_cmd import EngineOptions, Session, fresh_devices
     from hyperhub.cli.main import _assistant_target
     from hyperhub.voice.handle import HandleService
-    from hyperhub.voice.stt import STT_LANGS, SpeechToText, check_lang
+    from hyperhub.voice.stt import STT_LANGS, SpeechToText, check_lang, space_words
     from hyperhub.voice.tts import TextToSpeech
     from hyperhub.voice.wyoming import WyomingServer
     from hyperhub.voice.wyoming_events import parse_uri
@@ -94,7 +94,7 @@ def wyoming(
     with _assistant_target(space, data_dir, None, dry_run) as (loaded, stored, live):
         room = None if area is None else loaded.find_area(area).id
         session = Session(loaded, EngineOptions(no_llm=no_llm), _note)
-        stt = SpeechToText(stt_model, data_dir=data_dir)
+        stt = SpeechToText(stt_model, data_dir=data_dir, words=space_words(loaded))
         tts = TextToSpeech(voice)
         with err.status("loading the speech models"):
             stt.load()
