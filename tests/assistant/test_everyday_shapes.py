@@ -559,3 +559,15 @@ devices:
     for text in ("switch off the lights upstairs", "楼上的灯关掉"):
         answer = Assistant(flat).ask(text, s)
         assert answer.changes == {}, (text, answer.reply)
+
+
+def test_all_the_way_goes_the_way_of_the_verb_and_a_full_stop_ends_a_number(
+    demo: Space, sim: Simulator
+) -> None:
+    sim.set("living_room_curtain", "position", 60)
+    sim.settle()
+    changes, _ = ask(demo, sim, "please close the living room curtains all the way")
+    assert changes == {"living_room_curtain": {"position": 0}}
+    # speech to text writes numbers as digits and ends sentences with a full stop
+    changes, _ = ask(demo, sim, "Set the TV volume to 15.")
+    assert changes.get("living_room_tv", {}).get("volume") == 15

@@ -1538,6 +1538,8 @@ class Matcher:
             level = c.levels[0]
             if direction is not None and level in ("max", "min"):  # "lower it all the way"
                 level = "max" if direction == "up" else "min"
+            elif polar in ("open", "close") and level in ("max", "min"):  # "close it all the way"
+                level = "max" if polar == "open" else "min"
             x = spec.min + _LEVELS.get(level, 0.5) * (spec.max - spec.min)
             return Step(d.id, property=prop, value=_whole(spec, x))
         return None

@@ -121,6 +121,7 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold()
     text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
     text = re.sub(r"(?<=[a-z0-9])'s\b", "", text)  # the car's climate → the car climate
+    text = re.sub(r"(?<=\d)[.。](?=\s|$)", " ", text)  # "set the volume to 15." ends there
     return re.sub(r"\s+", " ", text).strip()
 
 
