@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class HyperHubError(Exception):
@@ -76,10 +76,13 @@ class StoreError(HyperHubError):
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem found in a file, at a line (1-based; 0 when the line is unknown)."""
+    """One problem found in a file, at a line (1-based; 0 when the line is unknown); `loc`
+    is where in the file's data, when known (("rules", 0, "triggers")): the message starts
+    with it said as text ("rules[0].triggers: …")."""
 
     line: int
     message: str
+    loc: tuple[str | int, ...] | None = field(default=None, compare=False)
 
     def render(self, path: str) -> str:
         return f"{path}:{self.line}: {self.message}"
@@ -115,6 +118,26 @@ class AutomationError(HyperHubError):
     @property
     def lines(self) -> list[str]:
         return [problem.render(file) for file, problem in self.problems]
+
+
+class StaleVersion(HyperHubError):
+    """A change names the version of a rule or scene it was made from (If-Match), and the
+    rule or scene has changed, or gone, since."""
+
+    code: str = "stale_version"
+
+
+class VersionRequired(HyperHubError):
+    """A change of an existing rule or scene names no version it was made from (If-Match)."""
+
+    code: str = "version_required"
+
+
+class ReadOnly(HyperHubError):
+    """Rules or scenes that cannot be written here: the demo shipped inside HyperHub, or
+    YAML that JSON cannot carry back unchanged (the message says which and why)."""
+
+    code: str = "read_only"
 
 
 class NeedsConfirmation(NotAllowed):

@@ -8,11 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
     """Replace `path` with `data` at once: written to a hidden file in the same folder
-    (a folder's loader skips it), synced, renamed over `path`; removed if anything fails."""
+    (a folder's loader skips it), synced, renamed over `path`; removed if anything fails.
+    The file gets permissions `mode` (default: 0600, only its owner's)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        if mode is not None:
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as out:
             out.write(data)
             out.flush()
@@ -23,15 +26,23 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def write_checked(path: Path, data: bytes, old: bytes | None, check: Callable[[], object]) -> None:
-    """Write `data` to `path` (at once), then `check()` it from the disk; if the check
-    raises, the file is as it was (`old`, or none) and the error goes on."""
-    write_atomic(path, data)
+def write_checked(
+    path: Path,
+    data: bytes,
+    old: bytes | None,
+    check: Callable[[], object],
+    *,
+    mode: int | None = None,
+) -> None:
+    """Write `data` to `path` (at once, with `mode` as `write_atomic`), then `check()` it
+    from the disk; if the check raises, the file is as it was (`old`, or none) and the
+    error goes on."""
+    write_atomic(path, data, mode=mode)
     try:
         check()
     except BaseException:
         if old is None:
             path.unlink(missing_ok=True)
         else:
-            write_atomic(path, old)
+            write_atomic(path, old, mode=mode)
         raise

@@ -1,6 +1,9 @@
 """Fuzz every operation of the OpenAPI schema (schemathesis, valid and invalid inputs) on a
 hub of its own: whatever comes in, the answer is a JSON error of a documented status or a
-success — never a 500. Bounded to a few examples per operation, so it runs in seconds."""
+success — never a 500. Bounded to a few examples per operation, so it runs in seconds.
+
+The hub runs a copy of the demo space with its automation files, so that the editor's
+`PUT` / `DELETE /api/automations/…` meet real files; afterwards every file still loads."""
 
 from __future__ import annotations
 
@@ -11,24 +14,32 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from tests.helpers.api_hub import Hub, start_hub
+from tests.helpers.api_hub import Hub, copy_demo_space, start_hub
 
-from hyperhub.config import demo_space
+from hyperhub.automation import load_automations
 from hyperhub.space import load_space
 
 EXAMPLES = 12  # per operation and mode
-DOCUMENTED = {200, 400, 401, 403, 404, 405, 409, 413, 422, 429, 503}
+DOCUMENTED = {200, 201, 400, 401, 403, 404, 405, 409, 412, 413, 415, 422, 428, 429, 503}
 SKIPPED = {("POST", "/api/auth/logout")}  # it would revoke the fuzzer's own token
 
 
 @pytest.fixture(scope="module")
 def fuzz_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    running = start_hub(tmp_path_factory.mktemp("fuzz"), load_space(demo_space()))
+    folder = copy_demo_space(tmp_path_factory.mktemp("fuzz-space"))
+    space = load_space(folder / "space.yaml")
+    running = start_hub(
+        tmp_path_factory.mktemp("fuzz"),
+        space,
+        automations=load_automations(space),
+        automations_path=folder / "automations",
+    )
     try:
         yield running
     finally:
         running.auth.close()
         running._stop()
+    load_automations(space)  # whatever the fuzzer sent, the files still load
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])

@@ -376,6 +376,79 @@ class SceneOut(_Out):
     definition: dict[str, Any]  # the scene as the hub read it: ids, raw templates
 
 
+class FileItemOut(_Out):
+    """A rule or scene as its file writes it (`GET /api/automations/rules/{id}`)."""
+
+    kind: Literal["rule", "scene"]
+    id: str
+    source: str  # file:line (the file's name)
+    version: str  # a hash of its text; also the answer's ETag: send it back in If-Match
+    editable: bool  # false: its YAML holds what JSON cannot carry back unchanged
+    reason: str | None  # why it is not editable (None when it is)
+
+
+class RuleFileOut(FileItemOut):
+    rule: dict[str, Any]  # exactly the keys its file writes, as JSON
+
+
+class SceneFileOut(FileItemOut):
+    scene: dict[str, Any]
+
+
+class ReloadedOut(_Out):
+    """What the hub's reload after a change of the files changed."""
+
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
+
+
+class RuleSavedOut(RuleFileOut):
+    created: bool  # a new rule (201), else replaced (200)
+    risky: list[str]  # its risky writes and calls ("garage_door.open")
+    reload: ReloadedOut
+
+
+class SceneSavedOut(SceneFileOut):
+    created: bool
+    risky: list[str]
+    reload: ReloadedOut
+
+
+class DeletedOut(_Out):
+    kind: Literal["rule", "scene"]
+    id: str
+    reload: ReloadedOut
+
+
+class ProblemOut(_Out):
+    """One problem of a rule or scene sent to be saved or checked."""
+
+    # where in it: "triggers[0].state.device" ("" the item itself); None: elsewhere
+    path: str | None
+    loc: list[str | int] | None  # the same as a list: ["triggers", 0, "state", "device"]
+    message: str
+    source: str | None  # file:line of a problem elsewhere in the files (None: in the item)
+
+
+class CheckedOut(_Out):
+    ok: bool  # no problems: `PUT` would save it
+    kind: Literal["rule", "scene"]
+    id: str | None
+    file: str  # the file it is in, or would go into
+    exists: bool  # saving it replaces one (If-Match needed)
+    risky: list[str]  # its risky writes and calls: saving it needs `control:risky` too
+    problems: list[ProblemOut]
+
+
+class ProblemsErrorDetail(ErrorDetail):
+    problems: list[ProblemOut]
+
+
+class ProblemsErrorOut(_Out):
+    error: ProblemsErrorDetail
+
+
 class SceneItemOut(_Out):
     device: str
     what: str

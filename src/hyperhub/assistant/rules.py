@@ -31,11 +31,10 @@ from hyperhub.assistant.lexicon import lexicon
 from hyperhub.assistant.matcher import Matcher
 from hyperhub.assistant.numbers import cn_number, normalize
 from hyperhub.assistant.plan import Lang, Plan, Step
+from hyperhub.automation.folder import AutomationFolder, append_rule
 from hyperhub.automation.loader import (
     HOME_RADIUS_KM,
-    SUFFIXES,
     Book,
-    append_rule,
     automations_path,
     load_automations,
 )
@@ -90,22 +89,9 @@ class FileRuleSaver:
         self.path = Path(path) if path is not None else automations_path(space)
 
     def target(self) -> Path:
-        """The file the rule goes into (`HyperHubError` when there is none)."""
-        if self.path is None:
-            raise HyperHubError(
-                "this space was not read from a file, so it has no automations folder"
-            )
-        import hyperhub
-
-        package = Path(hyperhub.__file__).resolve().parent
-        if package in self.path.resolve().parents:
-            raise HyperHubError(
-                "the demo that ships inside HyperHub is read-only; run a copy of it "
-                "(--space FILE) to save rules"
-            )
-        if self.path.suffix in SUFFIXES:
-            return self.path
-        return self.path / RULES_FILE
+        """The file the rule goes into (`HyperHubError` when there is none): where the
+        automations folder puts new rules, `assistant.yaml` in it."""
+        return AutomationFolder(self.space, self.path, new_file=RULES_FILE).target()
 
     def cannot_save(self) -> str | None:
         """Why a rule could not be saved here, in words, or None: asked before proposing a

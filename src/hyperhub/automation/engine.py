@@ -204,6 +204,9 @@ class Engine:
         self._scheduler: asyncio.Task[None] | None = None
         self.started = False
         self._closing = False
+        # changes of the files it runs, one at a time, each with its reload: so that the
+        # engine never runs an older folder than the newest change (`api.routes.automation_files`)
+        self.edits = asyncio.Lock()
 
     # -- lifecycle --------------------------------------------------------------------------
 

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, cast, get_args
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from hyperhub import templates
@@ -45,7 +44,6 @@ from hyperhub.errors import (
     closest,
     did_you_mean,
 )
-from hyperhub.files import write_checked
 from hyperhub.spec.policy import Command, may_be_risky
 
 if TYPE_CHECKING:
@@ -93,9 +91,13 @@ def automations_path(space: Space) -> Path | None:
     return None if space.path is None else space.path.parent / "automations"
 
 
-def load_automations(space: Space, path: Path | None = None) -> Book:
+def load_automations(
+    space: Space, path: Path | None = None, override: Mapping[Path, str] | None = None
+) -> Book:
     """Load and check a directory of automation files (every *.yaml / *.yml in it, not
-    recursive) or one file; `path` defaults to `automations_path(space)`.
+    recursive) or one file; `path` defaults to `automations_path(space)`. `override` gives
+    some files' text instead of what is on disk (a file there that is not on disk yet is
+    read too): to check a change before it is written.
 
     A missing directory gives an empty book; a missing file named explicitly is an error.
     Raises `AutomationError` listing every problem of every file.
@@ -104,7 +106,17 @@ def load_automations(space: Space, path: Path | None = None) -> Book:
         path = automations_path(space)
         if path is None:
             return _Loader(space).book("<automations>")
-    return _load(space, Path(path))
+    return _load(space, Path(path), dict(override or {}))
+
+
+def automation_files(path: Path, also: Iterable[Path] = ()) -> list[Path]:
+    """The files a folder of automations holds, in the order they are read (`path` itself
+    when it is one file); `also` adds files not on disk yet."""
+    if path.is_dir() or (not path.exists() and path.suffix not in SUFFIXES):
+        names = {p for p in path.iterdir() if p.is_file()} if path.is_dir() else set()
+        names |= {p for p in also if p.parent == path}
+        return sorted(p for p in names if p.suffix in SUFFIXES and p.name[0] != ".")
+    return [path]
 
 
 def parse_automations(text: str, name: str, space: Space) -> Book:
@@ -130,30 +142,13 @@ def _fast_then_careful(load: Callable[[bool], Book]) -> Book:
 
 def dump_rule(rule: Rule) -> str:
     """The YAML text of one rule (a mapping), as an automation file would hold it."""
-    return dump(styled(_rule_data(rule)))
+    return dump(styled(file_data(rule)))
 
 
-def append_rule(path: Path, rule: Rule, space: Space) -> None:
-    """Add `rule` to the automation file `path` (created with `rules:` if missing).
-
-    The file's directory is checked with the new rule before anything is written, the
-    file is then replaced atomically, and the directory is checked again from disk; on
-    any problem the old file is restored and `AutomationError` raised.
-    """
-    path = Path(path)
-    old = path.read_bytes() if path.exists() else None
-    doc = _load_for_append(path, old)
-    rules = doc.get("rules")
-    if rules is None:
-        rules = doc["rules"] = CommentedSeq()
-    elif not isinstance(rules, list):
-        line = _line_at(doc, ("rules",))
-        raise AutomationError(str(path), [(str(path), Problem(line, "`rules` must be a list"))])
-    rules.append(styled(_rule_data(rule)))
-    text = dump(doc)
-    _load(space, path.parent, {path: text})  # refuse before writing anything
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_checked(path, text.encode("utf-8"), old, lambda: load_automations(space, path.parent))
+def file_data(item: BaseModel) -> Any:
+    """A rule (or a scene, a place) as a file holds it: what differs from the defaults, whole
+    floats as ints, durations as text (`for: 5m`)."""
+    return _tidy(item.model_dump(mode="json", by_alias=True, exclude_defaults=True))
 
 
 # ---------------------------------------------------------------------------- reading
@@ -166,13 +161,8 @@ def _load(space: Space, path: Path, override: dict[Path, str] | None = None) -> 
 
 def _load_with(space: Space, path: Path, override: dict[Path, str], fast: bool) -> Book:
     loader = _Loader(space, fast=fast)
-    if path.is_dir() or (not path.exists() and path.suffix not in SUFFIXES):
-        names = {p for p in path.iterdir() if p.is_file()} if path.is_dir() else set()
-        names |= {p for p in override if p.parent == path}
-        for file in sorted(p for p in names if p.suffix in SUFFIXES and p.name[0] != "."):
-            loader.add_file(file, override.get(file))
-    else:
-        loader.add_file(path, override.get(path))
+    for file in automation_files(path, override):
+        loader.add_file(file, override.get(file))
     return loader.book(str(path))
 
 
@@ -200,8 +190,8 @@ class _Loader:
         self.problems: list[tuple[str, Problem]] = []
         self.broken: dict[str, set[str]] = {"place": set(), "scene": set(), "rule": set()}
 
-    def file_problem(self, name: str, line: int, message: str) -> None:
-        self.problems.append((name, Problem(line, message)))
+    def file_problem(self, name: str, line: int, message: str, loc: Loc | None = None) -> None:
+        self.problems.append((name, Problem(line, message, loc)))
 
     def add_file(self, path: Path, text: str | None = None) -> None:
         name = str(path)
@@ -253,7 +243,7 @@ class _Loader:
         for key in doc:
             if key not in allowed:
                 message = _unknown_key(str(key), allowed)
-                self.file_problem(name, _line_at(doc, (str(key),)), message)
+                self.file_problem(name, _line_at(doc, (str(key),)), message, (str(key),))
         for section, kind, model in _SECTIONS:
             self.validate_section(file, section, kind, model)
 
@@ -266,15 +256,16 @@ class _Loader:
             return
         if not isinstance(items, list):
             line = _line_at(file.doc, (section,))
-            self.file_problem(file.name, line, f"{section}: should be a list, not {_short(items)}")
+            message = f"{section}: should be a list, not {_short(items)}"
+            self.file_problem(file.name, line, message, (section,))
             return
         for i, item in enumerate(items):
             loc: Loc = (section, i)
             try:
                 obj = model.model_validate(item)
             except ValidationError as exc:
-                for line, message in _pydantic_problems(exc, loc, model, file):
-                    self.file_problem(file.name, line, message)
+                for line, message, where in _pydantic_problems(exc, loc, model, file):
+                    self.file_problem(file.name, line, message, where)
                 if isinstance(item, dict) and isinstance(item.get("id"), str):
                     self.broken[kind].add(item["id"])  # known, so references do not complain
                 continue
@@ -299,8 +290,9 @@ class _Loader:
                         self.file_problem(
                             file.name,
                             _line_at(file.doc, (*loc, "id")),
-                            f"{_dotted((*loc, 'id'))}: duplicate {kind} id {obj.id!r} "
+                            f"{dotted((*loc, 'id'))}: duplicate {kind} id {obj.id!r} "
                             f"(also in {other_file}:{other_line})",
+                            (*loc, "id"),
                         )
                         continue
                     sources[key] = (file.name, _item_line(file, loc, obj.id))
@@ -369,7 +361,9 @@ def _line_at(doc: Any, loc: Loc) -> int:
     return line
 
 
-def _dotted(loc: Iterable[str | int]) -> str:
+def dotted(loc: Iterable[str | int]) -> str:
+    """A place in a file's data as its problems say it: ("rules", 0, "triggers") is
+    "rules[0].triggers"."""
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -377,7 +371,7 @@ def _dotted(loc: Iterable[str | int]) -> str:
 
 
 def _at(loc: Loc, message: str) -> str:
-    return f"{_dotted(loc)}: {message}" if loc else message
+    return f"{dotted(loc)}: {message}" if loc else message
 
 
 # ---------------------------------------------------------------------------- pydantic errors
@@ -385,8 +379,8 @@ def _at(loc: Loc, message: str) -> str:
 
 def _pydantic_problems(
     exc: ValidationError, prefix: Loc, model: type[BaseModel], file: _File
-) -> list[tuple[int, str]]:
-    """(line, message) for each error; errors of one union's members are merged."""
+) -> list[tuple[int, str, Loc]]:
+    """(line, message, where) for each error; errors of one union's members are merged."""
     groups: dict[Loc, list[ErrorDetails]] = {}
     for err in exc.errors():
         loc = _clean_loc((*prefix, *err["loc"]), file.plain)
@@ -404,7 +398,7 @@ def _pydantic_problems(
         else:
             where, message = loc, _friendly(errs, loc)
             line = _line_at(file.doc, loc)
-        out.append((line, _at(where, message)))
+        out.append((line, _at(where, message), where))
     return out
 
 
@@ -543,7 +537,7 @@ class _Checker:
 
     def problem(self, loc: Loc, message: str) -> None:
         line = _line_at(self.file.doc, loc)
-        self.problems.append((self.file.name, Problem(line, _at(loc, message))))
+        self.problems.append((self.file.name, Problem(line, _at(loc, message), loc)))
 
     def risky_list(self) -> list[tuple[str, str]]:
         """Every risky entry; a rule also lists those of the scenes it activates."""
@@ -886,10 +880,6 @@ def _text(value: Any) -> str:
 # ---------------------------------------------------------------------------- writing
 
 
-def _rule_data(rule: Rule) -> Any:
-    return _tidy(rule.model_dump(mode="json", by_alias=True, exclude_defaults=True))
-
-
 def _tidy(value: Any, key: str | int | None = None) -> Any:
     """Whole floats as ints (`value: 22`, not `22.0`); durations as text (`for: 5m`)."""
     if isinstance(value, dict):
@@ -912,26 +902,3 @@ def _duration_text(seconds: float) -> str | float:
     m, s = divmod(rest, 60)
     text = "".join(f"{n}{u}" for n, u in ((h, "h"), (m, "m"), (s, "s")) if n) or "0s"
     return f"-{text}" if seconds < 0 else text
-
-
-def _load_for_append(path: Path, old: bytes | None) -> Any:
-    """The file's document to append to (a new mapping for a missing or empty file)."""
-    if old is None:
-        return CommentedMap()
-    name = str(path)
-    deep = too_deep(old.decode("utf-8", "replace"))
-    if deep is not None:  # before any parser: deep nesting overflows ruamel's C stack
-        raise AutomationError(name, [(name, Problem(*deep))])
-    try:
-        text = old.decode("utf-8")
-        doc = yaml_12(lines=True).load(text)
-    except MarkedYAMLError as exc:
-        raise AutomationError(name, [(name, Problem(*yaml_problem(exc, text)))]) from None
-    except Exception as exc:
-        raise AutomationError(name, [(name, Problem(0, f"cannot read the file: {exc}"))]) from None
-    if doc is None:
-        return CommentedMap()
-    if not isinstance(doc, dict):
-        message = "an automation file must be a mapping with `places`, `scenes` and `rules`"
-        raise AutomationError(name, [(name, Problem(1, message))])
-    return doc

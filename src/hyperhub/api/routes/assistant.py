@@ -79,8 +79,11 @@ class HubRuleSaver(FileRuleSaver):
     async def asave(self, rule: Rule) -> str:
         """Save (the files in a worker thread) and start the rule."""
         self._check()
-        book = await asyncio.to_thread(self.write, rule)
-        return self._start(rule, book)
+        engine = self.ctx.engine
+        assert engine is not None
+        async with engine.edits:  # one save and its reload at a time, as the rule editor's
+            book = await asyncio.to_thread(self.write, rule)
+            return self._start(rule, book)
 
     def _start(self, rule: Rule, book: object) -> str:
         engine = self.ctx.engine

@@ -27,6 +27,7 @@ from hyperhub.api.models import (
     SceneOut,
     SceneReportOut,
 )
+from hyperhub.api.routes import automation_files
 from hyperhub.api.security import Admin, Controller, Ctx, Reader, confirm_refused, may_confirm
 from hyperhub.auth import Token
 from hyperhub.automation.describe import (
@@ -265,3 +266,7 @@ async def apply_scene(ctx: Ctx, token: Controller, scene_id: str, lang: Language
             for i in report.items
         ],
     )
+
+
+# the rules' and scenes' files, for the editor: /api/automations/rules/{id}, …/check
+router.include_router(automation_files.router)
