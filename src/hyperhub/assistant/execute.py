@@ -382,10 +382,7 @@ class Executor:
                 elif is_position(s.property) and self.state_words(s.device, s.property, v, lang):
                     words = self.state_words(s.device, s.property, v, lang)  # "closed"
                 elif s.property not in ("on", "locked"):  # "Lamp brightness is already 100%"
-                    label = noun(lang, s.property)
-                    parts.append(
-                        say(lang, "already_value", device=who, property=label, value=words)
-                    )
+                    parts.append(self._already_value(s.device, s.property, v, lang))
                     continue
                 parts.append(say(lang, "already", device=who, state=words))
             else:
@@ -393,14 +390,16 @@ class Executor:
                 if len(one) == 1 and one[0] not in ("on", "locked") and not is_position(one[0]):
                     # "Robot Vacuum status is already docked", not "already status docked"
                     v = devices.state(s.device).get(one[0])
-                    words = self.value_words(s.device, one[0], v, lang)
-                    label = noun(lang, one[0])
-                    parts.append(
-                        say(lang, "already_value", device=who, property=label, value=words)
-                    )
+                    parts.append(self._already_value(s.device, one[0], v, lang))
                     continue
                 parts.append(say(lang, "already", device=who, state=self._status(s, devices, lang)))
         return _join(list(dict.fromkeys(parts)), lang)
+
+    def _already_value(self, device: str, prop: str, value: Any, lang: Lang) -> str:
+        """ "Lamp brightness is already 100%", "扫地机器人的状态已经是已回充" """
+        words = self.value_words(device, prop, value, lang)
+        who = self.name(device, lang)
+        return say(lang, "already_value", device=who, property=noun(lang, prop), value=words)
 
     def _touched(self, step: Step, devices: Devices | AsyncDevices) -> list[str]:
         """The properties an action sets or checks that the device reports."""
@@ -452,6 +451,14 @@ class Executor:
             out.append(self._inventory(kind, area, ids, lang))
         return out
 
+    def _kind_word(self, kind: str, device: str, n: int, lang: Lang) -> str:
+        """The word `n` devices are counted by: the one said, else the type's; in English
+        singular for one, plural for more ("1 heater", "2 windows")."""
+        word = kind or lower_first(lang, type_label(lang, self.space.devices[device].type))
+        if lang != "en":
+            return word
+        return singular(word) if n == 1 else word if word.endswith("s") else word + "s"
+
     def _where(self, q: Question, devices: Devices | AsyncDevices, lang: Lang) -> str:
         """ "Kettle is in the Back Kitchen." / "烧水壶在后厨。"; a phone or a car: "Seal is
         at home.", "小雨的手机离家2.7公里。" """
@@ -467,10 +474,7 @@ class Executor:
     def _inventory(self, kind: str, area: str | None, ids: list[str], lang: Lang) -> str:
         """ "2 devices in Guest Room: Guest Room Lamp and Dehumidifier." """
         n = len(ids)
-        word = kind or lower_first(lang, type_label(lang, self.space.devices[ids[0]].type))
-        if lang == "en":
-            word = word[:-1] if n == 1 and word.endswith("s") else word
-            word = word + "s" if n != 1 and not word.endswith("s") else word
+        word = self._kind_word(kind, ids[0], n, lang)
         where = self.space.areas[area].name_in(lang) if area in self.space.areas else ""
         names = _join([self.name(d, lang) for d in ids], lang)
         key = "inventory_in" if where else "inventory"
@@ -496,9 +500,7 @@ class Executor:
         other = self._expected_words(first, opposite(expect), lang)
         n, m = len(asked), len(held)
         mw = measure_word(lang, self.space.devices[first.device].type)  # 盏, 台, 个
-        word = kind or lower_first(lang, type_label(lang, self.space.devices[first.device].type))
-        if lang == "en" and n != 1 and not word.endswith("s"):
-            word += "s"
+        word = self._kind_word(kind, first.device, n, lang)
 
         def names(qs: list[Question]) -> str:
             return _join([self._named(q, values[q.device], lang) for q in qs], lang)
@@ -506,9 +508,11 @@ class Executor:
         be = say(lang, "be_one" if m == 1 else "be_many")
         if n == 1:  # "All 1 heaters are on": the one there is, by name
             one = names(asked)
-            word = singular(word) if lang == "en" else word
-            yes = {"all": "only_yes", "any": "only_yes"}.get(how, "only_count")
-            no = {"all": "only_no", "any": "only_no"}.get(how, "only_count_none")
+            yes, no = (
+                ("only_yes", "only_no")
+                if how in ("all", "any")
+                else ("only_count", "only_count_none")
+            )
             return say(
                 lang, yes if held else no, mw=mw, kind=word, device=one, state=state, other=other
             )

@@ -206,6 +206,12 @@ class Matcher:
         self._longer = self._longer_names()
         self._room_named = self._named_after_room()
         self._types = {d.type for d in space.devices.values()}
+        self._type_words = [  # every type's words, both languages: (type, word)
+            (str(kind), normalize(str(w)))
+            for lang in LANGS
+            for kind, words in (lexicon(lang).get("types") or {}).items()
+            for w in words
+        ]
         self._subkinds = self._named_subkinds()
         self._outside = self._named_outside()
         # properties some device here takes a number for
@@ -304,12 +310,7 @@ class Matcher:
                         for kind, words in (lex.get(section) or {}).items():
                             for w in words:
                                 w = normalize(str(w))
-                                hit = (
-                                    norm.endswith(w)
-                                    if is_cjk(w[0])
-                                    else re.search(rf"(?<![a-z0-9]){re.escape(w)}$", norm)
-                                )
-                                if hit and kind != dev.type and kind != dev.cls:
+                                if _says(norm, w) and kind != dev.type and kind != dev.cls:
                                     kinds = out.setdefault(dev.id, {})
                                     kinds.setdefault(prefix + kind, set()).add(w)
         return out
@@ -1056,18 +1057,15 @@ class Matcher:
                     return True
         return False
 
-    @staticmethod
-    def _kinds_in_props(c: Clause) -> set[str]:
+    def _kinds_in_props(self, c: Clause) -> set[str]:
         """The types whose words are part of the clause's property words ("fan speed")."""
-        out: set[str] = set()
-        for tok in c.tokens:
-            if not tok.has("prop") or tok.has("type"):
-                continue
-            for lang in LANGS:
-                for kind, words in (lexicon(lang).get("types") or {}).items():
-                    if any(_says(tok.text, normalize(str(w)), anywhere=True) for w in words):
-                        out.add(str(kind))
-        return out
+        return {
+            kind
+            for tok in c.tokens
+            if tok.has("prop") and not tok.has("type")
+            for kind, w in self._type_words
+            if _says(tok.text, w, anywhere=True)
+        }
 
     @staticmethod
     def _unknown_owner(c: Clause) -> str | None:
