@@ -14,7 +14,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from tests.helpers.api_hub import Hub, copy_demo_space, start_hub
+from tests.helpers.api_hub import Hub, copy_demo_space, folder_hub
 
 from hyperhub.automation import load_automations
 from hyperhub.space import load_space
@@ -27,19 +27,10 @@ SKIPPED = {("POST", "/api/auth/logout")}  # it would revoke the fuzzer's own tok
 @pytest.fixture(scope="module")
 def fuzz_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     folder = copy_demo_space(tmp_path_factory.mktemp("fuzz-space"))
-    space = load_space(folder / "space.yaml")
-    running = start_hub(
-        tmp_path_factory.mktemp("fuzz"),
-        space,
-        automations=load_automations(space),
-        automations_path=folder / "automations",
-    )
-    try:
+    with folder_hub(folder, tmp_path_factory.mktemp("fuzz")) as running:
         yield running
-    finally:
-        running.auth.close()
-        running._stop()
-    load_automations(space)  # whatever the fuzzer sent, the files still load
+    # whatever the fuzzer sent, the files still load
+    load_automations(load_space(folder / "space.yaml"))
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])

@@ -8,10 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.helpers.api_hub import Hub, copy_demo_space, start_hub
-
-from hyperhub.automation import load_automations
-from hyperhub.space import load_space
+from tests.helpers.api_hub import Hub, copy_demo_space, folder_hub
 
 EXTRA = """
 rules:
@@ -28,18 +25,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def hub(folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    space = load_space(folder / "space.yaml")
-    running = start_hub(
-        tmp_path_factory.mktemp("reload-hub"),
-        space,
-        automations=load_automations(space),
-        automations_path=folder / "automations",
-    )
-    try:
+    with folder_hub(folder, tmp_path_factory.mktemp("reload-hub")) as running:
         yield running
-    finally:
-        running.auth.close()
-        running._stop()
 
 
 def test_reload_through_the_api(hub: Hub, folder: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.helpers.api_hub import Hub, copy_demo_space, error_of, start_hub
+from tests.helpers.api_hub import Hub, copy_demo_space, error_of, folder_hub
 
 from hyperhub.automation import load_automations
 from hyperhub.space import load_space
@@ -83,18 +83,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def files_hub(folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    space = load_space(folder / "space.yaml")
-    running = start_hub(
-        tmp_path_factory.mktemp("rules-api-hub"),
-        space,
-        automations=load_automations(space),
-        automations_path=folder / "automations",
-    )
-    try:
+    with folder_hub(folder, tmp_path_factory.mktemp("rules-api-hub")) as running:
         yield running
-    finally:
-        running.auth.close()
-        running._stop()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,24 @@ def error_of(response: httpx.Response, status: int, code: str | None = None) -> 
     message: str = body["error"]["message"]
     assert "Traceback" not in message
     return message
+
+
+@contextmanager
+def folder_hub(folder: Path, data_dir: Path) -> Iterator[Hub]:
+    """A hub on the space file in `folder` with the rules and scenes of its `automations/`
+    (which saves through the API rewrite), stopped afterwards."""
+    from hyperhub.automation import load_automations
+    from hyperhub.space import load_space
+
+    space = load_space(folder / "space.yaml")
+    running = start_hub(
+        data_dir,
+        space,
+        automations=load_automations(space),
+        automations_path=folder / "automations",
+    )
+    try:
+        yield running
+    finally:
+        running.auth.close()
+        running._stop()
