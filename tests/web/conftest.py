@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.helpers.wait import wait_until
@@ -183,17 +184,8 @@ def page(browser):
     expect.set_options(timeout=EXPECT_TIMEOUT)
     context = browser.new_context(viewport=DESKTOP, color_scheme="light", locale="en-GB")
     page = context.new_page()
-    page.set_default_timeout(EXPECT_TIMEOUT)
     problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
-    page.on(
-        "console",
-        lambda msg: (
-            problems.append(f"console: {msg.text}")
-            if re.search(r"Content Security Policy|Refused to", msg.text)
-            else None
-        ),
-    )
+    watch(page, problems)
     yield page
     context.close()
     assert not problems, "\n".join(problems)
@@ -225,3 +217,18 @@ def sign_in(hub):
 def signed_in(page, sign_in):
     sign_in(page)
     return page
+
+
+def watch(page: Any, problems: list[str], timeout: int = EXPECT_TIMEOUT) -> None:
+    """Give `page` the tests' timeout (ms) and note its script errors and CSP violations in
+    `problems` (a test fails on any)."""
+    page.set_default_timeout(timeout)
+    page.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
+    page.on(
+        "console",
+        lambda msg: (
+            problems.append(f"console: {msg.text}")
+            if re.search(r"Content Security Policy|Refused to", msg.text)
+            else None
+        ),
+    )

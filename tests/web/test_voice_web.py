@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests.web.conftest import watch
 
 from hyperhub.voice.models import installed
 
@@ -98,16 +99,7 @@ def open_chat(hub) -> Iterator[Callable[..., Any]]:
         if init:
             context.add_init_script(init)
         page = context.new_page()
-        page.set_default_timeout(EXPECT_TIMEOUT)
-        page.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
-        page.on(
-            "console",
-            lambda msg: (
-                problems.append(f"console: {msg.text}")
-                if re.search(r"Content Security Policy|Refused to", msg.text)
-                else None
-            ),
-        )
+        watch(page, problems, EXPECT_TIMEOUT)
         page.goto(hub.url)  # signed in with the hub's test token, as tests/web/conftest.py does
         page.locator("details summary").first.click()
         page.locator("#token-form input[name=token]").fill(hub.token)
