@@ -243,6 +243,7 @@ def test_doctor_says_one_line_per_part_and_fails_on_an_unwritable_data_dir(
         "Mosquitto",
         "Chromium",
         "PostgreSQL",
+        "voice",
         "data dir",
     ]
     assert report["ok"] is False
@@ -251,7 +252,7 @@ def test_doctor_says_one_line_per_part_and_fails_on_an_unwritable_data_dir(
     plain = hyperhub_cli("doctor", "--data-dir", str(blocker / "data"))
     assert plain.returncode == 1
     lines = plain.stdout.strip().splitlines()
-    assert len(lines) == 9 and lines[-1].startswith("Not ready: data dir failed")
+    assert len(lines) == 10 and lines[-1].startswith("Not ready: data dir failed")
     assert "Traceback" not in plain.stderr
 
 

